@@ -1,0 +1,174 @@
+"""Creating AWS clients and translating their errors.
+
+boto3 is imported lazily, inside these functions, so that commands which do not talk to AWS
+(``sentinel credentials`` with a warm cache, ``policy validate``) start fast.
+
+Every client is made through a ``boto3.Session`` so the standard variables apply exactly as in
+the AWS CLI: ``AWS_CONFIG_FILE``, ``AWS_SHARED_CREDENTIALS_FILE``, ``AWS_PROFILE``,
+``AWS_REGION`` and ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_<SERVICE>``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sentinelgw.errors import AWSError, ConfigError, SentinelError
+
+if TYPE_CHECKING:
+    import boto3
+
+T = TypeVar("T")
+
+# Permission each call needs, used to make AccessDenied messages actionable.
+_PERMISSIONS = {
+    ("sts", "AssumeRole"): "sts:AssumeRole and sts:SetSourceIdentity on the role",
+    ("sts", "GetCallerIdentity"): "no permission (check that the credentials are valid)",
+    ("ssm", "GetParameter"): "ssm:GetParameter (and kms:Decrypt for a SecureString)",
+    ("dynamodb", "PutItem"): "dynamodb:PutItem on the session table",
+    ("dynamodb", "GetItem"): "dynamodb:GetItem on the session table",
+    ("dynamodb", "UpdateItem"): "dynamodb:UpdateItem on the session table",
+    ("dynamodb", "Query"): "dynamodb:Query on the session table and its indexes",
+    ("dynamodb", "BatchGetItem"): "dynamodb:BatchGetItem on the session table",
+    ("dynamodb", "CreateTable"): "dynamodb:CreateTable and dynamodb:UpdateTimeToLive",
+    ("dynamodb", "DescribeTable"): "dynamodb:DescribeTable on the session table",
+    ("cloudtrail", "LookupEvents"): "cloudtrail:LookupEvents",
+    ("s3", "ListObjectsV2"): "s3:ListBucket on the trail bucket",
+    ("s3", "GetObject"): "s3:GetObject on the trail bucket",
+    ("sso", "GetRoleCredentials"): "an IAM Identity Center assignment for this account and role",
+}
+
+_RETRY_CONFIG: dict[str, Any] = {"retries": {"mode": "standard", "max_attempts": 4}}
+
+
+def make_session(
+    profile: str | None = None, region: str | None = None
+) -> boto3.Session:
+    """A boto3 session for ``profile`` (None: the AWS CLI's default resolution)."""
+    import boto3
+    import botocore.exceptions
+
+    try:
+        return boto3.Session(profile_name=profile or None, region_name=region or None)
+    except botocore.exceptions.ProfileNotFound as exc:
+        raise ConfigError(
+            f"AWS profile {profile!r} was not found in the AWS config",
+            hint="Check the name with 'aws configure list-profiles' or set AWS_CONFIG_FILE",
+        ) from exc
+
+
+def client(
+    service: str,
+    *,
+    session: boto3.Session | None = None,
+    profile: str | None = None,
+    region: str | None = None,
+    connect_timeout: float | None = None,
+    read_timeout: float | None = None,
+    max_attempts: int | None = None,
+) -> Any:
+    """A botocore client with standard retries; endpoints come from the usual variables."""
+    from botocore.config import Config
+
+    sess = session or make_session(profile, region)
+    cfg: dict[str, Any] = dict(_RETRY_CONFIG)
+    if max_attempts is not None:
+        cfg["retries"] = {"mode": "standard", "max_attempts": max_attempts}
+    if connect_timeout is not None:
+        cfg["connect_timeout"] = connect_timeout
+    if read_timeout is not None:
+        cfg["read_timeout"] = read_timeout
+    try:
+        return sess.client(service, region_name=region or None, config=Config(**cfg))
+    except Exception as exc:  # NoRegionError, ProfileNotFound, bad endpoint URL
+        raise translate(exc, service, "client") from exc
+
+
+def translate(exc: BaseException, service: str, operation: str, resource: str = "") -> SentinelError:
+    """Turn a botocore exception into an :class:`AWSError` with a one-line, actionable message."""
+    import botocore.exceptions as be
+
+    if isinstance(exc, SentinelError):
+        return exc
+    what = f"{service}:{operation}" + (f" on {resource}" if resource else "")
+    if isinstance(exc, be.ClientError):
+        err = exc.response.get("Error", {})
+        code = str(err.get("Code", "Unknown"))
+        msg = str(err.get("Message", "")).strip()
+        if code in {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}:
+            perm = _PERMISSIONS.get((service, operation), f"{service}:{operation}")
+            return AWSError(f"{what} was denied ({code})", hint=f"The caller needs {perm}")
+        if code in {"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId",
+                    "UnrecognizedClientException", "InvalidSignatureException"}:
+            return AWSError(
+                f"{what} failed: the source credentials are invalid or expired ({code})",
+                hint="Refresh them (for SSO: 'aws sso login') and try again",
+            )
+        if code in {"Throttling", "ThrottlingException", "ProvisionedThroughputExceededException",
+                    "RequestLimitExceeded", "TooManyRequestsException"}:
+            return AWSError(f"{what} was throttled after retries ({code})",
+                            hint="Wait a moment and try again")
+        detail = f": {msg}" if msg else ""
+        return AWSError(f"{what} failed with {code}{detail}")
+    if isinstance(exc, be.NoCredentialsError):
+        return AWSError(
+            f"{what}: no AWS credentials were found",
+            hint="Configure a profile (--aws-profile) or set AWS credentials",
+        )
+    if isinstance(exc, be.NoRegionError):
+        return ConfigError(
+            f"{what}: no AWS region is configured",
+            hint="Pass --region, set AWS_REGION, or set defaults.region in the Sentinel config",
+        )
+    if isinstance(exc, be.ProfileNotFound):
+        return ConfigError(f"{exc}", hint="Check the profile name or AWS_CONFIG_FILE")
+    if isinstance(exc, be.EndpointConnectionError | be.ConnectTimeoutError | be.ReadTimeoutError):
+        return AWSError(
+            f"{what}: could not reach the endpoint ({type(exc).__name__})",
+            hint="Check the network, the region and AWS_ENDPOINT_URL",
+        )
+    if isinstance(exc, be.ParamValidationError):
+        return AWSError(f"{what}: invalid parameters: {exc}")
+    if isinstance(exc, be.BotoCoreError):
+        return AWSError(f"{what} failed: {exc}")
+    return AWSError(f"{what} failed: {type(exc).__name__}: {exc}")
+
+
+def call(service: str, operation: str, fn: Callable[[], T], resource: str = "") -> T:
+    """Run ``fn`` (an AWS call) and translate any botocore failure."""
+    try:
+        return fn()
+    except SentinelError:
+        raise
+    except Exception as exc:
+        if _is_botocore(exc):
+            raise translate(exc, service, operation, resource) from exc
+        raise
+
+
+@contextlib.contextmanager
+def translating(service: str, operation: str, resource: str = "") -> Iterator[None]:
+    """Context-manager form of :func:`call`."""
+    try:
+        yield
+    except SentinelError:
+        raise
+    except Exception as exc:
+        if _is_botocore(exc):
+            raise translate(exc, service, operation, resource) from exc
+        raise
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The AWS error code of a ClientError, else None."""
+    resp = getattr(exc, "response", None)
+    if isinstance(resp, dict):
+        code = resp.get("Error", {}).get("Code")
+        return str(code) if code is not None else None
+    return None
+
+
+def _is_botocore(exc: BaseException) -> bool:
+    mod = type(exc).__module__
+    return mod.startswith("botocore") or mod.startswith("boto3")

@@ -1,0 +1,135 @@
+"""Entry point of the ``sentinel`` command.
+
+Subcommands are imported lazily so that ``sentinel credentials`` does not pay for the modules
+of ``audit`` or ``dev``. Only this module catches :class:`SentinelError`: it prints one line and
+exits with the documented code (0 success, 1 denied or gap found, 2 usage or infrastructure).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import click
+
+from sentinelgw import __version__
+from sentinelgw.cli.common import App, common_options
+
+# command name -> (module, attribute, short help)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "exec": ("sentinelgw.cli.exec_cmd", "exec_", "Run a command with policy-gated credentials."),
+    "credentials": ("sentinelgw.cli.credentials_cmd", "credentials",
+                    "Print credential_process JSON for a profile."),
+    "policy": ("sentinelgw.cli.policy_cmd", "policy", "Validate and explain policies."),
+    "config": ("sentinelgw.cli.config_cmd", "config", "Show the effective configuration."),
+    "init": ("sentinelgw.cli.sessions_cmd", "init", "Provision Sentinel infrastructure."),
+    "server-sessions": ("sentinelgw.cli.sessions_cmd", "server_sessions",
+                        "List and export server sessions."),
+    "server-session": ("sentinelgw.cli.sessions_cmd", "server_session", "Show one server session."),
+    "server-revoke": ("sentinelgw.cli.sessions_cmd", "server_revoke", "Revoke a server session."),
+    "audit": ("sentinelgw.cli.audit_cmd", "audit", "Audit CloudTrail against the session table."),
+    "dev": ("sentinelgw.cli.dev_cmd", "dev", "Run a local AWS sandbox (not for production)."),
+    "demo": ("sentinelgw.cli.dev_cmd", "demo", "Guided end-to-end run on a fresh sandbox."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module = importlib.import_module(entry[0])
+        cmd = getattr(module, entry[1])
+        assert isinstance(cmd, click.Command)
+        return cmd
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="sentinel")
+@common_options
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Sentinel: policy-based AWS credentials with enforced, revocable session tracking."""
+    ctx.ensure_object(App)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from sentinelgw.errors import SentinelError
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args[: args.index("--")] if "--" in args else "--debug" in args
+    app = App()
+    try:
+        rv = cli.main(args=args, prog_name="sentinel", standalone_mode=False, obj=app)
+        code = rv if isinstance(rv, int) else 0
+    except SentinelError as exc:
+        if debug or app.debug:
+            import traceback
+
+            traceback.print_exc()
+        _print_error(str(exc))
+        code = exc.exit_code
+    except click.exceptions.Abort:
+        _print_error("aborted")
+        code = 130
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        code = 2
+    except KeyboardInterrupt:
+        _print_error("interrupted")
+        code = 130
+    except BrokenPipeError:
+        _silence_broken_pipe()
+        code = 0
+    except Exception as exc:  # a bug: one line, the traceback only with --debug
+        if debug or app.debug:
+            import traceback
+
+            traceback.print_exc()
+        _print_error(f"internal error: {type(exc).__name__}: {_safe(exc)}. "
+                     "Re-run with --debug and report it")
+        code = 2
+    _flush()
+    return code
+
+
+def _safe(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return text[:200]
+
+
+def _print_error(message: str) -> None:
+    line = " ".join(message.split())
+    click.echo(f"sentinel: error: {line}", err=True)
+
+
+def _flush() -> None:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_broken_pipe()
+
+
+def _silence_broken_pipe() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def run() -> Any:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,94 @@
+"""The one exception tree of Sentinel.
+
+Only the CLI entry point catches these; it prints ``str(exc)`` as one line and exits with
+``exc.exit_code``::
+
+    SentinelError                 exit 2 unless noted
+    ├── UsageError                bad flag values, bad durations
+    ├── ConfigError               unreadable or malformed config files, unknown profiles
+    ├── PolicyInvalid             policy validation failures (file, line, key, what is allowed)
+    ├── PolicyDenied              exit 1: a policy decision said no
+    ├── CredentialError           STS/SSO/profile failures while issuing credentials
+    │   └── SSOTokenExpired
+    ├── AWSError                  an AWS call failed (service, operation, hint)
+    ├── SessionStoreError         the DynamoDB session table could not be used
+    │   └── SessionNotFound
+    ├── AuditError                the audit could not run
+    └── SandboxError              the local sandbox could not start
+
+Messages never contain secrets: they are built from names, ARNs and error codes only.
+"""
+
+from __future__ import annotations
+
+
+class SentinelError(Exception):
+    """Base class; ``exit_code`` is what the CLI exits with."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}. {self.hint}" if not self.message.endswith(".") else (
+                f"{self.message} {self.hint}"
+            )
+        return self.message
+
+
+class UsageError(SentinelError):
+    """A flag or argument value the user can fix."""
+
+
+class ConfigError(SentinelError):
+    """A configuration file or AWS profile problem."""
+
+
+class PolicyInvalid(SentinelError):
+    """The policy does not validate. ``problems`` holds every finding, first one in ``message``."""
+
+    def __init__(self, message: str, *, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or [message]
+
+
+class PolicyDenied(SentinelError):
+    """A policy decision denied the request. Carries the decision for rendering."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, decision: object | None = None) -> None:
+        super().__init__(message)
+        self.decision = decision
+
+
+class CredentialError(SentinelError):
+    """Credentials could not be issued."""
+
+
+class SSOTokenExpired(CredentialError):
+    """The IAM Identity Center token in the cache is missing or expired."""
+
+
+class AWSError(SentinelError):
+    """An AWS API call failed; the message names the service, the call and what to check."""
+
+
+class SessionStoreError(SentinelError):
+    """The session table could not be read or written."""
+
+
+class SessionNotFound(SessionStoreError):
+    """No such session, or it has already ended."""
+
+
+class AuditError(SentinelError):
+    """The audit could not run."""
+
+
+class SandboxError(SentinelError):
+    """The local sandbox could not start."""

@@ -1,0 +1,130 @@
+"""YAML loading that remembers where each key came from.
+
+PyYAML's composer gives every node a start mark; we walk the node tree ourselves so that
+validation errors can name ``file:line`` for any key or list item. The walk is bounded (node
+count and depth) and rejects cyclic aliases, so hostile input yields an error, never a hang.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+Path = tuple[str | int, ...]
+
+MAX_NODES = 50_000
+MAX_DEPTH = 64
+
+
+class YamlError(Exception):
+    """A YAML document could not be parsed; ``line`` is 1-based or None."""
+
+    def __init__(self, filename: str, line: int | None, message: str) -> None:
+        self.filename = filename
+        self.line = line
+        self.detail = message
+        where = f"{filename}:{line}" if line else filename
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass
+class YamlDoc:
+    data: Any
+    filename: str
+    lines: dict[Path, int] = field(default_factory=dict)
+
+    def line(self, path: Path) -> int | None:
+        """Line of ``path``, or of its nearest ancestor that has one."""
+        p = tuple(path)
+        while True:
+            if p in self.lines:
+                return self.lines[p]
+            if not p:
+                return None
+            p = p[:-1]
+
+    def where(self, path: Path) -> str:
+        ln = self.line(path)
+        return f"{self.filename}:{ln}" if ln else self.filename
+
+
+def load_yaml(text: str | bytes, filename: str) -> YamlDoc:
+    import yaml
+
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise YamlError(filename, None, f"not UTF-8 text (byte {exc.start})") from None
+    loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader = loader_cls(text)
+    try:
+        try:
+            node = loader.get_single_node()
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line = mark.line + 1 if mark is not None else None
+            raise YamlError(filename, line, f"invalid YAML: {exc.problem or exc.context}") from None
+        except yaml.YAMLError as exc:
+            raise YamlError(filename, None, f"invalid YAML: {exc}") from None
+        except (RecursionError, ValueError) as exc:
+            raise YamlError(filename, None, f"invalid YAML: {type(exc).__name__}") from None
+        doc = YamlDoc(data=None, filename=filename)
+        if node is None:
+            return doc
+        walker = _Walker(loader, doc)
+        doc.data = walker.convert(node, (), 0, frozenset())
+        return doc
+    finally:
+        loader.dispose()
+
+
+class _Walker:
+    def __init__(self, loader: Any, doc: YamlDoc) -> None:
+        self.loader = loader
+        self.doc = doc
+        self.count = 0
+
+    def convert(self, node: Any, path: Path, depth: int, active: frozenset[int]) -> Any:
+        import yaml
+
+        self.count += 1
+        line = node.start_mark.line + 1
+        if self.count > MAX_NODES:
+            raise YamlError(self.doc.filename, line, "document is too large or too deeply aliased")
+        if depth > MAX_DEPTH:
+            raise YamlError(self.doc.filename, line, "document is nested too deeply")
+        if id(node) in active:
+            raise YamlError(self.doc.filename, line, "recursive alias")
+        self.doc.lines.setdefault(path, line)
+        if isinstance(node, yaml.MappingNode):
+            inner = active | {id(node)}
+            out: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = self.scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+                if key is None or isinstance(key, dict | list):
+                    raise YamlError(self.doc.filename, key_node.start_mark.line + 1,
+                                    "mapping keys must be plain strings")
+                if key == "<<":
+                    raise YamlError(self.doc.filename, key_node.start_mark.line + 1,
+                                    "merge keys (<<) are not supported")
+                skey = str(key)
+                if skey in out:
+                    raise YamlError(self.doc.filename, key_node.start_mark.line + 1,
+                                    f"duplicate key {skey!r}")
+                self.doc.lines[(*path, skey)] = key_node.start_mark.line + 1
+                out[skey] = self.convert(value_node, (*path, skey), depth + 1, inner)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            inner = active | {id(node)}
+            return [
+                self.convert(item, (*path, i), depth + 1, inner) for i, item in enumerate(node.value)
+            ]
+        return self.scalar(node)
+
+    def scalar(self, node: Any) -> Any:
+        try:
+            return self.loader.construct_object(node, deep=False)
+        except Exception as exc:  # a bad timestamp or an unknown tag
+            raise YamlError(self.doc.filename, node.start_mark.line + 1,
+                            f"invalid value: {type(exc).__name__}") from None
