@@ -1,0 +1,118 @@
+"""``sentinel policy validate`` and ``sentinel policy explain``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from sentinelgw.cli.common import App, common_options, format_option, pass_app
+from sentinelgw.errors import ConfigError, PolicyInvalid
+
+if TYPE_CHECKING:
+    from sentinelgw.policy.model import Policy
+
+
+@click.group("policy")
+@common_options
+def policy() -> None:
+    """Validate and explain policies."""
+
+
+@policy.command("validate")
+@click.argument("file", metavar="FILE")
+@common_options
+@pass_app
+def validate(app: App, file: str) -> int:
+    """Check a policy file (or - for stdin). Exit 0 if valid, 2 if not; every problem is listed."""
+    from sentinelgw.policy import load_policy_text
+
+    name = "<stdin>" if file == "-" else file
+    try:
+        raw = sys.stdin.buffer.read() if file == "-" else open(file, "rb").read()  # noqa: SIM115
+    except OSError as exc:
+        raise ConfigError(f"cannot read policy file {file}: {exc.strerror}",
+                          hint="Check the path") from None
+    try:
+        pol = load_policy_text(raw, name)
+    except PolicyInvalid as exc:
+        for line in exc.problems:
+            click.echo(line, err=True)
+        count = len(exc.problems)
+        raise PolicyInvalid(f"{name} is invalid: {count} problem{'s' if count != 1 else ''} "
+                            "(listed above)", problems=exc.problems) from None
+    click.echo(f"{name}: valid, {_summary(pol)}")
+    return 0
+
+
+def _summary(pol: Policy) -> str:
+    n = len(pol.rules)
+    form = "policies:" if pol.syntax == "policies" else 'version: "1" / rules:'
+    return f"{n} rule{'s' if n != 1 else ''} ({form} form)"
+
+
+@policy.command("explain")
+@click.option("--profile", required=True, help="Profile being requested.")
+@click.option("--user", default=None, help="AWS identity name (absent: unknown user).")
+@click.option("--mode", type=click.Choice(["cli", "server", "credential_process"]), default="cli",
+              show_default=True, help="How the credentials are requested.")
+@click.option("--session-table", default=None, help="As given to sentinel exec --server.")
+@click.option("--no-session-tracking", is_flag=True, help="As given to sentinel exec --server.")
+@click.option("--at", "at_text", default=None, metavar="ISO8601",
+              help="Time of the request (default now), e.g. 2026-01-24T09:30:00Z.")
+@click.option("--policy", "policy_spec", default=None, metavar="SRC",
+              help="Policy FILE or ssm:/NAME (default: policy_source or inline policy).")
+@format_option("human", "json")
+@common_options
+@pass_app
+def explain(app: App, profile: str, user: str | None, mode: str, session_table: str | None,
+            no_session_tracking: bool, at_text: str | None, policy_spec: str | None,
+            fmt: str) -> int:
+    """Say which rule decides a request and why each earlier rule did not. Exit 0 allow, 1 deny."""
+    from sentinelgw.policy import Mode, Request, evaluate, explain_data
+    from sentinelgw.policy.source import open_policy_source
+    from sentinelgw.tables import resolve_session_table
+    from sentinelgw.timeutil import parse_point
+
+    now = app.now()
+    at = parse_point(at_text, now=now, what="--at") if at_text else now
+    source = open_policy_source(policy_spec, app)
+    pol = source.current()
+    table, table_source = resolve_session_table(session_table, app.env, app.config(),
+                                                server_mode=mode == "server")
+    request = Request(profile=profile, user=user or None, mode=Mode(mode), at=at,
+                      session_table=table, session_table_source=table_source,
+                      no_session_tracking=no_session_tracking)
+    decision = evaluate(pol, request)
+    data = explain_data(decision, request)
+    data["policy_source"] = source.describe()
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2))
+    else:
+        _render(data)
+    return 0 if decision.allowed else 1
+
+
+def _render(d: dict[str, Any]) -> None:
+    user = d["user"] or "(unknown)"
+    click.echo(f"request:  profile {d['profile']}, user {user}, mode {d['mode']}, at {d['at']}"
+               + (", --no-session-tracking" if d["no_session_tracking"] else ""))
+    click.echo(f"policy:   {d['policy_source']}")
+    for s in d["skipped"]:
+        click.echo(f"skipped:  #{s['index']} {s['rule']}: {s['why']}")
+    if d["rule"] is None:
+        click.echo("decision: DENY (no rule matched; the default is deny)")
+    else:
+        verdict = "ALLOW" if d["effect"] == "allow" else "DENY"
+        click.echo(f"decision: {verdict} by rule #{d['rule_index']} {d['rule']} "
+                   f"({d['rule_where']}), effect {d['rule_effect']}")
+    click.echo(f"reason:   {d['reason']}")
+    table = d["session_table"]
+    where = f" (from {d['session_table_source']})" if table else ""
+    click.echo(f"table:    {table or 'none'}{where}; tracking {'on' if d['tracking'] else 'off'}")
+    if d["max_server_duration"]:
+        click.echo(f"max server credential lifetime: {d['max_server_duration']}")
+    if d["message"]:
+        click.echo(f"denied:   {d['message']}")

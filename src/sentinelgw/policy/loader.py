@@ -1,0 +1,379 @@
+"""Loading and validating policies from YAML, in either syntax.
+
+Milestone form::
+
+    policies:
+      - name: prod-tracked
+        match: {profile: prod, user: [alice], mode: server, time: {...}}
+        effect: require_server_session
+
+Go form::
+
+    version: "1"
+    rules:
+      - name: prod-tracked
+        conditions: {profiles: [prod], users: [alice], mode: server, time: {...}}
+        effect: require_server_session
+
+Every problem is collected with ``file:line``; :class:`PolicyInvalid` carries them all.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sentinelgw.errors import PolicyInvalid, SentinelError
+from sentinelgw.policy.model import DAY_NAMES, Effect, Mode, Policy, Rule, TimeWindow
+from sentinelgw.yamlsrc import Path, YamlDoc, YamlError, load_yaml
+
+# Keys a config file may hold next to an inline policy; config.py validates them.
+CONFIG_KEYS = frozenset({"defaults", "policy_source"})
+RULE_KEYS = {
+    "policies": ("name", "match", "effect", "session_table", "max_server_duration", "reason"),
+    "rules": ("name", "conditions", "effect", "session_table", "max_server_duration", "reason"),
+}
+CONDITION_KEYS = {
+    "policies": ("profile", "user", "mode", "time"),
+    "rules": ("profiles", "users", "mode", "time"),
+}
+TIME_KEYS = ("days", "hours", "timezone")
+HOURS_KEYS = ("start", "end")
+_DAYS = {name: i for i, name in enumerate(DAY_NAMES)} | {
+    name[:3]: i for i, name in enumerate(DAY_NAMES)
+}
+_HHMM = re.compile(r"^(\d{1,2}):(\d{2})$")
+_TABLE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+_MAX_SERVER_DURATION = timedelta(hours=12)
+
+
+def load_policy_text(text: str | bytes, filename: str) -> Policy:
+    """Parse and validate a standalone policy document; raises :class:`PolicyInvalid`."""
+    try:
+        doc = load_yaml(text, filename)
+    except YamlError as exc:
+        raise PolicyInvalid(f"{exc}. Fix the YAML syntax") from None
+    return policy_from_doc(doc)
+
+
+def policy_from_doc(doc: YamlDoc) -> Policy:
+    """Build a policy from a parsed document (a policy file or a config file's inline policy)."""
+    checker = _Checker(doc)
+    policy = checker.policy()
+    if checker.problems:
+        count = len(checker.problems)
+        first = checker.problems[0]
+        if count > 1:
+            first += f" (and {count - 1} more problem{'s' if count > 2 else ''})"
+        raise PolicyInvalid(first, problems=list(checker.problems))
+    assert policy is not None
+    return policy
+
+
+def _suggest(word: str, allowed: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(allowed), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+@dataclass
+class _Checker:
+    doc: YamlDoc
+    problems: list[str] = field(default_factory=list)
+
+    def problem(self, path: Path, message: str) -> None:
+        self.problems.append(f"{self.doc.where(path)}: {message}")
+
+    def policy(self) -> Policy | None:
+        data = self.doc.data
+        if not isinstance(data, dict):
+            what = "empty" if data is None else f"a {type(data).__name__}, not a mapping"
+            self.problem((), f"the policy document is {what}; expected 'policies:' (a list of "
+                             "rules) or 'version: \"1\"' with 'rules:'")
+            return None
+        has_policies = "policies" in data
+        has_go = "rules" in data or "version" in data
+        allowed_top = {"policies", "version", "rules"} | CONFIG_KEYS
+        for key in data:
+            if key not in allowed_top:
+                self.problem((key,), f"unknown top-level key '{key}'{_suggest(key, allowed_top)}; "
+                                     f"allowed: {', '.join(sorted(allowed_top))}")
+        if has_policies and has_go:
+            other = "rules" if "rules" in data else "version"
+            self.problem((other,), "both policy forms in one document: use either 'policies:' "
+                                   "or 'version: \"1\"' with 'rules:', not both")
+            return None
+        if not has_policies and not has_go:
+            self.problem((), "no policy found: expected 'policies:' (a list of rules) or "
+                             "'version: \"1\"' with 'rules:'")
+            return None
+        syntax = "policies" if has_policies else "rules"
+        if syntax == "rules":
+            version = data.get("version", "1")
+            if str(version) != "1" or isinstance(version, bool | float):
+                self.problem(("version",), f"unsupported version {_show(version)}; allowed: \"1\"")
+            if "rules" not in data:
+                self.problem(("version",), "'version' is given but 'rules:' is missing; add a "
+                                           "list of rules")
+                return None
+        items = data[syntax]
+        if not isinstance(items, list):
+            self.problem((syntax,), f"'{syntax}' must be a list of rules, not {_show(items)}")
+            return None
+        if not items:
+            self.problem((syntax,), f"'{syntax}' is empty; add at least one rule (with no rules "
+                                    "every request is denied)")
+            return None
+        rules: list[Rule] = []
+        names: dict[str, str] = {}
+        for index, item in enumerate(items):
+            rule = self.rule(syntax, index, item)
+            if rule is None:
+                continue
+            if rule.name in names:
+                self.problem((syntax, index, "name"), f"duplicate rule name '{rule.name}' "
+                                                     f"(first used at {names[rule.name]})")
+            names.setdefault(rule.name, rule.where)
+            rules.append(rule)
+        return Policy(rules=tuple(rules), source=self.doc.filename, syntax=syntax)
+
+    def rule(self, syntax: str, index: int, item: Any) -> Rule | None:
+        base: Path = (syntax, index)
+        if not isinstance(item, dict):
+            self.problem(base, f"rule #{index + 1} must be a mapping with 'effect:' and "
+                               f"'{'match' if syntax == 'policies' else 'conditions'}:', "
+                               f"not {_show(item)}")
+            return None
+        allowed = RULE_KEYS[syntax]
+        for key in item:
+            if key not in allowed:
+                hint = _suggest(key, allowed)
+                other = "rules" if syntax == "policies" else "policies"
+                if not hint and key in RULE_KEYS[other]:
+                    hint = f" ('{key}' belongs to the '{other}:' form)"
+                self.problem((*base, key), f"unknown key '{key}' in rule #{index + 1}{hint}; "
+                                           f"allowed: {', '.join(allowed)}")
+        before = len(self.problems)
+        name = self.string(item, (*base, "name"), required=False)
+        effect = self.effect(item, base)
+        cond_key = "match" if syntax == "policies" else "conditions"
+        conditions = item.get(cond_key)
+        profiles = users = None
+        modes: tuple[Mode, ...] | None = None
+        window = None
+        if conditions is not None and not isinstance(conditions, dict):
+            self.problem((*base, cond_key), f"'{cond_key}' must be a mapping of conditions "
+                                            f"({', '.join(CONDITION_KEYS[syntax])}), not "
+                                            f"{_show(conditions)}")
+        elif conditions:
+            cpath: Path = (*base, cond_key)
+            ckeys = CONDITION_KEYS[syntax]
+            for key in conditions:
+                if key not in ckeys:
+                    self.problem((*cpath, key), f"unknown condition '{key}'{_suggest(key, ckeys)}; "
+                                                f"allowed: {', '.join(ckeys)}")
+            profiles = self.names(conditions, cpath, ckeys[0])
+            users = self.names(conditions, cpath, ckeys[1])
+            modes = self.modes(conditions, cpath)
+            if "time" in conditions:
+                window = self.time(conditions["time"], (*cpath, "time"))
+        table = self.string(item, (*base, "session_table"), required=False)
+        if table is not None and not _TABLE.match(table):
+            self.problem((*base, "session_table"), f"invalid session_table {_show(table)}; a "
+                         "DynamoDB table name is 3-255 characters of letters, digits, _ . -")
+        duration = self.duration(item, (*base, "max_server_duration"))
+        reason = self.string(item, (*base, "reason"), required=False)
+        if len(self.problems) > before or effect is None:
+            return None
+        return Rule(
+            name=name or f"rule-{index + 1}", index=index, effect=effect, profiles=profiles,
+            users=users, modes=modes, time=window, session_table=table,
+            max_server_duration=duration, reason=reason, where=self.doc.where(base),
+        )
+
+    def string(self, item: dict[str, Any], path: Path, *, required: bool) -> str | None:
+        key = str(path[-1])
+        if key not in item or item[key] is None:
+            if required:
+                self.problem(path[:-1], f"'{key}' is required")
+            return None
+        value = item[key]
+        if not isinstance(value, str) or not value.strip():
+            self.problem(path, f"'{key}' must be a non-empty string, not {_show(value)}")
+            return None
+        return value.strip()
+
+    def effect(self, item: dict[str, Any], base: Path) -> Effect | None:
+        allowed = ", ".join(e.value for e in Effect)
+        if "effect" not in item:
+            self.problem(base, f"rule #{int(base[1]) + 1} has no 'effect'; allowed: {allowed}")
+            return None
+        value = item["effect"]
+        if isinstance(value, str) and value in Effect._value2member_map_:
+            return Effect(value)
+        hint = _suggest(value, [e.value for e in Effect]) if isinstance(value, str) else ""
+        self.problem((*base, "effect"), f"unknown effect {_show(value)}{hint}; allowed: {allowed}")
+        return None
+
+    def names(self, cond: dict[str, Any], path: Path, key: str) -> tuple[str, ...] | None:
+        if key not in cond:
+            return None
+        value = cond[key]
+        values = value if isinstance(value, list) else [value]
+        if not values:
+            self.problem((*path, key), f"'{key}' is an empty list; omit it to match any {key}")
+            return None
+        out: list[str] = []
+        for i, v in enumerate(values):
+            where = (*path, key, i) if isinstance(value, list) else (*path, key)
+            if not isinstance(v, str) or not v.strip():
+                self.problem(where, f"'{key}' must be a name or glob (a string) or a list of "
+                                    f"them, not {_show(v)}")
+            else:
+                out.append(v.strip())
+        return tuple(out) if len(out) == len(values) else None
+
+    def modes(self, cond: dict[str, Any], path: Path) -> tuple[Mode, ...] | None:
+        names = self.names(cond, path, "mode")
+        if names is None:
+            return None
+        allowed = [m.value for m in Mode]
+        out: list[Mode] = []
+        for name in names:
+            if name not in allowed:
+                self.problem((*path, "mode"), f"unknown mode {_show(name)}{_suggest(name, allowed)}"
+                                              f"; allowed: {', '.join(allowed)}")
+            else:
+                out.append(Mode(name))
+        return tuple(out) if len(out) == len(names) else None
+
+    def duration(self, item: dict[str, Any], path: Path) -> timedelta | None:
+        from sentinelgw.timeutil import parse_duration
+
+        if item.get("max_server_duration") is None:
+            return None
+        value = item["max_server_duration"]
+        usage = "use a duration such as 15m, 1h or 900 (seconds), at most 12h"
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            self.problem(path, f"invalid max_server_duration {_show(value)}; {usage}")
+            return None
+        try:
+            td = parse_duration(str(value), what="max_server_duration")
+        except SentinelError:
+            self.problem(path, f"invalid max_server_duration {_show(value)}; {usage}")
+            return None
+        if td <= timedelta(0) or td > _MAX_SERVER_DURATION:
+            self.problem(path, f"max_server_duration {_show(value)} is out of range; {usage}")
+            return None
+        return td
+
+    def time(self, value: Any, path: Path) -> TimeWindow | None:
+        if not isinstance(value, dict) or not value:
+            self.problem(path, "'time' must be a mapping with 'days' and/or 'hours' (and an "
+                               f"optional 'timezone'), not {_show(value)}")
+            return None
+        before = len(self.problems)
+        for key in value:
+            if key not in TIME_KEYS:
+                self.problem((*path, key), f"unknown time key '{key}'{_suggest(key, TIME_KEYS)}; "
+                                           f"allowed: {', '.join(TIME_KEYS)}")
+        if "days" not in value and "hours" not in value:
+            self.problem(path, "'time' needs 'days' and/or 'hours'")
+        days = self.days(value["days"], (*path, "days")) if "days" in value else None
+        start = end = None
+        if "hours" in value:
+            start, end = self.hours(value["hours"], (*path, "hours"))
+        tz_name = "UTC"
+        zone = None
+        if value.get("timezone") is not None:
+            tz = value["timezone"]
+            if not isinstance(tz, str) or not tz.strip():
+                self.problem((*path, "timezone"), f"'timezone' must be an IANA zone name such as "
+                                                  f"Europe/Berlin, not {_show(tz)}")
+            else:
+                tz_name = tz.strip()
+                zone = self.zone(tz_name, (*path, "timezone"))
+        else:
+            zone = ZoneInfo("UTC")
+        if len(self.problems) > before or zone is None:
+            return None
+        return TimeWindow(days=days, start=start, end=end, timezone=tz_name, zone=zone)
+
+    def zone(self, name: str, path: Path) -> ZoneInfo | None:
+        try:
+            return ZoneInfo(name)
+        except Exception:  # ZoneInfoNotFoundError, ValueError for odd keys, OSError
+            import zoneinfo
+
+            try:
+                known = zoneinfo.available_timezones()
+            except Exception:
+                known = set()
+            self.problem(path, f"unknown timezone {_show(name)}{_suggest(name, known)}; use an "
+                               "IANA name such as UTC, Europe/Berlin or America/New_York")
+            return None
+
+    def days(self, value: Any, path: Path) -> frozenset[int] | None:
+        values = value if isinstance(value, list) else [value]
+        allowed = "monday..sunday or mon..sun"
+        if not values:
+            self.problem(path, f"'days' is an empty list; omit it to match any day ({allowed})")
+            return None
+        out: set[int] = set()
+        ok = True
+        for i, v in enumerate(values):
+            where = (*path, i) if isinstance(value, list) else path
+            key = v.strip().lower() if isinstance(v, str) else None
+            if key is None or key not in _DAYS:
+                shown = _suggest(key, _DAYS) if key else ""
+                self.problem(where, f"unknown day {_show(v)}{shown}; allowed: {allowed}")
+                ok = False
+            else:
+                out.add(_DAYS[key])
+        return frozenset(out) if ok else None
+
+    def hours(self, value: Any, path: Path) -> tuple[int | None, int | None]:
+        if not isinstance(value, dict):
+            self.problem(path, f"'hours' must be a mapping {{start: \"HH:MM\", end: \"HH:MM\"}}, "
+                               f"not {_show(value)}")
+            return None, None
+        for key in value:
+            if key not in HOURS_KEYS:
+                self.problem((*path, key), f"unknown hours key '{key}'"
+                                           f"{_suggest(key, HOURS_KEYS)}; allowed: start, end")
+        start = self.clock(value, path, "start")
+        end = self.clock(value, path, "end")
+        if start is not None and end is not None and start == end:
+            self.problem(path, f"hours start and end are both {value['start']}; the window "
+                               "would be empty (omit 'hours' to match the whole day)")
+            return None, None
+        return start, end
+
+    def clock(self, value: dict[str, Any], path: Path, key: str) -> int | None:
+        if key not in value:
+            self.problem(path, f"'hours' needs '{key}' (\"HH:MM\")")
+            return None
+        raw = value[key]
+        where = (*path, key)
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            # YAML 1.1 reads an unquoted 18:00 as the base-60 number 1080.
+            self.problem(where, f"hours.{key} must be a quoted \"HH:MM\" string such as "
+                                f"\"18:00\"; YAML read {raw!r} as a number")
+            return None
+        m = _HHMM.match(raw) if isinstance(raw, str) else None
+        if m is not None:
+            h, mi = int(m.group(1)), int(m.group(2))
+            if (h < 24 and mi < 60) or (key == "end" and h == 24 and mi == 0):
+                return h * 60 + mi
+        self.problem(where, f"invalid time {_show(raw)} for hours.{key}; use \"HH:MM\" from "
+                            "00:00 to 23:59 (end may be 24:00)")
+        return None
