@@ -37,6 +37,7 @@ class App:
     log_file: str | None = None
     log_stderr: bool = False
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    raw_args: list[str] = field(default_factory=list)
     _config: Config | None = None
     _log: DecisionLog | None = None
     _sessions: dict[tuple[str | None, str | None], Any] = field(default_factory=dict)

@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args[: args.index("--")] if "--" in args else "--debug" in args
-    app = App()
+    app = App(raw_args=args)
     try:
         rv = cli.main(args=args, prog_name="sentinel", standalone_mode=False, obj=app)
         code = rv if isinstance(rv, int) else 0

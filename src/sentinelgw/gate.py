@@ -1,0 +1,58 @@
+"""The policy gate every credential path goes through (exec, credentials, each server request).
+
+It builds the :class:`~sentinelgw.policy.Request`, evaluates it, writes the decision log line and
+turns a denial into :class:`PolicyDenied` with the one-line message that names the fix.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sentinelgw.errors import PolicyDenied
+
+if TYPE_CHECKING:
+    from sentinelgw.decisionlog import DecisionLog
+    from sentinelgw.policy import Decision, Mode, Policy, Request
+
+
+def make_request(
+    profile: str,
+    user: str | None,
+    mode: Mode,
+    at: datetime,
+    session_table: str | None = None,
+    session_table_source: str | None = None,
+    no_session_tracking: bool = False,
+) -> Request:
+    from sentinelgw.policy import Request
+
+    return Request(profile=profile, user=user, mode=mode, at=at, session_table=session_table,
+                   session_table_source=session_table_source,
+                   no_session_tracking=no_session_tracking)
+
+
+def decide(
+    policy: Policy,
+    request: Request,
+    log: DecisionLog,
+    *,
+    request_id: str,
+    source_identity: str | None = None,
+    session_id: str | None = None,
+    raise_on_deny: bool = True,
+) -> Decision:
+    from sentinelgw.policy import denial_message, evaluate
+
+    decision = evaluate(policy, request)
+    if log.enabled:
+        log.write(
+            time=request.at.isoformat(), user=request.user, profile=request.profile,
+            mode=str(request.mode), effect="allow" if decision.allowed else "deny",
+            allowed=decision.allowed, rule=decision.rule.name if decision.rule else None,
+            reason=decision.reason, source_identity=source_identity, request_id=request_id,
+            session_table=decision.session_table, session_id=session_id,
+        )
+    if not decision.allowed and raise_on_deny:
+        raise PolicyDenied(denial_message(decision, request), decision=decision)
+    return decision

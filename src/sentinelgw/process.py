@@ -1,0 +1,91 @@
+"""Running the user's command: no shell, signals forwarded, the child's exit status returned."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Mapping, Sequence
+
+from sentinelgw.errors import UsageError
+
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
+             signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
+
+
+def command_or_shell(cmd: Sequence[str], env: Mapping[str, str]) -> list[str]:
+    if cmd:
+        return list(cmd)
+    return [env.get("SHELL") or "/bin/sh"]
+
+
+def run_child(argv: Sequence[str], env: Mapping[str, str]) -> int:
+    """Start ``argv`` (never through a shell), forward signals, return its exit status.
+
+    A child killed by signal N yields 128 + N, as a shell reports it.
+    """
+    try:
+        child = subprocess.Popen(list(argv), env=dict(env))
+    except FileNotFoundError:
+        raise UsageError(f"command not found: {argv[0]}",
+                         hint="Check the command after --, or its PATH") from None
+    except PermissionError:
+        raise UsageError(f"command is not executable: {argv[0]}") from None
+
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            child.send_signal(signum)
+        except ProcessLookupError:
+            pass
+
+    previous = {}
+    for sig in FORWARDED:
+        try:
+            previous[sig] = signal.signal(sig, forward)
+        except (ValueError, OSError):  # not the main thread, or not supported
+            pass
+    try:
+        while True:
+            try:
+                code = child.wait()
+                break
+            except KeyboardInterrupt:  # pragma: no cover - SIGINT is forwarded instead
+                continue
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 128 - code if code < 0 else code
+
+
+# Variables that would outrank or confuse the credentials we hand to the child.
+CONFLICTING = (
+    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+    "AWS_CREDENTIAL_EXPIRATION", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_SESSION_NAME", "AWS_CREDENTIAL_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_ACCOUNT_ID", "AWS_VAULT", "AWS_SENTINEL_SESSION_ID",
+)
+
+
+def scrubbed_env(env: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k not in CONFLICTING}
+
+
+def refuse_nested(env: Mapping[str, str]) -> None:
+    current = env.get("AWS_SENTINEL")
+    if current:
+        raise UsageError(
+            f"already inside 'sentinel exec' for profile {current!r}",
+            hint="Exit that shell first; nesting would mix two profiles' credentials",
+        )
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

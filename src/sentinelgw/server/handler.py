@@ -1,0 +1,81 @@
+"""The decision for one credential request: current policy, revocation, then credentials.
+
+Nothing here does network I/O: the policy source is a stat (or a background-refreshed SSM
+value), revocation is an in-memory flag kept by the tracker's poller, and credentials come from
+the refresher. That keeps per-request overhead near a bare loopback server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sentinelgw.errors import SentinelError
+from sentinelgw.server.http import Response, error
+from sentinelgw.sourceidentity import new_id
+
+if TYPE_CHECKING:
+    from sentinelgw.decisionlog import DecisionLog
+    from sentinelgw.policy.source import PolicySource
+    from sentinelgw.server.refresher import CredentialRefresher
+    from sentinelgw.server.tracker import SessionTracker
+
+
+@dataclass
+class RequestHandler:
+    profile: str
+    user: str
+    policy_source: PolicySource
+    refresher: CredentialRefresher
+    tracker: SessionTracker | None
+    log: DecisionLog
+    session_table: str | None
+    session_table_source: str | None
+    no_session_tracking: bool
+    source_identity: str | None
+    fail_open: bool = False
+
+    def __call__(self) -> Response:
+        from sentinelgw.gate import decide, make_request
+        from sentinelgw.policy import Mode
+        from sentinelgw.policy import denial_message as deny_text
+        from sentinelgw.timeutil import utcnow
+
+        try:
+            policy = self.policy_source.current()
+        except SentinelError as exc:
+            return error(503, "PolicyUnavailable",
+                         f"Sentinel cannot load the current policy, so it refuses: {exc}")
+        request = make_request(self.profile, self.user, Mode.SERVER, utcnow(),
+                               self.session_table, self.session_table_source,
+                               self.no_session_tracking)
+        session_id = self.tracker.session_id if self.tracker else None
+        decision = decide(policy, request, self.log, request_id=new_id(),
+                          source_identity=self.source_identity, session_id=session_id,
+                          raise_on_deny=False)
+        if not decision.allowed:
+            return error(403, "AccessDenied", f"Sentinel policy denied this request: "
+                                              f"{deny_text(decision, request)}")
+        if decision.requires_session_tracking and (
+            self.tracker is None or self.tracker.table != decision.session_table
+        ):
+            return error(403, "AccessDenied",
+                         f"the policy now requires tracking in table {decision.session_table!r}, "
+                         "which this session does not have; restart sentinel exec --server")
+        if self.tracker is not None:
+            state = self.tracker.state()
+            if state.state == "revoked":
+                return error(403, "SessionRevoked",
+                             f"Sentinel refused credentials: {state.detail}")
+            if state.state == "unavailable" and (decision.requires_session_tracking
+                                                 or not self.fail_open):
+                return error(503, "SessionCheckFailed",
+                             f"Sentinel cannot check the session's revocation in table "
+                             f"{self.tracker.table!r} ({state.detail}), so it refuses")
+        creds = self.refresher.current()
+        if creds is None:
+            return error(503, "CredentialsUnavailable",
+                         "Sentinel could not refresh the session's credentials; see its log")
+        if self.tracker is not None:
+            self.tracker.count()
+        return Response(200, creds.container_json())

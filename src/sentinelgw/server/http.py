@@ -1,0 +1,157 @@
+"""A minimal loopback HTTP server for the container-credentials protocol.
+
+Why not ``http.server``: it answers keep-alive, parses more than we need and makes it easy to
+send two responses on one request (the bug STYLE.md describes in another tool). Here each
+connection gets exactly one response, written in one ``sendall``, then the socket closes.
+
+Checks, in order, each ending the request: size and syntax of the request head (400/431, and
+408 for a client too slow to send it), the ``Host`` header (403: DNS rebinding), the method
+(405), the path (404), the token (401 missing / 403 wrong, compared with
+``hmac.compare_digest``), then the application handler.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import socket
+import socketserver
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+MAX_HEAD = 8192
+READ_TIMEOUT = 5.0
+REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+           404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
+           431: "Request Header Fields Too Large", 500: "Internal Server Error",
+           503: "Service Unavailable"}
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: dict[str, Any]
+
+    def encode(self) -> bytes:
+        payload = json.dumps(self.body, separators=(",", ":")).encode()
+        head = (
+            f"HTTP/1.1 {self.status} {REASONS.get(self.status, 'Error')}\r\n"
+            "Content-Type: application/json\r\n"
+            f"Content-Length: {len(payload)}\r\n"
+            "Cache-Control: no-store\r\n"
+            "Connection: close\r\n"
+        )
+        if self.status == 405:
+            head += "Allow: GET\r\n"
+        return head.encode() + b"\r\n" + payload
+
+
+def error(status: int, code: str, message: str) -> Response:
+    return Response(status, {"Code": code, "Message": message})
+
+
+class _Handler(socketserver.BaseRequestHandler):
+    server: _TCPServer
+
+    def handle(self) -> None:
+        sock: socket.socket = self.request
+        sock.settimeout(READ_TIMEOUT)
+        response = self.server.owner.respond(_read_head(sock))
+        try:
+            sock.sendall(response.encode())
+        except OSError:
+            pass
+
+
+class _TCPServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+    owner: CredentialHTTPServer
+
+
+def _read_head(sock: socket.socket) -> bytes | int:
+    """The request head, or an HTTP status for why there is none."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        if len(buf) > MAX_HEAD:
+            return 431
+        try:
+            chunk = sock.recv(4096)
+        except TimeoutError:
+            return 408
+        except OSError:
+            return 400
+        if not chunk:
+            return 400
+        buf += chunk
+    head = buf.split(b"\r\n\r\n", 1)[0]
+    return 431 if len(head) > MAX_HEAD else head
+
+
+class CredentialHTTPServer:
+    """Serves ``handler()`` at ``path`` on 127.0.0.1 to requests bearing ``token``."""
+
+    def __init__(self, token: str, path: str, handler: Callable[[], Response], *,
+                 port: int = 0, host: str = "127.0.0.1") -> None:
+        if host not in {"127.0.0.1", "::1", "localhost"}:
+            raise ValueError("the credential server binds loopback only")
+        self._token = token.encode()
+        self.path = path
+        self._handler = handler
+        self._tcp = _TCPServer((host, port), _Handler)
+        self._tcp.owner = self
+        self.port: int = self._tcp.server_address[1]
+        self._hosts = {f"127.0.0.1:{self.port}".encode(), f"localhost:{self.port}".encode()}
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.path}"
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._tcp.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name="sentinel-credential-server", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._tcp.shutdown()
+        self._tcp.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def respond(self, head: bytes | int) -> Response:
+        if isinstance(head, int):
+            return error(head, "BadRequest", REASONS.get(head, "bad request"))
+        lines = head.split(b"\r\n")
+        parts = lines[0].split(b" ")
+        if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
+            return error(400, "BadRequest", "malformed request line")
+        method, target = parts[0], parts[1]
+        headers: dict[bytes, bytes] = {}
+        for line in lines[1:]:
+            name, sep, value = line.partition(b":")
+            if not sep or not name or name != name.strip():
+                return error(400, "BadRequest", "malformed header line")
+            key = name.lower()
+            if key in headers and key in (b"host", b"authorization"):
+                return error(400, "BadRequest", "duplicate header")
+            headers[key] = value.strip()
+        if headers.get(b"host", b"").lower() not in self._hosts:
+            return error(403, "ForbiddenHost",
+                         "requests must be addressed to the loopback credential server")
+        if method != b"GET":
+            return error(405, "MethodNotAllowed", "only GET is supported")
+        if target.split(b"?", 1)[0] != self.path.encode():
+            return error(404, "NotFound", "unknown path")
+        token = headers.get(b"authorization")
+        if token is None:
+            return error(401, "Unauthorized", "missing Authorization token")
+        if not hmac.compare_digest(token, self._token):
+            return error(403, "Forbidden", "invalid Authorization token")
+        try:
+            return self._handler()
+        except Exception:  # never a traceback on the wire, never two responses
+            return error(500, "InternalError", "sentinel failed to handle the request; see its log")

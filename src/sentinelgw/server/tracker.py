@@ -1,0 +1,141 @@
+"""The session record of one server session, and its revocation state.
+
+Revocation is checked without a DynamoDB round trip on the request path: a poller thread reads
+the record's status (consistent read) every ``poll_interval`` seconds and requests read the
+result from memory, so a revoke takes effect within about one interval. Request counts are
+accumulated in memory and flushed with one atomic ``ADD`` per ``flush_interval``; the final
+flush happens before the record is marked expired, so the counter is exact.
+
+Fail closed: if the status could not be read for ``stale_after`` seconds, :meth:`state` says
+"unavailable" and the handler refuses requests for sessions whose policy requires tracking.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from sentinelgw.errors import SentinelError
+
+if TYPE_CHECKING:
+    from sentinelgw.decisionlog import DecisionLog
+    from sentinelgw.sessions.model import SessionRecord
+    from sentinelgw.sessions.store import SessionStore
+
+
+@dataclass(frozen=True)
+class TrackState:
+    state: str  # "ok" | "revoked" | "unavailable"
+    detail: str = ""
+
+
+class SessionTracker:
+    def __init__(self, store: SessionStore, record: SessionRecord, log: DecisionLog, *,
+                 poll_interval: float = 0.5, flush_interval: float = 1.0,
+                 stale_after: float = 3.0) -> None:
+        self.store = store
+        self.record = record
+        self.table = store.table
+        self._log = log
+        self._poll = poll_interval
+        self._flush_every = flush_interval
+        self._stale_after = stale_after
+        self._lock = threading.Lock()
+        self._pending = 0
+        self._revoked: str | None = None
+        self._last_ok = time.monotonic()
+        self._last_error = ""
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def session_id(self) -> str:
+        return self.record.id
+
+    def start(self) -> None:
+        """Create the record (active) — before the child starts — then start the threads."""
+        self.store.create(self.record)
+        self._last_ok = time.monotonic()
+        for target, name in ((self._poll_loop, "sentinel-revocation"),
+                             (self._flush_loop, "sentinel-touch")):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def state(self) -> TrackState:
+        if self._revoked is not None:
+            return TrackState("revoked", self._revoked)
+        if time.monotonic() - self._last_ok > self._stale_after:
+            return TrackState("unavailable", self._last_error or "no recent status read")
+        return TrackState("ok")
+
+    def count(self) -> None:
+        with self._lock:
+            self._pending += 1
+
+    def extend(self, expires_at: datetime) -> None:
+        """Credentials were refreshed: the session now lasts until ``expires_at``."""
+        self.record = replace(self.record, expires_at=expires_at)
+
+    def stop(self) -> None:
+        """Final flush, then mark the record expired (unless it was revoked)."""
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=5)
+        self._flush()
+        try:
+            self.store.mark_expired(self.record.id, datetime.now(UTC))
+        except SentinelError as exc:
+            self._log.warn(f"could not mark session {self.record.id} expired: {exc}",
+                           session_id=self.record.id)
+
+    def check_now(self) -> None:
+        """One status read (also used by tests); updates the in-memory state."""
+        try:
+            status = self.store.status(self.record.id)
+        except SentinelError as exc:
+            self._last_error = str(exc)
+            return
+        self._last_ok = time.monotonic()
+        if status is None:
+            self._revoked = f"the session record {self.record.id} no longer exists"
+        elif status == "revoked":
+            self._revoked = self._revocation_detail()
+        elif status != "active":
+            self._revoked = f"the session is {status}"
+
+    def _revocation_detail(self) -> str:
+        try:
+            rec = self.store.get(self.record.id)
+        except SentinelError:
+            rec = None
+        if rec is None or not rec.revoked_by:
+            return f"session {self.record.id} was revoked"
+        reason = f": {rec.revoked_reason}" if rec.revoked_reason else ""
+        return f"session {self.record.id} was revoked by {rec.revoked_by}{reason}"
+
+    def _poll_loop(self) -> None:
+        while not self._stop.wait(self._poll):
+            if self._revoked is None:
+                self.check_now()
+
+    def _flush_loop(self) -> None:
+        while not self._stop.wait(self._flush_every):
+            self._flush()
+
+    def _flush(self) -> None:
+        with self._lock:
+            n, self._pending = self._pending, 0
+        if n == 0:
+            return
+        try:
+            self.store.touch(self.record.id, n, datetime.now(UTC),
+                             expires_at=self.record.expires_at)
+        except SentinelError as exc:
+            with self._lock:
+                self._pending += n  # keep the count for the next flush; never drop a request
+            self._log.warn(f"could not update session {self.record.id}: {exc}",
+                           session_id=self.record.id)
