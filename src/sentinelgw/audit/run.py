@@ -1,0 +1,134 @@
+"""The two audits, end to end: open a source, classify against the store, build a report.
+
+These functions return data; the CLI renders it. AWS clients, the store and the policy are
+made from the :class:`~sentinelgw.cli.common.App` here so tests can hand in a sandboxed one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sentinelgw.audit.classify import ClassifiedEvent, Classifier, LookupStats, RecordLookup
+from sentinelgw.audit.events import AssumeRoleEvent, ParseStats
+from sentinelgw.audit.profiles import ProfileResolver
+from sentinelgw.audit.report import (
+    ComplianceReport,
+    UntrackedReport,
+    build_compliance,
+    build_untracked,
+)
+from sentinelgw.audit.sources import (
+    Pacing,
+    Progress,
+    Window,
+    folder_events,
+    lookup_events,
+    s3_events,
+)
+from sentinelgw.errors import UsageError
+
+if TYPE_CHECKING:
+    from sentinelgw.cli.common import App
+
+
+@dataclass(frozen=True, slots=True)
+class AuditInput:
+    """What both audits share, as parsed from the command line."""
+
+    window: Window
+    source: str | None = None  # None: LookupEvents; "s3://bucket/prefix"; a folder
+    table: str | None = None  # --table; None: the configured default
+    region: str | None = None  # --region for CloudTrail and the table; None: app.region()
+    role: str | None = None
+    profile: str | None = None
+    pacing: Pacing = Pacing()
+
+
+@dataclass
+class AuditRun:
+    """Counters of one run, for warnings and for the benchmark."""
+
+    parse: ParseStats = field(default_factory=ParseStats)
+    lookups: LookupStats = field(default_factory=LookupStats)
+    table: str | None = None
+
+
+def open_table(app: App, table_flag: str | None, region: str | None) -> tuple[str, RecordLookup]:
+    """The session table to check against: ``--table``, else the configured default."""
+    from sentinelgw.sessions.store import open_store
+
+    store = open_store(app, table_flag, region)
+    return store.table, store
+
+
+def open_events(
+    app: App, inp: AuditInput, stats: ParseStats, progress: Progress | None = None
+) -> Iterator[AssumeRoleEvent]:
+    src = inp.source
+    if src is None:
+        client = app.client("cloudtrail", inp.region, max_attempts=1)
+        return lookup_events(client, inp.window, stats, pacing=inp.pacing, progress=progress)
+    if src.startswith("s3://"):
+        return s3_events(app.client("s3", inp.region), src, inp.window, stats, progress=progress)
+    return folder_events(Path(src).expanduser(), inp.window, stats, progress=progress)
+
+
+def classified(
+    app: App,
+    inp: AuditInput,
+    run: AuditRun,
+    *,
+    store: RecordLookup | None = None,
+    resolver: ProfileResolver | None = None,
+    progress: Progress | None = None,
+) -> Iterator[ClassifiedEvent]:
+    """Classified events of the window after the ``--role`` and ``--profile`` filters."""
+    if inp.window.start > inp.window.end:
+        raise UsageError("--since is after --until", hint="Give an earlier --since")
+    resolver = resolver or ProfileResolver.from_aws_config()
+    if store is None:
+        run.table, store = open_table(app, inp.table, inp.region)
+    classifier = Classifier(store, resolver, table=run.table, stats=run.lookups)
+    events: Iterator[AssumeRoleEvent] = open_events(app, inp, run.parse, progress)
+    if inp.role:
+        role = inp.role
+        events = (e for e in events if resolver.same_role(e.role_arn, role))
+    out = classifier.classify(events)
+    if inp.profile:
+        wanted = inp.profile
+        out = (c for c in out if c.profile == wanted or wanted in c.profiles)
+    return out
+
+
+def untracked_sessions(
+    app: App, inp: AuditInput, run: AuditRun | None = None, **kw: Any
+) -> UntrackedReport:
+    run = run or AuditRun()
+    return build_untracked(classified(app, inp, run, **kw), inp.window)
+
+
+def session_compliance(
+    app: App, inp: AuditInput, policy_spec: str | None, run: AuditRun | None = None,
+    **kw: Any,
+) -> ComplianceReport:
+    from sentinelgw.policy import Effect, required_for_profile
+    from sentinelgw.policy.source import open_policy_source
+
+    policy = open_policy_source(policy_spec, app).current()
+
+    def required(label: str, candidates: tuple[str, ...]) -> bool:
+        # An unmapped role is checked under its ARN, so a catch-all rule still covers it.
+        for name in candidates or (label,):
+            rule = required_for_profile(policy, name)
+            if rule is not None and rule.effect == Effect.REQUIRE_SERVER_SESSION:
+                return True
+        return False
+
+    run = run or AuditRun()
+    resolver = kw.pop("resolver", None) or ProfileResolver.from_aws_config()
+    also = [inp.profile] if inp.profile else resolver.all_profiles()
+    events = classified(app, inp, run, resolver=resolver, **kw)
+    return build_compliance(events, inp.window, required, also)

@@ -1,0 +1,141 @@
+"""``sentinel audit untracked-sessions`` and ``sentinel audit session-compliance``.
+
+Parsing and rendering only; the work is in :mod:`sentinelgw.audit`. Exit codes are what CI
+gates on: 0 nothing untracked (or no compliance gap), 1 found, 2 the audit could not run.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from sentinelgw.cli.common import App, common_options, pass_app
+
+if TYPE_CHECKING:
+    from sentinelgw.audit.run import AuditInput, AuditRun
+
+_SOURCE_HELP = ("Where events come from: CloudTrail LookupEvents (default), s3://bucket/prefix "
+                "of a trail's log files, or a local folder of them.")
+_TABLE_HELP = "Session table (default: SENTINEL_SESSION_TABLE, then defaults.session_table)."
+
+
+def _window_options(fn: Any) -> Any:
+    fn = click.option("--until", default=None, metavar="TIME",
+                      help="End of the window: an age (1h) or ISO 8601 time. Default: now.")(fn)
+    fn = click.option("--since", default="7d", show_default=True, metavar="TIME",
+                      help="Start of the window: an age (7d) or ISO 8601 time.")(fn)
+    return fn
+
+
+@click.group("audit")
+@common_options
+def audit() -> None:
+    """Audit CloudTrail AssumeRole events against the session table."""
+
+
+def _input(app: App, since: str, until: str | None, **kw: Any) -> AuditInput:
+    from sentinelgw.audit.run import AuditInput
+    from sentinelgw.audit.sources import Window
+    from sentinelgw.errors import UsageError
+    from sentinelgw.timeutil import iso, parse_point
+
+    now = app.now()
+    start = parse_point(since, now=now, what="--since")
+    end = parse_point(until, now=now, what="--until") if until else now
+    if start > end:
+        raise UsageError(f"--since {since!r} ({iso(start)}) is after --until "
+                         f"{until or 'now'!r} ({iso(end)})", hint="Give an earlier --since")
+    return AuditInput(window=Window(start, end), region=app.region()[0], **kw)
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[str], None] | None]:
+    """A spinner line on stderr, only on a terminal: never mixed into redirected output."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    with console.status("Reading CloudTrail events…") as status:
+        yield lambda text: status.update(text)
+
+
+def _warn(run: AuditRun) -> None:
+    p = run.parse
+    if p.malformed:
+        example = f" (e.g. {p.examples[0]})" if p.examples else ""
+        click.echo(f"sentinel: warning: skipped {p.malformed} malformed CloudTrail "
+                   f"record{'s' if p.malformed != 1 else ''} or file{example}", err=True)
+
+
+def _width() -> int:
+    return max(80, shutil.get_terminal_size((120, 24)).columns) if sys.stdout.isatty() else 160
+
+
+@audit.command("untracked-sessions")
+@_window_options
+@click.option("--table", metavar="NAME", help=_TABLE_HELP)
+@click.option("--role", metavar="ARN", help="Only events for this role ARN.")
+@click.option("--profile", metavar="P", help="Only events attributed to this AWS profile.")
+@click.option("--source", metavar="SRC", help=_SOURCE_HELP)
+@click.option("--format", "fmt", type=click.Choice(["human", "json"]), default="human",
+              show_default=True, help="Output format.")
+@common_options
+@pass_app
+def untracked_sessions(app: App, since: str, until: str | None, table: str | None,
+                       role: str | None, profile: str | None, source: str | None,
+                       fmt: str) -> int:
+    """AssumeRole events that bypassed session tracking. Exit 1 if any were found."""
+    from sentinelgw.audit.report import to_json_text, untracked_human
+    from sentinelgw.audit.run import AuditRun
+    from sentinelgw.audit.run import untracked_sessions as run_untracked
+
+    inp = _input(app, since, until, table=table, role=role, profile=profile, source=source)
+    run = AuditRun()
+    with _progress(fmt != "json") as progress:
+        report = run_untracked(app, inp, run, progress=progress)
+    _warn(run)
+    if fmt == "json":
+        click.echo(to_json_text(report.to_json()))
+    else:
+        click.echo(untracked_human(report, _width()), nl=False)
+    return 1 if report.untracked_events else 0
+
+
+@audit.command("session-compliance")
+@_window_options
+@click.option("--profile", metavar="P", help="Only this AWS profile.")
+@click.option("--policy", "policy_spec", metavar="SRC",
+              help="Policy file or ssm:/name (default: policy_source, then the inline policy).")
+@click.option("--table", metavar="NAME", help=_TABLE_HELP)
+@click.option("--source", metavar="SRC", help=_SOURCE_HELP)
+@click.option("--format", "fmt", type=click.Choice(["human", "json", "csv"]), default="human",
+              show_default=True, help="Output format.")
+@common_options
+@pass_app
+def session_compliance(app: App, since: str, until: str | None, profile: str | None,
+                       policy_spec: str | None, table: str | None, source: str | None,
+                       fmt: str) -> int:
+    """Tracking coverage per profile. Exit 1 if a profile that requires tracking has gaps."""
+    from sentinelgw.audit.report import compliance_csv, compliance_human, to_json_text
+    from sentinelgw.audit.run import AuditRun
+    from sentinelgw.audit.run import session_compliance as run_compliance
+
+    inp = _input(app, since, until, table=table, profile=profile, source=source)
+    run = AuditRun()
+    with _progress(fmt == "human") as progress:
+        report = run_compliance(app, inp, policy_spec, run, progress=progress)
+    _warn(run)
+    if fmt == "json":
+        click.echo(to_json_text(report.to_json()))
+    elif fmt == "csv":
+        click.echo(compliance_csv(report), nl=False)
+    else:
+        click.echo(compliance_human(report, _width()), nl=False)
+    return 1 if report.gaps else 0
