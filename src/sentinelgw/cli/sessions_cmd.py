@@ -1,0 +1,212 @@
+"""``sentinel init sessions``, ``server-sessions``, ``server-session`` and ``server-revoke``.
+
+Parsing and rendering only; the work is in :mod:`sentinelgw.sessions`.
+
+``init sessions`` asks before creating anything. On a terminal it prompts; when stdin is not a
+terminal (CI, scripts) it needs ``--yes``, otherwise it prints the plan and exits 2, as
+``terraform apply`` does without ``-auto-approve``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from sentinelgw.cli.common import App, common_options, pass_app
+from sentinelgw.errors import SessionNotFound, SessionStoreError, UsageError
+from sentinelgw.sessions.model import EXPORT_FIELDS, STATUSES, SessionRecord, is_session_id
+
+_TABLE_HELP = "Session table (default: SENTINEL_SESSION_TABLE, then defaults.session_table)."
+
+
+@click.group()
+@common_options
+def init() -> None:
+    """Provision Sentinel infrastructure."""
+
+
+@init.command("sessions")
+@click.option("--table", metavar="NAME",
+              help="Table to create (default: defaults.session_table, then sentinel-sessions).")
+@click.option("--plan", is_flag=True, help="Show what would be done; change nothing.")
+@click.option("--generate-iam", is_flag=True,
+              help="Print the least-privilege IAM policies for users, the security team and "
+                   "the table admin; change nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Create without asking (required without a TTY).")
+@common_options
+@pass_app
+def init_sessions(app: App, table: str | None, plan: bool, generate_iam: bool, yes: bool) -> int:
+    """Create the DynamoDB session table (idempotent)."""
+    from sentinelgw.sessions.store import DEFAULT_TABLE
+
+    name = table or app.config().default("session_table") or DEFAULT_TABLE
+    region, _ = app.region()
+    if generate_iam:
+        from sentinelgw.sessions.iam import generate_iam as make_policies
+
+        click.echo(json.dumps(make_policies(str(name), region), indent=2))
+        return 0
+
+    from sentinelgw.sessions.schema import SPEC, ensure_table
+
+    client = app.client("dynamodb", region)
+    where = f"{name} in {client.meta.region_name}"
+    report = ensure_table(client, str(name), plan=True)
+    _fail_on_differences(report.table, report.differences)
+    if report.up_to_date:
+        click.echo(f"session table {where} is already up to date")
+        return 0
+    click.echo(f"plan for session table {where}:")
+    for action in report.actions:
+        click.echo(f"  + {action}")
+    if not report.exists:
+        for line in SPEC.describe():
+            click.echo(f"      {line}")
+    if plan:
+        return 0
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError("not creating anything without confirmation",
+                             hint="Re-run with --yes (stdin is not a terminal)")
+        click.confirm("Apply this plan?", abort=True)
+    report = ensure_table(client, str(name))
+    _fail_on_differences(report.table, report.differences)
+    if report.created:
+        click.echo(f"created session table {where} (ACTIVE, TTL on 'ttl')")
+    else:
+        click.echo(f"updated session table {where}: {'; '.join(report.actions)}")
+    return 0
+
+
+def _fail_on_differences(table: str, differences: list[str]) -> None:
+    if not differences:
+        return
+    for diff in differences:
+        click.echo(f"  ! {diff}", err=True)
+    n = len(differences)
+    raise SessionStoreError(
+        f"table {table!r} exists with a different schema ({n} difference{'s' if n > 1 else ''}, "
+        "listed above); Sentinel did not change it",
+        hint="Use another --table name, or migrate the data to a table created by "
+             "'sentinel init sessions'",
+    )
+
+
+@click.command("server-sessions")
+@click.option("--table", metavar="NAME", help=_TABLE_HELP)
+@click.option("--status", type=click.Choice(list(STATUSES)),
+              help="Effective status (an active record past expires_at counts as expired).")
+@click.option("--user", metavar="NAME", help="Only this user's sessions.")
+@click.option("--profile", metavar="NAME", help="Only sessions of this profile.")
+@click.option("--since", metavar="WHEN", help="Started at or after: an age (30d) or ISO 8601.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most N sessions.")
+@click.option("--format", "fmt", type=click.Choice(["human", "json", "csv"]), default="human",
+              show_default=True, help="Output format; json and csv stream any number of rows.")
+@common_options
+@pass_app
+def server_sessions(app: App, table: str | None, status: str | None, user: str | None,
+                    profile: str | None, since: str | None, limit: int | None, fmt: str) -> int:
+    """List and export server sessions, newest first."""
+    from sentinelgw.sessions.store import open_store
+    from sentinelgw.timeutil import parse_point
+
+    now = app.now()
+    since_at = parse_point(since, now=now, what="--since") if since else None
+    store = open_store(app, table, None)
+    records = store.query(status=status, user=user, profile=profile, since=since_at,
+                          limit=limit, now=now)
+    out = sys.stdout
+    if fmt == "json":
+        from sentinelgw.sessions.export import write_json
+
+        write_json(records, out, now)
+    elif fmt == "csv":
+        from sentinelgw.sessions.export import write_csv
+
+        write_csv(records, out, now)
+    else:
+        _render_table([r.to_export(now) for r in records], store.table)
+    return 0
+
+
+_HUMAN_COLUMNS = ("id", "user", "profile", "status", "started_at", "last_access_at",
+                  "request_count", "host")
+
+
+def _render_table(rows: list[dict[str, Any]], table: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not rows:
+        console.print(f"no sessions in table {table!r} match")
+        return
+    grid = Table(title=f"sessions in {table} ({len(rows)})", title_justify="left")
+    for col in _HUMAN_COLUMNS:
+        grid.add_column(col, justify="right" if col == "request_count" else "left",
+                        no_wrap=col == "id")
+    for row in rows:
+        grid.add_row(*["" if row[c] is None else str(row[c]) for c in _HUMAN_COLUMNS])
+    console.print(grid)
+
+
+@click.command("server-session")
+@click.argument("session_id", metavar="ID")
+@click.option("--table", metavar="NAME", help=_TABLE_HELP)
+@click.option("--format", "fmt", type=click.Choice(["human", "json"]), default="human",
+              show_default=True, help="Output format.")
+@common_options
+@pass_app
+def server_session(app: App, session_id: str, table: str | None, fmt: str) -> int:
+    """Show one server session."""
+    from sentinelgw.sessions.store import open_store
+
+    _check_id(session_id)
+    store = open_store(app, table, None)
+    rec = store.get(session_id)
+    if rec is None:
+        raise SessionNotFound(f"unknown session {session_id} in table {store.table!r}",
+                              hint="List sessions with: sentinel server-sessions")
+    row = rec.to_export(app.now())
+    if fmt == "json":
+        click.echo(json.dumps(row, indent=2, ensure_ascii=False))
+        return 0
+    width = max(len(f) for f in EXPORT_FIELDS)
+    for name in EXPORT_FIELDS:
+        value = row[name]
+        click.echo(f"{name:<{width}}  {'-' if value is None or value == '' else value}")
+    return 0
+
+
+@click.command("server-revoke")
+@click.argument("session_id", metavar="ID")
+@click.option("--reason", required=True, metavar="TEXT",
+              help="Why (recorded with your AWS identity and the time).")
+@click.option("--table", metavar="NAME", help=_TABLE_HELP)
+@common_options
+@pass_app
+def server_revoke(app: App, session_id: str, reason: str, table: str | None) -> int:
+    """Revoke a server session: its server refuses every further credential request."""
+    from sentinelgw.awsclients import call
+    from sentinelgw.sessions.store import open_store
+
+    _check_id(session_id)
+    if not reason.strip():
+        raise UsageError("--reason must not be empty", hint="Say why the session is revoked")
+    store = open_store(app, table, None)
+    sts = app.client("sts", app.region()[0])
+    who: dict[str, Any] = call("sts", "GetCallerIdentity", lambda: sts.get_caller_identity())
+    rec: SessionRecord = store.revoke(session_id, str(who["Arn"]), reason.strip(), app.now())
+    click.echo(f"revoked session {rec.id} (user {rec.user}, profile {rec.profile}); "
+               "its server refuses the next credential request")
+    return 0
+
+
+def _check_id(session_id: str) -> None:
+    if not is_session_id(session_id):
+        raise UsageError(f"invalid session id {session_id!r}",
+                         hint="A session id is 16 lowercase hex characters; "
+                              "list them with: sentinel server-sessions")

@@ -1,0 +1,214 @@
+"""The session record: one DynamoDB item per server session (PRODUCT.md, "Session record").
+
+Item encoding (the low-level client format, written by hand so no boto3 import is needed and
+a 100k-record export does not pay for TypeDeserializer's Decimal round trips):
+
+- strings are ``S``; ``request_count`` and ``ttl`` are ``N`` integers;
+- timestamps are ``N`` epoch seconds (at most millisecond precision), so ``started_at`` can be
+  the sort key of every GSI and ``--since`` is a plain key condition;
+- optional attributes (``revoked_*``, an empty ``host``/``source_identity``/
+  ``server_instance_id``) are left out of the item rather than stored empty: DynamoDB refuses
+  empty strings in GSI key attributes, and a sparse index is exactly what we want for them.
+
+``ttl`` is epoch seconds at which DynamoDB may delete the item: the latest moment the session
+could end (``expires_at``) plus the retention period, so an audit over CloudTrail's 90-day
+window still finds the record.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sentinelgw.timeutil import iso
+
+STATUSES = ("active", "revoked", "expired")
+DEFAULT_RETENTION_DAYS = 90
+
+EXPORT_FIELDS: tuple[str, ...] = (
+    "id", "user", "profile", "role_arn", "status", "started_at", "last_access_at",
+    "expires_at", "request_count", "server_instance_id", "source_identity", "host",
+    "revoked_by", "revoked_reason", "revoked_at",
+)
+
+_ID = re.compile(r"^[0-9a-f]{16}$")
+_TIME_FIELDS = ("started_at", "last_access_at", "expires_at")
+_STR_FIELDS = ("user", "profile", "role_arn", "status", "server_instance_id",
+               "source_identity", "host")
+_OPTIONAL_STR = ("revoked_by", "revoked_reason")
+
+Item = dict[str, dict[str, Any]]
+
+
+def is_session_id(value: str) -> bool:
+    """True for 16 lowercase hex characters, the shape of every session id."""
+    return bool(_ID.match(value))
+
+
+def retention_ttl(expires_at: datetime, retention_days: int = DEFAULT_RETENTION_DAYS) -> int:
+    """The ``ttl`` value for a session that can last until ``expires_at``."""
+    return int((expires_at + timedelta(days=retention_days)).timestamp())
+
+
+def encode_time(dt: datetime) -> str:
+    """Epoch seconds as a DynamoDB number string, millisecond precision, no trailing zeros."""
+    if dt.tzinfo is None:
+        raise ValueError("session timestamps must be timezone-aware")
+    text = f"{dt.timestamp():.3f}".rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def decode_time(value: str) -> datetime:
+    return datetime.fromtimestamp(float(value), UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """One server session as stored in the session table.
+
+    ``status`` is what is stored; :meth:`effective_status` is what a reader should show,
+    because a server killed with SIGKILL never gets to mark its record expired.
+    """
+
+    id: str
+    user: str
+    profile: str
+    role_arn: str
+    status: str
+    started_at: datetime
+    last_access_at: datetime
+    expires_at: datetime
+    request_count: int
+    server_instance_id: str
+    source_identity: str
+    host: str
+    revoked_by: str | None = None
+    revoked_reason: str | None = None
+    revoked_at: datetime | None = None
+    ttl: int = field(kw_only=True)
+
+    def __post_init__(self) -> None:
+        if not is_session_id(self.id):
+            raise ValueError(f"session id must be 16 lowercase hex characters, got {self.id!r}")
+        if self.status not in STATUSES:
+            raise ValueError(f"session status must be one of {', '.join(STATUSES)}")
+        if not self.user or not self.profile:
+            raise ValueError("session user and profile must not be empty")
+        for name in (*_TIME_FIELDS, "revoked_at"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:
+                raise ValueError(f"session {name} must be timezone-aware")
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        id: str,
+        user: str,
+        profile: str,
+        role_arn: str,
+        started_at: datetime,
+        expires_at: datetime,
+        server_instance_id: str,
+        source_identity: str,
+        host: str,
+        retention_days: int = DEFAULT_RETENTION_DAYS,
+    ) -> SessionRecord:
+        """A fresh ``active`` record with no requests yet and the retention TTL filled in."""
+        return cls(
+            id=id, user=user, profile=profile, role_arn=role_arn, status="active",
+            started_at=started_at, last_access_at=started_at, expires_at=expires_at,
+            request_count=0, server_instance_id=server_instance_id,
+            source_identity=source_identity, host=host,
+            ttl=retention_ttl(expires_at, retention_days),
+        )
+
+    def effective_status(self, now: datetime) -> str:
+        """``active`` past ``expires_at`` reads as ``expired`` (left behind by a killed server)."""
+        if self.status == "active" and self.expires_at < now:
+            return "expired"
+        return self.status
+
+    def with_status(self, status: str, **changes: Any) -> SessionRecord:
+        return replace(self, status=status, **changes)
+
+    def to_export(self, now: datetime) -> dict[str, Any]:
+        """The EXPORT_FIELDS, timestamps ISO 8601 UTC, status as :meth:`effective_status`."""
+        return {
+            "id": self.id,
+            "user": self.user,
+            "profile": self.profile,
+            "role_arn": self.role_arn,
+            "status": self.effective_status(now),
+            "started_at": iso(self.started_at),
+            "last_access_at": iso(self.last_access_at),
+            "expires_at": iso(self.expires_at),
+            "request_count": self.request_count,
+            "server_instance_id": self.server_instance_id,
+            "source_identity": self.source_identity,
+            "host": self.host,
+            "revoked_by": self.revoked_by,
+            "revoked_reason": self.revoked_reason,
+            "revoked_at": iso(self.revoked_at),
+        }
+
+    def to_item(self) -> Item:
+        """The item in the low-level client format (``{"id": {"S": ...}, ...}``)."""
+        item: Item = {"id": {"S": self.id}}
+        for name in _STR_FIELDS:
+            value = getattr(self, name)
+            if value:
+                item[name] = {"S": value}
+        for name in _OPTIONAL_STR:
+            value = getattr(self, name)
+            if value is not None:
+                item[name] = {"S": value}
+        for name in _TIME_FIELDS:
+            item[name] = {"N": encode_time(getattr(self, name))}
+        if self.revoked_at is not None:
+            item["revoked_at"] = {"N": encode_time(self.revoked_at)}
+        item["request_count"] = {"N": str(int(self.request_count))}
+        item["ttl"] = {"N": str(int(self.ttl))}
+        return item
+
+    @classmethod
+    def from_item(cls, item: Item) -> SessionRecord:
+        """Decode an item read with the low-level client; raises ValueError on a foreign item."""
+        try:
+            revoked_at = item.get("revoked_at")
+            return cls(
+                id=item["id"]["S"],
+                user=item["user"]["S"],
+                profile=item["profile"]["S"],
+                role_arn=_s(item, "role_arn") or "",
+                status=item["status"]["S"],
+                started_at=decode_time(item["started_at"]["N"]),
+                last_access_at=decode_time(
+                    (item.get("last_access_at") or item["started_at"])["N"]),
+                expires_at=decode_time(item["expires_at"]["N"]),
+                request_count=int(_n(item, "request_count") or "0"),
+                server_instance_id=_s(item, "server_instance_id") or "",
+                source_identity=_s(item, "source_identity") or "",
+                host=_s(item, "host") or "",
+                revoked_by=_s(item, "revoked_by"),
+                revoked_reason=_s(item, "revoked_reason"),
+                revoked_at=decode_time(revoked_at["N"]) if revoked_at else None,
+                # Decimal-free: DynamoDB numbers arrive as strings; a float-looking ttl is
+                # tolerated because other writers may use TypeSerializer with Decimals.
+                ttl=int(float(_n(item, "ttl") or "0")),
+            )
+        except (KeyError, TypeError) as exc:
+            ident = item.get("id", {}).get("S", "?") if isinstance(item, dict) else "?"
+            raise ValueError(f"session item {ident!r} is missing or mistypes {exc}") from None
+
+
+def _s(item: Item, name: str) -> str | None:
+    value = item.get(name)
+    return None if value is None else str(value["S"])
+
+
+def _n(item: Item, name: str) -> str | None:
+    value = item.get(name)
+    return None if value is None else str(value["N"])

@@ -1,0 +1,354 @@
+"""Reading and writing session records (docs/architecture.md, "Session store").
+
+Concurrency rules, all enforced by DynamoDB condition expressions rather than read-then-write:
+
+- ``create`` never overwrites (``attribute_not_exists(id)``);
+- ``touch`` never writes ``status``, and only applies while the stored status is ``active``,
+  so a request counted concurrently with ``server-revoke`` can never bring a session back;
+- ``mark_expired`` and ``revoke`` only move a session out of ``active``; whichever lands first
+  wins and the other learns the current state from ``ReturnValuesOnConditionCheckFailure``.
+
+Status filters use the *effective* status: ``--status expired`` also returns records still
+stored ``active`` whose ``expires_at`` has passed (a server killed before it could mark them),
+and ``--status active`` leaves those out. Queries go to the GSIs, never a scan, and are
+generators, so an export of any size runs in constant memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import time
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sentinelgw.awsclients import error_code, translate
+from sentinelgw.errors import SentinelError, SessionNotFound, SessionStoreError, UsageError
+from sentinelgw.sessions.model import STATUSES, Item, SessionRecord, encode_time
+
+if TYPE_CHECKING:
+    from sentinelgw.cli.common import App
+
+BATCH_LIMIT = 100  # BatchGetItem's per-call key limit (aws-contracts.md §7)
+DEFAULT_TABLE = "sentinel-sessions"
+
+
+def store_error(exc: BaseException, client: Any, table: str, operation: str) -> SentinelError:
+    """A SessionStoreError naming the table, the call and the AWS error code."""
+    if isinstance(exc, SentinelError):
+        return exc
+    code = error_code(exc)
+    if code == "ResourceNotFoundException":
+        region = getattr(getattr(client, "meta", None), "region_name", None) or "this region"
+        return SessionStoreError(
+            f"session table {table!r} does not exist in {region} (dynamodb:{operation})",
+            hint=f"Create it with: sentinel init sessions --table {table} --region {region}",
+        )
+    base = translate(exc, "dynamodb", operation, f"session table {table!r}")
+    return SessionStoreError(base.message, hint=base.hint)
+
+
+@contextlib.contextmanager
+def translating(client: Any, table: str, operation: str) -> Iterator[None]:
+    """Translate botocore failures inside the block; let everything else through."""
+    try:
+        yield
+    except SentinelError:
+        raise
+    except Exception as exc:
+        mod = type(exc).__module__
+        if mod.startswith("botocore") or mod.startswith("boto3"):
+            raise store_error(exc, client, table, operation) from exc
+        raise
+
+
+class SessionStore:
+    """The session table behind one low-level DynamoDB client.
+
+    ``read_calls`` counts the session items requested through :meth:`batch_get` and
+    :meth:`get` (each distinct id once per call), ``batch_calls`` the BatchGetItem requests
+    sent (including UnprocessedKeys retries). The audit's tests use them to prove the table is
+    read once per distinct SourceIdentity.
+    """
+
+    def __init__(self, client: Any, table: str, *, retry_delay: float = 0.05) -> None:
+        self.client = client
+        self.table = table
+        self.read_calls = 0
+        self.batch_calls = 0
+        self._retry_delay = retry_delay
+
+    def __repr__(self) -> str:
+        return f"SessionStore(table={self.table!r})"
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def create(self, record: SessionRecord) -> None:
+        """Write a new record; refuses to overwrite an existing id."""
+        try:
+            with translating(self.client, self.table, "PutItem"):
+                self.client.put_item(
+                    TableName=self.table, Item=record.to_item(),
+                    ConditionExpression="attribute_not_exists(id)",
+                )
+        except SessionStoreError as exc:
+            if _is_conditional(exc):
+                raise SessionStoreError(
+                    f"session {record.id} already exists in table {self.table!r}",
+                    hint="Session ids must be unique; start a new session",
+                ) from None
+            raise
+
+    def touch(self, id: str, count: int, at: datetime) -> bool:
+        """Add ``count`` requests and set ``last_access_at``; False if no longer active."""
+        try:
+            with translating(self.client, self.table, "UpdateItem"):
+                self.client.update_item(
+                    TableName=self.table, Key=_key(id),
+                    UpdateExpression="ADD request_count :n SET last_access_at = :t",
+                    ConditionExpression="#s = :active",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={
+                        ":n": {"N": str(int(count))}, ":t": {"N": encode_time(at)},
+                        ":active": {"S": "active"},
+                    },
+                )
+        except SessionStoreError as exc:
+            if _is_conditional(exc):
+                return False
+            raise
+        return True
+
+    def mark_expired(self, id: str, at: datetime) -> bool:
+        """Move an active session to ``expired`` (server ended); False if it was not active."""
+        try:
+            with translating(self.client, self.table, "UpdateItem"):
+                self.client.update_item(
+                    TableName=self.table, Key=_key(id),
+                    UpdateExpression="SET #s = :expired, ended_at = :at",
+                    ConditionExpression="#s = :active",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={
+                        ":expired": {"S": "expired"}, ":active": {"S": "active"},
+                        ":at": {"N": encode_time(at)},
+                    },
+                )
+        except SessionStoreError as exc:
+            if _is_conditional(exc):
+                return False
+            raise
+        return True
+
+    def revoke(self, id: str, by: str, reason: str, at: datetime) -> SessionRecord:
+        """Revoke an active session and return the revoked record.
+
+        A record still stored ``active`` is revocable even past ``expires_at``: if its server is
+        in fact still running, refusing would leave it serving credentials.
+        Raises :class:`SessionNotFound` for an unknown id or a session already revoked/expired.
+        """
+        try:
+            with translating(self.client, self.table, "UpdateItem"):
+                resp = self.client.update_item(
+                    TableName=self.table, Key=_key(id),
+                    UpdateExpression=("SET #s = :revoked, revoked_by = :by, "
+                                      "revoked_reason = :reason, revoked_at = :at"),
+                    ConditionExpression="#s = :active",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={
+                        ":revoked": {"S": "revoked"}, ":active": {"S": "active"},
+                        ":by": {"S": by}, ":reason": {"S": reason}, ":at": {"N": encode_time(at)},
+                    },
+                    ReturnValues="ALL_NEW",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+        except SessionStoreError as exc:
+            if not _is_conditional(exc):
+                raise
+            old = _failed_item(exc)
+            if not old:
+                raise SessionNotFound(
+                    f"unknown session {id} in table {self.table!r}",
+                    hint="List sessions with: sentinel server-sessions --status active",
+                ) from None
+            state = old.get("status", {}).get("S", "unknown")
+            raise SessionNotFound(f"session {id} is already {state}; nothing to revoke") from None
+        return self._decode(resp["Attributes"])
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def get(self, id: str) -> SessionRecord | None:
+        """The record for ``id`` (consistent read), or None."""
+        self.read_calls += 1
+        with translating(self.client, self.table, "GetItem"):
+            resp = self.client.get_item(TableName=self.table, Key=_key(id), ConsistentRead=True)
+        item = resp.get("Item")
+        return self._decode(item) if item else None
+
+    def status(self, id: str) -> str | None:
+        """The *stored* status of ``id`` (consistent read, status only), or None if unknown.
+
+        Cheap enough for the server's revocation poller: one attribute, one item.
+        """
+        with translating(self.client, self.table, "GetItem"):
+            resp = self.client.get_item(
+                TableName=self.table, Key=_key(id), ConsistentRead=True,
+                ProjectionExpression="#s", ExpressionAttributeNames={"#s": "status"},
+            )
+        item = resp.get("Item")
+        if not item or "status" not in item:
+            return None
+        return str(item["status"]["S"])
+
+    def batch_get(self, ids: Iterable[str]) -> dict[str, SessionRecord]:
+        """Records for ``ids`` (deduplicated; unknown ids are absent from the result)."""
+        unique = list(dict.fromkeys(i for i in ids if i))
+        found: dict[str, SessionRecord] = {}
+        for start in range(0, len(unique), BATCH_LIMIT):
+            chunk = unique[start:start + BATCH_LIMIT]
+            self.read_calls += len(chunk)
+            pending: dict[str, Any] = {self.table: {"Keys": [_key(i) for i in chunk]}}
+            attempt = 0
+            while pending:
+                self.batch_calls += 1
+                with translating(self.client, self.table, "BatchGetItem"):
+                    resp = self.client.batch_get_item(RequestItems=pending)
+                for item in resp.get("Responses", {}).get(self.table, []):
+                    rec = self._decode(item)
+                    found[rec.id] = rec
+                pending = {k: v for k, v in (resp.get("UnprocessedKeys") or {}).items()
+                           if v.get("Keys")}
+                if pending:
+                    attempt += 1
+                    if attempt > 8:
+                        raise SessionStoreError(
+                            f"dynamodb:BatchGetItem on session table {self.table!r} kept "
+                            "returning unprocessed keys", hint="Wait a moment and try again")
+                    # Exponential backoff, as AWS recommends for UnprocessedKeys.
+                    time.sleep(min(self._retry_delay * (2 ** (attempt - 1)), 2.0))
+        return found
+
+    def query(
+        self,
+        *,
+        status: str | None = None,
+        user: str | None = None,
+        profile: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+        now: datetime | None = None,
+        page_size: int | None = None,
+    ) -> Iterator[SessionRecord]:
+        """Records matching every filter, newest ``started_at`` first, streamed page by page.
+
+        The most selective key picks the index (user, then profile, then status); the other
+        attribute filters run server side as a FilterExpression, the status filter client side
+        because it is the effective status (see the module docstring).
+        """
+        if status is not None and status not in STATUSES:
+            raise UsageError(f"invalid status {status!r}", hint=f"Use one of {', '.join(STATUSES)}")
+        if limit is not None and limit <= 0:
+            return
+        now = now or datetime.now(UTC)
+        extra: dict[str, str] = {}
+        if user is not None:
+            index, key_name, key_values = "user-index", "user", [user]
+            if profile is not None:
+                extra["profile"] = profile
+        elif profile is not None:
+            index, key_name, key_values = "profile-index", "profile", [profile]
+        else:
+            index, key_name = "status-index", "status"
+            # Effective "expired" lives in two stored states; effective "active" only in one.
+            key_values = {None: list(STATUSES), "expired": ["expired", "active"]}.get(
+                status, [status or "active"])
+        streams = [self._query_index(index, key_name, value, since, extra, page_size)
+                   for value in key_values]
+        merged: Iterator[SessionRecord] = (
+            streams[0] if len(streams) == 1
+            else heapq.merge(*streams, key=lambda r: r.started_at, reverse=True))
+        emitted = 0
+        for rec in merged:
+            if status is not None and rec.effective_status(now) != status:
+                continue
+            yield rec
+            emitted += 1
+            if limit is not None and emitted >= limit:
+                return
+
+    def _query_index(
+        self, index: str, key_name: str, key_value: str, since: datetime | None,
+        extra: dict[str, str], page_size: int | None,
+    ) -> Iterator[SessionRecord]:
+        names = {"#k": key_name}
+        values: dict[str, dict[str, str]] = {":k": {"S": key_value}}
+        condition = "#k = :k"
+        if since is not None:
+            names["#t"] = "started_at"
+            values[":since"] = {"N": encode_time(since)}
+            condition += " AND #t >= :since"
+        req: dict[str, Any] = {
+            "TableName": self.table, "IndexName": index,
+            "KeyConditionExpression": condition,
+            "ScanIndexForward": False,  # newest first
+        }
+        filters = []
+        for i, (attr, want) in enumerate(sorted(extra.items())):
+            names[f"#f{i}"] = attr
+            values[f":f{i}"] = {"S": want}
+            filters.append(f"#f{i} = :f{i}")
+        if filters:
+            req["FilterExpression"] = " AND ".join(filters)
+        req["ExpressionAttributeNames"] = names
+        req["ExpressionAttributeValues"] = values
+        if page_size:
+            req["Limit"] = page_size
+        while True:
+            with translating(self.client, self.table, "Query"):
+                resp = self.client.query(**req)
+            for item in resp.get("Items", []):
+                yield self._decode(item)
+            last = resp.get("LastEvaluatedKey")
+            if not last:
+                return
+            req["ExclusiveStartKey"] = last
+
+    def _decode(self, item: Item) -> SessionRecord:
+        try:
+            return SessionRecord.from_item(item)
+        except ValueError as exc:
+            raise SessionStoreError(
+                f"session table {self.table!r} holds an item Sentinel cannot read: {exc}",
+                hint="Is this a Sentinel session table? Check it with 'sentinel init sessions "
+                     "--plan'",
+            ) from None
+
+
+def open_store(app: App, table_flag: str | None, region_flag: str | None) -> SessionStore:
+    """The store for the security team's commands: table from flag/env/config, region likewise."""
+    from sentinelgw.tables import resolve_admin_table
+
+    table, _source = resolve_admin_table(table_flag, app.env, app.config())
+    if not table:
+        raise UsageError("no session table", hint="Pass --table or set defaults.session_table")
+    region, _ = app.region(region_flag)
+    return SessionStore(app.client("dynamodb", region), table)
+
+
+def _key(id: str) -> dict[str, dict[str, str]]:
+    return {"id": {"S": id}}
+
+
+def _is_conditional(exc: BaseException) -> bool:
+    cause = exc.__cause__
+    return cause is not None and error_code(cause) == "ConditionalCheckFailedException"
+
+
+def _failed_item(exc: BaseException) -> Item | None:
+    cause = exc.__cause__
+    resp = getattr(cause, "response", None)
+    if isinstance(resp, dict):
+        item = resp.get("Item")
+        if isinstance(item, dict) and item:
+            return item
+    return None
