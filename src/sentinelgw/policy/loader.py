@@ -57,7 +57,7 @@ def load_policy_text(text: str | bytes, filename: str) -> Policy:
     try:
         doc = load_yaml(text, filename)
     except YamlError as exc:
-        raise PolicyInvalid(f"{exc}. Fix the YAML syntax") from None
+        raise PolicyInvalid(" ".join(f"{exc}. Fix the YAML syntax".split())) from None
     return policy_from_doc(doc)
 
 
@@ -91,7 +91,8 @@ class _Checker:
     problems: list[str] = field(default_factory=list)
 
     def problem(self, path: Path, message: str) -> None:
-        self.problems.append(f"{self.doc.where(path)}: {message}")
+        # Keys and values come from the file; keep each problem on one line whatever they hold.
+        self.problems.append(" ".join(f"{self.doc.where(path)}: {message}".split()))
 
     def policy(self) -> Policy | None:
         data = self.doc.data
