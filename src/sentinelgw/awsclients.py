@@ -42,9 +42,7 @@ _PERMISSIONS = {
 _RETRY_CONFIG: dict[str, Any] = {"retries": {"mode": "standard", "max_attempts": 4}}
 
 
-def make_session(
-    profile: str | None = None, region: str | None = None
-) -> boto3.Session:
+def make_session(profile: str | None = None, region: str | None = None) -> boto3.Session:
     """A boto3 session for ``profile`` (None: the AWS CLI's default resolution)."""
     import boto3
     import botocore.exceptions
@@ -85,7 +83,9 @@ def client(
         raise translate(exc, service, "client") from exc
 
 
-def translate(exc: BaseException, service: str, operation: str, resource: str = "") -> SentinelError:
+def translate(
+    exc: BaseException, service: str, operation: str, resource: str = ""
+) -> SentinelError:
     """Turn a botocore exception into an :class:`AWSError` with a one-line, actionable message."""
     import botocore.exceptions as be
 
@@ -99,16 +99,27 @@ def translate(exc: BaseException, service: str, operation: str, resource: str = 
         if code in {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}:
             perm = _PERMISSIONS.get((service, operation), f"{service}:{operation}")
             return AWSError(f"{what} was denied ({code})", hint=f"The caller needs {perm}")
-        if code in {"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId",
-                    "UnrecognizedClientException", "InvalidSignatureException"}:
+        if code in {
+            "ExpiredToken",
+            "ExpiredTokenException",
+            "InvalidClientTokenId",
+            "UnrecognizedClientException",
+            "InvalidSignatureException",
+        }:
             return AWSError(
                 f"{what} failed: the source credentials are invalid or expired ({code})",
                 hint="Refresh them (for SSO: 'aws sso login') and try again",
             )
-        if code in {"Throttling", "ThrottlingException", "ProvisionedThroughputExceededException",
-                    "RequestLimitExceeded", "TooManyRequestsException"}:
-            return AWSError(f"{what} was throttled after retries ({code})",
-                            hint="Wait a moment and try again")
+        if code in {
+            "Throttling",
+            "ThrottlingException",
+            "ProvisionedThroughputExceededException",
+            "RequestLimitExceeded",
+            "TooManyRequestsException",
+        }:
+            return AWSError(
+                f"{what} was throttled after retries ({code})", hint="Wait a moment and try again"
+            )
         detail = f": {msg}" if msg else ""
         return AWSError(f"{what} failed with {code}{detail}")
     if isinstance(exc, be.NoCredentialsError):

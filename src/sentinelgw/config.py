@@ -75,7 +75,10 @@ def config_paths(
     """(path, required) in precedence order, lowest first."""
     env = os.environ if env is None else env
     cwd = cwd or Path.cwd()
-    paths: list[tuple[Path, bool]] = [(user_config_path(env), False), (cwd / "sentinel.yaml", False)]
+    paths: list[tuple[Path, bool]] = [
+        (user_config_path(env), False),
+        (cwd / "sentinel.yaml", False),
+    ]
     chosen = explicit or env.get("SENTINEL_CONFIG")
     if chosen:
         paths.append((Path(chosen).expanduser(), True))
@@ -124,7 +127,9 @@ def _merge_file(cfg: Config, path: Path) -> None:
     if data is None:
         return
     if not isinstance(data, dict):
-        raise ConfigError(f"{doc.where(())}: the config must be a mapping of keys such as 'defaults'")
+        raise ConfigError(
+            f"{doc.where(())}: the config must be a mapping of keys such as 'defaults'"
+        )
     for key in data:
         if key not in TOP_KEYS:
             raise ConfigError(
@@ -142,9 +147,7 @@ def _merge_file(cfg: Config, path: Path) -> None:
                     f"{doc.where(('defaults', key))}: unknown key defaults.{key}",
                     hint=f"Allowed: {', '.join(sorted(DEFAULT_KEYS))}",
                 )
-            ok = isinstance(value, expected) and not (
-                expected is int and isinstance(value, bool)
-            )
+            ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
             if not ok or (isinstance(value, str) and not value.strip()):
                 raise ConfigError(
                     f"{doc.where(('defaults', key))}: defaults.{key} must be a non-empty "
@@ -156,8 +159,10 @@ def _merge_file(cfg: Config, path: Path) -> None:
     if "policy_source" in data:
         ps = data["policy_source"]
         if not isinstance(ps, str) or not ps.strip():
-            raise ConfigError(f"{doc.where(('policy_source',))}: policy_source must be a string "
-                              "such as ssm:/sentinel/policies/prod or a file path")
+            raise ConfigError(
+                f"{doc.where(('policy_source',))}: policy_source must be a string "
+                "such as ssm:/sentinel/policies/prod or a file path"
+            )
         if not ps.startswith("ssm:"):
             p = Path(ps).expanduser()
             if not p.is_absolute():

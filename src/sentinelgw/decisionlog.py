@@ -16,8 +16,21 @@ from typing import IO, Any
 
 from sentinelgw.errors import ConfigError
 
-FIELDS = ("time", "user", "profile", "mode", "effect", "allowed", "rule", "reason",
-          "source_identity", "request_id", "session_table", "session_id", "event")
+FIELDS = (
+    "time",
+    "user",
+    "profile",
+    "mode",
+    "effect",
+    "allowed",
+    "rule",
+    "reason",
+    "source_identity",
+    "request_id",
+    "session_table",
+    "session_id",
+    "event",
+)
 
 
 @dataclass

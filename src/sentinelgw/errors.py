@@ -34,8 +34,10 @@ class SentinelError(Exception):
 
     def __str__(self) -> str:
         if self.hint:
-            return f"{self.message}. {self.hint}" if not self.message.endswith(".") else (
-                f"{self.message} {self.hint}"
+            return (
+                f"{self.message}. {self.hint}"
+                if not self.message.endswith(".")
+                else (f"{self.message} {self.hint}")
             )
         return self.message
 

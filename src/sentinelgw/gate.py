@@ -27,9 +27,15 @@ def make_request(
 ) -> Request:
     from sentinelgw.policy import Request
 
-    return Request(profile=profile, user=user, mode=mode, at=at, session_table=session_table,
-                   session_table_source=session_table_source,
-                   no_session_tracking=no_session_tracking)
+    return Request(
+        profile=profile,
+        user=user,
+        mode=mode,
+        at=at,
+        session_table=session_table,
+        session_table_source=session_table_source,
+        no_session_tracking=no_session_tracking,
+    )
 
 
 def decide(
@@ -47,11 +53,18 @@ def decide(
     decision = evaluate(policy, request)
     if log.enabled:
         log.write(
-            time=request.at.isoformat(), user=request.user, profile=request.profile,
-            mode=str(request.mode), effect="allow" if decision.allowed else "deny",
-            allowed=decision.allowed, rule=decision.rule.name if decision.rule else None,
-            reason=decision.reason, source_identity=source_identity, request_id=request_id,
-            session_table=decision.session_table, session_id=session_id,
+            time=request.at.isoformat(),
+            user=request.user,
+            profile=request.profile,
+            mode=str(request.mode),
+            effect="allow" if decision.allowed else "deny",
+            allowed=decision.allowed,
+            rule=decision.rule.name if decision.rule else None,
+            reason=decision.reason,
+            source_identity=source_identity,
+            request_id=request_id,
+            session_table=decision.session_table,
+            session_id=session_id,
         )
     if not decision.allowed and raise_on_deny:
         raise PolicyDenied(denial_message(decision, request), decision=decision)

@@ -9,8 +9,15 @@ from collections.abc import Mapping, Sequence
 
 from sentinelgw.errors import UsageError
 
-FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
-             signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
+FORWARDED = (
+    signal.SIGINT,
+    signal.SIGTERM,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGWINCH,
+)
 
 
 def command_or_shell(cmd: Sequence[str], env: Mapping[str, str]) -> list[str]:
@@ -27,8 +34,9 @@ def run_child(argv: Sequence[str], env: Mapping[str, str]) -> int:
     try:
         child = subprocess.Popen(list(argv), env=dict(env))
     except FileNotFoundError:
-        raise UsageError(f"command not found: {argv[0]}",
-                         hint="Check the command after --, or its PATH") from None
+        raise UsageError(
+            f"command not found: {argv[0]}", hint="Check the command after --, or its PATH"
+        ) from None
     except PermissionError:
         raise UsageError(f"command is not executable: {argv[0]}") from None
 
@@ -59,12 +67,24 @@ def run_child(argv: Sequence[str], env: Mapping[str, str]) -> int:
 
 # Variables that would outrank or confuse the credentials we hand to the child.
 CONFLICTING = (
-    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-    "AWS_CREDENTIAL_EXPIRATION", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN",
-    "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_SESSION_NAME", "AWS_CREDENTIAL_FILE",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-    "AWS_ACCOUNT_ID", "AWS_VAULT", "AWS_SENTINEL_SESSION_ID",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CREDENTIAL_EXPIRATION",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_CREDENTIAL_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_ACCOUNT_ID",
+    "AWS_VAULT",
+    "AWS_SENTINEL_SESSION_ID",
 )
 
 

@@ -103,22 +103,30 @@ class _Walker:
             for key_node, value_node in node.value:
                 key = self.scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
                 if key is None or isinstance(key, dict | list):
-                    raise YamlError(self.doc.filename, key_node.start_mark.line + 1,
-                                    "mapping keys must be plain strings")
+                    raise YamlError(
+                        self.doc.filename,
+                        key_node.start_mark.line + 1,
+                        "mapping keys must be plain strings",
+                    )
                 if key == "<<":
-                    raise YamlError(self.doc.filename, key_node.start_mark.line + 1,
-                                    "merge keys (<<) are not supported")
+                    raise YamlError(
+                        self.doc.filename,
+                        key_node.start_mark.line + 1,
+                        "merge keys (<<) are not supported",
+                    )
                 skey = str(key)
                 if skey in out:
-                    raise YamlError(self.doc.filename, key_node.start_mark.line + 1,
-                                    f"duplicate key {skey!r}")
+                    raise YamlError(
+                        self.doc.filename, key_node.start_mark.line + 1, f"duplicate key {skey!r}"
+                    )
                 self.doc.lines[(*path, skey)] = key_node.start_mark.line + 1
                 out[skey] = self.convert(value_node, (*path, skey), depth + 1, inner)
             return out
         if isinstance(node, yaml.SequenceNode):
             inner = active | {id(node)}
             return [
-                self.convert(item, (*path, i), depth + 1, inner) for i, item in enumerate(node.value)
+                self.convert(item, (*path, i), depth + 1, inner)
+                for i, item in enumerate(node.value)
             ]
         return self.scalar(node)
 
@@ -126,5 +134,6 @@ class _Walker:
         try:
             return self.loader.construct_object(node, deep=False)
         except Exception as exc:  # a bad timestamp or an unknown tag
-            raise YamlError(self.doc.filename, node.start_mark.line + 1,
-                            f"invalid value: {type(exc).__name__}") from None
+            raise YamlError(
+                self.doc.filename, node.start_mark.line + 1, f"invalid value: {type(exc).__name__}"
+            ) from None

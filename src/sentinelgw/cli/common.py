@@ -120,20 +120,50 @@ def _store(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
 def common_options(fn: F) -> F:
     """Add ``--region --aws-profile --config --debug --log-file --log-stderr`` to a command."""
     opts = [
-        click.option("--region", "region_flag", expose_value=False, callback=_store("region_flag"),
-                     help="AWS region for Sentinel's own calls.", metavar="REGION"),
-        click.option("--aws-profile", expose_value=False, callback=_store("aws_profile"),
-                     help="AWS profile Sentinel uses for its own calls and as SSO source.",
-                     metavar="NAME"),
-        click.option("--config", "config_path", expose_value=False, callback=_store("config_path"),
-                     help="Sentinel config file (also SENTINEL_CONFIG).", metavar="FILE"),
-        click.option("--debug", is_flag=True, expose_value=False, callback=_store("debug"),
-                     help="Show tracebacks and debug details (never secrets)."),
-        click.option("--log-file", expose_value=False, callback=_store("log_file"),
-                     help="Append one JSON line per decision to FILE (created 0600).",
-                     metavar="FILE"),
-        click.option("--log-stderr", is_flag=True, expose_value=False,
-                     callback=_store("log_stderr"), help="Write decision log lines to stderr."),
+        click.option(
+            "--region",
+            "region_flag",
+            expose_value=False,
+            callback=_store("region_flag"),
+            help="AWS region for Sentinel's own calls.",
+            metavar="REGION",
+        ),
+        click.option(
+            "--aws-profile",
+            expose_value=False,
+            callback=_store("aws_profile"),
+            help="AWS profile Sentinel uses for its own calls and as SSO source.",
+            metavar="NAME",
+        ),
+        click.option(
+            "--config",
+            "config_path",
+            expose_value=False,
+            callback=_store("config_path"),
+            help="Sentinel config file (also SENTINEL_CONFIG).",
+            metavar="FILE",
+        ),
+        click.option(
+            "--debug",
+            is_flag=True,
+            expose_value=False,
+            callback=_store("debug"),
+            help="Show tracebacks and debug details (never secrets).",
+        ),
+        click.option(
+            "--log-file",
+            expose_value=False,
+            callback=_store("log_file"),
+            help="Append one JSON line per decision to FILE (created 0600).",
+            metavar="FILE",
+        ),
+        click.option(
+            "--log-stderr",
+            is_flag=True,
+            expose_value=False,
+            callback=_store("log_stderr"),
+            help="Write decision log lines to stderr.",
+        ),
     ]
     for opt in reversed(opts):
         fn = opt(fn)
@@ -151,8 +181,14 @@ def pass_app(fn: F) -> F:
 
 
 def format_option(*choices: str, default: str = "human") -> Callable[[F], F]:
-    return click.option("--format", "fmt", type=click.Choice(list(choices)), default=default,
-                        show_default=True, help="Output format.")
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(list(choices)),
+        default=default,
+        show_default=True,
+        help="Output format.",
+    )
 
 
 def require(value: str | None, flag: str, hint: str) -> str:

@@ -32,7 +32,8 @@ def credentials(app: App, profile: str | None, policy_spec: str | None, no_cache
     name = profile or default_profile(app.env)
     if not name:
         raise UsageError("no profile given", hint="Pass --profile NAME or set AWS_PROFILE")
-    issued = issue_for_profile(app, name, Mode.CREDENTIAL_PROCESS, policy_spec,
-                               use_cache=not no_cache)
+    issued = issue_for_profile(
+        app, name, Mode.CREDENTIAL_PROCESS, policy_spec, use_cache=not no_cache
+    )
     sys.stdout.write(json.dumps(issued.credentials.process_json()) + "\n")
     return 0

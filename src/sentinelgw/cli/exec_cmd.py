@@ -27,8 +27,9 @@ class ExecInput:
     token_mode: str
 
 
-def split_profile(app: App, profile_opt: str | None, args: tuple[str, ...]) -> tuple[str | None,
-                                                                                   tuple[str, ...]]:
+def split_profile(
+    app: App, profile_opt: str | None, args: tuple[str, ...]
+) -> tuple[str | None, tuple[str, ...]]:
     """``sentinel exec prod -- cmd`` (aws-vault style) or ``sentinel exec --profile prod -- cmd``.
 
     Without ``--profile``, a word before ``--`` is the profile; with no ``--`` and no
@@ -43,34 +44,65 @@ def split_profile(app: App, profile_opt: str | None, args: tuple[str, ...]) -> t
         if len(before) > 1:
             from sentinelgw.errors import UsageError
 
-            raise UsageError(f"unexpected arguments before --: {' '.join(before[1:])}",
-                             hint="Use: sentinel exec --profile NAME -- COMMAND ...")
-        return (before[0] if before else None), args[len(before):]
+            raise UsageError(
+                f"unexpected arguments before --: {' '.join(before[1:])}",
+                hint="Use: sentinel exec --profile NAME -- COMMAND ...",
+            )
+        return (before[0] if before else None), args[len(before) :]
     if args:
         return args[0], args[1:]
     return None, ()
 
 
-@click.command("exec", context_settings={"ignore_unknown_options": True,
-                                         "allow_interspersed_args": False})
-@click.option("--profile", "profile_opt", metavar="NAME", help="AWS profile (default: AWS_PROFILE).")
+@click.command(
+    "exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False}
+)
+@click.option(
+    "--profile", "profile_opt", metavar="NAME", help="AWS profile (default: AWS_PROFILE)."
+)
 @click.option("--policy", "policy_spec", metavar="SRC", help="Policy file or ssm:/parameter.")
-@click.option("--server", is_flag=True, help="Serve credentials from a local endpoint (mode server).")
+@click.option(
+    "--server", is_flag=True, help="Serve credentials from a local endpoint (mode server)."
+)
 @click.option("--session-table", metavar="TABLE", help="DynamoDB table that tracks the session.")
-@click.option("--no-session-tracking", is_flag=True,
-              help="Do not track the server session (refused where the policy requires it).")
-@click.option("--server-port", type=click.IntRange(0, 65535), metavar="N",
-              help="Port for the credential server (default: random).")
-@click.option("--server-duration", metavar="DURATION",
-              help="Lifetime of served credentials (default 15m, capped by the policy).")
-@click.option("--token-mode", type=click.Choice(["file", "env"]), default="file",
-              show_default=True, help="Give the child its token in a file (0600) or a variable.")
+@click.option(
+    "--no-session-tracking",
+    is_flag=True,
+    help="Do not track the server session (refused where the policy requires it).",
+)
+@click.option(
+    "--server-port",
+    type=click.IntRange(0, 65535),
+    metavar="N",
+    help="Port for the credential server (default: random).",
+)
+@click.option(
+    "--server-duration",
+    metavar="DURATION",
+    help="Lifetime of served credentials (default 15m, capped by the policy).",
+)
+@click.option(
+    "--token-mode",
+    type=click.Choice(["file", "env"]),
+    default="file",
+    show_default=True,
+    help="Give the child its token in a file (0600) or a variable.",
+)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @common_options
 @pass_app
-def exec_(app: App, profile_opt: str | None, policy_spec: str | None, server: bool,
-          session_table: str | None, no_session_tracking: bool, server_port: int | None,
-          server_duration: str | None, token_mode: str, args: tuple[str, ...]) -> int:
+def exec_(
+    app: App,
+    profile_opt: str | None,
+    policy_spec: str | None,
+    server: bool,
+    session_table: str | None,
+    no_session_tracking: bool,
+    server_port: int | None,
+    server_duration: str | None,
+    token_mode: str,
+    args: tuple[str, ...],
+) -> int:
     """Run COMMAND with credentials for PROFILE if the policy allows it (default: $SHELL)."""
     from sentinelgw.credentials.profiles import default_profile
     from sentinelgw.errors import UsageError
@@ -83,10 +115,17 @@ def exec_(app: App, profile_opt: str | None, policy_spec: str | None, server: bo
         raise UsageError("no profile given", hint="Pass --profile NAME or set AWS_PROFILE")
     if not server and (server_port is not None or server_duration or no_session_tracking):
         raise UsageError("--server-port, --server-duration and --no-session-tracking need --server")
-    inp = ExecInput(profile=profile, command=command, policy_spec=policy_spec, server=server,
-                    session_table=session_table, no_session_tracking=no_session_tracking,
-                    server_port=server_port, server_duration=server_duration,
-                    token_mode=token_mode)
+    inp = ExecInput(
+        profile=profile,
+        command=command,
+        policy_spec=policy_spec,
+        server=server,
+        session_table=session_table,
+        no_session_tracking=no_session_tracking,
+        server_port=server_port,
+        server_duration=server_duration,
+        token_mode=token_mode,
+    )
     if server:
         from sentinelgw.server.run import run_server_exec
 

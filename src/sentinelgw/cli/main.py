@@ -20,13 +20,19 @@ from sentinelgw.cli.common import App, common_options
 # command name -> (module, attribute, short help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "exec": ("sentinelgw.cli.exec_cmd", "exec_", "Run a command with policy-gated credentials."),
-    "credentials": ("sentinelgw.cli.credentials_cmd", "credentials",
-                    "Print credential_process JSON for a profile."),
+    "credentials": (
+        "sentinelgw.cli.credentials_cmd",
+        "credentials",
+        "Print credential_process JSON for a profile.",
+    ),
     "policy": ("sentinelgw.cli.policy_cmd", "policy", "Validate and explain policies."),
     "config": ("sentinelgw.cli.config_cmd", "config", "Show the effective configuration."),
     "init": ("sentinelgw.cli.sessions_cmd", "init", "Provision Sentinel infrastructure."),
-    "server-sessions": ("sentinelgw.cli.sessions_cmd", "server_sessions",
-                        "List and export server sessions."),
+    "server-sessions": (
+        "sentinelgw.cli.sessions_cmd",
+        "server_sessions",
+        "List and export server sessions.",
+    ),
     "server-session": ("sentinelgw.cli.sessions_cmd", "server_session", "Show one server session."),
     "server-revoke": ("sentinelgw.cli.sessions_cmd", "server_revoke", "Revoke a server session."),
     "audit": ("sentinelgw.cli.audit_cmd", "audit", "Audit CloudTrail against the session table."),
@@ -98,8 +104,9 @@ def main(argv: list[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc()
-        _print_error(f"internal error: {type(exc).__name__}: {_safe(exc)}. "
-                     "Re-run with --debug and report it")
+        _print_error(
+            f"internal error: {type(exc).__name__}: {_safe(exc)}. Re-run with --debug and report it"
+        )
         code = 2
     _flush()
     return code

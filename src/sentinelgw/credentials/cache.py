@@ -37,13 +37,21 @@ def _file_id(path: str) -> str:
     return f"{path}:{st.st_size}:{st.st_mtime_ns}"
 
 
-def cache_key(env: Mapping[str, str], profile: str, aws_profile: str | None,
-              region: str | None) -> str:
+def cache_key(
+    env: Mapping[str, str], profile: str, aws_profile: str | None, region: str | None
+) -> str:
     home = env.get("HOME") or os.path.expanduser("~")
     cfg = env.get("AWS_CONFIG_FILE") or os.path.join(home, ".aws", "config")
     creds = env.get("AWS_SHARED_CREDENTIALS_FILE") or os.path.join(home, ".aws", "credentials")
-    parts = [profile, aws_profile or "", region or "", _file_id(cfg), _file_id(creds),
-             env.get("AWS_ENDPOINT_URL", ""), env.get("AWS_ENDPOINT_URL_STS", "")]
+    parts = [
+        profile,
+        aws_profile or "",
+        region or "",
+        _file_id(cfg),
+        _file_id(creds),
+        env.get("AWS_ENDPOINT_URL", ""),
+        env.get("AWS_ENDPOINT_URL_STS", ""),
+    ]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
 
 

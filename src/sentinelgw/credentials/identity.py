@@ -19,8 +19,12 @@ _ROOT = re.compile(r"^arn:aws[\w-]*:iam::(?P<acct>\d{12}):root$")
 
 def user_from_arn(arn: str) -> str:
     """IAM user name, or the session name of an assumed role / Identity Center session."""
-    for pattern, group in ((_USER, "name"), (_ASSUMED, "session"), (_FEDERATED, "name"),
-                           (_STS_USER, "name")):
+    for pattern, group in (
+        (_USER, "name"),
+        (_ASSUMED, "session"),
+        (_FEDERATED, "name"),
+        (_STS_USER, "name"),
+    ):
         m = pattern.match(arn)
         if m:
             return m.group(group)

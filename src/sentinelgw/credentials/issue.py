@@ -50,7 +50,7 @@ class ProfileIssuer:
 
     def _make_source(self) -> boto3.Session:
         from sentinelgw.awsclients import make_session
-        from sentinelgw.credentials.sso import sso_credentials, session_from_credentials
+        from sentinelgw.credentials.sso import session_from_credentials, sso_credentials
 
         p = self.profile
         if self.app.aws_profile:
@@ -68,8 +68,7 @@ class ProfileIssuer:
                 # finds the same credentials without the profile.
                 return make_session(None, self.region)
             raise ConfigError(
-                f"profile {p.name!r} has role_arn but neither source_profile nor "
-                "credential_source",
+                f"profile {p.name!r} has role_arn but neither source_profile nor credential_source",
                 hint="Add source_profile, or pass --aws-profile with the source credentials",
             )
         if p.kind == "sso":
@@ -88,12 +87,18 @@ class ProfileIssuer:
             except Exception as exc:
                 raise translate(exc, "sts", "GetCallerIdentity") from exc
             arn = str(resp["Arn"])
-            self._identity = Identity(arn=arn, account=str(resp["Account"]),
-                                      user_id=str(resp["UserId"]), user=user_from_arn(arn))
+            self._identity = Identity(
+                arn=arn,
+                account=str(resp["Account"]),
+                user_id=str(resp["UserId"]),
+                user=user_from_arn(arn),
+            )
         return self._identity
 
     # -- issuing --------------------------------------------------------------------------
-    def issue(self, ident: str, *, duration: int | None = None) -> tuple[AwsCredentials, str | None]:
+    def issue(
+        self, ident: str, *, duration: int | None = None
+    ) -> tuple[AwsCredentials, str | None]:
         """Credentials for the profile and the SourceIdentity stamped on them (None if none)."""
         p = self.profile
         if p.kind == "role":
@@ -107,8 +112,12 @@ class ProfileIssuer:
             )
         frozen = creds.get_frozen_credentials()
         expiry = getattr(creds, "_expiry_time", None)
-        return AwsCredentials(frozen.access_key, frozen.secret_key, frozen.token,
-                              expiry if isinstance(expiry, datetime) else None), None
+        return AwsCredentials(
+            frozen.access_key,
+            frozen.secret_key,
+            frozen.token,
+            expiry if isinstance(expiry, datetime) else None,
+        ), None
 
     def _assume_role(self, ident: str, duration: int | None) -> tuple[AwsCredentials, str]:
         from sentinelgw.awsclients import client, translate
@@ -133,8 +142,9 @@ class ProfileIssuer:
         except Exception as exc:
             raise translate(exc, "sts", "AssumeRole", str(p.role_arn)) from exc
         c = resp["Credentials"]
-        return AwsCredentials(c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"],
-                              c["Expiration"]), source_identity
+        return AwsCredentials(
+            c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"], c["Expiration"]
+        ), source_identity
 
 
 def _int(value: str | None) -> int | None:

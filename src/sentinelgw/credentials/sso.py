@@ -66,16 +66,17 @@ def load_token(app: App, profile: Profile, now: datetime) -> tuple[str, str]:
         token = str(data["accessToken"])
         expires = datetime.fromisoformat(str(data["expiresAt"]).replace("Z", "+00:00"))
     except FileNotFoundError:
-        raise SSOTokenExpired(f"no SSO login found for profile {profile.name!r}",
-                              hint=hint) from None
+        raise SSOTokenExpired(
+            f"no SSO login found for profile {profile.name!r}", hint=hint
+        ) from None
     except (OSError, ValueError, KeyError, TypeError):
-        raise SSOTokenExpired(f"the SSO token cache for profile {profile.name!r} is unreadable",
-                              hint=hint) from None
+        raise SSOTokenExpired(
+            f"the SSO token cache for profile {profile.name!r} is unreadable", hint=hint
+        ) from None
     if expires.tzinfo is None:
         expires = expires.replace(tzinfo=UTC)
     if expires <= now:
-        raise SSOTokenExpired(f"the SSO token for profile {profile.name!r} has expired",
-                              hint=hint)
+        raise SSOTokenExpired(f"the SSO token for profile {profile.name!r} has expired", hint=hint)
     return token, region
 
 
@@ -89,8 +90,9 @@ def sso_credentials(app: App, profile: Profile, now: datetime) -> AwsCredentials
     from botocore import UNSIGNED
     from botocore.config import Config
 
-    sso = make_session(None, region).client("sso", region_name=region,
-                                            config=Config(signature_version=UNSIGNED))
+    sso = make_session(None, region).client(
+        "sso", region_name=region, config=Config(signature_version=UNSIGNED)
+    )
     try:
         resp = sso.get_role_credentials(roleName=role, accountId=account, accessToken=token)
     except Exception as exc:

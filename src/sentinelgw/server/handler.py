@@ -44,38 +44,65 @@ class RequestHandler:
         try:
             policy = self.policy_source.current()
         except SentinelError as exc:
-            return error(503, "PolicyUnavailable",
-                         f"Sentinel cannot load the current policy, so it refuses: {exc}")
-        request = make_request(self.profile, self.user, Mode.SERVER, utcnow(),
-                               self.session_table, self.session_table_source,
-                               self.no_session_tracking)
+            return error(
+                503,
+                "PolicyUnavailable",
+                f"Sentinel cannot load the current policy, so it refuses: {exc}",
+            )
+        request = make_request(
+            self.profile,
+            self.user,
+            Mode.SERVER,
+            utcnow(),
+            self.session_table,
+            self.session_table_source,
+            self.no_session_tracking,
+        )
         session_id = self.tracker.session_id if self.tracker else None
-        decision = decide(policy, request, self.log, request_id=new_id(),
-                          source_identity=self.source_identity, session_id=session_id,
-                          raise_on_deny=False)
+        decision = decide(
+            policy,
+            request,
+            self.log,
+            request_id=new_id(),
+            source_identity=self.source_identity,
+            session_id=session_id,
+            raise_on_deny=False,
+        )
         if not decision.allowed:
-            return error(403, "AccessDenied", f"Sentinel policy denied this request: "
-                                              f"{deny_text(decision, request)}")
+            return error(
+                403,
+                "AccessDenied",
+                f"Sentinel policy denied this request: {deny_text(decision, request)}",
+            )
         if decision.requires_session_tracking and (
             self.tracker is None or self.tracker.table != decision.session_table
         ):
-            return error(403, "AccessDenied",
-                         f"the policy now requires tracking in table {decision.session_table!r}, "
-                         "which this session does not have; restart sentinel exec --server")
+            return error(
+                403,
+                "AccessDenied",
+                f"the policy now requires tracking in table {decision.session_table!r}, "
+                "which this session does not have; restart sentinel exec --server",
+            )
         if self.tracker is not None:
             state = self.tracker.state()
             if state.state == "revoked":
-                return error(403, "SessionRevoked",
-                             f"Sentinel refused credentials: {state.detail}")
-            if state.state == "unavailable" and (decision.requires_session_tracking
-                                                 or not self.fail_open):
-                return error(503, "SessionCheckFailed",
-                             f"Sentinel cannot check the session's revocation in table "
-                             f"{self.tracker.table!r} ({state.detail}), so it refuses")
+                return error(403, "SessionRevoked", f"Sentinel refused credentials: {state.detail}")
+            if state.state == "unavailable" and (
+                decision.requires_session_tracking or not self.fail_open
+            ):
+                return error(
+                    503,
+                    "SessionCheckFailed",
+                    f"Sentinel cannot check the session's revocation in table "
+                    f"{self.tracker.table!r} ({state.detail}), so it refuses",
+                )
         creds = self.refresher.current()
         if creds is None:
-            return error(503, "CredentialsUnavailable",
-                         "Sentinel could not refresh the session's credentials; see its log")
+            return error(
+                503,
+                "CredentialsUnavailable",
+                "Sentinel could not refresh the session's credentials; see its log",
+            )
         if self.tracker is not None:
             self.tracker.count()
         return Response(200, creds.container_json())

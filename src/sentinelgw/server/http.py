@@ -23,10 +23,18 @@ from typing import Any
 
 MAX_HEAD = 8192
 READ_TIMEOUT = 5.0
-REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
-           404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
-           431: "Request Header Fields Too Large", 500: "Internal Server Error",
-           503: "Service Unavailable"}
+REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 
 
 @dataclass(frozen=True)
@@ -94,8 +102,15 @@ def _read_head(sock: socket.socket) -> bytes | int:
 class CredentialHTTPServer:
     """Serves ``handler()`` at ``path`` on 127.0.0.1 to requests bearing ``token``."""
 
-    def __init__(self, token: str, path: str, handler: Callable[[], Response], *,
-                 port: int = 0, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        token: str,
+        path: str,
+        handler: Callable[[], Response],
+        *,
+        port: int = 0,
+        host: str = "127.0.0.1",
+    ) -> None:
         if host not in {"127.0.0.1", "::1", "localhost"}:
             raise ValueError("the credential server binds loopback only")
         self._token = token.encode()
@@ -112,8 +127,12 @@ class CredentialHTTPServer:
         return f"http://127.0.0.1:{self.port}{self.path}"
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._tcp.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="sentinel-credential-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._tcp.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name="sentinel-credential-server",
+            daemon=True,
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -140,8 +159,9 @@ class CredentialHTTPServer:
                 return error(400, "BadRequest", "duplicate header")
             headers[key] = value.strip()
         if headers.get(b"host", b"").lower() not in self._hosts:
-            return error(403, "ForbiddenHost",
-                         "requests must be addressed to the loopback credential server")
+            return error(
+                403, "ForbiddenHost", "requests must be addressed to the loopback credential server"
+            )
         if method != b"GET":
             return error(405, "MethodNotAllowed", "only GET is supported")
         if target.split(b"?", 1)[0] != self.path.encode():

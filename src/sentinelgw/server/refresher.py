@@ -19,9 +19,14 @@ RETRY_SECONDS = 5.0
 
 
 class CredentialRefresher:
-    def __init__(self, issue: Callable[[], AwsCredentials], served_lifetime: timedelta,
-                 *, on_refresh: Callable[[AwsCredentials], None] | None = None,
-                 on_error: Callable[[Exception], None] | None = None) -> None:
+    def __init__(
+        self,
+        issue: Callable[[], AwsCredentials],
+        served_lifetime: timedelta,
+        *,
+        on_refresh: Callable[[AwsCredentials], None] | None = None,
+        on_error: Callable[[Exception], None] | None = None,
+    ) -> None:
         self._issue = issue
         self._lifetime = served_lifetime
         self._on_refresh = on_refresh

@@ -34,11 +34,15 @@ def served_duration(app: App, flag: str | None, cap: timedelta | None) -> timede
 
     wanted = parse_duration(flag, what="--server-duration") if flag else DEFAULT_DURATION
     if wanted < timedelta(minutes=1) or wanted > timedelta(hours=12):
-        raise UsageError(f"--server-duration {flag} is out of range",
-                         hint="Use a value from 1m to 12h")
+        raise UsageError(
+            f"--server-duration {flag} is out of range", hint="Use a value from 1m to 12h"
+        )
     if cap is not None and wanted > cap:
-        print(f"sentinel: note: server credentials capped at {format_duration(cap)} by the "
-              "policy's max_server_duration", file=sys.stderr)
+        print(
+            f"sentinel: note: server credentials capped at {format_duration(cap)} by the "
+            "policy's max_server_duration",
+            file=sys.stderr,
+        )
         return cap
     return wanted
 
@@ -61,30 +65,56 @@ def run_server_exec(app: App, inp: ExecInput) -> int:
     region = app.region()[0]
     issuer = ProfileIssuer.for_profile(app, inp.profile, region)
     identity = issuer.identity()
-    table, table_source = resolve_session_table(inp.session_table, app.env, app.config(),
-                                                server_mode=True)
+    table, table_source = resolve_session_table(
+        inp.session_table, app.env, app.config(), server_mode=True
+    )
     session_id = new_id()
     is_role = issuer.profile.kind == "role"
     source_identity = format_source_identity(identity.user, session_id) if is_role else None
-    request = make_request(inp.profile, identity.user, Mode.SERVER, app.now(), table,
-                           table_source, inp.no_session_tracking)
-    decision = decide(policy, request, log, request_id=session_id,
-                      source_identity=source_identity, session_id=session_id)
+    request = make_request(
+        inp.profile,
+        identity.user,
+        Mode.SERVER,
+        app.now(),
+        table,
+        table_source,
+        inp.no_session_tracking,
+    )
+    decision = decide(
+        policy,
+        request,
+        log,
+        request_id=session_id,
+        source_identity=source_identity,
+        session_id=session_id,
+    )
     lifetime = served_duration(app, inp.server_duration, decision.max_server_duration)
     fail_open = bool(app.config().default("fail_open"))
 
     tracker = None
     if decision.tracking and decision.session_table:
-        tracker = _start_tracker(app, decision.session_table, region, session_id, identity.user,
-                                 inp.profile, issuer.profile.role_arn, source_identity, lifetime,
-                                 required=decision.requires_session_tracking, fail_open=fail_open)
+        tracker = _start_tracker(
+            app,
+            issuer.source_session(),
+            decision.session_table,
+            region,
+            session_id,
+            identity.user,
+            inp.profile,
+            issuer.profile.role_arn,
+            source_identity,
+            lifetime,
+            required=decision.requires_session_tracking,
+            fail_open=fail_open,
+        )
     elif inp.no_session_tracking:
         log.warn(f"session tracking disabled for profile {inp.profile!r} (--no-session-tracking)")
 
     sts_duration = max(STS_MIN_DURATION, int(lifetime.total_seconds()))
 
     refresher = CredentialRefresher(
-        lambda: issuer.issue(session_id, duration=sts_duration)[0], lifetime,
+        lambda: issuer.issue(session_id, duration=sts_duration)[0],
+        lifetime,
         on_refresh=(lambda c: tracker.extend(c.expiration) if tracker and c.expiration else None),
         on_error=lambda exc: log.warn(f"credential refresh failed: {exc}", session_id=session_id),
     )
@@ -94,19 +124,35 @@ def run_server_exec(app: App, inp: ExecInput) -> int:
         refresher.start()
         token = secrets.token_urlsafe(32)
         handler = RequestHandler(
-            profile=inp.profile, user=identity.user, policy_source=policy_source,
-            refresher=refresher, tracker=tracker, log=log, session_table=table,
-            session_table_source=table_source, no_session_tracking=inp.no_session_tracking,
-            source_identity=source_identity, fail_open=fail_open,
+            profile=inp.profile,
+            user=identity.user,
+            policy_source=policy_source,
+            refresher=refresher,
+            tracker=tracker,
+            log=log,
+            session_table=table,
+            session_table_source=table_source,
+            no_session_tracking=inp.no_session_tracking,
+            source_identity=source_identity,
+            fail_open=fail_open,
         )
-        server = CredentialHTTPServer(token, CREDENTIALS_PATH, handler,
-                                      port=inp.server_port or 0)
+        server = CredentialHTTPServer(token, CREDENTIALS_PATH, handler, port=inp.server_port or 0)
         server.start()
-        env = child_env(app, inp, server.url, token, workdir, issuer.region or region,
-                        session_id if tracker else None)
+        env = child_env(
+            app,
+            inp,
+            server.url,
+            token,
+            workdir,
+            issuer.region or region,
+            session_id if tracker else None,
+        )
         if app.debug:
-            print(f"sentinel: debug: credential server on {server.url}; session "
-                  f"{session_id if tracker else '(untracked)'}", file=sys.stderr)
+            print(
+                f"sentinel: debug: credential server on {server.url}; session "
+                f"{session_id if tracker else '(untracked)'}",
+                file=sys.stderr,
+            )
         return run_child(command_or_shell(inp.command, app.env), env)
     finally:
         if server is not None:
@@ -117,9 +163,33 @@ def run_server_exec(app: App, inp: ExecInput) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _start_tracker(app: App, table: str, region: str | None, session_id: str, user: str,
-                   profile: str, role_arn: str | None, source_identity: str | None,
-                   lifetime: timedelta, *, required: bool, fail_open: bool) -> SessionTracker | None:
+def tracking_client(app: App, region: str | None, issuer_session: object) -> object:
+    """DynamoDB client for the session table: ``--aws-profile`` if given, else the same source
+    credentials the session is issued from (the user's own identity). Short timeouts so a
+    hanging endpoint cannot stall the revocation poller for long."""
+    from sentinelgw.awsclients import client
+
+    kw = {"connect_timeout": 2.0, "read_timeout": 2.0, "max_attempts": 3}
+    if app.aws_profile:
+        return app.client("dynamodb", region, **kw)
+    return client("dynamodb", session=issuer_session, region=region, **kw)  # type: ignore[arg-type]
+
+
+def _start_tracker(
+    app: App,
+    issuer_session: object,
+    table: str,
+    region: str | None,
+    session_id: str,
+    user: str,
+    profile: str,
+    role_arn: str | None,
+    source_identity: str | None,
+    lifetime: timedelta,
+    *,
+    required: bool,
+    fail_open: bool,
+) -> SessionTracker | None:
     from sentinelgw.server.tracker import SessionTracker
     from sentinelgw.sessions.model import SessionRecord
     from sentinelgw.sessions.store import SessionStore
@@ -128,13 +198,24 @@ def _start_tracker(app: App, table: str, region: str | None, session_id: str, us
     retention = timedelta(days=int(app.config().default("retention_days") or 90))
     expires = now + lifetime
     record = SessionRecord(
-        id=session_id, user=user, profile=profile, role_arn=role_arn or "", status="active",
-        started_at=now, last_access_at=now, expires_at=expires, request_count=0,
-        server_instance_id=_instance_id(), source_identity=source_identity or "",
-        host=socket.gethostname(), revoked_by=None, revoked_reason=None, revoked_at=None,
+        id=session_id,
+        user=user,
+        profile=profile,
+        role_arn=role_arn or "",
+        status="active",
+        started_at=now,
+        last_access_at=now,
+        expires_at=expires,
+        request_count=0,
+        server_instance_id=_instance_id(),
+        source_identity=source_identity or "",
+        host=socket.gethostname(),
+        revoked_by=None,
+        revoked_reason=None,
+        revoked_at=None,
         ttl=int((expires + retention).timestamp()),
     )
-    client = app.client("dynamodb", region, connect_timeout=2, read_timeout=2, max_attempts=3)
+    client = tracking_client(app, region, issuer_session)
     tracker = SessionTracker(SessionStore(client, table), record, app.decision_log())
     try:
         tracker.start()
@@ -147,7 +228,8 @@ def _start_tracker(app: App, table: str, region: str | None, session_id: str, us
         if fail_open:
             app.decision_log().warn(
                 f"session tracking failed for profile {profile!r} in table {table!r} ({exc}); "
-                "continuing untracked because defaults.fail_open is true")
+                "continuing untracked because defaults.fail_open is true"
+            )
             return None
         raise SessionStoreError(
             f"cannot record the session in table {table!r} ({exc})",
@@ -168,8 +250,15 @@ def _instance_id() -> str:
     return _INSTANCE
 
 
-def child_env(app: App, inp: ExecInput, url: str, token: str, workdir: Path,
-              region: str | None, session_id: str | None) -> dict[str, str]:
+def child_env(
+    app: App,
+    inp: ExecInput,
+    url: str,
+    token: str,
+    workdir: Path,
+    region: str | None,
+    session_id: str | None,
+) -> dict[str, str]:
     """The child's environment: the container endpoint and nothing that outranks it.
 
     botocore's chain puts env keys, profiles, the shared credentials file, config-file keys,

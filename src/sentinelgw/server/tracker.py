@@ -33,9 +33,16 @@ class TrackState:
 
 
 class SessionTracker:
-    def __init__(self, store: SessionStore, record: SessionRecord, log: DecisionLog, *,
-                 poll_interval: float = 0.5, flush_interval: float = 1.0,
-                 stale_after: float = 3.0) -> None:
+    def __init__(
+        self,
+        store: SessionStore,
+        record: SessionRecord,
+        log: DecisionLog,
+        *,
+        poll_interval: float = 0.5,
+        flush_interval: float = 1.0,
+        stale_after: float = 3.0,
+    ) -> None:
         self.store = store
         self.record = record
         self.table = store.table
@@ -59,8 +66,10 @@ class SessionTracker:
         """Create the record (active) — before the child starts — then start the threads."""
         self.store.create(self.record)
         self._last_ok = time.monotonic()
-        for target, name in ((self._poll_loop, "sentinel-revocation"),
-                             (self._flush_loop, "sentinel-touch")):
+        for target, name in (
+            (self._poll_loop, "sentinel-revocation"),
+            (self._flush_loop, "sentinel-touch"),
+        ):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self._threads.append(t)
@@ -89,8 +98,9 @@ class SessionTracker:
         try:
             self.store.mark_expired(self.record.id, datetime.now(UTC))
         except SentinelError as exc:
-            self._log.warn(f"could not mark session {self.record.id} expired: {exc}",
-                           session_id=self.record.id)
+            self._log.warn(
+                f"could not mark session {self.record.id} expired: {exc}", session_id=self.record.id
+            )
 
     def check_now(self) -> None:
         """One status read (also used by tests); updates the in-memory state."""
@@ -132,10 +142,10 @@ class SessionTracker:
         if n == 0:
             return
         try:
-            self.store.touch(self.record.id, n, datetime.now(UTC),
-                             expires_at=self.record.expires_at)
+            self.store.touch(self.record.id, n, datetime.now(UTC))
         except SentinelError as exc:
             with self._lock:
                 self._pending += n  # keep the count for the next flush; never drop a request
-            self._log.warn(f"could not update session {self.record.id}: {exc}",
-                           session_id=self.record.id)
+            self._log.warn(
+                f"could not update session {self.record.id}: {exc}", session_id=self.record.id
+            )
