@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
-import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sentinelgw.sessions.model import SessionRecord
@@ -46,12 +43,5 @@ def seed(client: Any, table: str, records: list[SessionRecord]) -> None:
         while pending:
             resp = client.batch_write_item(RequestItems=pending)
             pending = resp.get("UnprocessedItems") or {}
-
-
-def sentinel_bin() -> str:
-    here = Path(sys.executable).parent / "sentinel"
-    found = str(here) if here.exists() else shutil.which("sentinel")
-    assert found, "the sentinel command is not installed in this environment"
-    return found
 
 
