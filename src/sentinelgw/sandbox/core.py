@@ -187,14 +187,9 @@ class Sandbox:
         self._create_table()
 
     def _create_table(self) -> None:
-        try:
-            from sentinelgw.sessions.schema import ensure_table
-        except ImportError:
-            # The session schema module is being written in parallel; until it lands the
-            # sandbox starts without the table rather than not at all.
-            log.warning("sentinelgw.sessions.schema is not available: the session table %s "
-                        "was not created", self.table)
-            return
+        # The same code as 'sentinel init sessions', so the sandbox table matches production.
+        from sentinelgw.sessions.schema import ensure_table
+
         ensure_table(self._client("dynamodb"), self.table, plan=False, wait=True)
         self.table_created = True
 

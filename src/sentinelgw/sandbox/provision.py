@@ -75,6 +75,9 @@ def aws_config_text(*, region: str, account_id: str, role_arns: dict[str, str],
                     start_url: str) -> str:
     return "\n".join([
         "# Sentinel sandbox AWS config: NOT FOR PRODUCTION (all accounts are emulated)",
+        "[default]",
+        f"region = {region}",
+        "",
         f"[profile {SOURCE_PROFILE}]",
         f"region = {region}",
         "",
@@ -108,8 +111,10 @@ def aws_config_text(*, region: str, account_id: str, role_arns: dict[str, str],
 
 
 def credentials_text(access_key_id: str, secret: str) -> str:
-    return (f"[{SOURCE_PROFILE}]\naws_access_key_id = {access_key_id}\n"
-            f"aws_secret_access_key = {secret}\n")
+    # [default] holds the same keys so that Sentinel's own calls (server-sessions, audit) and
+    # a plain 'aws ...' work after eval "$(sentinel dev)" with no --aws-profile.
+    keys = f"aws_access_key_id = {access_key_id}\naws_secret_access_key = {secret}\n"
+    return f"[{SOURCE_PROFILE}]\n{keys}\n[default]\n{keys}"
 
 
 def sentinel_config_text(*, table: str, region: str, sso_cache_dir: Path) -> str:

@@ -1,0 +1,97 @@
+"""``sentinel dev`` (a local AWS sandbox in the foreground) and ``sentinel demo``."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from sentinelgw.cli.common import App, common_options, pass_app
+
+BANNER = (
+    "WARNING: sentinel dev runs an in-memory AWS emulation (moto) on 127.0.0.1.\n"
+    "It is NOT FOR PRODUCTION: no real account, IAM policies are not enforced.\n"
+)
+
+
+def export_lines(env: dict[str, str]) -> list[str]:
+    """``export NAME=VALUE`` lines, shell-quoted, in a stable order."""
+    import shlex
+
+    return [f"export {name}={shlex.quote(value)}" for name, value in env.items()]
+
+
+@click.command("dev")
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
+              help="Sandbox folder (default: a new temporary folder, removed on exit).")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port on 127.0.0.1 (0 picks a free one).")
+@click.option("--table", default="sentinel-sessions", show_default=True,
+              help="Name of the session table to create.")
+@common_options
+@pass_app
+def dev(app: App, directory: Path | None, port: int, table: str) -> int:
+    """Run a local AWS sandbox (moto + CloudTrail recorder + SSO portal) until Ctrl-C.
+
+    Prints export lines on stdout; NOT FOR PRODUCTION. Use it from a second terminal, or:
+    sentinel dev > /tmp/sb.env &  then  eval "$(cat /tmp/sb.env)"
+    """
+    from sentinelgw.sandbox import missing_extra
+
+    message = missing_extra()
+    if message:
+        click.echo(message, err=True)
+        return 2
+    from sentinelgw.sandbox import Sandbox
+
+    created = directory is None
+    root = Path(tempfile.mkdtemp(prefix="sentinel-sandbox-")) if directory is None else directory
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    sb = Sandbox(root, port=port, region=app.region_flag or "us-east-1", table=table)
+    try:
+        sb.start()
+        click.echo(BANNER + f"Sandbox folder: {root}\nEndpoint: {sb.endpoint_url}\n"
+                   "Press Ctrl-C to stop.", err=True)
+        click.echo("\n".join(export_lines(sb.env())))
+        sys.stdout.flush()
+        while not stop.wait(0.5):
+            pass
+    finally:
+        sb.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if created:
+            shutil.rmtree(root, ignore_errors=True)
+    click.echo("sandbox stopped", err=True)
+    return 0
+
+
+@click.command("demo")
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
+              help="Sandbox folder to use (default: a new temporary folder).")
+@click.option("--keep", is_flag=True, help="Keep the sandbox folder afterwards.")
+@common_options
+@pass_app
+def demo(app: App, directory: Path | None, keep: bool) -> int:
+    """Guided end-to-end run on a fresh sandbox: seven steps, each checked."""
+    from sentinelgw.sandbox import missing_extra
+
+    message = missing_extra()
+    if message:
+        click.echo(message.replace("sentinel dev", "sentinel demo"), err=True)
+        return 2
+    from sentinelgw.sandbox.demo import run_demo
+
+    result = run_demo(directory=directory, keep=keep, echo=lambda line: click.echo(line))
+    return 0 if result.passed else 1

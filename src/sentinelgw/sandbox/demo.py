@@ -1,0 +1,328 @@
+"""``sentinel demo``: the scripted end-to-end walkthrough on a fresh sandbox.
+
+Each step runs the real installed ``sentinel`` and the real AWS CLI as subprocesses with the
+sandbox environment, prints the command and a trimmed view of what came back, and checks it.
+The walkthrough stops at the first step that did not behave as expected.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sentinelgw.sandbox.core import Sandbox
+
+STEPS = (
+    "exec --profile prod without --server is denied and names the fix",
+    "exec --server --profile prod: the AWS CLI child gets credentials, the session is tracked",
+    "server-sessions lists the session",
+    "a direct aws sts assume-role (a bypass) succeeds",
+    "audit untracked-sessions finds the bypass and exits 1",
+    "a long-running child is revoked mid-run and then refused",
+    "audit session-compliance shows the gap for prod",
+)
+COMMAND_TIMEOUT = 120.0
+_MAX_LINES = 14
+_MAX_WIDTH = 160
+
+# The long-running child of step 6: a fresh botocore session per call, so every call asks the
+# Sentinel server for credentials again; it stops as soon as one is refused.
+CHILD_PROGRAM = """
+import sys, time
+import boto3, botocore.session
+deadline = time.time() + 90
+while time.time() < deadline:
+    try:
+        sess = boto3.Session(botocore_session=botocore.session.Session())
+        sess.client("sts").get_caller_identity()
+        print("OK", flush=True)
+    except Exception as exc:
+        print("DENIED", type(exc).__name__, flush=True)
+        sys.exit(0)
+    time.sleep(0.3)
+print("TIMEOUT", flush=True)
+sys.exit(3)
+"""
+
+
+@dataclass(frozen=True)
+class StepResult:
+    number: int
+    title: str
+    passed: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """Outcome of the walkthrough; ``passed`` only if all seven steps passed."""
+
+    steps: tuple[StepResult, ...]
+
+    @property
+    def passed(self) -> bool:
+        return len(self.steps) == len(STEPS) and all(s.passed for s in self.steps)
+
+    @property
+    def failed(self) -> StepResult | None:
+        return next((s for s in self.steps if not s.passed), None)
+
+
+class StepFailed(Exception):
+    """A step's check did not hold; the message says what was expected."""
+
+
+def sentinel_command() -> list[str]:
+    script = Path(sys.executable).parent / "sentinel"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "sentinelgw.cli.main"]
+
+
+def aws_command() -> list[str] | None:
+    found = shutil.which("aws", path=str(Path(sys.executable).parent)) or shutil.which("aws")
+    return [found] if found else None
+
+
+def run_demo(*, directory: Path | None = None, keep: bool = False,
+             echo: Callable[[str], None] = print) -> DemoResult:
+    """Start a fresh sandbox, run the seven steps, stop it; never raises for a failed step."""
+    created = directory is None
+    root = Path(tempfile.mkdtemp(prefix="sentinel-demo-")) if directory is None else directory
+    echo("Sentinel demo on a local AWS sandbox (in-memory moto, NOT FOR PRODUCTION)")
+    sb = Sandbox(root)
+    try:
+        sb.start()
+        echo(f"sandbox: {sb.endpoint_url}, folder {root}")
+        return _Walkthrough(sb, echo).run()
+    finally:
+        sb.stop()
+        if created and not keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+class _Walkthrough:
+    def __init__(self, sb: Sandbox, echo: Callable[[str], None]) -> None:
+        self.sb = sb
+        self.echo = echo
+        self.sentinel = sentinel_command()
+        self.aws = aws_command()
+        home = sb.root / "home"
+        home.mkdir(exist_ok=True, mode=0o700)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SENTINEL_"))}
+        env.update(sb.env())
+        env["HOME"] = str(home)  # keep the user's ~/.aws and ~/.sentinel out of the demo
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+        env["PYTHONUNBUFFERED"] = "1"
+        self.env = env
+
+    def run(self) -> DemoResult:
+        steps = (self.step1, self.step2, self.step3, self.step4, self.step5, self.step6,
+                 self.step7)
+        results: list[StepResult] = []
+        for number, (title, step) in enumerate(zip(STEPS, steps, strict=True), start=1):
+            self.echo("")
+            self.echo(f"== step {number}/7: {title}")
+            try:
+                detail = step()
+            except StepFailed as exc:
+                results.append(StepResult(number, title, False, str(exc)))
+                self.echo(f"[step {number}/7] FAIL: {exc}")
+                self.echo(f"demo failed at step {number}: {title}")
+                return DemoResult(tuple(results))
+            results.append(StepResult(number, title, True, detail))
+            self.echo(f"[step {number}/7] PASS: {detail}")
+        self.echo("")
+        self.echo("demo passed: all 7 steps behaved as expected")
+        return DemoResult(tuple(results))
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _show(self, argv: list[str]) -> None:
+        shown = ["sentinel" if a == self.sentinel[0] else a for a in argv]
+        if self.aws and self.aws[0] in shown:
+            shown = ["aws" if a == self.aws[0] else a for a in shown]
+        self.echo("$ " + shlex.join(shown))
+
+    def _trim(self, label: str, text: str) -> None:
+        lines = text.rstrip().splitlines()
+        for line in lines[:_MAX_LINES]:
+            cut = line if len(line) <= _MAX_WIDTH else line[: _MAX_WIDTH - 1] + "…"
+            self.echo(f"  {label} {cut}")
+        if len(lines) > _MAX_LINES:
+            self.echo(f"  {label} … ({len(lines) - _MAX_LINES} more lines)")
+
+    def _run(self, argv: list[str], timeout: float = COMMAND_TIMEOUT
+             ) -> subprocess.CompletedProcess[str]:
+        self._show(argv)
+        try:
+            proc = subprocess.run(argv, env=self.env, capture_output=True, text=True,
+                                  timeout=timeout, check=False, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise StepFailed(f"the command did not finish within {timeout:.0f}s") from None
+        except OSError as exc:
+            raise StepFailed(f"could not run {argv[0]}: {exc.strerror}") from None
+        self._trim("|", proc.stdout)
+        self._trim("!", proc.stderr)
+        self.echo(f"  exit {proc.returncode}")
+        return proc
+
+    def _aws(self) -> list[str]:
+        if self.aws is None:
+            raise StepFailed("the AWS CLI ('aws') is not installed: pip install 'sentinelgw[dev]'")
+        return self.aws
+
+    def _json(self, text: str, what: str) -> Any:
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise StepFailed(f"{what} did not print JSON") from None
+
+    def _sessions(self, *extra: str) -> list[dict[str, Any]]:
+        proc = self._run([*self.sentinel, "server-sessions", *extra, "--format", "json"])
+        if proc.returncode != 0:
+            raise StepFailed(f"server-sessions exited {proc.returncode}, expected 0")
+        rows = self._json(proc.stdout, "server-sessions")
+        if not isinstance(rows, list):
+            raise StepFailed("server-sessions did not print a JSON list")
+        return [r for r in rows if isinstance(r, dict)]
+
+    # -- the seven steps ---------------------------------------------------------------
+
+    def step1(self) -> str:
+        proc = self._run([*self.sentinel, "exec", "--profile", "prod", "--", *self._aws(),
+                          "sts", "get-caller-identity"])
+        if proc.returncode != 1:
+            raise StepFailed(f"expected exit 1 (denied), got {proc.returncode}")
+        if "--server" not in proc.stderr:
+            raise StepFailed("the denial does not name the fix (--server)")
+        return "denied with exit 1; the message names --server"
+
+    def step2(self) -> str:
+        proc = self._run([*self.sentinel, "exec", "--server", "--profile", "prod", "--",
+                          *self._aws(), "sts", "get-caller-identity", "--output", "json"])
+        if proc.returncode != 0:
+            raise StepFailed(f"expected exit 0, got {proc.returncode}")
+        arn = str(self._json(proc.stdout, "aws sts get-caller-identity").get("Arn", ""))
+        if "assumed-role/sentinel-prod/" not in arn:
+            raise StepFailed(f"expected an assumed-role/sentinel-prod/ ARN, got {arn!r}")
+        return f"the child ran as {arn}"
+
+    def step3(self) -> str:
+        rows = [r for r in self._sessions() if r.get("profile") == "prod"]
+        if not rows:
+            raise StepFailed("no session with profile prod was listed")
+        return f"session {rows[0].get('id')} for profile prod ({rows[0].get('status')})"
+
+    def step4(self) -> str:
+        # --query keeps the issued secret key and session token off the screen.
+        proc = self._run([*self._aws(), "sts", "assume-role", "--role-arn",
+                          self.sb.role_arns["prod"], "--role-session-name", "bypass",
+                          "--profile", "sentinel-source", "--query", "AssumedRoleUser",
+                          "--output", "json"])
+        if proc.returncode != 0:
+            raise StepFailed(f"expected exit 0, got {proc.returncode}")
+        arn = str(self._json(proc.stdout, "aws sts assume-role").get("Arn", ""))
+        if not arn.endswith("/bypass"):
+            raise StepFailed(f"unexpected assumed role {arn!r}")
+        return f"the bypass session {arn} was issued with no Sentinel involved"
+
+    def _bypass_event_id(self) -> str:
+        for ev in self.sb.recorder.events():
+            if (ev.get("requestParameters") or {}).get("roleSessionName") == "bypass":
+                return str(ev.get("eventID"))
+        raise StepFailed("the sandbox recorded no AssumeRole event for the bypass")
+
+    def step5(self) -> str:
+        event_id = self._bypass_event_id()
+        proc = self._run([*self.sentinel, "audit", "untracked-sessions", "--since", "1h",
+                          "--format", "json"])
+        if proc.returncode != 1:
+            raise StepFailed(f"expected exit 1 (untracked found), got {proc.returncode}")
+        report = self._json(proc.stdout, "audit untracked-sessions")
+        items = report.get("untracked_sessions", []) if isinstance(report, dict) else []
+        if not any(isinstance(i, dict) and i.get("event_id") == event_id for i in items):
+            raise StepFailed(f"the bypass event {event_id} is not listed as untracked")
+        return f"the bypass event {event_id} is untracked; exit 1"
+
+    def step6(self) -> str:
+        argv = [*self.sentinel, "exec", "--server", "--profile", "prod", "--",
+                sys.executable, "-c", CHILD_PROGRAM]
+        self.echo("$ " + shlex.join(["sentinel", "exec", "--server", "--profile", "prod",
+                                     "--", "python", "-c", "<loop: sts get-caller-identity "
+                                     "every 0.3s, print OK or DENIED>"]))
+        child = subprocess.Popen(argv, env=self.env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+        lines: list[str] = []
+        errors: list[str] = []
+        first_ok = threading.Event()
+
+        def read_out() -> None:
+            assert child.stdout is not None
+            for line in child.stdout:
+                lines.append(line.rstrip())
+                if line.startswith("OK"):
+                    first_ok.set()
+
+        def read_err() -> None:
+            assert child.stderr is not None
+            errors.extend(line.rstrip() for line in child.stderr)
+
+        readers = [threading.Thread(target=read_out, daemon=True),
+                   threading.Thread(target=read_err, daemon=True)]
+        for t in readers:
+            t.start()
+        try:
+            if not first_ok.wait(60):
+                raise StepFailed("the child never got credentials (no OK within 60s)")
+            self.echo(f"  | {lines[0] if lines else ''} (the child is running)")
+            active = [r for r in self._sessions("--status", "active")
+                      if r.get("profile") == "prod"]
+            if not active:
+                raise StepFailed("no active prod session while the child runs")
+            active.sort(key=lambda r: str(r.get("started_at") or ""), reverse=True)
+            session_id = str(active[0].get("id"))
+            proc = self._run([*self.sentinel, "server-revoke", session_id, "--reason", "demo"])
+            if proc.returncode != 0:
+                raise StepFailed(f"server-revoke exited {proc.returncode}, expected 0")
+            try:
+                code = child.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                raise StepFailed("the child kept running after the revocation") from None
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+            for t in readers:
+                t.join(timeout=5)
+        oks = sum(1 for line in lines if line.startswith("OK"))
+        denied = next((line for line in lines if line.startswith("DENIED")), None)
+        self._trim("|", "\n".join([f"OK x{oks}"] + ([denied] if denied else [])))
+        self._trim("!", "\n".join(errors[-3:]))
+        if denied is None:
+            raise StepFailed(f"the child was not refused after the revocation (exit {code})")
+        return f"session {session_id} revoked; the child's next request was refused"
+
+    def step7(self) -> str:
+        human = self._run([*self.sentinel, "audit", "session-compliance", "--since", "1h"])
+        if human.returncode != 1:
+            raise StepFailed(f"expected exit 1 (gap found), got {human.returncode}")
+        proc = self._run([*self.sentinel, "audit", "session-compliance", "--since", "1h",
+                          "--format", "json"])
+        report = self._json(proc.stdout, "audit session-compliance")
+        rows = report.get("profiles", []) if isinstance(report, dict) else []
+        prod = [r for r in rows if isinstance(r, dict) and r.get("profile") == "prod"]
+        if not prod or not prod[0].get("gap"):
+            raise StepFailed("profile prod is not reported with a gap")
+        return (f"prod: {prod[0].get('tracked')} tracked, {prod[0].get('untracked')} untracked "
+                f"({prod[0].get('compliance')}%); exit 1")
