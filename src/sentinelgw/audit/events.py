@@ -126,13 +126,20 @@ def parse_record(
         return None
     caller = _dict(record.get("userIdentity"))
     context = _dict(caller.get("sessionContext"))
+    chained = _str(context.get("sourceIdentity"))
+    own = _str(req.get("sourceIdentity"))
+    if own is None:
+        # The response echoes the new session's value, which for a chained session is the
+        # inherited one: only count it as the request's own when it differs from that.
+        echoed = _str(resp.get("sourceIdentity"))
+        own = echoed if echoed != chained else None
     return AssumeRoleEvent(
         event_id=event_id,
         event_time=event_time,
         role_arn=role_arn,
         role_session_name=_str(req.get("roleSessionName")),
-        source_identity=_str(req.get("sourceIdentity")) or _str(resp.get("sourceIdentity")),
-        chained_source_identity=_str(context.get("sourceIdentity")),
+        source_identity=own,
+        chained_source_identity=chained,
         principal_id=_str(caller.get("principalId")),
         caller_arn=_str(caller.get("arn")),
         source_ip=_str(record.get("sourceIPAddress")),

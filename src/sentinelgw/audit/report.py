@@ -87,26 +87,30 @@ class ComplianceRow:
 
 @dataclass(frozen=True, slots=True)
 class ComplianceReport:
-    """The result of ``sentinel audit session-compliance``."""
+    """The result of ``sentinel audit session-compliance``.
+
+    The totals count distinct events: an untracked event of a role that several profiles
+    name appears in each of their rows, but once in the totals.
+    """
 
     start_time: str
     end_time: str
     rows: tuple[ComplianceRow, ...]
+    total_events: int
+    tracked_events: int
 
     @property
     def gaps(self) -> list[str]:
         return [r.profile for r in self.rows if r.gap]
 
     def summary(self) -> dict[str, Any]:
-        tracked = sum(r.tracked for r in self.rows)
-        untracked = sum(r.untracked for r in self.rows)
-        total = tracked + untracked
+        total, tracked = self.total_events, self.tracked_events
         return {
             "profiles": len(self.rows),
             "required_profiles": sum(1 for r in self.rows if r.required),
             "total_events": total,
             "tracked_events": tracked,
-            "untracked_events": untracked,
+            "untracked_events": total - tracked,
             "compliance": 100.0 if total == 0 else round(100.0 * tracked / total, 2),
             "gaps": self.gaps,
             "compliant": not self.gaps,
@@ -142,21 +146,32 @@ def build_untracked(events: Iterable[ClassifiedEvent], window: Window) -> Untrac
 def build_compliance(
     events: Iterable[ClassifiedEvent],
     window: Window,
-    required: Callable[[str, tuple[str, ...]], bool],
+    required: Callable[[str], bool],
     also: Iterable[str] = (),
+    only: str | None = None,
 ) -> ComplianceReport:
-    """Rows per profile label; ``also`` lists profiles shown even without events."""
+    """One row per profile; ``also`` lists profiles shown even without events.
+
+    A tracked event counts for its session record's profile. An untracked one counts for every
+    profile whose ``role_arn`` names its role (we cannot know which one the caller used, and it
+    bypassed tracking for each), or for the role ARN itself when no profile names it.
+    ``only`` keeps just that profile's row.
+    """
     counts: dict[str, list[int]] = {name: [0, 0] for name in also}
-    candidates: dict[str, tuple[str, ...]] = {name: (name,) for name in also}
+    total = tracked = 0
     for ce in events:
-        row = counts.setdefault(ce.profile, [0, 0])
-        candidates.setdefault(ce.profile, ce.profiles)
-        row[0 if ce.tracked else 1] += 1
-    rows = tuple(
-        ComplianceRow(name, required(name, candidates[name]), c[0], c[1])
-        for name, c in sorted(counts.items())
-    )
-    return ComplianceReport(iso(window.start) or "", iso(window.end) or "", rows)
+        total += 1
+        if ce.tracked:
+            tracked += 1
+            counts.setdefault(ce.profile, [0, 0])[0] += 1
+            continue
+        for name in ce.profiles or (ce.profile,):
+            counts.setdefault(name, [0, 0])[1] += 1
+    if only is not None:
+        counts = {only: counts.get(only, [0, 0])}
+    rows = tuple(ComplianceRow(name, required(name), c[0], c[1])
+                 for name, c in sorted(counts.items()))
+    return ComplianceReport(iso(window.start) or "", iso(window.end) or "", rows, total, tracked)
 
 
 # --- renderings -----------------------------------------------------------------------------

@@ -69,7 +69,7 @@ def open_events(
 ) -> Iterator[AssumeRoleEvent]:
     src = inp.source
     if src is None:
-        client = app.client("cloudtrail", inp.region, max_attempts=1)
+        client = app.client("cloudtrail", inp.region, max_attempts=0)
         return lookup_events(client, inp.window, stats, pacing=inp.pacing, progress=progress)
     if src.startswith("s3://"):
         return s3_events(app.client("s3", inp.region), src, inp.window, stats, progress=progress)
@@ -119,16 +119,13 @@ def session_compliance(
 
     policy = open_policy_source(policy_spec, app).current()
 
-    def required(label: str, candidates: tuple[str, ...]) -> bool:
-        # An unmapped role is checked under its ARN, so a catch-all rule still covers it.
-        for name in candidates or (label,):
-            rule = required_for_profile(policy, name)
-            if rule is not None and rule.effect == Effect.REQUIRE_SERVER_SESSION:
-                return True
-        return False
+    def required(profile: str) -> bool:
+        # An unmapped role's row is named by its ARN, so a catch-all rule still covers it.
+        rule = required_for_profile(policy, profile)
+        return rule is not None and rule.effect == Effect.REQUIRE_SERVER_SESSION
 
     run = run or AuditRun()
     resolver = kw.pop("resolver", None) or ProfileResolver.from_aws_config()
     also = [inp.profile] if inp.profile else resolver.all_profiles()
     events = classified(app, inp, run, resolver=resolver, **kw)
-    return build_compliance(events, inp.window, required, also)
+    return build_compliance(events, inp.window, required, also, only=inp.profile)

@@ -90,7 +90,8 @@ def lookup_events(
 ) -> Iterator[AssumeRoleEvent]:
     """AssumeRole events from ``cloudtrail:LookupEvents``, page by page.
 
-    The client should be made with few botocore retries, so that throttling reaches this loop:
+    The client should be made without botocore retries (``max_attempts=0``: botocore counts
+    retries there, not attempts) so that throttling reaches this loop:
     it retries with exponential backoff and jitter, at most ``pacing.max_attempts`` times.
     """
     params: dict[str, Any] = {

@@ -1,0 +1,120 @@
+"""Parsing CloudTrail AssumeRole records: which SourceIdentity is whose, and malformed input."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import timedelta
+from typing import Any
+
+from audithelpers import PROD_ROLE, T0, assume_role, other_event
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sentinelgw.audit.events import ParseStats, parse_record
+from sentinelgw.audit.sources import Window, parse_log_bytes
+
+WINDOW = Window(T0 - timedelta(days=1), T0 + timedelta(days=1))
+
+
+def test_own_source_identity_comes_from_request_parameters() -> None:
+    ev = parse_record(assume_role(source_identity="sentinel.alice.0123456789abcdef"), ParseStats())
+    assert ev is not None
+    assert ev.source_identity == "sentinel.alice.0123456789abcdef"
+    assert ev.chained_source_identity is None
+    assert ev.role_arn == PROD_ROLE
+    assert ev.principal_id == "AIDAEXAMPLEALICE"
+    assert ev.caller_arn.endswith(":user/alice")
+    assert ev.event_time == T0
+
+
+def test_response_elements_are_the_fallback() -> None:
+    ev = parse_record(assume_role(source_identity="sentinel.bob.00000000000000aa", echo_only=True),
+                      ParseStats())
+    assert ev is not None and ev.source_identity == "sentinel.bob.00000000000000aa"
+
+
+def test_chained_identity_is_kept_separately_and_inherited() -> None:
+    # The request carried none; the response echoes the inherited value, as CloudTrail does.
+    rec = assume_role(chained="sentinel.alice.00000000000000bb")
+    assert rec["responseElements"]["sourceIdentity"] == "sentinel.alice.00000000000000bb"
+    ev = parse_record(rec, ParseStats())
+    assert ev is not None
+    assert ev.source_identity is None
+    assert ev.chained_source_identity == "sentinel.alice.00000000000000bb"
+    assert ev.effective_source_identity == "sentinel.alice.00000000000000bb"
+    assert ev.inherited
+
+
+def test_callers_identity_never_overrides_the_requests_own() -> None:
+    rec = assume_role(source_identity="sentinel.carol.00000000000000cc",
+                      chained="sentinel.alice.00000000000000bb")
+    ev = parse_record(rec, ParseStats())
+    assert ev is not None
+    assert ev.effective_source_identity == "sentinel.carol.00000000000000cc"
+    assert not ev.inherited
+
+
+def test_other_events_are_ignored_without_counting_as_malformed() -> None:
+    stats = ParseStats()
+    assert parse_record(other_event(), stats) is None
+    rec = assume_role()
+    rec["eventName"] = "AssumeRoleWithSAML"
+    assert parse_record(rec, stats) is None
+    assert stats.malformed == 0
+
+
+def test_assume_role_without_role_arn_is_counted_as_malformed() -> None:
+    stats = ParseStats()
+    rec = assume_role()
+    del rec["requestParameters"]["roleArn"]
+    assert parse_record(rec, stats) is None
+    assert stats.malformed == 1
+    assert "roleArn" in stats.examples[0]
+
+
+def test_a_log_file_is_filtered_to_assume_role_and_the_window() -> None:
+    inside = assume_role(at=T0)
+    outside = assume_role(at=T0 + timedelta(days=2))
+    data = gzip.compress(json.dumps({"Records": [other_event(), inside, outside]}).encode())
+    stats = ParseStats()
+    events = parse_log_bytes("f.json.gz", data, WINDOW, stats)
+    assert [e.event_id for e in events] == [inside["eventID"]]
+    assert stats.malformed == 0
+
+
+def test_a_file_without_assume_role_is_not_parsed() -> None:
+    stats = ParseStats()
+    # Not even valid JSON: skipped by the substring pre-filter before any parse is attempted.
+    assert parse_log_bytes("f.json", b'{"Records": [oops', WINDOW, stats) == []
+    assert stats.files_skipped == 1 and stats.malformed == 0
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.sampled_from(["eventName", "eventTime", "eventID", "requestParameters",
+                                       "roleArn", "sourceIdentity", "userIdentity",
+                                       "sessionContext", "responseElements", "x"]),
+                      children, max_size=5),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_arbitrary_records_never_crash(value: Any) -> None:
+    parse_record(value, ParseStats())
+    if isinstance(value, dict):
+        parse_record({**value, "eventName": "AssumeRole"}, ParseStats())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(json_values, max_size=5), st.binary(max_size=40))
+def test_arbitrary_files_never_crash(records: list[Any], junk: bytes) -> None:
+    stats = ParseStats()
+    good = json.dumps({"Records": [*records, assume_role()]}).encode()
+    for data in (good, gzip.compress(good), b"\x1f\x8b" + junk, junk + b'"AssumeRole"',
+                 gzip.compress(junk + b'"AssumeRole"')):
+        events = parse_log_bytes("f", data, WINDOW, stats)
+        assert all(WINDOW.contains(e.event_time) for e in events)
