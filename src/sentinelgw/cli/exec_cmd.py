@@ -40,7 +40,8 @@ def split_profile(
     raw = app.raw_args
     if "--" in raw:
         after = len(raw) - raw.index("--") - 1
-        before = args[: len(args) - after]
+        cut = len(args) - after
+        before = [a for a in args[:cut] if a != "--"]
         if len(before) > 1:
             from sentinelgw.errors import UsageError
 
@@ -48,7 +49,7 @@ def split_profile(
                 f"unexpected arguments before --: {' '.join(before[1:])}",
                 hint="Use: sentinel exec --profile NAME -- COMMAND ...",
             )
-        return (before[0] if before else None), args[len(before) :]
+        return (before[0] if before else None), args[cut:]
     if args:
         return args[0], args[1:]
     return None, ()

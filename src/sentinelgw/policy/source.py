@@ -26,6 +26,7 @@ from sentinelgw.policy.loader import load_policy_text, policy_from_doc
 from sentinelgw.policy.model import Policy
 
 if TYPE_CHECKING:
+    from sentinelgw.yamlsrc import YamlDoc
     from sentinelgw.cli.common import App
 
 DEFAULT_MAX_STALE = 30.0
@@ -94,6 +95,25 @@ class FilePolicySource(PolicySource):
             policy = load_policy_text(raw, str(self.path))
             self._policy, self._key = policy, key
             return policy
+
+
+class InlinePolicySource(FilePolicySource):
+    """The inline ``policies:`` of a config file.
+
+    The first policy comes from the document the config loader already parsed (no second
+    parse on the fast path); after that the file is watched like a policy file, so editing
+    ``sentinel.yaml`` while a server runs applies to the next request.
+    """
+
+    def __init__(self, doc: YamlDoc) -> None:
+        self.path = Path(doc.filename)
+        self._lock = threading.Lock()
+        st = os.stat(self.path)
+        self._key = (st.st_mtime_ns, st.st_size, st.st_ino)
+        self._policy = policy_from_doc(doc)
+
+    def describe(self) -> str:
+        return f"inline policy in {self.path}"
 
 
 class SSMPolicySource(PolicySource):
@@ -196,7 +216,7 @@ def open_policy_source(spec: str | None, app: App) -> PolicySource:
             spec = str(cfg.policy_source.value)
         elif cfg.inline_policy is not None:
             doc = cfg.inline_policy
-            return StaticPolicySource(policy_from_doc(doc), f"inline policy in {doc.filename}")
+            return InlinePolicySource(doc)
         else:
             raise ConfigError(
                 "no policy configured",

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 DEFAULT_DURATION = timedelta(minutes=15)
 STS_MIN_DURATION = 900
 CREDENTIALS_PATH = "/sentinel/credentials"
+POLICY_REFRESH_SECONDS = 2.0
 
 
 def served_duration(app: App, flag: str | None, cap: timedelta | None) -> timedelta:
@@ -62,6 +63,7 @@ def run_server_exec(app: App, inp: ExecInput) -> int:
     log = app.decision_log()
     policy_source = open_policy_source(inp.policy_spec, app)
     policy = policy_source.current()
+    policy_source.start_refresh(POLICY_REFRESH_SECONDS)  # SSM: re-read in the background
     region = app.region()[0]
     issuer = ProfileIssuer.for_profile(app, inp.profile, region)
     identity = issuer.identity()
@@ -158,6 +160,7 @@ def run_server_exec(app: App, inp: ExecInput) -> int:
         if server is not None:
             server.stop()
         refresher.stop()
+        policy_source.close()
         if tracker is not None:
             tracker.stop()
         shutil.rmtree(workdir, ignore_errors=True)
