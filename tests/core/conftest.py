@@ -4,7 +4,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from tests.conftest import BIN_DIR, sentinel_command
 
 

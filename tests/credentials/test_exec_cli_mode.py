@@ -47,7 +47,10 @@ def test_child_environment(run_sentinel, sandbox_env) -> None:
         "AWS_SECURITY_TOKEN": "stale",
         "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://x",
     }
-    code = "import json, os; print(json.dumps({k: v for k, v in os.environ.items() if k.startswith('AWS_')}))"
+    code = (
+        "import json, os; "
+        "print(json.dumps({k: v for k, v in os.environ.items() if k.startswith('AWS_')}))"
+    )
     out = run_sentinel(["exec", "--", PY, "-c", code], env=env)  # profile from AWS_PROFILE
     assert out.returncode == 0, out.stderr
     child = json.loads(out.stdout)
