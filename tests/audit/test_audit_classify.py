@@ -43,7 +43,7 @@ def test_each_category(store: Any) -> None:
     assert got["other"].category is Category.NON_SENTINEL_FORMAT
     assert "'terraform-ci'" in got["other"].reason
     assert got["orphan"].category is Category.ORPHANED
-    assert "no session record" in got["orphan"].reason and store.table in got["orphan"].reason
+    assert "no session" in got["orphan"].reason and store.table in got["orphan"].reason
 
 
 def test_a_record_with_a_different_source_identity_is_orphaned(store: Any) -> None:

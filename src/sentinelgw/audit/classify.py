@@ -133,7 +133,7 @@ class Classifier:
         sid = event.effective_source_identity
         candidates = self.profiles_for_role(event.role_arn)
         label = ",".join(candidates) if candidates else event.role_arn
-        via = " (inherited from the calling role session)" if event.inherited else ""
+        via = " (inherited through role chaining)" if event.inherited else ""
 
         def result(cat: Category, reason: str, session_id: str | None = None,
                    profile: str | None = None) -> ClassifiedEvent:
@@ -142,28 +142,21 @@ class Classifier:
 
         if not sid:
             return result(Category.NO_SOURCE_IDENTITY,
-                          "AssumeRole without a SourceIdentity: credentials were issued outside "
-                          "Sentinel")
+                          "no SourceIdentity: issued outside Sentinel")
         parsed = parse_source_identity(sid)
         if parsed is None:
             return result(Category.NON_SENTINEL_FORMAT,
-                          f"SourceIdentity {sid!r}{via} is not in Sentinel's format "
-                          "sentinel.<user>.<16 hex id>: issued by another tool")
-        if self.store is None:
-            return result(Category.ORPHANED,
-                          f"SourceIdentity {sid!r}{via} has Sentinel's format, but no session "
-                          "table is configured to check it", parsed.id)
-        known = self._cache.get(parsed.id)
-        where = f" in table {self.table}" if self.table else ""
+                          f"SourceIdentity {sid!r}{via} is not sentinel.<user>.<id>: "
+                          "issued by another tool")
+        where = f" in {self.table}" if self.table else ""
+        known = self._cache.get(parsed.id) if self.store is not None else None
         if known is None:
             return result(Category.ORPHANED,
-                          f"no session record {parsed.id}{where} for SourceIdentity {sid!r}{via}: "
-                          "a CLI-mode or credential_process request (never tracked) or a "
-                          "forged value", parsed.id)
+                          f"no session {parsed.id}{where}{via}: a CLI-mode or "
+                          "credential_process request, or forged", parsed.id)
         if known.source_identity != sid:
             return result(Category.ORPHANED,
-                          f"session record {parsed.id}{where} carries SourceIdentity "
-                          f"{known.source_identity!r}, not {sid!r}{via}: a forged value",
-                          parsed.id)
+                          f"session {parsed.id}{where} belongs to {known.source_identity!r}"
+                          f"{via}: forged", parsed.id)
         return result(Category.TRACKED, f"server session {parsed.id}{via}", parsed.id,
                       profile=known.profile)

@@ -206,7 +206,9 @@ def untracked_human(report: UntrackedReport, width: int = 120) -> str:
         table = Table(show_lines=False, header_style="bold")
         for col in ("time", "category", "profile", "principal", "source identity", "source ip",
                     "reason"):
-            table.add_column(col, overflow="fold")
+            # Identifiers stay on one line so they can be copied; the reason wraps.
+            table.add_column(col, overflow="fold", no_wrap=col != "reason",
+                             ratio=1 if col == "reason" else None)
         for i in report.untracked_sessions:
             table.add_row(i.event_time, i.category, i.profile, i.principal_id or "-",
                           i.source_identity or "-", i.source_ip or "-", i.reason)
@@ -215,7 +217,8 @@ def untracked_human(report: UntrackedReport, width: int = 120) -> str:
         f"{report.total_events} AssumeRole events from {report.start_time} to {report.end_time}: "
         f"{report.tracked_events} tracked, {report.untracked_events} untracked "
         f"({report.orphaned_events} orphaned)."
-        + ("" if report.untracked_events else " No untracked sessions.")
+        + ("" if report.untracked_events else " No untracked sessions."),
+        soft_wrap=True,
     )
     return str(console.file.getvalue())
 
@@ -239,6 +242,7 @@ def compliance_human(report: ComplianceReport, width: int = 120) -> str:
     console.print(
         f"{s['profiles']} profiles ({s['required_profiles']} require tracking), "
         f"{s['total_events']} AssumeRole events from {report.start_time} to {report.end_time}, "
-        f"{s['compliance']:.1f}% tracked; {verdict}."
+        f"{s['compliance']:.1f}% tracked; {verdict}.",
+        soft_wrap=True,
     )
     return str(console.file.getvalue())

@@ -1,0 +1,205 @@
+"""The installed ``sentinel audit`` commands against the sandbox: output, filters, exit codes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from audithelpers import DEV_ROLE, PROD_ROLE, T0, assume_role, gz_records, log_key, session
+
+from sentinelgw.timeutil import iso
+
+SINCE, UNTIL = iso(T0 - timedelta(hours=1)), iso(T0 + timedelta(hours=1))
+WINDOW = ["--since", SINCE, "--until", UNTIL]
+Run = Callable[..., Any]
+
+
+@pytest.fixture
+def run(run_sentinel: Run, audit_env: dict[str, str]) -> Run:
+    def go(*args: str, env: dict[str, str] | None = None) -> Any:
+        return run_sentinel(["audit", *args], env=env or audit_env)
+
+    return go
+
+
+def seed(recorder: Any, store: Any) -> dict[str, Any]:
+    """One tracked prod event and one of each untracked kind, inside the window."""
+    tracked = session(store, profile="prod")
+    recs = {
+        "tracked": assume_role(source_identity=tracked, at=T0),
+        "none": assume_role(at=T0 + timedelta(minutes=1), role_arn=DEV_ROLE),
+        "other": assume_role(source_identity="terraform-ci", at=T0 + timedelta(minutes=2)),
+        "orphan": assume_role(source_identity="sentinel.alice.00000000deadbeef",
+                              at=T0 + timedelta(minutes=3)),
+    }
+    recorder.add_event(assume_role(at=T0 - timedelta(hours=2)))  # outside the window
+    return {k: recorder.add_event(v) for k, v in recs.items()}
+
+
+def test_untracked_sessions_json_from_lookup_events(run: Run, recorder: Any, store: Any) -> None:
+    recs = seed(recorder, store)
+    res = run("untracked-sessions", *WINDOW, "--format", "json")
+    assert res.returncode == 1, res.stderr
+    doc = json.loads(res.stdout)
+    assert list(doc) == ["start_time", "end_time", "total_events", "tracked_events",
+                         "untracked_events", "orphaned_events", "untracked_sessions"]
+    assert (doc["start_time"], doc["end_time"]) == (SINCE, UNTIL)
+    assert (doc["total_events"], doc["tracked_events"], doc["untracked_events"],
+            doc["orphaned_events"]) == (4, 1, 3, 1)
+    items = doc["untracked_sessions"]
+    assert [i["category"] for i in items] == ["no_source_identity", "non_sentinel_format",
+                                              "orphaned"]
+    assert list(items[0]) == ["event_id", "event_time", "role_arn", "profile", "principal_id",
+                              "source_ip", "user_agent", "source_identity", "category", "reason"]
+    assert items[0]["event_id"] == recs["none"]["eventID"]
+    assert items[0]["profile"] == "dev" and items[0]["role_arn"] == DEV_ROLE
+    assert items[0]["source_ip"] == "192.0.2.10" and items[0]["user_agent"] == "aws-cli/2.15.0"
+    assert items[2]["source_identity"] == "sentinel.alice.00000000deadbeef"
+    assert items[2]["profile"] == "prod,prod-sso"
+    assert "sentinel-sessions" in items[2]["reason"]
+
+
+def test_nothing_untracked_exits_zero(run: Run, recorder: Any, store: Any) -> None:
+    recorder.add_event(assume_role(source_identity=session(store), at=T0))
+    res = run("untracked-sessions", *WINDOW, "--format", "json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["untracked_sessions"] == []
+    human = run("untracked-sessions", *WINDOW)
+    assert human.returncode == 0
+    assert "1 tracked, 0 untracked" in human.stdout and "No untracked sessions" in human.stdout
+
+
+def test_human_output_has_a_table_and_a_summary(run: Run, recorder: Any, store: Any) -> None:
+    seed(recorder, store)
+    res = run("untracked-sessions", *WINDOW)
+    assert res.returncode == 1
+    assert "terraform-ci" in res.stdout and "orphaned" in res.stdout
+    assert "4 AssumeRole events" in res.stdout and "3 untracked (1 orphaned)" in res.stdout
+    assert res.stderr == ""  # no progress output when stderr is not a terminal
+
+
+def test_profile_and_role_filters(run: Run, recorder: Any, store: Any) -> None:
+    seed(recorder, store)
+    dev = json.loads(run("untracked-sessions", *WINDOW, "--profile", "dev",
+                         "--format", "json").stdout)
+    assert dev["total_events"] == 1
+    assert [i["category"] for i in dev["untracked_sessions"]] == ["no_source_identity"]
+    prod = json.loads(run("untracked-sessions", *WINDOW, "--role", PROD_ROLE,
+                          "--format", "json").stdout)
+    assert (prod["total_events"], prod["tracked_events"]) == (3, 1)
+    res = run("untracked-sessions", *WINDOW, "--profile", "prod", "--format", "json")
+    assert json.loads(res.stdout)["total_events"] == 3  # prod-sso shares the role
+
+
+def test_one_throttling_response_is_absorbed(run: Run, recorder: Any, store: Any) -> None:
+    seed(recorder, store)
+    recorder.throttle_next(1)
+    res = run("untracked-sessions", *WINDOW, "--format", "json")
+    assert res.returncode == 1, res.stderr
+    assert json.loads(res.stdout)["total_events"] == 4
+    assert recorder.lookup_calls == 2
+
+
+@pytest.mark.parametrize("args,quoted", [
+    (["--since", "yesterday"], "'yesterday'"),
+    (["--since", "7d", "--until", "soon"], "'soon'"),
+    (["--since", "1h", "--until", "2h"], "'1h'"),
+])
+def test_bad_window_exits_two_quoting_the_value(run: Run, args: list[str], quoted: str) -> None:
+    for command in ("untracked-sessions", "session-compliance"):
+        res = run(command, *args)
+        assert res.returncode == 2
+        assert quoted in res.stderr and "Traceback" not in res.stderr
+        assert res.stderr.count("\n") == 1
+
+
+def test_unreachable_cloudtrail_exits_two_naming_the_call(run: Run, audit_env: dict[str, str]
+                                                          ) -> None:
+    env = {**audit_env, "AWS_ENDPOINT_URL_CLOUDTRAIL": "http://127.0.0.1:9"}
+    res = run("untracked-sessions", "--since", "1h", env=env)
+    assert res.returncode == 2
+    assert "cloudtrail:LookupEvents" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_folder_source(run: Run, store: Any, tmp_path: Path) -> None:
+    tracked = session(store, profile="dev", role_arn=DEV_ROLE)
+    path = tmp_path / log_key(T0)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(gz_records([assume_role(source_identity=tracked, role_arn=DEV_ROLE),
+                                 assume_role(role_arn=DEV_ROLE), "not a record"]))
+    res = run("untracked-sessions", *WINDOW, "--source", str(tmp_path), "--format", "json")
+    assert res.returncode == 1
+    doc = json.loads(res.stdout)
+    assert (doc["total_events"], doc["tracked_events"]) == (2, 1)
+    assert "skipped 1 malformed" in res.stderr
+
+
+def test_s3_source(run: Run, store: Any, s3: Any, bucket: str) -> None:
+    tracked = session(store)
+    s3.put_object(Bucket=bucket, Key=log_key(T0, prefix="ct"),
+                  Body=gz_records([assume_role(source_identity=tracked)]))
+    res = run("untracked-sessions", *WINDOW, "--source", f"s3://{bucket}/ct", "--format", "json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["tracked_events"] == 1
+
+
+def test_compliance_gap_on_a_required_profile_exits_one(run: Run, recorder: Any,
+                                                        store: Any) -> None:
+    seed(recorder, store)
+    res = run("session-compliance", *WINDOW, "--format", "json")
+    assert res.returncode == 1, res.stderr
+    doc = json.loads(res.stdout)
+    rows = {r["profile"]: r for r in doc["profiles"]}
+    assert list(rows["prod"]) == ["profile", "required", "tracked", "untracked", "compliance",
+                                  "gap"]
+    assert rows["prod"] == {"profile": "prod", "required": True, "tracked": 1, "untracked": 2,
+                            "compliance": 33.33, "gap": True}
+    assert rows["prod-sso"]["untracked"] == 2 and rows["prod-sso"]["gap"]
+    assert rows["dev"] == {"profile": "dev", "required": False, "tracked": 0, "untracked": 1,
+                           "compliance": 0.0, "gap": False}
+    summary = doc["summary"]
+    assert (summary["total_events"], summary["tracked_events"]) == (4, 1)
+    assert summary["gaps"] == ["prod", "prod-sso"] and not summary["compliant"]
+
+
+def test_compliance_without_required_gaps_exits_zero(run: Run, recorder: Any, store: Any,
+                                                     tmp_path: Path) -> None:
+    recorder.add_event(assume_role(role_arn=DEV_ROLE, at=T0))  # dev does not require tracking
+    recorder.add_event(assume_role(source_identity=session(store), at=T0))
+    res = run("session-compliance", *WINDOW, "--format", "csv")
+    assert res.returncode == 0, res.stderr
+    rows = list(csv.DictReader(io.StringIO(res.stdout)))
+    by = {r["profile"]: r for r in rows}
+    assert by["dev"] == {"profile": "dev", "required": "false", "tracked": "0",
+                         "untracked": "1", "compliance": "0.0", "gap": "false"}
+    assert by["prod"]["compliance"] == "100.0" and by["prod"]["required"] == "true"
+    # The same events under a stricter --policy file: now dev is a gap.
+    strict = tmp_path / "strict.yaml"
+    strict.write_text("policies:\n  - match: {profile: '*'}\n    effect: require_server_session\n")
+    res = run("session-compliance", *WINDOW, "--policy", str(strict), "--profile", "dev")
+    assert res.returncode == 1
+    assert "dev" in res.stdout and "GAP" in res.stdout and "gap: untracked access" in res.stdout
+
+
+def test_compliance_with_no_events_is_full(run: Run, recorder: Any) -> None:
+    res = run("session-compliance", *WINDOW, "--profile", "prod", "--format", "json")
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["profiles"] == [{"profile": "prod", "required": True, "tracked": 0,
+                                "untracked": 0, "compliance": 100.0, "gap": False}]
+
+
+def test_main_returns_the_command_exit_code(recorder: Any, store: Any, audit_env: Any,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from sentinelgw.cli.main import main
+
+    seed(recorder, store)
+    assert main(["audit", "untracked-sessions", *WINDOW, "--format", "json"]) == 1
+    assert main(["audit", "untracked-sessions", *WINDOW, "--profile", "nobody"]) == 0
+    assert json.loads(capsys.readouterr().out.split("\n}\n")[0] + "}")["untracked_events"] == 3
