@@ -13,6 +13,7 @@ import textwrap
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sessionhelpers import T0, record, seed
 
 from sentinelgw.sessions.schema import ensure_table
@@ -49,6 +50,7 @@ def _measure(endpoint: str, table: str, mode: str) -> dict[str, int]:
     return result
 
 
+@pytest.mark.slow
 def test_export_memory_does_not_grow_with_the_number_of_sessions(
     ddb: Any, endpoint_url: str, table_name: str
 ) -> None:
