@@ -14,15 +14,14 @@ T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
 
 
 def _ct(sandbox):
-    from botocore.config import Config
-
     import boto3
+    from botocore.config import Config
 
     # No retries, so that a throttled call surfaces instead of being retried.
     sess = boto3.Session(
         aws_access_key_id="AKIATEST", aws_secret_access_key="test", region_name=sandbox.region)
     return sess.client("cloudtrail", endpoint_url=sandbox.endpoint_url,
-                       config=Config(retries={"max_attempts": 1, "mode": "standard"}))
+                       config=Config(retries={"total_max_attempts": 1, "mode": "standard"}))
 
 
 def _seed(trail, n: int) -> list[dict]:

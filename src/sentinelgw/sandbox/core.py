@@ -81,6 +81,12 @@ class Sandbox:
             raise SandboxError("the sandbox is not running", hint="Call start() first")
         self._sso.expire_token()
 
+    def renew_sso_token(self) -> None:
+        """Issue a fresh, valid SSO token (undoes :meth:`expire_sso_token`)."""
+        if self._sso is None:
+            raise SandboxError("the sandbox is not running", hint="Call start() first")
+        self._sso.renew_token()
+
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> Sandbox:

@@ -75,6 +75,13 @@ class SSOPortal:
             self._expires_at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
         self.write_cache()
 
+    def renew_token(self) -> None:
+        """A new token valid for TOKEN_LIFETIME, written to the cache file."""
+        with self._lock:
+            self._token = secrets.token_urlsafe(32)
+            self._expires_at = datetime.now(UTC).replace(microsecond=0) + TOKEN_LIFETIME
+        self.write_cache()
+
     def get_role_credentials(
         self, token: str | None, role_name: str | None, account_id: str | None
     ) -> tuple[int, dict[str, str], dict[str, Any]]:

@@ -1,0 +1,27 @@
+"""``sentinel demo`` end to end: all seven steps pass on a fresh sandbox."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.slow
+def test_demo_passes_all_seven_steps(tmp_path):
+    script = Path(sys.executable).parent / "sentinel"
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "sentinelgw.cli.main"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SENTINEL_"))}
+    env["HOME"] = str(tmp_path)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    proc = subprocess.run([*cmd, "demo"], env=env, capture_output=True, text=True,
+                          timeout=600, check=False)
+    out = proc.stdout
+    assert proc.returncode == 0, out[-3000:] + proc.stderr[-2000:]
+    for n in range(1, 8):
+        assert f"[step {n}/7] PASS" in out
+    assert "FAIL" not in out
+    assert "demo passed" in out

@@ -1,0 +1,129 @@
+"""``sentinel dev`` as a subprocess: export lines, eval in a new shell, Ctrl-C exits 0."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from sentinelgw.cli.dev_cmd import export_lines
+from sentinelgw.sandbox import EXTRA_MESSAGE, missing_extra
+
+EXPORTED = ("AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE",
+            "SENTINEL_CONFIG", "AWS_REGION", "AWS_DEFAULT_REGION")
+
+
+def _sentinel() -> list[str]:
+    script = Path(sys.executable).parent / "sentinel"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "sentinelgw.cli.main"]
+
+
+def _base_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SENTINEL_"))}
+    env["HOME"] = str(home)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return env
+
+
+@pytest.fixture
+def dev_server(tmp_path):
+    """A running ``sentinel dev --dir``; yields (process, export lines)."""
+    env = _base_env(tmp_path / "home")
+    proc = subprocess.Popen([*_sentinel(), "dev", "--dir", str(tmp_path / "sb")], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = [proc.stdout.readline().rstrip("\n") for _ in EXPORTED]
+        yield proc, lines, env
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=30)
+
+
+def test_dev_prints_exports_serves_and_exits_zero_on_sigint(dev_server, tmp_path):
+    proc, lines, env = dev_server
+    assert [line.split("=", 1)[0] for line in lines] == [f"export {n}" for n in EXPORTED]
+    exports = "\n".join(lines)
+    assert str(tmp_path / "sb") in exports
+    home = Path.home().resolve()
+    assert str(home / ".aws") not in exports
+    env_file = tmp_path / "sb.env"
+    env_file.write_text(exports + "\n")
+    script = textwrap.dedent(f"""\
+        eval "$(cat {env_file})"
+        aws sts get-caller-identity --output json
+        sentinel exec --profile prod -- aws sts get-caller-identity
+        echo "denied-exit=$?" >&2
+        sentinel exec --server --profile prod -- aws sts get-caller-identity --output json
+        """)
+    shell = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True,
+                           timeout=120, check=False)
+    assert shell.returncode == 0, shell.stderr
+    first, second = [json.loads("{" + part) for part in shell.stdout.split("{")[1:]]
+    assert first["Arn"].endswith(":user/alice")
+    assert "assumed-role/sentinel-prod/" in second["Arn"]
+    assert "denied-exit=1" in shell.stderr and "--server" in shell.stderr
+
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 0
+    err = proc.stderr.read()
+    assert "NOT FOR PRODUCTION" in err
+    assert "Traceback" not in err
+
+
+def test_dev_exits_zero_on_sigterm(dev_server):
+    proc, lines, _env = dev_server
+    assert lines[0].startswith("export AWS_ENDPOINT_URL=http://127.0.0.1:")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+
+
+def test_dev_refuses_a_folder_inside_aws_home(tmp_path):
+    home = tmp_path / "home"
+    env = _base_env(home)
+    proc = subprocess.run([*_sentinel(), "dev", "--dir", str(home / ".aws" / "sb")], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 2
+    assert "refusing" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not (home / ".aws").exists()
+
+
+def test_export_lines_are_shell_quoted():
+    lines = export_lines({"A": "x y", "B": "it's"})
+    out = subprocess.run(["bash", "-c", "\n".join(lines) + '\nprintf "%s|%s" "$A" "$B"'],
+                         capture_output=True, text=True, timeout=10, check=True).stdout
+    assert out == "x y|it's"
+
+
+def test_missing_extra_message_names_the_install_command():
+    assert missing_extra(("sentinelgw_no_such_module_xyz",)) == EXTRA_MESSAGE
+    assert EXTRA_MESSAGE == "sentinel dev needs the sandbox extra: pip install 'sentinelgw[dev]'"
+    assert missing_extra() is None
+
+
+def test_second_sandbox_in_one_process_starts_from_a_reset_moto(tmp_path):
+    """Moto state is process-global: a second Sandbox resets it (own process, so the shared
+    session sandbox of this test run is not wiped)."""
+    program = textwrap.dedent(f"""
+        import boto3, pathlib
+        from sentinelgw.sandbox import Sandbox
+        def users(sb):
+            iam = boto3.client("iam", endpoint_url=sb.endpoint_url, region_name="us-east-1",
+                               aws_access_key_id="AKIATEST", aws_secret_access_key="x")
+            return [u["UserName"] for u in iam.list_users()["Users"]]
+        one = Sandbox(pathlib.Path({str(tmp_path / "one")!r})).start()
+        one.stop()
+        two = Sandbox(pathlib.Path({str(tmp_path / "two")!r})).start()
+        print(users(two))
+        two.stop()
+        """)
+    proc = subprocess.run([sys.executable, "-c", program], env=_base_env(tmp_path),
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "['alice']"
