@@ -49,6 +49,7 @@ class ProfileResolver:
 
     by_arn: Mapping[str, list[str]]
     _by_key: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
+    _memo: dict[str, tuple[str, ...]] = field(default_factory=dict)  # few roles, many events
 
     def __post_init__(self) -> None:
         for arn, names in self.by_arn.items():
@@ -61,11 +62,14 @@ class ProfileResolver:
         return cls(role_profile_map())
 
     def __call__(self, role_arn: str) -> tuple[str, ...]:
-        names = self.by_arn.get(role_arn)
-        if names is None:
-            key = role_key(role_arn)
-            names = self._by_key.get(key, []) if key is not None else []
-        return tuple(sorted(set(names)))
+        found = self._memo.get(role_arn)
+        if found is None:
+            names = self.by_arn.get(role_arn)
+            if names is None:
+                key = role_key(role_arn)
+                names = self._by_key.get(key, []) if key is not None else []
+            found = self._memo[role_arn] = tuple(sorted(set(names)))
+        return found
 
     def all_profiles(self) -> list[str]:
         return sorted({n for names in self.by_arn.values() for n in names})
