@@ -16,6 +16,7 @@ from sentinelgw.policy import Effect
 from sentinelgw.policy.source import (
     FilePolicySource,
     SSMPolicySource,
+    InlinePolicySource,
     StaticPolicySource,
     open_policy_source,
 )
@@ -90,7 +91,7 @@ def test_open_source_fallbacks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         open_policy_source(None, make_app(tmp_path, monkeypatch))
     assert "--policy" in str(info.value) and "policy_source" in str(info.value)
     src = open_policy_source(None, make_app(tmp_path, monkeypatch, ALLOW))
-    assert isinstance(src, StaticPolicySource)
+    assert isinstance(src, InlinePolicySource)
     assert src.describe().startswith("inline policy in ") and src.current().rules[0].name == "a"
     (tmp_path / "central.yaml").write_text(DENY)
     src = open_policy_source(None, make_app(tmp_path, monkeypatch,
@@ -213,3 +214,13 @@ def test_cli_explain_with_ssm_policy(ssm: Any, aws_env: dict[str, str], run_sent
     assert r.returncode == 2
     assert r.stderr.startswith("sentinel: error: SSM parameter /sentinel/policies/absent was "
                                "not found")
+
+
+def test_inline_policy_reloads_when_the_config_file_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = open_policy_source(None, make_app(tmp_path, monkeypatch, ALLOW))
+    assert src.current().rules[0].name == "a"
+    cfg = next(tmp_path.rglob("*.yaml"))
+    cfg.write_text(DENY)
+    assert src.current().rules[0].name == "d"
