@@ -15,9 +15,8 @@ from sentinelgw.errors import AWSError, ConfigError, PolicyInvalid
 from sentinelgw.policy import Effect
 from sentinelgw.policy.source import (
     FilePolicySource,
-    SSMPolicySource,
     InlinePolicySource,
-    StaticPolicySource,
+    SSMPolicySource,
     open_policy_source,
 )
 
