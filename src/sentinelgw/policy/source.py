@@ -26,8 +26,8 @@ from sentinelgw.policy.loader import load_policy_text, policy_from_doc
 from sentinelgw.policy.model import Policy
 
 if TYPE_CHECKING:
-    from sentinelgw.yamlsrc import YamlDoc
     from sentinelgw.cli.common import App
+    from sentinelgw.yamlsrc import YamlDoc
 
 DEFAULT_MAX_STALE = 30.0
 
@@ -46,20 +46,6 @@ class PolicySource:
 
     def close(self) -> None:
         """Stop any background refresh."""
-
-
-class StaticPolicySource(PolicySource):
-    """A policy that does not change: the inline policy of the config files."""
-
-    def __init__(self, policy: Policy, name: str) -> None:
-        self._policy = policy
-        self._name = name
-
-    def current(self) -> Policy:
-        return self._policy
-
-    def describe(self) -> str:
-        return self._name
 
 
 class FilePolicySource(PolicySource):
