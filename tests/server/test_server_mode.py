@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-
 from tests.conftest import sentinel_command
 
 PY = sys.executable
@@ -111,7 +110,8 @@ def test_token_in_a_variable(run_sentinel) -> None:
 
 def test_wrong_token_is_refused_on_the_wire(run_sentinel) -> None:
     code = (
-        "import os, urllib.request, urllib.error; u = os.environ['AWS_CONTAINER_CREDENTIALS_FULL_URI'];"
+        "import os, urllib.request, urllib.error; "
+        "u = os.environ['AWS_CONTAINER_CREDENTIALS_FULL_URI'];"
         "r = urllib.request.Request(u, headers={'Authorization': 'wrong'});\n"
         "try:\n urllib.request.urlopen(r); print('LEAK')\n"
         "except urllib.error.HTTPError as e: print(e.code)"
