@@ -17,6 +17,7 @@ import json
 import socket
 import socketserver
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -81,11 +82,20 @@ class _TCPServer(socketserver.ThreadingTCPServer):
 
 
 def _read_head(sock: socket.socket) -> bytes | int:
-    """The request head, or an HTTP status for why there is none."""
+    """The request head, or an HTTP status for why there is none.
+
+    READ_TIMEOUT bounds the whole head, not each ``recv``: otherwise a client trickling one
+    byte every few seconds could hold a connection open for hours.
+    """
     buf = b""
+    deadline = time.monotonic() + READ_TIMEOUT
     while b"\r\n\r\n" not in buf:
         if len(buf) > MAX_HEAD:
             return 431
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return 408
+        sock.settimeout(remaining)
         try:
             chunk = sock.recv(4096)
         except TimeoutError:
