@@ -19,6 +19,7 @@ import os
 import random
 import re
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -151,7 +152,7 @@ def _from_lookup_item(item: Any, window: Window, stats: ParseStats) -> AssumeRol
         return None
     try:
         record = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         stats.bad(f"event {item.get('EventId')}: CloudTrailEvent is not valid JSON")
         return None
     stats.add(records=1)
@@ -177,7 +178,7 @@ def parse_log_bytes(
     if data[:2] == b"\x1f\x8b":
         try:
             data = gzip.decompress(data)
-        except (OSError, EOFError, ValueError) as exc:
+        except (OSError, EOFError, ValueError, zlib.error) as exc:  # zlib.error: bad blocks
             stats.bad(f"{name}: not a readable gzip file ({type(exc).__name__})")
             return []
     stats.add(files=1)
@@ -186,7 +187,7 @@ def parse_log_bytes(
         return []
     try:
         doc = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # deep nesting raises RecursionError, not ValueError
         stats.bad(f"{name}: not valid JSON")
         return []
     records = doc.get("Records") if isinstance(doc, dict) else None
