@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 BATCH_LIMIT = 100  # BatchGetItem's per-call key limit (aws-contracts.md §7)
 DEFAULT_TABLE = "sentinel-sessions"
+# Items per Query page. DynamoDB also caps a page at 1 MB, but moto and other emulators do not,
+# and an uncapped page would make an export's memory grow with the partition size.
+DEFAULT_PAGE_SIZE = 1000
 
 
 def store_error(exc: BaseException, client: Any, table: str, operation: str) -> SentinelError:
@@ -262,7 +265,9 @@ class SessionStore:
             # Effective "expired" lives in two stored states; effective "active" only in one.
             key_values = {None: list(STATUSES), "expired": ["expired", "active"]}.get(
                 status, [status or "active"])
-        streams = [self._query_index(index, key_name, value, since, extra, page_size)
+        # A small --limit needs no 1000-item pages; paging continues if filters drop items.
+        size = min(page_size or DEFAULT_PAGE_SIZE, limit or DEFAULT_PAGE_SIZE)
+        streams = [self._query_index(index, key_name, value, since, extra, size)
                    for value in key_values]
         merged: Iterator[SessionRecord] = (
             streams[0] if len(streams) == 1
@@ -278,7 +283,7 @@ class SessionStore:
 
     def _query_index(
         self, index: str, key_name: str, key_value: str, since: datetime | None,
-        extra: dict[str, str], page_size: int | None,
+        extra: dict[str, str], page_size: int,
     ) -> Iterator[SessionRecord]:
         names = {"#k": key_name}
         values: dict[str, dict[str, str]] = {":k": {"S": key_value}}
@@ -301,8 +306,7 @@ class SessionStore:
             req["FilterExpression"] = " AND ".join(filters)
         req["ExpressionAttributeNames"] = names
         req["ExpressionAttributeValues"] = values
-        if page_size:
-            req["Limit"] = page_size
+        req["Limit"] = page_size
         while True:
             with translating(self.client, self.table, "Query"):
                 resp = self.client.query(**req)
