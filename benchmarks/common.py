@@ -86,6 +86,8 @@ def sandbox() -> Iterator[Bench]:
     try:
         sb.start()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SENTINEL_"))}
+        # Measure what users get: bytecode caching on, whatever this shell says.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         env.update(sb.env())
         env["HOME"] = str(home)
         yield Bench(sb, root, env)
@@ -345,7 +347,12 @@ def machine() -> dict[str, Any]:
                 model = line.split(":", 1)[1].strip()
                 break
     return {"cpus": os.cpu_count(), "cpu": model, "python": sys.version.split()[0],
-            "date": time.strftime("%Y-%m-%d")}
+            "date": time.strftime("%Y-%m-%d"), "loadavg_1m": round(os.getloadavg()[0], 2)}
+
+
+def describe(mach: dict[str, Any]) -> str:
+    return (f"{mach['cpus']} CPUs ({mach['cpu']}), Python {mach['python']}, "
+            f"load average before the run {mach['loadavg_1m']}")
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["baseline"]:

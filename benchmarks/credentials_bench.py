@@ -15,7 +15,8 @@ alternating the two commands of each pair, each run a new process:
 
 Both sides use this Python (the venv's) and the venv's ``sentinel`` script. Two unrecorded
 runs of each command come first. Targets: warm <= 0.5x, cold <= 1.5x the baseline (medians).
-When the warm target is missed it lists the slowest imports of the warm path
+It also times ``python -c pass`` (the floor of any Python command). When the warm target is
+missed it lists the slowest imports of the warm path
 (``python -X importtime``). Prints a table and one JSON summary line.
 """
 
@@ -32,6 +33,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
+    describe,
     machine,
     median,
     print_summary,
@@ -110,9 +112,10 @@ def main() -> None:
     args = ap.parse_args()
     if not 3 <= args.runs <= 100:
         raise SystemExit("use --runs from 3 to 100")
+    mach = machine()  # before the load: loadavg_1m shows what else was running
     sentinel = sentinel_bin()
     py = sys.executable
-    summary: dict[str, Any] = {"benchmark": "credentials", **machine(), "runs": args.runs}
+    summary: dict[str, Any] = {"benchmark": "credentials", **mach, "runs": args.runs}
     with sandbox() as bench:
         env = bench.env
         warm_cmd = [sentinel, "credentials", "--profile", "dev"]
@@ -120,6 +123,7 @@ def main() -> None:
         warm, imp = alternate(warm_cmd, [py, "-c", "import boto3"], env, args.runs)
         cold, b3 = alternate([sentinel, "credentials", "--profile", "dev", "--no-cache"],
                              [py, "-c", BOTO3_SCRIPT, bench.sb.role_arns["dev"]], env, args.runs)
+        floor = [timed([py, "-c", "pass"], env) for _ in range(args.runs)]
         imports = slowest_imports([sentinel, *warm_cmd[1:]], env)
 
     rows = []
@@ -136,11 +140,13 @@ def main() -> None:
                         "ratio": x, "target": limit, "met": x <= limit,
                         "sentinel_min_ms": round(min(mine) * 1000, 1),
                         "baseline_min_ms": round(min(base) * 1000, 1)}
-    mach = machine()
-    print(f"{mach['cpus']} CPUs ({mach['cpu']}), Python {mach['python']}, {args.runs} "
+    summary["python_startup_ms"] = round(median(floor) * 1000, 1)
+    print(f"{describe(mach)}, {args.runs} "
           "alternating runs each, medians")
     print_table(["case", "sentinel ms", "baseline", "baseline ms", "ratio", "target", "result"],
                 rows)
+    print(f"for reference, python -c pass: {summary['python_startup_ms']:.0f} ms (the floor of "
+          "any Python command)")
     if not summary["warm"]["met"]:
         print("warm path, own import time per package (python -X importtime):")
         for pkg, us in imports:

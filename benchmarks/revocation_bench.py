@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
     ServerSession,
+    describe,
     machine,
     median,
     print_summary,
@@ -149,6 +150,7 @@ def main() -> None:
         raise SystemExit("use 1-20 repeats, 1-64 threads, load up to 60 s, and revoke at least "
                          "2 s before the load ends")
 
+    mach = machine()  # before the load: loadavg_1m shows what else was running
     results = []
     with sandbox() as bench:
         for n in range(args.repeats):
@@ -167,8 +169,7 @@ def main() -> None:
     late = sum(r["ok_started_1s_after_revoke"] for r in results)
     worst = max(delays) if delays else float("inf")
     met_delay = not never and worst <= TARGET_S
-    mach = machine()
-    print(f"{mach['cpus']} CPUs ({mach['cpu']}), Python {mach['python']}, {args.threads} load "
+    print(f"{describe(mach)}, {args.threads} load "
           f"threads, revoke after {args.revoke_after:g}s of load")
     print_table(["repeat", "load req/s", "revoke cmd s", "delay s", "refusal", "200 started after",
                  "200 in flight", "200 >=1s after revoke", "other failures"], rows)

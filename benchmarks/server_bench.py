@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     ServerSession,
     WrkResult,
+    describe,
     machine,
     median,
     print_summary,
@@ -59,6 +60,7 @@ def main() -> None:
     if args.rounds < 1 or args.duration <= 0 or args.duration > 60 or max(conns) > 256:
         raise SystemExit("use --rounds >= 1, --duration up to 60 and at most 256 connections")
     tool("wrk", "install it with: apt-get install wrk")
+    mach = machine()  # before the load: loadavg_1m shows what else was running
 
     runs: dict[str, dict[int, list[WrkResult]]] = {"baseline": defaultdict(list),
                                                      "sentinel": defaultdict(list)}
@@ -124,8 +126,7 @@ def main() -> None:
     counted = int(record.get("request_count", -1))
     best_rps = max(v["sentinel"]["rps"] for v in per_c.values())
 
-    mach = machine()
-    print(f"{mach['cpus']} CPUs ({mach['cpu']}), Python {mach['python']}, {args.rounds} rounds "
+    print(f"{describe(mach)}, {args.rounds} rounds "
           f"x {args.duration:g}s per run, one TCP connection per request (Connection: close)")
     print_table(["conns", "base p50 ms", "sent p50 ms", "x", "base p99 ms", "sent p99 ms", "x",
                  "base req/s", "sent req/s", "x", "failed", "targets (p50<=2x p99<=3x rps>=0.5x)"],

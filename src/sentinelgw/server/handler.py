@@ -7,14 +7,19 @@ the refresher. That keeps per-request overhead near a bare loopback server.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sentinelgw.errors import SentinelError
+from sentinelgw.gate import decide, make_request
+from sentinelgw.policy import Mode
+from sentinelgw.policy import denial_message as deny_text
 from sentinelgw.server.http import Response, error
 from sentinelgw.sourceidentity import new_id
+from sentinelgw.timeutil import utcnow
 
 if TYPE_CHECKING:
+    from sentinelgw.credentials.model import AwsCredentials
     from sentinelgw.decisionlog import DecisionLog
     from sentinelgw.policy.source import PolicySource
     from sentinelgw.server.refresher import CredentialRefresher
@@ -34,13 +39,13 @@ class RequestHandler:
     no_session_tracking: bool
     source_identity: str | None
     fail_open: bool = False
+    # The 200 response for the current credentials, built and encoded once per refresh
+    # rather than once per request (benchmarks/server_bench.py).
+    _served: tuple[AwsCredentials, Response] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __call__(self) -> Response:
-        from sentinelgw.gate import decide, make_request
-        from sentinelgw.policy import Mode
-        from sentinelgw.policy import denial_message as deny_text
-        from sentinelgw.timeutil import utcnow
-
         try:
             policy = self.policy_source.current()
         except SentinelError as exc:
@@ -103,6 +108,10 @@ class RequestHandler:
                 "CredentialsUnavailable",
                 "Sentinel could not refresh the session's credentials; see its log",
             )
+        served = self._served
+        if served is None or served[0] is not creds:
+            served = (creds, Response(200, creds.container_json()))
+            self._served = served
         if self.tracker is not None:
             self.tracker.count()
-        return Response(200, creds.container_json())
+        return served[1]

@@ -44,6 +44,15 @@ class Response:
     body: dict[str, Any]
 
     def encode(self) -> bytes:
+        cached: bytes | None = self.__dict__.get("_encoded")
+        if cached is None:
+            cached = self._encode()
+            # A handler may serve one Response object many times (the same credentials until
+            # the next refresh): encode it once. Frozen, so set it past __setattr__.
+            object.__setattr__(self, "_encoded", cached)
+        return cached
+
+    def _encode(self) -> bytes:
         payload = json.dumps(self.body, separators=(",", ":")).encode()
         head = (
             f"HTTP/1.1 {self.status} {REASONS.get(self.status, 'Error')}\r\n"
@@ -66,7 +75,6 @@ class _Handler(socketserver.BaseRequestHandler):
 
     def handle(self) -> None:
         sock: socket.socket = self.request
-        sock.settimeout(READ_TIMEOUT)
         response = self.server.owner.respond(_read_head(sock))
         try:
             sock.sendall(response.encode())
@@ -87,8 +95,20 @@ def _read_head(sock: socket.socket) -> bytes | int:
     READ_TIMEOUT bounds the whole head, not each ``recv``: otherwise a client trickling one
     byte every few seconds could hold a connection open for hours.
     """
-    buf = b""
     deadline = time.monotonic() + READ_TIMEOUT
+    # Fast path: clients send the whole head right after connecting, so one non-blocking read
+    # usually gets it without the poll() that a socket timeout adds to every recv and send
+    # (measured in benchmarks/server_bench.py). The socket then stays blocking for the reply,
+    # which is under 2 KiB and always fits a new connection's send buffer.
+    try:
+        buf = sock.recv(4096, socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        buf = b""
+    except OSError:
+        return 400
+    else:
+        if not buf:
+            return 400
     while b"\r\n\r\n" not in buf:
         if len(buf) > MAX_HEAD:
             return 431
