@@ -164,6 +164,21 @@ def test_a_megabyte_without_a_blank_line_is_431(served: Served) -> None:
     assert status_of(resp) == 431 and SECRET_FIELD not in resp
 
 
+def test_oversized_request_from_a_client_that_reads_late_still_gets_its_431(
+        served: Served) -> None:
+    """Regression: the server closed with the rest of the request unread, so the kernel sent
+    a RST that destroyed the 431 before a client that was not reading yet could see it."""
+    data = good(served, extra="".join(f"X-{i}: {'b' * 60}\r\n" for i in range(200)))
+    with socket.create_connection(("127.0.0.1", served.live.port), timeout=20) as s:
+        s.sendall(data)
+        time.sleep(0.2)  # the server answers and closes meanwhile
+        s.shutdown(socket.SHUT_WR)
+        resp = b""
+        while chunk := s.recv(65536):
+            resp += chunk
+    assert responses_in(resp) == 1 and status_of(resp) == 431
+
+
 @pytest.mark.parametrize("second", ["same", "other path"])
 def test_pipelined_second_request_gets_no_response(served: Served, second: str) -> None:
     first = good(served)

@@ -75,11 +75,33 @@ class _Handler(socketserver.BaseRequestHandler):
 
     def handle(self) -> None:
         sock: socket.socket = self.request
-        response = self.server.owner.respond(_read_head(sock))
+        head = _read_head(sock)
+        response = self.server.owner.respond(head)
         try:
             sock.sendall(response.encode())
+            if head == 431:
+                _drain(sock)
         except OSError:
             pass
+
+
+def _drain(sock: socket.socket) -> None:
+    """Read and drop what an oversized request still sends before closing (bounded).
+
+    Closing a socket with unread data sends a RST, which can destroy the 431 before the client
+    reads it; this is the "lingering close" other HTTP servers do.
+    """
+    sock.shutdown(socket.SHUT_WR)
+    sock.settimeout(0.5)
+    left = 1 << 20
+    while left > 0:
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            return
+        if not chunk:
+            return
+        left -= len(chunk)
 
 
 class _TCPServer(socketserver.ThreadingTCPServer):
