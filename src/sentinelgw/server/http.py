@@ -86,15 +86,20 @@ class _Handler(socketserver.BaseRequestHandler):
 
 
 def _drain(sock: socket.socket) -> None:
-    """Read and drop what an oversized request still sends before closing (bounded).
+    """Read and drop what an oversized request still sends before closing (at most 1 MiB
+    and 1 s).
 
     Closing a socket with unread data sends a RST, which can destroy the 431 before the client
     reads it; this is the "lingering close" other HTTP servers do.
     """
     sock.shutdown(socket.SHUT_WR)
-    sock.settimeout(0.5)
+    deadline = time.monotonic() + 1.0
     left = 1 << 20
     while left > 0:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        sock.settimeout(remaining)
         try:
             chunk = sock.recv(65536)
         except TimeoutError:
