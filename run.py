@@ -30,6 +30,9 @@ def ensure_venv(extras: str) -> None:
         venv.EnvBuilder(with_pip=True).create(VENV)
     py = BIN / "python"
     sh(py, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e", f".[{extras}]")
+    # Byte-compile our sources now: with PYTHONDONTWRITEBYTECODE set, every run would
+    # otherwise recompile them, doubling the start-up time of 'sentinel credentials'.
+    sh(py, "-m", "compileall", "-q", "src")
 
 
 def main(argv: list[str]) -> int:

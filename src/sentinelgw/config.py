@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from sentinelgw.errors import ConfigError
-from sentinelgw.yamlsrc import YamlDoc, YamlError, load_yaml
+from sentinelgw.yamlsrc import YamlDoc, YamlError, load_yaml_path
 
 DEFAULT_KEYS: dict[str, type | tuple[type, ...]] = {
     "session_table": str,
@@ -89,11 +89,15 @@ def load_config(
     explicit: str | None = None,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    *,
+    use_cache: bool = True,
 ) -> Config:
     cfg = Config()
     for key, value in BUILTIN_DEFAULTS.items():
         cfg.defaults[key] = Setting(value, "built-in default")
     seen: set[Path] = set()
+    env_map = os.environ if env is None else env
+    cache_dir = str(user_config_path(env_map).parent / "cache" / "config") if use_cache else None
     for path, required in config_paths(explicit, env, cwd):
         try:
             resolved = path.resolve()
@@ -109,17 +113,17 @@ def load_config(
                     hint="Check --config or SENTINEL_CONFIG",
                 )
             continue
-        _merge_file(cfg, path)
+        _merge_file(cfg, path, cache_dir)
     return cfg
 
 
-def _merge_file(cfg: Config, path: Path) -> None:
+def _merge_file(cfg: Config, path: Path, cache_dir: str | None) -> None:
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     try:
-        doc = load_yaml(raw, str(path))
+        doc = load_yaml_path(str(path), raw, cache_dir)
     except YamlError as exc:
         raise ConfigError(str(exc), hint="Fix the YAML syntax") from None
     cfg.files.append(str(path))

@@ -137,3 +137,77 @@ class _Walker:
             raise YamlError(
                 self.doc.filename, node.start_mark.line + 1, f"invalid value: {type(exc).__name__}"
             ) from None
+
+
+# -- parse cache ---------------------------------------------------------------------------
+# ``sentinel credentials`` runs on every AWS CLI invocation; importing PyYAML and parsing the
+# config costs more than the rest of the warm path. A file that parsed cleanly is cached as
+# JSON (data plus line numbers), keyed by the file's identity (path, device, inode, size,
+# mtime), in the user's 0700 cache folder. Files with values JSON cannot represent (dates,
+# binary) and files that fail to parse are never cached.
+
+_CACHE_VERSION = 1
+
+
+def _file_key(path: str) -> list[int | str] | None:
+    import os
+
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [_CACHE_VERSION, path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def _cache_file(cache_dir: str, path: str) -> str:
+    import os
+    import zlib
+
+    return os.path.join(cache_dir, f"yaml-{zlib.crc32(path.encode()):08x}.json")
+
+
+def _jsonable(value: Any) -> bool:
+    if value is None or isinstance(value, bool | int | float | str):
+        return True
+    if isinstance(value, list):
+        return all(_jsonable(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _jsonable(v) for k, v in value.items())
+    return False
+
+
+def load_yaml_path(path: str, raw: bytes, cache_dir: str | None) -> YamlDoc:
+    """``load_yaml(raw, path)``, served from the parse cache when the file is unchanged."""
+    import json
+    import os
+
+    key = _file_key(path) if cache_dir else None
+    if key is not None and cache_dir:
+        try:
+            with open(_cache_file(cache_dir, path), encoding="utf-8") as fh:
+                entry = json.load(fh)
+            if entry.get("key") == key:
+                lines = {tuple(p): int(line) for p, line in entry["lines"]}
+                return YamlDoc(data=entry["data"], filename=path, lines=lines)
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    doc = load_yaml(raw, path)
+    if key is not None and cache_dir and _jsonable(doc.data):
+        try:
+            os.makedirs(cache_dir, mode=0o700, exist_ok=True)
+            target = _cache_file(cache_dir, path)
+            tmp = f"{target}.{os.getpid()}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(
+                    {
+                        "key": key,
+                        "data": doc.data,
+                        "lines": [[list(p), n] for p, n in doc.lines.items()],
+                    },
+                    fh,
+                )
+            os.replace(tmp, target)
+        except OSError:
+            pass  # a cache we cannot write only costs time
+    return doc

@@ -123,3 +123,33 @@ def test_config_show_bad_file_is_one_line_exit_2(
     assert "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
     assert f"{f}:2" in out.stderr
+
+
+def test_parse_cache_follows_edits_and_never_hides_errors(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    f = write(tmp_path / "c.yaml", "defaults:\n  region: eu-west-1\n")
+    env = {"HOME": str(home)}
+    assert load_config(str(f), env, tmp_path).default("region") == "eu-west-1"
+    cached = list((home / ".sentinel" / "cache" / "config").glob("yaml-*.json"))
+    assert len(cached) == 1
+    assert (cached[0].stat().st_mode & 0o777) == 0o600
+    # served from the cache: same values and the same file:line sources
+    again = load_config(str(f), env, tmp_path)
+    assert again.defaults["region"].source == f"{f}:2"
+    f.write_text("defaults:\n  region: ap-south-1\n  session_table: t\n")
+    assert load_config(str(f), env, tmp_path).default("region") == "ap-south-1"
+    f.write_text("defaults:\n  regoin: x\n")
+    with pytest.raises(ConfigError, match="regoin"):
+        load_config(str(f), env, tmp_path)
+    with pytest.raises(ConfigError, match="regoin"):
+        load_config(str(f), env, tmp_path)
+
+
+def test_corrupt_parse_cache_is_ignored(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    f = write(tmp_path / "c.yaml", "defaults:\n  region: eu-west-1\n")
+    env = {"HOME": str(home)}
+    load_config(str(f), env, tmp_path)
+    for cached in (home / ".sentinel" / "cache" / "config").glob("yaml-*.json"):
+        cached.write_text("{not json")
+    assert load_config(str(f), env, tmp_path).default("region") == "eu-west-1"

@@ -181,7 +181,7 @@ def test_warm_credentials_do_not_import_boto3(run_sentinel, sandbox_env) -> None
     assert run_sentinel(["credentials", "--profile", "dev"]).returncode == 0
     probe = (
         "import sys; from sentinelgw.cli.main import main; rc = main(['credentials', "
-        "'--profile', 'dev']); heavy = [m for m in ('boto3', 'botocore', 'rich') "
+        "'--profile', 'dev']); heavy = [m for m in ('boto3', 'botocore', 'rich', 'yaml') "
         "if m in sys.modules]; sys.stderr.write('HEAVY=' + ','.join(heavy)); sys.exit(rc)"
     )
     out = subprocess.run(

@@ -10,9 +10,9 @@ The key covers the profile, the source profile, the region and the AWS config fi
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
+import zlib
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -52,13 +52,20 @@ def cache_key(
         env.get("AWS_ENDPOINT_URL", ""),
         env.get("AWS_ENDPOINT_URL_STS", ""),
     ]
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
+    return "\0".join(parts)
+
+
+def _path(env: Mapping[str, str], key: str) -> Path:
+    # crc32 only names the file; the full key is stored inside and compared on load, so a
+    # collision can only cost a cache miss, never serve another profile's credentials.
+    return cache_root(env) / f"{zlib.crc32(key.encode()):08x}.json"
 
 
 def load(env: Mapping[str, str], key: str, now: datetime) -> dict[str, Any] | None:
-    path = cache_root(env) / f"{key}.json"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(_path(env, key).read_text(encoding="utf-8"))
+        if data.get("cache_key") != key:
+            return None
         expiration = datetime.fromisoformat(str(data["Expiration"]).replace("Z", "+00:00"))
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -75,11 +82,19 @@ def store(env: Mapping[str, str], key: str, creds: AwsCredentials, meta: dict[st
     try:
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(root, 0o700)
-        path = root / f"{key}.json"
-        tmp = root / f".{key}.{os.getpid()}.tmp"
+        path = _path(env, key)
+        tmp = root / f".{path.stem}.{os.getpid()}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({**meta, **creds.process_json(), "Expiration": iso(creds.expiration)}, fh)
+            json.dump(
+                {
+                    **meta,
+                    **creds.process_json(),
+                    "Expiration": iso(creds.expiration),
+                    "cache_key": key,
+                },
+                fh,
+            )
         os.replace(tmp, path)
     except OSError:
         return  # a cache that cannot be written is only slower

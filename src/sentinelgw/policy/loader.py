@@ -20,7 +20,6 @@ Every problem is collected with ``file:line``; :class:`PolicyInvalid` carries th
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -76,6 +75,8 @@ def policy_from_doc(doc: YamlDoc) -> Policy:
 
 
 def _suggest(word: str, allowed: Iterable[str]) -> str:
+    import difflib  # only on the error path: keeps start-up lean
+
     close = difflib.get_close_matches(word, list(allowed), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
