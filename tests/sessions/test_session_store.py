@@ -221,3 +221,16 @@ def test_foreign_items_are_a_store_error(ddb: Any, store: SessionStore) -> None:
     ddb.put_item(TableName=store.table, Item={"id": {"S": "d" * 16}, "note": {"S": "x"}})
     with pytest.raises(SessionStoreError, match="cannot read"):
         store.get("d" * 16)
+
+
+def test_touch_can_move_expiry_on_but_never_revives(store: SessionStore) -> None:
+    rec = record(10, expires_at=T0 + timedelta(minutes=15))
+    store.create(rec)
+    later = T0 + timedelta(hours=1)
+    assert store.touch(rec.id, 1, T0 + timedelta(minutes=14), expires_at=later, ttl=123)
+    got = store.get(rec.id)
+    assert got is not None and got.expires_at == later and got.ttl == 123
+    assert got.effective_status(T0 + timedelta(minutes=30)) == "active"
+    store.revoke(rec.id, REVOKER, "r", T0)
+    assert store.touch(rec.id, 1, T0, expires_at=later + timedelta(hours=1)) is False
+    assert store.get(rec.id).expires_at == later  # type: ignore[union-attr]

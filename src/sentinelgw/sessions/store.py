@@ -92,7 +92,8 @@ class SessionStore:
         try:
             with translating(self.client, self.table, "PutItem"):
                 self.client.put_item(
-                    TableName=self.table, Item=record.to_item(),
+                    TableName=self.table,
+                    Item=record.to_item(),
                     ConditionExpression="attribute_not_exists(id)",
                 )
         except SessionStoreError as exc:
@@ -103,19 +104,44 @@ class SessionStore:
                 ) from None
             raise
 
-    def touch(self, id: str, count: int, at: datetime) -> bool:
-        """Add ``count`` requests and set ``last_access_at``; False if no longer active."""
+    def touch(
+        self,
+        id: str,
+        count: int,
+        at: datetime,
+        *,
+        expires_at: datetime | None = None,
+        ttl: int | None = None,
+    ) -> bool:
+        """Add ``count`` requests and set ``last_access_at``; False if no longer active.
+
+        A server whose credentials were refreshed also moves ``expires_at`` (and the TTL) on,
+        so a long-running session is never reported expired while it still serves.
+        """
+        update = "ADD request_count :n SET last_access_at = :t"
+        values: dict[str, dict[str, str]] = {
+            ":n": {"N": str(int(count))},
+            ":t": {"N": encode_time(at)},
+            ":active": {"S": "active"},
+        }
+        if expires_at is not None:
+            update += ", expires_at = :e"
+            values[":e"] = {"N": encode_time(expires_at)}
+        if ttl is not None:
+            update += ", #ttl = :ttl"
+            values[":ttl"] = {"N": str(int(ttl))}
+        names = {"#s": "status"}
+        if ttl is not None:
+            names["#ttl"] = "ttl"
         try:
             with translating(self.client, self.table, "UpdateItem"):
                 self.client.update_item(
-                    TableName=self.table, Key=_key(id),
-                    UpdateExpression="ADD request_count :n SET last_access_at = :t",
+                    TableName=self.table,
+                    Key=_key(id),
+                    UpdateExpression=update,
                     ConditionExpression="#s = :active",
-                    ExpressionAttributeNames={"#s": "status"},
-                    ExpressionAttributeValues={
-                        ":n": {"N": str(int(count))}, ":t": {"N": encode_time(at)},
-                        ":active": {"S": "active"},
-                    },
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
                 )
         except SessionStoreError as exc:
             if _is_conditional(exc):
@@ -128,12 +154,14 @@ class SessionStore:
         try:
             with translating(self.client, self.table, "UpdateItem"):
                 self.client.update_item(
-                    TableName=self.table, Key=_key(id),
+                    TableName=self.table,
+                    Key=_key(id),
                     UpdateExpression="SET #s = :expired, ended_at = :at",
                     ConditionExpression="#s = :active",
                     ExpressionAttributeNames={"#s": "status"},
                     ExpressionAttributeValues={
-                        ":expired": {"S": "expired"}, ":active": {"S": "active"},
+                        ":expired": {"S": "expired"},
+                        ":active": {"S": "active"},
                         ":at": {"N": encode_time(at)},
                     },
                 )
@@ -153,14 +181,20 @@ class SessionStore:
         try:
             with translating(self.client, self.table, "UpdateItem"):
                 resp = self.client.update_item(
-                    TableName=self.table, Key=_key(id),
-                    UpdateExpression=("SET #s = :revoked, revoked_by = :by, "
-                                      "revoked_reason = :reason, revoked_at = :at"),
+                    TableName=self.table,
+                    Key=_key(id),
+                    UpdateExpression=(
+                        "SET #s = :revoked, revoked_by = :by, "
+                        "revoked_reason = :reason, revoked_at = :at"
+                    ),
                     ConditionExpression="#s = :active",
                     ExpressionAttributeNames={"#s": "status"},
                     ExpressionAttributeValues={
-                        ":revoked": {"S": "revoked"}, ":active": {"S": "active"},
-                        ":by": {"S": by}, ":reason": {"S": reason}, ":at": {"N": encode_time(at)},
+                        ":revoked": {"S": "revoked"},
+                        ":active": {"S": "active"},
+                        ":by": {"S": by},
+                        ":reason": {"S": reason},
+                        ":at": {"N": encode_time(at)},
                     },
                     ReturnValues="ALL_NEW",
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -195,8 +229,11 @@ class SessionStore:
         """
         with translating(self.client, self.table, "GetItem"):
             resp = self.client.get_item(
-                TableName=self.table, Key=_key(id), ConsistentRead=True,
-                ProjectionExpression="#s", ExpressionAttributeNames={"#s": "status"},
+                TableName=self.table,
+                Key=_key(id),
+                ConsistentRead=True,
+                ProjectionExpression="#s",
+                ExpressionAttributeNames={"#s": "status"},
             )
         item = resp.get("Item")
         if not item or "status" not in item:
@@ -208,7 +245,7 @@ class SessionStore:
         unique = list(dict.fromkeys(i for i in ids if i))
         found: dict[str, SessionRecord] = {}
         for start in range(0, len(unique), BATCH_LIMIT):
-            chunk = unique[start:start + BATCH_LIMIT]
+            chunk = unique[start : start + BATCH_LIMIT]
             self.read_calls += len(chunk)
             pending: dict[str, Any] = {self.table: {"Keys": [_key(i) for i in chunk]}}
             attempt = 0
@@ -219,14 +256,17 @@ class SessionStore:
                 for item in resp.get("Responses", {}).get(self.table, []):
                     rec = self._decode(item)
                     found[rec.id] = rec
-                pending = {k: v for k, v in (resp.get("UnprocessedKeys") or {}).items()
-                           if v.get("Keys")}
+                pending = {
+                    k: v for k, v in (resp.get("UnprocessedKeys") or {}).items() if v.get("Keys")
+                }
                 if pending:
                     attempt += 1
                     if attempt > 8:
                         raise SessionStoreError(
                             f"dynamodb:BatchGetItem on session table {self.table!r} kept "
-                            "returning unprocessed keys", hint="Wait a moment and try again")
+                            "returning unprocessed keys",
+                            hint="Wait a moment and try again",
+                        )
                     # Exponential backoff, as AWS recommends for UnprocessedKeys.
                     time.sleep(min(self._retry_delay * (2 ** (attempt - 1)), 2.0))
         return found
@@ -264,14 +304,18 @@ class SessionStore:
             index, key_name = "status-index", "status"
             # Effective "expired" lives in two stored states; effective "active" only in one.
             key_values = {None: list(STATUSES), "expired": ["expired", "active"]}.get(
-                status, [status or "active"])
+                status, [status or "active"]
+            )
         # A small --limit needs no 1000-item pages; paging continues if filters drop items.
         size = min(page_size or DEFAULT_PAGE_SIZE, limit or DEFAULT_PAGE_SIZE)
-        streams = [self._query_index(index, key_name, value, since, extra, size)
-                   for value in key_values]
+        streams = [
+            self._query_index(index, key_name, value, since, extra, size) for value in key_values
+        ]
         merged: Iterator[SessionRecord] = (
-            streams[0] if len(streams) == 1
-            else heapq.merge(*streams, key=lambda r: r.started_at, reverse=True))
+            streams[0]
+            if len(streams) == 1
+            else heapq.merge(*streams, key=lambda r: r.started_at, reverse=True)
+        )
         emitted = 0
         for rec in merged:
             if status is not None and rec.effective_status(now) != status:
@@ -282,8 +326,13 @@ class SessionStore:
                 return
 
     def _query_index(
-        self, index: str, key_name: str, key_value: str, since: datetime | None,
-        extra: dict[str, str], page_size: int,
+        self,
+        index: str,
+        key_name: str,
+        key_value: str,
+        since: datetime | None,
+        extra: dict[str, str],
+        page_size: int,
     ) -> Iterator[SessionRecord]:
         names = {"#k": key_name}
         values: dict[str, dict[str, str]] = {":k": {"S": key_value}}
@@ -293,7 +342,8 @@ class SessionStore:
             values[":since"] = {"N": encode_time(since)}
             condition += " AND #t >= :since"
         req: dict[str, Any] = {
-            "TableName": self.table, "IndexName": index,
+            "TableName": self.table,
+            "IndexName": index,
             "KeyConditionExpression": condition,
             "ScanIndexForward": False,  # newest first
         }
@@ -324,7 +374,7 @@ class SessionStore:
             raise SessionStoreError(
                 f"session table {self.table!r} holds an item Sentinel cannot read: {exc}",
                 hint="Is this a Sentinel session table? Check it with 'sentinel init sessions "
-                     "--plan'",
+                "--plan'",
             ) from None
 
 
