@@ -52,6 +52,7 @@ class SessionTracker:
         self._stale_after = stale_after
         self._lock = threading.Lock()
         self._pending = 0
+        self._extended = False
         self._revoked: str | None = None
         self._last_ok = time.monotonic()
         self._last_error = ""
@@ -86,8 +87,16 @@ class SessionTracker:
             self._pending += 1
 
     def extend(self, expires_at: datetime) -> None:
-        """Credentials were refreshed: the session now lasts until ``expires_at``."""
-        self.record = replace(self.record, expires_at=expires_at)
+        """Credentials were refreshed: the session now lasts until ``expires_at``.
+
+        The new expiry (and the TTL, moved by the same amount) is written with the next flush.
+        """
+        with self._lock:
+            if expires_at <= self.record.expires_at:
+                return
+            shift = int((expires_at - self.record.expires_at).total_seconds())
+            self.record = replace(self.record, expires_at=expires_at, ttl=self.record.ttl + shift)
+            self._extended = True
 
     def stop(self) -> None:
         """Final flush, then mark the record expired (unless it was revoked)."""
@@ -139,13 +148,21 @@ class SessionTracker:
     def _flush(self) -> None:
         with self._lock:
             n, self._pending = self._pending, 0
-        if n == 0:
+            extended, self._extended = self._extended, False
+            record = self.record
+        if n == 0 and not extended:
             return
         try:
-            self.store.touch(self.record.id, n, datetime.now(UTC))
+            if extended:
+                self.store.touch(
+                    record.id, n, datetime.now(UTC), expires_at=record.expires_at, ttl=record.ttl
+                )
+            else:
+                self.store.touch(record.id, n, datetime.now(UTC))
         except SentinelError as exc:
             with self._lock:
                 self._pending += n  # keep the count for the next flush; never drop a request
+                self._extended = self._extended or extended
             self._log.warn(
                 f"could not update session {self.record.id}: {exc}", session_id=self.record.id
             )
