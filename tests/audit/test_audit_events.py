@@ -118,3 +118,17 @@ def test_arbitrary_files_never_crash(records: list[Any], junk: bytes) -> None:
                  gzip.compress(junk + b'"AssumeRole"')):
         events = parse_log_bytes("f", data, WINDOW, stats)
         assert all(WINDOW.contains(e.event_time) for e in events)
+
+
+def test_gzip_bomb_is_skipped_not_inflated() -> None:
+    import gzip as _gzip
+
+    import pytest
+
+    from sentinelgw.audit.sources import LogTooLarge, gunzip_bounded
+
+    bomb = _gzip.compress(b"\0" * (4 * 1024 * 1024))
+    with pytest.raises(LogTooLarge):
+        gunzip_bounded(bomb, limit=1024 * 1024)
+    two_members = _gzip.compress(b'{"Records": ') + _gzip.compress(b"[]}")
+    assert gunzip_bounded(two_members) == b'{"Records": []}'

@@ -171,13 +171,42 @@ def _opt_str(value: Any) -> str | None:
 # --- log files ------------------------------------------------------------------------------
 
 
+# CloudTrail delivers files of a few MB; anything that inflates past this is hostile (a gzip
+# bomb) and is skipped rather than decompressed into memory.
+MAX_LOG_BYTES = 512 * 1024 * 1024
+
+
+class LogTooLarge(ValueError):
+    """A log file decompresses to more than MAX_LOG_BYTES."""
+
+
+def gunzip_bounded(data: bytes, limit: int = MAX_LOG_BYTES) -> bytes:
+    """gzip.decompress (all members), refusing output larger than ``limit``."""
+    out: list[bytes] = []
+    total = 0
+    while data:
+        d = zlib.decompressobj(wbits=31)
+        chunk = d.decompress(data, limit - total + 1)
+        total += len(chunk)
+        out.append(chunk)
+        if total > limit or d.unconsumed_tail:
+            raise LogTooLarge(f"decompresses to more than {limit} bytes")
+        if not d.eof:
+            raise EOFError("truncated gzip member")
+        data = d.unused_data.lstrip(b"\x00")
+    return b"".join(out)
+
+
 def parse_log_bytes(
     name: str, data: bytes, window: Window, stats: ParseStats
 ) -> list[AssumeRoleEvent]:
     """AssumeRole events in the window from one log file's bytes (gzip or plain JSON)."""
     if data[:2] == b"\x1f\x8b":
         try:
-            data = gzip.decompress(data)
+            data = gunzip_bounded(data)
+        except LogTooLarge as exc:
+            stats.bad(f"{name}: skipped, {exc}")
+            return []
         except (OSError, EOFError, ValueError, zlib.error) as exc:  # zlib.error: bad blocks
             stats.bad(f"{name}: not a readable gzip file ({type(exc).__name__})")
             return []
@@ -226,6 +255,9 @@ def read_parallel(
             data = read()
         except SentinelError:
             raise
+        except LogTooLarge as exc:
+            stats.bad(f"{name}: skipped, {exc}")
+            return []
         except (OSError, EOFError) as exc:
             why = getattr(exc, "strerror", None) or type(exc).__name__
             stats.bad(f"{name}: cannot read ({why})")
@@ -381,8 +413,11 @@ def s3_events(
                 body = client.get_object(Bucket=bucket, Key=key)["Body"]
                 # Decompress while downloading rather than holding the compressed copy too.
                 with gzip.GzipFile(fileobj=body) if key.endswith(".gz") else body as stream:
-                    data: bytes = stream.read()
-                    return data
+                    data: bytes = stream.read(MAX_LOG_BYTES + 1)
+                if len(data) > MAX_LOG_BYTES:
+                    raise LogTooLarge(f"s3://{bucket}/{key} decompresses to more than "
+                                      f"{MAX_LOG_BYTES} bytes")
+                return data
             except (OSError, EOFError):
                 raise  # a corrupt file: counted and skipped by the reader
             except Exception as exc:
