@@ -28,15 +28,15 @@ import os
 import random
 import secrets
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import start_moto  # noqa: E402
 
 from sentinelgw.audit.classify import Classifier
 from sentinelgw.audit.events import ParseStats
@@ -54,23 +54,6 @@ START = datetime(2026, 1, 10, tzinfo=UTC)
 DAYS = 10
 PER_FILE = 1000
 ROLES = {f"arn:aws:iam::{ACCOUNT}:role/sentinel-{p}": p for p in ("prod", "dev", "staging")}
-
-
-def start_moto() -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
-                             str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        try:
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
-            return proc, url
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("moto server did not start within 30s")
 
 
 def ddb_client(url: str) -> Any:

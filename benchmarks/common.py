@@ -21,6 +21,7 @@ import os
 import re
 import select
 import shutil
+import socket
 import socketserver
 import statistics
 import subprocess
@@ -28,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -357,3 +359,23 @@ def describe(mach: dict[str, Any]) -> str:
 
 if __name__ == "__main__" and sys.argv[1:2] == ["baseline"]:
     _baseline_main()
+
+
+def start_moto() -> tuple[subprocess.Popen[bytes], str]:
+    """A bare moto server in a subprocess on a free loopback port: (process, endpoint URL)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
+                             "-p", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
+            return proc, url
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("moto server did not start within 30s")
