@@ -301,3 +301,39 @@ def test_files_we_write_are_private(run_sentinel, sandbox_env) -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["0o700", "0o600"]
     assert stat.S_IMODE(0o600) == 0o600
+
+
+def test_server_port_is_honoured_and_a_busy_port_is_one_line(run_sentinel) -> None:
+    import socket
+
+    with socket.socket() as probe_sock:
+        probe_sock.bind(("127.0.0.1", 0))
+        free = probe_sock.getsockname()[1]
+    code = "import os; print(os.environ['AWS_CONTAINER_CREDENTIALS_FULL_URI'])"
+    out = run_sentinel(["exec", "--server", "--server-port", str(free), "--profile", "prod",
+                        "--", PY, "-c", code])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().startswith(f"http://127.0.0.1:{free}/")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        out = run_sentinel(["exec", "--server", "--server-port", str(port), "--profile", "prod",
+                            "--", PY, "-c", "1"])
+    assert out.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_aws_profile_does_not_override_a_configured_source(run_sentinel, sandbox) -> None:
+    # prod has source_profile = sentinel-source; --aws-profile sso-admin only serves
+    # Sentinel's own calls here, so the role is still assumed as alice the IAM user.
+    out = run_sentinel(["--aws-profile", "sso-admin", "exec", "--profile", "dev", "--",
+                        "aws", "sts", "get-caller-identity"])
+    assert out.returncode == 0, out.stderr
+    arn = json.loads(out.stdout)["Arn"]
+    assert "assumed-role/sentinel-dev/sentinel.alice." in arn
+    session_name = arn.rsplit("/", 1)[-1]
+    event = next(e for e in reversed(sandbox.recorder.events())
+                 if e["requestParameters"].get("roleSessionName") == session_name)
+    assert event["userIdentity"]["type"] == "IAMUser"
+    assert event["userIdentity"]["arn"].endswith(":user/alice")

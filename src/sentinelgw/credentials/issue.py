@@ -53,8 +53,6 @@ class ProfileIssuer:
         from sentinelgw.credentials.sso import session_from_credentials, sso_credentials
 
         p = self.profile
-        if self.app.aws_profile:
-            return self.app.aws_session(self.region)
         if p.kind == "role":
             src = p.get("source_profile")
             if src:
@@ -67,6 +65,10 @@ class ProfileIssuer:
                 # Environment / Ec2InstanceMetadata / EcsContainer: botocore's default chain
                 # finds the same credentials without the profile.
                 return make_session(None, self.region)
+            if self.app.aws_profile:
+                # A role profile with no source of its own takes --aws-profile's credentials
+                # (an SSO login, typically): the milestone's server-mode SSO fix.
+                return self.app.aws_session(self.region)
             raise ConfigError(
                 f"profile {p.name!r} has role_arn but neither source_profile nor credential_source",
                 hint="Add source_profile, or pass --aws-profile with the source credentials",

@@ -143,7 +143,15 @@ def run_server_exec(app: App, inp: ExecInput) -> int:
             source_identity=source_identity,
             fail_open=fail_open,
         )
-        server = CredentialHTTPServer(token, CREDENTIALS_PATH, handler, port=inp.server_port or 0)
+        try:
+            server = CredentialHTTPServer(
+                token, CREDENTIALS_PATH, handler, port=inp.server_port or 0
+            )
+        except OSError as exc:
+            raise UsageError(
+                f"cannot listen on 127.0.0.1:{inp.server_port or 0} ({exc.strerror or exc})",
+                hint="Choose another --server-port, or omit it for a random one",
+            ) from None
         server.start()
         env = child_env(
             app,
