@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -189,3 +190,44 @@ def test_token_check_uses_constant_time_compare() -> None:
 
     source = inspect.getsource(http.CredentialHTTPServer.respond)
     assert "compare_digest" in source
+
+
+def test_refusal_with_unread_body_still_reaches_the_client(server: CredentialHTTPServer) -> None:
+    # Without a lingering close the unread body makes the kernel send a RST, which can
+    # destroy the 405 before the client reads it.
+    body = b"x" * (256 * 1024)
+    head = (f"POST /sentinel/credentials HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+            f"Authorization: {TOKEN}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    for _ in range(5):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+            s.sendall(head)
+            try:
+                s.sendall(body)
+            except OSError:
+                pass
+            time.sleep(0.2)  # read late, as a busy client would
+            resp = s.recv(65536)
+        assert status(resp) == 405 and SECRET.encode() not in resp
+
+
+def test_late_pipelined_request_gets_no_second_response(server: CredentialHTTPServer) -> None:
+    req = (f"GET /x HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+           f"Authorization: {TOKEN}\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        s.sendall(req)
+        first = s.recv(65536)
+        try:
+            s.sendall(req.replace(b"/x", b"/sentinel/credentials"))
+        except OSError:
+            pass
+        rest = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            rest += chunk
+    assert status(first) == 404
+    assert rest == b"" and SECRET.encode() not in first

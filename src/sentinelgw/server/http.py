@@ -79,18 +79,27 @@ class _Handler(socketserver.BaseRequestHandler):
         response = self.server.owner.respond(head)
         try:
             sock.sendall(response.encode())
-            if head == 431:
+            if response.status != 200 or _pending(sock):
                 _drain(sock)
         except OSError:
             pass
 
 
-def _drain(sock: socket.socket) -> None:
-    """Read and drop what an oversized request still sends before closing (at most 1 MiB
-    and 1 s).
+def _pending(sock: socket.socket) -> bool:
+    """Whether the client sent more than the head (a body, a pipelined request)."""
+    try:
+        return bool(sock.recv(1, socket.MSG_DONTWAIT | socket.MSG_PEEK))
+    except (BlockingIOError, OSError):
+        return False
 
-    Closing a socket with unread data sends a RST, which can destroy the 431 before the client
-    reads it; this is the "lingering close" other HTTP servers do.
+
+def _drain(sock: socket.socket) -> None:
+    """Read and drop what the client still sends before closing (at most 1 MiB and 1 s).
+
+    Closing a socket with unread data sends a RST, which can destroy the response before the
+    client reads it; this is the "lingering close" other HTTP servers do. Every refusal gets
+    it, so a request with a body or a pipelined second request still sees its one answer;
+    a 200 gets it only when unread data is already waiting, keeping the fast path one write.
     """
     sock.shutdown(socket.SHUT_WR)
     deadline = time.monotonic() + 1.0
