@@ -19,8 +19,11 @@ from sentinelgw.sourceidentity import new_id
 from sentinelgw.timeutil import utcnow
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from sentinelgw.credentials.model import AwsCredentials
     from sentinelgw.decisionlog import DecisionLog
+    from sentinelgw.policy import Decision, Policy, Request
     from sentinelgw.policy.source import PolicySource
     from sentinelgw.server.refresher import CredentialRefresher
     from sentinelgw.server.tracker import SessionTracker
@@ -44,6 +47,10 @@ class RequestHandler:
     _served: tuple[AwsCredentials, Response] | None = field(
         default=None, init=False, repr=False, compare=False
     )
+    # (policy, minute, request, decision) of the last evaluation; see __call__.
+    _decided: tuple[Policy, datetime, Request, Decision] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __call__(self) -> Response:
         try:
@@ -54,25 +61,40 @@ class RequestHandler:
                 "PolicyUnavailable",
                 f"Sentinel cannot load the current policy, so it refuses: {exc}",
             )
-        request = make_request(
-            self.profile,
-            self.user,
-            Mode.SERVER,
-            utcnow(),
-            self.session_table,
-            self.session_table_source,
-            self.no_session_tracking,
-        )
-        session_id = self.tracker.session_id if self.tracker else None
-        decision = decide(
-            policy,
-            request,
-            self.log,
-            request_id=new_id(),
-            source_identity=self.source_identity,
-            session_id=session_id,
-            raise_on_deny=False,
-        )
+        now = utcnow()
+        minute = now.replace(second=0, microsecond=0)
+        cached = self._decided
+        if (
+            cached is not None
+            and cached[0] is policy
+            and cached[1] == minute
+            and (not self.log.enabled)
+        ):
+            # Same policy object, same minute: the decision is the same, because time
+            # conditions have minute precision (HH:MM, weekdays). A reloaded policy is a new
+            # object, so an edit still applies to the very next request.
+            request, decision = cached[2], cached[3]
+        else:
+            request = make_request(
+                self.profile,
+                self.user,
+                Mode.SERVER,
+                now,
+                self.session_table,
+                self.session_table_source,
+                self.no_session_tracking,
+            )
+            session_id = self.tracker.session_id if self.tracker else None
+            decision = decide(
+                policy,
+                request,
+                self.log,
+                request_id=new_id(),
+                source_identity=self.source_identity,
+                session_id=session_id,
+                raise_on_deny=False,
+            )
+            self._decided = (policy, minute, request, decision)
         if not decision.allowed:
             return error(
                 403,
