@@ -7,6 +7,7 @@ child; and whatever happens to the child, mark the session expired at the end.
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import shutil
@@ -254,16 +255,12 @@ def _start_tracker(
     return tracker
 
 
-_INSTANCE = ""
-
-
+@functools.cache
 def _instance_id() -> str:
-    global _INSTANCE
-    if not _INSTANCE:
-        from sentinelgw.sourceidentity import new_id
+    """One id per sentinel process: the record's server_instance_id."""
+    from sentinelgw.sourceidentity import new_id
 
-        _INSTANCE = new_id()
-    return _INSTANCE
+    return new_id()
 
 
 def child_env(
