@@ -10,8 +10,7 @@ the AWS CLI: ``AWS_CONFIG_FILE``, ``AWS_SHARED_CREDENTIALS_FILE``, ``AWS_PROFILE
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sentinelgw.errors import AWSError, ConfigError, SentinelError
@@ -150,19 +149,6 @@ def call(service: str, operation: str, fn: Callable[[], T], resource: str = "") 
     """Run ``fn`` (an AWS call) and translate any botocore failure."""
     try:
         return fn()
-    except SentinelError:
-        raise
-    except Exception as exc:
-        if _is_botocore(exc):
-            raise translate(exc, service, operation, resource) from exc
-        raise
-
-
-@contextlib.contextmanager
-def translating(service: str, operation: str, resource: str = "") -> Iterator[None]:
-    """Context-manager form of :func:`call`."""
-    try:
-        yield
     except SentinelError:
         raise
     except Exception as exc:

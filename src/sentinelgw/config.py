@@ -96,8 +96,7 @@ def load_config(
     for key, value in BUILTIN_DEFAULTS.items():
         cfg.defaults[key] = Setting(value, "built-in default")
     seen: set[Path] = set()
-    env_map = os.environ if env is None else env
-    cache_dir = str(user_config_path(env_map).parent / "cache" / "config") if use_cache else None
+    cache_dir = str(user_config_path(env).parent / "cache" / "config") if use_cache else None
     for path, required in config_paths(explicit, env, cwd):
         try:
             resolved = path.resolve()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -99,13 +98,3 @@ def refuse_nested(env: Mapping[str, str]) -> None:
             f"already inside 'sentinel exec' for profile {current!r}",
             hint="Exit that shell first; nesting would mix two profiles' credentials",
         )
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -53,12 +53,6 @@ def iso(dt: datetime | None) -> str | None:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def iso_epoch(epoch: float | int | None) -> str | None:
-    if epoch is None:
-        return None
-    return iso(datetime.fromtimestamp(float(epoch), UTC))
-
-
 def format_duration(td: timedelta) -> str:
     secs = int(td.total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from sentinelgw.credentials.identity import is_identity_center_role, user_from_arn
+from sentinelgw.credentials.identity import user_from_arn
 
 
 @pytest.mark.parametrize(
@@ -23,10 +23,3 @@ from sentinelgw.credentials.identity import is_identity_center_role, user_from_a
 )
 def test_user_from_arn(arn: str, user: str) -> None:
     assert user_from_arn(arn) == user
-
-
-def test_identity_center_roles() -> None:
-    assert is_identity_center_role(
-        "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Admin_0123abcd/alice"
-    )
-    assert not is_identity_center_role("arn:aws:sts::123456789012:assumed-role/deploy/alice")

@@ -21,8 +21,6 @@ import pytest
 from faults import SwitchableProxy, caller_identity, closed_port, fake_sts, sts_error
 from hardeninghelpers import PY, live_session, one_error_line
 
-from sentinelgw.process import pid_alive
-
 
 def marker_cmd(marker: Path) -> list[str]:
     return [PY, "-c", f"open({str(marker)!r}, 'w')"]
@@ -32,6 +30,16 @@ def record(run_sentinel: Any, sid: str) -> dict[str, Any]:
     out = run_sentinel(["server-session", sid, "--format", "json"])
     assert out.returncode == 0, out.stderr
     return dict(json.loads(out.stdout))
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def sandbox_dynamodb(sandbox: Any) -> Any:

@@ -15,8 +15,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from sentinelgw.errors import UsageError
-
 if TYPE_CHECKING:
     import boto3
 
@@ -189,9 +187,3 @@ def format_option(*choices: str, default: str = "human") -> Callable[[F], F]:
         show_default=True,
         help="Output format.",
     )
-
-
-def require(value: str | None, flag: str, hint: str) -> str:
-    if not value:
-        raise UsageError(f"{flag} is required", hint=hint)
-    return value

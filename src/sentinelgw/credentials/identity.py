@@ -31,8 +31,3 @@ def user_from_arn(arn: str) -> str:
     if _ROOT.match(arn):
         return "root"
     return arn.rsplit("/", 1)[-1] or arn
-
-
-def is_identity_center_role(arn: str) -> bool:
-    m = _ASSUMED.match(arn)
-    return bool(m and m.group("role").startswith("AWSReservedSSO_"))

@@ -38,10 +38,6 @@ class AwsCredentials:
             "Expiration": iso(self.expiration) if self.expiration else None,
         }
 
-    def secrets(self) -> tuple[str, ...]:
-        """Values that must never appear in output (used by leak checks)."""
-        return tuple(s for s in (self.secret_access_key, self.session_token) if s)
-
 
 @dataclass(frozen=True)
 class Identity:

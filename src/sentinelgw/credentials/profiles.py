@@ -43,10 +43,6 @@ def _full_config() -> dict[str, Any]:
     return dict(cfg)
 
 
-def profile_names() -> list[str]:
-    return sorted(_full_config().get("profiles", {}))
-
-
 def load_profile(name: str) -> Profile:
     profiles = _full_config().get("profiles", {})
     if name not in profiles:
