@@ -75,10 +75,15 @@ class App:
         reg = region or self.region()[0]
         key = (self.aws_profile, reg)
         if key not in self._sessions:
-            if self.aws_profile and self._is_sso_profile(self.aws_profile):
+            profile = None
+            if self.aws_profile:
+                from sentinelgw.credentials.profiles import load_profile
+
+                profile = load_profile(self.aws_profile)
+            if profile is not None and profile.kind == "sso":
                 from sentinelgw.credentials.sso import sso_boto3_session
 
-                self._sessions[key] = sso_boto3_session(self, self.aws_profile, reg)
+                self._sessions[key] = sso_boto3_session(self, profile, reg or profile.region)
             else:
                 self._sessions[key] = make_session(self.aws_profile, reg)
         return self._sessions[key]
@@ -88,11 +93,6 @@ class App:
 
         reg = region or self.region()[0]
         return client(service, session=self.aws_session(reg), region=reg, **kw)
-
-    def _is_sso_profile(self, name: str) -> bool:
-        from sentinelgw.credentials.profiles import load_profile
-
-        return load_profile(name).kind == "sso"
 
     def decision_log(self) -> DecisionLog:
         if self._log is None:

@@ -50,7 +50,7 @@ class ProfileIssuer:
 
     def _make_source(self) -> boto3.Session:
         from sentinelgw.awsclients import make_session
-        from sentinelgw.credentials.sso import session_from_credentials, sso_credentials
+        from sentinelgw.credentials.sso import sso_boto3_session
 
         p = self.profile
         if p.kind == "role":
@@ -58,8 +58,7 @@ class ProfileIssuer:
             if src:
                 src_profile = load_profile(src)
                 if src_profile.kind == "sso":
-                    creds = sso_credentials(self.app, src_profile, self.app.now())
-                    return session_from_credentials(creds, self.region)
+                    return sso_boto3_session(self.app, src_profile, self.region)
                 return make_session(src, self.region)
             if p.get("credential_source"):
                 # Environment / Ec2InstanceMetadata / EcsContainer: botocore's default chain
@@ -74,8 +73,7 @@ class ProfileIssuer:
                 hint="Add source_profile, or pass --aws-profile with the source credentials",
             )
         if p.kind == "sso":
-            creds = sso_credentials(self.app, p, self.app.now())
-            return session_from_credentials(creds, self.region)
+            return sso_boto3_session(self.app, p, self.region)
         return make_session(p.name, self.region)
 
     def identity(self) -> Identity:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sentinelgw.credentials.model import AwsCredentials
-from sentinelgw.credentials.profiles import Profile, load_profile, sso_session_settings
+from sentinelgw.credentials.profiles import Profile, sso_session_settings
 from sentinelgw.errors import ConfigError, SSOTokenExpired
 
 if TYPE_CHECKING:
@@ -123,8 +123,6 @@ def session_from_credentials(creds: AwsCredentials, region: str | None) -> boto3
     )
 
 
-def sso_boto3_session(app: App, profile_name: str, region: str | None) -> boto3.Session:
-    """A boto3 session whose credentials come from the SSO profile ``profile_name``."""
-    profile = load_profile(profile_name)
-    creds = sso_credentials(app, profile, app.now())
-    return session_from_credentials(creds, region or profile.region)
+def sso_boto3_session(app: App, profile: Profile, region: str | None) -> boto3.Session:
+    """A boto3 session whose credentials come from the SSO profile ``profile``."""
+    return session_from_credentials(sso_credentials(app, profile, app.now()), region)
