@@ -32,7 +32,7 @@ POLICY_REFRESH_SECONDS = 2.0
 SWITCH_INTERVAL = 0.0005
 
 
-def served_duration(app: App, flag: str | None, cap: timedelta | None) -> timedelta:
+def served_duration(flag: str | None, cap: timedelta | None) -> timedelta:
     from sentinelgw.timeutil import format_duration, parse_duration
 
     wanted = parse_duration(flag, what="--server-duration") if flag else DEFAULT_DURATION
@@ -65,7 +65,6 @@ def run_server_exec(app: App, inp: ExecInput) -> int:
     log = app.decision_log()
     policy_source = open_policy_source(inp.policy_spec, app)
     policy = policy_source.current()
-    policy_source.start_refresh(POLICY_REFRESH_SECONDS)  # SSM: re-read in the background
     region = app.region()[0]
     issuer = ProfileIssuer.for_profile(app, inp.profile, region)
     identity = issuer.identity()
@@ -92,7 +91,7 @@ def run_server_exec(app: App, inp: ExecInput) -> int:
         source_identity=source_identity,
         session_id=session_id,
     )
-    lifetime = served_duration(app, inp.server_duration, decision.max_server_duration)
+    lifetime = served_duration(inp.server_duration, decision.max_server_duration)
     fail_open = bool(app.config().default("fail_open"))
 
     tracker = None
@@ -128,6 +127,8 @@ def run_server_exec(app: App, inp: ExecInput) -> int:
     sys.setswitchinterval(SWITCH_INTERVAL)
     workdir = Path(tempfile.mkdtemp(prefix="sentinel-"))
     server = None
+    # SSM policies are re-read in the background from here on; closed in the finally below.
+    policy_source.start_refresh(POLICY_REFRESH_SECONDS)
     try:
         refresher.start()
         token = secrets.token_urlsafe(32)
