@@ -60,6 +60,8 @@ def _summary(pol: Policy) -> str:
               show_default=True, help="How the credentials are requested.")
 @click.option("--session-table", default=None, help="As given to sentinel exec --server.")
 @click.option("--no-session-tracking", is_flag=True, help="As given to sentinel exec --server.")
+@click.option("--role-arn", default=None, metavar="ARN",
+              help="The role the profile resolves to (rules may match role_arn).")
 @click.option("--at", "at_text", default=None, metavar="ISO8601",
               help="Time of the request (default now), e.g. 2026-01-24T09:30:00Z.")
 @click.option("--policy", "policy_spec", default=None, metavar="SRC",
@@ -68,7 +70,7 @@ def _summary(pol: Policy) -> str:
 @common_options
 @pass_app
 def explain(app: App, profile: str, user: str | None, mode: str, session_table: str | None,
-            no_session_tracking: bool, at_text: str | None, policy_spec: str | None,
+            no_session_tracking: bool, role_arn: str | None, at_text: str | None, policy_spec: str | None,
             fmt: str) -> int:
     """Say which rule decides a request and why each earlier rule did not. Exit 0 allow, 1 deny."""
     from sentinelgw.policy import Mode, Request, evaluate, explain_data
@@ -84,7 +86,7 @@ def explain(app: App, profile: str, user: str | None, mode: str, session_table: 
                                                 server_mode=mode == "server")
     request = Request(profile=profile, user=user or None, mode=Mode(mode), at=at,
                       session_table=table, session_table_source=table_source,
-                      no_session_tracking=no_session_tracking)
+                      no_session_tracking=no_session_tracking, role_arn=role_arn or None)
     decision = evaluate(pol, request)
     data = explain_data(decision, request)
     data["policy_source"] = source.describe()
@@ -98,6 +100,7 @@ def explain(app: App, profile: str, user: str | None, mode: str, session_table: 
 def _render(d: dict[str, Any]) -> None:
     user = d["user"] or "(unknown)"
     click.echo(f"request:  profile {d['profile']}, user {user}, mode {d['mode']}, at {d['at']}"
+               + (f", role {d['role_arn']}" if d["role_arn"] else "")
                + (", --no-session-tracking" if d["no_session_tracking"] else ""))
     click.echo(f"policy:   {d['policy_source']}")
     for s in d["skipped"]:

@@ -72,6 +72,11 @@ def mismatch(rule: Rule, request: Request) -> str | None:
                     f"{_alternatives(rule.users)}")
         if not any(fnmatchcase(request.user, u) for u in rule.users):
             return f"user {request.user} does not match {_alternatives(rule.users)}"
+    if rule.role_arns is not None:
+        if request.role_arn is None:
+            return f"role ARN is unknown and the rule needs {_alternatives(rule.role_arns)}"
+        if not any(fnmatchcase(request.role_arn, r) for r in rule.role_arns):
+            return f"role ARN {request.role_arn} does not match {_alternatives(rule.role_arns)}"
     if rule.modes is not None and Mode(request.mode) not in rule.modes:
         return f"mode {Mode(request.mode).value} is not {_alternatives(rule.modes)}"
     if rule.time is not None:

@@ -34,6 +34,7 @@ def explain_data(decision: Decision, request: Request) -> dict[str, Any]:
         "mode": Mode(request.mode).value,
         "profile": request.profile,
         "user": request.user,
+        "role_arn": request.role_arn,
         "at": iso(request.at),
         "no_session_tracking": request.no_session_tracking,
     }

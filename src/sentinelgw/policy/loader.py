@@ -38,8 +38,8 @@ RULE_KEYS = {
     "rules": ("name", "conditions", "effect", "session_table", "max_server_duration", "reason"),
 }
 CONDITION_KEYS = {
-    "policies": ("profile", "user", "mode", "time"),
-    "rules": ("profiles", "users", "mode", "time"),
+    "policies": ("profile", "user", "mode", "time", "role_arn"),
+    "rules": ("profiles", "users", "mode", "time", "role_arns"),
 }
 TIME_KEYS = ("days", "hours", "timezone")
 HOURS_KEYS = ("start", "end")
@@ -169,7 +169,7 @@ class _Checker:
         effect = self.effect(item, base)
         cond_key = "match" if syntax == "policies" else "conditions"
         conditions = item.get(cond_key)
-        profiles = users = None
+        profiles = users = role_arns = None
         modes: tuple[Mode, ...] | None = None
         window = None
         if conditions is not None and not isinstance(conditions, dict):
@@ -185,6 +185,7 @@ class _Checker:
                                                 f"allowed: {', '.join(ckeys)}")
             profiles = self.names(conditions, cpath, ckeys[0])
             users = self.names(conditions, cpath, ckeys[1])
+            role_arns = self.role_arns(conditions, cpath, ckeys[4])
             modes = self.modes(conditions, cpath)
             if "time" in conditions:
                 window = self.time(conditions["time"], (*cpath, "time"))
@@ -198,7 +199,7 @@ class _Checker:
             return None
         return Rule(
             name=name or f"rule-{index + 1}", index=index, effect=effect, profiles=profiles,
-            users=users, modes=modes, time=window, session_table=table,
+            users=users, role_arns=role_arns, modes=modes, time=window, session_table=table,
             max_server_duration=duration, reason=reason, where=self.doc.where(base),
         )
 
@@ -243,6 +244,16 @@ class _Checker:
             else:
                 out.append(v.strip())
         return tuple(out) if len(out) == len(values) else None
+
+    def role_arns(self, cond: dict[str, Any], path: Path, key: str) -> tuple[str, ...] | None:
+        values = self.names(cond, path, key)
+        if values is None:
+            return None
+        bad = [v for v in values if not v.startswith("arn:")]
+        for value in bad:
+            self.problem((*path, key), f"'{key}' must be an IAM role ARN or an ARN glob such as "
+                                       f"arn:aws:iam::*:role/prod-*, not {_show(value)}")
+        return None if bad else values
 
     def modes(self, cond: dict[str, Any], path: Path) -> tuple[Mode, ...] | None:
         names = self.names(cond, path, "mode")

@@ -85,6 +85,7 @@ class Rule:
     effect: Effect
     profiles: tuple[str, ...] | None = None
     users: tuple[str, ...] | None = None
+    role_arns: tuple[str, ...] | None = None
     modes: tuple[Mode, ...] | None = None
     time: TimeWindow | None = None
     session_table: str | None = None
@@ -113,13 +114,16 @@ class Request:
     ``session_table`` is the table from ``--session-table`` / ``SENTINEL_SESSION_TABLE`` /
     ``defaults.session_table`` (see :mod:`sentinelgw.tables`); a matched rule's own table
     overrides it. ``user`` None means the identity is unknown: rules with a user condition then
-    do not match.
+    do not match. ``role_arn`` is the role the profile resolves to, when the caller knows it (the
+    credential service always does); None means unknown, and rules with a ``role_arn`` condition
+    then do not match.
     """
 
     profile: str
     user: str | None
     mode: Mode
     at: datetime
+    role_arn: str | None = None
     session_table: str | None = None
     session_table_source: str | None = None
     no_session_tracking: bool = False
