@@ -70,8 +70,8 @@ def _summary(pol: Policy) -> str:
 @common_options
 @pass_app
 def explain(app: App, profile: str, user: str | None, mode: str, session_table: str | None,
-            no_session_tracking: bool, role_arn: str | None, at_text: str | None, policy_spec: str | None,
-            fmt: str) -> int:
+            no_session_tracking: bool, role_arn: str | None, at_text: str | None,
+            policy_spec: str | None, fmt: str) -> int:
     """Say which rule decides a request and why each earlier rule did not. Exit 0 allow, 1 deny."""
     from sentinelgw.policy import Mode, Request, evaluate, explain_data
     from sentinelgw.policy.source import open_policy_source
