@@ -1,0 +1,160 @@
+"""The HTTP API as one pure function: a request in, a response out, one log line per decision.
+
+Every host (Lambda, WSGI, the sandbox) turns its own request shape into :class:`HttpRequest`
+and writes :class:`HttpResponse` back; nothing here knows which host it runs in.
+
+================================================  ==========================================
+``POST /v1/sessions``                             ``{proof, profile, mode?, duration_seconds?}``
+``POST /v1/sessions/{id}/credentials``            ``{proof}``
+``POST /v1/sessions/{id}/revoke``                 ``{proof, reason}``
+``GET  /v1/health``                               readiness, no secrets
+================================================  ==========================================
+
+Errors are ``{"code", "message", "request_id"}`` with the matching status. A bug answers 500
+``InternalError`` with the request id only: the log line carries the exception type.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO, Any
+
+from sentinelgw.service.caller import caller_from_arn
+from sentinelgw.service.core import Grant, SentinelService
+from sentinelgw.service.proof import ProofVerifier
+from sentinelgw.service.refusal import Refusal
+from sentinelgw.sourceidentity import new_id
+from sentinelgw.timeutil import iso
+
+MAX_BODY = 64 * 1024
+REQUEST_ID_HEADER = "X-Sentinel-Request-Id"
+_SESSION_CALL = re.compile(r"^/v1/sessions/(?P<id>[^/]{1,64})/(?P<call>credentials|revoke)$")
+LOG_FIELDS = ("time", "request_id", "event", "status", "code", "user", "caller_arn", "profile",
+              "role_arn", "session_id", "rule", "message", "error")
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    method: str
+    path: str
+    body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        return json.dumps(self.body, separators=(",", ":")).encode()
+
+
+class ServiceLog:
+    """One JSON object per line per decision; only the LOG_FIELDS, never a credential."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self._lock = threading.Lock()
+
+    def write(self, entry: dict[str, Any]) -> None:
+        record = {k: entry[k] for k in LOG_FIELDS if entry.get(k) is not None}
+        line = json.dumps(record, default=str, separators=(",", ":")) + "\n"
+        with self._lock:
+            try:
+                self.stream.write(line)
+                self.stream.flush()
+            except (OSError, ValueError):
+                pass  # logging never breaks a decision
+
+
+@dataclass
+class ServiceApp:
+    service: SentinelService
+    verifier: ProofVerifier
+    log: ServiceLog
+    clock: Callable[[], datetime]
+
+    def handle(self, request: HttpRequest) -> HttpResponse:
+        request_id = new_id()
+        note: dict[str, Any] = {"request_id": request_id}
+        try:
+            status, body = self._route(request, note)
+        except Refusal as exc:
+            status, body = exc.status, {"code": exc.code, "message": exc.message}
+            note.update(code=exc.code, message=exc.message)
+        except Exception as exc:  # a bug: the log names the type, the caller gets the id
+            status, body = 500, {"code": "InternalError",
+                                 "message": "the service failed; quote the request id to its "
+                                            "operators"}
+            note.update(code="InternalError", error=type(exc).__name__)
+        body["request_id"] = request_id
+        note.update(status=status, time=iso(self.clock()))
+        if note.get("event"):
+            self.log.write(note)
+        return HttpResponse(status, body, {REQUEST_ID_HEADER: request_id,
+                                           "Content-Type": "application/json",
+                                           "Cache-Control": "no-store"})
+
+    def _route(self, request: HttpRequest, note: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        path = request.path
+        if path == "/v1/health":
+            _method(request, "GET")
+            health = self.service.healthy()
+            return (200 if health["status"] == "ok" else 503), health
+        m = _SESSION_CALL.match(path)
+        if path != "/v1/sessions" and m is None:
+            raise Refusal(404, "NotFound", "unknown path; the API is under /v1")
+        _method(request, "POST")
+        note["event"] = "session_create" if m is None else f"session_{m.group('call')}"
+        body = _json_body(request.body)
+        caller = caller_from_arn(self.verifier.verify(body.get("proof"), self.clock()))
+        note.update(user=caller.user, caller_arn=caller.arn)
+        self.service.admit(caller)
+        if m is None:
+            return 201, _grant_body(self.service.create_session(caller, body, note))
+        if m.group("call") == "credentials":
+            return 200, _grant_body(self.service.credentials(caller, m.group("id"), note))
+        return 200, {"session": self.service.revoke(caller, m.group("id"), body, note)}
+
+
+def _method(request: HttpRequest, allowed: str) -> None:
+    if request.method.upper() != allowed:
+        raise Refusal(405, "MethodNotAllowed", f"use {allowed} for this path")
+
+
+def _json_body(raw: bytes) -> dict[str, Any]:
+    if len(raw) > MAX_BODY:
+        raise Refusal(413, "TooLarge", f"the request body is larger than {MAX_BODY} bytes")
+    try:
+        body = json.loads(raw.decode("utf-8")) if raw else None
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise Refusal(400, "BadRequest", "the request body is not JSON") from None
+    if not isinstance(body, dict):
+        raise Refusal(400, "BadRequest", "the request body must be a JSON object")
+    return body
+
+
+def _grant_body(grant: Grant) -> dict[str, Any]:
+    c = grant.credentials
+    return {
+        "session_id": grant.session_id,
+        "expires_at": iso(grant.expires_at),
+        "user": grant.user,
+        "profile": grant.profile,
+        "role_arn": grant.role_arn,
+        "source_identity": grant.source_identity,
+        "credentials": {
+            "AccessKeyId": c.access_key_id,
+            "SecretAccessKey": c.secret_access_key,
+            "SessionToken": c.session_token or "",
+            "Expiration": iso(c.expiration) if c.expiration else None,
+        },
+    }

@@ -1,0 +1,156 @@
+"""The client of the credential service, as ``sentinel exec --remote`` and ``credentials --remote``
+use it. Every call carries a fresh proof signed with the user's own AWS credentials; the client
+needs no DynamoDB or IAM permission, only the ability to sign (any valid credentials).
+
+The service id the proof is bound to is ``SENTINEL_REMOTE_SERVICE_ID`` when set, else the
+origin of the service URL (``https://host[:port]``): the client never takes it from the
+service, so a service cannot obtain a proof that another service would accept.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from sentinelgw.credentials.model import AwsCredentials
+from sentinelgw.errors import AWSError, PolicyDenied, UsageError
+from sentinelgw.service.proof import build_proof
+
+TIMEOUT = 10.0
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+class ServiceRefused(PolicyDenied):
+    """The service said no (401/403/404/409): exit 1, with the service's code and message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"the Sentinel service refused ({code}): {message}")
+        self.status = status
+        self.code = code
+        self.detail = message
+
+
+class ServiceUnavailable(AWSError):
+    """The service could not be reached or failed (5xx): exit 2."""
+
+    def __init__(self, message: str, *, status: int = 503, code: str = "Unavailable") -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteGrant:
+    session_id: str
+    credentials: AwsCredentials
+    expires_at: str
+    user: str
+    role_arn: str
+    source_identity: str
+
+
+def service_origin(url: str) -> str:
+    """``scheme://host[:port]`` of a service URL, lower-case; refuses plain http off loopback."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise UsageError(f"invalid service URL {url!r}", hint="Use https://host/ (the service's "
+                                                              "Function URL)")
+    if parts.scheme == "http" and parts.hostname not in _LOOPBACK:
+        raise UsageError(f"refusing plain http to {parts.hostname}: proofs and credentials must "
+                         "travel over TLS", hint="Use the service's https URL")
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+class ServiceClient:
+    """Calls the service at ``url``; ``signer`` gives the user's credentials for each proof."""
+
+    def __init__(self, url: str, *, signer: Callable[[], Any], sts_url: str, region: str,
+                 service_id: str | None = None, timeout: float = TIMEOUT) -> None:
+        self.base = url.rstrip("/")
+        self.service_id = service_id or service_origin(url)
+        service_origin(url)
+        self.signer = signer
+        self.sts_url = sts_url
+        self.region = region
+        self.timeout = timeout
+
+    def _proof(self) -> dict[str, Any]:
+        return build_proof(self.signer(), service_id=self.service_id, sts_url=self.sts_url,
+                           region=self.region)
+
+    def start(self, profile: str, *, mode: str = "server",
+              duration_seconds: int | None = None) -> RemoteGrant:
+        body: dict[str, Any] = {"profile": profile, "mode": mode}
+        if duration_seconds is not None:
+            body["duration_seconds"] = duration_seconds
+        return _grant(self._post("/v1/sessions", body))
+
+    def credentials(self, session_id: str) -> RemoteGrant:
+        return _grant(self._post(f"/v1/sessions/{session_id}/credentials", {}))
+
+    def revoke(self, session_id: str, reason: str) -> dict[str, Any]:
+        return dict(self._post(f"/v1/sessions/{session_id}/revoke", {"reason": reason})["session"])
+
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        payload = json.dumps({**body, "proof": self._proof()}).encode()
+        request = urllib.request.Request(  # noqa: S310 - scheme checked by service_origin
+            self.base + path, data=payload, method="POST",
+            headers={"Content-Type": "application/json", "Accept": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as resp:  # noqa: S310
+                return _decode(resp.status, resp.read())
+        except urllib.error.HTTPError as exc:
+            with exc:
+                data = _decode(exc.code, exc.read(), error=True)
+            raise _refusal(exc.code, data) from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ServiceUnavailable(f"cannot reach the Sentinel service at {self.base} "
+                                     f"({reason})", code="Unreachable") from None
+
+
+def _decode(status: int, raw: bytes, *, error: bool = False) -> dict[str, Any]:
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        data = None
+    if not isinstance(data, dict):
+        if error:
+            return {"code": f"HTTP{status}", "message": "the service answered without JSON"}
+        raise ServiceUnavailable(f"the Sentinel service answered {status} without JSON")
+    return data
+
+
+def _refusal(status: int, data: dict[str, Any]) -> Exception:
+    code = str(data.get("code") or f"HTTP{status}")[:64]
+    message = " ".join(str(data.get("message") or "").split())[:1000]
+    rid = data.get("request_id")
+    if rid:
+        message += f" (request {str(rid)[:32]})"
+    if status >= 500:
+        return ServiceUnavailable(f"the Sentinel service failed ({code}): {message}",
+                                  status=status, code=code)
+    return ServiceRefused(status, code, message)
+
+
+def _grant(data: dict[str, Any]) -> RemoteGrant:
+    try:
+        c = data["credentials"]
+        expiration = datetime.fromisoformat(str(c["Expiration"]).replace("Z", "+00:00"))
+        return RemoteGrant(
+            session_id=str(data["session_id"]),
+            credentials=AwsCredentials(str(c["AccessKeyId"]), str(c["SecretAccessKey"]),
+                                       str(c["SessionToken"]) or None, expiration),
+            expires_at=str(data.get("expires_at", "")), user=str(data.get("user", "")),
+            role_arn=str(data.get("role_arn", "")),
+            source_identity=str(data.get("source_identity", "")),
+        )
+    except (KeyError, TypeError, ValueError):
+        raise ServiceUnavailable("the Sentinel service answered without usable credentials"
+                                 ) from None

@@ -1,0 +1,57 @@
+"""AWS Lambda host: a Function URL or API Gateway HTTP API (payload format 2.0) event.
+
+Handler: ``sentinelgw.service.lambda_handler.handler``. The service is built once per cold
+start from the function's environment (see :mod:`sentinelgw.service.settings`) and reused by
+every invocation of that instance.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from typing import Any
+
+from sentinelgw.service.api import HttpRequest, HttpResponse, ServiceApp
+
+_APP: ServiceApp | None = None
+
+
+def request_from_event(event: dict[str, Any]) -> HttpRequest:
+    """The :class:`HttpRequest` in a payload v2 event (headers are lower-case there)."""
+    http = (event.get("requestContext") or {}).get("http") or {}
+    raw = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        try:
+            body = base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            body = b"\0invalid base64"  # answered as "not JSON" by the core
+    else:
+        body = raw.encode("utf-8")
+    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    return HttpRequest(method=str(http.get("method", "")), path=str(event.get("rawPath", "")),
+                       body=body, headers=headers)
+
+
+def result_from_response(response: HttpResponse) -> dict[str, Any]:
+    """The payload v2 result: a status, headers and a plain (not base64) JSON body."""
+    return {"statusCode": response.status, "headers": dict(response.headers),
+            "body": response.encode().decode("utf-8"), "isBase64Encoded": False}
+
+
+def app() -> ServiceApp:
+    global _APP
+    if _APP is None:
+        from sentinelgw.service.build import build_app
+        from sentinelgw.service.settings import settings_from
+
+        _APP = build_app(settings_from({}, os.environ))
+    return _APP
+
+
+def handle_event(service: ServiceApp, event: dict[str, Any]) -> dict[str, Any]:
+    return result_from_response(service.handle(request_from_event(event)))
+
+
+def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    return handle_event(app(), event)

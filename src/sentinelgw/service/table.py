@@ -1,0 +1,143 @@
+"""The service's reads and writes of the session table.
+
+The service is the only principal allowed to write the table. Besides the usual session
+record it stores the creator's verified ARN (``caller_arn``), so that only the creator can
+fetch a session's credentials. A block is an item with id ``block#<user>``; it blocks while it
+has no ``until`` (epoch seconds) or ``until`` is in the future, unless its ``status`` says it
+was lifted.
+
+Every failure is a 503 :class:`Refusal`: the service fails closed on any table error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sentinelgw.service.refusal import Refusal
+from sentinelgw.sessions.model import SessionRecord
+from sentinelgw.sessions.store import SessionStore, store_error
+
+BLOCK_PREFIX = "block#"
+LIFTED = ("lifted", "unblocked")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSession:
+    record: SessionRecord
+    caller_arn: str
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    user: str
+    reason: str
+    until: datetime | None
+
+
+def block_key(user: str) -> str:
+    return f"{BLOCK_PREFIX}{user}"
+
+
+def unavailable(exc: BaseException, table: str, operation: str) -> Refusal:
+    detail = store_error(exc, None, table, operation)
+    return Refusal(503, "SessionTableUnavailable",
+                   f"the session table cannot be used ({detail.message}), so the service refuses")
+
+
+class ServiceTable:
+    """Session and block items, through one low-level DynamoDB client."""
+
+    def __init__(self, client: Any, table: str) -> None:
+        self.client = client
+        self.table = table
+        self.store = SessionStore(client, table)
+
+    def create(self, record: SessionRecord, caller_arn: str) -> None:
+        item = record.to_item()
+        item["caller_arn"] = {"S": caller_arn}
+        try:
+            self.client.put_item(TableName=self.table, Item=item,
+                                 ConditionExpression="attribute_not_exists(id)")
+        except Exception as exc:
+            raise unavailable(exc, self.table, "PutItem") from exc
+
+    def read(self, session_id: str, user: str) -> tuple[StoredSession | None, Block | None]:
+        """The session and the user's block, in one strongly consistent BatchGetItem."""
+        keys = [{"id": {"S": session_id}}, {"id": {"S": block_key(user)}}]
+        request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
+        items: list[dict[str, Any]] = []
+        try:
+            for _ in range(4):
+                resp = self.client.batch_get_item(RequestItems=request)
+                items += resp.get("Responses", {}).get(self.table, [])
+                request = {k: v for k, v in (resp.get("UnprocessedKeys") or {}).items()
+                           if v.get("Keys")}
+                if not request:
+                    break
+        except Exception as exc:
+            raise unavailable(exc, self.table, "BatchGetItem") from exc
+        if request:
+            raise Refusal(503, "SessionTableUnavailable", "the session table kept returning "
+                          "unprocessed keys, so the service refuses")
+        session = block = None
+        for item in items:
+            ident = item.get("id", {}).get("S", "")
+            if ident == session_id:
+                session = self._session(item)
+            elif ident == block_key(user):
+                block = _block(user, item)
+        return session, block
+
+    def block(self, user: str) -> Block | None:
+        try:
+            resp = self.client.get_item(TableName=self.table, Key={"id": {"S": block_key(user)}},
+                                        ConsistentRead=True)
+        except Exception as exc:
+            raise unavailable(exc, self.table, "GetItem") from exc
+        item = resp.get("Item")
+        return _block(user, item) if item else None
+
+    def get(self, session_id: str) -> StoredSession | None:
+        try:
+            resp = self.client.get_item(TableName=self.table, Key={"id": {"S": session_id}},
+                                        ConsistentRead=True)
+        except Exception as exc:
+            raise unavailable(exc, self.table, "GetItem") from exc
+        item = resp.get("Item")
+        return self._session(item) if item else None
+
+    def _session(self, item: dict[str, Any]) -> StoredSession:
+        try:
+            record = SessionRecord.from_item(item)
+        except ValueError:
+            raise Refusal(503, "SessionTableUnavailable", "the session item cannot be read, so "
+                          "the service refuses") from None
+        return StoredSession(record=record, caller_arn=item.get("caller_arn", {}).get("S", ""))
+
+    def reachable(self) -> bool:
+        try:
+            self.client.get_item(TableName=self.table, Key={"id": {"S": "health#probe"}})
+        except Exception:
+            return False
+        return True
+
+
+def _block(user: str, item: dict[str, Any]) -> Block | None:
+    from sentinelgw.sessions.model import decode_time
+
+    status = item.get("status", {}).get("S", "")
+    if status in LIFTED:
+        return None
+    until_raw = item.get("until", {}).get("N")
+    try:
+        until = decode_time(until_raw) if until_raw else None
+    except ValueError:
+        until = None  # an unreadable end blocks for good: fail closed
+    reason = item.get("reason", {}).get("S") or item.get("revoked_reason", {}).get("S") or ""
+    return Block(user=user, reason=reason, until=until)
+
+
+def blocking(block: Block | None, now: datetime) -> bool:
+    return block is not None and (block.until is None or block.until > now)
