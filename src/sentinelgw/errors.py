@@ -90,7 +90,7 @@ class SessionNotFound(SessionStoreError):
 
 
 class DeployError(SentinelError):
-    """The credential service cannot be deployed as asked (a conflicting resource, a missing role)."""
+    """The credential service cannot be deployed as asked (a conflict, a missing role)."""
 
 
 class AuditError(SentinelError):

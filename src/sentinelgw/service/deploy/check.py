@@ -128,6 +128,7 @@ def _trust_findings(iam: Any, spec: s.DeploySpec, arn: str) -> list[Finding]:
     if role is None:
         return [Finding(arn, "the protected role does not exist")]
     doc = normalized(policy_document(role["Role"].get("AssumeRolePolicyDocument")))
+    fix = f"; fix it with: sentinel init tvm --protect-role {arn}"
     findings: list[Finding] = []
     for st in doc["Statement"]:
         if st.get("Effect") != "Allow":
@@ -138,7 +139,7 @@ def _trust_findings(iam: Any, spec: s.DeploySpec, arn: str) -> list[Finding]:
                 Finding(
                     arn,
                     f"the trust policy lets {_show(principal)} assume "
-                    f"the role; only {spec.role_arn} may",
+                    f"the role, not only {spec.role_arn}{fix}",
                 )
             )
         elif not _requires_sentinel_identity(st):
@@ -146,11 +147,9 @@ def _trust_findings(iam: Any, spec: s.DeploySpec, arn: str) -> list[Finding]:
                 Finding(
                     arn,
                     "the trust policy does not require a SourceIdentity "
-                    f"matching {SOURCE_IDENTITY_PATTERN!r}",
+                    f"matching {SOURCE_IDENTITY_PATTERN!r}{fix}",
                 )
             )
-    if findings:
-        findings.append(Finding(arn, "fix: sentinel init tvm --protect-role " + arn))
     return findings
 
 
