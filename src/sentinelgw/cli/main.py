@@ -41,6 +41,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "tvm": ("sentinelgw.cli.tvm_cmd", "tvm", "Run and check the Sentinel credential service."),
 }
 
+# group name -> subcommands other modules add to it: (module, attribute)
+SUBCOMMANDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "init": (("sentinelgw.cli.tvm_deploy_cmd", "init_tvm"),),
+    "tvm": (("sentinelgw.cli.tvm_deploy_cmd", "tvm_check"),),
+}
+
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -53,6 +59,10 @@ class LazyGroup(click.Group):
         module = importlib.import_module(entry[0])
         cmd = getattr(module, entry[1])
         assert isinstance(cmd, click.Command)
+        if isinstance(cmd, click.Group):
+            for sub_module, attribute in SUBCOMMANDS.get(cmd_name, ()):
+                sub = getattr(importlib.import_module(sub_module), attribute)
+                cmd.add_command(sub)
         return cmd
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

@@ -45,6 +45,9 @@ class HttpRequest:
     path: str
     body: bytes = b""
     headers: Mapping[str, str] = field(default_factory=dict)
+    # The origin the host was reached at, set only by hosts where the platform (not the
+    # caller) names it, such as a Lambda Function URL's domain. Proofs for it are accepted too.
+    origin: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +118,8 @@ class ServiceApp:
         _method(request, "POST")
         note["event"] = "session_create" if m is None else f"session_{m.group('call')}"
         body = _json_body(request.body)
-        caller = caller_from_arn(self.verifier.verify(body.get("proof"), self.clock()))
+        caller = caller_from_arn(self.verifier.verify(body.get("proof"), self.clock(),
+                                                          also=request.origin))
         note.update(user=caller.user, caller_arn=caller.arn)
         self.service.admit(caller)
         if m is None:

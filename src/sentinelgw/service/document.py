@@ -76,7 +76,9 @@ def parse_document(text: str | bytes, filename: str) -> ServiceDocument:
 
 
 def _profiles(doc: YamlDoc, raw: Any) -> dict[str, Target]:
-    if not isinstance(raw, dict) or not raw:
+    if raw is None:
+        return {}  # a policy alone: valid, and every profile is unknown
+    if not isinstance(raw, dict):
         raise PolicyInvalid(f"{doc.where(('profiles',))}: 'profiles' must map each profile "
                             "name to {role_arn: ARN}")
     out: dict[str, Target] = {}

@@ -10,11 +10,13 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 from typing import Any
 
 from sentinelgw.service.api import HttpRequest, HttpResponse, ServiceApp
 
 _APP: ServiceApp | None = None
+_FUNCTION_URL = re.compile(r"^[a-z0-9]{1,64}\.lambda-url\.[a-z0-9-]{1,32}\.on\.aws$")
 
 
 def request_from_event(event: dict[str, Any]) -> HttpRequest:
@@ -29,8 +31,11 @@ def request_from_event(event: dict[str, Any]) -> HttpRequest:
     else:
         body = raw.encode("utf-8")
     headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    domain = str((event.get("requestContext") or {}).get("domainName") or "").lower()
+    # Lambda sets domainName to the Function URL the request came in on; a caller cannot.
+    origin = f"https://{domain}" if _FUNCTION_URL.match(domain) else None
     return HttpRequest(method=str(http.get("method", "")), path=str(event.get("rawPath", "")),
-                       body=body, headers=headers)
+                       body=body, headers=headers, origin=origin)
 
 
 def result_from_response(response: HttpResponse) -> dict[str, Any]:

@@ -154,8 +154,12 @@ class _Signed:
 
 
 def check_proof(proof: Proof, *, service_id: str, sts_host: str, now: datetime,
-                max_skew: timedelta = DEFAULT_MAX_SKEW) -> _Signed:
-    """Pure checks of a parsed proof against this service; raises :class:`ProofError`."""
+                max_skew: timedelta = DEFAULT_MAX_SKEW, also: str | None = None) -> _Signed:
+    """Pure checks of a parsed proof against this service; raises :class:`ProofError`.
+
+    ``also`` is a second accepted service id: the origin a platform says the service was
+    reached at (a Lambda Function URL), which the caller cannot choose.
+    """
     m = _AUTH.match(proof.headers.get("authorization", ""))
     if m is None:
         raise ProofError("ProofMalformed", "the caller proof has no valid SigV4 Authorization "
@@ -165,7 +169,8 @@ def check_proof(proof: Proof, *, service_id: str, sts_host: str, now: datetime,
     if claimed is None or SERVICE_ID_HEADER.lower() not in signed:
         raise ProofError("ProofWrongService", f"the caller proof does not sign the "
                                               f"{SERVICE_ID_HEADER} header")
-    if not hmac.compare_digest(claimed.encode(), service_id.encode()):
+    accepted = [service_id] + ([also] if also else [])
+    if not any(hmac.compare_digest(claimed.encode(), a.encode()) for a in accepted):
         raise ProofError("ProofWrongService", f"the caller proof is for service {claimed!r}, "
                                               f"not this service ({service_id!r}); set "
                                               "SENTINEL_REMOTE_SERVICE_ID to this service's id")
@@ -294,10 +299,10 @@ class ProofVerifier:
             self.replay = ReplayCache(self.max_skew)
         self.sts_host = urlsplit(self.sts_url).netloc
 
-    def verify(self, raw: object, now: datetime) -> VerifiedCaller:
+    def verify(self, raw: object, now: datetime, *, also: str | None = None) -> VerifiedCaller:
         proof = parse_proof(raw)
         signed = check_proof(proof, service_id=self.service_id, sts_host=self.sts_host, now=now,
-                             max_skew=self.max_skew)
+                             max_skew=self.max_skew, also=also)
         assert self.replay is not None
         self.replay.claim(signed.signature, signed.amz_date, now)
         return ask_sts(proof, self.sts_url, self.transport)

@@ -16,6 +16,10 @@ variable                       YAML key                               default
 ``SENTINEL_TVM_ACCOUNTS``      ``accounts`` (list)                    the service's own account
 ``SENTINEL_TVM_REFRESH``       ``refresh_seconds``                    30 (1 for a file)
 =============================  =====================================  ========================
+
+When the first three are unset, the names a ``sentinel init tvm`` deployment sets are read:
+``SENTINEL_SERVICE_ID``, ``SENTINEL_SESSION_TABLE`` and ``SENTINEL_POLICY_PARAMETER`` (an SSM
+parameter name).
 """
 
 from __future__ import annotations
@@ -34,6 +38,12 @@ ENV = {
     "sts_endpoint": "SENTINEL_TVM_STS_ENDPOINT",
     "accounts": "SENTINEL_TVM_ACCOUNTS",
     "refresh_seconds": "SENTINEL_TVM_REFRESH",
+}
+# The names ``sentinel init tvm`` gives the Lambda function, read when the above are unset.
+DEPLOY_ENV = {
+    "service_id": "SENTINEL_SERVICE_ID",
+    "table": "SENTINEL_SESSION_TABLE",
+    "policy": "SENTINEL_POLICY_PARAMETER",
 }
 MAX_REFRESH = 60.0
 
@@ -55,7 +65,14 @@ def settings_from(values: Mapping[str, Any], env: Mapping[str, str],
 
     def get(key: str) -> Any:
         value = values.get(key)
-        return value if value not in (None, "") else env.get(ENV[key]) or None
+        if value not in (None, ""):
+            return value
+        if env.get(ENV[key]):
+            return env[ENV[key]]
+        deployed = env.get(DEPLOY_ENV.get(key, ""))
+        if deployed and key == "policy":
+            return f"ssm:{deployed}"  # the deployment stores the document in SSM
+        return deployed or None
 
     missing = [f"{key} ({ENV[key]})" for key in ("service_id", "table", "policy") if not get(key)]
     if missing:
