@@ -16,7 +16,8 @@ from sentinelgw.cli.common import App, common_options, pass_app
 
 BANNER = (
     "WARNING: sentinel dev runs an in-memory AWS emulation (moto) on 127.0.0.1.\n"
-    "It is NOT FOR PRODUCTION: no real account, IAM policies are not enforced.\n"
+    "It is NOT FOR PRODUCTION: no real account. moto enforces IAM trust and identity\n"
+    "policies (not conditions) unless --no-service is given.\n"
 )
 
 
@@ -34,9 +35,11 @@ def export_lines(env: dict[str, str]) -> list[str]:
               help="Port on 127.0.0.1 (0 picks a free one).")
 @click.option("--table", default="sentinel-sessions", show_default=True,
               help="Name of the session table to create.")
+@click.option("--no-service", is_flag=True,
+              help="No credential service and no IAM enforcement (local mode only).")
 @common_options
 @pass_app
-def dev(app: App, directory: Path | None, port: int, table: str) -> int:
+def dev(app: App, directory: Path | None, port: int, table: str, no_service: bool) -> int:
     """Run a local AWS sandbox (moto + CloudTrail recorder + SSO portal) until Ctrl-C.
 
     Prints export lines on stdout; NOT FOR PRODUCTION. Use it from a second terminal, or:
@@ -58,7 +61,8 @@ def dev(app: App, directory: Path | None, port: int, table: str) -> int:
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    sb = Sandbox(root, port=port, region=app.region_flag or "us-east-1", table=table)
+    sb = Sandbox(root, port=port, region=app.region_flag or "us-east-1", table=table,
+                 enforce_iam=not no_service)
     try:
         sb.start()
         click.echo(BANNER + f"Sandbox folder: {root}\nEndpoint: {sb.endpoint_url}\n"

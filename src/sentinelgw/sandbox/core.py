@@ -30,7 +30,7 @@ class Sandbox:
     """
 
     def __init__(self, root: Path, port: int = 0, region: str = "us-east-1",
-                 table: str = "sentinel-sessions") -> None:
+                 table: str = "sentinel-sessions", *, enforce_iam: bool = False) -> None:
         self.root = Path(root).expanduser().resolve()
         self.port = port
         self.region = region
@@ -48,6 +48,11 @@ class Sandbox:
         self._thread: threading.Thread | None = None
         self._recorder: Any = None
         self._sso: Any = None
+        # With enforce_iam, the credential service runs on loopback and moto enforces IAM
+        # (see sentinelgw.sandbox.service); moto's switch is process-wide.
+        self.enforce_iam = enforce_iam
+        self._service: Any = None
+        self.service_document = self.root / "service" / "service.yaml"
 
     # -- properties --------------------------------------------------------------------
 
@@ -64,9 +69,14 @@ class Sandbox:
             raise SandboxError("the sandbox is not running", hint="Call start() first")
         return self._recorder
 
+    @property
+    def service_url(self) -> str | None:
+        """The loopback credential service's URL (None unless started with enforce_iam)."""
+        return self._service.url if self._service is not None else None
+
     def env(self) -> dict[str, str]:
         """Variables that point ``aws`` and ``sentinel`` at this sandbox."""
-        return {
+        env = {
             "AWS_ENDPOINT_URL": self.endpoint_url,
             "AWS_CONFIG_FILE": str(self.aws_config_file),
             "AWS_SHARED_CREDENTIALS_FILE": str(self.credentials_file),
@@ -74,6 +84,9 @@ class Sandbox:
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
         }
+        if self.service_url:
+            env["SENTINEL_REMOTE"] = self.service_url
+        return env
 
     def expire_sso_token(self) -> None:
         """Make the sandbox SSO token expired (cache file and portal), for tests."""
@@ -114,6 +127,9 @@ class Sandbox:
         return self
 
     def stop(self) -> None:
+        service, self._service = self._service, None
+        if service is not None:
+            service.stop()
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()
@@ -191,6 +207,29 @@ class Sandbox:
         p.write_file(self.sentinel_config, p.sentinel_config_text(
             table=self.table, region=self.region, sso_cache_dir=self.sso_cache_dir))
         self._create_table()
+        if self.enforce_iam:
+            self._provision_service(user)
+
+    def _provision_service(self, alice: Any) -> None:
+        from sentinelgw.sandbox import provision as p
+        from sentinelgw.sandbox import service as s
+        from sentinelgw.sandbox.recorder import Identity
+
+        service, security = s.provision_enforced(
+            self._client("iam"), account=self.account_id, region=self.region, table=self.table,
+            role_arns=self.role_arns, alice_arn=alice.arn)
+        for who in (service, security):
+            self._recorder.register_key(who.access_key_id, Identity(
+                type="IAMUser", principal_id=who.user_id, arn=who.arn,
+                account_id=self.account_id, user_name=who.user_name))
+        with open(self.credentials_file, "a", encoding="utf-8") as fh:
+            fh.write(f"\n[{s.SECURITY_PROFILE}]\naws_access_key_id = {security.access_key_id}\n"
+                     f"aws_secret_access_key = {security.secret}\n")
+        p.write_file(self.service_document, s.service_document_text(self.role_arns))
+        self._service = s.start_service(
+            root=self.root, endpoint_url=self.endpoint_url, region=self.region,
+            table=self.table, principal=service, document=self.service_document)
+        s.enforce_iam(self.endpoint_url)
 
     def _create_table(self) -> None:
         # The same code as 'sentinel init sessions', so the sandbox table matches production.

@@ -20,15 +20,24 @@ if TYPE_CHECKING:
 
 
 def build_app(settings: ServiceSettings, *, session: boto3.Session | None = None,
-              log_stream: IO[str] | None = None, transport: Transport | None = None) -> ServiceApp:
-    """The service for ``settings``; AWS calls use ``session`` (default: the usual chain)."""
-    from sentinelgw.awsclients import client, make_session
+              log_stream: IO[str] | None = None, transport: Transport | None = None,
+              endpoint_url: str | None = None) -> ServiceApp:
+    """The service for ``settings``; AWS calls use ``session`` (default: the usual chain).
+
+    ``endpoint_url`` overrides every AWS endpoint (the sandbox); otherwise the usual
+    ``AWS_ENDPOINT_URL[_<SERVICE>]`` variables apply.
+    """
+    from botocore.config import Config
+
+    from sentinelgw.awsclients import make_session
 
     sess = session or make_session(None, settings.region)
+    config = Config(connect_timeout=2.0, read_timeout=5.0, max_pool_connections=32,
+                    retries={"mode": "standard", "max_attempts": 2})
 
-    def client_for(service: str, **kw: Any) -> Any:
-        return client(service, session=sess, region=settings.region, connect_timeout=2.0,
-                      read_timeout=5.0, max_attempts=2, **kw)
+    def client_for(service: str) -> Any:
+        return sess.client(service, region_name=settings.region, endpoint_url=endpoint_url,
+                           config=config)
 
     documents = DocumentSource(settings.policy, open_fetch(settings.policy, client_for),
                                refresh=settings.refresh_seconds)

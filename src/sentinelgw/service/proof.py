@@ -23,6 +23,7 @@ Checks, in order, each a :class:`ProofError` with a stable ``code`` (HTTP 401, e
 from __future__ import annotations
 
 import hmac
+import os
 import re
 import threading
 import xml.etree.ElementTree as ET  # noqa: S405 - parses the configured STS endpoint's answer
@@ -35,11 +36,14 @@ from urllib.parse import urlsplit
 from sentinelgw.service.refusal import Refusal
 
 SERVICE_ID_HEADER = "X-Sentinel-Service-Id"
+# A random value under the signature: two proofs made in the same second still differ, so
+# the replay cache never refuses an honest second call.
+NONCE_HEADER = "X-Sentinel-Nonce"
 STS_BODY = "Action=GetCallerIdentity&Version=2011-06-15"
 CONTENT_TYPE = "application/x-www-form-urlencoded; charset=utf-8"
 ALLOWED_HEADERS = frozenset({
     "authorization", "content-type", "content-length", "host", "user-agent", "x-amz-date",
-    "x-amz-security-token", SERVICE_ID_HEADER.lower(),
+    "x-amz-security-token", SERVICE_ID_HEADER.lower(), NONCE_HEADER.lower(),
 })
 REQUIRED_SIGNED = ("host", "x-amz-date", SERVICE_ID_HEADER.lower())
 MAX_HEADERS = 12
@@ -97,7 +101,8 @@ def build_proof(credentials: Any, *, service_id: str, sts_url: str, region: str)
     url = sts_url.rstrip("/") + "/"
     request = AWSRequest(
         method="POST", url=url, data=STS_BODY,
-        headers={"Content-Type": CONTENT_TYPE, SERVICE_ID_HEADER: service_id},
+        headers={"Content-Type": CONTENT_TYPE, SERVICE_ID_HEADER: service_id,
+                 NONCE_HEADER: os.urandom(16).hex()},
     )
     SigV4Auth(credentials, "sts", region).add_auth(request)
     headers = {name: str(value) for name, value in request.headers.items()}

@@ -29,11 +29,14 @@ def request_from_environ(environ: dict[str, Any]) -> HttpRequest:
 
 
 class WsgiApp:
-    def __init__(self, service: ServiceApp) -> None:
+    """``service`` may be set after the server is bound (the sandbox names it by its URL)."""
+
+    def __init__(self, service: ServiceApp | None) -> None:
         self.service = service
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
                  ) -> Iterable[bytes]:
+        assert self.service is not None, "the service is not built yet"
         response: HttpResponse = self.service.handle(request_from_environ(environ))
         data = response.encode()
         headers = [(k, v) for k, v in response.headers.items()]
@@ -45,11 +48,13 @@ class WsgiApp:
 class ServiceServer:
     """The service on waitress (a production WSGI server), run in the foreground or a thread."""
 
-    def __init__(self, service: ServiceApp, *, host: str, port: int, threads: int = 16) -> None:
+    def __init__(self, service: ServiceApp | None, *, host: str, port: int, threads: int = 16
+                 ) -> None:
         from waitress.server import create_server
 
+        self.wsgi = WsgiApp(service)
         self._server: Any = create_server(
-            WsgiApp(service), host=host, port=port, threads=threads, ident="sentinel-tvm",
+            self.wsgi, host=host, port=port, threads=threads, ident="sentinel-tvm",
             clear_untrusted_proxy_headers=True, max_request_body_size=MAX_BODY + 1,
             channel_timeout=30)
         self.host = host

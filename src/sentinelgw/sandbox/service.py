@@ -1,0 +1,171 @@
+"""The credential service inside the sandbox, with moto's IAM enforcement on.
+
+Who holds what, as in a real deployment:
+
+- ``sentinel-tvm``, the service's principal, is the only principal ``sentinel-prod`` trusts, and
+  the only one with write access to the session table. moto does not match an assumed-role
+  session against a role ARN in a trust policy, so in the sandbox the service runs as an IAM
+  *user* of that name, with the deployment's service policy;
+- ``alice`` (the default credentials) may call GetCallerIdentity and assume ``sentinel-dev``;
+  she has no access to the table and is outside ``sentinel-prod``'s trust policy;
+- ``security`` (profile ``security``) may read and write the table and edit the protected
+  roles' inline policies: list, revoke and block.
+
+moto checks DynamoDB permissions against the resource ``*`` only, so table statements are
+granted on ``*`` here; a real deployment scopes them to the table.
+
+Enforcement is switched on last, by POSTing ``0`` to ``/moto-api/reset-auth``; from then on
+moto checks every signature and every identity and trust policy.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sentinelgw.service import policies
+
+SERVICE_USER = "sentinel-tvm"
+SECURITY_USER = "security"
+SECURITY_PROFILE = "security"
+PROTECTED = ("prod",)
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_name: str
+    arn: str
+    user_id: str
+    access_key_id: str
+    secret: str
+
+
+def _user(iam: Any, name: str, policy: dict[str, Any]) -> Principal:
+    user = iam.create_user(UserName=name)["User"]
+    iam.put_user_policy(UserName=name, PolicyName="sandbox", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return Principal(user_name=name, arn=str(user["Arn"]), user_id=str(user["UserId"]),
+                     access_key_id=str(key["AccessKeyId"]), secret=str(key["SecretAccessKey"]))
+
+
+def table_arn(region: str, account: str, table: str) -> str:
+    return f"arn:aws:dynamodb:{region}:{account}:table/{table}"
+
+
+def provision_enforced(iam: Any, *, account: str, region: str, table: str,
+                       role_arns: dict[str, str], alice_arn: str) -> tuple[Principal, Principal]:
+    """Create the service and security users and rewrite trust and user policies.
+
+    Returns (service principal, security principal).
+    """
+    t_arn = table_arn(region, account, table)
+    parameter = f"arn:aws:ssm:{region}:{account}:parameter/sentinel/tvm/policy"
+    service = _user(iam, SERVICE_USER, _with_identity(_moto_resources(
+        policies.service_role_policy(sorted(role_arns.values()), t_arn, parameter))))
+    protected = [role_arns[p] for p in PROTECTED]
+    security = _user(iam, SECURITY_USER, _with_identity({"Version": policies.VERSION, "Statement": [
+        _allow(["dynamodb:*"], ["*"]),
+        _allow(list(policies.REVOCATION_ACTIONS) + ["iam:DeleteRolePolicy",
+                                                    "iam:ListRolePolicies"], protected),
+    ]}))
+    for profile, arn in role_arns.items():
+        name = arn.rsplit("/", 1)[-1]
+        if profile in PROTECTED:
+            trust = policies.protected_role_trust_policy(service.arn)
+        else:
+            trust = _trust([service.arn, alice_arn])
+        iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
+    dev = [arn for profile, arn in role_arns.items() if profile not in PROTECTED]
+    alice_policy = {"Version": policies.VERSION, "Statement": [
+        _allow(["sts:GetCallerIdentity"], ["*"]),
+        _allow(list(policies.ASSUME_ACTIONS), dev),
+    ]}
+    alice = alice_arn.rsplit("/", 1)[-1]
+    iam.put_user_policy(UserName=alice, PolicyName="sandbox",
+                        PolicyDocument=json.dumps(alice_policy))
+    return service, security
+
+
+def _allow(actions: list[str], resources: list[str]) -> dict[str, Any]:
+    return {"Effect": "Allow", "Action": actions, "Resource": resources}
+
+
+def _moto_resources(policy: dict[str, Any]) -> dict[str, Any]:
+    """moto checks DynamoDB calls against the resource ``*`` only, so a statement scoped to the
+    table ARN would never match there; the sandbox grants the same actions on ``*``."""
+    statements = []
+    for st in policy["Statement"]:
+        actions = st.get("Action", [])
+        if any(str(a).startswith("dynamodb:") for a in actions):
+            st = {**st, "Resource": "*"}
+        statements.append(st)
+    return {**policy, "Statement": statements}
+
+
+def _with_identity(policy: dict[str, Any]) -> dict[str, Any]:
+    statements = [*policy["Statement"], _allow(["sts:GetCallerIdentity"], ["*"])]
+    return {**policy, "Statement": statements}
+
+
+def _trust(principals: list[str]) -> dict[str, Any]:
+    return {"Version": policies.VERSION, "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": principals},
+        "Action": list(policies.ASSUME_ACTIONS)}]}
+
+
+def service_document_text(role_arns: dict[str, str]) -> str:
+    """The sandbox service's document: profiles, admins, and a policy keyed on role ARNs."""
+    q = json.dumps
+    return "\n".join([
+        "# Sentinel sandbox credential service document: NOT FOR PRODUCTION",
+        "profiles:",
+        *(f"  {name}: {{role_arn: {q(arn)}}}" for name, arn in sorted(role_arns.items())),
+        "admins: [security]",
+        "policies:",
+        "  - name: prod-tracked",
+        "    match:",
+        f"      role_arn: {q(role_arns['prod'])}",
+        "    effect: require_server_session",
+        "    reason: Production needs tracked, revocable sessions",
+        "  - name: dev-open",
+        "    match:",
+        f"      role_arn: {q(role_arns['dev'])}",
+        "    effect: allow",
+        "    reason: Development is open",
+        "",
+    ])
+
+
+def enforce_iam(endpoint_url: str) -> None:
+    """Turn moto's IAM enforcement on for every later request (process-wide)."""
+    req = urllib.request.Request(  # noqa: S310 - the sandbox's own loopback endpoint
+        endpoint_url + "/moto-api/reset-auth", data=b"0", method="POST",
+        headers={"Content-Type": "text/plain"})
+    with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
+        resp.read()
+
+
+def start_service(*, root: Path, endpoint_url: str, region: str, table: str,
+                  principal: Principal, document: Path) -> Any:
+    """Run the credential service on loopback as ``principal``; returns the started server."""
+    import boto3
+
+    from sentinelgw.service.build import build_app
+    from sentinelgw.service.settings import settings_from
+    from sentinelgw.service.wsgi import ServiceServer
+
+    server = ServiceServer(None, host="127.0.0.1", port=0)
+    settings = settings_from({
+        "service_id": server.url, "table": table, "policy": str(document), "region": region,
+        "sts_endpoint": endpoint_url,
+    }, {})
+    session = boto3.Session(aws_access_key_id=principal.access_key_id,
+                            aws_secret_access_key=principal.secret, region_name=region)
+    log = open(root / "service.log", "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+    server.wsgi.service = build_app(settings, session=session, log_stream=log,
+                                    endpoint_url=endpoint_url)
+    server.start()
+    return server
