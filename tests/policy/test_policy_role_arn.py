@@ -27,13 +27,16 @@ def _req(profile: str, role_arn: str | None) -> Request:
     return Request(profile=profile, user="alice", mode=Mode.SERVER, at=AT, role_arn=role_arn)
 
 
-@pytest.mark.parametrize(("profile", "role_arn", "allowed"), [
-    ("prod", PROD, False),
-    ("dev", PROD, False),          # an alias of the prod role is caught by its ARN
-    ("renamed-anything", PROD, False),
-    ("dev", DEV, True),
-    ("prod", DEV, True),           # the role decides, not the name
-])
+@pytest.mark.parametrize(
+    ("profile", "role_arn", "allowed"),
+    [
+        ("prod", PROD, False),
+        ("dev", PROD, False),  # an alias of the prod role is caught by its ARN
+        ("renamed-anything", PROD, False),
+        ("dev", DEV, True),
+        ("prod", DEV, True),  # the role decides, not the name
+    ],
+)
 def test_role_arn_glob_decides_whatever_the_profile_name(profile, role_arn, allowed):
     decision = evaluate(load_policy_text(POLICY, "p.yaml"), _req(profile, role_arn))
     assert decision.allowed is allowed

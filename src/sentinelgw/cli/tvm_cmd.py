@@ -19,15 +19,30 @@ def tvm() -> None:
 
 
 @tvm.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on (0.0.0.0 behind a load balancer).")
-@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
-              help="Port to listen on (0 picks a free one).")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
-              help="Service config YAML (service_id, table, policy, region, ...); "
-                   "SENTINEL_TVM_* variables fill what it leaves out.")
-@click.option("--threads", type=click.IntRange(1, 256), default=16, show_default=True,
-              help="Worker threads.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (0.0.0.0 behind a load balancer).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="Port to listen on (0 picks a free one).",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Service config YAML (service_id, table, policy, region, ...); "
+    "SENTINEL_TVM_* variables fill what it leaves out.",
+)
+@click.option(
+    "--threads", type=click.IntRange(1, 256), default=16, show_default=True, help="Worker threads."
+)
 def serve(host: str, port: int, config_file: str | None, threads: int) -> int:
     """Run the credential service until SIGINT or SIGTERM; one JSON log line per decision."""
     import os
@@ -44,8 +59,11 @@ def serve(host: str, port: int, config_file: str | None, threads: int) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
-    click.echo(f"sentinel tvm: service {settings.service_id} listening on {server.url} "
-               f"(table {settings.table}, document {settings.policy})", err=True)
+    click.echo(
+        f"sentinel tvm: service {settings.service_id} listening on {server.url} "
+        f"(table {settings.table}, document {settings.policy})",
+        err=True,
+    )
     sys.stderr.flush()
     try:
         server.run()

@@ -53,6 +53,7 @@ class Sandbox:
         self.enforce_iam = enforce_iam
         self._service: Any = None
         self.service_document = self.root / "service" / "service.yaml"
+        self.service_credentials = self.root / "service" / "credentials"
 
     # -- properties --------------------------------------------------------------------
 
@@ -225,7 +226,11 @@ class Sandbox:
         with open(self.credentials_file, "a", encoding="utf-8") as fh:
             fh.write(f"\n[{s.SECURITY_PROFILE}]\naws_access_key_id = {security.access_key_id}\n"
                      f"aws_secret_access_key = {security.secret}\n")
-        p.write_file(self.service_document, s.service_document_text(self.role_arns))
+        document = s.service_document_text(self.role_arns)
+        p.write_file(self.service_document, document)
+        p.write_file(self.service_credentials, s.service_credentials_text(service),
+                     private=True)
+        self._client("ssm").put_parameter(Name=s.PARAMETER, Value=document, Type="String")
         self._service = s.start_service(
             root=self.root, endpoint_url=self.endpoint_url, region=self.region,
             table=self.table, principal=service, document=self.service_document)

@@ -11,8 +11,13 @@ Who holds what, as in a real deployment:
 - ``security`` (profile ``security``) may read and write the table and edit the protected
   roles' inline policies: list, revoke and block.
 
-moto checks DynamoDB permissions against the resource ``*`` only, so table statements are
-granted on ``*`` here; a real deployment scopes them to the table.
+moto checks DynamoDB and SSM permissions against the resource ``*`` only, so those statements
+are granted on ``*`` here; a real deployment scopes them to the table and the parameter.
+
+The service's own keys are written to ``service/credentials`` (profile ``sentinel-tvm``, 0600)
+so that ``sentinel tvm serve`` or a Lambda-style test can run as the service against the
+sandbox. The document is also stored in the SSM parameter ``/sentinel/tvm/policy``, where a
+``sentinel init tvm`` deployment keeps it.
 
 Enforcement is switched on last, by POSTing ``0`` to ``/moto-api/reset-auth``; from then on
 moto checks every signature and every identity and trust policy.
@@ -31,6 +36,7 @@ from sentinelgw.service import policies
 SERVICE_USER = "sentinel-tvm"
 SECURITY_USER = "security"
 SECURITY_PROFILE = "security"
+PARAMETER = "/sentinel/tvm/policy"
 PROTECTED = ("prod",)
 
 
@@ -47,30 +53,55 @@ def _user(iam: Any, name: str, policy: dict[str, Any]) -> Principal:
     user = iam.create_user(UserName=name)["User"]
     iam.put_user_policy(UserName=name, PolicyName="sandbox", PolicyDocument=json.dumps(policy))
     key = iam.create_access_key(UserName=name)["AccessKey"]
-    return Principal(user_name=name, arn=str(user["Arn"]), user_id=str(user["UserId"]),
-                     access_key_id=str(key["AccessKeyId"]), secret=str(key["SecretAccessKey"]))
+    return Principal(
+        user_name=name,
+        arn=str(user["Arn"]),
+        user_id=str(user["UserId"]),
+        access_key_id=str(key["AccessKeyId"]),
+        secret=str(key["SecretAccessKey"]),
+    )
 
 
 def table_arn(region: str, account: str, table: str) -> str:
     return f"arn:aws:dynamodb:{region}:{account}:table/{table}"
 
 
-def provision_enforced(iam: Any, *, account: str, region: str, table: str,
-                       role_arns: dict[str, str], alice_arn: str) -> tuple[Principal, Principal]:
+def provision_enforced(
+    iam: Any, *, account: str, region: str, table: str, role_arns: dict[str, str], alice_arn: str
+) -> tuple[Principal, Principal]:
     """Create the service and security users and rewrite trust and user policies.
 
     Returns (service principal, security principal).
     """
     t_arn = table_arn(region, account, table)
-    parameter = f"arn:aws:ssm:{region}:{account}:parameter/sentinel/tvm/policy"
-    service = _user(iam, SERVICE_USER, _with_identity(_moto_resources(
-        policies.service_role_policy(sorted(role_arns.values()), t_arn, parameter))))
+    parameter = f"arn:aws:ssm:{region}:{account}:parameter{PARAMETER}"
+    service = _user(
+        iam,
+        SERVICE_USER,
+        _with_identity(
+            _moto_resources(
+                policies.service_role_policy(sorted(role_arns.values()), t_arn, parameter)
+            )
+        ),
+    )
     protected = [role_arns[p] for p in PROTECTED]
-    security = _user(iam, SECURITY_USER, _with_identity({"Version": policies.VERSION, "Statement": [
-        _allow(["dynamodb:*"], ["*"]),
-        _allow(list(policies.REVOCATION_ACTIONS) + ["iam:DeleteRolePolicy",
-                                                    "iam:ListRolePolicies"], protected),
-    ]}))
+    security = _user(
+        iam,
+        SECURITY_USER,
+        _with_identity(
+            {
+                "Version": policies.VERSION,
+                "Statement": [
+                    _allow(["dynamodb:*"], ["*"]),
+                    _allow(
+                        list(policies.REVOCATION_ACTIONS)
+                        + ["iam:DeleteRolePolicy", "iam:ListRolePolicies"],
+                        protected,
+                    ),
+                ],
+            }
+        ),
+    )
     for profile, arn in role_arns.items():
         name = arn.rsplit("/", 1)[-1]
         if profile in PROTECTED:
@@ -79,13 +110,17 @@ def provision_enforced(iam: Any, *, account: str, region: str, table: str,
             trust = _trust([service.arn, alice_arn])
         iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
     dev = [arn for profile, arn in role_arns.items() if profile not in PROTECTED]
-    alice_policy = {"Version": policies.VERSION, "Statement": [
-        _allow(["sts:GetCallerIdentity"], ["*"]),
-        _allow(list(policies.ASSUME_ACTIONS), dev),
-    ]}
+    alice_policy = {
+        "Version": policies.VERSION,
+        "Statement": [
+            _allow(["sts:GetCallerIdentity"], ["*"]),
+            _allow(list(policies.ASSUME_ACTIONS), dev),
+        ],
+    }
     alice = alice_arn.rsplit("/", 1)[-1]
-    iam.put_user_policy(UserName=alice, PolicyName="sandbox",
-                        PolicyDocument=json.dumps(alice_policy))
+    iam.put_user_policy(
+        UserName=alice, PolicyName="sandbox", PolicyDocument=json.dumps(alice_policy)
+    )
     return service, security
 
 
@@ -94,12 +129,12 @@ def _allow(actions: list[str], resources: list[str]) -> dict[str, Any]:
 
 
 def _moto_resources(policy: dict[str, Any]) -> dict[str, Any]:
-    """moto checks DynamoDB calls against the resource ``*`` only, so a statement scoped to the
-    table ARN would never match there; the sandbox grants the same actions on ``*``."""
+    """moto checks DynamoDB and SSM calls against the resource ``*`` only, so a statement scoped
+    to the table or parameter ARN would never match there; the sandbox grants them on ``*``."""
     statements = []
     for st in policy["Statement"]:
         actions = st.get("Action", [])
-        if any(str(a).startswith("dynamodb:") for a in actions):
+        if any(str(a).startswith(("dynamodb:", "ssm:")) for a in actions):
             st = {**st, "Resource": "*"}
         statements.append(st)
     return {**policy, "Statement": statements}
@@ -111,45 +146,65 @@ def _with_identity(policy: dict[str, Any]) -> dict[str, Any]:
 
 
 def _trust(principals: list[str]) -> dict[str, Any]:
-    return {"Version": policies.VERSION, "Statement": [{
-        "Effect": "Allow", "Principal": {"AWS": principals},
-        "Action": list(policies.ASSUME_ACTIONS)}]}
+    return {
+        "Version": policies.VERSION,
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": principals},
+                "Action": list(policies.ASSUME_ACTIONS),
+            }
+        ],
+    }
 
 
 def service_document_text(role_arns: dict[str, str]) -> str:
     """The sandbox service's document: profiles, admins, and a policy keyed on role ARNs."""
     q = json.dumps
-    return "\n".join([
-        "# Sentinel sandbox credential service document: NOT FOR PRODUCTION",
-        "profiles:",
-        *(f"  {name}: {{role_arn: {q(arn)}}}" for name, arn in sorted(role_arns.items())),
-        "admins: [security]",
-        "policies:",
-        "  - name: prod-tracked",
-        "    match:",
-        f"      role_arn: {q(role_arns['prod'])}",
-        "    effect: require_server_session",
-        "    reason: Production needs tracked, revocable sessions",
-        "  - name: dev-open",
-        "    match:",
-        f"      role_arn: {q(role_arns['dev'])}",
-        "    effect: allow",
-        "    reason: Development is open",
-        "",
-    ])
+    return "\n".join(
+        [
+            "# Sentinel sandbox credential service document: NOT FOR PRODUCTION",
+            "profiles:",
+            *(f"  {name}: {{role_arn: {q(arn)}}}" for name, arn in sorted(role_arns.items())),
+            "admins: [security]",
+            "policies:",
+            "  - name: prod-tracked",
+            "    match:",
+            f"      role_arn: {q(role_arns['prod'])}",
+            "    effect: require_server_session",
+            "    reason: Production needs tracked, revocable sessions",
+            "  - name: dev-open",
+            "    match:",
+            f"      role_arn: {q(role_arns['dev'])}",
+            "    effect: allow",
+            "    reason: Development is open",
+            "",
+        ]
+    )
+
+
+def service_credentials_text(principal: Principal) -> str:
+    return (
+        f"[{SERVICE_USER}]\naws_access_key_id = {principal.access_key_id}\n"
+        f"aws_secret_access_key = {principal.secret}\n"
+    )
 
 
 def enforce_iam(endpoint_url: str) -> None:
     """Turn moto's IAM enforcement on for every later request (process-wide)."""
     req = urllib.request.Request(  # noqa: S310 - the sandbox's own loopback endpoint
-        endpoint_url + "/moto-api/reset-auth", data=b"0", method="POST",
-        headers={"Content-Type": "text/plain"})
+        endpoint_url + "/moto-api/reset-auth",
+        data=b"0",
+        method="POST",
+        headers={"Content-Type": "text/plain"},
+    )
     with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
         resp.read()
 
 
-def start_service(*, root: Path, endpoint_url: str, region: str, table: str,
-                  principal: Principal, document: Path) -> Any:
+def start_service(
+    *, root: Path, endpoint_url: str, region: str, table: str, principal: Principal, document: Path
+) -> Any:
     """Run the credential service on loopback as ``principal``; returns the started server."""
     import boto3
 
@@ -158,14 +213,24 @@ def start_service(*, root: Path, endpoint_url: str, region: str, table: str,
     from sentinelgw.service.wsgi import ServiceServer
 
     server = ServiceServer(None, host="127.0.0.1", port=0)
-    settings = settings_from({
-        "service_id": server.url, "table": table, "policy": str(document), "region": region,
-        "sts_endpoint": endpoint_url,
-    }, {})
-    session = boto3.Session(aws_access_key_id=principal.access_key_id,
-                            aws_secret_access_key=principal.secret, region_name=region)
+    settings = settings_from(
+        {
+            "service_id": server.url,
+            "table": table,
+            "policy": str(document),
+            "region": region,
+            "sts_endpoint": endpoint_url,
+        },
+        {},
+    )
+    session = boto3.Session(
+        aws_access_key_id=principal.access_key_id,
+        aws_secret_access_key=principal.secret,
+        region_name=region,
+    )
     log = open(root / "service.log", "a", encoding="utf-8", buffering=1)  # noqa: SIM115
-    server.wsgi.service = build_app(settings, session=session, log_stream=log,
-                                    endpoint_url=endpoint_url)
+    server.wsgi.service = build_app(
+        settings, session=session, log_stream=log, endpoint_url=endpoint_url
+    )
     server.start()
     return server

@@ -35,8 +35,21 @@ from sentinelgw.timeutil import iso
 MAX_BODY = 64 * 1024
 REQUEST_ID_HEADER = "X-Sentinel-Request-Id"
 _SESSION_CALL = re.compile(r"^/v1/sessions/(?P<id>[^/]{1,64})/(?P<call>credentials|revoke)$")
-LOG_FIELDS = ("time", "request_id", "event", "status", "code", "user", "caller_arn", "profile",
-              "role_arn", "session_id", "rule", "message", "error")
+LOG_FIELDS = (
+    "time",
+    "request_id",
+    "event",
+    "status",
+    "code",
+    "user",
+    "caller_arn",
+    "profile",
+    "role_arn",
+    "session_id",
+    "rule",
+    "message",
+    "error",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,17 +107,27 @@ class ServiceApp:
             status, body = exc.status, {"code": exc.code, "message": exc.message}
             note.update(code=exc.code, message=exc.message)
         except Exception as exc:  # a bug: the log names the type, the caller gets the id
-            status, body = 500, {"code": "InternalError",
-                                 "message": "the service failed; quote the request id to its "
-                                            "operators"}
+            status, body = (
+                500,
+                {
+                    "code": "InternalError",
+                    "message": "the service failed; quote the request id to its operators",
+                },
+            )
             note.update(code="InternalError", error=type(exc).__name__)
         body["request_id"] = request_id
         note.update(status=status, time=iso(self.clock()))
         if note.get("event"):
             self.log.write(note)
-        return HttpResponse(status, body, {REQUEST_ID_HEADER: request_id,
-                                           "Content-Type": "application/json",
-                                           "Cache-Control": "no-store"})
+        return HttpResponse(
+            status,
+            body,
+            {
+                REQUEST_ID_HEADER: request_id,
+                "Content-Type": "application/json",
+                "Cache-Control": "no-store",
+            },
+        )
 
     def _route(self, request: HttpRequest, note: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         path = request.path
@@ -118,8 +141,9 @@ class ServiceApp:
         _method(request, "POST")
         note["event"] = "session_create" if m is None else f"session_{m.group('call')}"
         body = _json_body(request.body)
-        caller = caller_from_arn(self.verifier.verify(body.get("proof"), self.clock(),
-                                                          also=request.origin))
+        caller = caller_from_arn(
+            self.verifier.verify(body.get("proof"), self.clock(), also=request.origin)
+        )
         note.update(user=caller.user, caller_arn=caller.arn)
         self.service.admit(caller)
         if m is None:

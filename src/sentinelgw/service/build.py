@@ -19,9 +19,14 @@ if TYPE_CHECKING:
     import boto3
 
 
-def build_app(settings: ServiceSettings, *, session: boto3.Session | None = None,
-              log_stream: IO[str] | None = None, transport: Transport | None = None,
-              endpoint_url: str | None = None) -> ServiceApp:
+def build_app(
+    settings: ServiceSettings,
+    *,
+    session: boto3.Session | None = None,
+    log_stream: IO[str] | None = None,
+    transport: Transport | None = None,
+    endpoint_url: str | None = None,
+) -> ServiceApp:
     """The service for ``settings``; AWS calls use ``session`` (default: the usual chain).
 
     ``endpoint_url`` overrides every AWS endpoint (the sandbox); otherwise the usual
@@ -32,20 +37,32 @@ def build_app(settings: ServiceSettings, *, session: boto3.Session | None = None
     from sentinelgw.awsclients import make_session
 
     sess = session or make_session(None, settings.region)
-    config = Config(connect_timeout=2.0, read_timeout=5.0, max_pool_connections=32,
-                    retries={"mode": "standard", "max_attempts": 2})
+    config = Config(
+        connect_timeout=2.0,
+        read_timeout=5.0,
+        max_pool_connections=32,
+        retries={"mode": "standard", "max_attempts": 2},
+    )
 
     def client_for(service: str) -> Any:
-        return sess.client(service, region_name=settings.region, endpoint_url=endpoint_url,
-                           config=config)
+        return sess.client(
+            service, region_name=settings.region, endpoint_url=endpoint_url, config=config
+        )
 
-    documents = DocumentSource(settings.policy, open_fetch(settings.policy, client_for),
-                               refresh=settings.refresh_seconds)
-    service = SentinelService(
-        service_id=settings.service_id, documents=documents,
-        table=ServiceTable(client_for("dynamodb"), settings.table), sts=client_for("sts"),
-        clock=utcnow, accounts=settings.accounts,
+    documents = DocumentSource(
+        settings.policy, open_fetch(settings.policy, client_for), refresh=settings.refresh_seconds
     )
-    verifier = ProofVerifier(service_id=settings.service_id, sts_url=settings.sts_endpoint,
-                             transport=transport or botocore_transport())
+    service = SentinelService(
+        service_id=settings.service_id,
+        documents=documents,
+        table=ServiceTable(client_for("dynamodb"), settings.table),
+        sts=client_for("sts"),
+        clock=utcnow,
+        accounts=settings.accounts,
+    )
+    verifier = ProofVerifier(
+        service_id=settings.service_id,
+        sts_url=settings.sts_endpoint,
+        transport=transport or botocore_transport(),
+    )
     return ServiceApp(service=service, verifier=verifier, log=ServiceLog(log_stream), clock=utcnow)

@@ -46,7 +46,11 @@ def caller_from_arn(verified: VerifiedCaller) -> Caller:
         role, session = m.group("role"), m.group("session")
         if role.startswith(SSO_ROLE_PREFIX):
             return Caller(user=session, arn=arn, account=m.group("acct"), kind="identity-center")
-        return Caller(user=f"{role}/{session}", arn=arn, account=m.group("acct"),
-                      kind="assumed-role")
-    raise ProofError("CallerNotAllowed", "the service accepts IAM users and role sessions only "
-                     "(not root or federated users)", status=403)
+        return Caller(
+            user=f"{role}/{session}", arn=arn, account=m.group("acct"), kind="assumed-role"
+        )
+    raise ProofError(
+        "CallerNotAllowed",
+        "the service accepts IAM users and role sessions only (not root or federated users)",
+        status=403,
+    )

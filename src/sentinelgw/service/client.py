@@ -59,19 +59,30 @@ def service_origin(url: str) -> str:
     """``scheme://host[:port]`` of a service URL, lower-case; refuses plain http off loopback."""
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise UsageError(f"invalid service URL {url!r}", hint="Use https://host/ (the service's "
-                                                              "Function URL)")
+        raise UsageError(
+            f"invalid service URL {url!r}", hint="Use https://host/ (the service's Function URL)"
+        )
     if parts.scheme == "http" and parts.hostname not in _LOOPBACK:
-        raise UsageError(f"refusing plain http to {parts.hostname}: proofs and credentials must "
-                         "travel over TLS", hint="Use the service's https URL")
+        raise UsageError(
+            f"refusing plain http to {parts.hostname}: proofs and credentials must travel over TLS",
+            hint="Use the service's https URL",
+        )
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 class ServiceClient:
     """Calls the service at ``url``; ``signer`` gives the user's credentials for each proof."""
 
-    def __init__(self, url: str, *, signer: Callable[[], Any], sts_url: str, region: str,
-                 service_id: str | None = None, timeout: float = TIMEOUT) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        signer: Callable[[], Any],
+        sts_url: str,
+        region: str,
+        service_id: str | None = None,
+        timeout: float = TIMEOUT,
+    ) -> None:
         self.base = url.rstrip("/")
         self.service_id = service_id or service_origin(url)
         service_origin(url)
@@ -81,11 +92,13 @@ class ServiceClient:
         self.timeout = timeout
 
     def _proof(self) -> dict[str, Any]:
-        return build_proof(self.signer(), service_id=self.service_id, sts_url=self.sts_url,
-                           region=self.region)
+        return build_proof(
+            self.signer(), service_id=self.service_id, sts_url=self.sts_url, region=self.region
+        )
 
-    def start(self, profile: str, *, mode: str = "server",
-              duration_seconds: int | None = None) -> RemoteGrant:
+    def start(
+        self, profile: str, *, mode: str = "server", duration_seconds: int | None = None
+    ) -> RemoteGrant:
         body: dict[str, Any] = {"profile": profile, "mode": mode}
         if duration_seconds is not None:
             body["duration_seconds"] = duration_seconds
@@ -100,8 +113,11 @@ class ServiceClient:
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         payload = json.dumps({**body, "proof": self._proof()}).encode()
         request = urllib.request.Request(  # noqa: S310 - scheme checked by service_origin
-            self.base + path, data=payload, method="POST",
-            headers={"Content-Type": "application/json", "Accept": "application/json"})
+            self.base + path,
+            data=payload,
+            method="POST",
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+        )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as resp:  # noqa: S310
                 return _decode(resp.status, resp.read())
@@ -111,8 +127,9 @@ class ServiceClient:
             raise _refusal(exc.code, data) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise ServiceUnavailable(f"cannot reach the Sentinel service at {self.base} "
-                                     f"({reason})", code="Unreachable") from None
+            raise ServiceUnavailable(
+                f"cannot reach the Sentinel service at {self.base} ({reason})", code="Unreachable"
+            ) from None
 
 
 def _decode(status: int, raw: bytes, *, error: bool = False) -> dict[str, Any]:
@@ -134,8 +151,9 @@ def _refusal(status: int, data: dict[str, Any]) -> Exception:
     if rid:
         message += f" (request {str(rid)[:32]})"
     if status >= 500:
-        return ServiceUnavailable(f"the Sentinel service failed ({code}): {message}",
-                                  status=status, code=code)
+        return ServiceUnavailable(
+            f"the Sentinel service failed ({code}): {message}", status=status, code=code
+        )
     return ServiceRefused(status, code, message)
 
 
@@ -145,12 +163,18 @@ def _grant(data: dict[str, Any]) -> RemoteGrant:
         expiration = datetime.fromisoformat(str(c["Expiration"]).replace("Z", "+00:00"))
         return RemoteGrant(
             session_id=str(data["session_id"]),
-            credentials=AwsCredentials(str(c["AccessKeyId"]), str(c["SecretAccessKey"]),
-                                       str(c["SessionToken"]) or None, expiration),
-            expires_at=str(data.get("expires_at", "")), user=str(data.get("user", "")),
+            credentials=AwsCredentials(
+                str(c["AccessKeyId"]),
+                str(c["SecretAccessKey"]),
+                str(c["SessionToken"]) or None,
+                expiration,
+            ),
+            expires_at=str(data.get("expires_at", "")),
+            user=str(data.get("user", "")),
             role_arn=str(data.get("role_arn", "")),
             source_identity=str(data.get("source_identity", "")),
         )
     except (KeyError, TypeError, ValueError):
-        raise ServiceUnavailable("the Sentinel service answered without usable credentials"
-                                 ) from None
+        raise ServiceUnavailable(
+            "the Sentinel service answered without usable credentials"
+        ) from None

@@ -79,8 +79,9 @@ class SentinelService:
         """Refuse callers from accounts the service does not serve."""
         accounts = self.accounts or (self._own_account(),)
         if caller.account not in accounts:
-            raise Refusal(403, "CallerNotAllowed", f"account {caller.account} is not served by "
-                                                   "this service")
+            raise Refusal(
+                403, "CallerNotAllowed", f"account {caller.account} is not served by this service"
+            )
 
     def _own_account(self) -> str:
         with self._lock:
@@ -88,8 +89,11 @@ class SentinelService:
                 try:
                     self.accounts = (str(self.sts.get_caller_identity()["Account"]),)
                 except Exception as exc:
-                    raise Refusal(503, "ServiceUnavailable", "the service cannot determine its "
-                                  f"own account ({type(exc).__name__})") from exc
+                    raise Refusal(
+                        503,
+                        "ServiceUnavailable",
+                        f"the service cannot determine its own account ({type(exc).__name__})",
+                    ) from exc
             return self.accounts[0]
 
     def document(self) -> ServiceDocument:
@@ -100,8 +104,7 @@ class SentinelService:
 
     # -- the three calls ----------------------------------------------------------------
 
-    def create_session(self, caller: Caller, body: dict[str, Any], note: dict[str, Any]
-                       ) -> Grant:
+    def create_session(self, caller: Caller, body: dict[str, Any], note: dict[str, Any]) -> Grant:
         profile = _required(body, "profile")
         mode = MODES.get(_string(body, "mode") or "server")
         if mode is None:
@@ -111,16 +114,25 @@ class SentinelService:
         target = _target(doc, profile)
         now = self.clock()
         if blocking(self.table.block(caller.user), now):
-            raise Refusal(403, "UserBlocked", f"user {caller.user} is blocked from new sessions; "
-                          "ask the security team")
+            raise Refusal(
+                403,
+                "UserBlocked",
+                f"user {caller.user} is blocked from new sessions; ask the security team",
+            )
         decision = self._decide(doc, caller, target, mode, now, note)
         lifetime = _lifetime(body.get("duration_seconds"), decision.max_server_duration)
         session_id = new_id()
         source_identity = format_source_identity(caller.user, session_id)
         record = SessionRecord.new(
-            id=session_id, user=caller.user, profile=profile, role_arn=target.role_arn,
-            started_at=now, expires_at=now + lifetime, server_instance_id=self.instance_id,
-            source_identity=source_identity, host=f"service {self.service_id}",
+            id=session_id,
+            user=caller.user,
+            profile=profile,
+            role_arn=target.role_arn,
+            started_at=now,
+            expires_at=now + lifetime,
+            server_instance_id=self.instance_id,
+            source_identity=source_identity,
+            host=f"service {self.service_id}",
         )
         note["session_id"] = session_id
         self.table.create(record, caller.arn)
@@ -148,23 +160,28 @@ class SentinelService:
             why = f": {record.revoked_reason}" if record.revoked_reason else ""
             raise Refusal(403, "SessionRevoked", f"session {session_id} was revoked{by}{why}")
         if record.effective_status(now) != "active":
-            raise Refusal(403, "SessionExpired", f"session {session_id} has ended; start a new "
-                                                 "one")
+            raise Refusal(403, "SessionExpired", f"session {session_id} has ended; start a new one")
         if blocking(block, now):
-            raise Refusal(403, "UserBlocked", f"user {caller.user} is blocked; ask the security "
-                                              "team")
+            raise Refusal(
+                403, "UserBlocked", f"user {caller.user} is blocked; ask the security team"
+            )
         target = doc.profiles.get(record.profile)
         if target is None or target.role_arn != record.role_arn:
-            raise Refusal(403, "ProfileChanged", f"profile {record.profile} no longer leads to "
-                          "this session's role; start a new session")
+            raise Refusal(
+                403,
+                "ProfileChanged",
+                f"profile {record.profile} no longer leads to "
+                "this session's role; start a new session",
+            )
         self._decide(doc, caller, target, Mode.SERVER, now, note)
         creds = self._cached(session_id, now, record.expires_at) or self._assume(record, now)
         assert self.counter is not None
         self.counter.add(session_id)
         return _grant(record, creds)
 
-    def revoke(self, caller: Caller, session_id: str, body: dict[str, Any],
-               note: dict[str, Any]) -> dict[str, Any]:
+    def revoke(
+        self, caller: Caller, session_id: str, body: dict[str, Any], note: dict[str, Any]
+    ) -> dict[str, Any]:
         reason = _required(body, "reason")
         if not is_session_id(session_id):
             raise Refusal(404, "SessionNotFound", "no such session")
@@ -175,8 +192,12 @@ class SentinelService:
             raise Refusal(404, "SessionNotFound", f"no session {session_id}")
         admin = any(fnmatchcase(caller.user, pattern) for pattern in doc.admins)
         if not admin and stored.caller_arn != caller.arn:
-            raise Refusal(403, "NotAuthorized", f"user {caller.user} may revoke only their own "
-                          "sessions (the service document's admins may revoke any)")
+            raise Refusal(
+                403,
+                "NotAuthorized",
+                f"user {caller.user} may revoke only their own "
+                "sessions (the service document's admins may revoke any)",
+            )
         now = self.clock()
         try:
             revoked = self.table.store.revoke(session_id, caller.user, reason, now)
@@ -191,36 +212,56 @@ class SentinelService:
     def healthy(self) -> dict[str, Any]:
         loaded = self.documents.loaded
         reachable = self.table.reachable()
-        return {"status": "ok" if loaded and reachable else "unavailable",
-                "policy_loaded": loaded, "table_reachable": reachable,
-                "service_id": self.service_id}
+        return {
+            "status": "ok" if loaded and reachable else "unavailable",
+            "policy_loaded": loaded,
+            "table_reachable": reachable,
+            "service_id": self.service_id,
+        }
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _owned(self, stored: StoredSession | None, caller: Caller, session_id: str
-               ) -> SessionRecord:
+    def _owned(
+        self, stored: StoredSession | None, caller: Caller, session_id: str
+    ) -> SessionRecord:
         if stored is None:
             raise Refusal(404, "SessionNotFound", f"no session {session_id}")
         if not stored.caller_arn or stored.caller_arn != caller.arn:
-            raise Refusal(403, "NotSessionOwner", f"session {session_id} belongs to another "
-                                                  "caller")
+            raise Refusal(403, "NotSessionOwner", f"session {session_id} belongs to another caller")
         return stored.record
 
-    def _decide(self, doc: ServiceDocument, caller: Caller, target: Target, mode: Mode,
-                now: datetime, note: dict[str, Any]) -> Decision:
-        request = Request(profile=target.profile, user=caller.user, mode=mode, at=now,
-                          session_table=self.table.table, session_table_source="the service",
-                          role_arn=target.role_arn)
+    def _decide(
+        self,
+        doc: ServiceDocument,
+        caller: Caller,
+        target: Target,
+        mode: Mode,
+        now: datetime,
+        note: dict[str, Any],
+    ) -> Decision:
+        request = Request(
+            profile=target.profile,
+            user=caller.user,
+            mode=mode,
+            at=now,
+            session_table=self.table.table,
+            session_table_source="the service",
+            role_arn=target.role_arn,
+        )
         decision = evaluate(doc.policy, request)
         note["rule"] = decision.rule.name if decision.rule else None
         note["role_arn"] = target.role_arn
         if not decision.allowed:
-            raise Refusal(403, "PolicyDenied", "Sentinel policy denied this request: "
-                          + denial_message(decision, request))
+            raise Refusal(
+                403,
+                "PolicyDenied",
+                "Sentinel policy denied this request: " + denial_message(decision, request),
+            )
         return decision
 
-    def _cached(self, session_id: str, now: datetime, session_end: datetime
-                ) -> AwsCredentials | None:
+    def _cached(
+        self, session_id: str, now: datetime, session_end: datetime
+    ) -> AwsCredentials | None:
         """Held credentials while they keep the refresh margin (or outlast the session)."""
         with self._lock:
             creds = self._creds.get(session_id)
@@ -237,35 +278,48 @@ class SentinelService:
         duration = max(STS_MIN_SECONDS, min(CREDENTIAL_SECONDS, left))
         try:
             resp = self.sts.assume_role(
-                RoleArn=record.role_arn, RoleSessionName=record.source_identity,
-                SourceIdentity=record.source_identity, DurationSeconds=duration,
+                RoleArn=record.role_arn,
+                RoleSessionName=record.source_identity,
+                SourceIdentity=record.source_identity,
+                DurationSeconds=duration,
                 Tags=[{"Key": SESSION_TAG, "Value": record.id}],
             )
         except Exception as exc:
             from sentinelgw.awsclients import translate
 
-            raise Refusal(502, "AssumeRoleFailed", translate(exc, "sts", "AssumeRole",
-                                                             record.role_arn).message) from exc
+            raise Refusal(
+                502,
+                "AssumeRoleFailed",
+                translate(exc, "sts", "AssumeRole", record.role_arn).message,
+            ) from exc
         c = resp["Credentials"]
-        creds = AwsCredentials(c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"],
-                               c["Expiration"])
+        creds = AwsCredentials(
+            c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"], c["Expiration"]
+        )
         with self._lock:
             self._creds[record.id] = creds
         return creds
 
 
 def _grant(record: SessionRecord, creds: AwsCredentials) -> Grant:
-    return Grant(session_id=record.id, credentials=creds, expires_at=record.expires_at,
-                 user=record.user, profile=record.profile, role_arn=record.role_arn,
-                 source_identity=record.source_identity)
+    return Grant(
+        session_id=record.id,
+        credentials=creds,
+        expires_at=record.expires_at,
+        user=record.user,
+        profile=record.profile,
+        role_arn=record.role_arn,
+        source_identity=record.source_identity,
+    )
 
 
 def _target(doc: ServiceDocument, profile: str) -> Target:
     target = doc.profiles.get(profile)
     if target is None:
         known = ", ".join(sorted(doc.profiles)) or "none"
-        raise Refusal(403, "UnknownProfile", f"the service has no profile {profile!r} "
-                                             f"(it serves: {known})")
+        raise Refusal(
+            403, "UnknownProfile", f"the service has no profile {profile!r} (it serves: {known})"
+        )
     return target
 
 
@@ -274,8 +328,9 @@ def _string(body: dict[str, Any], key: str, *, required: bool = False) -> str | 
     if value is None and not required:
         return None
     if not isinstance(value, str) or not value.strip() or len(value) > 256:
-        raise Refusal(400, "BadRequest", f"'{key}' must be a non-empty string of at most 256 "
-                                         "characters")
+        raise Refusal(
+            400, "BadRequest", f"'{key}' must be a non-empty string of at most 256 characters"
+        )
     return value.strip()
 
 

@@ -18,8 +18,9 @@ from sentinelgw.sessions.store import SessionStore
 
 
 class RequestCounter:
-    def __init__(self, store: SessionStore, clock: Callable[[], datetime], *,
-                 interval: float = 2.0) -> None:
+    def __init__(
+        self, store: SessionStore, clock: Callable[[], datetime], *, interval: float = 2.0
+    ) -> None:
         self.store = store
         self.clock = clock
         self.interval = interval
@@ -35,8 +36,9 @@ class RequestCounter:
             if due:
                 self._flushing = True
         if due:
-            threading.Thread(target=self._flush_then_release, name="sentinel-tvm-counter",
-                             daemon=True).start()
+            threading.Thread(
+                target=self._flush_then_release, name="sentinel-tvm-counter", daemon=True
+            ).start()
 
     def _flush_then_release(self) -> None:
         try:

@@ -66,8 +66,9 @@ def parse_document(text: str | bytes, filename: str) -> ServiceDocument:
         raise PolicyInvalid(f"{exc}. Fix the YAML syntax") from None
     data = doc.data
     if not isinstance(data, dict):
-        raise PolicyInvalid(f"{doc.where(())}: the service document must be a mapping with "
-                            "'profiles:' and a policy")
+        raise PolicyInvalid(
+            f"{doc.where(())}: the service document must be a mapping with 'profiles:' and a policy"
+        )
     profiles = _profiles(doc, data.get("profiles"))
     admins = _admins(doc, data.get("admins"))
     rest = {k: v for k, v in data.items() if k not in SERVICE_KEYS}
@@ -79,8 +80,10 @@ def _profiles(doc: YamlDoc, raw: Any) -> dict[str, Target]:
     if raw is None:
         return {}  # a policy alone: valid, and every profile is unknown
     if not isinstance(raw, dict):
-        raise PolicyInvalid(f"{doc.where(('profiles',))}: 'profiles' must map each profile "
-                            "name to {role_arn: ARN}")
+        raise PolicyInvalid(
+            f"{doc.where(('profiles',))}: 'profiles' must map each profile "
+            "name to {role_arn: ARN}"
+        )
     out: dict[str, Target] = {}
     for name, entry in raw.items():
         where = doc.where(("profiles", name))
@@ -88,8 +91,10 @@ def _profiles(doc: YamlDoc, raw: Any) -> dict[str, Target]:
             raise PolicyInvalid(f"{where}: invalid profile name {name!r}")
         role = entry.get("role_arn") if isinstance(entry, dict) else None
         if not isinstance(role, str) or not _ROLE_ARN.match(role) or set(entry) != {"role_arn"}:
-            raise PolicyInvalid(f"{where}: profile {name} must be {{role_arn: "
-                                "arn:aws:iam::<account>:role/<name>}}")
+            raise PolicyInvalid(
+                f"{where}: profile {name} must be {{role_arn: "
+                "arn:aws:iam::<account>:role/<name>}}"
+            )
         out[name] = Target(profile=name, role_arn=role)
     return out
 
@@ -99,8 +104,9 @@ def _admins(doc: YamlDoc, raw: Any) -> tuple[str, ...]:
         return ()
     values = raw if isinstance(raw, list) else [raw]
     if not all(isinstance(v, str) and v.strip() for v in values):
-        raise PolicyInvalid(f"{doc.where(('admins',))}: 'admins' must be a list of user names "
-                            "or globs")
+        raise PolicyInvalid(
+            f"{doc.where(('admins',))}: 'admins' must be a list of user names or globs"
+        )
     return tuple(v.strip() for v in values)
 
 
@@ -166,8 +172,15 @@ def open_fetch(spec: str, client_for: Callable[[str], Any]) -> Fetch:
 class DocumentSource:
     """The current :class:`ServiceDocument`, reloaded at most every ``refresh`` seconds."""
 
-    def __init__(self, spec: str, fetch: Fetch, *, refresh: float = 30.0,
-                 max_stale: float = 300.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        spec: str,
+        fetch: Fetch,
+        *,
+        refresh: float = 30.0,
+        max_stale: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.spec = spec
         self.refresh = refresh
         self.max_stale = max_stale
@@ -202,8 +215,9 @@ class DocumentSource:
                 self._reload(now)
             doc, failing, err = self._doc, self._failing_since, self._error
         if doc is None or (failing is not None and now - failing > self.max_stale):
-            raise ConfigError(f"the service document {self.spec} cannot be loaded, so the "
-                              f"service refuses: {err}")
+            raise ConfigError(
+                f"the service document {self.spec} cannot be loaded, so the service refuses: {err}"
+            )
         return doc
 
     @property

@@ -34,14 +34,23 @@ def request_from_event(event: dict[str, Any]) -> HttpRequest:
     domain = str((event.get("requestContext") or {}).get("domainName") or "").lower()
     # Lambda sets domainName to the Function URL the request came in on; a caller cannot.
     origin = f"https://{domain}" if _FUNCTION_URL.match(domain) else None
-    return HttpRequest(method=str(http.get("method", "")), path=str(event.get("rawPath", "")),
-                       body=body, headers=headers, origin=origin)
+    return HttpRequest(
+        method=str(http.get("method", "")),
+        path=str(event.get("rawPath", "")),
+        body=body,
+        headers=headers,
+        origin=origin,
+    )
 
 
 def result_from_response(response: HttpResponse) -> dict[str, Any]:
     """The payload v2 result: a status, headers and a plain (not base64) JSON body."""
-    return {"statusCode": response.status, "headers": dict(response.headers),
-            "body": response.encode().decode("utf-8"), "isBase64Encoded": False}
+    return {
+        "statusCode": response.status,
+        "headers": dict(response.headers),
+        "body": response.encode().decode("utf-8"),
+        "isBase64Encoded": False,
+    }
 
 
 def app() -> ServiceApp:

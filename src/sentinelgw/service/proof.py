@@ -41,10 +41,19 @@ SERVICE_ID_HEADER = "X-Sentinel-Service-Id"
 NONCE_HEADER = "X-Sentinel-Nonce"
 STS_BODY = "Action=GetCallerIdentity&Version=2011-06-15"
 CONTENT_TYPE = "application/x-www-form-urlencoded; charset=utf-8"
-ALLOWED_HEADERS = frozenset({
-    "authorization", "content-type", "content-length", "host", "user-agent", "x-amz-date",
-    "x-amz-security-token", SERVICE_ID_HEADER.lower(), NONCE_HEADER.lower(),
-})
+ALLOWED_HEADERS = frozenset(
+    {
+        "authorization",
+        "content-type",
+        "content-length",
+        "host",
+        "user-agent",
+        "x-amz-date",
+        "x-amz-security-token",
+        SERVICE_ID_HEADER.lower(),
+        NONCE_HEADER.lower(),
+    }
+)
 REQUIRED_SIGNED = ("host", "x-amz-date", SERVICE_ID_HEADER.lower())
 MAX_HEADERS = 12
 MAX_HEADER_VALUE = 8192
@@ -100,9 +109,14 @@ def build_proof(credentials: Any, *, service_id: str, sts_url: str, region: str)
 
     url = sts_url.rstrip("/") + "/"
     request = AWSRequest(
-        method="POST", url=url, data=STS_BODY,
-        headers={"Content-Type": CONTENT_TYPE, SERVICE_ID_HEADER: service_id,
-                 NONCE_HEADER: os.urandom(16).hex()},
+        method="POST",
+        url=url,
+        data=STS_BODY,
+        headers={
+            "Content-Type": CONTENT_TYPE,
+            SERVICE_ID_HEADER: service_id,
+            NONCE_HEADER: os.urandom(16).hex(),
+        },
     )
     SigV4Auth(credentials, "sts", region).add_auth(request)
     headers = {name: str(value) for name, value in request.headers.items()}
@@ -116,14 +130,18 @@ def build_proof(credentials: Any, *, service_id: str, sts_url: str, region: str)
 def parse_proof(raw: object) -> Proof:
     """Check the shape and size of a proof object; raises :class:`ProofError`."""
     if not isinstance(raw, dict):
-        raise ProofError("ProofMalformed", "the request has no caller proof object; "
-                                           "use a current sentinel client")
+        raise ProofError(
+            "ProofMalformed",
+            "the request has no caller proof object; use a current sentinel client",
+        )
     if set(raw) - {"method", "url", "headers", "body"}:
         raise ProofError("ProofMalformed", "the caller proof has unknown fields")
     method, url, body, headers = (raw.get(k) for k in ("method", "url", "body", "headers"))
     if not all(isinstance(v, str) for v in (method, url, body)) or not isinstance(headers, dict):
-        raise ProofError("ProofMalformed", "the caller proof needs method, url and body strings "
-                                           "and a headers object")
+        raise ProofError(
+            "ProofMalformed",
+            "the caller proof needs method, url and body strings and a headers object",
+        )
     assert isinstance(method, str) and isinstance(url, str) and isinstance(body, str)
     size = len(method) + len(url) + len(body)
     if len(headers) > MAX_HEADERS:
@@ -137,8 +155,7 @@ def parse_proof(raw: object) -> Proof:
             raise ProofError("ProofTooLarge", "the caller proof is larger than allowed")
         key = name.lower()
         if not _HEADER_NAME.match(name) or key not in ALLOWED_HEADERS:
-            raise ProofError("ProofMalformed", "the caller proof has a header that is not "
-                                               "allowed")
+            raise ProofError("ProofMalformed", "the caller proof has a header that is not allowed")
         if key in lowered:
             raise ProofError("ProofMalformed", "the caller proof repeats a header")
         if any(c in value for c in "\r\n\0"):
@@ -147,8 +164,10 @@ def parse_proof(raw: object) -> Proof:
     if size > MAX_PROOF_CHARS:
         raise ProofError("ProofTooLarge", "the caller proof is larger than allowed")
     if method != "POST" or body != STS_BODY:
-        raise ProofError("ProofMalformed", "the caller proof must be POST "
-                                           "Action=GetCallerIdentity&Version=2011-06-15")
+        raise ProofError(
+            "ProofMalformed",
+            "the caller proof must be POST Action=GetCallerIdentity&Version=2011-06-15",
+        )
     return Proof(method=method, url=url, headers=lowered, body=body)
 
 
@@ -158,8 +177,15 @@ class _Signed:
     amz_date: datetime
 
 
-def check_proof(proof: Proof, *, service_id: str, sts_host: str, now: datetime,
-                max_skew: timedelta = DEFAULT_MAX_SKEW, also: str | None = None) -> _Signed:
+def check_proof(
+    proof: Proof,
+    *,
+    service_id: str,
+    sts_host: str,
+    now: datetime,
+    max_skew: timedelta = DEFAULT_MAX_SKEW,
+    also: str | None = None,
+) -> _Signed:
     """Pure checks of a parsed proof against this service; raises :class:`ProofError`.
 
     ``also`` is a second accepted service id: the origin a platform says the service was
@@ -167,37 +193,49 @@ def check_proof(proof: Proof, *, service_id: str, sts_host: str, now: datetime,
     """
     m = _AUTH.match(proof.headers.get("authorization", ""))
     if m is None:
-        raise ProofError("ProofMalformed", "the caller proof has no valid SigV4 Authorization "
-                                           "header for sts")
+        raise ProofError(
+            "ProofMalformed", "the caller proof has no valid SigV4 Authorization header for sts"
+        )
     signed = m.group("signed").split(";")
     claimed = proof.headers.get(SERVICE_ID_HEADER.lower())
     if claimed is None or SERVICE_ID_HEADER.lower() not in signed:
-        raise ProofError("ProofWrongService", f"the caller proof does not sign the "
-                                              f"{SERVICE_ID_HEADER} header")
+        raise ProofError(
+            "ProofWrongService", f"the caller proof does not sign the {SERVICE_ID_HEADER} header"
+        )
     accepted = [service_id] + ([also] if also else [])
     if not any(hmac.compare_digest(claimed.encode(), a.encode()) for a in accepted):
-        raise ProofError("ProofWrongService", f"the caller proof is for service {claimed!r}, "
-                                              f"not this service ({service_id!r}); set "
-                                              "SENTINEL_REMOTE_SERVICE_ID to this service's id")
+        raise ProofError(
+            "ProofWrongService",
+            f"the caller proof is for service {claimed!r}, "
+            f"not this service ({service_id!r}); set "
+            "SENTINEL_REMOTE_SERVICE_ID to this service's id",
+        )
     missing = [h for h in REQUIRED_SIGNED if h not in signed or h not in proof.headers]
     if missing:
         raise ProofError("ProofMalformed", f"the caller proof does not sign {', '.join(missing)}")
     if proof.headers["host"].lower() != sts_host.lower():
-        raise ProofError("ProofWrongEndpoint", f"the caller proof is signed for STS host "
-                                               f"{proof.headers['host']!r}; this service uses "
-                                               f"{sts_host!r}; set the client's region or "
-                                               "AWS_ENDPOINT_URL_STS to match")
+        raise ProofError(
+            "ProofWrongEndpoint",
+            f"the caller proof is signed for STS host "
+            f"{proof.headers['host']!r}; this service uses "
+            f"{sts_host!r}; set the client's region or "
+            "AWS_ENDPOINT_URL_STS to match",
+        )
     try:
         at = datetime.strptime(proof.headers["x-amz-date"], _AMZ_DATE).replace(tzinfo=UTC)
     except ValueError:
-        raise ProofError("ProofMalformed", "the caller proof's X-Amz-Date is not "
-                                           "YYYYMMDDTHHMMSSZ") from None
+        raise ProofError(
+            "ProofMalformed", "the caller proof's X-Amz-Date is not YYYYMMDDTHHMMSSZ"
+        ) from None
     if at.strftime("%Y%m%d") != m.group("date"):
         raise ProofError("ProofMalformed", "the caller proof's date and credential scope differ")
     if abs(now - at) > max_skew:
-        raise ProofError("ProofStale", f"the caller proof was signed at {at:%Y-%m-%dT%H:%M:%SZ}, "
-                                       f"more than {int(max_skew.total_seconds())}s from the "
-                                       "service's clock; check the client's clock")
+        raise ProofError(
+            "ProofStale",
+            f"the caller proof was signed at {at:%Y-%m-%dT%H:%M:%SZ}, "
+            f"more than {int(max_skew.total_seconds())}s from the "
+            "service's clock; check the client's clock",
+        )
     return _Signed(signature=m.group("sig"), amz_date=at)
 
 
@@ -218,14 +256,19 @@ class ReplayCache:
         """Record ``signature``; raises ProofReplayed if it was seen before."""
         with self._lock:
             if signature in self._seen:
-                raise ProofError("ProofReplayed", "this caller proof was already used; every "
-                                                  "call needs a fresh proof")
+                raise ProofError(
+                    "ProofReplayed",
+                    "this caller proof was already used; every call needs a fresh proof",
+                )
             if len(self._seen) >= self.limit:
                 cutoff = now - 2 * self.window
                 self._seen = {s: t for s, t in self._seen.items() if t >= cutoff}
                 if len(self._seen) >= self.limit:
-                    raise ProofError("ProofReplayCacheFull", "the service is receiving more "
-                                     "proofs than it can track; try again shortly", status=503)
+                    raise ProofError(
+                        "ProofReplayCacheFull",
+                        "the service is receiving more proofs than it can track; try again shortly",
+                        status=503,
+                    )
             self._seen[signature] = signed_at
 
 
@@ -245,31 +288,40 @@ def botocore_transport(timeout: float = 5.0) -> Transport:
     def send(url: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
         request = AWSRequest(method="POST", url=url, data=body, headers=headers).prepare()
         response = session.send(request)
-        return int(response.status_code), bytes(response.content[:MAX_STS_RESPONSE + 1])
+        return int(response.status_code), bytes(response.content[: MAX_STS_RESPONSE + 1])
 
     return send
 
 
 def ask_sts(proof: Proof, sts_url: str, transport: Transport) -> VerifiedCaller:
     """Replay the proof to ``sts_url`` (the service's own endpoint) and parse the answer."""
-    headers = {name: value for name, value in proof.headers.items()
-               if name not in ("content-length", "host")}
+    headers = {
+        name: value
+        for name, value in proof.headers.items()
+        if name not in ("content-length", "host")
+    }
     headers["host"] = urlsplit(sts_url).netloc
     try:
         status, body = transport(sts_url, headers, proof.body.encode())
     except Exception as exc:  # connection refused, timeout, TLS: STS is unreachable
-        raise ProofError("StsUnavailable", f"the service could not reach STS to verify the "
-                                           f"caller ({type(exc).__name__})", status=503) from None
+        raise ProofError(
+            "StsUnavailable",
+            f"the service could not reach STS to verify the caller ({type(exc).__name__})",
+            status=503,
+        ) from None
     if len(body) > MAX_STS_RESPONSE:
         raise ProofError("StsUnavailable", "STS answered with an oversized body", status=503)
     if status == 200:
         return _parse_identity(body)
     code = _sts_error_code(body)
     if status in (400, 403) and code:
-        raise ProofError("ProofRejected", f"STS rejected the caller proof ({code}); refresh the "
-                                          "client's AWS credentials")
-    raise ProofError("StsUnavailable", f"STS answered {status} while verifying the caller",
-                     status=503)
+        raise ProofError(
+            "ProofRejected",
+            f"STS rejected the caller proof ({code}); refresh the client's AWS credentials",
+        )
+    raise ProofError(
+        "StsUnavailable", f"STS answered {status} while verifying the caller", status=503
+    )
 
 
 def _parse_identity(body: bytes) -> VerifiedCaller:
@@ -306,8 +358,14 @@ class ProofVerifier:
 
     def verify(self, raw: object, now: datetime, *, also: str | None = None) -> VerifiedCaller:
         proof = parse_proof(raw)
-        signed = check_proof(proof, service_id=self.service_id, sts_host=self.sts_host, now=now,
-                             max_skew=self.max_skew, also=also)
+        signed = check_proof(
+            proof,
+            service_id=self.service_id,
+            sts_host=self.sts_host,
+            now=now,
+            max_skew=self.max_skew,
+            also=also,
+        )
         assert self.replay is not None
         self.replay.claim(signed.signature, signed.amz_date, now)
         return ask_sts(proof, self.sts_url, self.transport)

@@ -59,8 +59,9 @@ class ServiceSettings:
     refresh_seconds: float = 30.0
 
 
-def settings_from(values: Mapping[str, Any], env: Mapping[str, str],
-                  origin: str = "environment") -> ServiceSettings:
+def settings_from(
+    values: Mapping[str, Any], env: Mapping[str, str], origin: str = "environment"
+) -> ServiceSettings:
     """Build settings from ``values`` (YAML keys), falling back to ``env``; validates."""
 
     def get(key: str) -> Any:
@@ -76,17 +77,23 @@ def settings_from(values: Mapping[str, Any], env: Mapping[str, str],
 
     missing = [f"{key} ({ENV[key]})" for key in ("service_id", "table", "policy") if not get(key)]
     if missing:
-        raise ConfigError(f"the service's {origin} does not set {', '.join(missing)}",
-                          hint="See docs/service.md, 'Configuration'")
+        raise ConfigError(
+            f"the service's {origin} does not set {', '.join(missing)}",
+            hint="See docs/service.md, 'Configuration'",
+        )
     region = get("region") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
     if not region:
-        raise ConfigError("the service has no region", hint="Set SENTINEL_TVM_REGION or "
-                                                            "AWS_REGION")
-    sts = (get("sts_endpoint") or env.get("AWS_ENDPOINT_URL_STS") or env.get("AWS_ENDPOINT_URL")
-           or f"https://sts.{region}.amazonaws.com")
+        raise ConfigError("the service has no region", hint="Set SENTINEL_TVM_REGION or AWS_REGION")
+    sts = (
+        get("sts_endpoint")
+        or env.get("AWS_ENDPOINT_URL_STS")
+        or env.get("AWS_ENDPOINT_URL")
+        or f"https://sts.{region}.amazonaws.com"
+    )
     if not str(sts).startswith(("https://", "http://127.", "http://localhost", "http://[::1]")):
-        raise ConfigError(f"the STS endpoint {sts!r} must be https (or loopback http for the "
-                          "sandbox)")
+        raise ConfigError(
+            f"the STS endpoint {sts!r} must be https (or loopback http for the sandbox)"
+        )
     accounts = get("accounts") or ()
     if isinstance(accounts, str):
         accounts = tuple(a.strip() for a in accounts.split(",") if a.strip())
@@ -101,9 +108,13 @@ def settings_from(values: Mapping[str, Any], env: Mapping[str, str],
     if not 0 < refresh <= MAX_REFRESH:
         raise ConfigError(f"refresh_seconds must be between 0 and {int(MAX_REFRESH)}")
     return ServiceSettings(
-        service_id=str(get("service_id")), table=str(get("table")), policy=policy,
-        region=str(region), sts_endpoint=str(sts).rstrip("/"),
-        accounts=tuple(str(a) for a in accounts), refresh_seconds=refresh,
+        service_id=str(get("service_id")),
+        table=str(get("table")),
+        policy=policy,
+        region=str(region),
+        sts_endpoint=str(sts).rstrip("/"),
+        accounts=tuple(str(a) for a in accounts),
+        refresh_seconds=refresh,
     )
 
 
@@ -120,6 +131,5 @@ def settings_from_file(path: str, env: Mapping[str, str]) -> ServiceSettings:
         raise ConfigError(f"{exc}") from None
     data = doc.data or {}
     if not isinstance(data, dict) or set(data) - set(ENV):
-        raise ConfigError(f"{path}: the service config is a mapping of "
-                          f"{', '.join(sorted(ENV))}")
+        raise ConfigError(f"{path}: the service config is a mapping of {', '.join(sorted(ENV))}")
     return settings_from(data, env, origin=f"config {path}")

@@ -42,8 +42,11 @@ def block_key(user: str) -> str:
 
 def unavailable(exc: BaseException, table: str, operation: str) -> Refusal:
     detail = store_error(exc, None, table, operation)
-    return Refusal(503, "SessionTableUnavailable",
-                   f"the session table cannot be used ({detail.message}), so the service refuses")
+    return Refusal(
+        503,
+        "SessionTableUnavailable",
+        f"the session table cannot be used ({detail.message}), so the service refuses",
+    )
 
 
 class ServiceTable:
@@ -58,8 +61,9 @@ class ServiceTable:
         item = record.to_item()
         item["caller_arn"] = {"S": caller_arn}
         try:
-            self.client.put_item(TableName=self.table, Item=item,
-                                 ConditionExpression="attribute_not_exists(id)")
+            self.client.put_item(
+                TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(id)"
+            )
         except Exception as exc:
             raise unavailable(exc, self.table, "PutItem") from exc
 
@@ -72,15 +76,19 @@ class ServiceTable:
             for _ in range(4):
                 resp = self.client.batch_get_item(RequestItems=request)
                 items += resp.get("Responses", {}).get(self.table, [])
-                request = {k: v for k, v in (resp.get("UnprocessedKeys") or {}).items()
-                           if v.get("Keys")}
+                request = {
+                    k: v for k, v in (resp.get("UnprocessedKeys") or {}).items() if v.get("Keys")
+                }
                 if not request:
                     break
         except Exception as exc:
             raise unavailable(exc, self.table, "BatchGetItem") from exc
         if request:
-            raise Refusal(503, "SessionTableUnavailable", "the session table kept returning "
-                          "unprocessed keys, so the service refuses")
+            raise Refusal(
+                503,
+                "SessionTableUnavailable",
+                "the session table kept returning unprocessed keys, so the service refuses",
+            )
         session = block = None
         for item in items:
             ident = item.get("id", {}).get("S", "")
@@ -92,8 +100,9 @@ class ServiceTable:
 
     def block(self, user: str) -> Block | None:
         try:
-            resp = self.client.get_item(TableName=self.table, Key={"id": {"S": block_key(user)}},
-                                        ConsistentRead=True)
+            resp = self.client.get_item(
+                TableName=self.table, Key={"id": {"S": block_key(user)}}, ConsistentRead=True
+            )
         except Exception as exc:
             raise unavailable(exc, self.table, "GetItem") from exc
         item = resp.get("Item")
@@ -101,8 +110,9 @@ class ServiceTable:
 
     def get(self, session_id: str) -> StoredSession | None:
         try:
-            resp = self.client.get_item(TableName=self.table, Key={"id": {"S": session_id}},
-                                        ConsistentRead=True)
+            resp = self.client.get_item(
+                TableName=self.table, Key={"id": {"S": session_id}}, ConsistentRead=True
+            )
         except Exception as exc:
             raise unavailable(exc, self.table, "GetItem") from exc
         item = resp.get("Item")
@@ -112,8 +122,11 @@ class ServiceTable:
         try:
             record = SessionRecord.from_item(item)
         except ValueError:
-            raise Refusal(503, "SessionTableUnavailable", "the session item cannot be read, so "
-                          "the service refuses") from None
+            raise Refusal(
+                503,
+                "SessionTableUnavailable",
+                "the session item cannot be read, so the service refuses",
+            ) from None
         return StoredSession(record=record, caller_arn=item.get("caller_arn", {}).get("S", ""))
 
     def reachable(self) -> bool:

@@ -8,10 +8,20 @@ from typing import Any
 
 from sentinelgw.service.api import MAX_BODY, HttpRequest, HttpResponse, ServiceApp
 
-_REASONS = {200: "OK", 201: "Created", 400: "Bad Request", 401: "Unauthorized",
-            403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
-            413: "Payload Too Large", 500: "Internal Server Error", 502: "Bad Gateway",
-            503: "Service Unavailable"}
+_REASONS = {
+    200: "OK",
+    201: "Created",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Payload Too Large",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+}
 
 
 def request_from_environ(environ: dict[str, Any]) -> HttpRequest:
@@ -22,10 +32,17 @@ def request_from_environ(environ: dict[str, Any]) -> HttpRequest:
     stream = environ.get("wsgi.input")
     # One byte past the limit is enough for the core to answer 413.
     body = stream.read(min(max(length, 0), MAX_BODY + 1)) if stream is not None else b""
-    headers = {key[5:].replace("_", "-").lower(): str(value)
-               for key, value in environ.items() if key.startswith("HTTP_")}
-    return HttpRequest(method=str(environ.get("REQUEST_METHOD", "")),
-                       path=str(environ.get("PATH_INFO", "")), body=bytes(body), headers=headers)
+    headers = {
+        key[5:].replace("_", "-").lower(): str(value)
+        for key, value in environ.items()
+        if key.startswith("HTTP_")
+    }
+    return HttpRequest(
+        method=str(environ.get("REQUEST_METHOD", "")),
+        path=str(environ.get("PATH_INFO", "")),
+        body=bytes(body),
+        headers=headers,
+    )
 
 
 class WsgiApp:
@@ -34,8 +51,9 @@ class WsgiApp:
     def __init__(self, service: ServiceApp | None) -> None:
         self.service = service
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
-                 ) -> Iterable[bytes]:
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         assert self.service is not None, "the service is not built yet"
         response: HttpResponse = self.service.handle(request_from_environ(environ))
         data = response.encode()
@@ -48,15 +66,22 @@ class WsgiApp:
 class ServiceServer:
     """The service on waitress (a production WSGI server), run in the foreground or a thread."""
 
-    def __init__(self, service: ServiceApp | None, *, host: str, port: int, threads: int = 16
-                 ) -> None:
+    def __init__(
+        self, service: ServiceApp | None, *, host: str, port: int, threads: int = 16
+    ) -> None:
         from waitress.server import create_server
 
         self.wsgi = WsgiApp(service)
         self._server: Any = create_server(
-            self.wsgi, host=host, port=port, threads=threads, ident="sentinel-tvm",
-            clear_untrusted_proxy_headers=True, max_request_body_size=MAX_BODY + 1,
-            channel_timeout=30)
+            self.wsgi,
+            host=host,
+            port=port,
+            threads=threads,
+            ident="sentinel-tvm",
+            clear_untrusted_proxy_headers=True,
+            max_request_body_size=MAX_BODY + 1,
+            channel_timeout=30,
+        )
         self.host = host
         self.port = int(self._server.effective_port)
         self._thread: threading.Thread | None = None
@@ -71,8 +96,7 @@ class ServiceServer:
         self._server.run()
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._server.run, name="sentinel-tvm",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._server.run, name="sentinel-tvm", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:

@@ -1,0 +1,123 @@
+"""The enforced sandbox: ``sentinel dev`` as a subprocess, with the credential service on loopback.
+
+moto's IAM enforcement and its backends are process-wide, so the enforced sandbox runs in its
+own process (exactly as a user runs it); the session-scoped ``sandbox`` of the other tests stays
+unenforced in this one.
+
+- ``enforced`` (session): an :class:`Enforced` with the exported variables and paths;
+- ``alice_env``: a subprocess environment as alice (the default credentials) on it;
+- ``alice`` / ``security``: boto3 sessions as those users.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BIN_DIR = Path(sys.executable).parent
+EXPORT_COUNT = 7
+
+
+@dataclass
+class Enforced:
+    root: Path
+    env: dict[str, str]  # the exported variables
+
+    @property
+    def url(self) -> str:
+        return self.env["SENTINEL_REMOTE"]
+
+    @property
+    def endpoint(self) -> str:
+        return self.env["AWS_ENDPOINT_URL"]
+
+    @property
+    def document(self) -> Path:
+        return self.root / "service" / "service.yaml"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "service.log"
+
+    def role_arn(self, name: str) -> str:
+        return f"arn:aws:iam::123456789012:role/sentinel-{name}"
+
+    def session(self, profile: str | None = None) -> Any:
+        import boto3
+
+        saved = {k: os.environ.get(k) for k in self.env}
+        os.environ.update(self.env)
+        try:
+            return boto3.Session(profile_name=profile)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
+def _base_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SENTINEL_"))}
+    env["HOME"] = str(home)
+    env["PATH"] = os.pathsep.join([str(BIN_DIR), env.get("PATH", "")])
+    env["PYTHONUNBUFFERED"] = "1"
+    env.setdefault("LANG", "C.UTF-8")
+    return env
+
+
+@pytest.fixture(scope="session")
+def enforced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Enforced]:
+    base = tmp_path_factory.mktemp("enforced")
+    root = base / "sb"
+    (base / "home").mkdir()
+    script = BIN_DIR / "sentinel"
+    proc = subprocess.Popen(
+        [str(script), "dev", "--dir", str(root)],
+        env=_base_env(base / "home"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        exports: dict[str, str] = {}
+        for _ in range(EXPORT_COUNT):
+            line = proc.stdout.readline()
+            assert line.startswith("export "), (line, proc.stderr.read() if proc.poll() else "")
+            name, _, value = line[len("export ") :].rstrip("\n").partition("=")
+            exports[name] = value.strip("'")
+        yield Enforced(root=root, env=exports)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+@pytest.fixture
+def alice_env(enforced: Enforced, _scrub_aws_env: Path) -> dict[str, str]:
+    env = _base_env(_scrub_aws_env)
+    env.update(enforced.env)
+    env["COLUMNS"] = "200"
+    return env
+
+
+@pytest.fixture
+def alice(enforced: Enforced) -> Any:
+    return enforced.session()
+
+
+@pytest.fixture
+def security(enforced: Enforced) -> Any:
+    return enforced.session("security")
