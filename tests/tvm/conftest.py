@@ -50,20 +50,6 @@ class Enforced:
     def role_arn(self, name: str) -> str:
         return f"arn:aws:iam::123456789012:role/sentinel-{name}"
 
-    def session(self, profile: str | None = None) -> Any:
-        import boto3
-
-        saved = {k: os.environ.get(k) for k in self.env}
-        os.environ.update(self.env)
-        try:
-            return boto3.Session(profile_name=profile)
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
-
 
 def _base_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SENTINEL_"))}
@@ -114,10 +100,22 @@ def alice_env(enforced: Enforced, _scrub_aws_env: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def alice(enforced: Enforced) -> Any:
-    return enforced.session()
+def on_enforced(enforced: Enforced, monkeypatch: pytest.MonkeyPatch) -> Enforced:
+    """This test process's AWS variables point at the enforced sandbox."""
+    for name, value in enforced.env.items():
+        monkeypatch.setenv(name, value)
+    return enforced
 
 
 @pytest.fixture
-def security(enforced: Enforced) -> Any:
-    return enforced.session("security")
+def alice(on_enforced: Enforced) -> Any:
+    import boto3
+
+    return boto3.Session()
+
+
+@pytest.fixture
+def security(on_enforced: Enforced) -> Any:
+    import boto3
+
+    return boto3.Session(profile_name="security")

@@ -8,6 +8,9 @@ from typing import Any
 
 from sentinelgw.service.api import MAX_BODY, HttpRequest, HttpResponse, ServiceApp
 
+# waitress itself refuses bodies past this (with a plain-text 413); between MAX_BODY and this
+# the core answers with its JSON error.
+WAITRESS_MAX_BODY = 1 << 20
 _REASONS = {
     200: "OK",
     201: "Created",
@@ -79,7 +82,7 @@ class ServiceServer:
             threads=threads,
             ident="sentinel-tvm",
             clear_untrusted_proxy_headers=True,
-            max_request_body_size=MAX_BODY + 1,
+            max_request_body_size=WAITRESS_MAX_BODY,
             channel_timeout=30,
         )
         self.host = host

@@ -1,0 +1,50 @@
+"""Helpers for the service tests: raw HTTP calls and clients as a given boto3 session."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+from sentinelgw.service.client import ServiceClient
+from sentinelgw.service.proof import build_proof
+
+
+def client(enforced: Any, session: Any, **kw: Any) -> ServiceClient:
+    creds = session.get_credentials()
+    return ServiceClient(
+        enforced.url,
+        signer=creds.get_frozen_credentials,
+        sts_url=enforced.endpoint,
+        region="us-east-1",
+        **kw,
+    )
+
+
+def proof(enforced: Any, session: Any, service_id: str | None = None) -> dict[str, Any]:
+    creds = session.get_credentials().get_frozen_credentials()
+    return build_proof(
+        creds, service_id=service_id or enforced.url, sts_url=enforced.endpoint, region="us-east-1"
+    )
+
+
+def call(
+    url: str,
+    path: str,
+    body: bytes | dict | None = None,
+    method: str = "POST",
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, Any], dict[str, str]]:
+    data = json.dumps(body).encode() if isinstance(body, dict) else body
+    req = urllib.request.Request(url + path, data=data, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read()), dict(resp.headers)
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, json.loads(exc.read()), dict(exc.headers)
+
+
+def log_lines(enforced: Any) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in enforced.log.read_text().splitlines() if line.strip()]
