@@ -107,15 +107,27 @@ def on_enforced(enforced: Enforced, monkeypatch: pytest.MonkeyPatch) -> Enforced
     return enforced
 
 
-@pytest.fixture
-def alice(on_enforced: Enforced) -> Any:
+def _keys(enforced: Enforced, profile: str) -> Any:
+    """A boto3 session with the profile's keys fixed now (later env changes do not move it)."""
+    import configparser
+
     import boto3
 
-    return boto3.Session()
+    parser = configparser.ConfigParser()
+    parser.read(enforced.env["AWS_SHARED_CREDENTIALS_FILE"])
+    section = parser[profile]
+    return boto3.Session(
+        aws_access_key_id=section["aws_access_key_id"],
+        aws_secret_access_key=section["aws_secret_access_key"],
+        region_name="us-east-1",
+    )
+
+
+@pytest.fixture
+def alice(on_enforced: Enforced) -> Any:
+    return _keys(on_enforced, "default")
 
 
 @pytest.fixture
 def security(on_enforced: Enforced) -> Any:
-    import boto3
-
-    return boto3.Session(profile_name="security")
+    return _keys(on_enforced, "security")
