@@ -10,6 +10,7 @@ service, so a service cannot obtain a proof that another service would accept.
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -178,3 +179,38 @@ def _grant(data: dict[str, Any]) -> RemoteGrant:
         raise ServiceUnavailable(
             "the Sentinel service answered without usable credentials"
         ) from None
+
+
+_LAMBDA_URL = re.compile(r"^[a-z0-9]+\.lambda-url\.(?P<region>[a-z0-9-]+)\.on\.aws$")
+
+
+def signing_region(url: str, fallback: str | None) -> str:
+    """The region to sign proofs for: a Function URL names it, else the caller's region."""
+    m = _LAMBDA_URL.match((urlsplit(url).hostname or "").lower())
+    return m.group("region") if m else (fallback or "us-east-1")
+
+
+def client_for_session(
+    url: str, session: Any, *, region: str | None, service_id: str | None = None
+) -> ServiceClient:
+    """A client signing with ``session``'s credentials (refreshed by botocore as needed).
+
+    The STS endpoint signed for is the one botocore resolves for the signing region, so
+    ``AWS_ENDPOINT_URL[_STS]`` applies; the service replays only to its own endpoint anyway.
+    """
+    sign_region = signing_region(url, region)
+    creds = session.get_credentials()
+    if creds is None:
+        raise AWSError(
+            "no AWS credentials to prove who you are to the Sentinel service",
+            hint="Configure your own credentials (a profile, SSO login or "
+            "--aws-profile); they need no permission",
+        )
+    sts_url = session.client("sts", region_name=sign_region).meta.endpoint_url
+    return ServiceClient(
+        url,
+        signer=creds.get_frozen_credentials,
+        sts_url=sts_url,
+        region=sign_region,
+        service_id=service_id,
+    )
