@@ -64,9 +64,9 @@ class Config:
 
 
 def user_config_path(env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    home = env.get("HOME") or os.path.expanduser("~")
-    return Path(home) / ".sentinel" / "config.yaml"
+    from sentinelgw.fsutil import home_dir
+
+    return home_dir(env) / ".sentinel" / "config.yaml"
 
 
 def config_paths(

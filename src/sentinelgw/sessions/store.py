@@ -28,7 +28,7 @@ from sentinelgw.errors import SentinelError, SessionNotFound, SessionStoreError,
 from sentinelgw.sessions.model import STATUSES, Item, SessionRecord, encode_time
 
 if TYPE_CHECKING:
-    from sentinelgw.cli.common import App
+    from sentinelgw.context import Context as App
 
 BATCH_LIMIT = 100  # BatchGetItem's per-call key limit (aws-contracts.md §7)
 DEFAULT_TABLE = "sentinel-sessions"
