@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from sentinelgw.errors import ConfigError
+from sentinelgw.sessions.model import DEFAULT_RETENTION_DAYS
 from sentinelgw.yamlsrc import YamlDoc, YamlError, load_yaml_path
 
 DEFAULT_KEYS: dict[str, type | tuple[type, ...]] = {
@@ -42,7 +43,7 @@ DEFAULT_KEYS: dict[str, type | tuple[type, ...]] = {
 }
 TOP_KEYS = {"defaults", "policy_source", "policies", "version", "rules"}
 POLICY_KEYS = {"policies", "version", "rules"}
-BUILTIN_DEFAULTS: dict[str, Any] = {"retention_days": 90, "fail_open": False}
+BUILTIN_DEFAULTS: dict[str, Any] = {"retention_days": DEFAULT_RETENTION_DAYS, "fail_open": False}
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,6 @@ from zoneinfo import ZoneInfo
 
 DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
-# Table name suggested in fix commands when no table is known: the default of
-# ``sentinel init sessions``.
-DEFAULT_SESSION_TABLE = "sentinel-sessions"
 
 
 class Effect(StrEnum):
