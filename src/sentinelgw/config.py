@@ -16,7 +16,7 @@ Keys::
       fail_open: false            # profiles that do not require tracking may run untracked
                                   # if the table is unreachable (with a warning)
     policy_source: ssm:/sentinel/policies/prod   # or a file path
-    policies: [...]               # inline policy (milestone form)
+    policies: [...]               # inline policy (Sentinel form)
     version: "1" / rules: [...]   # inline policy (Go form)
 
 Every effective value is a :class:`Setting` that records its source for ``config show``.

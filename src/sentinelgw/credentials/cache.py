@@ -3,7 +3,8 @@
 The AWS CLI runs credential_process on every invocation, so the warm path must not import
 boto3. The cache never changes a decision: the caller evaluates the policy on every call with
 the cached user, and an entry is never served within 15 minutes of its expiry (botocore would
-otherwise re-run the process on every access, contracts §3). Files are 0600 in a 0700 folder.
+otherwise re-run the process on every access: it refreshes credentials that expire within
+15 minutes). Files are 0600 in a 0700 folder.
 The key covers the profile, the source profile, the region and the AWS config files' identity
 (path, size, mtime), so editing the AWS config invalidates it.
 """

@@ -1,6 +1,6 @@
 """The policy model: rules, requests and decisions as frozen values.
 
-Both YAML syntaxes (the milestone's ``policies:`` list and the Go implementation's
+Both YAML syntaxes (Sentinel's ``policies:`` list and the Go implementation's
 ``version: "1"`` / ``rules:``) load into these types; evaluation works on them only.
 """
 

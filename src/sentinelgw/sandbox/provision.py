@@ -31,7 +31,8 @@ class SourceUser:
 
 
 def trust_policy(account_id: str) -> str:
-    """Trust policy that lets Sentinel assume the role with a SourceIdentity (§9)."""
+    """Trust policy: the account's principals may assume the role (``sts:AssumeRole`` and
+    ``sts:SetSourceIdentity``) only with a SourceIdentity that starts with ``sentinel``."""
     return json.dumps({
         "Version": "2012-10-17",
         "Statement": [{

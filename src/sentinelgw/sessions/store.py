@@ -31,7 +31,7 @@ from sentinelgw.tables import DEFAULT_SESSION_TABLE
 if TYPE_CHECKING:
     from sentinelgw.context import Context as App
 
-BATCH_LIMIT = 100  # BatchGetItem's per-call key limit (aws-contracts.md §7)
+BATCH_LIMIT = 100  # DynamoDB BatchGetItem takes at most 100 keys per call
 DEFAULT_TABLE = DEFAULT_SESSION_TABLE
 # Items per Query page. DynamoDB also caps a page at 1 MB, but moto and other emulators do not,
 # and an uncapped page would make an export's memory grow with the partition size.
