@@ -15,6 +15,8 @@ Keys::
       sso_cache_dir: ~/.aws/sso/cache
       fail_open: false            # profiles that do not require tracking may run untracked
                                   # if the table is unreachable (with a warning)
+      remote: https://...         # the credential service: exec/credentials use it by default
+      remote_service_id: ...      # the id proofs name (default: the remote URL's origin)
     policy_source: ssm:/sentinel/policies/prod   # or a file path
     policies: [...]               # inline policy (Sentinel form)
     version: "1" / rules: [...]   # inline policy (Go form)
@@ -40,6 +42,8 @@ DEFAULT_KEYS: dict[str, type | tuple[type, ...]] = {
     "retention_days": int,
     "sso_cache_dir": str,
     "fail_open": bool,
+    "remote": str,
+    "remote_service_id": str,
 }
 TOP_KEYS = {"defaults", "policy_source", "policies", "version", "rules"}
 POLICY_KEYS = {"policies", "version", "rules"}

@@ -2,7 +2,9 @@
 
 CLI mode (default) puts short-lived keys in the child's environment. ``--server`` starts a
 local credential endpoint instead, with the policy and the session's revocation checked on
-every request. Both modes live in ``sentinelgw.exec``; this module only parses the command line.
+every request. ``--remote URL`` (or ``SENTINEL_REMOTE``, or ``defaults.remote``) has the
+credential service decide instead, on every request; ``--local`` forces local mode. The modes
+live in ``sentinelgw.exec``; this module only parses the command line.
 """
 
 from __future__ import annotations
@@ -75,6 +77,9 @@ def split_profile(
     show_default=True,
     help="Give the child its token in a file (0600) or a variable.",
 )
+@click.option("--remote", metavar="URL",
+              help="Credential service URL (default: SENTINEL_REMOTE, then defaults.remote).")
+@click.option("--local", is_flag=True, help="Local mode even if a service is configured.")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @common_options
 @pass_app
@@ -88,6 +93,8 @@ def exec_(
     server_port: int | None,
     server_duration: str | None,
     token_mode: str,
+    remote: str | None,
+    local: bool,
     args: tuple[str, ...],
 ) -> int:
     """Run COMMAND with credentials for PROFILE if the policy allows it (default: $SHELL)."""
@@ -100,7 +107,12 @@ def exec_(
     profile = profile or default_profile(app.env)
     if not profile:
         raise UsageError("no profile given", hint="Pass --profile NAME or set AWS_PROFILE")
-    if not server and (server_port is not None or server_duration or no_session_tracking):
+    from sentinelgw.service.remote import resolve_remote
+
+    url = resolve_remote(app, remote, local)
+    if url is None and not server and (
+        server_port is not None or server_duration or no_session_tracking
+    ):
         raise UsageError("--server-port, --server-duration and --no-session-tracking need --server")
     inp = ExecInput(
         profile=profile,
@@ -113,6 +125,11 @@ def exec_(
         server_duration=server_duration,
         token_mode=token_mode,
     )
+    if url is not None:
+        from sentinelgw.exec.remote_mode import run_remote_exec
+        from sentinelgw.service.remote import remote_client
+
+        return run_remote_exec(app, inp, remote_client(app, url))
     if server:
         from sentinelgw.exec.server_mode import run_server_exec
 

@@ -301,6 +301,16 @@ class SentinelService:
         return creds
 
 
+def _service_denial(decision: Decision, request: Request) -> str:
+    """The policy's denial text, with the fix the service can offer (a remote exec session)."""
+    rule = decision.rule
+    if decision.denial == "not_server" and rule is not None:
+        return (f"policy rule {rule.label()} requires a server session for profile "
+                f"'{request.profile}', so credential_process credentials are not issued for it. "
+                f"Run: sentinel exec --remote URL --profile {request.profile} -- ...")
+    return denial_message(decision, request)
+
+
 def _grant(record: SessionRecord, creds: AwsCredentials) -> Grant:
     return Grant(
         session_id=record.id,

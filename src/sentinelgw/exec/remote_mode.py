@@ -1,0 +1,75 @@
+"""``sentinel exec --remote``: the credential service decides; this machine only forwards.
+
+The session is started at the service first (a refusal exits 1 before any child runs). Then
+the usual loopback credential server serves the child, and each request it receives is
+forwarded to the service with a fresh proof, so revocation, blocks and policy changes are
+checked by the service on every credential fetch.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import sys
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sentinelgw.errors import UsageError
+
+if TYPE_CHECKING:
+    from sentinelgw.context import Context
+    from sentinelgw.exec import ExecInput
+    from sentinelgw.service.client import ServiceClient
+
+IGNORED = (
+    ("policy_spec", "--policy"),
+    ("session_table", "--session-table"),
+    ("no_session_tracking", "--no-session-tracking"),
+)
+
+
+def run_remote_exec(ctx: Context, inp: ExecInput, client: ServiceClient) -> int:
+    from sentinelgw.exec.child_env import server_mode_env
+    from sentinelgw.exec.process import command_or_shell, run_child
+    from sentinelgw.exec.server_mode import CREDENTIALS_PATH
+    from sentinelgw.server.http import CredentialHTTPServer
+    from sentinelgw.service.forward import ForwardingHandler
+
+    for attr, flag in IGNORED:
+        if getattr(inp, attr):
+            print(f"sentinel: note: {flag} is ignored with --remote: the service's policy and "
+                  "table decide", file=sys.stderr)
+    grant = client.start(inp.profile, mode="server", duration_seconds=_duration(inp))
+    with ExitStack() as teardown:
+        token = secrets.token_urlsafe(32)
+        try:
+            server = CredentialHTTPServer(token, CREDENTIALS_PATH,
+                                          ForwardingHandler(client, grant.session_id),
+                                          port=inp.server_port or 0)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot listen on 127.0.0.1:{inp.server_port or 0} ({exc.strerror or exc})",
+                hint="Choose another --server-port, or omit it for a random one") from None
+        server.start()
+        teardown.callback(server.stop)
+        workdir = Path(tempfile.mkdtemp(prefix="sentinel-"))
+        teardown.callback(shutil.rmtree, workdir, ignore_errors=True)
+        env = server_mode_env(ctx.env, profile=inp.profile, url=server.url, token=token,
+                              token_mode=inp.token_mode, workdir=workdir,
+                              region=ctx.region()[0], session_id=grant.session_id)
+        if ctx.debug:
+            print(f"sentinel: debug: credential server on {server.url}, forwarding to "
+                  f"{client.base}; session {grant.session_id}", file=sys.stderr)
+        return run_child(command_or_shell(inp.command, ctx.env), env)
+    raise AssertionError("unreachable")  # pragma: no cover - ExitStack does not swallow
+
+
+def _duration(inp: ExecInput) -> int | None:
+    """``--server-duration`` is the session's lifetime at the service (capped by its policy)."""
+    if not inp.server_duration:
+        return None
+    from sentinelgw.timeutil import parse_duration
+
+    return int(parse_duration(inp.server_duration, what="--server-duration").total_seconds())

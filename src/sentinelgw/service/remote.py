@@ -1,0 +1,42 @@
+"""Choosing the credential service for a command, and its client for the caller's context.
+
+The URL is ``--remote``, else ``SENTINEL_REMOTE``, else ``defaults.remote``; ``--local`` forces
+local mode whatever is set. The proofs are signed with Sentinel's own credentials for the
+caller (``--aws-profile``, else the default chain): any valid credentials, no permission needed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sentinelgw.errors import UsageError
+
+if TYPE_CHECKING:
+    from sentinelgw.context import Context
+    from sentinelgw.service.client import ServiceClient
+
+
+def resolve_remote(ctx: Context, flag: str | None, local: bool) -> str | None:
+    """The service URL to use, or None for local mode."""
+    if local:
+        if flag:
+            raise UsageError("--remote and --local exclude each other")
+        return None
+    if flag:
+        return flag
+    if ctx.env.get("SENTINEL_REMOTE"):
+        return ctx.env["SENTINEL_REMOTE"]
+    setting = ctx.config().defaults.get("remote")
+    return str(setting.value) if setting is not None else None
+
+
+def remote_client(ctx: Context, url: str) -> ServiceClient:
+    from sentinelgw.service.client import client_for_session
+
+    service_id = ctx.env.get("SENTINEL_REMOTE_SERVICE_ID")
+    if not service_id:
+        setting = ctx.config().defaults.get("remote_service_id")
+        service_id = str(setting.value) if setting is not None else None
+    region = ctx.region()[0]
+    return client_for_session(url, ctx.aws_session(region), region=region,
+                              service_id=service_id)
