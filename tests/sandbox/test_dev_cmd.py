@@ -16,7 +16,7 @@ from sentinelgw.cli.dev_cmd import export_lines
 from sentinelgw.sandbox import EXTRA_MESSAGE, missing_extra
 
 EXPORTED = ("AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE",
-            "SENTINEL_CONFIG", "AWS_REGION", "AWS_DEFAULT_REGION")
+            "SENTINEL_CONFIG", "AWS_REGION", "AWS_DEFAULT_REGION", "SENTINEL_REMOTE")
 
 
 def _sentinel() -> list[str]:
@@ -58,9 +58,9 @@ def test_dev_prints_exports_serves_and_exits_zero_on_sigint(dev_server, tmp_path
     script = textwrap.dedent(f"""\
         eval "$(cat {env_file})"
         aws sts get-caller-identity --output json
-        sentinel exec --profile prod -- aws sts get-caller-identity
+        sentinel exec --local --profile prod -- aws sts get-caller-identity
         echo "denied-exit=$?" >&2
-        sentinel exec --server --profile prod -- aws sts get-caller-identity --output json
+        sentinel exec --profile prod -- aws sts get-caller-identity --output json
         """)
     shell = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True,
                            timeout=120, check=False)

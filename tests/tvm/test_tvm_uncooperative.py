@@ -1,0 +1,347 @@
+"""Each uncooperative move that works in local mode, tried against the credential service on the
+enforced sandbox, with the installed ``sentinel``, the real AWS CLI and boto3 children."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from tvmhelpers import client
+
+from sentinelgw.service.client import ServiceRefused
+
+SENTINEL = str(Path(sys.executable).parent / "sentinel")
+BOTO3_CHILD = "import boto3; print(boto3.client('sts').get_caller_identity()['Arn'])"
+
+
+def run(
+    args: list[str], env: dict[str, str], timeout: float = 90, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        args, env=env, capture_output=True, text=True, timeout=timeout, check=False, cwd=cwd
+    )
+
+
+def sentinel(args: list[str], env: dict[str, str], **kw) -> subprocess.CompletedProcess[str]:
+    return run([SENTINEL, *args], env, **kw)
+
+
+@pytest.fixture
+def blocked_alice(security):
+    """alice blocked by the security team (an item they may write); lifted afterwards."""
+    ddb = security.client("dynamodb")
+    ddb.put_item(
+        TableName="sentinel-sessions",
+        Item={"id": {"S": "block#alice"}, "reason": {"S": "offboarding review"}},
+    )
+    try:
+        yield
+    finally:
+        ddb.delete_item(TableName="sentinel-sessions", Key={"id": {"S": "block#alice"}})
+
+
+@pytest.fixture
+def document(enforced):
+    """Rewrite the service document for one test; the original comes back afterwards."""
+    original = enforced.document.read_text()
+
+    def write(text: str) -> None:
+        enforced.document.write_text(text)
+        time.sleep(1.2)  # a file document is re-read at most every second
+
+    try:
+        yield write
+    finally:
+        write(original)
+
+
+def test_remote_exec_serves_the_aws_cli_and_a_boto3_child(alice_env):
+    aws = sentinel(
+        [
+            "exec",
+            "--profile",
+            "prod",
+            "--",
+            "aws",
+            "sts",
+            "get-caller-identity",
+            "--output",
+            "json",
+        ],
+        alice_env,
+    )
+    assert aws.returncode == 0, aws.stderr
+    assert ":assumed-role/sentinel-prod/sentinel.alice." in json.loads(aws.stdout)["Arn"]
+    env = {k: v for k, v in alice_env.items() if k != "SENTINEL_REMOTE"}
+    child = sentinel(
+        [
+            "exec",
+            "--remote",
+            alice_env["SENTINEL_REMOTE"],
+            "--profile",
+            "prod",
+            "--",
+            sys.executable,
+            "-c",
+            BOTO3_CHILD,
+        ],
+        env,
+    )
+    assert child.returncode == 0, child.stderr
+    assert ":assumed-role/sentinel-prod/sentinel.alice." in child.stdout
+
+
+def test_remote_credentials_for_credential_process(alice_env):
+    done = sentinel(["credentials", "--profile", "dev"], alice_env)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["Version"] == 1 and doc["AccessKeyId"] and doc["Expiration"]
+
+
+def test_direct_assume_role_of_prod_is_access_denied(alice_env, enforced):
+    done = run(
+        [
+            "aws",
+            "sts",
+            "assume-role",
+            "--role-arn",
+            enforced.role_arn("prod"),
+            "--role-session-name",
+            "direct",
+        ],
+        alice_env,
+    )
+    assert done.returncode != 0 and "AccessDenied" in done.stderr
+
+
+def test_revoked_user_cannot_start_new_session(alice_env, blocked_alice):
+    for args in (
+        ["exec", "--profile", "prod", "--", "true"],
+        ["exec", "--profile", "dev", "--", "true"],
+        ["credentials", "--profile", "dev"],
+    ):
+        done = sentinel(args, alice_env)
+        assert done.returncode == 1, args
+        assert "UserBlocked" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_block_also_refuses_a_running_session(enforced, alice, security):
+    grant = client(enforced, alice).start("prod")
+    ddb = security.client("dynamodb")
+    ddb.put_item(TableName="sentinel-sessions", Item={"id": {"S": "block#alice"}})
+    try:
+        with pytest.raises(ServiceRefused) as err:
+            client(enforced, alice).credentials(grant.session_id)
+        assert err.value.code == "UserBlocked"
+    finally:
+        ddb.delete_item(TableName="sentinel-sessions", Key={"id": {"S": "block#alice"}})
+    assert client(enforced, alice).credentials(grant.session_id).session_id == grant.session_id
+
+
+def test_unrevoke_by_update_item_is_access_denied(alice_env, enforced, alice, security):
+    grant = client(enforced, alice).start("prod")
+    client(enforced, security).revoke(grant.session_id, "incident")
+    done = run(
+        [
+            "aws",
+            "dynamodb",
+            "update-item",
+            "--table-name",
+            "sentinel-sessions",
+            "--key",
+            json.dumps({"id": {"S": grant.session_id}}),
+            "--update-expression",
+            "SET #s = :a",
+            "--expression-attribute-names",
+            '{"#s": "status"}',
+            "--expression-attribute-values",
+            '{":a": {"S": "active"}}',
+        ],
+        alice_env,
+    )
+    assert done.returncode != 0 and "AccessDenied" in done.stderr
+    for _ in range(3):
+        with pytest.raises(ServiceRefused) as err:
+            client(enforced, alice).credentials(grant.session_id)
+        assert err.value.code == "SessionRevoked"
+    item = security.client("dynamodb").get_item(
+        TableName="sentinel-sessions", Key={"id": {"S": grant.session_id}}, ConsistentRead=True
+    )
+    assert item["Item"]["status"]["S"] == "revoked"
+
+
+class _FakeDynamo(http.server.BaseHTTPRequestHandler):
+    hits = 0
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        type(self).hits += 1
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = json.dumps({"Item": {"id": {"S": "x"}, "status": {"S": "active"}}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-amz-json-1.0")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_fake_dynamodb_endpoint_does_not_help(alice_env, blocked_alice):
+    fake = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeDynamo)
+    thread = threading.Thread(target=fake.serve_forever, daemon=True)
+    thread.start()
+    try:
+        env = {**alice_env, "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{fake.server_port}"}
+        done = sentinel(["exec", "--profile", "prod", "--", "true"], env)
+    finally:
+        fake.shutdown()
+        fake.server_close()
+    assert done.returncode == 1 and "UserBlocked" in done.stderr
+    assert _FakeDynamo.hits == 0  # the client never reads the table; the service reads its own
+
+
+def test_client_policy_flag_is_ignored_by_service(alice_env, tmp_path):
+    allow = tmp_path / "allow.yaml"
+    allow.write_text("policies:\n  - name: everything\n    effect: allow\n")
+    # Locally this policy would hand out prod credentials for credential_process.
+    local = sentinel(
+        ["credentials", "--local", "--policy", str(allow), "--profile", "dev"], alice_env
+    )
+    assert local.returncode == 0, local.stderr
+    done = sentinel(["credentials", "--policy", str(allow), "--profile", "prod"], alice_env)
+    assert done.returncode == 1 and "PolicyDenied" in done.stderr
+    assert "prod-tracked" in done.stderr
+    # A project sentinel.yaml pointing policy_source at the same file changes nothing either.
+    (tmp_path / "sentinel.yaml").write_text(f"policy_source: {json.dumps(str(allow))}\n")
+    done = sentinel(["credentials", "--profile", "prod"], alice_env, cwd=tmp_path)
+    assert done.returncode == 1 and "PolicyDenied" in done.stderr
+    ran = sentinel(
+        ["exec", "--policy", str(allow), "--profile", "staging", "--", "true"], alice_env
+    )
+    assert ran.returncode == 1 and "UnknownProfile" in ran.stderr
+    assert "--policy is ignored with --remote" in ran.stderr
+
+
+def test_profile_alias_of_prod_role_is_refused(alice_env, enforced, document, tmp_path):
+    # 1. The client's own AWS config names the prod role under [profile dev]: ignored.
+    config = tmp_path / "aws-config"
+    config.write_text(
+        f"[default]\nregion = us-east-1\n[profile dev]\n"
+        f"role_arn = {enforced.role_arn('prod')}\nsource_profile = default\n"
+    )
+    env = {**alice_env, "AWS_CONFIG_FILE": str(config)}
+    done = sentinel(
+        ["exec", "--profile", "dev", "--", "aws", "sts", "get-caller-identity", "--output", "json"],
+        env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert ":assumed-role/sentinel-dev/" in json.loads(done.stdout)["Arn"]
+    # 2. An alias of the prod role in the service's own map: the role_arn rule still applies.
+    document(
+        "\n".join(
+            [
+                "profiles:",
+                f"  prod: {{role_arn: {enforced.role_arn('prod')}}}",
+                f"  prod-alias: {{role_arn: {enforced.role_arn('prod')}}}",
+                f"  dev: {{role_arn: {enforced.role_arn('dev')}}}",
+                "policies:",
+                "  - name: no-prod-for-alice",
+                f"    match: {{role_arn: '{enforced.role_arn('prod')}', user: alice}}",
+                "    effect: deny",
+                "  - name: rest",
+                "    effect: allow",
+                "",
+            ]
+        )
+    )
+    for profile in ("prod", "prod-alias"):
+        denied = sentinel(["exec", "--profile", profile, "--", "true"], alice_env)
+        assert denied.returncode == 1 and "no-prod-for-alice" in denied.stderr, profile
+    assert sentinel(["exec", "--profile", "dev", "--", "true"], alice_env).returncode == 0
+
+
+def test_decoy_session_table_is_ignored(alice_env, security):
+    env = {**alice_env, "SENTINEL_SESSION_TABLE": "decoy"}
+    done = sentinel(
+        [
+            "exec",
+            "--session-table",
+            "decoy",
+            "--profile",
+            "prod",
+            "--",
+            sys.executable,
+            "-c",
+            "import os; print(os.environ['AWS_SENTINEL_SESSION_ID'])",
+        ],
+        env,
+    )
+    assert done.returncode == 0, done.stderr
+    session_id = done.stdout.strip()
+    item = security.client("dynamodb").get_item(
+        TableName="sentinel-sessions", Key={"id": {"S": session_id}}, ConsistentRead=True
+    )
+    assert item["Item"]["user"]["S"] == "alice"
+    tables = security.client("dynamodb").list_tables()["TableNames"]
+    assert "decoy" not in tables
+
+
+def test_direct_assume_role_with_a_real_source_identity_is_access_denied(
+    alice_env, enforced, alice
+):
+    grant = client(enforced, alice).start("prod")
+    done = run(
+        [
+            "aws",
+            "sts",
+            "assume-role",
+            "--role-arn",
+            enforced.role_arn("prod"),
+            "--role-session-name",
+            grant.source_identity,
+            "--source-identity",
+            grant.source_identity,
+        ],
+        alice_env,
+    )
+    assert done.returncode != 0 and "AccessDenied" in done.stderr
+
+
+CHILD = """
+import os, sys, boto3
+print(os.environ["AWS_SENTINEL_SESSION_ID"], flush=True)
+print(boto3.Session().client("sts").get_caller_identity()["Arn"], flush=True)
+sys.stdin.readline()
+try:
+    boto3.Session().client("sts").get_caller_identity()
+    print("still served", flush=True)
+except Exception as exc:
+    print("refused:", exc, flush=True)
+"""
+
+
+def test_revocation_reaches_the_running_child(alice_env, enforced, security):
+    proc = subprocess.Popen(
+        [SENTINEL, "exec", "--profile", "prod", "--", sys.executable, "-c", CHILD],
+        env=alice_env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        session_id = proc.stdout.readline().strip()
+        assert "sentinel-prod" in proc.stdout.readline()
+        client(enforced, security).revoke(session_id, "stop now")
+        out, err = proc.communicate("\n", timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "refused:" in out and "SessionRevoked" in out and "stop now" in out, (out, err)
