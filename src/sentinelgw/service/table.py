@@ -2,9 +2,9 @@
 
 The service is the only principal allowed to write the table. Besides the usual session
 record it stores the creator's verified ARN (``caller_arn``), so that only the creator can
-fetch a session's credentials. A block is an item with id ``block#<user>``; it blocks while it
-has no ``until`` (epoch seconds) or ``until`` is in the future, unless its ``status`` says it
-was lifted.
+fetch a session's credentials. A block is an item with id ``block#<user>``, as
+``sentinel server-revoke --user U --block`` writes it; it blocks while it has no
+``blocked_until`` (epoch seconds) or that is in the future, unless it carries ``lifted_at``.
 
 Every failure is a 503 :class:`Refusal`: the service fails closed on any table error.
 """
@@ -140,15 +140,14 @@ class ServiceTable:
 def _block(user: str, item: dict[str, Any]) -> Block | None:
     from sentinelgw.sessions.model import decode_time
 
-    status = item.get("status", {}).get("S", "")
-    if status in LIFTED:
+    if "lifted_at" in item or item.get("status", {}).get("S", "") in LIFTED:
         return None
-    until_raw = item.get("until", {}).get("N")
+    until_raw = (item.get("blocked_until") or item.get("until") or {}).get("N")
     try:
         until = decode_time(until_raw) if until_raw else None
     except ValueError:
         until = None  # an unreadable end blocks for good: fail closed
-    reason = item.get("reason", {}).get("S") or item.get("revoked_reason", {}).get("S") or ""
+    reason = (item.get("blocked_reason") or item.get("reason") or {}).get("S") or ""
     return Block(user=user, reason=reason, until=until)
 
 
