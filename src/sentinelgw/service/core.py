@@ -26,7 +26,7 @@ from sentinelgw.service.caller import Caller
 from sentinelgw.service.counter import RequestCounter
 from sentinelgw.service.document import DocumentSource, ServiceDocument, Target
 from sentinelgw.service.refusal import Refusal
-from sentinelgw.service.table import ServiceTable, StoredSession, blocking
+from sentinelgw.service.table import Block, ServiceTable, StoredSession, blocking
 from sentinelgw.sessions.model import SessionRecord, is_session_id
 from sentinelgw.sourceidentity import format_source_identity, new_id
 
@@ -301,13 +301,20 @@ class SentinelService:
         return creds
 
 
+def _blocked(user: str, block: Block | None) -> str:
+    why = f": {block.reason}" if block is not None and block.reason else ""
+    return f"user {user} is blocked by the security team{why}"
+
+
 def _service_denial(decision: Decision, request: Request) -> str:
     """The policy's denial text, with the fix the service can offer (a remote exec session)."""
     rule = decision.rule
     if decision.denial == "not_server" and rule is not None:
-        return (f"policy rule {rule.label()} requires a server session for profile "
-                f"'{request.profile}', so credential_process credentials are not issued for it. "
-                f"Run: sentinel exec --remote URL --profile {request.profile} -- ...")
+        return (
+            f"policy rule {rule.label()} requires a server session for profile "
+            f"'{request.profile}', so credential_process credentials are not issued for it. "
+            f"Run: sentinel exec --remote URL --profile {request.profile} -- ..."
+        )
     return denial_message(decision, request)
 
 
