@@ -86,15 +86,30 @@ def dev(app: App, directory: Path | None, port: int, table: str, no_service: boo
 @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
               help="Sandbox folder to use (default: a new temporary folder).")
 @click.option("--keep", is_flag=True, help="Keep the sandbox folder afterwards.")
+@click.option("--service", is_flag=True,
+              help="Each uncooperative move in local mode, then against the credential service.")
 @common_options
 @pass_app
-def demo(app: App, directory: Path | None, keep: bool) -> int:
+def demo(app: App, directory: Path | None, keep: bool, service: bool) -> int:
     """Guided end-to-end run on a fresh sandbox: seven steps, each checked."""
     from sentinelgw.sandbox import missing_extra
 
     message = missing_extra()
     if message:
         raise SandboxError(message.replace("sentinel dev", "sentinel demo"))
+    if service:
+        import shutil
+        import tempfile
+
+        from sentinelgw.sandbox.service_demo import run_service_demo
+
+        root = directory or Path(tempfile.mkdtemp(prefix="sentinel-demo-"))
+        try:
+            moves = run_service_demo(directory=root, echo=lambda line: click.echo(line))
+        finally:
+            if directory is None and not keep:
+                shutil.rmtree(root, ignore_errors=True)
+        return 0 if all(m.passed for m in moves) else 1
     from sentinelgw.sandbox.demo import run_demo
 
     result = run_demo(directory=directory, keep=keep, echo=lambda line: click.echo(line))

@@ -113,12 +113,9 @@ class SentinelService:
         doc = self.document()
         target = _target(doc, profile)
         now = self.clock()
-        if blocking(self.table.block(caller.user), now):
-            raise Refusal(
-                403,
-                "UserBlocked",
-                f"user {caller.user} is blocked from new sessions; ask the security team",
-            )
+        block = self.table.block(caller.user)
+        if blocking(block, now):
+            raise Refusal(403, "UserBlocked", _blocked(caller.user, block))
         decision = self._decide(doc, caller, target, mode, now, note)
         lifetime = _lifetime(body.get("duration_seconds"), decision.max_server_duration)
         session_id = new_id()
@@ -162,9 +159,7 @@ class SentinelService:
         if record.effective_status(now) != "active":
             raise Refusal(403, "SessionExpired", f"session {session_id} has ended; start a new one")
         if blocking(block, now):
-            raise Refusal(
-                403, "UserBlocked", f"user {caller.user} is blocked; ask the security team"
-            )
+            raise Refusal(403, "UserBlocked", _blocked(caller.user, block))
         target = doc.profiles.get(record.profile)
         if target is None or target.role_arn != record.role_arn:
             raise Refusal(
@@ -255,7 +250,7 @@ class SentinelService:
             raise Refusal(
                 403,
                 "PolicyDenied",
-                "Sentinel policy denied this request: " + denial_message(decision, request),
+                "Sentinel policy denied this request: " + _service_denial(decision, request),
             )
         return decision
 

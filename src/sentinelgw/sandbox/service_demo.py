@@ -1,0 +1,329 @@
+"""``sentinel demo --service``: each uncooperative move, in local mode and against the service.
+
+Two sandboxes, one after the other in this process: first the local-mode sandbox (no IAM
+enforcement, users may write the session table, as ``init sessions --generate-iam`` grants),
+then the service sandbox (moto's IAM enforcement on, the credential service on loopback, alice
+an ordinary user). Every move runs the installed ``sentinel`` and the AWS CLI as subprocesses
+and says whether it reached its aim. The demo passes when every move works in local mode and
+fails against the service. moto's enforcement is process-wide, so run this in its own process
+(``sentinel demo --service`` does).
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sentinelgw.sandbox.core import Sandbox
+from sentinelgw.sandbox.demo import aws_command, sentinel_command
+
+TABLE = "sentinel-sessions"
+PRINT_SESSION = "import os; print(os.environ['AWS_SENTINEL_SESSION_ID'])"
+
+
+@dataclass(frozen=True)
+class MoveResult:
+    title: str
+    local: bool  # the move reached its aim in local mode
+    service: bool  # ... against the service
+
+    @property
+    def passed(self) -> bool:
+        return self.local and not self.service
+
+
+class _Side:
+    """One sandbox and the commands a user runs against it."""
+
+    def __init__(self, sb: Sandbox, remote: bool, echo: Callable[[str], None]) -> None:
+        self.sb, self.remote, self.echo = sb, remote, echo
+        home = sb.root / "home"
+        home.mkdir(exist_ok=True, mode=0o700)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SENTINEL_"))}
+        env.update(sb.env(), HOME=str(home), PYTHONUNBUFFERED="1")
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+        self.env = env
+        self.sentinel = sentinel_command()
+        self.aws = aws_command() or ["aws"]
+
+    def run(
+        self, argv: list[str], env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        shown = [
+            "sentinel" if a == self.sentinel[0] else "aws" if a == self.aws[0] else a for a in argv
+        ]
+        self.echo("  $ " + shlex.join(shown)[:150])
+        proc = subprocess.run(
+            argv,
+            env=env or self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+        last = (proc.stderr.strip().splitlines() or proc.stdout.strip().splitlines() or [""])[-1]
+        self.echo(f"    exit {proc.returncode}: {last[:140]}")
+        return proc
+
+    def sentinel_run(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return self.run([*self.sentinel, *args], env)
+
+    def aws_run(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return self.run([*self.aws, *args], env)
+
+    def exec_args(self, *args: str) -> list[str]:
+        """``exec`` in this side's mode: local server mode, or through the service."""
+        return ["exec", *([] if self.remote else ["--server"]), *args]
+
+    def admin(self) -> list[str]:
+        """The security team's AWS CLI profile (everyone may write the table in local mode)."""
+        return ["--profile", "security"] if self.remote else []
+
+    def session(self, *extra: str, env: dict[str, str] | None = None) -> str | None:
+        proc = self.sentinel_run(
+            *self.exec_args(*extra, "--profile", "prod", "--", sys.executable, "-c", PRINT_SESSION),
+            env=env,
+        )
+        return proc.stdout.strip() or None if proc.returncode == 0 else None
+
+    def record(self, session_id: str, table: str = TABLE) -> dict[str, object] | None:
+        proc = self.aws_run(
+            *self.admin(),
+            "dynamodb",
+            "get-item",
+            "--table-name",
+            table,
+            "--key",
+            json.dumps({"id": {"S": session_id}}),
+            "--consistent-read",
+            "--output",
+            "json",
+        )
+        if proc.returncode != 0 or not proc.stdout.strip():
+            return None
+        item = json.loads(proc.stdout).get("Item")
+        return item if isinstance(item, dict) else None
+
+
+# -- the moves: each returns True when it reached its aim ----------------------------------
+
+
+def new_session_after_block(s: _Side) -> bool:
+    block = json.dumps({"id": {"S": "block#alice"}, "blocked_reason": {"S": "demo"}})
+    s.aws_run(*s.admin(), "dynamodb", "put-item", "--table-name", TABLE, "--item", block)
+    s.aws_run(
+        "dynamodb",
+        "delete-item",
+        "--table-name",
+        TABLE,
+        "--key",
+        json.dumps({"id": {"S": "block#alice"}}),
+    )  # alice removes her own block
+    started = s.session() is not None
+    s.aws_run(
+        *s.admin(),
+        "dynamodb",
+        "delete-item",
+        "--table-name",
+        TABLE,
+        "--key",
+        json.dumps({"id": {"S": "block#alice"}}),
+    )
+    return started
+
+
+def unrevoke_with_update_item(s: _Side) -> bool:
+    session_id = s.session()
+    if session_id is None:
+        return False
+    s.sentinel_run(
+        "server-revoke",
+        session_id,
+        "--reason",
+        "demo",
+        *(["--aws-profile", "security"] if s.remote else []),
+    )
+    s.aws_run(
+        "dynamodb",
+        "update-item",
+        "--table-name",
+        TABLE,
+        "--key",
+        json.dumps({"id": {"S": session_id}}),
+        "--update-expression",
+        "SET #s = :a",
+        "--expression-attribute-names",
+        '{"#s": "status"}',
+        "--expression-attribute-values",
+        '{":a": {"S": "active"}}',
+    )
+    item = s.record(session_id) or {}
+    return item.get("status") == {"S": "active"}
+
+
+class _Fake(http.server.BaseHTTPRequestHandler):
+    """A DynamoDB look-alike that answers every call with an active item."""
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.hits += 1  # type: ignore[attr-defined]
+        body = json.dumps({"Item": {"status": {"S": "active"}}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-amz-json-1.0")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+def fake_dynamodb_endpoint(s: _Side) -> bool:
+    fake = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Fake)
+    fake.hits = 0  # type: ignore[attr-defined]
+    threading.Thread(target=fake.serve_forever, daemon=True).start()
+    try:
+        env = {**s.env, "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{fake.server_port}"}
+        session_id = s.session(env=env)
+    finally:
+        fake.shutdown()
+        fake.server_close()
+    # The aim: credentials whose session the real table does not hold.
+    return session_id is not None and s.record(session_id) is None
+
+
+def client_policy_flag(s: _Side) -> bool:
+    allow = s.sb.root / "allow.yaml"
+    allow.write_text("policies:\n  - name: everything\n    effect: allow\n", encoding="utf-8")
+    return (
+        s.sentinel_run("credentials", "--policy", str(allow), "--profile", "prod").returncode == 0
+    )
+
+
+def profile_alias(s: _Side) -> bool:
+    config = s.sb.root / "alias-config"
+    config.write_text(
+        f"[default]\nregion = {s.sb.region}\n[profile sentinel-source]\n"
+        f"[profile dev]\nrole_arn = {s.sb.role_arns['prod']}\n"
+        "source_profile = sentinel-source\n",
+        encoding="utf-8",
+    )
+    env = {**s.env, "AWS_CONFIG_FILE": str(config)}
+    proc = s.sentinel_run(
+        *s.exec_args(
+            "--profile", "dev", "--", *s.aws, "sts", "get-caller-identity", "--output", "json"
+        ),
+        env=env,
+    )
+    return proc.returncode == 0 and "sentinel-prod" in proc.stdout
+
+
+def decoy_table(s: _Side) -> bool:
+    if not s.remote:
+        from sentinelgw.sessions.schema import ensure_table
+
+        ensure_table(s.sb._client("dynamodb"), "decoy", plan=False, wait=True)
+    env = {**s.env, "SENTINEL_SESSION_TABLE": "decoy"}
+    session_id = s.session("--session-table", "decoy", env=env)
+    return session_id is not None and s.record(session_id) is None
+
+
+def assume_with_real_source_identity(s: _Side) -> bool:
+    session_id = s.session()
+    item = s.record(session_id) if session_id else None
+    field = (item or {}).get("source_identity")
+    source = str(field.get("S", "")) if isinstance(field, dict) else ""
+    if not source:
+        return False
+    proc = s.aws_run(
+        "sts",
+        "assume-role",
+        "--role-arn",
+        s.sb.role_arns["prod"],
+        "--role-session-name",
+        source,
+        "--source-identity",
+        source,
+        "--query",
+        "AssumedRoleUser.Arn",
+        "--output",
+        "text",
+    )
+    return proc.returncode == 0
+
+
+MOVES: tuple[tuple[str, Callable[[_Side], bool]], ...] = (
+    (
+        "starts a new session right after a block (deleting the block first)",
+        new_session_after_block,
+    ),
+    ("flips a revoked record back to active with UpdateItem", unrevoke_with_update_item),
+    ("points AWS_ENDPOINT_URL_DYNAMODB at a fake that answers active", fake_dynamodb_endpoint),
+    ("passes --policy allow.yaml", client_policy_flag),
+    ("names the prod role_arn under [profile dev]", profile_alias),
+    ("passes --session-table decoy", decoy_table),
+    (
+        "calls aws sts assume-role with a real session's SourceIdentity",
+        assume_with_real_source_identity,
+    ),
+)
+
+
+def _side(root: Path, remote: bool, echo: Callable[[str], None]) -> list[bool]:
+    sb = Sandbox(root, enforce_iam=remote)
+    try:
+        sb.start()
+        side = _Side(sb, remote, echo)
+        results = []
+        for title, move in MOVES:
+            echo(f"- the user {title}")
+            reached = move(side)
+            echo(f"  => {'WORKS' if reached else 'FAILS'}")
+            results.append(reached)
+        return results
+    finally:
+        sb.stop()
+
+
+def run_service_demo(
+    *, directory: Path | None = None, echo: Callable[[str], None] = print
+) -> tuple[MoveResult, ...]:
+    """Run every move in local mode, then against the service; the results side by side."""
+    root = Path(tempfile.mkdtemp(prefix="sentinel-demo-")) if directory is None else directory
+    echo("Local mode (cooperative): the user's own process, credentials and table decide")
+    local = _side(root / "local", False, echo)
+    echo("")
+    echo("The credential service: moto enforces IAM, the service decides")
+    service = _side(root / "service", True, echo)
+    results = tuple(
+        MoveResult(title, lo, sv) for (title, _), lo, sv in zip(MOVES, local, service, strict=True)
+    )
+    echo("")
+    width = max(len(r.title) for r in results)
+    echo(f"{'the user':<{width}}  local mode  service")
+    for r in results:
+        echo(
+            f"{r.title:<{width}}  {'works' if r.local else 'fails':<10}  "
+            f"{'works' if r.service else 'fails'}"
+        )
+    ok = all(r.passed for r in results)
+    echo(
+        "demo passed: every move works in local mode and fails against the service"
+        if ok
+        else "demo FAILED: see the moves above"
+    )
+    return results
