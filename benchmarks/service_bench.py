@@ -233,8 +233,9 @@ def main() -> None:
     errors = sum(r["service"]["errors"] + r["baseline"]["errors"] for r in summary_rounds)
     met = statistics.median(p50s) <= P50_MAX and statistics.median(p99s) <= P99_MAX
     print(
-        f"median p50 ratio {round(statistics.median(p50s), 2)} (target <= {P50_MAX}), median p99 ratio "
-        f"{statistics.median(p99s)} (target <= {P99_MAX}), errors {errors}: "
+        f"median p50 ratio {round(statistics.median(p50s), 2)} (target <= {P50_MAX}), "
+        f"median p99 ratio {round(statistics.median(p99s), 2)} (target <= {P99_MAX}), "
+        f"errors {errors}: "
         f"{verdict(met and errors == 0)}"
     )
     print_summary(

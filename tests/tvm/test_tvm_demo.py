@@ -27,9 +27,6 @@ def test_demo_service_shows_each_move_beside_local_mode(tmp_path):
         check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    table = proc.stdout.split(
-        "the user ",
-    )[-1]
     rows = [
         line
         for line in proc.stdout.splitlines()
