@@ -113,11 +113,16 @@ class ServiceClient:
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         payload = json.dumps({**body, "proof": self._proof()}).encode()
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        lambda_region = function_url_region(self.base)
+        if lambda_region is not None:
+            # A Function URL with AWS_IAM auth takes only SigV4-signed requests (service
+            # "lambda"); the proof inside still authenticates the caller to the service.
+            headers = _signed_for_lambda(
+                self.signer(), self.base + path, payload, headers, lambda_region
+            )
         request = urllib.request.Request(  # noqa: S310 - scheme checked by service_origin
-            self.base + path,
-            data=payload,
-            method="POST",
-            headers={"Content-Type": "application/json", "Accept": "application/json"},
+            self.base + path, data=payload, method="POST", headers=headers
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as resp:  # noqa: S310
@@ -184,10 +189,26 @@ def _grant(data: dict[str, Any]) -> RemoteGrant:
 _LAMBDA_URL = re.compile(r"^[a-z0-9]+\.lambda-url\.(?P<region>[a-z0-9-]+)\.on\.aws$")
 
 
+def function_url_region(url: str) -> str | None:
+    """The region of a Lambda Function URL (``<id>.lambda-url.<region>.on.aws``), else None."""
+    m = _LAMBDA_URL.match((urlsplit(url).hostname or "").lower())
+    return m.group("region") if m else None
+
+
 def signing_region(url: str, fallback: str | None) -> str:
     """The region to sign proofs for: a Function URL names it, else the caller's region."""
-    m = _LAMBDA_URL.match((urlsplit(url).hostname or "").lower())
-    return m.group("region") if m else (fallback or "us-east-1")
+    return function_url_region(url) or fallback or "us-east-1"
+
+
+def _signed_for_lambda(
+    credentials: Any, url: str, payload: bytes, headers: dict[str, str], region: str
+) -> dict[str, str]:
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    request = AWSRequest(method="POST", url=url, data=payload, headers=headers)
+    SigV4Auth(credentials, "lambda", region).add_auth(request)
+    return {name: str(value) for name, value in request.headers.items()}
 
 
 def client_for_session(
