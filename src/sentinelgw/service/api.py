@@ -150,7 +150,7 @@ class ServiceApp:
             return 201, _grant_body(self.service.create_session(caller, body, note))
         if m.group("call") == "credentials":
             return 200, _grant_body(self.service.credentials(caller, m.group("id"), note))
-        return 200, {"session": self.service.revoke(caller, m.group("id"), body, note)}
+        return 200, self.service.revoke(caller, m.group("id"), body, note)
 
 
 def _method(request: HttpRequest, allowed: str) -> None:

@@ -38,6 +38,7 @@ DEFAULT_SESSION = timedelta(hours=1)
 MAX_SESSION = timedelta(hours=12)
 MIN_SESSION = timedelta(minutes=1)
 SESSION_TAG = "SentinelSessionId"
+HardRevoke = Callable[[SessionRecord, datetime], str]
 MODES = {"server": Mode.SERVER, "credential_process": Mode.CREDENTIAL_PROCESS}
 
 
@@ -66,6 +67,10 @@ class SentinelService:
     accounts: tuple[str, ...] = ()
     instance_id: str = field(default_factory=new_id)
     counter: RequestCounter | None = None
+    # Adds the session's SourceIdentity to the role's Deny after a revoke and says how that
+    # went; None: the service refuses further requests only (credentials already handed out
+    # stay valid until they expire).
+    hard_revoke: HardRevoke | None = None
     _creds: dict[str, AwsCredentials] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -202,7 +207,10 @@ class SentinelService:
             raise Refusal(503, "SessionTableUnavailable", str(exc)) from None
         with self._lock:
             self._creds.pop(session_id, None)
-        return revoked.to_export(now)
+        iam = None if self.hard_revoke is None else self.hard_revoke(revoked, now)
+        if iam is not None:
+            note["message"] = iam
+        return {"session": revoked.to_export(now), "iam": iam}
 
     def healthy(self) -> dict[str, Any]:
         loaded = self.documents.loaded
