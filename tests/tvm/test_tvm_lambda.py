@@ -144,3 +144,11 @@ def test_the_app_is_built_once_per_cold_start(lambda_env):
     first = lambda_handler._APP
     _invoke(_event("/v1/health", None, method="GET"))
     assert first is not None and lambda_handler._APP is first
+
+
+def test_a_misconfigured_function_answers_json_503(monkeypatch, capsys):
+    monkeypatch.setattr(lambda_handler, "_APP", None)
+    monkeypatch.delenv("SENTINEL_SERVICE_ID", raising=False)
+    status, body, _ = _invoke(_event("/v1/health", None, method="GET"))
+    assert (status, body["code"]) == (503, "ServiceMisconfigured")
+    assert "SENTINEL_TVM_SERVICE_ID" in capsys.readouterr().err

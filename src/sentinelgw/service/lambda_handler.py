@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import os
 import re
+import sys
 from typing import Any
 
+from sentinelgw.errors import SentinelError
 from sentinelgw.service.api import HttpRequest, HttpResponse, ServiceApp
 
 _APP: ServiceApp | None = None
@@ -68,4 +71,20 @@ def handle_event(service: ServiceApp, event: dict[str, Any]) -> dict[str, Any]:
 
 
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    return handle_event(app(), event)
+    try:
+        service = app()
+    except SentinelError as exc:
+        # A misconfigured function answers every request with one JSON error (and says why
+        # in its log), never with Lambda's bare 502 and a traceback.
+        message = " ".join(str(exc).split())
+        print(
+            json.dumps({"event": "startup", "code": "ServiceMisconfigured", "message": message}),
+            file=sys.stderr,
+            flush=True,
+        )
+        body = {
+            "code": "ServiceMisconfigured",
+            "message": "the Sentinel service is not configured; see its log",
+        }
+        return result_from_response(HttpResponse(503, body, {"Content-Type": "application/json"}))
+    return handle_event(service, event)
