@@ -1,0 +1,68 @@
+"""Core behaviour that needs a clock or a broken table: request counting and failing closed."""
+
+from __future__ import annotations
+
+import time
+
+import boto3
+import pytest
+from botocore.config import Config
+from tvmhelpers import client
+
+from sentinelgw.service.refusal import Refusal
+from sentinelgw.service.table import ServiceTable
+
+
+def test_credential_requests_are_counted_in_the_record(enforced, alice, security):
+    grant = client(enforced, alice).start("dev")
+    for _ in range(3):
+        client(enforced, alice).credentials(grant.session_id)
+    time.sleep(2.2)  # the counter writes at most every 2 s, on the next request
+    client(enforced, alice).credentials(grant.session_id)
+    ddb = security.client("dynamodb")
+    count = 0
+    for _ in range(50):
+        item = ddb.get_item(
+            TableName="sentinel-sessions", Key={"id": {"S": grant.session_id}}, ConsistentRead=True
+        )["Item"]
+        count = int(item["request_count"]["N"])
+        if count == 4:
+            break
+        time.sleep(0.1)
+    assert count == 4
+
+
+@pytest.fixture
+def dead_table():
+    ddb = boto3.client(
+        "dynamodb",
+        endpoint_url="http://127.0.0.1:9",
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=1),
+    )
+    return ServiceTable(ddb, "sentinel-sessions")
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda t: t.read("0123456789abcdef", "alice"),
+        lambda t: t.block("alice"),
+        lambda t: t.get("0123456789abcdef"),
+    ],
+)
+def test_any_table_error_refuses_with_503(dead_table, call):
+    with pytest.raises(Refusal) as err:
+        call(dead_table)
+    assert (err.value.status, err.value.code) == (503, "SessionTableUnavailable")
+    assert dead_table.reachable() is False
+
+
+def test_table_access_denied_refuses_with_503(on_enforced, alice):
+    # alice's own keys cannot read the table: the service would refuse, not serve.
+    table = ServiceTable(alice.client("dynamodb"), "sentinel-sessions")
+    with pytest.raises(Refusal) as err:
+        table.read("0123456789abcdef", "alice")
+    assert err.value.status == 503 and "denied" in err.value.message.lower()
