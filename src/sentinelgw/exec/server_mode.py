@@ -56,14 +56,15 @@ class Admitted:
 
 
 def run_server_exec(ctx: Context, inp: ExecInput) -> int:
-    with ExitStack() as teardown:  # closes, in reverse order, whatever the steps opened
+    """Run ``inp.command`` against a local credential server; return the child's status."""
+    with ExitStack() as teardown:  # undoes, in reverse order, what each step set up
         admitted = admit(ctx, inp)
         tracker = track(ctx, inp, admitted, teardown)
         refresher = start_refresher(ctx, admitted, tracker, teardown)
         token = secrets.token_urlsafe(32)
         server = start_server(ctx, inp, admitted, refresher, tracker, token, teardown)
-        return run_child_against(ctx, inp, admitted, server, token, tracker, teardown)
-    raise AssertionError("unreachable")  # pragma: no cover - ExitStack does not swallow
+        status = run_child_against(ctx, inp, admitted, server, token, tracker, teardown)
+    return status
 
 
 def admit(ctx: Context, inp: ExecInput) -> Admitted:
