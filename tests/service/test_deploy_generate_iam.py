@@ -15,7 +15,8 @@ def test_generate_iam_prints_exactly_the_invoke_only_policy(deployment, run_sent
     printed = json.loads(result.stdout)
     assert printed == user_invoke_policy(deployment.function_arn)
     [statement] = printed["Statement"]
-    assert statement["Action"] == ["lambda:InvokeFunctionUrl"]
+    # AWS requires both actions for a Function URL created since October 2025
+    assert statement["Action"] == ["lambda:InvokeFunctionUrl", "lambda:InvokeFunction"]
     assert statement["Resource"] == [deployment.function_arn]
     # it only prints: nothing was provisioned
     lam = aws("lambda")
