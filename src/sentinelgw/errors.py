@@ -15,6 +15,7 @@ Only the CLI entry point catches these; it prints ``str(exc)`` as one line and e
     ├── SessionStoreError         the DynamoDB session table could not be used
     │   └── SessionNotFound
     ├── AuditError                the audit could not run
+    ├── DeployError               the credential service cannot be deployed as asked
     └── SandboxError              the local sandbox could not start
 
 Outside the tree, the CLI entry point maps an abort (Ctrl-C, ``click.Abort``, answering "no"
@@ -102,6 +103,10 @@ class SessionStoreError(SentinelError):
 
 class SessionNotFound(SessionStoreError):
     """No such session, or it has already ended."""
+
+
+class DeployError(SentinelError):
+    """The credential service cannot be deployed as asked (a conflict, a missing role)."""
 
 
 class AuditError(SentinelError):

@@ -40,8 +40,15 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "server-session": ("sentinelgw.cli.sessions_cmd", "server_session", "Show one server session."),
     "server-revoke": ("sentinelgw.cli.sessions_cmd", "server_revoke", "Revoke a server session."),
     "audit": ("sentinelgw.cli.audit_cmd", "audit", "Audit CloudTrail against the session table."),
+    "tvm": ("sentinelgw.cli.tvm_deploy_cmd", "tvm", "The Sentinel credential service."),
     "dev": ("sentinelgw.cli.dev_cmd", "dev", "Run a local AWS sandbox (not for production)."),
     "demo": ("sentinelgw.cli.dev_cmd", "demo", "Guided end-to-end run on a fresh sandbox."),
+}
+
+# group name -> subcommands other modules add to it: (module, attribute)
+SUBCOMMANDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "init": (("sentinelgw.cli.tvm_deploy_cmd", "init_tvm"),),
+    "tvm": (("sentinelgw.cli.tvm_deploy_cmd", "tvm_check"),),
 }
 
 
@@ -56,6 +63,10 @@ class LazyGroup(click.Group):
         module = importlib.import_module(entry[0])
         cmd = getattr(module, entry[1])
         assert isinstance(cmd, click.Command)
+        if isinstance(cmd, click.Group):
+            for sub_module, attribute in SUBCOMMANDS.get(cmd_name, ()):
+                sub = getattr(importlib.import_module(sub_module), attribute)
+                cmd.add_command(sub)
         return cmd
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
