@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from sentinelgw.decisionlog import DecisionLog
 
 MfaPrompt = Callable[[str], str]
+Notify = Callable[[str], None]
 
 
 @dataclass
@@ -35,6 +36,8 @@ class Context:
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     # Asks for the MFA code of the device named by its argument; None: nobody to ask.
     prompt_mfa: MfaPrompt | None = None
+    # Shows a note or debug line to the person at the terminal; None: nobody is watching.
+    notify: Notify | None = None
     _config: Config | None = None
     _log: DecisionLog | None = None
     _sessions: dict[tuple[str | None, str | None], Any] = field(default_factory=dict)
@@ -94,6 +97,11 @@ class Context:
 
             self._log = DecisionLog.open(self.log_file, self.log_stderr)
         return self._log
+
+    def note(self, message: str) -> None:
+        """Pass ``message`` (never a secret) to ``notify``, if anyone is watching."""
+        if self.notify is not None:
+            self.notify(message)
 
     def mfa_code(self, serial: str) -> str:
         """A 6-digit MFA code for ``serial`` from ``prompt_mfa``; CredentialError if none."""

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from sentinelgw.policy.loader import load_policy_text
 from sentinelgw.service.deploy.package import build_package
 from sentinelgw.service.policies import protected_role_trust_policy, service_role_policy
 
@@ -93,6 +94,21 @@ def test_applied_documents_are_exactly_the_builders(deployed, aws):
     )
     own_trust = iam.get_role(RoleName=deployed.name)["Role"]["AssumeRolePolicyDocument"]
     assert own_trust["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
+
+
+def test_the_parameter_starts_with_a_valid_policy_that_denies_everything(deployed, aws):
+    text = aws("ssm").get_parameter(Name=deployed.parameter)["Parameter"]["Value"]
+    [rule] = load_policy_text(text, deployed.parameter).rules
+    assert rule.effect.value == "deny" and rule.profiles == ("*",)
+
+
+def test_an_existing_parameter_is_never_overwritten(deployment, run_sentinel, aws):
+    aws("ssm").put_parameter(Name=deployment.parameter, Value="operator: policy", Type="String")
+    done = run_sentinel(["init", "tvm", *deployment.flags(), "--yes"])
+    assert done.returncode == 0, done.stderr
+    assert "create parameter" not in done.stdout
+    value = aws("ssm").get_parameter(Name=deployment.parameter)["Parameter"]["Value"]
+    assert value == "operator: policy"
 
 
 def test_function_runs_the_installed_package_with_the_service_settings(deployed, aws):

@@ -97,7 +97,7 @@ def test_user_policy_only_invokes_the_function_url(function_arn):
             {
                 "Sid": "SentinelInvokeService",
                 "Effect": "Allow",
-                "Action": ["lambda:InvokeFunctionUrl"],
+                "Action": ["lambda:InvokeFunctionUrl", "lambda:InvokeFunction"],
                 "Resource": [function_arn],
             }
         ],

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from sentinelgw.context import Context, MfaPrompt
+from sentinelgw.context import Context, MfaPrompt, Notify
 from sentinelgw.errors import CredentialError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -32,6 +32,10 @@ def terminal_mfa_prompt(serial: str) -> str:
     return str(click.prompt(f"MFA code for {serial}", err=True, hide_input=True))
 
 
+def notify_stderr(message: str) -> None:
+    click.echo(f"sentinel: {message}", err=True)
+
+
 @dataclass
 class App(Context):
     """The core :class:`Context` plus what only the command line has: its raw arguments, and a
@@ -39,6 +43,7 @@ class App(Context):
 
     raw_args: list[str] = field(default_factory=list)
     prompt_mfa: MfaPrompt | None = terminal_mfa_prompt
+    notify: Notify | None = notify_stderr
 
 
 def _store(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:

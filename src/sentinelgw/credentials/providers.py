@@ -79,6 +79,10 @@ class ProfileProvider:
             self._source = self._make_source()
         return self._source
 
+    def profile_session(self) -> boto3.Session:
+        """A session with the profile's own credentials (for a role profile: the role's)."""
+        return self.source_session()
+
     def identity(self) -> Identity:
         """The requesting user: GetCallerIdentity of the source credentials."""
         if self._identity is None:
@@ -150,6 +154,11 @@ class RoleProvider(ProfileProvider):
             hint="Add source_profile, or pass --aws-profile with the source credentials",
         )
 
+    def profile_session(self) -> boto3.Session:
+        from sentinelgw.awsclients import make_session
+
+        return make_session(self.profile.name, self.region)  # botocore assumes the role
+
     def plan(self, request_id: str) -> Plan:
         user = self.identity().user
         return Plan(self.identity(), request_id, format_source_identity(user, request_id))
@@ -193,12 +202,7 @@ def provider_for(ctx: Context, name: str, region: str | None) -> ProfileProvider
 
 def profile_session(ctx: Context, name: str, region: str | None) -> boto3.Session:
     """A boto3 session for profile ``name`` as botocore builds it, SSO profiles included."""
-    from sentinelgw.awsclients import make_session
-
-    profile = load_profile(name)
-    if KINDS.get(profile.kind) is SSOProvider:
-        return SSOProvider(ctx, profile, region).source_session()
-    return make_session(name, region)
+    return provider_for(ctx, name, region).profile_session()
 
 
 def caller_identity(session: boto3.Session, region: str | None) -> Identity:

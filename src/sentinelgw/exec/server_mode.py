@@ -56,14 +56,15 @@ class Admitted:
 
 
 def run_server_exec(ctx: Context, inp: ExecInput) -> int:
-    with ExitStack() as teardown:  # closes, in reverse order, whatever the steps opened
+    """Run ``inp.command`` against a local credential server; return the child's status."""
+    with ExitStack() as teardown:  # undoes, in reverse order, what each step set up
         admitted = admit(ctx, inp)
         tracker = track(ctx, inp, admitted, teardown)
         refresher = start_refresher(ctx, admitted, tracker, teardown)
         token = secrets.token_urlsafe(32)
         server = start_server(ctx, inp, admitted, refresher, tracker, token, teardown)
-        return run_child_against(ctx, inp, admitted, server, token, tracker, teardown)
-    raise AssertionError("unreachable")  # pragma: no cover - ExitStack does not swallow
+        status = run_child_against(ctx, inp, admitted, server, token, tracker, teardown)
+    return status
 
 
 def admit(ctx: Context, inp: ExecInput) -> Admitted:
@@ -108,12 +109,13 @@ def admit(ctx: Context, inp: ExecInput) -> Admitted:
         table=table,
         table_source=table_source,
         region=region,
-        lifetime=served_duration(inp.server_duration, decision.max_server_duration),
+        lifetime=served_duration(ctx, inp.server_duration, decision.max_server_duration),
         fail_open=bool(ctx.config().default("fail_open")),
     )
 
 
-def served_duration(flag: str | None, cap: timedelta | None) -> timedelta:
+def served_duration(ctx: Context, flag: str | None, cap: timedelta | None) -> timedelta:
+    """``--server-duration`` (default 15m, 1m to 12h), capped by the policy's maximum."""
     from sentinelgw.timeutil import format_duration, parse_duration
 
     wanted = parse_duration(flag, what="--server-duration") if flag else DEFAULT_DURATION
@@ -122,10 +124,9 @@ def served_duration(flag: str | None, cap: timedelta | None) -> timedelta:
             f"--server-duration {flag} is out of range", hint="Use a value from 1m to 12h"
         )
     if cap is not None and wanted > cap:
-        print(
-            f"sentinel: note: server credentials capped at {format_duration(cap)} by the "
-            "policy's max_server_duration",
-            file=sys.stderr,
+        ctx.note(
+            f"note: server credentials capped at {format_duration(cap)} by the "
+            "policy's max_server_duration"
         )
         return cap
     return wanted
@@ -258,9 +259,5 @@ def run_child_against(
         session_id=session_id,
     )
     if ctx.debug:
-        print(
-            f"sentinel: debug: credential server on {server.url}; session "
-            f"{session_id or '(untracked)'}",
-            file=sys.stderr,
-        )
+        ctx.note(f"debug: credential server on {server.url}; session {session_id or '(untracked)'}")
     return run_child(command_or_shell(inp.command, ctx.env), env)

@@ -39,6 +39,10 @@ TABLE_ACTIONS = (
 )
 REVOCATION_ACTIONS = ("iam:GetRole", "iam:GetRolePolicy", "iam:PutRolePolicy")
 LOG_ACTIONS = ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")
+# Since October 2025 AWS requires both actions to call a new AWS_IAM Function URL. Direct
+# invocation gives a caller nothing more: the service verifies the caller's signed proof on
+# every request, whichever way the event arrives.
+INVOKE_ACTIONS = ("lambda:InvokeFunctionUrl", "lambda:InvokeFunction")
 
 
 def protected_role_trust_policy(service_role_arn: str) -> Policy:
@@ -94,9 +98,7 @@ def user_invoke_policy(function_arn: str) -> Policy:
     """What a user needs: calling the service's Function URL, and nothing else."""
     return {
         "Version": VERSION,
-        "Statement": [
-            _allow("SentinelInvokeService", ("lambda:InvokeFunctionUrl",), [function_arn]),
-        ],
+        "Statement": [_allow("SentinelInvokeService", INVOKE_ACTIONS, [function_arn])],
     }
 
 

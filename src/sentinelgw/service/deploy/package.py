@@ -6,9 +6,9 @@ What goes in the zip:
   without ``sentinelgw/cli`` and ``sentinelgw/sandbox``: the service core never imports the
   CLI, and the sandbox needs moto, which has no place in production;
 - the runtime dependencies Lambda's Python runtime lacks, as pure Python: PyYAML (policies are
-  YAML) and tzdata (policy time windows use ``zoneinfo``, and the Lambda image has no system
-  time-zone database to rely on). boto3 and botocore come with the runtime, so they are not
-  packaged; click and rich serve only the CLI.
+  YAML) and tzdata (policy time windows use ``zoneinfo``, and the Lambda image is not
+  guaranteed to ship a time-zone database). boto3 and botocore come with the runtime, so they
+  are not packaged; click and rich serve only the CLI.
 
 Compiled extensions (``.so``, ``.pyd``) are left out: they were built for this machine, not for
 Lambda's. PyYAML then uses its pure-Python parser. ``__pycache__`` and ``.pyc`` are left out

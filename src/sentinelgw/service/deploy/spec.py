@@ -29,8 +29,16 @@ ENV_SERVICE_ID = "SENTINEL_SERVICE_ID"
 
 # The parameter's first value: valid, and denies every request until the operator replaces it.
 INITIAL_POLICY = """\
-# Sentinel credential service policy. Replace these rules with your own;
-# until then every request is denied.
+# Sentinel credential service document. Replace the rule below with your own; until then
+# every request is denied. For example:
+#
+# profiles:
+#   prod: {role_arn: "arn:aws:iam::111122223333:role/prod"}
+# admins: [security]
+# policies:
+#   - name: prod-tracked
+#     match: {role_arn: "arn:aws:iam::*:role/prod"}
+#     effect: require_server_session
 policies:
   - name: deny-until-configured
     match:
