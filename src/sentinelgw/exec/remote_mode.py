@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import sys
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
@@ -39,31 +38,45 @@ def run_remote_exec(ctx: Context, inp: ExecInput, client: ServiceClient) -> int:
 
     for attr, flag in IGNORED:
         if getattr(inp, attr):
-            print(f"sentinel: note: {flag} is ignored with --remote: the service's policy and "
-                  "table decide", file=sys.stderr)
+            ctx.note(
+                f"note: {flag} is ignored with --remote: the service's policy and table decide"
+            )
     grant = client.start(inp.profile, mode="server", duration_seconds=_duration(inp))
     with ExitStack() as teardown:
         token = secrets.token_urlsafe(32)
         try:
-            server = CredentialHTTPServer(token, CREDENTIALS_PATH,
-                                          ForwardingHandler(client, grant.session_id),
-                                          port=inp.server_port or 0)
+            server = CredentialHTTPServer(
+                token,
+                CREDENTIALS_PATH,
+                ForwardingHandler(client, grant.session_id),
+                port=inp.server_port or 0,
+            )
         except OSError as exc:
             raise UsageError(
                 f"cannot listen on 127.0.0.1:{inp.server_port or 0} ({exc.strerror or exc})",
-                hint="Choose another --server-port, or omit it for a random one") from None
+                hint="Choose another --server-port, or omit it for a random one",
+            ) from None
         server.start()
         teardown.callback(server.stop)
         workdir = Path(tempfile.mkdtemp(prefix="sentinel-"))
         teardown.callback(shutil.rmtree, workdir, ignore_errors=True)
-        env = server_mode_env(ctx.env, profile=inp.profile, url=server.url, token=token,
-                              token_mode=inp.token_mode, workdir=workdir,
-                              region=ctx.region()[0], session_id=grant.session_id)
+        env = server_mode_env(
+            ctx.env,
+            profile=inp.profile,
+            url=server.url,
+            token=token,
+            token_mode=inp.token_mode,
+            workdir=workdir,
+            region=ctx.region()[0],
+            session_id=grant.session_id,
+        )
         if ctx.debug:
-            print(f"sentinel: debug: credential server on {server.url}, forwarding to "
-                  f"{client.base}; session {grant.session_id}", file=sys.stderr)
-        return run_child(command_or_shell(inp.command, ctx.env), env)
-    raise AssertionError("unreachable")  # pragma: no cover - ExitStack does not swallow
+            ctx.note(
+                f"debug: credential server on {server.url}, forwarding to {client.base}; "
+                f"session {grant.session_id}"
+            )
+        status = run_child(command_or_shell(inp.command, ctx.env), env)
+    return status
 
 
 def _duration(inp: ExecInput) -> int | None:
