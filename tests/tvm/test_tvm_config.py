@@ -224,3 +224,15 @@ def test_tvm_serve_runs_the_service_and_stops_on_sigterm(on_enforced, alice, tmp
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
+
+
+def test_a_fresh_deployment_is_read_by_the_service():
+    """What 'sentinel init tvm' writes (environment, first document) is what the service reads."""
+    from sentinelgw.service.deploy.spec import INITIAL_POLICY, DeploySpec
+
+    spec = DeploySpec(region="eu-west-1", account="111122223333", table="sessions")
+    settings = settings_from({}, {**spec.environment(), "AWS_REGION": spec.region})
+    assert settings.service_id == spec.function_arn and settings.table == "sessions"
+    assert settings.policy == f"ssm:{spec.policy_parameter}"
+    doc = parse_document(INITIAL_POLICY, settings.policy)
+    assert doc.profiles == {} and doc.policy.rules[0].name == "deny-until-configured"
