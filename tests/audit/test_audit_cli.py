@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from audithelpers import DEV_ROLE, PROD_ROLE, T0, assume_role, gz_records, log_key, session
 
+from sentinelgw.audit.report import EVENT_FIELDS
 from sentinelgw.timeutil import iso
 
 SINCE, UNTIL = iso(T0 - timedelta(hours=1)), iso(T0 + timedelta(hours=1))
@@ -47,16 +48,18 @@ def test_untracked_sessions_json_from_lookup_events(run: Run, recorder: Any, sto
     res = run("untracked-sessions", *WINDOW, "--format", "json")
     assert res.returncode == 1, res.stderr
     doc = json.loads(res.stdout)
-    assert list(doc) == ["start_time", "end_time", "total_events", "tracked_events",
-                         "untracked_events", "orphaned_events", "untracked_sessions"]
+    assert list(doc)[:7] == ["start_time", "end_time", "total_events", "tracked_events",
+                             "untracked_events", "orphaned_events", "untracked_sessions"]
     assert (doc["start_time"], doc["end_time"]) == (SINCE, UNTIL)
     assert (doc["total_events"], doc["tracked_events"], doc["untracked_events"],
             doc["orphaned_events"]) == (4, 1, 3, 1)
     items = doc["untracked_sessions"]
     assert [i["category"] for i in items] == ["no_source_identity", "non_sentinel_format",
                                               "orphaned"]
-    assert list(items[0]) == ["event_id", "event_time", "role_arn", "profile", "principal_id",
-                              "source_ip", "user_agent", "source_identity", "category", "reason"]
+    assert list(doc)[7:] == ["counts", "unreadable", "malformed"]
+    assert list(items[0]) == list(EVENT_FIELDS)
+    assert items[0]["caller_arn"] == "arn:aws:iam::123456789012:user/alice"
+    assert items[0]["event_name"] == "AssumeRole" and items[0]["gap"] is True
     assert items[0]["event_id"] == recs["none"]["eventID"]
     assert items[0]["profile"] == "dev" and items[0]["role_arn"] == DEV_ROLE
     assert items[0]["source_ip"] == "192.0.2.10" and items[0]["user_agent"] == "aws-cli/2.15.0"
@@ -80,7 +83,7 @@ def test_human_output_has_a_table_and_a_summary(run: Run, recorder: Any, store: 
     res = run("untracked-sessions", *WINDOW)
     assert res.returncode == 1
     assert "terraform-ci" in res.stdout and "orphaned" in res.stdout
-    assert "4 AssumeRole events" in res.stdout and "3 untracked (1 orphaned)" in res.stdout
+    assert "4 STS issuance events" in res.stdout and "3 untracked (1 orphaned)" in res.stdout
     assert res.stderr == ""  # no progress output when stderr is not a terminal
 
 
@@ -201,5 +204,5 @@ def test_main_returns_the_command_exit_code(recorder: Any, store: Any, audit_env
 
     seed(recorder, store)
     assert main(["audit", "untracked-sessions", *WINDOW, "--format", "json"]) == 1
-    assert main(["audit", "untracked-sessions", *WINDOW, "--profile", "nobody"]) == 0
+    assert main(["audit", "untracked-sessions", *WINDOW, "--profile", "nobody"]) == 2
     assert json.loads(capsys.readouterr().out.split("\n}\n")[0] + "}")["untracked_events"] == 3
