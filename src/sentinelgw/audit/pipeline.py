@@ -99,6 +99,8 @@ def classify_records(
     """
     stats = stats if stats is not None else ParseStats()
     dedup = dedup if dedup is not None else Deduplicator(stats)
+    if dedup.stats is None:
+        dedup.stats = stats
     classifier = Classifier(store, profiles_for_role, table=table,
                             include_aws_service=include_aws_service)
     events = events_from_records(records, stats, window=window, where=where)
