@@ -41,11 +41,23 @@ PROFILES = ProfileResolver({PROD_ROLE: ["prod"], DEV_ROLE: ["dev"]})
 
 def run(store: Any, *records: dict[str, Any], **kw: Any) -> dict[str, Any]:
     stats, dedup = ParseStats(), Deduplicator()
-    out = list(classify_records(records, store=store, profiles_for_role=PROFILES,
-                                table=getattr(store, "table", None), stats=stats,
-                                dedup=dedup, **kw))
-    return {"by_id": {ce.event.event_id: ce for ce in out}, "all": out, "stats": stats,
-            "dedup": dedup}
+    out = list(
+        classify_records(
+            records,
+            store=store,
+            profiles_for_role=PROFILES,
+            table=getattr(store, "table", None),
+            stats=stats,
+            dedup=dedup,
+            **kw,
+        )
+    )
+    return {
+        "by_id": {ce.event.event_id: ce for ce in out},
+        "all": out,
+        "stats": stats,
+        "dedup": dedup,
+    }
 
 
 def one(store: Any, record: dict[str, Any], **kw: Any) -> Any:
@@ -97,13 +109,20 @@ def test_invoked_by_alone_marks_an_aws_service_call(store: Any) -> None:
 
 
 def test_identity_center_and_oidc_sessions_are_audited(store: Any) -> None:
-    got = run(store, saml(), saml(source_identity="alice@example.com"), web_identity(),
-              web_identity(source_identity="ci-runner-7"))
+    got = run(
+        store,
+        saml(),
+        saml(source_identity="alice@example.com"),
+        web_identity(),
+        web_identity(source_identity="ci-runner-7"),
+    )
     cats = [(ce.event.event_name, ce.category) for ce in got["all"]]
-    assert cats == [("AssumeRoleWithSAML", Category.NO_SOURCE_IDENTITY),
-                    ("AssumeRoleWithSAML", Category.NON_SENTINEL_FORMAT),
-                    ("AssumeRoleWithWebIdentity", Category.NO_SOURCE_IDENTITY),
-                    ("AssumeRoleWithWebIdentity", Category.NON_SENTINEL_FORMAT)]
+    assert cats == [
+        ("AssumeRoleWithSAML", Category.NO_SOURCE_IDENTITY),
+        ("AssumeRoleWithSAML", Category.NON_SENTINEL_FORMAT),
+        ("AssumeRoleWithWebIdentity", Category.NO_SOURCE_IDENTITY),
+        ("AssumeRoleWithWebIdentity", Category.NON_SENTINEL_FORMAT),
+    ]
     sso = got["all"][0].event
     assert sso.role_arn == SSO_ROLE and sso.principal_type == "SAMLUser"
     assert sso.who == "SAMLUser:alice@example.com" and sso.caller_arn is None
@@ -122,10 +141,12 @@ def test_a_saml_session_reusing_a_real_sessions_value_is_a_replay(store: Any) ->
     assert ce.category is Category.REPLAYED and "AssumeRoleWithSAML" in ce.reason
 
 
-@pytest.mark.parametrize("record", [session_token(), federation_token()],
-                         ids=["GetSessionToken", "GetFederationToken"])
+@pytest.mark.parametrize(
+    "record", [session_token(), federation_token()], ids=["GetSessionToken", "GetFederationToken"]
+)
 def test_calls_that_cannot_carry_a_source_identity_are_outside_sentinel(
-        store: Any, record: dict[str, Any]) -> None:
+    store: Any, record: dict[str, Any]
+) -> None:
     ce = one(store, record)
     assert ce.category is Category.NO_SOURCE_IDENTITY and ce.gap
     assert "cannot carry a SourceIdentity" in ce.reason
@@ -167,19 +188,22 @@ def test_shared_event_id_wins_over_event_id(store: Any) -> None:
 def test_tracked_needs_the_sessions_role_and_lifetime(store: Any) -> None:
     sid = session(store, role_arn=PROD_ROLE, at=T0)  # lives T0 .. T0 + 1h
     path_arn = PROD_ROLE.replace(":role/", ":role/team/")  # same role, written with a path
-    got = run(store,
-              assume_role(source_identity=sid, at=T0, event_id="start"),
-              assume_role(source_identity=sid, at=T0 - CLOCK_SKEW, event_id="skew-early"),
-              assume_role(source_identity=sid, at=T0 + timedelta(hours=1) + CLOCK_SKEW,
-                          event_id="skew-late"),
-              assume_role(source_identity=sid, at=T0 + timedelta(minutes=30), role_arn=path_arn,
-                          event_id="path"),
-              assume_role(source_identity=sid, at=T0 + timedelta(hours=2), event_id="later"),
-              assume_role(source_identity=sid, at=T0 - timedelta(hours=1), event_id="before"),
-              assume_role(source_identity=sid, at=T0, role_arn=DEV_ROLE, event_id="other-role"))
+    got = run(
+        store,
+        assume_role(source_identity=sid, at=T0, event_id="start"),
+        assume_role(source_identity=sid, at=T0 - CLOCK_SKEW, event_id="skew-early"),
+        assume_role(
+            source_identity=sid, at=T0 + timedelta(hours=1) + CLOCK_SKEW, event_id="skew-late"
+        ),
+        assume_role(
+            source_identity=sid, at=T0 + timedelta(minutes=30), role_arn=path_arn, event_id="path"
+        ),
+        assume_role(source_identity=sid, at=T0 + timedelta(hours=2), event_id="later"),
+        assume_role(source_identity=sid, at=T0 - timedelta(hours=1), event_id="before"),
+        assume_role(source_identity=sid, at=T0, role_arn=DEV_ROLE, event_id="other-role"),
+    )
     cat = {k: v.category for k, v in got["by_id"].items()}
-    assert cat["start"] is cat["skew-early"] is cat["skew-late"] is cat["path"] is \
-        Category.TRACKED
+    assert cat["start"] is cat["skew-early"] is cat["skew-late"] is cat["path"] is Category.TRACKED
     for key in ("later", "before", "other-role"):
         assert cat[key] is Category.REPLAYED, key
         assert got["by_id"][key].gap and got["by_id"][key].session_id == sid.rsplit(".", 1)[1]
@@ -191,10 +215,11 @@ def test_tracked_needs_the_sessions_role_and_lifetime(store: Any) -> None:
 def test_a_replay_after_revoke_is_replayed(store: Any) -> None:
     sid = session(store, at=T0)
     revoke(store, sid, T0 + timedelta(minutes=10))
-    got = run(store, assume_role(source_identity=sid, at=T0 + timedelta(minutes=5),
-                                 event_id="before-revoke"),
-              assume_role(source_identity=sid, at=T0 + timedelta(minutes=20),
-                          event_id="after-revoke"))
+    got = run(
+        store,
+        assume_role(source_identity=sid, at=T0 + timedelta(minutes=5), event_id="before-revoke"),
+        assume_role(source_identity=sid, at=T0 + timedelta(minutes=20), event_id="after-revoke"),
+    )
     assert got["by_id"]["before-revoke"].category is Category.TRACKED
     after = got["by_id"]["after-revoke"]
     assert after.category is Category.REPLAYED and "after the session was revoked" in after.reason
@@ -218,8 +243,12 @@ def test_the_precedence_of_the_categories(store: Any) -> None:
     svc = by_service(role_arn=PROD_ROLE)
     svc["requestParameters"]["sourceIdentity"] = sid
     assert one(store, svc).category is Category.AWS_SERVICE
-    assert {str(c) for c in GAPS} == {"replayed", "orphaned", "non_sentinel_format",
-                                      "no_source_identity"}
+    assert {str(c) for c in GAPS} == {
+        "replayed",
+        "orphaned",
+        "non_sentinel_format",
+        "no_source_identity",
+    }
 
 
 class _BlockOnly:
@@ -230,9 +259,17 @@ class _BlockOnly:
     def batch_get(self, ids: list[str]) -> dict[str, Any]:
         from sentinelgw.sessions.model import SessionRecord
 
-        rec = SessionRecord.new(id=ids[0], user="alice", profile="prod", role_arn=PROD_ROLE,
-                                started_at=T0, expires_at=T0 + timedelta(hours=1),
-                                server_instance_id="x", source_identity="", host="h")
+        rec = SessionRecord.new(
+            id=ids[0],
+            user="alice",
+            profile="prod",
+            role_arn=PROD_ROLE,
+            started_at=T0,
+            expires_at=T0 + timedelta(hours=1),
+            server_instance_id="x",
+            source_identity="",
+            host="h",
+        )
         return {ids[0]: _Renamed(rec, f"block#{ids[0]}")}
 
 

@@ -106,13 +106,20 @@ def _fields(r: _Record) -> RecordFields:
     context = caller.sessionContext or _CONTEXT
     req = r.requestParameters or _REQUEST
     return RecordFields(
-        name=str(r.eventName), event_id=_nonempty(r.eventID),
-        shared_id=_nonempty(r.sharedEventID), time=_nonempty(r.eventTime),
-        account=_nonempty(r.recipientAccountId), region=_nonempty(r.awsRegion),
-        source_ip=_nonempty(r.sourceIPAddress), user_agent=_nonempty(r.userAgent),
-        error_code=_nonempty(r.errorCode), principal_type=_nonempty(caller.type),
-        principal_id=_nonempty(caller.principalId), caller_arn=_nonempty(caller.arn),
-        caller_name=_nonempty(caller.userName), invoked_by=_nonempty(caller.invokedBy),
+        name=str(r.eventName),
+        event_id=_nonempty(r.eventID),
+        shared_id=_nonempty(r.sharedEventID),
+        time=_nonempty(r.eventTime),
+        account=_nonempty(r.recipientAccountId),
+        region=_nonempty(r.awsRegion),
+        source_ip=_nonempty(r.sourceIPAddress),
+        user_agent=_nonempty(r.userAgent),
+        error_code=_nonempty(r.errorCode),
+        principal_type=_nonempty(caller.type),
+        principal_id=_nonempty(caller.principalId),
+        caller_arn=_nonempty(caller.arn),
+        caller_name=_nonempty(caller.userName),
+        invoked_by=_nonempty(caller.invokedBy),
         chained=_nonempty(context.sourceIdentity),
         caller_role_arn=_nonempty((context.sessionIssuer or _ISSUER).arn),
         role_arn=_nonempty(req.roleArn),
@@ -129,8 +136,13 @@ def _typed(r: _Record, stats: ParseStats, where: str, index: int) -> IssuanceEve
 
 
 def decode_record(
-    raw: bytes | str, stats: ParseStats, *, where: str, index: int | None = None,
-    fallback_id: str | None = None, fallback_time: datetime | None = None,
+    raw: bytes | str,
+    stats: ParseStats,
+    *,
+    where: str,
+    index: int | None = None,
+    fallback_id: str | None = None,
+    fallback_time: datetime | None = None,
 ) -> IssuanceEvent | None:
     """One record's JSON text → event (None when it is not an issuance event or malformed)."""
     try:
@@ -143,15 +155,22 @@ def decode_record(
     else:
         if r.eventName not in ISSUANCE_EVENTS or r.eventSource not in (None, EVENT_SOURCE):
             return None
-        return build_event(_fields(r), stats, where=where, index=index,
-                           fallback_id=fallback_id, fallback_time=fallback_time)
+        return build_event(
+            _fields(r),
+            stats,
+            where=where,
+            index=index,
+            fallback_id=fallback_id,
+            fallback_time=fallback_time,
+        )
     try:
         value: Any = _ANY.decode(raw)
     except (msgspec.DecodeError, RecursionError):
         stats.bad("not valid JSON", where=where, index=index)
         return None
-    return parse_record(value, stats, where=where, index=index, fallback_id=fallback_id,
-                        fallback_time=fallback_time)
+    return parse_record(
+        value, stats, where=where, index=index, fallback_id=fallback_id, fallback_time=fallback_time
+    )
 
 
 def decode_log(data: bytes, where: str, stats: ParseStats) -> Iterator[IssuanceEvent]:

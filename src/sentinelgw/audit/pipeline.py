@@ -61,7 +61,10 @@ class Deduplicator:
 
 
 def events_from_records(
-    records: Iterable[Mapping[str, Any]], stats: ParseStats, *, window: Window | None = None,
+    records: Iterable[Mapping[str, Any]],
+    stats: ParseStats,
+    *,
+    window: Window | None = None,
     where: str = "records",
 ) -> Iterator[IssuanceEvent]:
     """Issuance events of raw CloudTrail record dicts (other records are passed over).
@@ -101,7 +104,8 @@ def classify_records(
     dedup = dedup if dedup is not None else Deduplicator(stats)
     if dedup.stats is None:
         dedup.stats = stats
-    classifier = Classifier(store, profiles_for_role, table=table,
-                            include_aws_service=include_aws_service)
+    classifier = Classifier(
+        store, profiles_for_role, table=table, include_aws_service=include_aws_service
+    )
     events = events_from_records(records, stats, window=window, where=where)
     return classifier.classify(dedup.filter(events))

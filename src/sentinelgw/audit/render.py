@@ -36,8 +36,15 @@ def inert(value: str) -> str:
 def _console(width: int) -> Any:
     from rich.console import Console
 
-    return Console(file=io.StringIO(), width=width, highlight=False, soft_wrap=False,
-                   markup=False, emoji=False, color_system=None)
+    return Console(
+        file=io.StringIO(),
+        width=width,
+        highlight=False,
+        soft_wrap=False,
+        markup=False,
+        emoji=False,
+        color_system=None,
+    )
 
 
 def _text(value: str | None, style: str = "") -> Any:
@@ -100,9 +107,14 @@ def untracked_human(report: UntrackedReport, width: int = 120) -> str:
 
 def _unreadable(console: Any, files: tuple[str, ...]) -> None:
     if files:
-        console.print(_text(f"{len(files)} unreadable log files were left out: "
-                            + ", ".join(files[:10]) + (" …" if len(files) > 10 else "")),
-                      soft_wrap=True)
+        console.print(
+            _text(
+                f"{len(files)} unreadable log files were left out: "
+                + ", ".join(files[:10])
+                + (" …" if len(files) > 10 else "")
+            ),
+            soft_wrap=True,
+        )
 
 
 def compliance_human(report: ComplianceReport, width: int = 120) -> str:
@@ -110,23 +122,47 @@ def compliance_human(report: ComplianceReport, width: int = 120) -> str:
 
     console = _console(width)
     table = Table(header_style="bold")
-    for col, justify in (("profile", "left"), ("required", "left"), ("tracked", "right"),
-                         ("untracked", "right"), ("compliance", "right"), ("gap", "left")):
-        table.add_column(col, justify=justify, overflow="fold",  # type: ignore[arg-type]
-                         min_width=len(col))
+    for col, justify in (
+        ("profile", "left"),
+        ("required", "left"),
+        ("tracked", "right"),
+        ("untracked", "right"),
+        ("compliance", "right"),
+        ("gap", "left"),
+    ):
+        table.add_column(
+            col,
+            justify=justify,
+            overflow="fold",  # type: ignore[arg-type]
+            min_width=len(col),
+        )
     for r in report.rows:
-        table.add_row(_text(r.profile), "yes" if r.required else "no", str(r.tracked),
-                      str(r.untracked), f"{r.compliance:.1f}%", "GAP" if r.gap else "")
+        table.add_row(
+            _text(r.profile),
+            "yes" if r.required else "no",
+            str(r.tracked),
+            str(r.untracked),
+            f"{r.compliance:.1f}%",
+            "GAP" if r.gap else "",
+        )
     if report.rows:
         console.print(table)
     s = report.summary()
-    verdict = ("compliant: every profile that requires tracking was tracked" if s["compliant"]
-               else f"gap: untracked access to {', '.join(s['gaps'])}, which require tracking")
+    verdict = (
+        "compliant: every profile that requires tracking was tracked"
+        if s["compliant"]
+        else f"gap: untracked access to {', '.join(s['gaps'])}, which require tracking"
+    )
     counts = ", ".join(f"{n} {c}" for c, n in report.counts.items() if n)
-    console.print(_text(
-        f"{s['profiles']} profiles ({s['required_profiles']} require tracking), "
-        f"{s['total_events']} STS issuance events from {report.start_time} to "
-        f"{report.end_time}" + (f" ({counts})" if counts else "")
-        + f", {s['compliance']:.1f}% tracked; {verdict}."), soft_wrap=True)
+    console.print(
+        _text(
+            f"{s['profiles']} profiles ({s['required_profiles']} require tracking), "
+            f"{s['total_events']} STS issuance events from {report.start_time} to "
+            f"{report.end_time}"
+            + (f" ({counts})" if counts else "")
+            + f", {s['compliance']:.1f}% tracked; {verdict}."
+        ),
+        soft_wrap=True,
+    )
     _unreadable(console, report.unreadable)
     return str(console.file.getvalue())

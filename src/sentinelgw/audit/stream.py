@@ -119,11 +119,14 @@ class _Text:
         if self.eof:
             return False
         if self.pos > len(self.buf) // 2:
-            self.buf, self.pos = self.buf[self.pos:], 0
+            self.buf, self.pos = self.buf[self.pos :], 0
         try:
             chunk = next(self._chunks, None)
-            text = (self._decoder.decode(chunk) if chunk is not None
-                    else self._decoder.decode(b"", final=True))
+            text = (
+                self._decoder.decode(chunk)
+                if chunk is not None
+                else self._decoder.decode(b"", final=True)
+            )
         except UnicodeDecodeError:
             raise Unreadable("not UTF-8 text") from None
         if chunk is None:
@@ -156,12 +159,13 @@ _CLOSE = re.compile(r"\}")
 _DECODER = json.JSONDecoder()
 
 
-def _stream(chunks: Iterator[bytes], where: str, stats: ParseStats
-            ) -> Iterator[list[IssuanceEvent]]:
+def _stream(
+    chunks: Iterator[bytes], where: str, stats: ParseStats
+) -> Iterator[list[IssuanceEvent]]:
     text = _Text(chunks)
     if not text.skip_ws():
         raise Unreadable("empty file")
-    text.expect(_HEAD, "the file does not start with {\"Records\": [")
+    text.expect(_HEAD, 'the file does not start with {"Records": [')
     batch: list[IssuanceEvent] = []
     index = 0
     if not text.skip_ws():
