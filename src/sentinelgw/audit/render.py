@@ -102,7 +102,8 @@ def untracked_human(report: UntrackedReport, width: int = 120) -> str:
         soft_wrap=True,  # one line; the terminal wraps it, so phrases stay searchable
     )
     _unreadable(console, report.unreadable)
-    return str(console.file.getvalue())
+    text = str(console.file.getvalue())
+    return "".join(line.rstrip() + "\n" for line in text.splitlines())
 
 
 def _unreadable(console: Any, files: tuple[str, ...]) -> None:
