@@ -133,8 +133,8 @@ def compliance_human(report: ComplianceReport, width: int = 120) -> str:
     ):
         table.add_column(
             col,
-            justify=justify,
-            overflow="fold",  # type: ignore[arg-type]
+            justify=justify,  # type: ignore[arg-type]
+            overflow="fold",
             min_width=len(col),
         )
     for r in report.rows:
