@@ -1,4 +1,4 @@
-"""Benchmark: cross-reference N CloudTrail AssumeRole events (default 1,000,000) with the table.
+"""Benchmark: cross-reference N CloudTrail STS issuance events (default 1,000,000) with the table.
 
 Usage::
 
@@ -12,8 +12,8 @@ SourceIdentities have a record. Then it measures:
 
 - ``baseline``: the same files read with the standard library alone (gzip + json, counting
   AssumeRole records, no classification);
-- ``audit``: the folder source + classification against the table, counted per profile as
-  ``sentinel audit session-compliance --source DIR`` does.
+- ``audit``: the folder source + deduplication + classification against the table, counted
+  per profile as ``sentinel audit session-compliance --source DIR`` does.
 
 It prints a table and one JSON summary line: events/s, wall time, and session-store reads per
 distinct SourceIdentity (1.0 means each one was read exactly once).
@@ -40,6 +40,7 @@ from common import start_moto  # noqa: E402
 
 from sentinelgw.audit.classify import Classifier
 from sentinelgw.audit.events import ParseStats
+from sentinelgw.audit.pipeline import Deduplicator
 from sentinelgw.audit.profiles import ProfileResolver
 from sentinelgw.audit.report import build_compliance
 from sentinelgw.audit.sources import Window, folder_events
@@ -67,14 +68,21 @@ def identities(n: int) -> list[str]:
     return [f"sentinel.user{i % 500}.{secrets.token_hex(8)}" for i in range(n)]
 
 
+def role_of(sid: str) -> str:
+    """The role a Sentinel identity's session is for (its events use the same role)."""
+    return list(ROLES)[int(sid[-2:], 16) % len(ROLES)]
+
+
 def seed_table(client: Any, table: str, tracked: list[str]) -> None:
     ensure_table(client, table)
-    role = next(iter(ROLES))
     items = []
     for sid in tracked:
         ident = sid.rsplit(".", 1)[1]
-        rec = SessionRecord.new(id=ident, user=sid.split(".")[1], profile="prod", role_arn=role,
-                                started_at=START, expires_at=START + timedelta(hours=12),
+        role = role_of(sid)
+        # Sessions whose lifetime covers the whole span, so their events are tracked.
+        rec = SessionRecord.new(id=ident, user=sid.split(".")[1], profile=ROLES[role],
+                                role_arn=role, started_at=START,
+                                expires_at=START + timedelta(days=DAYS + 1),
                                 server_instance_id="bench", source_identity=sid, host="h")
         items.append({"PutRequest": {"Item": rec.to_item()}})
     for i in range(0, len(items), 25):
@@ -86,6 +94,8 @@ def record(rng: random.Random, at: datetime, sids: list[str]) -> dict[str, Any]:
     roll = rng.random()
     sid = (rng.choice(sids) if roll < 0.7 else None if roll < 0.85
            else f"ci-runner-{rng.randrange(50)}")
+    if sid and sid.startswith("sentinel."):
+        role = role_of(sid)
     name = sid or f"botocore-session-{int(at.timestamp())}"
     params: dict[str, Any] = {"roleArn": role, "roleSessionName": name, "durationSeconds": 3600}
     resp: dict[str, Any] = {
@@ -154,10 +164,12 @@ def audit(root: Path, store: SessionStore, window: Window, workers: int) -> dict
     stats = ParseStats()
     resolver = ProfileResolver({arn: [p] for arn, p in ROLES.items()})
     classifier = Classifier(store, resolver, table=store.table)
-    events = classifier.classify(folder_events(root, window, stats, workers=workers))
+    dedup = Deduplicator(stats)
+    events = classifier.classify(dedup.filter(folder_events(root, window, stats,
+                                                            workers=workers)))
     report = build_compliance(events, window, lambda p: p == "prod")
     return {"events": report.total_events, "tracked": report.tracked_events,
-            "malformed": stats.malformed, "distinct": classifier.stats.distinct_ids,
+            "malformed": stats.malformed, "unreadable": len(stats.unreadable), "distinct": classifier.stats.distinct_ids,
             "batch_calls": classifier.stats.batch_calls, "files": stats.files}
 
 

@@ -38,6 +38,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
+import msgspec
+
 from sentinelgw.audit.events import ASSUME_ROLE, NO_SOURCE_IDENTITY_PARAMETER, IssuanceEvent
 from sentinelgw.audit.profiles import same_role
 from sentinelgw.sourceidentity import parse_source_identity
@@ -91,8 +93,7 @@ class RecordLookup(Protocol):
     def batch_get(self, ids: list[str]) -> Mapping[str, RecordLike]: ...
 
 
-@dataclass(frozen=True, slots=True)
-class ClassifiedEvent:
+class ClassifiedEvent(msgspec.Struct, frozen=True, gc=False):
     """An event with its category, a human reason, and the profile it is attributed to."""
 
     event: IssuanceEvent
