@@ -169,7 +169,8 @@ def audit(root: Path, store: SessionStore, window: Window, workers: int) -> dict
                                                             workers=workers)))
     report = build_compliance(events, window, lambda p: p == "prod")
     return {"events": report.total_events, "tracked": report.tracked_events,
-            "malformed": stats.malformed, "unreadable": len(stats.unreadable), "distinct": classifier.stats.distinct_ids,
+            "malformed": stats.malformed, "unreadable": len(stats.unreadable),
+            "distinct": classifier.stats.distinct_ids,
             "batch_calls": classifier.stats.batch_calls, "files": stats.files}
 
 

@@ -52,6 +52,8 @@ MAX_BUFFERED_EVENTS = 10_000
 # eventTime (second precision) differ by seconds.
 CLOCK_SKEW = timedelta(minutes=5)
 BLOCK_PREFIX = "block#"
+_NO_SID = "no SourceIdentity: issued outside Sentinel"
+_VIA = " (inherited through role chaining)"
 
 
 class Category(StrEnum):
@@ -148,15 +150,36 @@ class Classifier:
     skew: timedelta = CLOCK_SKEW
     stats: LookupStats = field(default_factory=LookupStats)
     _cache: dict[str, _Known | None] = field(default_factory=dict)
+    _ids: dict[str, str | None] = field(default_factory=dict)  # SourceIdentity → session id
+    _roles: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+    _role_pairs: dict[tuple[str, str], bool] = field(default_factory=dict)
+
+    def _same_role(self, a: str, b: str) -> bool:
+        key = (a, b)
+        found = self._role_pairs.get(key)
+        if found is None:
+            found = self._role_pairs[key] = same_role(a, b)
+        return found
+
+    def _session_id(self, sid: str | None) -> str | None:
+        """The session id inside a Sentinel SourceIdentity (memoised per distinct value)."""
+        if not sid:
+            return None
+        try:
+            return self._ids[sid]
+        except KeyError:
+            parsed = parse_source_identity(sid)
+            found = self._ids[sid] = parsed.id if parsed is not None else None
+            return found
 
     def _needs_store(self, event: IssuanceEvent) -> str | None:
         """The session id to look up first, or None when the event is decided without it."""
         if self.store is None or event.error_code is not None or event.by_aws_service:
             return None
-        parsed = parse_source_identity(event.effective_source_identity)
-        if parsed is None or parsed.id in self._cache:
+        ident = self._session_id(event.effective_source_identity)
+        if ident is None or ident in self._cache:
             return None
-        return parsed.id
+        return ident
 
     def classify(self, events: Iterable[IssuanceEvent]) -> Iterator[ClassifiedEvent]:
         pending: dict[str, list[IssuanceEvent]] = {}
@@ -193,51 +216,56 @@ class Classifier:
 
     def decide(self, event: IssuanceEvent) -> ClassifiedEvent:
         """The category of one event, from what the cache knows (no store call)."""
-        role = event.role_arn
-        candidates = self.profiles_for_role(role) if role else ()
-        label = ",".join(candidates) if candidates else role
-        via = " (inherited through role chaining)" if event.inherited else ""
+        cat, reason, session_id, profile = self._verdict(event)
+        gap = cat in GAPS or (cat is Category.AWS_SERVICE and self.include_aws_service)
+        if profile is not None:
+            return ClassifiedEvent(event, cat, reason, profile, (profile,), session_id, gap)
+        label, candidates = self._attribution(event.role_arn)
+        return ClassifiedEvent(event, cat, reason, label, candidates, session_id, gap)
 
-        def result(cat: Category, reason: str, session_id: str | None = None,
-                   profile: str | None = None) -> ClassifiedEvent:
-            gap = cat in GAPS or (cat is Category.AWS_SERVICE and self.include_aws_service)
-            profs = (profile,) if profile else candidates
-            return ClassifiedEvent(event, cat, reason, profile or label, profs, session_id, gap)
+    def _attribution(self, role: str | None) -> tuple[str | None, tuple[str, ...]]:
+        """(profile label, candidate profiles) of a role, memoised: few roles, many events."""
+        if role is None:
+            return None, ()
+        found = self._roles.get(role)
+        if found is None:
+            candidates = self.profiles_for_role(role)
+            found = self._roles[role] = (",".join(candidates) if candidates else role,
+                                         candidates)
+        return found
 
+    def _verdict(self, event: IssuanceEvent) -> tuple[Category, str, str | None, str | None]:
+        """(category, reason, session id, profile of a tracked session)."""
         if event.error_code is not None:
-            return result(Category.FAILED, f"{event.event_name} failed with "
-                          f"{event.error_code}: nothing was issued")
+            return (Category.FAILED, f"{event.event_name} failed with {event.error_code}: "
+                    "nothing was issued", None, None)
         if event.by_aws_service:
-            return result(Category.AWS_SERVICE,
-                          f"issued to an AWS service ({event.invoked_by or event.who})")
+            return (Category.AWS_SERVICE,
+                    f"issued to an AWS service ({event.invoked_by or event.who})", None, None)
         sid = event.effective_source_identity
         if not sid:
             if event.event_name in NO_SOURCE_IDENTITY_PARAMETER:
-                return result(Category.NO_SOURCE_IDENTITY,
-                              f"{event.event_name} cannot carry a SourceIdentity: "
-                              "issued outside Sentinel")
-            return result(Category.NO_SOURCE_IDENTITY, "no SourceIdentity: issued outside Sentinel")
-        parsed = parse_source_identity(sid)
-        if parsed is None:
-            return result(Category.NON_SENTINEL_FORMAT,
-                          f"SourceIdentity {sid!r}{via} is not sentinel.<user>.<id>: "
-                          "issued by another tool")
+                return (Category.NO_SOURCE_IDENTITY, f"{event.event_name} cannot carry a "
+                        "SourceIdentity: issued outside Sentinel", None, None)
+            return Category.NO_SOURCE_IDENTITY, _NO_SID, None, None
+        via = _VIA if event.inherited else ""
+        ident = self._session_id(sid)
+        if ident is None:
+            return (Category.NON_SENTINEL_FORMAT, f"SourceIdentity {sid!r}{via} is not "
+                    "sentinel.<user>.<id>: issued by another tool", None, None)
         where = f" in {self.table}" if self.table else ""
-        known = self._cache.get(parsed.id) if self.store is not None else None
+        known = self._cache.get(ident) if self.store is not None else None
         if known is None:
-            return result(Category.ORPHANED,
-                          f"no session {parsed.id}{where}{via}: a CLI-mode or "
-                          "credential_process request, or forged", parsed.id)
+            return (Category.ORPHANED, f"no session {ident}{where}{via}: a CLI-mode or "
+                    "credential_process request, or forged", ident, None)
         if known.source_identity != sid:
-            return result(Category.ORPHANED,
-                          f"session {parsed.id}{where} belongs to {known.source_identity!r}"
-                          f"{via}: forged", parsed.id)
+            return (Category.ORPHANED, f"session {ident}{where} belongs to "
+                    f"{known.source_identity!r}{via}: forged", ident, None)
         why = self._replay(event, known)
         if why is not None:
-            return result(Category.REPLAYED, f"session {parsed.id}'s SourceIdentity{via} {why}",
-                          parsed.id)
-        return result(Category.TRACKED, f"server session {parsed.id}{via}", parsed.id,
-                      profile=known.profile)
+            return (Category.REPLAYED, f"session {ident}'s SourceIdentity{via} {why}", ident,
+                    None)
+        return Category.TRACKED, f"server session {ident}{via}", ident, known.profile
 
     def _replay(self, event: IssuanceEvent, known: _Known) -> str | None:
         """Why an event with a real session's SourceIdentity is not that session, or None."""
@@ -247,7 +275,7 @@ class Classifier:
         role = event.caller_role_arn if event.inherited else event.role_arn
         if not known.role_arn:
             return "matched a session record that names no role"
-        if not role or not same_role(role, known.role_arn):
+        if not role or not self._same_role(role, known.role_arn):
             return f"used on role {role or 'unknown'}; the session is for {known.role_arn}"
         at = event.event_time
         if known.revoked and at > known.end + self.skew:
