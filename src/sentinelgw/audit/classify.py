@@ -25,14 +25,17 @@ replay.
 
 Each distinct session id is looked up once. Events stream through: those that need the store
 wait in a small buffer until 100 distinct unknown ids (one BatchGetItem) or a bounded number of
-events have gathered, then the batch is read and the buffered events are emitted. Memory is
-proportional to the number of distinct identities, never to the number of events. Records
+events have gathered; the batch is read on a helper thread while other events go on, and the
+waiting events are emitted when it answers. Memory is proportional to the number of distinct
+identities, never to the number of events. Records
 whose id starts with ``block#`` are user blocks, never sessions.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -87,6 +90,9 @@ class RecordLike(Protocol):
     def expires_at(self) -> datetime: ...
     @property
     def revoked_at(self) -> datetime | None: ...
+
+
+_Group = dict[str, list[IssuanceEvent]]  # session id → events waiting for its record
 
 
 class RecordLookup(Protocol):
@@ -182,37 +188,65 @@ class Classifier:
         return ident
 
     def classify(self, events: Iterable[IssuanceEvent]) -> Iterator[ClassifiedEvent]:
-        pending: dict[str, list[IssuanceEvent]] = {}
-        buffered = 0
-        for event in events:
-            sid = self._needs_store(event)
-            if sid is None:
-                yield self.decide(event)
-                continue
-            pending.setdefault(sid, []).append(event)
-            buffered += 1
-            if len(pending) >= BATCH_IDS or buffered >= MAX_BUFFERED_EVENTS:
-                yield from self._flush(pending)
-                pending, buffered = {}, 0
-        if pending:
-            yield from self._flush(pending)
+        """Classify a stream; store reads run on a helper thread while events keep flowing.
 
-    def _flush(self, pending: dict[str, list[IssuanceEvent]]) -> Iterator[ClassifiedEvent]:
-        assert self.store is not None
-        ids = list(pending)
-        for start in range(0, len(ids), BATCH_IDS):
-            chunk = ids[start:start + BATCH_IDS]
-            found = self.store.batch_get(chunk)
-            self.stats.batch_calls += 1
-            self.stats.keys_requested += len(chunk)
-            self.stats.found += len(found)
-            for sid in chunk:
-                rec = found.get(sid)
-                self._cache[sid] = _known(rec) if rec is not None else None
+        Events that need an unread id wait in a group; a full group (``BATCH_IDS`` ids) is
+        sent as one BatchGetItem and, while it is in flight, later events of its ids join it.
+        At most ``MAX_BUFFERED_EVENTS`` events wait in all, then the oldest read is awaited.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        groups: deque[tuple[Future[Mapping[str, RecordLike]], _Group]] = deque()
+        joining: dict[str, _Group] = {}  # id → the in-flight group that will answer it
+        pending: _Group = {}
+        held = 0
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-store") as pool:
+
+            def send(group: _Group) -> None:
+                assert self.store is not None
+                groups.append((pool.submit(self.store.batch_get, list(group)), group))
+                for ident in group:
+                    joining[ident] = group
+
+            def finish() -> Iterator[ClassifiedEvent]:
+                nonlocal held
+                future, group = groups.popleft()
+                self._learn(list(group), future.result())
+                for ident, waiting in group.items():
+                    del joining[ident]
+                    held -= len(waiting)
+                    for event in waiting:
+                        yield self.decide(event)
+
+            for event in events:
+                while groups and groups[0][0].done():
+                    yield from finish()
+                ident = self._needs_store(event)
+                if ident is None:
+                    yield self.decide(event)
+                    continue
+                group = joining.get(ident, pending)
+                group.setdefault(ident, []).append(event)
+                held += 1
+                if len(pending) >= BATCH_IDS or held >= MAX_BUFFERED_EVENTS:
+                    if pending:
+                        send(pending)
+                        pending = {}
+                    while held >= MAX_BUFFERED_EVENTS and groups:
+                        yield from finish()
+            if pending:
+                send(pending)
+            while groups:
+                yield from finish()
+
+    def _learn(self, ids: list[str], found: Mapping[str, RecordLike]) -> None:
+        self.stats.batch_calls += 1
+        self.stats.keys_requested += len(ids)
+        self.stats.found += len(found)
+        for ident in ids:
+            rec = found.get(ident)
+            self._cache[ident] = _known(rec) if rec is not None else None
         self.stats.distinct_ids = len(self._cache)
-        for evs in pending.values():
-            for event in evs:
-                yield self.decide(event)
 
     def decide(self, event: IssuanceEvent) -> ClassifiedEvent:
         """The category of one event, from what the cache knows (no store call)."""
