@@ -49,7 +49,10 @@ from sentinelgw.sourceidentity import parse_source_identity
 from sentinelgw.timeutil import iso
 
 BATCH_IDS = 100  # BatchGetItem's limit per call
-MAX_BUFFERED_EVENTS = 10_000
+# Events waiting for their session record, at most (about 1 KB each). Large enough that
+# decoding goes on while a slow table answers: the reads overlap the rest of the work.
+MAX_BUFFERED_EVENTS = 50_000
+STORE_THREADS = 1  # BatchGetItem calls in flight at once (SessionStore counts reads unlocked)
 # How far an event may lie outside its session's lifetime and still count as that session's:
 # the STS call comes just before the record is written, and clocks and CloudTrail's
 # eventTime (second precision) differ by seconds.
@@ -200,7 +203,7 @@ class Classifier:
         joining: dict[str, _Group] = {}  # id → the in-flight group that will answer it
         pending: _Group = {}
         held = 0
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-store") as pool:
+        with ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="audit-store") as pool:
 
             def send(group: _Group) -> None:
                 assert self.store is not None

@@ -280,7 +280,14 @@ def build_event(
     """
     name = r.eventName or ""
     event_id = r.eventID or fallback_id
-    event_time = parse_time(r.eventTime) or fallback_time
+    event_time = fallback_time
+    if r.eventTime:  # parse_time, inline: this runs once per record
+        try:
+            at = datetime.fromisoformat(r.eventTime)
+        except ValueError:
+            pass
+        else:
+            event_time = at if at.tzinfo else at.replace(tzinfo=UTC)
     error_code = r.errorCode or None
     req = r.requestParameters or _NO_REQUEST
     role_arn = req.roleArn or None
