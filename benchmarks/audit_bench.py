@@ -174,6 +174,13 @@ def audit(root: Path, store: SessionStore, window: Window, workers: int) -> dict
             "batch_calls": classifier.stats.batch_calls, "files": stats.files}
 
 
+def peak_rss_mib() -> float:
+    """This process's peak resident memory so far (Linux reports KiB)."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=1_000_000)
@@ -196,12 +203,15 @@ def main() -> None:
         seed_table(client, store.table, sids[: len(sids) // 5])
         window = Window(START, START + timedelta(days=DAYS))
 
+        load = round(os.getloadavg()[0], 2)
         t = time.perf_counter()
         base_count = baseline(root)
         base_s = time.perf_counter() - t
+        base_rss = peak_rss_mib()
         t = time.perf_counter()
         result = audit(root, store, window, args.workers)
         audit_s = time.perf_counter() - t
+        audit_rss = peak_rss_mib()
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -211,7 +221,7 @@ def main() -> None:
     reads_per_id = store.read_calls / result["distinct"] if result["distinct"] else 0.0
     rows = [("baseline (gzip + json)", base_count, base_s), ("audit (source + classify)",
                                                               result["events"], audit_s)]
-    print(f"{args.events:,} AssumeRole events in {files:,} files (generated in {gen_s:.1f}s), "
+    print(f"{args.events:,} STS issuance events in {files:,} files (generated in {gen_s:.1f}s), "
           f"{os.cpu_count()} CPUs, {args.workers} reader threads")
     print(f"{'variant':<28}{'events':>12}{'wall s':>10}{'events/s':>14}")
     for name, count, secs in rows:
@@ -227,7 +237,8 @@ def main() -> None:
         "distinct_identities": result["distinct"], "store_keys_read": store.read_calls,
         "store_reads_per_identity": round(reads_per_id, 3),
         "batch_get_calls": store.batch_calls, "tracked_events": result["tracked"],
-        "events_matched": result["events"] == base_count,
+        "events_matched": result["events"] == base_count, "loadavg_1m": load,
+        "peak_rss_mib_after_baseline": base_rss, "peak_rss_mib_after_audit": audit_rss,
     }))
 
 
