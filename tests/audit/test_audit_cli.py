@@ -349,14 +349,12 @@ def test_hostile_values_are_rendered_inert() -> None:
 
 
 def test_replays_of_a_real_session_through_the_sandbox(run: Run, recorder: Any, store: Any,
-                                                       sandbox: Any) -> None:
+                                                       sandbox: Any, sts: Any) -> None:
     """Real AssumeRole calls recorded by the sandbox: the session's own call is tracked, the
     same SourceIdentity on another role or after revocation is replayed."""
     from datetime import UTC, datetime
 
     from audithelpers import revoke
-
-    from conftest import sandbox_client
 
     now = datetime.now(UTC)
     live = session(store, profile="prod", role_arn=sandbox.role_arns["prod"],
@@ -364,7 +362,6 @@ def test_replays_of_a_real_session_through_the_sandbox(run: Run, recorder: Any, 
     revoked = session(store, profile="prod", role_arn=sandbox.role_arns["prod"],
                       at=now - timedelta(minutes=30))
     revoke(store, revoked, now - timedelta(minutes=20))
-    sts = sandbox_client(sandbox, "sts")
     for sid, role in ((live, "prod"), (live, "dev"), (revoked, "prod")):
         sts.assume_role(RoleArn=sandbox.role_arns[role], RoleSessionName="replay",
                         SourceIdentity=sid)
