@@ -52,7 +52,7 @@ class IssuanceEvent(msgspec.Struct, frozen=True, gc=False):
     event_id: str
     event_name: str
     event_time: datetime
-    dedup_key: str  # sharedEventID when present, else eventID
+    dedup_key: str  # "s:" + sharedEventID when present, else "e:" + eventID
     role_arn: str | None  # the role the call asked for; None for role-less calls
     role_session_name: str | None
     source_identity: str | None  # the request's own value
@@ -316,7 +316,8 @@ def build_event(
             own = echoed if echoed != chained else None
     account = r.recipientAccountId
     return IssuanceEvent(
-        event_id, name, event_time, r.sharedEventID or event_id, role_arn,
+        event_id, name, event_time,
+        f"s:{r.sharedEventID}" if r.sharedEventID else f"e:{event_id}", role_arn,
         req.roleSessionName or req.name or None, own, chained,
         (context.sessionIssuer or _NO_ISSUER).arn or None, caller.arn or None,
         caller.userName or None, caller.principalId or None, caller.type or None,
