@@ -1,0 +1,478 @@
+"""Hard revocation: an IAM Deny that reaches credentials a revoked session already holds.
+
+IAM evaluates the role's permission policies on every request, including requests signed with
+temporary credentials issued before the policy changed, and every Sentinel role session carries
+its own SourceIdentity (``aws:SourceIdentity`` on each request it makes). A Deny conditioned on
+that value therefore cuts off exactly one session. AWS documents that such a change takes from
+seconds to a few minutes to apply everywhere.
+
+The policy
+----------
+Sentinel keeps one inline policy, ``SentinelRevokedSessions``, on each role it revokes sessions
+of. Its entries are grouped in one statement per UTC hour of revocation; the hour is in the
+statement's ``Sid``, so the revocation time of every entry survives any round trip through IAM
+and the document stays plain IAM JSON::
+
+    {"Version": "2012-10-17",
+     "Statement": [
+       {"Sid": "SentinelRevoked2026120114",          # revoked 2026-12-01, 14:00-14:59 UTC
+        "Effect": "Deny", "Action": "*", "Resource": "*",
+        "Condition": {"StringEquals": {"aws:SourceIdentity": ["sentinel.alice.3f9a...", ...]}}}]}
+
+Pruning: credentials of a revoked session were issued before its revocation and last at most
+the role's ``MaxSessionDuration``, so a bucket whose hour ended more than ``MaxSessionDuration``
+ago denies nothing that still works. Every write drops such buckets. Statements whose ``Sid``
+Sentinel did not write are kept as they are.
+
+Size: a role's inline policies may total 10,240 characters (IAM does not count white space).
+Sentinel counts the role's other inline policies (ListRolePolicies, GetRolePolicy) and writes
+compact JSON. When the new document would pass the quota, it falls back to AWS's own
+``AWSRevokeOlderSessions`` policy (Deny everything with ``DateLessThan aws:TokenIssueTime
+<now>``), which ends every session of the role issued before now, after ``on_fallback`` was
+told so. That policy covers every entry of ``SentinelRevokedSessions`` too (each was issued
+before now), so if both do not fit, ``SentinelRevokedSessions`` is removed.
+
+Concurrency: IAM has no conditional write. Each attempt reads the current document, merges the
+new entry, prunes, writes, waits ``settle`` seconds (with jitter) and reads again; if a
+concurrent writer dropped the entry, the attempt repeats, up to ``max_attempts`` times with
+jittered backoff. Every writer merges what it read, so an entry can only be lost to a writer
+whose read and write straddle the whole settle wait; repeating the revoke is always safe
+(an entry already present is not written again).
+
+Permissions the revoker needs on the role: ``iam:GetRole``, ``iam:ListRolePolicies``,
+``iam:GetRolePolicy``, ``iam:PutRolePolicy`` and, for the fallback, ``iam:DeleteRolePolicy``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sentinelgw.errors import HardRevocationError, SentinelError
+
+POLICY_NAME = "SentinelRevokedSessions"
+FALLBACK_POLICY_NAME = "AWSRevokeOlderSessions"
+QUOTA_CHARS = 10_240  # aggregate size of a role's inline policies, white space not counted
+SID_PREFIX = "SentinelRevoked"
+_SID = re.compile(r"^SentinelRevoked(\d{10})$")
+_SID_FORMAT = "%Y%m%d%H"
+_CONDITION_KEY = "aws:SourceIdentity"
+_PERMISSIONS = {
+    "GetRole": "iam:GetRole",
+    "ListRolePolicies": "iam:ListRolePolicies",
+    "GetRolePolicy": "iam:GetRolePolicy",
+    "PutRolePolicy": "iam:PutRolePolicy",
+    "DeleteRolePolicy": "iam:DeleteRolePolicy",
+}
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/(?:[\w+=,.@/-]*/)?([\w+=,.@-]{1,64})$")
+
+
+@dataclass(frozen=True, slots=True)
+class HardRevokeResult:
+    """What the IAM step did.
+
+    ``outcome`` is ``added`` (the entry was written), ``present`` (it was already there; nothing
+    written) or ``fallback`` (``AWSRevokeOlderSessions`` was written instead; see ``warning``).
+    """
+
+    role_arn: str
+    role_name: str
+    source_identity: str
+    policy_name: str
+    outcome: str
+    entries: int
+    pruned: int
+    policy_chars: int
+    role_policy_chars: int
+    attempts: int
+    warning: str | None = None
+
+
+def role_name_from_arn(role_arn: str) -> str:
+    """The role name (last path segment) of an IAM role ARN; refuses roles IAM will not edit."""
+    m = _ROLE_ARN.match(role_arn or "")
+    if not m:
+        raise HardRevocationError(
+            f"cannot revoke through IAM: {role_arn!r} is not an IAM role ARN",
+            hint="Only sessions of IAM roles can be denied; the record is revoked",
+        )
+    if "/aws-reserved/sso.amazonaws.com/" in role_arn:
+        raise HardRevocationError(
+            f"IAM Identity Center role {role_arn} cannot be edited in IAM",
+            hint="Revoke the user's sessions through IAM Identity Center",
+        )
+    if "/aws-service-role/" in role_arn:
+        raise HardRevocationError(f"service-linked role {role_arn} cannot hold inline policies")
+    return m.group(1)
+
+
+def bucket_sid(at: datetime) -> str:
+    """The ``Sid`` of the statement holding entries revoked in ``at``'s UTC hour."""
+    return SID_PREFIX + at.astimezone(UTC).strftime(_SID_FORMAT)
+
+
+def bucket_start(sid: str) -> datetime | None:
+    m = _SID.match(sid)
+    if not m:
+        return None
+    try:
+        return datetime.strptime(m.group(1), _SID_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def compact(document: dict[str, Any]) -> str:
+    """The document as IAM counts it: JSON without white space between tokens."""
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+
+
+def revoked_entries(document: dict[str, Any] | None) -> dict[str, set[str]]:
+    """Sentinel's buckets in a ``SentinelRevokedSessions`` document: Sid -> SourceIdentities."""
+    out: dict[str, set[str]] = {}
+    for stmt in _statements(document):
+        sid = stmt.get("Sid")
+        if isinstance(sid, str) and bucket_start(sid) is not None:
+            out.setdefault(sid, set()).update(_identities(stmt))
+    return out
+
+
+def merge_document(
+    document: dict[str, Any] | None,
+    source_identity: str,
+    *,
+    now: datetime,
+    max_session: timedelta,
+) -> tuple[dict[str, Any], int]:
+    """The document with ``source_identity`` added in ``now``'s bucket and stale buckets pruned.
+
+    Returns (new document, number of entries pruned). Foreign statements are kept in place at
+    the front; buckets follow in Sid order, entries sorted, so the result is deterministic.
+    """
+    buckets = revoked_entries(document)
+    foreign = [s for s in _statements(document) if not _is_bucket(s)]
+    pruned = 0
+    for sid in list(buckets):
+        start = bucket_start(sid)
+        assert start is not None
+        if start + timedelta(hours=1) + max_session <= now:
+            pruned += len(buckets.pop(sid))
+    if not any(source_identity in ids for ids in buckets.values()):
+        buckets.setdefault(bucket_sid(now), set()).add(source_identity)
+    statements = foreign + [deny_statement(sid, buckets[sid]) for sid in sorted(buckets)]
+    return {"Version": "2012-10-17", "Statement": statements}, pruned
+
+
+def deny_statement(sid: str, identities: set[str]) -> dict[str, Any]:
+    return {
+        "Sid": sid,
+        "Effect": "Deny",
+        "Action": "*",
+        "Resource": "*",
+        "Condition": {"StringEquals": {_CONDITION_KEY: sorted(identities)}},
+    }
+
+
+def fallback_document(now: datetime) -> dict[str, Any]:
+    """AWS's own revoke-older-sessions policy: deny every session issued before ``now``."""
+    stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Deny",
+                "Action": ["*"],
+                "Resource": ["*"],
+                "Condition": {"DateLessThan": {"aws:TokenIssueTime": stamp}},
+            }
+        ],
+    }
+
+
+def hard_revoke(
+    iam: Any,
+    role_arn: str,
+    source_identity: str,
+    *,
+    now: datetime,
+    on_fallback: Callable[[str], bool] | None = None,
+    max_attempts: int = 5,
+    settle: float = 0.5,
+    sleep: Callable[[float], None] = time.sleep,
+    jitter: Callable[[], float] = random.random,
+) -> HardRevokeResult:
+    """Deny ``source_identity`` on ``role_arn`` through ``SentinelRevokedSessions``.
+
+    ``iam`` is a boto3 IAM client with the revoker's (or the service's) credentials. ``now`` is
+    the revocation time. ``on_fallback`` receives the warning before ``AWSRevokeOlderSessions``
+    is written and may refuse it by returning False (then HardRevocationError is raised).
+    Raises :class:`HardRevocationError` naming the missing permission when IAM refuses a call.
+    """
+    if not source_identity:
+        raise HardRevocationError(
+            "the session has no SourceIdentity, so IAM cannot deny it alone",
+            hint="Only role sessions created by Sentinel can be revoked through IAM",
+        )
+    name = role_name_from_arn(role_arn)
+    max_session = timedelta(seconds=_max_session_seconds(iam, name))
+    for attempt in range(1, max(1, max_attempts) + 1):
+        current = _get_policy(iam, name, POLICY_NAME)
+        if any(source_identity in ids for ids in revoked_entries(current).values()):
+            return _result(
+                role_arn,
+                name,
+                source_identity,
+                POLICY_NAME,
+                "present",
+                current,
+                0,
+                _other_policy_chars(iam, name, POLICY_NAME) + _size(current),
+                attempt,
+            )
+        document, pruned = merge_document(
+            current, source_identity, now=now, max_session=max_session
+        )
+        others = _other_policy_chars(iam, name, POLICY_NAME)
+        if others + len(compact(document)) > QUOTA_CHARS:
+            return _fall_back(
+                iam, role_arn, name, source_identity, now, current, document, on_fallback, attempt
+            )
+        _put_policy(iam, name, POLICY_NAME, document)
+        sleep(settle * (1 + jitter() / 2))
+        check = _get_policy(iam, name, POLICY_NAME)
+        if any(source_identity in ids for ids in revoked_entries(check).values()):
+            return _result(
+                role_arn,
+                name,
+                source_identity,
+                POLICY_NAME,
+                "added",
+                check,
+                pruned,
+                others + _size(check),
+                attempt,
+            )
+        sleep(min(0.2 * 2 ** (attempt - 1), 2.0) * (0.5 + jitter()))
+    raise HardRevocationError(
+        f"policy {POLICY_NAME} on role {role_arn} kept changing under concurrent writes; "
+        f"{source_identity} is not in it after {max_attempts} attempts",
+        hint="Run the revoke again; it is safe to repeat",
+    )
+
+
+def _fall_back(
+    iam: Any,
+    role_arn: str,
+    name: str,
+    source_identity: str,
+    now: datetime,
+    current: dict[str, Any] | None,
+    wanted: dict[str, Any],
+    on_fallback: Callable[[str], bool] | None,
+    attempt: int,
+) -> HardRevokeResult:
+    warning = (
+        f"adding {source_identity} to {POLICY_NAME} would pass the {QUOTA_CHARS}-character "
+        f"quota on inline policies of role {role_arn} ({len(compact(wanted))} characters); "
+        f"writing AWS's {FALLBACK_POLICY_NAME} instead, which ENDS EVERY CURRENT SESSION of "
+        "the role (every credential issued before now), not only this one"
+    )
+    if on_fallback is not None and not on_fallback(warning):
+        raise HardRevocationError(
+            f"{POLICY_NAME} on role {role_arn} is full and the fallback was declined",
+            hint=f"Delete {POLICY_NAME} entries or other inline policies of the role",
+        )
+    doc = fallback_document(now)
+    others = _other_policy_chars(iam, name, POLICY_NAME, FALLBACK_POLICY_NAME)
+    if current is not None and others + _size(current) + len(compact(doc)) > QUOTA_CHARS:
+        # Every entry it holds names a session issued before now, which the fallback denies.
+        _delete_policy(iam, name, POLICY_NAME)
+        current = None
+    if others + len(compact(doc)) > QUOTA_CHARS:
+        raise HardRevocationError(
+            f"the other inline policies of role {role_arn} leave no room for "
+            f"{FALLBACK_POLICY_NAME} ({others} of {QUOTA_CHARS} characters)",
+            hint="Move inline policies of the role to managed policies",
+        )
+    _put_policy(iam, name, FALLBACK_POLICY_NAME, doc)
+    return HardRevokeResult(
+        role_arn=role_arn,
+        role_name=name,
+        source_identity=source_identity,
+        policy_name=FALLBACK_POLICY_NAME,
+        outcome="fallback",
+        entries=0,
+        pruned=0,
+        policy_chars=len(compact(doc)),
+        role_policy_chars=others + len(compact(doc)) + _size(current),
+        attempts=attempt,
+        warning=warning,
+    )
+
+
+def _result(
+    role_arn: str,
+    name: str,
+    source_identity: str,
+    policy: str,
+    outcome: str,
+    document: dict[str, Any] | None,
+    pruned: int,
+    role_chars: int,
+    attempt: int,
+) -> HardRevokeResult:
+    return HardRevokeResult(
+        role_arn=role_arn,
+        role_name=name,
+        source_identity=source_identity,
+        policy_name=policy,
+        outcome=outcome,
+        entries=sum(len(v) for v in revoked_entries(document).values()),
+        pruned=pruned,
+        policy_chars=_size(document),
+        role_policy_chars=role_chars,
+        attempts=attempt,
+    )
+
+
+# -- IAM calls ------------------------------------------------------------------------------
+
+
+def _max_session_seconds(iam: Any, name: str) -> int:
+    role = _call(iam, "GetRole", name, lambda: iam.get_role(RoleName=name))["Role"]
+    return int(role.get("MaxSessionDuration") or 3600)
+
+
+def _get_policy(iam: Any, name: str, policy: str) -> dict[str, Any] | None:
+    try:
+        resp = iam.get_role_policy(RoleName=name, PolicyName=policy)
+    except Exception as exc:
+        if _code(exc) == "NoSuchEntity":
+            return None
+        raise _translate(exc, "GetRolePolicy", name) from exc
+    return _as_document(resp.get("PolicyDocument"))
+
+
+def _other_policy_chars(iam: Any, name: str, *exclude: str) -> int:
+    total = 0
+    for policy in _list_policies(iam, name):
+        if policy not in exclude:
+            total += _size(_get_policy(iam, name, policy))
+    return total
+
+
+def _list_policies(iam: Any, name: str) -> list[str]:
+    names: list[str] = []
+    kwargs: dict[str, Any] = {"RoleName": name}
+    while True:
+        resp = _call(iam, "ListRolePolicies", name, lambda: iam.list_role_policies(**kwargs))
+        names.extend(str(n) for n in resp.get("PolicyNames", []))
+        if not resp.get("IsTruncated") or not resp.get("Marker"):
+            return names
+        kwargs["Marker"] = resp["Marker"]
+
+
+def _put_policy(iam: Any, name: str, policy: str, document: dict[str, Any]) -> None:
+    _call(
+        iam,
+        "PutRolePolicy",
+        name,
+        lambda: iam.put_role_policy(
+            RoleName=name, PolicyName=policy, PolicyDocument=compact(document)
+        ),
+    )
+
+
+def _delete_policy(iam: Any, name: str, policy: str) -> None:
+    try:
+        iam.delete_role_policy(RoleName=name, PolicyName=policy)
+    except Exception as exc:
+        if _code(exc) != "NoSuchEntity":
+            raise _translate(exc, "DeleteRolePolicy", name) from exc
+
+
+def _call(iam: Any, operation: str, name: str, fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except Exception as exc:
+        raise _translate(exc, operation, name) from exc
+
+
+def _translate(exc: BaseException, operation: str, name: str) -> SentinelError:
+    from sentinelgw.awsclients import translate
+
+    if isinstance(exc, SentinelError):
+        return exc
+    code = _code(exc)
+    perm = _PERMISSIONS.get(operation, f"iam:{operation}")
+    if code in {"AccessDenied", "AccessDeniedException"}:
+        return HardRevocationError(
+            f"{perm} on role {name} was denied ({code})",
+            hint=f"The revoker needs {perm} on the role",
+        )
+    if code == "NoSuchEntity":
+        return HardRevocationError(
+            f"role {name} does not exist (iam:{operation})", hint="Check the session's role_arn"
+        )
+    if code == "LimitExceeded":
+        return HardRevocationError(
+            f"iam:{operation} on role {name} passed an IAM quota (LimitExceeded)",
+            hint="Remove inline policies of the role, then revoke again",
+        )
+    base = translate(exc, "iam", operation, f"role {name}")
+    return HardRevocationError(base.message, hint=base.hint)
+
+
+def _code(exc: BaseException) -> str:
+    from sentinelgw.awsclients import error_code
+
+    return error_code(exc) or ""
+
+
+# -- document helpers -----------------------------------------------------------------------
+
+
+def _as_document(raw: Any) -> dict[str, Any] | None:
+    """A policy document from GetRolePolicy (boto3 decodes it; a string is parsed)."""
+    if isinstance(raw, str):
+        from urllib.parse import unquote
+
+        try:
+            raw = json.loads(unquote(raw) if raw.startswith("%") else raw)
+        except ValueError:
+            return None
+    return raw if isinstance(raw, dict) else None
+
+
+def _size(document: dict[str, Any] | None) -> int:
+    return len(compact(document)) if document is not None else 0
+
+
+def _statements(document: dict[str, Any] | None) -> list[dict[str, Any]]:
+    if not document:
+        return []
+    stmts = document.get("Statement")
+    if isinstance(stmts, dict):
+        stmts = [stmts]
+    return [s for s in stmts if isinstance(s, dict)] if isinstance(stmts, list) else []
+
+
+def _is_bucket(stmt: dict[str, Any]) -> bool:
+    sid = stmt.get("Sid")
+    return isinstance(sid, str) and bucket_start(sid) is not None
+
+
+def _identities(stmt: dict[str, Any]) -> set[str]:
+    cond = stmt.get("Condition")
+    equals = cond.get("StringEquals") if isinstance(cond, dict) else None
+    values = equals.get(_CONDITION_KEY) if isinstance(equals, dict) else None
+    if isinstance(values, str):
+        return {values}
+    if isinstance(values, list):
+        return {v for v in values if isinstance(v, str)}
+    return set()
