@@ -1,0 +1,196 @@
+"""Blocked users: items in the session table that refuse a user's new sessions.
+
+A block is the item ``id = block#<user>`` with ``blocked_user``, ``blocked_by`` (the blocker's
+AWS identity ARN), ``blocked_reason``, ``blocked_at`` and, for a timed block,
+``blocked_until`` (epoch seconds, like every time in the table) and a ``ttl`` that lets
+DynamoDB delete it some time after it ended. Its attributes are named so that it has none of
+the key attributes of the table's indexes (``user``, ``status``, ``profile``,
+``server_instance_id``, ``source_identity``, ``started_at``): it never appears in a session
+query, and the store skips ``block#`` ids wherever it reads items.
+
+Listing without a scan: the item ``id = block#`` (no user) holds the string set
+``blocked_users``. Putting and deleting a block update it in the same DynamoDB transaction.
+
+Who enforces it: in local mode ``sentinel exec --server`` reads the block before it creates a
+session (:func:`check_not_blocked`), which holds only while the user cooperates, because a
+user with write access to the table can delete the item. The credential service reads it on
+every session and credential request, and users cannot write its table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sentinelgw.errors import PolicyDenied, SessionStoreError, UsageError
+from sentinelgw.sessions.model import DEFAULT_RETENTION_DAYS, Item, decode_time, encode_time
+from sentinelgw.sessions.store import translating
+from sentinelgw.timeutil import iso
+
+BLOCK_PREFIX = "block#"
+INDEX_ID = BLOCK_PREFIX  # the item listing every blocked user
+BLOCK_FIELDS = ("user", "blocked_by", "reason", "blocked_at", "until", "active")
+_MAX_USER = 256
+
+
+class UserBlocked(PolicyDenied):
+    """The user is blocked: no new session. Exit 1, like any denial."""
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One user's block. ``until`` None means until someone lifts it."""
+
+    user: str
+    blocked_by: str
+    reason: str
+    blocked_at: datetime
+    until: datetime | None = None
+
+    def active(self, now: datetime) -> bool:
+        return self.until is None or now < self.until
+
+    def to_export(self, now: datetime) -> dict[str, Any]:
+        return {
+            "user": self.user,
+            "blocked_by": self.blocked_by,
+            "reason": self.reason,
+            "blocked_at": iso(self.blocked_at),
+            "until": iso(self.until) if self.until else None,
+            "active": self.active(now),
+        }
+
+    def describe(self) -> str:
+        until = f"until {iso(self.until)}" if self.until else "until it is lifted"
+        return f"user {self.user} is blocked {until} by {self.blocked_by}: {self.reason}"
+
+    def to_item(self, retention_days: int = DEFAULT_RETENTION_DAYS) -> Item:
+        item: Item = {
+            "id": {"S": block_id(self.user)},
+            "blocked_user": {"S": self.user},
+            "blocked_by": {"S": self.blocked_by},
+            "blocked_reason": {"S": self.reason},
+            "blocked_at": {"N": encode_time(self.blocked_at)},
+        }
+        if self.until is not None:
+            item["blocked_until"] = {"N": encode_time(self.until)}
+            ttl = self.until + timedelta(days=retention_days)
+            item["ttl"] = {"N": str(int(ttl.timestamp()))}
+        return item
+
+    @classmethod
+    def from_item(cls, item: Item) -> Block:
+        """Decode a block item; raises ValueError for anything else."""
+        try:
+            until = item.get("blocked_until")
+            return cls(
+                user=str(item["blocked_user"]["S"]),
+                blocked_by=str(item["blocked_by"]["S"]),
+                reason=str(item["blocked_reason"]["S"]),
+                blocked_at=decode_time(item["blocked_at"]["N"]),
+                until=decode_time(until["N"]) if until else None,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a block item: {exc}") from None
+
+
+def is_block_id(item_id: str) -> bool:
+    """True for block items and the block index: never a session."""
+    return item_id.startswith(BLOCK_PREFIX)
+
+
+def block_id(user: str) -> str:
+    check_user(user)
+    return BLOCK_PREFIX + user
+
+
+def check_user(user: str) -> None:
+    if not user or len(user) > _MAX_USER or any(ord(c) < 32 or ord(c) == 127 for c in user):
+        raise UsageError(
+            f"invalid user name {user[:40]!r}",
+            hint=f"Give the AWS identity name Sentinel shows (1 to {_MAX_USER} characters)",
+        )
+
+
+def put_block(client: Any, table: str, block: Block, *,
+              retention_days: int = DEFAULT_RETENTION_DAYS) -> None:
+    """Write (or replace) the block and add the user to the block index, atomically."""
+    index_update = {
+        "TableName": table,
+        "Key": {"id": {"S": INDEX_ID}},
+        "UpdateExpression": "ADD blocked_users :u",
+        "ExpressionAttributeValues": {":u": {"SS": [block.user]}},
+    }
+    with translating(client, table, "TransactWriteItems"):
+        client.transact_write_items(TransactItems=[
+            {"Put": {"TableName": table, "Item": block.to_item(retention_days)}},
+            {"Update": index_update},
+        ])
+
+
+def delete_block(client: Any, table: str, user: str) -> Block | None:
+    """Lift the block; returns the block removed, or None if the user was not blocked."""
+    existing = _read(client, table, user)
+    index_update = {
+        "TableName": table,
+        "Key": {"id": {"S": INDEX_ID}},
+        "UpdateExpression": "DELETE blocked_users :u",
+        "ExpressionAttributeValues": {":u": {"SS": [user]}},
+    }
+    with translating(client, table, "TransactWriteItems"):
+        client.transact_write_items(TransactItems=[
+            {"Delete": {"TableName": table, "Key": {"id": {"S": block_id(user)}}}},
+            {"Update": index_update},
+        ])
+    return existing
+
+
+def get_block(client: Any, table: str, user: str, now: datetime) -> Block | None:
+    """The user's block if it is in force at ``now`` (consistent read), else None.
+
+    This is the check the credential service makes before each session or credential request.
+    """
+    block = _read(client, table, user)
+    return block if block is not None and block.active(now) else None
+
+
+def check_not_blocked(client: Any, table: str, user: str, now: datetime) -> None:
+    """Raise :class:`UserBlocked` (exit 1) when ``user`` is blocked at ``now``."""
+    block = get_block(client, table, user, now)
+    if block is not None:
+        raise UserBlocked(
+            f"{block.describe()}; no new session is started. "
+            f"The security team lifts it with: sentinel server-unblock --user {block.user}"
+        )
+
+
+def list_blocks(client: Any, table: str, now: datetime, *,
+                include_ended: bool = False) -> Iterator[Block]:
+    """Every block in the index, by user; ended timed blocks only with ``include_ended``."""
+    with translating(client, table, "GetItem"):
+        resp = client.get_item(TableName=table, Key={"id": {"S": INDEX_ID}},
+                               ConsistentRead=True)
+    users = sorted((resp.get("Item") or {}).get("blocked_users", {}).get("SS", []))
+    for user in users:
+        block = _read(client, table, user)
+        if block is not None and (include_ended or block.active(now)):
+            yield block
+
+
+def _read(client: Any, table: str, user: str) -> Block | None:
+    with translating(client, table, "GetItem"):
+        resp = client.get_item(TableName=table, Key={"id": {"S": block_id(user)}},
+                               ConsistentRead=True)
+    item = resp.get("Item")
+    if not item:
+        return None
+    try:
+        return Block.from_item(item)
+    except ValueError as exc:
+        raise SessionStoreError(
+            f"session table {table!r} holds a block item for {user!r} that Sentinel cannot "
+            f"read ({exc})",
+            hint=f"Lift it with: sentinel server-unblock --user {user}",
+        ) from None
