@@ -114,8 +114,9 @@ def check_user(user: str) -> None:
         )
 
 
-def put_block(client: Any, table: str, block: Block, *,
-              retention_days: int = DEFAULT_RETENTION_DAYS) -> None:
+def put_block(
+    client: Any, table: str, block: Block, *, retention_days: int = DEFAULT_RETENTION_DAYS
+) -> None:
     """Write (or replace) the block and add the user to the block index, atomically."""
     index_update = {
         "TableName": table,
@@ -124,10 +125,12 @@ def put_block(client: Any, table: str, block: Block, *,
         "ExpressionAttributeValues": {":u": {"SS": [block.user]}},
     }
     with translating(client, table, "TransactWriteItems"):
-        client.transact_write_items(TransactItems=[
-            {"Put": {"TableName": table, "Item": block.to_item(retention_days)}},
-            {"Update": index_update},
-        ])
+        client.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": table, "Item": block.to_item(retention_days)}},
+                {"Update": index_update},
+            ]
+        )
 
 
 def delete_block(client: Any, table: str, user: str) -> Block | None:
@@ -140,10 +143,12 @@ def delete_block(client: Any, table: str, user: str) -> Block | None:
         "ExpressionAttributeValues": {":u": {"SS": [user]}},
     }
     with translating(client, table, "TransactWriteItems"):
-        client.transact_write_items(TransactItems=[
-            {"Delete": {"TableName": table, "Key": {"id": {"S": block_id(user)}}}},
-            {"Update": index_update},
-        ])
+        client.transact_write_items(
+            TransactItems=[
+                {"Delete": {"TableName": table, "Key": {"id": {"S": block_id(user)}}}},
+                {"Update": index_update},
+            ]
+        )
     return existing
 
 
@@ -166,12 +171,12 @@ def check_not_blocked(client: Any, table: str, user: str, now: datetime) -> None
         )
 
 
-def list_blocks(client: Any, table: str, now: datetime, *,
-                include_ended: bool = False) -> Iterator[Block]:
+def list_blocks(
+    client: Any, table: str, now: datetime, *, include_ended: bool = False
+) -> Iterator[Block]:
     """Every block in the index, by user; ended timed blocks only with ``include_ended``."""
     with translating(client, table, "GetItem"):
-        resp = client.get_item(TableName=table, Key={"id": {"S": INDEX_ID}},
-                               ConsistentRead=True)
+        resp = client.get_item(TableName=table, Key={"id": {"S": INDEX_ID}}, ConsistentRead=True)
     users = sorted((resp.get("Item") or {}).get("blocked_users", {}).get("SS", []))
     for user in users:
         block = _read(client, table, user)
@@ -181,8 +186,9 @@ def list_blocks(client: Any, table: str, now: datetime, *,
 
 def _read(client: Any, table: str, user: str) -> Block | None:
     with translating(client, table, "GetItem"):
-        resp = client.get_item(TableName=table, Key={"id": {"S": block_id(user)}},
-                               ConsistentRead=True)
+        resp = client.get_item(
+            TableName=table, Key={"id": {"S": block_id(user)}}, ConsistentRead=True
+        )
     item = resp.get("Item")
     if not item:
         return None

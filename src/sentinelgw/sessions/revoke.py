@@ -67,8 +67,7 @@ def revoke_session(
     ``hard_options`` go to :func:`hard_revoke` (``settle``, ``max_attempts``, ...).
     """
     record = store.revoke(session_id, by, reason, now)
-    return deny_in_iam(iam, record, now=now, soft=soft, on_fallback=on_fallback,
-                       **hard_options)
+    return deny_in_iam(iam, record, now=now, soft=soft, on_fallback=on_fallback, **hard_options)
 
 
 def deny_in_iam(
@@ -84,8 +83,14 @@ def deny_in_iam(
     if soft:
         return RevokeOutcome(record=record, soft=True)
     try:
-        result = hard_revoke(iam, record.role_arn, record.source_identity, now=now,
-                             on_fallback=on_fallback, **hard_options)
+        result = hard_revoke(
+            iam,
+            record.role_arn,
+            record.source_identity,
+            now=now,
+            on_fallback=on_fallback,
+            **hard_options,
+        )
     except SentinelError as exc:
         return RevokeOutcome(record=record, soft=False, iam_error=exc)
     return RevokeOutcome(record=record, soft=False, iam=result)
@@ -108,16 +113,25 @@ def revoke_user(
     """Block ``user`` (if asked), then revoke every session of theirs still stored active."""
     written = None
     if block:
-        written = Block(user=user, blocked_by=by, reason=reason, blocked_at=now,
-                        until=block_until)
+        written = Block(user=user, blocked_by=by, reason=reason, blocked_at=now, until=block_until)
         put_block(store.client, store.table, written)
     outcomes: list[RevokeOutcome] = []
     active = [r for r in store.query(user=user, now=now) if r.status == "active"]
     for record in active:
         try:
-            outcomes.append(revoke_session(store, iam, record.id, by=by, reason=reason,
-                                           now=now, soft=soft, on_fallback=on_fallback,
-                                           **hard_options))
+            outcomes.append(
+                revoke_session(
+                    store,
+                    iam,
+                    record.id,
+                    by=by,
+                    reason=reason,
+                    now=now,
+                    soft=soft,
+                    on_fallback=on_fallback,
+                    **hard_options,
+                )
+            )
         except SessionNotFound:
             continue  # ended or revoked by someone else meanwhile
     return UserRevokeOutcome(user=user, sessions=tuple(outcomes), block=written)
