@@ -23,7 +23,10 @@ def assert_still_revoked(store: SessionStore) -> None:
     rec = store.get(SID)
     assert rec is not None
     assert (rec.revoked_by, rec.revoked_reason, rec.revoked_at) == (
-        "arn:aws:iam::123456789012:user/secops", "stolen laptop", T0)
+        "arn:aws:iam::123456789012:user/secops",
+        "stolen laptop",
+        T0,
+    )
     assert rec.effective_status(T0) == "revoked"
     assert store.status(SID) == "revoked"
 
@@ -45,8 +48,12 @@ def test_a_status_rewritten_by_hand_still_reads_revoked(store: SessionStore) -> 
     revoked_store(store)
     # What a user with UpdateItem on the table could do to bring the session back.
     store.client.update_item(
-        TableName=store.table, Key={"id": {"S": SID}}, UpdateExpression="SET #s = :a",
-        ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues={":a": {"S": "active"}})
+        TableName=store.table,
+        Key={"id": {"S": SID}},
+        UpdateExpression="SET #s = :a",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":a": {"S": "active"}},
+    )
     assert store.touch(SID, 1, T0) is False
     assert store.mark_expired(SID, T0) is False
     with pytest.raises(SessionNotFound, match="already revoked"):
