@@ -18,8 +18,8 @@ from sentinelgw.sessions.blocks import (
     Block,
     UserBlocked,
     check_not_blocked,
-    delete_block,
     get_block,
+    lift_block,
     list_blocks,
     put_block,
 )
@@ -53,9 +53,27 @@ def test_put_get_list_delete(store: SessionStore) -> None:
     assert [b.user for b in list_blocks(store.client, store.table, later)] == ["bob"]
     every = list_blocks(store.client, store.table, later, include_ended=True)
     assert [b.user for b in every] == ["alice", "bob"]
-    assert delete_block(store.client, store.table, "bob") == blocked("bob")
-    assert delete_block(store.client, store.table, "bob") is None
-    assert list(list_blocks(store.client, store.table, T0)) == [blocked("alice", hours=24)]
+    secops = "arn:aws:iam::123456789012:user/lead"
+    lifted = lift_block(store.client, store.table, "bob", by=secops, now=later)
+    assert lifted == Block(
+        user="bob",
+        blocked_by=blocked("bob").blocked_by,
+        reason="laptop stolen",
+        blocked_at=T0,
+        lifted_by=secops,
+        lifted_at=later,
+    )
+    assert lift_block(store.client, store.table, "bob", by=secops, now=later) is None
+    assert get_block(store.client, store.table, "bob", later) is None
+    assert list(list_blocks(store.client, store.table, later)) == []
+    # The history stays: who blocked, who lifted.
+    assert list(list_blocks(store.client, store.table, later, include_ended=True)) == [
+        blocked("alice", hours=24),
+        lifted,
+    ]
+    # Blocking again replaces the lifted block.
+    put_block(store.client, store.table, blocked("bob"))
+    assert get_block(store.client, store.table, "bob", later) == blocked("bob")
 
 
 def test_check_not_blocked_is_a_denial_naming_the_fix(store: SessionStore) -> None:

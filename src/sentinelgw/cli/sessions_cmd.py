@@ -297,11 +297,14 @@ def _until(when: datetime | None) -> str:
 @pass_app
 def server_unblock(app: App, user: str, table: str | None) -> int:
     """Lift a user's block: new sessions are allowed again (revoked ones stay revoked)."""
-    from sentinelgw.sessions.blocks import delete_block
+    from sentinelgw.awsclients import call
+    from sentinelgw.sessions.blocks import lift_block
     from sentinelgw.sessions.store import open_store
 
     store = open_store(app, table, None)
-    lifted = delete_block(store.client, store.table, user)
+    sts = app.client("sts", app.region()[0])
+    who: dict[str, Any] = call("sts", "GetCallerIdentity", lambda: sts.get_caller_identity())
+    lifted = lift_block(store.client, store.table, user, by=str(who["Arn"]), now=app.now())
     if lifted is None:
         raise SessionNotFound(f"user {user} is not blocked in table {store.table!r}",
                               hint="List blocks with: sentinel server-blocks")
@@ -311,7 +314,8 @@ def server_unblock(app: App, user: str, table: str | None) -> int:
 
 @click.command("server-blocks")
 @click.option("--table", metavar="NAME", help=_TABLE_HELP)
-@click.option("--all", "include_ended", is_flag=True, help="Also timed blocks that have ended.")
+@click.option("--all", "include_ended", is_flag=True,
+              help="Also blocks that ended or were lifted.")
 @click.option("--format", "fmt", type=click.Choice(["human", "json", "csv"]), default="human",
               show_default=True, help="Output format.")
 @common_options
@@ -349,12 +353,14 @@ def _render_blocks(rows: list[dict[str, Any]], table: str) -> None:
         console.print(Text(f"no blocked users in table {table!r}"))
         return
     grid = Table(title=Text(f"blocked users in {table} ({len(rows)})"), title_justify="left")
-    for col in ("user", "until", "blocked_at", "blocked_by", "reason"):
+    columns = ("user", "active", "until", "blocked_at", "blocked_by", "reason", "lifted_by")
+    for col in columns:
         grid.add_column(col)
     for row in rows:
+        cells = dict(row, until=row["until"] or "lifted only", active="yes" if row["active"]
+                     else "no")
         # Text cells: values come from the table and must not be read as rich markup.
-        grid.add_row(*[Text(str(row[c] or "never" if c == "until" else row[c] or ""))
-                       for c in ("user", "until", "blocked_at", "blocked_by", "reason")])
+        grid.add_row(*[Text(str(cells[c] or "")) for c in columns])
     console.print(grid)
 
 

@@ -2,14 +2,17 @@
 
 A block is the item ``id = block#<user>`` with ``blocked_user``, ``blocked_by`` (the blocker's
 AWS identity ARN), ``blocked_reason``, ``blocked_at`` and, for a timed block,
-``blocked_until`` (epoch seconds, like every time in the table) and a ``ttl`` that lets
-DynamoDB delete it some time after it ended. Its attributes are named so that it has none of
+``blocked_until`` (epoch seconds, like every time in the table). Lifting a block does not
+delete the item: it adds ``lifted_by`` and ``lifted_at``, so the table keeps who blocked and
+who unblocked, and a ``ttl`` lets DynamoDB delete it after the retention period (a timed
+block gets that ``ttl`` when it is written). Every write is an UpdateItem, so the security
+team needs no PutItem or DeleteItem on the table. Its attributes are named so that it has none of
 the key attributes of the table's indexes (``user``, ``status``, ``profile``,
 ``server_instance_id``, ``source_identity``, ``started_at``): it never appears in a session
 query, and the store skips ``block#`` ids wherever it reads items.
 
 Listing without a scan: the item ``id = block#`` (no user) holds the string set
-``blocked_users``. Putting and deleting a block update it in the same DynamoDB transaction.
+``blocked_users``; putting a block updates it in the same DynamoDB transaction.
 
 Who enforces it: in local mode ``sentinel exec --server`` reads the block before it creates a
 session (:func:`check_not_blocked`), which holds only while the user cooperates, because a
@@ -20,7 +23,7 @@ every session and credential request, and users cannot write its table.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,7 +34,16 @@ from sentinelgw.timeutil import iso
 
 BLOCK_PREFIX = "block#"
 INDEX_ID = BLOCK_PREFIX  # the item listing every blocked user
-BLOCK_FIELDS = ("user", "blocked_by", "reason", "blocked_at", "until", "active")
+BLOCK_FIELDS = (
+    "user",
+    "blocked_by",
+    "reason",
+    "blocked_at",
+    "until",
+    "active",
+    "lifted_by",
+    "lifted_at",
+)
 _MAX_USER = 256
 
 
@@ -48,9 +60,11 @@ class Block:
     reason: str
     blocked_at: datetime
     until: datetime | None = None
+    lifted_by: str | None = None
+    lifted_at: datetime | None = None
 
     def active(self, now: datetime) -> bool:
-        return self.until is None or now < self.until
+        return self.lifted_at is None and (self.until is None or now < self.until)
 
     def to_export(self, now: datetime) -> dict[str, Any]:
         return {
@@ -60,37 +74,29 @@ class Block:
             "blocked_at": iso(self.blocked_at),
             "until": iso(self.until) if self.until else None,
             "active": self.active(now),
+            "lifted_by": self.lifted_by,
+            "lifted_at": iso(self.lifted_at) if self.lifted_at else None,
         }
 
     def describe(self) -> str:
         until = f"until {iso(self.until)}" if self.until else "until it is lifted"
         return f"user {self.user} is blocked {until} by {self.blocked_by}: {self.reason}"
 
-    def to_item(self, retention_days: int = DEFAULT_RETENTION_DAYS) -> Item:
-        item: Item = {
-            "id": {"S": block_id(self.user)},
-            "blocked_user": {"S": self.user},
-            "blocked_by": {"S": self.blocked_by},
-            "blocked_reason": {"S": self.reason},
-            "blocked_at": {"N": encode_time(self.blocked_at)},
-        }
-        if self.until is not None:
-            item["blocked_until"] = {"N": encode_time(self.until)}
-            ttl = self.until + timedelta(days=retention_days)
-            item["ttl"] = {"N": str(int(ttl.timestamp()))}
-        return item
-
     @classmethod
     def from_item(cls, item: Item) -> Block:
         """Decode a block item; raises ValueError for anything else."""
         try:
             until = item.get("blocked_until")
+            lifted_at = item.get("lifted_at")
+            lifted_by = item.get("lifted_by")
             return cls(
                 user=str(item["blocked_user"]["S"]),
                 blocked_by=str(item["blocked_by"]["S"]),
                 reason=str(item["blocked_reason"]["S"]),
                 blocked_at=decode_time(item["blocked_at"]["N"]),
                 until=decode_time(until["N"]) if until else None,
+                lifted_by=str(lifted_by["S"]) if lifted_by else None,
+                lifted_at=decode_time(lifted_at["N"]) if lifted_at else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a block item: {exc}") from None
@@ -118,6 +124,28 @@ def put_block(
     client: Any, table: str, block: Block, *, retention_days: int = DEFAULT_RETENTION_DAYS
 ) -> None:
     """Write (or replace) the block and add the user to the block index, atomically."""
+    values: dict[str, Any] = {
+        ":u": {"S": block.user},
+        ":by": {"S": block.blocked_by},
+        ":r": {"S": block.reason},
+        ":at": {"N": encode_time(block.blocked_at)},
+    }
+    sets = ["blocked_user = :u", "blocked_by = :by", "blocked_reason = :r", "blocked_at = :at"]
+    removes = ["lifted_by", "lifted_at"]
+    if block.until is not None:
+        values[":until"] = {"N": encode_time(block.until)}
+        ttl = block.until + timedelta(days=retention_days)
+        values[":ttl"] = {"N": str(int(ttl.timestamp()))}
+        sets += ["blocked_until = :until", "#ttl = :ttl"]
+    else:
+        removes += ["blocked_until", "#ttl"]
+    block_update = {
+        "TableName": table,
+        "Key": {"id": {"S": block_id(block.user)}},
+        "UpdateExpression": f"SET {', '.join(sets)} REMOVE {', '.join(removes)}",
+        "ExpressionAttributeNames": {"#ttl": "ttl"},
+        "ExpressionAttributeValues": values,
+    }
     index_update = {
         "TableName": table,
         "Key": {"id": {"S": INDEX_ID}},
@@ -126,30 +154,41 @@ def put_block(
     }
     with translating(client, table, "TransactWriteItems"):
         client.transact_write_items(
-            TransactItems=[
-                {"Put": {"TableName": table, "Item": block.to_item(retention_days)}},
-                {"Update": index_update},
-            ]
+            TransactItems=[{"Update": block_update}, {"Update": index_update}]
         )
 
 
-def delete_block(client: Any, table: str, user: str) -> Block | None:
-    """Lift the block; returns the block removed, or None if the user was not blocked."""
+def lift_block(
+    client: Any,
+    table: str,
+    user: str,
+    *,
+    by: str,
+    now: datetime,
+    retention_days: int = DEFAULT_RETENTION_DAYS,
+) -> Block | None:
+    """Lift the user's block in force at ``now``; returns it lifted, or None if there was none.
+
+    The item stays, with ``lifted_by`` and ``lifted_at``, until its ``ttl``.
+    """
     existing = _read(client, table, user)
-    index_update = {
-        "TableName": table,
-        "Key": {"id": {"S": INDEX_ID}},
-        "UpdateExpression": "DELETE blocked_users :u",
-        "ExpressionAttributeValues": {":u": {"SS": [user]}},
-    }
-    with translating(client, table, "TransactWriteItems"):
-        client.transact_write_items(
-            TransactItems=[
-                {"Delete": {"TableName": table, "Key": {"id": {"S": block_id(user)}}}},
-                {"Update": index_update},
-            ]
+    if existing is None or not existing.active(now):
+        return None
+    ttl = int((now + timedelta(days=retention_days)).timestamp())
+    with translating(client, table, "UpdateItem"):
+        client.update_item(
+            TableName=table,
+            Key={"id": {"S": block_id(user)}},
+            UpdateExpression="SET lifted_by = :by, lifted_at = :at, #ttl = :ttl",
+            ConditionExpression="attribute_exists(id)",
+            ExpressionAttributeNames={"#ttl": "ttl"},
+            ExpressionAttributeValues={
+                ":by": {"S": by},
+                ":at": {"N": encode_time(now)},
+                ":ttl": {"N": str(ttl)},
+            },
         )
-    return existing
+    return replace(existing, lifted_by=by, lifted_at=now)
 
 
 def get_block(client: Any, table: str, user: str, now: datetime) -> Block | None:
@@ -174,7 +213,7 @@ def check_not_blocked(client: Any, table: str, user: str, now: datetime) -> None
 def list_blocks(
     client: Any, table: str, now: datetime, *, include_ended: bool = False
 ) -> Iterator[Block]:
-    """Every block in the index, by user; ended timed blocks only with ``include_ended``."""
+    """Every block in the index, by user; ended or lifted ones only with ``include_ended``."""
     with translating(client, table, "GetItem"):
         resp = client.get_item(TableName=table, Key={"id": {"S": INDEX_ID}}, ConsistentRead=True)
     users = sorted((resp.get("Item") or {}).get("blocked_users", {}).get("SS", []))
