@@ -239,3 +239,25 @@ def test_an_unknown_role_is_one_error_naming_it(iam: Any) -> None:
 def test_a_session_without_source_identity_cannot_be_denied_alone(iam: Any) -> None:
     with pytest.raises(HardRevocationError, match="no SourceIdentity"):
         hard_revoke(iam, new_role(iam), "", now=T0, settle=0, sleep=no_wait)
+
+
+def test_a_record_naming_another_sessions_source_identity_denies_nothing(iam: Any) -> None:
+    from sessionhelpers import record
+
+    from sentinelgw.sessions.revoke import deny_in_iam
+
+    role = new_role(iam)
+    # A tampered record: its source_identity belongs to session 00000000000000ff.
+    rec = record(1, source_identity="sentinel.bob.00000000000000ff").with_status(
+        "revoked", role_arn=role
+    )
+    outcome = deny_in_iam(iam, rec, now=T0, settle=0, sleep=no_wait)
+    assert outcome.iam is None and outcome.iam_error is not None
+    assert "does not belong to session 0000000000000001" in str(outcome.iam_error)
+    names = iam.list_role_policies(RoleName=role.rsplit("/", 1)[-1])["PolicyNames"]
+    assert names == ["allow-all"]
+
+
+def test_a_value_sts_would_refuse_is_not_written(iam: Any) -> None:
+    with pytest.raises(HardRevocationError, match="not a SourceIdentity STS accepts"):
+        hard_revoke(iam, new_role(iam), "x" * 5000, now=T0, settle=0, sleep=no_wait)

@@ -55,6 +55,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sentinelgw.errors import HardRevocationError, SentinelError
+from sentinelgw.sourceidentity import is_valid_sts_value
 
 POLICY_NAME = "SentinelRevokedSessions"
 FALLBACK_POLICY_NAME = "AWSRevokeOlderSessions"
@@ -217,6 +218,11 @@ def hard_revoke(
         raise HardRevocationError(
             "the session has no SourceIdentity, so IAM cannot deny it alone",
             hint="Only role sessions created by Sentinel can be revoked through IAM",
+        )
+    if not is_valid_sts_value(source_identity):
+        raise HardRevocationError(
+            f"{source_identity[:80]!r} is not a SourceIdentity STS accepts, so no session has it",
+            hint="Check the session record's source_identity",
         )
     name = role_name_from_arn(role_arn)
     max_session = timedelta(seconds=_max_session_seconds(iam, name))

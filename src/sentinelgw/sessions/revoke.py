@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sentinelgw.errors import SentinelError, SessionNotFound
+from sentinelgw.errors import HardRevocationError, SentinelError, SessionNotFound
 from sentinelgw.sessions.blocks import Block, put_block
 from sentinelgw.sessions.model import SessionRecord
 from sentinelgw.sessions.revocation import HardRevokeResult, hard_revoke
 from sentinelgw.sessions.store import SessionStore
+from sentinelgw.sourceidentity import parse_source_identity
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +83,15 @@ def deny_in_iam(
     """Step 2 for a record already revoked; an IAM failure is returned, not raised."""
     if soft:
         return RevokeOutcome(record=record, soft=True)
+    parsed = parse_source_identity(record.source_identity)
+    if record.source_identity and (parsed is None or parsed.id != record.id):
+        # Record fields are untrusted: never deny a SourceIdentity of another session.
+        error = HardRevocationError(
+            f"the record's source_identity {record.source_identity[:80]!r} does not belong to "
+            f"session {record.id}, so it was not denied",
+            hint="The record may have been altered; check it with 'sentinel server-session'",
+        )
+        return RevokeOutcome(record=record, soft=False, iam_error=error)
     try:
         result = hard_revoke(
             iam,
