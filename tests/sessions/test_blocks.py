@@ -218,3 +218,14 @@ def test_a_block_id_carrying_index_attributes_is_still_skipped(store: SessionSto
         store.query(profile="prod", now=T0),
     ):
         assert [r.id for r in rows] == [f"{1:016x}"]
+
+
+def test_an_unreadable_block_refuses_only_sessions_that_must_be_tracked(ddb: Any) -> None:
+    from sentinelgw.errors import SessionStoreError
+    from sentinelgw.sessions.blocks import refuse_if_blocked
+
+    warnings: list[str] = []
+    with pytest.raises(SessionStoreError, match="no credentials were issued"):
+        refuse_if_blocked(ddb, "no-such-table-x", "alice", T0, required=True, warn=warnings.append)
+    refuse_if_blocked(ddb, "no-such-table-x", "alice", T0, required=False, warn=warnings.append)
+    assert len(warnings) == 1 and "could not read whether user alice is blocked" in warnings[0]

@@ -96,6 +96,12 @@ def run_server_exec(app: App, inp: ExecInput) -> int:
 
     tracker = None
     if decision.tracking and decision.session_table:
+        from sentinelgw.sessions.blocks import refuse_if_blocked
+
+        # Blocks are read here, by the user's own sentinel: cooperative (the service enforces).
+        refuse_if_blocked(tracking_client(app, region, issuer.source_session()),
+                          decision.session_table, identity.user, app.now(),
+                          required=decision.requires_session_tracking, warn=log.warn)
         tracker = _start_tracker(
             app,
             issuer.source_session(),
