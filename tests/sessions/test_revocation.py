@@ -12,12 +12,8 @@ import pytest
 from revocationhelpers import iam_client, new_role, policy
 
 from sentinelgw.errors import HardRevocationError
-from sentinelgw.sessions.revocation import (
-    hard_revoke,
-    merge_document,
-    revoked_entries,
-    role_name_from_arn,
-)
+from sentinelgw.sessions.revocation import hard_revoke, role_name_from_arn
+from sentinelgw.sessions.revoked_policy import merge_document, revoked_entries
 
 T0 = datetime(2026, 12, 1, 14, 20, 5, tzinfo=UTC)
 A = "sentinel.alice.aaaaaaaaaaaaaaaa"

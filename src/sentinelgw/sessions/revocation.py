@@ -6,31 +6,9 @@ its own SourceIdentity (``aws:SourceIdentity`` on each request it makes). A Deny
 that value therefore cuts off exactly one session. AWS documents that such a change takes from
 seconds to a few minutes to apply everywhere.
 
-The policy
-----------
-Sentinel keeps one inline policy, ``SentinelRevokedSessions``, on each role it revokes sessions
-of. Its entries are grouped in one statement per UTC hour of revocation; the hour is in the
-statement's ``Sid``, so the revocation time of every entry survives any round trip through IAM
-and the document stays plain IAM JSON::
-
-    {"Version": "2012-10-17",
-     "Statement": [
-       {"Sid": "SentinelRevoked2026120114",          # revoked 2026-12-01, 14:00-14:59 UTC
-        "Effect": "Deny", "Action": "*", "Resource": "*",
-        "Condition": {"StringEquals": {"aws:SourceIdentity": ["sentinel.alice.3f9a...", ...]}}}]}
-
-Pruning: credentials of a revoked session were issued before its revocation and last at most
-the role's ``MaxSessionDuration``, so a bucket whose hour ended more than ``MaxSessionDuration``
-ago denies nothing that still works. Every write drops such buckets. Statements whose ``Sid``
-Sentinel did not write are kept as they are.
-
-Size: a role's inline policies may total 10,240 characters (IAM does not count white space).
-Sentinel counts the role's other inline policies (ListRolePolicies, GetRolePolicy) and writes
-compact JSON. When the new document would pass the quota, it falls back to AWS's own
-``AWSRevokeOlderSessions`` policy (Deny everything with ``DateLessThan aws:TokenIssueTime
-<now>``), which ends every session of the role issued before now, after ``on_fallback`` was
-told so. That policy covers every entry of ``SentinelRevokedSessions`` too (each was issued
-before now), so if both do not fit, ``SentinelRevokedSessions`` is removed.
+The policy document (one Deny statement per revocation hour, pruning, the size quota and the
+``AWSRevokeOlderSessions`` fallback document) is described in
+:mod:`sentinelgw.sessions.revoked_policy`.
 
 Concurrency: IAM has no conditional write. Each attempt reads the current document, merges the
 new entry, prunes, writes, waits ``settle`` seconds (with jitter) and reads again; if a
@@ -45,25 +23,28 @@ Permissions the revoker needs on the role: ``iam:GetRole``, ``iam:ListRolePolici
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sentinelgw.errors import HardRevocationError, SentinelError
+from sentinelgw.sessions.revoked_policy import (
+    FALLBACK_POLICY_NAME,
+    POLICY_NAME,
+    QUOTA_CHARS,
+    as_document,
+    compact,
+    document_size,
+    fallback_document,
+    merge_document,
+    revoked_entries,
+)
 from sentinelgw.sourceidentity import is_valid_sts_value
 
-POLICY_NAME = "SentinelRevokedSessions"
-FALLBACK_POLICY_NAME = "AWSRevokeOlderSessions"
-QUOTA_CHARS = 10_240  # aggregate size of a role's inline policies, white space not counted
-SID_PREFIX = "SentinelRevoked"
-_SID = re.compile(r"^SentinelRevoked(\d{10})$")
-_SID_FORMAT = "%Y%m%d%H"
-_CONDITION_KEY = "aws:SourceIdentity"
 _PERMISSIONS = {
     "GetRole": "iam:GetRole",
     "ListRolePolicies": "iam:ListRolePolicies",
@@ -113,88 +94,6 @@ def role_name_from_arn(role_arn: str) -> str:
     return m.group(1)
 
 
-def bucket_sid(at: datetime) -> str:
-    """The ``Sid`` of the statement holding entries revoked in ``at``'s UTC hour."""
-    return SID_PREFIX + at.astimezone(UTC).strftime(_SID_FORMAT)
-
-
-def bucket_start(sid: str) -> datetime | None:
-    m = _SID.match(sid)
-    if not m:
-        return None
-    try:
-        return datetime.strptime(m.group(1), _SID_FORMAT).replace(tzinfo=UTC)
-    except ValueError:
-        return None
-
-
-def compact(document: dict[str, Any]) -> str:
-    """The document as IAM counts it: JSON without white space between tokens."""
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
-
-
-def revoked_entries(document: dict[str, Any] | None) -> dict[str, set[str]]:
-    """Sentinel's buckets in a ``SentinelRevokedSessions`` document: Sid -> SourceIdentities."""
-    out: dict[str, set[str]] = {}
-    for stmt in _statements(document):
-        sid = stmt.get("Sid")
-        if isinstance(sid, str) and bucket_start(sid) is not None:
-            out.setdefault(sid, set()).update(_identities(stmt))
-    return out
-
-
-def merge_document(
-    document: dict[str, Any] | None,
-    source_identity: str,
-    *,
-    now: datetime,
-    max_session: timedelta,
-) -> tuple[dict[str, Any], int]:
-    """The document with ``source_identity`` added in ``now``'s bucket and stale buckets pruned.
-
-    Returns (new document, number of entries pruned). Foreign statements are kept in place at
-    the front; buckets follow in Sid order, entries sorted, so the result is deterministic.
-    """
-    buckets = revoked_entries(document)
-    foreign = [s for s in _statements(document) if not _is_bucket(s)]
-    pruned = 0
-    for sid in list(buckets):
-        start = bucket_start(sid)
-        assert start is not None
-        if start + timedelta(hours=1) + max_session <= now:
-            pruned += len(buckets.pop(sid))
-    if not any(source_identity in ids for ids in buckets.values()):
-        buckets.setdefault(bucket_sid(now), set()).add(source_identity)
-    statements = foreign + [deny_statement(sid, buckets[sid]) for sid in sorted(buckets)]
-    return {"Version": "2012-10-17", "Statement": statements}, pruned
-
-
-def deny_statement(sid: str, identities: set[str]) -> dict[str, Any]:
-    return {
-        "Sid": sid,
-        "Effect": "Deny",
-        "Action": "*",
-        "Resource": "*",
-        "Condition": {"StringEquals": {_CONDITION_KEY: sorted(identities)}},
-    }
-
-
-def fallback_document(now: datetime) -> dict[str, Any]:
-    """AWS's own revoke-older-sessions policy: deny every session issued before ``now``."""
-    stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Deny",
-                "Action": ["*"],
-                "Resource": ["*"],
-                "Condition": {"DateLessThan": {"aws:TokenIssueTime": stamp}},
-            }
-        ],
-    }
-
-
 def hard_revoke(
     iam: Any,
     role_arn: str,
@@ -237,7 +136,7 @@ def hard_revoke(
                 "present",
                 current,
                 0,
-                _other_policy_chars(iam, name, POLICY_NAME) + _size(current),
+                _other_policy_chars(iam, name, POLICY_NAME) + document_size(current),
                 attempt,
             )
         document, pruned = merge_document(
@@ -260,7 +159,7 @@ def hard_revoke(
                 "added",
                 check,
                 pruned,
-                others + _size(check),
+                others + document_size(check),
                 attempt,
             )
         sleep(min(0.2 * 2 ** (attempt - 1), 2.0) * (0.5 + jitter()))
@@ -295,7 +194,7 @@ def _fall_back(
         )
     doc = fallback_document(now)
     others = _other_policy_chars(iam, name, POLICY_NAME, FALLBACK_POLICY_NAME)
-    if current is not None and others + _size(current) + len(compact(doc)) > QUOTA_CHARS:
+    if current is not None and others + document_size(current) + len(compact(doc)) > QUOTA_CHARS:
         # Every entry it holds names a session issued before now, which the fallback denies.
         _delete_policy(iam, name, POLICY_NAME)
         current = None
@@ -315,7 +214,7 @@ def _fall_back(
         entries=0,
         pruned=0,
         policy_chars=len(compact(doc)),
-        role_policy_chars=others + len(compact(doc)) + _size(current),
+        role_policy_chars=others + len(compact(doc)) + document_size(current),
         attempts=attempt,
         warning=warning,
     )
@@ -340,7 +239,7 @@ def _result(
         outcome=outcome,
         entries=sum(len(v) for v in revoked_entries(document).values()),
         pruned=pruned,
-        policy_chars=_size(document),
+        policy_chars=document_size(document),
         role_policy_chars=role_chars,
         attempts=attempt,
     )
@@ -361,14 +260,14 @@ def _get_policy(iam: Any, name: str, policy: str) -> dict[str, Any] | None:
         if _code(exc) == "NoSuchEntity":
             return None
         raise _translate(exc, "GetRolePolicy", name) from exc
-    return _as_document(resp.get("PolicyDocument"))
+    return as_document(resp.get("PolicyDocument"))
 
 
 def _other_policy_chars(iam: Any, name: str, *exclude: str) -> int:
     total = 0
     for policy in _list_policies(iam, name):
         if policy not in exclude:
-            total += _size(_get_policy(iam, name, policy))
+            total += document_size(_get_policy(iam, name, policy))
     return total
 
 
@@ -438,47 +337,3 @@ def _code(exc: BaseException) -> str:
     from sentinelgw.awsclients import error_code
 
     return error_code(exc) or ""
-
-
-# -- document helpers -----------------------------------------------------------------------
-
-
-def _as_document(raw: Any) -> dict[str, Any] | None:
-    """A policy document from GetRolePolicy (boto3 decodes it; a string is parsed)."""
-    if isinstance(raw, str):
-        from urllib.parse import unquote
-
-        try:
-            raw = json.loads(unquote(raw) if raw.startswith("%") else raw)
-        except ValueError:
-            return None
-    return raw if isinstance(raw, dict) else None
-
-
-def _size(document: dict[str, Any] | None) -> int:
-    return len(compact(document)) if document is not None else 0
-
-
-def _statements(document: dict[str, Any] | None) -> list[dict[str, Any]]:
-    if not document:
-        return []
-    stmts = document.get("Statement")
-    if isinstance(stmts, dict):
-        stmts = [stmts]
-    return [s for s in stmts if isinstance(s, dict)] if isinstance(stmts, list) else []
-
-
-def _is_bucket(stmt: dict[str, Any]) -> bool:
-    sid = stmt.get("Sid")
-    return isinstance(sid, str) and bucket_start(sid) is not None
-
-
-def _identities(stmt: dict[str, Any]) -> set[str]:
-    cond = stmt.get("Condition")
-    equals = cond.get("StringEquals") if isinstance(cond, dict) else None
-    values = equals.get(_CONDITION_KEY) if isinstance(equals, dict) else None
-    if isinstance(values, str):
-        return {values}
-    if isinstance(values, list):
-        return {v for v in values if isinstance(v, str)}
-    return set()
