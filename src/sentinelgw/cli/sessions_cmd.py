@@ -205,22 +205,7 @@ def server_revoke(app: App, session_id: str | None, user: str | None, block: boo
     from sentinelgw.awsclients import call
     from sentinelgw.sessions.store import open_store
 
-    if (session_id is None) == (user is None):
-        raise UsageError("give either a session ID or --user NAME",
-                         hint="Revoke one session by id, or every active session of a user")
-    if (block or block_for) and user is None:
-        raise UsageError("--block and --for need --user", hint="Blocks apply to a user")
-    if block_for and not block:
-        raise UsageError("--for needs --block", hint="Add --block to refuse new sessions")
-    if not reason.strip():
-        raise UsageError("--reason must not be empty", hint="Say why the session is revoked")
-    if session_id is not None:
-        _check_id(session_id)
-    until = None
-    if block_for:
-        from sentinelgw.timeutil import parse_duration
-
-        until = app.now() + parse_duration(block_for, what="--for")
+    until = _check_revoke_flags(app, session_id, user, block, block_for, reason)
     store = open_store(app, table, None)
     region = app.region()[0]
     sts = app.client("sts", region)
@@ -257,6 +242,27 @@ def server_revoke(app: App, session_id: str | None, user: str | None, block: boo
                   "The revoker needs iam:PutRolePolicy on the role"),
         )
     return 0
+
+
+def _check_revoke_flags(app: App, session_id: str | None, user: str | None, block: bool,
+                        block_for: str | None, reason: str) -> datetime | None:
+    """Usage errors for bad combinations; the block's end time, if --for was given."""
+    if (session_id is None) == (user is None):
+        raise UsageError("give either a session ID or --user NAME",
+                         hint="Revoke one session by id, or every active session of a user")
+    if (block or block_for) and user is None:
+        raise UsageError("--block and --for need --user", hint="Blocks apply to a user")
+    if block_for and not block:
+        raise UsageError("--for needs --block", hint="Add --block to refuse new sessions")
+    if not reason.strip():
+        raise UsageError("--reason must not be empty", hint="Say why the session is revoked")
+    if session_id is not None:
+        _check_id(session_id)
+    if not block_for:
+        return None
+    from sentinelgw.timeutil import parse_duration
+
+    return app.now() + parse_duration(block_for, what="--for")
 
 
 def _report_revoke(outcome: RevokeOutcome) -> None:
