@@ -224,8 +224,7 @@ def test_an_unreadable_block_refuses_only_sessions_that_must_be_tracked(ddb: Any
     from sentinelgw.errors import SessionStoreError
     from sentinelgw.sessions.blocks import refuse_if_blocked
 
-    warnings: list[str] = []
     with pytest.raises(SessionStoreError, match="no credentials were issued"):
-        refuse_if_blocked(ddb, "no-such-table-x", "alice", T0, required=True, warn=warnings.append)
-    refuse_if_blocked(ddb, "no-such-table-x", "alice", T0, required=False, warn=warnings.append)
-    assert len(warnings) == 1 and "could not read whether user alice is blocked" in warnings[0]
+        refuse_if_blocked(ddb, "no-such-table-x", "alice", T0, required=True)
+    # Not required: the record creation that follows reports the table problem itself.
+    refuse_if_blocked(ddb, "no-such-table-x", "alice", T0, required=False)

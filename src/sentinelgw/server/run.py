@@ -101,7 +101,7 @@ def run_server_exec(app: App, inp: ExecInput) -> int:
         # Blocks are read here, by the user's own sentinel: cooperative (the service enforces).
         refuse_if_blocked(tracking_client(app, region, issuer.source_session()),
                           decision.session_table, identity.user, app.now(),
-                          required=decision.requires_session_tracking, warn=log.warn)
+                          required=decision.requires_session_tracking)
         tracker = _start_tracker(
             app,
             issuer.source_session(),

@@ -22,7 +22,7 @@ every session and credential request, and users cannot write its table.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -210,13 +210,13 @@ def check_not_blocked(client: Any, table: str, user: str, now: datetime) -> None
         )
 
 
-def refuse_if_blocked(client: Any, table: str, user: str, now: datetime, *, required: bool,
-                      warn: Callable[[str], None]) -> None:
+def refuse_if_blocked(client: Any, table: str, user: str, now: datetime, *,
+                      required: bool) -> None:
     """The check ``sentinel exec --server`` makes before it creates a session.
 
     Raises :class:`UserBlocked` for a blocked user. If the block cannot be read, a session that
-    must be tracked is refused (fail closed); any other goes on after ``warn``, and creating
-    its record then meets the same table.
+    must be tracked is refused (fail closed); any other goes on, and creating its record then
+    meets the same table and reports the problem once, as tracking failures are reported.
     """
     try:
         check_not_blocked(client, table, user, now)
@@ -228,7 +228,6 @@ def refuse_if_blocked(client: Any, table: str, user: str, now: datetime, *, requ
                 f"cannot read whether user {user} is blocked in table {table!r} ({exc}); the "
                 "policy requires session tracking for this profile, so no credentials were issued"
             ) from exc
-        warn(f"could not read whether user {user} is blocked in table {table!r} ({exc})")
 
 
 def list_blocks(
