@@ -10,21 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sentinelgw.errors import YamlError
+
+__all__ = ["YamlDoc", "YamlError", "load_yaml", "load_yaml_path"]
+
 Path = tuple[str | int, ...]
 
 MAX_NODES = 50_000
 MAX_DEPTH = 64
-
-
-class YamlError(Exception):
-    """A YAML document could not be parsed; ``line`` is 1-based or None."""
-
-    def __init__(self, filename: str, line: int | None, message: str) -> None:
-        self.filename = filename
-        self.line = line
-        self.detail = message
-        where = f"{filename}:{line}" if line else filename
-        super().__init__(f"{where}: {message}")
 
 
 @dataclass
@@ -179,7 +172,8 @@ def _jsonable(value: Any) -> bool:
 def load_yaml_path(path: str, raw: bytes, cache_dir: str | None) -> YamlDoc:
     """``load_yaml(raw, path)``, served from the parse cache when the file is unchanged."""
     import json
-    import os
+
+    from sentinelgw.fsutil import atomic_write, private_dir
 
     key = _file_key(path) if cache_dir else None
     if key is not None and cache_dir:
@@ -194,20 +188,17 @@ def load_yaml_path(path: str, raw: bytes, cache_dir: str | None) -> YamlDoc:
     doc = load_yaml(raw, path)
     if key is not None and cache_dir and _jsonable(doc.data):
         try:
-            os.makedirs(cache_dir, mode=0o700, exist_ok=True)
-            target = _cache_file(cache_dir, path)
-            tmp = f"{target}.{os.getpid()}.tmp"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(
+            private_dir(cache_dir)
+            atomic_write(
+                _cache_file(cache_dir, path),
+                json.dumps(
                     {
                         "key": key,
                         "data": doc.data,
                         "lines": [[list(p), n] for p, n in doc.lines.items()],
-                    },
-                    fh,
-                )
-            os.replace(tmp, target)
+                    }
+                ),
+            )
         except OSError:
             pass  # a cache we cannot write only costs time
     return doc

@@ -13,7 +13,6 @@ from fnmatch import fnmatchcase
 
 from sentinelgw.policy.model import (
     DAY_NAMES,
-    DEFAULT_SESSION_TABLE,
     Decision,
     Effect,
     Mode,
@@ -23,6 +22,7 @@ from sentinelgw.policy.model import (
     TimeWindow,
     hhmm,
 )
+from sentinelgw.tables import DEFAULT_SESSION_TABLE
 
 
 def evaluate(policy: Policy, request: Request) -> Decision:
