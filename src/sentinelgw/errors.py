@@ -12,6 +12,7 @@ Only the CLI entry point catches these; it prints ``str(exc)`` as one line and e
     ├── CredentialError           STS/SSO/profile failures while issuing credentials
     │   └── SSOTokenExpired
     ├── AWSError                  an AWS call failed (service, operation, hint)
+    │   └── HardRevocationError   the IAM step of a revoke (SentinelRevokedSessions) failed
     ├── SessionStoreError         the DynamoDB session table could not be used
     │   └── SessionNotFound
     ├── AuditError                the audit could not run
@@ -95,6 +96,10 @@ class SSOTokenExpired(CredentialError):
 
 class AWSError(SentinelError):
     """An AWS API call failed; the message names the service, the call and what to check."""
+
+
+class HardRevocationError(AWSError):
+    """The IAM deny of a revoked session could not be written; the message names the permission."""
 
 
 class SessionStoreError(SentinelError):

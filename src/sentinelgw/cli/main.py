@@ -39,6 +39,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "server-session": ("sentinelgw.cli.sessions_cmd", "server_session", "Show one server session."),
     "server-revoke": ("sentinelgw.cli.sessions_cmd", "server_revoke", "Revoke a server session."),
+    "server-unblock": ("sentinelgw.cli.sessions_cmd", "server_unblock", "Lift a user's block."),
+    "server-blocks": ("sentinelgw.cli.sessions_cmd", "server_blocks", "List blocked users."),
     "audit": ("sentinelgw.cli.audit_cmd", "audit", "Audit CloudTrail against the session table."),
     "tvm": ("sentinelgw.cli.tvm_deploy_cmd", "tvm", "The Sentinel credential service."),
     "dev": ("sentinelgw.cli.dev_cmd", "dev", "Run a local AWS sandbox (not for production)."),

@@ -137,6 +137,7 @@ def track(
 ) -> SessionTracker | None:
     """Record the session in its table (when tracking applies); expired again at teardown."""
     from sentinelgw.exec.tracking import SessionInfo, start_tracker, tracking_client
+    from sentinelgw.sessions.blocks import refuse_if_blocked
 
     decision = admitted.decision
     if not (decision.tracking and decision.session_table):
@@ -155,6 +156,9 @@ def track(
         lifetime=admitted.lifetime,
     )
     client = tracking_client(ctx, admitted.region, admitted.provider.source_session())
+    # Blocks are read here, by the user's own sentinel: cooperative (the service enforces them).
+    refuse_if_blocked(client, info.table, info.user, ctx.now(),
+                      required=decision.requires_session_tracking)
     tracker = start_tracker(
         ctx,
         info,

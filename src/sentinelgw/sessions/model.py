@@ -126,7 +126,13 @@ class SessionRecord:
         )
 
     def effective_status(self, now: datetime) -> str:
-        """``active`` past ``expires_at`` reads as ``expired`` (left behind by a killed server)."""
+        """``active`` past ``expires_at`` reads as ``expired`` (left behind by a killed server).
+
+        A record with ``revoked_at`` reads as ``revoked`` whatever its ``status`` says: a
+        revocation is never undone, not even by rewriting the attribute.
+        """
+        if self.revoked_at is not None:
+            return "revoked"
         if self.status == "active" and self.expires_at < now:
             return "expired"
         return self.status
