@@ -69,6 +69,18 @@ class LazyGroup(click.Group):
                 cmd.add_command(sub)
         return cmd
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name in COMMANDS or name.startswith("-"):
+            return super().resolve_command(ctx, args)
+        import difflib
+
+        close = difflib.get_close_matches(name, list(COMMANDS), n=1, cutoff=0.6)
+        mean = f" Did you mean '{close[0]}'?" if close else ""
+        raise click.UsageError(f"No such command {name!r}.{mean}", ctx)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
@@ -105,8 +117,14 @@ def main(argv: list[str] | None = None) -> int:
         code = EXIT_ABORTED
     except click.exceptions.Exit as exc:
         code = exc.exit_code
+    except click.UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: its help, on stderr
+            click.echo(exc.format_message(), err=True)
+        else:
+            _print_error(_usage_line(exc))
+        code = 2
     except click.ClickException as exc:
-        exc.show()
+        _print_error(exc.format_message())
         code = 2
     except KeyboardInterrupt:
         _print_error("interrupted")
@@ -125,6 +143,14 @@ def main(argv: list[str] | None = None) -> int:
         code = 2
     _flush()
     return code
+
+
+def _usage_line(exc: click.UsageError) -> str:
+    """Click's usage error as one line that names the help to read."""
+    message = exc.format_message()
+    path = exc.ctx.command_path if exc.ctx is not None else "sentinel"
+    end = "" if message.endswith((".", "?")) else "."
+    return f"{message}{end} See: {path} --help"
 
 
 def _safe(exc: BaseException) -> str:

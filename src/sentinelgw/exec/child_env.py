@@ -41,6 +41,21 @@ def scrubbed_env(env: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if k not in CONFLICTING}
 
 
+def child_region(
+    region_flag: str | None,
+    env: Mapping[str, str],
+    profile_region: str | None,
+    default_region: str | None,
+) -> str | None:
+    """The child's region: ``--region``, then ``AWS_REGION`` / ``AWS_DEFAULT_REGION``, then the
+    profile's ``region``, then ``defaults.region`` (which is otherwise for Sentinel's own calls).
+    """
+    for value in (region_flag, env.get("AWS_REGION"), env.get("AWS_DEFAULT_REGION")):
+        if value:
+            return value
+    return profile_region or default_region or None
+
+
 def _set_region(env: dict[str, str], region: str | None) -> None:
     if region:
         env["AWS_REGION"] = region
