@@ -14,6 +14,7 @@ import sys
 import click
 
 from sentinelgw.cli.common import App, common_options, pass_app
+from sentinelgw.cli.completion_cmd import complete_profiles
 from sentinelgw.cli.credential_options import (
     duration_option,
     duration_seconds,
@@ -23,7 +24,13 @@ from sentinelgw.cli.credential_options import (
 
 
 @click.command("credentials")
-@click.option("--profile", "profile", metavar="NAME", help="AWS profile (default: AWS_PROFILE).")
+@click.option(
+    "--profile",
+    "profile",
+    metavar="NAME",
+    help="AWS profile (default: AWS_PROFILE).",
+    shell_complete=complete_profiles,
+)
 @click.option("--policy", "policy_spec", metavar="SRC", help="Policy file or ssm:/parameter.")
 @no_cache_option
 @duration_option

@@ -10,6 +10,7 @@ from __future__ import annotations
 import click
 
 from sentinelgw.cli.common import App, common_options, pass_app
+from sentinelgw.cli.completion_cmd import complete_exec_args, complete_profiles
 from sentinelgw.cli.credential_options import (
     duration_option,
     duration_seconds,
@@ -51,7 +52,11 @@ def split_profile(
 
 @click.command("exec", context_settings={"allow_interspersed_args": False})
 @click.option(
-    "--profile", "profile_opt", metavar="NAME", help="AWS profile (default: AWS_PROFILE)."
+    "--profile",
+    "profile_opt",
+    metavar="NAME",
+    help="AWS profile (default: AWS_PROFILE).",
+    shell_complete=complete_profiles,
 )
 @click.option("--policy", "policy_spec", metavar="SRC", help="Policy file or ssm:/parameter.")
 @click.option(
@@ -84,7 +89,9 @@ def split_profile(
 @duration_option
 @mfa_token_option
 @no_cache_option
-@click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar=USAGE)
+@click.argument(
+    "args", nargs=-1, type=click.UNPROCESSED, metavar=USAGE, shell_complete=complete_exec_args
+)
 @common_options
 @pass_app
 def exec_(

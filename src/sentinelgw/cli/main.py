@@ -29,6 +29,18 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "credentials",
         "Print credential_process JSON for a profile.",
     ),
+    "export": (
+        "sentinelgw.cli.export_cmd",
+        "export",
+        "Print credentials for a profile (env, json, ini).",
+    ),
+    "list": ("sentinelgw.cli.list_cmd", "list_", "List AWS profiles, their rules and the cache."),
+    "login": ("sentinelgw.cli.login_cmd", "login", "Print an AWS console sign-in URL."),
+    "completion": (
+        "sentinelgw.cli.completion_cmd",
+        "completion",
+        "Print the shell completion script.",
+    ),
     "policy": ("sentinelgw.cli.policy_cmd", "policy", "Validate and explain policies."),
     "config": ("sentinelgw.cli.config_cmd", "config", "Show the effective configuration."),
     "init": ("sentinelgw.cli.sessions_cmd", "init", "Provision Sentinel infrastructure."),

@@ -56,7 +56,8 @@ def _summary(pol: Policy) -> str:
 @policy.command("explain")
 @click.option("--profile", required=True, help="Profile being requested.")
 @click.option("--user", default=None, help="AWS identity name (absent: unknown user).")
-@click.option("--mode", type=click.Choice(["cli", "server", "credential_process"]), default="cli",
+@click.option("--mode", type=click.Choice(["cli", "server", "credential_process", "console"]),
+              default="cli",
               show_default=True, help="How the credentials are requested.")
 @click.option("--session-table", default=None, help="As given to sentinel exec --server.")
 @click.option("--no-session-tracking", is_flag=True, help="As given to sentinel exec --server.")
@@ -101,12 +102,12 @@ def _render(d: dict[str, Any]) -> None:
                + (", --no-session-tracking" if d["no_session_tracking"] else ""))
     click.echo(f"policy:   {d['policy_source']}")
     for s in d["skipped"]:
-        click.echo(f"skipped:  #{s['index']} {s['rule']}: {s['why']}")
+        click.echo(f"skipped:  #{s['index'] + 1} {s['rule']}: {s['why']}")
     if d["rule"] is None:
         click.echo("decision: DENY (no rule matched; the default is deny)")
     else:
         verdict = "ALLOW" if d["effect"] == "allow" else "DENY"
-        click.echo(f"decision: {verdict} by rule #{d['rule_index']} {d['rule']} "
+        click.echo(f"decision: {verdict} by rule #{d['rule_index'] + 1} {d['rule']} "
                    f"({d['rule_where']}), effect {d['rule_effect']}")
     click.echo(f"reason:   {d['reason']}")
     table = d["session_table"]

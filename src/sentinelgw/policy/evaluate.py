@@ -198,6 +198,9 @@ def denial_message(decision: Decision, request: Request) -> str:
     if decision.denial == "deny":
         return f"{label} denies profile {profile}{because}"
     if decision.denial == "not_server":
+        if Mode(request.mode) is Mode.CONSOLE:
+            return (f"{label} requires server mode{tracked} for profile {profile}, and a "
+                    "console sign-in cannot be tracked or served that way")
         if Mode(request.mode) is Mode.CREDENTIAL_PROCESS:
             return (f"{label} requires server mode{tracked} for profile {profile}, and "
                     f"credential_process credentials cannot be tracked or served that way. "
