@@ -207,9 +207,12 @@ class RoleProvider(ProfileProvider):
         except Exception:
             return duration
         if duration > maximum:
-            self.ctx.note(
-                f"note: --duration capped at {maximum // 60}m, the role's MaxSessionDuration"
-            )
+            from datetime import timedelta
+
+            from sentinelgw.timeutil import format_duration
+
+            cap = format_duration(timedelta(seconds=maximum))
+            self.ctx.note(f"note: --duration capped at {cap}, the role's MaxSessionDuration")
             return maximum
         return duration
 
