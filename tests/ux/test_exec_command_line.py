@@ -233,3 +233,64 @@ def test_child_region_falls_back_to_defaults(
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == sandbox.region
+
+
+def test_mfa_prompt_on_a_terminal_does_not_echo(env: dict[str, str]) -> None:
+    import fcntl
+    import os
+    import pty
+    import select
+    import subprocess
+    import termios
+
+    from conftest import sentinel_command
+
+    primary, secondary = pty.openpty()
+
+    def controlling_terminal() -> None:
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    argv = [
+        *sentinel_command(),
+        "exec",
+        "--policy",
+        env["UX_POLICY"],
+        "dev-mfa",
+        "--",
+        PY,
+        "-c",
+        "import os; print('child', os.environ['AWS_SENTINEL'])",
+    ]
+    proc = subprocess.Popen(
+        argv,
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        env=env,
+        preexec_fn=controlling_terminal,
+        close_fds=True,
+    )
+    os.close(secondary)
+    out = b""
+    sent = False
+    while True:
+        ready, _, _ = select.select([primary], [], [], 30)
+        if not ready:
+            break
+        try:
+            data = os.read(primary, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        out += data
+        if not sent and b"MFA code" in out:
+            os.write(primary, b"654321\n")
+            sent = True
+    proc.wait(timeout=60)
+    os.close(primary)
+    text = out.decode(errors="replace")
+    assert sent and proc.returncode == 0, text
+    assert "child dev-mfa" in text
+    assert "654321" not in text
