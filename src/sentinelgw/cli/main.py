@@ -3,8 +3,9 @@
 Subcommands are imported lazily so that ``sentinel credentials`` does not pay for the modules
 of ``audit`` or ``dev``. Only this module catches :class:`SentinelError`: it prints one line and
 exits with the documented code (0 success, 1 denied or gap found, 2 usage or infrastructure).
-An abort (Ctrl-C, ``click.Abort``, answering no to a confirmation) exits 130, as shells report
-an interrupted command; any other exception is a bug: one line, exit 2.
+An abort (Ctrl-C, ``click.Abort``) exits 130, as shells report an interrupted command (answering
+no to a confirmation is not an abort: "nothing changed", exit 0); any other exception is a bug:
+one line, exit 2. Click's usage errors become one ``sentinel: error:`` line, exit 2.
 """
 
 from __future__ import annotations

@@ -26,17 +26,11 @@ def policy() -> None:
 @common_options
 @pass_app
 def validate(app: App, file: str) -> int:
-    """Check a policy file (or - for stdin). Exit 0 if valid, 2 if not; every problem is listed."""
-    from sentinelgw.policy import load_policy_text
-
+    """Check a policy FILE, - for stdin, or ssm:/NAME (an SSM parameter). Exit 0 if valid,
+    2 if not; every problem is listed."""
     name = "<stdin>" if file == "-" else file
     try:
-        raw = sys.stdin.buffer.read() if file == "-" else open(file, "rb").read()  # noqa: SIM115
-    except OSError as exc:
-        raise ConfigError(f"cannot read policy file {file}: {exc.strerror}",
-                          hint="Check the path") from None
-    try:
-        pol = load_policy_text(raw, name)
+        pol = _load(app, file, name)
     except PolicyInvalid as exc:
         for line in exc.problems:
             click.echo(line, err=True)
@@ -45,6 +39,21 @@ def validate(app: App, file: str) -> int:
                             "(listed above)", problems=exc.problems) from None
     click.echo(f"{name}: valid, {_summary(pol)}")
     return 0
+
+
+def _load(app: App, file: str, name: str) -> Policy:
+    from sentinelgw.policy import load_policy_text
+
+    if file.startswith("ssm:"):
+        from sentinelgw.policy.source import open_policy_source
+
+        return open_policy_source(file, app).current()
+    try:
+        raw = sys.stdin.buffer.read() if file == "-" else open(file, "rb").read()  # noqa: SIM115
+    except OSError as exc:
+        raise ConfigError(f"cannot read policy file {file}: {exc.strerror}",
+                          hint="Check the path") from None
+    return load_policy_text(raw, name)
 
 
 def _summary(pol: Policy) -> str:

@@ -71,7 +71,9 @@ def init_sessions(app: App, table: str | None, plan: bool, generate_iam: bool, y
         if not sys.stdin.isatty():
             raise UsageError("not creating anything without confirmation",
                              hint="Re-run with --yes (stdin is not a terminal)")
-        click.confirm("Apply this plan?", abort=True)
+        if not click.confirm("Apply this plan?"):
+            click.echo("nothing changed")
+            return 0
     report = ensure_table(client, str(name))
     _fail_on_differences(report.table, report.differences)
     if report.created:

@@ -206,6 +206,10 @@ def start_server(
     """Listen on 127.0.0.1 (``--server-port`` or a random port) with the per-request checks."""
     from sentinelgw.server.handler import RequestHandler
     from sentinelgw.server.http import CredentialHTTPServer
+    from sentinelgw.server.notices import ThrottledNotice
+
+    refusals = ThrottledNotice(lambda message: ctx.note(f"warning: {message}"))
+    teardown.callback(refusals.flush)
 
     handler = RequestHandler(
         profile=inp.profile,
@@ -219,6 +223,7 @@ def start_server(
         no_session_tracking=inp.no_session_tracking,
         source_identity=admitted.plan.source_identity,
         fail_open=admitted.fail_open,
+        on_refusal=refusals if ctx.notify is not None else None,
     )
     try:
         server = CredentialHTTPServer(token, CREDENTIALS_PATH, handler, port=inp.server_port or 0)

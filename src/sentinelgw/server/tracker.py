@@ -58,6 +58,10 @@ class SessionTracker:
         self._last_error = ""
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        from sentinelgw.server.notices import ThrottledNotice
+
+        # An outage fails every flush: warn at once, then once a minute with the count.
+        self._touch_failed = ThrottledNotice(lambda m: log.warn(m, session_id=record.id))
 
     @property
     def session_id(self) -> str:
@@ -104,6 +108,7 @@ class SessionTracker:
         for t in self._threads:
             t.join(timeout=5)
         self._flush()
+        self._touch_failed.flush()
         try:
             self.store.mark_expired(self.record.id, datetime.now(UTC))
         except SentinelError as exc:
@@ -163,6 +168,4 @@ class SessionTracker:
             with self._lock:
                 self._pending += n  # keep the count for the next flush; never drop a request
                 self._extended = self._extended or extended
-            self._log.warn(
-                f"could not update session {self.record.id}: {exc}", session_id=self.record.id
-            )
+            self._touch_failed(f"could not update session {self.record.id}: {exc}", "touch")
