@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sentinelgw.errors import UsageError
+from sentinelgw.errors import SentinelError, UsageError
 
 if TYPE_CHECKING:
     from sentinelgw.context import Context
@@ -60,10 +60,17 @@ def run_server_exec(ctx: Context, inp: ExecInput) -> int:
     with ExitStack() as teardown:  # undoes, in reverse order, what each step set up
         admitted = admit(ctx, inp)
         tracker = track(ctx, inp, admitted, teardown)
-        refresher = start_refresher(ctx, admitted, tracker, teardown)
-        token = secrets.token_urlsafe(32)
-        server = start_server(ctx, inp, admitted, refresher, tracker, token, teardown)
+        try:
+            refresher = start_refresher(ctx, admitted, tracker, teardown)
+            token = secrets.token_urlsafe(32)
+            server = start_server(ctx, inp, admitted, refresher, tracker, token, teardown)
+        except SentinelError as exc:
+            if tracker is not None:
+                tracker.end_reason = f"the server did not start: {exc}"
+            raise
         status = run_child_against(ctx, inp, admitted, server, token, tracker, teardown)
+        if tracker is not None:
+            tracker.end_reason = f"the command exited with status {status}"
     return status
 
 

@@ -58,6 +58,8 @@ class SessionTracker:
         self._last_error = ""
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        # Recorded as the record's end_reason when stop() marks it expired.
+        self.end_reason: str | None = None
         from sentinelgw.server.notices import ThrottledNotice
 
         # An outage fails every flush: warn at once, then once a minute with the count.
@@ -110,7 +112,7 @@ class SessionTracker:
         self._flush()
         self._touch_failed.flush()
         try:
-            self.store.mark_expired(self.record.id, datetime.now(UTC))
+            self.store.mark_expired(self.record.id, datetime.now(UTC), self.end_reason)
         except SentinelError as exc:
             self._log.warn(
                 f"could not mark session {self.record.id} expired: {exc}", session_id=self.record.id
