@@ -4,6 +4,7 @@ count), and the session record says why the session ended."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -136,3 +137,66 @@ def test_throttled_notice_counts_repeats_per_interval() -> None:
         "policy denied",
         "table unavailable (4 more times not shown)",
     ]
+
+
+OUTAGE_CHILD = """
+import sys, time
+import boto3, botocore.session
+
+def session():
+    return boto3.Session(botocore_session=botocore.session.Session())
+
+session().client("dynamodb").delete_table(TableName=sys.argv[1])
+deadline = time.time() + 4.5
+while time.time() < deadline:
+    try:
+        session().client("sts").get_caller_identity()
+    except Exception:
+        pass
+    time.sleep(0.2)
+"""
+
+
+def test_table_outage_warns_once_then_counts(
+    run_sentinel: Any, env: dict[str, str], sandbox: Any
+) -> None:
+    import uuid
+
+    import boto3
+
+    from sentinelgw.sessions.schema import ensure_table
+
+    table = f"ux-outage-{uuid.uuid4().hex[:8]}"
+    ddb = boto3.client(
+        "dynamodb",
+        region_name=sandbox.region,
+        endpoint_url=sandbox.endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    ensure_table(ddb, table)
+    proc = run_sentinel(
+        [
+            "exec",
+            "--server",
+            "--session-table",
+            table,
+            "--policy",
+            env["UX_POLICY"],
+            "dev",
+            "--",
+            PY,
+            "-c",
+            OUTAGE_CHILD,
+            table,
+        ],
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    touch = [ln for ln in proc.stderr.splitlines() if "could not update session" in ln]
+    assert 1 <= len(touch) <= 2, proc.stderr  # at once, then the count when the session ends
+    assert "more time" not in touch[0]
+    if len(touch) == 2:
+        assert re.search(r"\(\d+ more times? not shown\)$", touch[1]), touch[1]
+    refused = [ln for ln in proc.stderr.splitlines() if "refused a credential request" in ln]
+    assert len(refused) <= 2, proc.stderr
