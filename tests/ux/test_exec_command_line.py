@@ -294,3 +294,42 @@ def test_mfa_prompt_on_a_terminal_does_not_echo(env: dict[str, str]) -> None:
     assert sent and proc.returncode == 0, text
     assert "child dev-mfa" in text
     assert "654321" not in text
+
+
+def test_duration_in_server_mode_is_the_served_lifetime(
+    run_sentinel: Any, env: dict[str, str]
+) -> None:
+    code = (
+        "import boto3, datetime; c = boto3.Session().get_credentials(); "
+        "c.get_frozen_credentials(); print(c._expiry_time.isoformat())"
+    )
+    proc = _exec(
+        run_sentinel,
+        env,
+        "--server",
+        "--no-session-tracking",
+        "--duration",
+        "20m",
+        "dev",
+        "--",
+        PY,
+        "-c",
+        code,
+    )
+    assert proc.returncode == 0, proc.stderr
+    expiry = datetime.fromisoformat(proc.stdout.strip())
+    minutes = (expiry - datetime.now(UTC)).total_seconds() / 60
+    assert 15 < minutes <= 20
+    both = _exec(
+        run_sentinel,
+        env,
+        "--server",
+        "--duration",
+        "20m",
+        "--server-duration",
+        "20m",
+        "dev",
+        "--",
+        "true",
+    )
+    assert both.returncode == 2 and "not both" in one_error_line(both.stderr)

@@ -62,7 +62,8 @@ def list_(app: App, user: str | None, policy_spec: str | None, fmt: str) -> int:
         row.update({m.value: decision_text(d) for m, d in r.decisions})
         row["cached"] = "yes" if r.cached else "no"
         table.append(row)
+    from sentinelgw.wording import counted
+
     who = f"user {user}" if user else "an unknown user"
-    n = len(rows)
-    render(table, columns, title=f"{n} profile{'s' if n != 1 else ''}, policy for {who}")
+    render(table, columns, title=f"{counted(len(rows), 'profile')}, policy for {who}")
     return 0
