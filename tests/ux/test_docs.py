@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from uxhelpers import sandbox_client
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -131,18 +132,10 @@ def doc_env(sandbox: Any, sandbox_env: dict[str, str], tmp_path: Path) -> dict[s
 def _seed_sessions(sandbox: Any, ids: list[str]) -> None:
     from datetime import timedelta
 
-    import boto3
-
     from sentinelgw.sessions.model import SessionRecord
     from sentinelgw.timeutil import utcnow
 
-    ddb = boto3.client(
-        "dynamodb",
-        region_name=sandbox.region,
-        endpoint_url=sandbox.endpoint_url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    ddb = sandbox_client(sandbox, "dynamodb")
     now = utcnow()
     for sid in ids:
         rec = SessionRecord.new(

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from uxhelpers import PY, one_error_line, ux_env
+from uxhelpers import PY, one_error_line, sandbox_client, ux_env
 
 ENV_DUMP = "import json, os; print(json.dumps(dict(os.environ)))"
 
@@ -82,17 +82,9 @@ def test_duration_capped_by_the_role_maximum(
 ) -> None:
     import uuid
 
-    import boto3
-
     from sentinelgw.sandbox.provision import SOURCE_PROFILE
 
-    iam = boto3.client(
-        "iam",
-        region_name=sandbox.region,
-        endpoint_url=sandbox.endpoint_url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    iam = sandbox_client(sandbox, "iam")
     trust = {
         "Version": "2012-10-17",
         "Statement": [

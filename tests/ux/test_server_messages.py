@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from uxhelpers import PY, ux_env
+from uxhelpers import PY, sandbox_client, ux_env
 
 from sentinelgw.server.notices import ThrottledNotice
 
@@ -162,18 +162,10 @@ def test_table_outage_warns_once_then_counts(
 ) -> None:
     import uuid
 
-    import boto3
-
     from sentinelgw.sessions.schema import ensure_table
 
     table = f"ux-outage-{uuid.uuid4().hex[:8]}"
-    ddb = boto3.client(
-        "dynamodb",
-        region_name=sandbox.region,
-        endpoint_url=sandbox.endpoint_url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    ddb = sandbox_client(sandbox, "dynamodb")
     ensure_table(ddb, table)
     proc = run_sentinel(
         [

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from uxhelpers import sandbox_client
 
 from sentinelgw.cli.tables import Column, choose_layout, render, visible
 
@@ -126,21 +127,13 @@ def test_piped_is_plain_and_untruncated() -> None:
 
 @pytest.fixture
 def listed(sandbox: Any, sandbox_env: dict[str, str]) -> tuple[str, dict[str, str], list[Any]]:
-    import boto3
-
     from sentinelgw.sessions.model import SessionRecord
     from sentinelgw.sessions.schema import ensure_table
     from sentinelgw.sessions.store import SessionStore
     from sentinelgw.timeutil import utcnow
 
     table = f"ux-{uuid.uuid4().hex[:10]}"
-    ddb = boto3.client(
-        "dynamodb",
-        region_name=sandbox.region,
-        endpoint_url=sandbox.endpoint_url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    ddb = sandbox_client(sandbox, "dynamodb")
     ensure_table(ddb, table)
     store = SessionStore(ddb, table)
     now = utcnow().replace(microsecond=0)

@@ -52,3 +52,16 @@ def one_error_line(stderr: str) -> str:
     assert len(lines) == 1, stderr
     assert lines[0].startswith("sentinel: error: "), stderr
     return lines[0]
+
+
+def sandbox_client(sandbox: Any, service: str) -> Any:
+    """A boto3 client for the sandbox with its bootstrap keys (test set-up only)."""
+    import boto3
+
+    return boto3.client(
+        service,
+        region_name=sandbox.region,
+        endpoint_url=sandbox.endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )

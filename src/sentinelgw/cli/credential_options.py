@@ -16,6 +16,36 @@ MIN_DURATION = 900  # STS refuses shorter role sessions
 MAX_DURATION = 12 * 3600  # the longest MaxSessionDuration a role can have
 
 
+def profile_option(fn: F) -> F:
+    """``--profile NAME`` (completed from the AWS config); see :func:`chosen_profile`."""
+    from sentinelgw.cli.completion_cmd import complete_profiles
+
+    return click.option(
+        "--profile",
+        "profile",
+        metavar="NAME",
+        help="AWS profile (default: AWS_PROFILE).",
+        shell_complete=complete_profiles,
+    )(fn)
+
+
+def policy_option(fn: F) -> F:
+    return click.option(
+        "--policy", "policy_spec", metavar="SRC", help="Policy file or ssm:/parameter."
+    )(fn)
+
+
+def chosen_profile(app: App, profile: str | None) -> str:
+    """``--profile``, else AWS_PROFILE / AWS_DEFAULT_PROFILE; a usage error when none."""
+    from sentinelgw.credentials.profiles import default_profile
+    from sentinelgw.errors import UsageError
+
+    name = profile or default_profile(app.env)
+    if not name:
+        raise UsageError("no profile given", hint="Pass --profile NAME or set AWS_PROFILE")
+    return name
+
+
 def _fixed_code(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
     if value is None:
         return None

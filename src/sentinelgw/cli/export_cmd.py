@@ -10,26 +10,22 @@ import shlex
 import click
 
 from sentinelgw.cli.common import App, common_options, pass_app
-from sentinelgw.cli.completion_cmd import complete_profiles
 from sentinelgw.cli.credential_options import (
+    chosen_profile,
     duration_option,
     duration_seconds,
     mfa_token_option,
     no_cache_option,
+    policy_option,
+    profile_option,
 )
 
 FORMATS = ("env", "json", "credential-process", "ini")
 
 
 @click.command("export")
-@click.option(
-    "--profile",
-    "profile",
-    metavar="NAME",
-    help="AWS profile (default: AWS_PROFILE).",
-    shell_complete=complete_profiles,
-)
-@click.option("--policy", "policy_spec", metavar="SRC", help="Policy file or ssm:/parameter.")
+@profile_option
+@policy_option
 @click.option(
     "--format",
     "fmt",
@@ -60,15 +56,12 @@ def export(
       sentinel export --profile dev --format ini >> ~/.aws/credentials
     """
     from sentinelgw.credentials.flow import issue_for_profile
-    from sentinelgw.credentials.profiles import default_profile, load_profile
-    from sentinelgw.errors import UsageError
-    from sentinelgw.exec.child_env import child_region
+    from sentinelgw.credentials.profiles import load_profile
+    from sentinelgw.exec.child_env import child_region_for
     from sentinelgw.policy import Mode
     from sentinelgw.timeutil import iso
 
-    name = profile or default_profile(app.env)
-    if not name:
-        raise UsageError("no profile given", hint="Pass --profile NAME or set AWS_PROFILE")
+    name = chosen_profile(app, profile)
     issued = issue_for_profile(
         app,
         name,
@@ -78,13 +71,7 @@ def export(
         duration=duration_seconds(duration),
     )
     creds = issued.credentials
-    default = app.config().defaults.get("region")
-    region = child_region(
-        app.region_flag,
-        app.env,
-        load_profile(name).region,
-        None if default is None else str(default.value),
-    )
+    region = child_region_for(app, load_profile(name).region)
     if fmt in ("json", "credential-process"):
         click.echo(json.dumps(creds.process_json()))
         return 0

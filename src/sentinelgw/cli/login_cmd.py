@@ -7,19 +7,19 @@ from __future__ import annotations
 import click
 
 from sentinelgw.cli.common import App, common_options, pass_app
-from sentinelgw.cli.completion_cmd import complete_profiles
-from sentinelgw.cli.credential_options import duration_option, duration_seconds, mfa_token_option
+from sentinelgw.cli.credential_options import (
+    chosen_profile,
+    duration_option,
+    duration_seconds,
+    mfa_token_option,
+    policy_option,
+    profile_option,
+)
 
 
 @click.command("login")
-@click.option(
-    "--profile",
-    "profile",
-    metavar="NAME",
-    help="AWS profile (default: AWS_PROFILE).",
-    shell_complete=complete_profiles,
-)
-@click.option("--policy", "policy_spec", metavar="SRC", help="Policy file or ssm:/parameter.")
+@profile_option
+@policy_option
 @click.option("--open", "open_browser", is_flag=True, help="Open the URL in the web browser.")
 @duration_option
 @mfa_token_option
@@ -34,26 +34,17 @@ def login(
     """
     from sentinelgw.credentials import console
     from sentinelgw.credentials.flow import issue_for_profile
-    from sentinelgw.credentials.profiles import default_profile, load_profile
-    from sentinelgw.errors import UsageError
-    from sentinelgw.exec.child_env import child_region
+    from sentinelgw.credentials.profiles import load_profile
+    from sentinelgw.exec.child_env import child_region_for
     from sentinelgw.policy import Mode
 
-    name = profile or default_profile(app.env)
-    if not name:
-        raise UsageError("no profile given", hint="Pass --profile NAME or set AWS_PROFILE")
+    name = chosen_profile(app, profile)
     issued = issue_for_profile(
         app, name, Mode.CONSOLE, policy_spec, use_cache=False, duration=duration_seconds(duration)
     )
     endpoint = console.federation_endpoint(app.env)
     token = console.signin_token(issued.credentials, endpoint)
-    default = app.config().defaults.get("region")
-    region = child_region(
-        app.region_flag,
-        app.env,
-        load_profile(name).region,
-        None if default is None else str(default.value),
-    )
+    region = child_region_for(app, load_profile(name).region)
     url = console.login_url(token, endpoint, console.console_destination(region))
     if open_browser:
         import webbrowser

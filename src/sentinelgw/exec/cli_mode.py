@@ -13,7 +13,7 @@ def run_cli_exec(ctx: Context, inp: ExecInput) -> int:
     """Issue credentials for ``inp.profile`` (mode ``cli``), run the child, return its status."""
     from sentinelgw.credentials.flow import issue_for_profile
     from sentinelgw.credentials.profiles import load_profile
-    from sentinelgw.exec.child_env import child_region, cli_mode_env
+    from sentinelgw.exec.child_env import child_region_for, cli_mode_env
     from sentinelgw.exec.process import command_or_shell, run_child
     from sentinelgw.policy import Mode
 
@@ -25,12 +25,6 @@ def run_cli_exec(ctx: Context, inp: ExecInput) -> int:
         use_cache=not inp.no_cache,
         duration=inp.duration,
     )
-    default = ctx.config().defaults.get("region")
-    region = child_region(
-        ctx.region_flag,
-        ctx.env,
-        load_profile(inp.profile).region,
-        None if default is None else str(default.value),
-    )
+    region = child_region_for(ctx, load_profile(inp.profile).region)
     env = cli_mode_env(ctx.env, issued.credentials, region, inp.profile)
     return run_child(command_or_shell(inp.command, ctx.env), env)

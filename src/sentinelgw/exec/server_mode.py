@@ -254,13 +254,12 @@ def run_child_against(
     teardown: ExitStack,
 ) -> int:
     """Run the child with the endpoint in its environment; return its exit status."""
-    from sentinelgw.exec.child_env import child_region, server_mode_env
+    from sentinelgw.exec.child_env import child_region_for, server_mode_env
     from sentinelgw.exec.process import command_or_shell, run_child
 
     workdir = Path(tempfile.mkdtemp(prefix="sentinel-"))
     teardown.callback(shutil.rmtree, workdir, ignore_errors=True)
     session_id = admitted.session_id if tracker else None
-    default = ctx.config().defaults.get("region")
     env = server_mode_env(
         ctx.env,
         profile=inp.profile,
@@ -268,12 +267,7 @@ def run_child_against(
         token=token,
         token_mode=inp.token_mode,
         workdir=workdir,
-        region=child_region(
-            ctx.region_flag,
-            ctx.env,
-            admitted.provider.profile.region,
-            None if default is None else str(default.value),
-        ),
+        region=child_region_for(ctx, admitted.provider.profile.region),
         session_id=session_id,
     )
     if ctx.debug:
