@@ -247,3 +247,22 @@ def test_completion_completes_profiles(
     assert proc.returncode == 0, proc.stderr
     got = {line.split(",", 1)[1] for line in proc.stdout.splitlines() if line}
     assert got == expected
+
+
+def test_login_open_hands_the_url_to_the_browser(
+    run_sentinel: Any, env: dict[str, str], federation: Any, tmp_path: Path
+) -> None:
+    endpoint, seen = federation
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "browser"
+    browser.write_text(f'#!/bin/sh\nprintf "%s" "$1" > {opened}\n')
+    browser.chmod(0o755)
+    proc = run_sentinel(
+        ["login", "--open", "--profile", "dev", "--policy", env["UX_POLICY"]],
+        env=dict(env, SENTINEL_FEDERATION_ENDPOINT=endpoint, BROWSER=str(browser)),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ""  # the URL went to the browser, not to the screen
+    url = urllib.parse.urlsplit(opened.read_text())
+    assert urllib.parse.parse_qs(url.query)["SigninToken"] == ["token-from-stand-in"]
+    assert len(seen) == 1
