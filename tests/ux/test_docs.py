@@ -154,7 +154,7 @@ def _seed_sessions(sandbox: Any, ids: list[str]) -> None:
 
 def _run_dev(words: list[str], env: dict[str, str], tmp_path: Path) -> tuple[int, str]:
     """``sentinel dev``: start it, wait for its export lines, stop it with SIGINT."""
-    from conftest import sentinel_command
+    from tests.conftest import sentinel_command
 
     argv = []
     for word in words[1:]:

@@ -235,7 +235,7 @@ def test_mfa_prompt_on_a_terminal_does_not_echo(env: dict[str, str]) -> None:
     import subprocess
     import termios
 
-    from conftest import sentinel_command
+    from tests.conftest import sentinel_command
 
     primary, secondary = pty.openpty()
 

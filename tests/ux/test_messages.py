@@ -84,7 +84,8 @@ def _answer_in_a_terminal(argv: list[str], env: dict[str, str], answer: bytes) -
 
 
 def test_no_at_the_confirmation_changes_nothing(sandbox: Any, sandbox_env: dict[str, str]) -> None:
-    from conftest import sentinel_command
+    from tests.conftest import sentinel_command
+
     from sentinelgw.sandbox.provision import SOURCE_PROFILE
 
     table = f"ux-declined-{uuid.uuid4().hex[:8]}"

@@ -234,7 +234,7 @@ def test_completion_script(run_sentinel: Any, env: dict[str, str], shell: str) -
 def test_completion_completes_profiles(
     env: dict[str, str], words: str, cword: int, expected: set[str]
 ) -> None:
-    from conftest import sentinel_command
+    from tests.conftest import sentinel_command
 
     proc = subprocess.run(
         sentinel_command(),

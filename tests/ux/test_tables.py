@@ -184,7 +184,8 @@ def _in_pty(argv: list[str], env: dict[str, str], columns: int) -> str:
 
 @pytest.mark.parametrize("columns", [80, 120])
 def test_server_sessions_in_a_terminal(listed: Any, columns: int) -> None:
-    from conftest import sentinel_command
+    from tests.conftest import sentinel_command
+
     from sentinelgw.timeutil import iso
 
     table, env, records = listed
