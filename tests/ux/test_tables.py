@@ -222,3 +222,12 @@ def test_server_sessions_piped(listed: Any, run_sentinel: Any) -> None:
             iso(rec.expires_at),
         ]
         assert fields[-1] == "laptop-1"
+
+
+def test_wide_characters_count_as_two_cells() -> None:
+    rows = [_row(1, user="用户用户用户")]  # 6 characters, 12 cells
+    lines = _render(rows, 80)
+    from rich.cells import cell_len
+
+    assert all(cell_len(line) <= 80 for line in lines), lines
+    assert any("用户用户用户" in line for line in lines)

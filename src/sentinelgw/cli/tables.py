@@ -74,8 +74,13 @@ class Layout:
 def choose_layout(
     cells: Sequence[Mapping[str, str]], columns: Sequence[Column], width: int
 ) -> Layout:
-    """The first layout (see the module docstring) whose lines fit in ``width``."""
-    widths = {c.field: max([len(c.title), *(len(r[c.field]) for r in cells)]) for c in columns}
+    """The first layout (see the module docstring) whose lines fit in ``width`` terminal cells
+    (a wide character takes two)."""
+    from rich.cells import cell_len
+
+    widths = {
+        c.field: max([cell_len(c.title), *(cell_len(r[c.field]) for r in cells)]) for c in columns
+    }
 
     def fits(shown: Sequence[Column], gap: int) -> bool:
         return sum(widths[c.field] for c in shown) + gap * (len(shown) - 1) <= width
