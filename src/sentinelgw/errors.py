@@ -19,8 +19,9 @@ Only the CLI entry point catches these; it prints ``str(exc)`` as one line and e
     ├── DeployError               the credential service cannot be deployed as asked
     └── SandboxError              the local sandbox could not start
 
-Outside the tree, the CLI entry point maps an abort (Ctrl-C, ``click.Abort``, answering "no"
-to a confirmation) to exit 130, as shells report an interrupted command, and any other
+Outside the tree, the CLI entry point maps an abort (Ctrl-C, ``click.Abort``) to exit 130, as
+shells report an interrupted command (answering "no" to a confirmation prints "nothing
+changed" and exits 0), and any other
 exception (a bug) to exit 2 with one line; tracebacks only with ``--debug``.
 
 Messages never contain secrets: they are built from names, ARNs and error codes only.

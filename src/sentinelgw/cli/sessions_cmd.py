@@ -76,7 +76,9 @@ def init_sessions(app: App, table: str | None, plan: bool, generate_iam: bool, y
         if not sys.stdin.isatty():
             raise UsageError("not creating anything without confirmation",
                              hint="Re-run with --yes (stdin is not a terminal)")
-        click.confirm("Apply this plan?", abort=True)
+        if not click.confirm("Apply this plan?"):
+            click.echo("nothing changed")
+            return 0
     report = ensure_table(client, str(name))
     _fail_on_differences(report.table, report.differences)
     if report.created:
@@ -137,25 +139,17 @@ def server_sessions(app: App, table: str | None, status: str | None, user: str |
     return 0
 
 
-_HUMAN_COLUMNS = ("id", "user", "profile", "status", "started_at", "last_access_at",
-                  "request_count", "host")
-
-
 def _render_table(rows: list[dict[str, Any]], table: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from sentinelgw.cli.tables import Column, render
 
-    console = Console()
     if not rows:
-        console.print(f"no sessions in table {table!r} match")
+        click.echo(f"no sessions in table {table!r} match")
         return
-    grid = Table(title=f"sessions in {table} ({len(rows)})", title_justify="left")
-    for col in _HUMAN_COLUMNS:
-        grid.add_column(col, justify="right" if col == "request_count" else "left",
-                        no_wrap=col == "id")
-    for row in rows:
-        grid.add_row(*["" if row[c] is None else str(row[c]) for c in _HUMAN_COLUMNS])
-    console.print(grid)
+    columns = [Column("id", key=True), Column("status", key=True), Column("user", key=True),
+               Column("profile", key=True), Column("started_at", key=True),
+               Column("expires_at", key=True), Column("last_access_at"),
+               Column("request_count", "requests", right=True), Column("host")]
+    render(rows, columns, title=f"sessions in {table} ({len(rows)})")
 
 
 @click.command("server-session")

@@ -160,21 +160,27 @@ class SessionStore:
             raise
         return True
 
-    def mark_expired(self, id: str, at: datetime) -> bool:
-        """Move an active session to ``expired`` (server ended); False if it was not active."""
+    def mark_expired(self, id: str, at: datetime, reason: str | None = None) -> bool:
+        """Move an active session to ``expired`` (server ended), recording ``reason`` as
+        ``end_reason`` when given; False if it was not active."""
+        values = {
+            ":expired": {"S": "expired"},
+            ":active": {"S": "active"},
+            ":at": {"N": encode_time(at)},
+        }
+        update = "SET #s = :expired, ended_at = :at"
+        if reason:
+            update += ", end_reason = :reason"
+            values[":reason"] = {"S": reason}
         try:
             with translating(self.client, self.table, "UpdateItem"):
                 self.client.update_item(
                     TableName=self.table,
                     Key=_key(id),
-                    UpdateExpression="SET #s = :expired, ended_at = :at",
+                    UpdateExpression=update,
                     ConditionExpression=_STILL_ACTIVE,
                     ExpressionAttributeNames={"#s": "status"},
-                    ExpressionAttributeValues={
-                        ":expired": {"S": "expired"},
-                        ":active": {"S": "active"},
-                        ":at": {"N": encode_time(at)},
-                    },
+                    ExpressionAttributeValues=values,
                 )
         except SessionStoreError as exc:
             if _is_conditional(exc):
