@@ -21,8 +21,16 @@ if TYPE_CHECKING:
 
 
 def issue_for_profile(
-    ctx: Context, profile: str, mode: Mode, policy_spec: str | None, *, use_cache: bool = True
+    ctx: Context,
+    profile: str,
+    mode: Mode,
+    policy_spec: str | None,
+    *,
+    use_cache: bool = True,
+    duration: int | None = None,
 ) -> Issued:
+    """Evaluate the policy for the caller and, if it allows, issue (or reuse cached)
+    credentials; ``duration`` in seconds asks for that lifetime (a separate cache entry)."""
     from sentinelgw.policy.source import open_policy_source
     from sentinelgw.tables import resolve_session_table
 
@@ -40,6 +48,8 @@ def issue_for_profile(
     provider: CredentialProvider
     if use_cache:
         key = cache.cache_key(ctx.env, profile, ctx.aws_profile, region)
+        if duration is not None:
+            key += f"\0duration={duration}"
         provider = cache.CachedProvider(make, ctx.env, key, now, profile)
     else:
         provider = make()
@@ -53,4 +63,5 @@ def issue_for_profile(
         session_table=table,
         session_table_source=table_source,
     )
-    return gate.retrieve(gate.plan(new_id()))
+    gate.note = ctx.note
+    return gate.retrieve(gate.plan(new_id()), duration=duration)

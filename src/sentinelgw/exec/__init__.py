@@ -26,3 +26,5 @@ class ExecInput:
     server_port: int | None
     server_duration: str | None
     token_mode: str  # "file" (AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE) or "env"
+    duration: int | None = None  # CLI mode: seconds the role credentials last (--duration)
+    no_cache: bool = False  # CLI mode: neither read nor write the credentials cache

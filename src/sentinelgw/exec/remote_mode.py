@@ -80,7 +80,10 @@ def run_remote_exec(ctx: Context, inp: ExecInput, client: ServiceClient) -> int:
 
 
 def _duration(inp: ExecInput) -> int | None:
-    """``--server-duration`` is the session's lifetime at the service (capped by its policy)."""
+    """``--duration`` or ``--server-duration`` is the session's lifetime at the service (capped
+    by its policy)."""
+    if inp.duration is not None:
+        return inp.duration
     if not inp.server_duration:
         return None
     from sentinelgw.timeutil import parse_duration

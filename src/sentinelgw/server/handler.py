@@ -7,6 +7,7 @@ the refresher. That keeps per-request overhead near a bare loopback server.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -42,6 +43,9 @@ class RequestHandler:
     no_session_tracking: bool
     source_identity: str | None
     fail_open: bool = False
+    # Shown each refusal's reason on Sentinel's own stderr (SDKs such as the JavaScript one
+    # hide the response body); throttled by the caller. None: nobody is watching.
+    on_refusal: Callable[[str], None] | None = None
     # The 200 response for the current credentials, built and encoded once per refresh
     # rather than once per request (benchmarks/server_bench.py).
     _served: tuple[AwsCredentials, Response] | None = field(
@@ -56,7 +60,7 @@ class RequestHandler:
         try:
             policy = self.policy_source.current()
         except SentinelError as exc:
-            return error(
+            return self._refuse(
                 503,
                 "PolicyUnavailable",
                 f"Sentinel cannot load the current policy, so it refuses: {exc}",
@@ -96,7 +100,7 @@ class RequestHandler:
             )
             self._decided = (policy, minute, request, decision)
         if not decision.allowed:
-            return error(
+            return self._refuse(
                 403,
                 "AccessDenied",
                 f"Sentinel policy denied this request: {deny_text(decision, request)}",
@@ -104,7 +108,7 @@ class RequestHandler:
         if decision.requires_session_tracking and (
             self.tracker is None or self.tracker.table != decision.session_table
         ):
-            return error(
+            return self._refuse(
                 403,
                 "AccessDenied",
                 f"the policy now requires tracking in table {decision.session_table!r}, "
@@ -113,11 +117,13 @@ class RequestHandler:
         if self.tracker is not None:
             state = self.tracker.state()
             if state.state == "revoked":
-                return error(403, "SessionRevoked", f"Sentinel refused credentials: {state.detail}")
+                return self._refuse(
+                    403, "SessionRevoked", f"Sentinel refused credentials: {state.detail}"
+                )
             if state.state == "unavailable" and (
                 decision.requires_session_tracking or not self.fail_open
             ):
-                return error(
+                return self._refuse(
                     503,
                     "SessionCheckFailed",
                     f"Sentinel cannot check the session's revocation in table "
@@ -125,7 +131,7 @@ class RequestHandler:
                 )
         creds = self.refresher.current()
         if creds is None:
-            return error(
+            return self._refuse(
                 503,
                 "CredentialsUnavailable",
                 "Sentinel could not refresh the session's credentials; see its log",
@@ -137,3 +143,8 @@ class RequestHandler:
         if self.tracker is not None:
             self.tracker.count()
         return served[1]
+
+    def _refuse(self, status: int, code: str, message: str) -> Response:
+        if self.on_refusal is not None:
+            self.on_refusal(f"refused a credential request ({code}): {message}")
+        return error(status, code, message)
