@@ -163,3 +163,31 @@ def test_each_decision_is_one_json_log_line_without_secrets(enforced, alice):
     text = enforced.log.read_text()
     assert grant.credentials.secret_access_key not in text
     assert grant.credentials.session_token not in text
+
+
+def test_revoke_through_the_service_denies_issued_credentials_in_iam(enforced, alice, security):
+    import boto3
+    from botocore.exceptions import ClientError
+
+    grant = client(enforced, alice).start("prod")
+    c = grant.credentials
+    held = boto3.client(
+        "s3",
+        endpoint_url=enforced.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=c.access_key_id,
+        aws_secret_access_key=c.secret_access_key,
+        aws_session_token=c.session_token,
+    )
+    held.list_buckets()  # the role allows everything
+    status, body, _ = call(
+        enforced.url,
+        f"/v1/sessions/{grant.session_id}/revoke",
+        {"proof": proof(enforced, security), "reason": "laptop lost"},
+    )
+    assert status == 200 and body["session"]["status"] == "revoked"
+    assert body["iam"].startswith("denied by IAM: policy SentinelRevokedSessions")
+    assert grant.source_identity in body["iam"]
+    with pytest.raises(ClientError) as err:
+        held.list_buckets()  # (IAM never denies GetCallerIdentity, so another call)
+    assert "AccessDenied" in str(err.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import boto3
 import pytest
@@ -48,8 +49,8 @@ def dead_table():
 @pytest.mark.parametrize(
     "call",
     [
-        lambda t: t.read("0123456789abcdef", "alice"),
-        lambda t: t.block("alice"),
+        lambda t: t.read("0123456789abcdef", "alice", datetime.now(UTC)),
+        lambda t: t.block("alice", datetime.now(UTC)),
         lambda t: t.get("0123456789abcdef"),
     ],
 )
@@ -64,5 +65,5 @@ def test_table_access_denied_refuses_with_503(on_enforced, alice):
     # alice's own keys cannot read the table: the service would refuse, not serve.
     table = ServiceTable(alice.client("dynamodb"), "sentinel-sessions")
     with pytest.raises(Refusal) as err:
-        table.read("0123456789abcdef", "alice")
+        table.read("0123456789abcdef", "alice", datetime.now(UTC))
     assert err.value.status == 503 and "denied" in err.value.message.lower()

@@ -32,18 +32,36 @@ def sentinel(args: list[str], env: dict[str, str], **kw) -> subprocess.Completed
     return run([SENTINEL, *args], env, **kw)
 
 
-@pytest.fixture
-def blocked_alice(security):
-    """alice blocked by the security team (an item they may write); lifted afterwards."""
-    ddb = security.client("dynamodb")
-    ddb.put_item(
-        TableName="sentinel-sessions",
-        Item={"id": {"S": "block#alice"}, "reason": {"S": "offboarding review"}},
+def _block_alice(env: dict[str, str]) -> None:
+    done = sentinel(
+        [
+            "server-revoke",
+            "--user",
+            "alice",
+            "--block",
+            "--reason",
+            "offboarding review",
+            "--aws-profile",
+            "security",
+        ],
+        env,
     )
+    assert done.returncode == 0, done.stderr
+
+
+def _unblock_alice(env: dict[str, str]) -> None:
+    done = sentinel(["server-unblock", "--user", "alice", "--aws-profile", "security"], env)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture
+def blocked_alice(alice_env):
+    """alice blocked by the security team with server-revoke --block; lifted afterwards."""
+    _block_alice(alice_env)
     try:
         yield
     finally:
-        ddb.delete_item(TableName="sentinel-sessions", Key={"id": {"S": "block#alice"}})
+        _unblock_alice(alice_env)
 
 
 @pytest.fixture
@@ -131,17 +149,19 @@ def test_revoked_user_cannot_start_new_session(alice_env, blocked_alice):
         assert "UserBlocked" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_a_block_also_refuses_a_running_session(enforced, alice, security):
+def test_a_block_also_refuses_a_running_session(enforced, alice, alice_env):
     grant = client(enforced, alice).start("prod")
-    ddb = security.client("dynamodb")
-    ddb.put_item(TableName="sentinel-sessions", Item={"id": {"S": "block#alice"}})
+    _block_alice(alice_env)  # also revokes every active session of alice's
     try:
         with pytest.raises(ServiceRefused) as err:
             client(enforced, alice).credentials(grant.session_id)
-        assert err.value.code == "UserBlocked"
+        assert err.value.code in ("SessionRevoked", "UserBlocked")
+        with pytest.raises(ServiceRefused) as err:
+            client(enforced, alice).start("dev")
+        assert err.value.code == "UserBlocked" and "offboarding review" in err.value.detail
     finally:
-        ddb.delete_item(TableName="sentinel-sessions", Key={"id": {"S": "block#alice"}})
-    assert client(enforced, alice).credentials(grant.session_id).session_id == grant.session_id
+        _unblock_alice(alice_env)
+    assert client(enforced, alice).start("dev").user == "alice"
 
 
 def test_unrevoke_by_update_item_is_access_denied(alice_env, enforced, alice, security):

@@ -8,7 +8,7 @@ Who holds what, as in a real deployment:
   *user* of that name, with the deployment's service policy;
 - ``alice`` (the default credentials) may call GetCallerIdentity and assume ``sentinel-dev``;
   she has no access to the table and is outside ``sentinel-prod``'s trust policy;
-- ``security`` (profile ``security``) may read and write the table and edit the protected
+- ``security`` (profile ``security``) may read and write the table and edit the sandbox
   roles' inline policies: list, revoke and block.
 
 moto checks DynamoDB and SSM permissions against the resource ``*`` only, so those statements
@@ -84,7 +84,6 @@ def provision_enforced(
             )
         ),
     )
-    protected = [role_arns[p] for p in PROTECTED]
     security = _user(
         iam,
         SECURITY_USER,
@@ -93,11 +92,7 @@ def provision_enforced(
                 "Version": policies.VERSION,
                 "Statement": [
                     _allow(["dynamodb:*"], ["*"]),
-                    _allow(
-                        list(policies.REVOCATION_ACTIONS)
-                        + ["iam:DeleteRolePolicy", "iam:ListRolePolicies"],
-                        protected,
-                    ),
+                    _allow(list(policies.REVOCATION_ACTIONS), sorted(role_arns.values())),
                 ],
             }
         ),

@@ -72,6 +72,8 @@ class _Side:
             stdin=subprocess.DEVNULL,
         )
         last = (proc.stderr.strip().splitlines() or proc.stdout.strip().splitlines() or [""])[-1]
+        if "SecretAccessKey" in last:
+            last = "(credentials, not shown)"
         self.echo(f"    exit {proc.returncode}: {last[:140]}")
         return proc
 
@@ -123,8 +125,8 @@ class _Side:
 
 
 def new_session_after_block(s: _Side) -> bool:
-    block = json.dumps({"id": {"S": "block#alice"}, "blocked_reason": {"S": "demo"}})
-    s.aws_run(*s.admin(), "dynamodb", "put-item", "--table-name", TABLE, "--item", block)
+    admin = ["--aws-profile", "security"] if s.remote else []
+    s.sentinel_run("server-revoke", "--user", "alice", "--block", "--reason", "demo", *admin)
     s.aws_run(
         "dynamodb",
         "delete-item",
@@ -134,15 +136,7 @@ def new_session_after_block(s: _Side) -> bool:
         json.dumps({"id": {"S": "block#alice"}}),
     )  # alice removes her own block
     started = s.session() is not None
-    s.aws_run(
-        *s.admin(),
-        "dynamodb",
-        "delete-item",
-        "--table-name",
-        TABLE,
-        "--key",
-        json.dumps({"id": {"S": "block#alice"}}),
-    )
+    s.sentinel_run("server-unblock", "--user", "alice", *admin)
     return started
 
 
@@ -176,12 +170,13 @@ def unrevoke_with_update_item(s: _Side) -> bool:
 
 
 class _Fake(http.server.BaseHTTPRequestHandler):
-    """A DynamoDB look-alike that answers every call with an active item."""
+    """A DynamoDB look-alike: no block for anyone, and every session item active."""
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.server.hits += 1  # type: ignore[attr-defined]
-        body = json.dumps({"Item": {"status": {"S": "active"}}}).encode()
+        asks_block = b'"block#' in raw
+        body = b"{}" if asks_block else json.dumps({"Item": {"status": {"S": "active"}}}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/x-amz-json-1.0")
         self.send_header("Content-Length", str(len(body)))

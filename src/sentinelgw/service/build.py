@@ -10,6 +10,7 @@ from typing import IO, TYPE_CHECKING, Any
 from sentinelgw.service.api import ServiceApp, ServiceLog
 from sentinelgw.service.core import SentinelService
 from sentinelgw.service.document import DocumentSource, open_fetch
+from sentinelgw.service.hardrevoke import iam_revoker
 from sentinelgw.service.proof import ProofVerifier, Transport, botocore_transport
 from sentinelgw.service.settings import ServiceSettings
 from sentinelgw.service.table import ServiceTable
@@ -59,6 +60,7 @@ def build_app(
         sts=client_for("sts"),
         clock=utcnow,
         accounts=settings.accounts,
+        hard_revoke=iam_revoker(client_for("iam")),
     )
     verifier = ProofVerifier(
         service_id=settings.service_id,

@@ -26,7 +26,7 @@ from sentinelgw.service.caller import Caller
 from sentinelgw.service.counter import RequestCounter
 from sentinelgw.service.document import DocumentSource, ServiceDocument, Target
 from sentinelgw.service.refusal import Refusal
-from sentinelgw.service.table import Block, ServiceTable, StoredSession, blocking
+from sentinelgw.service.table import ServiceTable, StoredSession
 from sentinelgw.sessions.model import SessionRecord, is_session_id
 from sentinelgw.sourceidentity import format_source_identity, new_id
 
@@ -118,9 +118,9 @@ class SentinelService:
         doc = self.document()
         target = _target(doc, profile)
         now = self.clock()
-        block = self.table.block(caller.user)
-        if blocking(block, now):
-            raise Refusal(403, "UserBlocked", _blocked(caller.user, block))
+        block = self.table.block(caller.user, now)
+        if block is not None:
+            raise Refusal(403, "UserBlocked", block.describe())
         decision = self._decide(doc, caller, target, mode, now, note)
         lifetime = _lifetime(body.get("duration_seconds"), decision.max_server_duration)
         session_id = new_id()
@@ -154,7 +154,7 @@ class SentinelService:
         note["session_id"] = session_id
         doc = self.document()
         now = self.clock()
-        stored, block = self.table.read(session_id, caller.user)
+        stored, block = self.table.read(session_id, caller.user, now)
         record = self._owned(stored, caller, session_id)
         note["profile"] = record.profile
         if record.status == "revoked":
@@ -163,8 +163,8 @@ class SentinelService:
             raise Refusal(403, "SessionRevoked", f"session {session_id} was revoked{by}{why}")
         if record.effective_status(now) != "active":
             raise Refusal(403, "SessionExpired", f"session {session_id} has ended; start a new one")
-        if blocking(block, now):
-            raise Refusal(403, "UserBlocked", _blocked(caller.user, block))
+        if block is not None:
+            raise Refusal(403, "UserBlocked", block.describe())
         target = doc.profiles.get(record.profile)
         if target is None or target.role_arn != record.role_arn:
             raise Refusal(
@@ -302,11 +302,6 @@ class SentinelService:
         with self._lock:
             self._creds[record.id] = creds
         return creds
-
-
-def _blocked(user: str, block: Block | None) -> str:
-    why = f": {block.reason}" if block is not None and block.reason else ""
-    return f"user {user} is blocked by the security team{why}"
 
 
 def _service_denial(decision: Decision, request: Request) -> str:

@@ -37,7 +37,13 @@ TABLE_ACTIONS = (
     "dynamodb:DeleteItem",
     "dynamodb:DescribeTable",
 )
-REVOCATION_ACTIONS = ("iam:GetRole", "iam:GetRolePolicy", "iam:PutRolePolicy")
+REVOCATION_ACTIONS = (
+    "iam:GetRole",
+    "iam:ListRolePolicies",
+    "iam:GetRolePolicy",
+    "iam:PutRolePolicy",
+    "iam:DeleteRolePolicy",  # only for the AWSRevokeOlderSessions fallback
+)
 LOG_ACTIONS = ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")
 # Since October 2025 AWS requires both actions to call a new AWS_IAM Function URL. Direct
 # invocation gives a caller nothing more: the service verifies the caller's signed proof on

@@ -2,9 +2,8 @@
 
 The service is the only principal allowed to write the table. Besides the usual session
 record it stores the creator's verified ARN (``caller_arn``), so that only the creator can
-fetch a session's credentials. A block is an item with id ``block#<user>``, as
-``sentinel server-revoke --user U --block`` writes it; it blocks while it has no
-``blocked_until`` (epoch seconds) or that is in the future, unless it carries ``lifted_at``.
+fetch a session's credentials. Blocks are the items ``sentinel server-revoke --user U
+--block`` writes (:mod:`sentinelgw.sessions.blocks`); one that cannot be read refuses.
 
 Every failure is a 503 :class:`Refusal`: the service fails closed on any table error.
 """
@@ -16,28 +15,15 @@ from datetime import datetime
 from typing import Any
 
 from sentinelgw.service.refusal import Refusal
+from sentinelgw.sessions.blocks import Block, block_id
 from sentinelgw.sessions.model import SessionRecord
 from sentinelgw.sessions.store import SessionStore, store_error
-
-BLOCK_PREFIX = "block#"
-LIFTED = ("lifted", "unblocked")
 
 
 @dataclass(frozen=True, slots=True)
 class StoredSession:
     record: SessionRecord
     caller_arn: str
-
-
-@dataclass(frozen=True, slots=True)
-class Block:
-    user: str
-    reason: str
-    until: datetime | None
-
-
-def block_key(user: str) -> str:
-    return f"{BLOCK_PREFIX}{user}"
 
 
 def unavailable(exc: BaseException, table: str, operation: str) -> Refusal:
@@ -67,9 +53,11 @@ class ServiceTable:
         except Exception as exc:
             raise unavailable(exc, self.table, "PutItem") from exc
 
-    def read(self, session_id: str, user: str) -> tuple[StoredSession | None, Block | None]:
-        """The session and the user's block, in one strongly consistent BatchGetItem."""
-        keys = [{"id": {"S": session_id}}, {"id": {"S": block_key(user)}}]
+    def read(
+        self, session_id: str, user: str, now: datetime
+    ) -> tuple[StoredSession | None, Block | None]:
+        """The session and the user's block in force, in one strongly consistent BatchGetItem."""
+        keys = [{"id": {"S": session_id}}, {"id": {"S": block_id(user)}}]
         request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
         items: list[dict[str, Any]] = []
         try:
@@ -94,19 +82,20 @@ class ServiceTable:
             ident = item.get("id", {}).get("S", "")
             if ident == session_id:
                 session = self._session(item)
-            elif ident == block_key(user):
-                block = _block(user, item)
+            elif ident == block_id(user):
+                block = _block(user, item, now)
         return session, block
 
-    def block(self, user: str) -> Block | None:
+    def block(self, user: str, now: datetime) -> Block | None:
+        """The user's block in force at ``now`` (consistent read), else None."""
         try:
             resp = self.client.get_item(
-                TableName=self.table, Key={"id": {"S": block_key(user)}}, ConsistentRead=True
+                TableName=self.table, Key={"id": {"S": block_id(user)}}, ConsistentRead=True
             )
         except Exception as exc:
             raise unavailable(exc, self.table, "GetItem") from exc
         item = resp.get("Item")
-        return _block(user, item) if item else None
+        return _block(user, item, now) if item else None
 
     def get(self, session_id: str) -> StoredSession | None:
         try:
@@ -137,19 +126,15 @@ class ServiceTable:
         return True
 
 
-def _block(user: str, item: dict[str, Any]) -> Block | None:
-    from sentinelgw.sessions.model import decode_time
-
-    if "lifted_at" in item or item.get("status", {}).get("S", "") in LIFTED:
-        return None
-    until_raw = (item.get("blocked_until") or item.get("until") or {}).get("N")
+def _block(user: str, item: dict[str, Any], now: datetime) -> Block | None:
     try:
-        until = decode_time(until_raw) if until_raw else None
+        block = Block.from_item(item)
     except ValueError:
-        until = None  # an unreadable end blocks for good: fail closed
-    reason = (item.get("blocked_reason") or item.get("reason") or {}).get("S") or ""
-    return Block(user=user, reason=reason, until=until)
-
-
-def blocking(block: Block | None, now: datetime) -> bool:
-    return block is not None and (block.until is None or block.until > now)
+        raise Refusal(
+            503,
+            "SessionTableUnavailable",
+            f"the block item of user {user} cannot be "
+            "read, so the service refuses; lift or rewrite it with sentinel "
+            "server-unblock",
+        ) from None
+    return block if block.active(now) else None
