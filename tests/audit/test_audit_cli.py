@@ -371,3 +371,13 @@ def test_replays_of_a_real_session_through_the_sandbox(run: Run, recorder: Any, 
                   e["category"]) for e in json.loads(res.stdout)["events"])
     assert got == [(False, True, "replayed"), (True, False, "replayed"),
                    (True, True, "tracked")]
+
+
+def test_since_beyond_lookup_events_window_warns(run_sentinel, sandbox_env):
+    """LookupEvents keeps 90 days: asking for more says so on stderr."""
+    proc = run_sentinel(["audit", "untracked-sessions", "--since", "120d", "--format", "json"],
+                        env=sandbox_env)
+    assert "CloudTrail LookupEvents keeps only the last 90 days" in proc.stderr
+    quiet = run_sentinel(["audit", "untracked-sessions", "--since", "7d", "--format", "json"],
+                         env=sandbox_env)
+    assert "90 days" not in quiet.stderr

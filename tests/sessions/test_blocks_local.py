@@ -15,9 +15,12 @@ CHILD = [sys.executable, "-c", "print('child ran')"]
 
 def test_a_blocked_user_cannot_start_a_server_session(run_sentinel: Run) -> None:
     # The sandbox user behind every profile is alice; the sandbox table is the default one.
+    # --soft: other tests leave alice sessions of roles IAM cannot edit (Identity Center) in the
+    # shared table; this test is about the block, not the IAM step.
     blocked = run_sentinel(
         [
             "server-revoke",
+            "--soft",
             "--user",
             "alice",
             "--block",

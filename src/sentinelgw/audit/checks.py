@@ -7,6 +7,7 @@ from typing import Any
 
 from sentinelgw.audit.profiles import ProfileResolver, is_role_arn
 from sentinelgw.errors import AuditError, UsageError
+from sentinelgw.wording import counted
 
 
 def check_filters(
@@ -55,7 +56,7 @@ def fail_closed(unreadable: Sequence[str], *, allowed: bool) -> None:
     if len(unreadable) > 5:
         shown += f" and {len(unreadable) - 5} more"
     raise AuditError(
-        f"{len(unreadable)} CloudTrail log file{'s' if len(unreadable) != 1 else ''} could not "
+        f"{counted(len(unreadable), 'CloudTrail log file')} could not "
         f"be read, inflated or parsed: {shown}",
         hint="Fix or remove them, or pass --allow-unreadable to report without them",
     )

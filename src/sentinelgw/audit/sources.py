@@ -37,6 +37,7 @@ from sentinelgw.audit.readers import Opener, read_parallel
 from sentinelgw.audit.readers import parse_log_bytes as parse_log_bytes
 from sentinelgw.audit.stream import Readable
 from sentinelgw.errors import AuditError, SentinelError, UsageError
+from sentinelgw.wording import counted
 
 Progress = Callable[[str], None]
 
@@ -171,7 +172,8 @@ def lookup_events(
             if event is not None:
                 yield event
         if progress is not None:
-            progress(f"CloudTrail LookupEvents: {stats.pages} pages, {stats.events} STS events")
+            progress(f"CloudTrail LookupEvents: {counted(stats.pages, 'page')}, "
+                     f"{counted(stats.events, 'STS event')}")
         token = page.get("NextToken")
         if not token:
             return

@@ -59,6 +59,12 @@ def _input(app: App, since: str, until: str | None, **kw: Any) -> AuditInput:
     if start > end:
         raise UsageError(f"--since {since!r} ({iso(start)}) is after --until "
                          f"{until or 'now'!r} ({iso(end)})", hint="Give an earlier --since")
+    if kw.get("source") is None:  # LookupEvents: CloudTrail answers for 90 days only
+        from sentinelgw.wording import lookup_window_warning
+
+        warning = lookup_window_warning(start, now)
+        if warning:
+            click.echo(f"sentinel: warning: {warning}", err=True)
     return AuditInput(window=Window(start, end), region=app.region()[0], **kw)
 
 
@@ -77,12 +83,13 @@ def _progress(enabled: bool) -> Iterator[Callable[[str], None] | None]:
 
 def _warn(run: AuditRun) -> None:
     from sentinelgw.audit.render import inert
+    from sentinelgw.wording import counted
 
     p = run.parse
     if p.malformed:
         example = f" (e.g. {inert(p.examples[0])})" if p.examples else ""
-        click.echo(f"sentinel: warning: skipped {p.malformed} malformed CloudTrail "
-                   f"record{'s' if p.malformed != 1 else ''} or file{example}", err=True)
+        what = counted(p.malformed, "malformed CloudTrail record")
+        click.echo(f"sentinel: warning: skipped {what} or file{example}", err=True)
 
 
 def _width() -> int:
