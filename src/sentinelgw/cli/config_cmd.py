@@ -98,6 +98,8 @@ def effective_settings(
 @pass_app
 def show(app: App, session_table: str | None, server_mode: bool, fmt: str) -> int:
     """Print each effective setting with the file, flag or variable it came from."""
+    from sentinelgw.inert import visible
+
     rows = effective_settings(app, session_table, server_mode)
     if fmt == "json":
         click.echo(
@@ -114,7 +116,7 @@ def show(app: App, session_table: str | None, server_mode: bool, fmt: str) -> in
         shown = ", ".join(map(str, value)) if isinstance(value, list) else value
         line = f"{str(r['key']).ljust(width)}  {shown if shown not in (None, '') else '-'}"
         line += f"    ({r['source']})"
-        click.echo(line)
+        click.echo(visible(line))
         if r.get("note"):
-            click.echo(f"{' ' * width}  note: {r['note']}")
+            click.echo(f"{' ' * width}  note: {visible(r['note'])}")
     return 0

@@ -95,24 +95,31 @@ def explain(app: App, profile: str, user: str | None, mode: str, session_table: 
     return 0 if decision.allowed else 1
 
 
+def _say(line: str) -> None:
+    """Echo a line quoting names from the request and the policy, control characters escaped."""
+    from sentinelgw.inert import visible
+
+    click.echo(visible(line))
+
+
 def _render(d: dict[str, Any]) -> None:
     user = d["user"] or "(unknown)"
-    click.echo(f"request:  profile {d['profile']}, user {user}, mode {d['mode']}, at {d['at']}"
+    _say(f"request:  profile {d['profile']}, user {user}, mode {d['mode']}, at {d['at']}"
                + (", --no-session-tracking" if d["no_session_tracking"] else ""))
-    click.echo(f"policy:   {d['policy_source']}")
+    _say(f"policy:   {d['policy_source']}")
     for s in d["skipped"]:
-        click.echo(f"skipped:  #{s['index']} {s['rule']}: {s['why']}")
+        _say(f"skipped:  #{s['index']} {s['rule']}: {s['why']}")
     if d["rule"] is None:
-        click.echo("decision: DENY (no rule matched; the default is deny)")
+        _say("decision: DENY (no rule matched; the default is deny)")
     else:
         verdict = "ALLOW" if d["effect"] == "allow" else "DENY"
-        click.echo(f"decision: {verdict} by rule #{d['rule_index']} {d['rule']} "
+        _say(f"decision: {verdict} by rule #{d['rule_index']} {d['rule']} "
                    f"({d['rule_where']}), effect {d['rule_effect']}")
-    click.echo(f"reason:   {d['reason']}")
+    _say(f"reason:   {d['reason']}")
     table = d["session_table"]
     where = f" (from {d['session_table_source']})" if table else ""
-    click.echo(f"table:    {table or 'none'}{where}; tracking {'on' if d['tracking'] else 'off'}")
+    _say(f"table:    {table or 'none'}{where}; tracking {'on' if d['tracking'] else 'off'}")
     if d["max_server_duration"]:
-        click.echo(f"max server credential lifetime: {d['max_server_duration']}")
+        _say(f"max server credential lifetime: {d['max_server_duration']}")
     if d["message"]:
-        click.echo(f"denied:   {d['message']}")
+        _say(f"denied:   {d['message']}")

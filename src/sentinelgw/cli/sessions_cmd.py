@@ -17,7 +17,14 @@ import click
 
 from sentinelgw.cli.common import App, common_options, pass_app
 from sentinelgw.errors import SessionNotFound, SessionStoreError, UsageError
-from sentinelgw.sessions.model import EXPORT_FIELDS, STATUSES, SessionRecord, is_session_id
+from sentinelgw.inert import visible
+from sentinelgw.sessions.model import (
+    EXPORT_FIELDS,
+    STATUSES,
+    SessionRecord,
+    UnreadableItem,
+    is_session_id,
+)
 
 _TABLE_HELP = "Session table (default: SENTINEL_SESSION_TABLE, then defaults.session_table)."
 
@@ -105,10 +112,13 @@ def _fail_on_differences(table: str, differences: list[str]) -> None:
 @click.option("--limit", type=click.IntRange(min=1), help="At most N sessions.")
 @click.option("--format", "fmt", type=click.Choice(["human", "json", "csv"]), default="human",
               show_default=True, help="Output format; json and csv stream any number of rows.")
+@click.option("--strict", is_flag=True,
+              help="Exit 2 if any item could not be read (default: warn, skip it, exit 0).")
 @common_options
 @pass_app
 def server_sessions(app: App, table: str | None, status: str | None, user: str | None,
-                    profile: str | None, since: str | None, limit: int | None, fmt: str) -> int:
+                    profile: str | None, since: str | None, limit: int | None, fmt: str,
+                    strict: bool) -> int:
     """List and export server sessions, newest first."""
     from sentinelgw.sessions.store import open_store
     from sentinelgw.timeutil import parse_point
@@ -116,6 +126,8 @@ def server_sessions(app: App, table: str | None, status: str | None, user: str |
     now = app.now()
     since_at = parse_point(since, now=now, what="--since") if since else None
     store = open_store(app, table, None)
+    skipped = SkipReporter(store.table)
+    store.on_unreadable = skipped
     records = store.query(status=status, user=user, profile=profile, since=since_at,
                           limit=limit, now=now)
     out = sys.stdout
@@ -129,7 +141,29 @@ def server_sessions(app: App, table: str | None, status: str | None, user: str |
         write_csv(records, out, now)
     else:
         _render_table([r.to_export(now) for r in records], store.table)
-    return 0
+    return skipped.finish(strict)
+
+
+class SkipReporter:
+    """Warns on stderr, one line per session item that cannot be read, and counts them."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+        self.count = 0
+
+    def __call__(self, exc: UnreadableItem) -> None:
+        self.count += 1
+        click.echo(f"sentinel: warning: skipped {visible(exc)} in table "
+                   f"{visible(repr(self.table))}", err=True)
+
+    def finish(self, strict: bool) -> int:
+        """0, or with ``strict`` a SessionStoreError (exit 2) when anything was skipped."""
+        if strict and self.count:
+            raise SessionStoreError(
+                f"{self.count} item{'s' if self.count != 1 else ''} in table {self.table!r} "
+                "could not be read (listed above)",
+                hint="Fix or delete them, or re-run without --strict")
+        return 0
 
 
 _HUMAN_COLUMNS = ("id", "user", "profile", "status", "started_at", "last_access_at",
@@ -140,16 +174,19 @@ def _render_table(rows: list[dict[str, Any]], table: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from sentinelgw.inert import text
+
+    # Every value (and the table name) is a Text, so rich never reads markup in a record.
+    console = Console(highlight=False)
     if not rows:
-        console.print(f"no sessions in table {table!r} match")
+        console.print(text(f"no sessions in table {table!r} match"))
         return
-    grid = Table(title=f"sessions in {table} ({len(rows)})", title_justify="left")
+    grid = Table(title=text(f"sessions in {table} ({len(rows)})"), title_justify="left")
     for col in _HUMAN_COLUMNS:
         grid.add_column(col, justify="right" if col == "request_count" else "left",
                         no_wrap=col == "id")
     for row in rows:
-        grid.add_row(*["" if row[c] is None else str(row[c]) for c in _HUMAN_COLUMNS])
+        grid.add_row(*[text(row[c]) for c in _HUMAN_COLUMNS])
     console.print(grid)
 
 
@@ -177,7 +214,7 @@ def server_session(app: App, session_id: str, table: str | None, fmt: str) -> in
     width = max(len(f) for f in EXPORT_FIELDS)
     for name in EXPORT_FIELDS:
         value = row[name]
-        click.echo(f"{name:<{width}}  {'-' if value is None or value == '' else value}")
+        click.echo(f"{name:<{width}}  {'-' if value is None or value == '' else visible(value)}")
     return 0
 
 
@@ -200,7 +237,8 @@ def server_revoke(app: App, session_id: str, reason: str, table: str | None) -> 
     sts = app.client("sts", app.region()[0])
     who: dict[str, Any] = call("sts", "GetCallerIdentity", lambda: sts.get_caller_identity())
     rec: SessionRecord = store.revoke(session_id, str(who["Arn"]), reason.strip(), app.now())
-    click.echo(f"revoked session {rec.id} (user {rec.user}, profile {rec.profile}); "
+    click.echo(f"revoked session {rec.id} (user {visible(rec.user)}, "
+               f"profile {visible(rec.profile)}); "
                "its server refuses the next credential request")
     return 0
 
