@@ -218,7 +218,7 @@ class UnreadableItem(ValueError):
     """
 
     def __init__(self, item_id: str, why: str) -> None:
-        super().__init__(f"session item {item_id!r} {why}")
+        super().__init__(f"session item '{item_id}' {why}")
         self.item_id = item_id
         self.why = why
 
