@@ -68,9 +68,9 @@ class DecisionLog:
                 except (OSError, ValueError):
                     pass  # logging must never break credential issuance
 
-    def warn(self, message: str, **entry: Any) -> None:
+    def warn(self, message: str, *, event: str = "warning", **entry: Any) -> None:
         """A warning line (fail-open, touch failures); printed to stderr if no log is set."""
         if self.streams:
-            self.write(event="warning", reason=message, **entry)
+            self.write(event=event, reason=message, **entry)
         else:
             print(f"sentinel: warning: {message}", file=sys.stderr, flush=True)

@@ -25,7 +25,8 @@ def effective_settings(
         {
             "key": "config_files",
             "value": cfg.files or [],
-            "source": "~/.sentinel/config.yaml, ./sentinel.yaml, SENTINEL_CONFIG / --config",
+            "source": "/etc/sentinel/config.yaml, ~/.sentinel/config.yaml, sentinel.yaml "
+            "(nearest), SENTINEL_CONFIG / --config",
         }
     )
     region, region_src = app.region()
@@ -52,6 +53,8 @@ def effective_settings(
         if key in {"region", "session_table"}:
             continue
         rows.append({"key": key, "value": setting.value, "source": setting.source})
+    if cfg.notes:
+        rows.append({"key": "ignored", "value": list(cfg.notes), "source": "config files"})
     if cfg.policy_source is not None:
         rows.append(
             {

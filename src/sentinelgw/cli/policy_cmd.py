@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from sentinelgw.cli.common import App, common_options, format_option, pass_app
+from sentinelgw.cli.common import (
+    App,
+    common_options,
+    debug_policy_option,
+    format_option,
+    pass_app,
+)
 from sentinelgw.errors import ConfigError, PolicyInvalid
 
 if TYPE_CHECKING:
@@ -64,12 +70,13 @@ def _summary(pol: Policy) -> str:
               help="Time of the request (default now), e.g. 2026-01-24T09:30:00Z.")
 @click.option("--policy", "policy_spec", default=None, metavar="SRC",
               help="Policy FILE or ssm:/NAME (default: policy_source or inline policy).")
+@debug_policy_option
 @format_option("human", "json")
 @common_options
 @pass_app
 def explain(app: App, profile: str, user: str | None, mode: str, session_table: str | None,
             no_session_tracking: bool, at_text: str | None, policy_spec: str | None,
-            fmt: str) -> int:
+            debug_policy: bool, fmt: str) -> int:
     """Say which rule decides a request and why each earlier rule did not. Exit 0 allow, 1 deny."""
     from sentinelgw.policy import Mode, Request, evaluate, explain_data
     from sentinelgw.policy.source import open_policy_source
@@ -78,7 +85,7 @@ def explain(app: App, profile: str, user: str | None, mode: str, session_table: 
 
     now = app.now()
     at = parse_point(at_text, now=now, what="--at") if at_text else now
-    source = open_policy_source(policy_spec, app)
+    source = open_policy_source(policy_spec, app, debug_policy=debug_policy)
     pol = source.current()
     table, table_source = resolve_session_table(session_table, app.env, app.config(),
                                                 server_mode=mode == "server")
