@@ -65,6 +65,7 @@ def decide(
             request_id=request_id,
             session_table=decision.session_table,
             session_id=session_id,
+            event="decision",
         )
     if not decision.allowed and raise_on_deny:
         raise PolicyDenied(denial_message(decision, request), decision=decision)
