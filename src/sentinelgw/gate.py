@@ -24,6 +24,9 @@ def make_request(
     session_table: str | None = None,
     session_table_source: str | None = None,
     no_session_tracking: bool = False,
+    *,
+    role_arn: str | None = None,
+    config_session_table: str | None = None,
 ) -> Request:
     from sentinelgw.policy import Request
 
@@ -32,9 +35,11 @@ def make_request(
         user=user,
         mode=mode,
         at=at,
+        role_arn=role_arn,
         session_table=session_table,
         session_table_source=session_table_source,
         no_session_tracking=no_session_tracking,
+        config_session_table=config_session_table,
     )
 
 

@@ -91,7 +91,8 @@ def explain(app: App, profile: str, user: str | None, mode: str, session_table: 
                                                 server_mode=mode == "server")
     request = Request(profile=profile, user=user or None, mode=Mode(mode), at=at,
                       session_table=table, session_table_source=table_source,
-                      no_session_tracking=no_session_tracking)
+                      no_session_tracking=no_session_tracking,
+                      config_session_table=app.config().default("session_table"))
     decision = evaluate(pol, request)
     data = explain_data(decision, request)
     data["policy_source"] = source.describe()
