@@ -42,6 +42,8 @@ class RequestHandler:
     no_session_tracking: bool
     source_identity: str | None
     fail_open: bool = False
+    role_arn: str | None = None
+    config_session_table: str | None = None
     # The 200 response for the current credentials, built and encoded once per refresh
     # rather than once per request (benchmarks/server_bench.py).
     _served: tuple[AwsCredentials, Response] | None = field(
@@ -139,6 +141,8 @@ class RequestHandler:
             self.session_table,
             self.session_table_source,
             self.no_session_tracking,
+            role_arn=self.role_arn,
+            config_session_table=self.config_session_table,
         )
         decision = evaluate(policy, request)
         self._decided = (policy, minute, request, decision)
