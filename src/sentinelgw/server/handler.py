@@ -156,7 +156,7 @@ class RequestHandler:
         if served:
             reason = decision.reason if decision is not None else None
         else:
-            reason = f"{response.body.get('code')}: {response.body.get('message')}"
+            reason = f"{response.body.get('Code')}: {response.body.get('Message')}"
         rule = decision.rule if decision is not None else None
         self.log.write(
             time=now.isoformat(),
