@@ -13,6 +13,7 @@ import io
 import json
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from subprocess import CompletedProcess
 from typing import Any
 
@@ -261,3 +262,44 @@ def test_hidden_status_is_newest_first_with_the_rest(
     seed(ddb, table, [record(20), record(21, status="hidden"), record(22, status="revoked")])
     proc = listing(run_sentinel, table, "json")
     assert [row["id"] for row in json.loads(proc.stdout)] == [f"{n:016x}" for n in (22, 21, 20)]
+
+
+def test_hidden_status_record_does_not_break_the_audit(
+    run_sentinel: Run, ddb: Any, table: str, tmp_path: Path
+) -> None:
+    hidden = record(30, status="hidden")
+    seed(ddb, table, [hidden])
+    event = {
+        "eventName": "AssumeRole",
+        "eventSource": "sts.amazonaws.com",
+        "eventTime": "2026-01-24T09:00:40Z",
+        "eventID": str(uuid.uuid4()),
+        "awsRegion": "us-east-1",
+        "requestParameters": {
+            "roleArn": hidden.role_arn,
+            "roleSessionName": hidden.source_identity,
+            "sourceIdentity": hidden.source_identity,
+        },
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/alice"},
+    }
+    trail = tmp_path / "trail"
+    trail.mkdir()
+    (trail / "events.json").write_text(json.dumps({"Records": [event]}))
+    proc = run_sentinel(
+        [
+            "audit",
+            "untracked-sessions",
+            "--table",
+            table,
+            "--source",
+            str(trail),
+            "--since",
+            "2026-01-24T08:00:00Z",
+            "--until",
+            "2026-01-24T10:00:00Z",
+            "--format",
+            "json",
+        ]
+    )
+    assert proc.returncode in (0, 1), proc.stderr  # an answer, not an infrastructure error
+    assert "Traceback" not in proc.stderr
