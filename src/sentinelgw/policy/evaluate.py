@@ -231,7 +231,8 @@ def denial_message(decision: Decision, request: Request) -> str:
     if decision.denial == "untrusted_session_table":
         expected = request.config_session_table
         want = (f"the configured table '{expected}' (defaults.session_table)" if expected
-                else "a table set in the Sentinel config (defaults.session_table), and none is")
+                else "the table the Sentinel config names (defaults.session_table), and it "
+                     "names none")
         return (f"{label} requires session tracking for profile {profile} in {want}; the "
                 f"table '{decision.session_table}' from {decision.session_table_source} does "
                 f"not count for it.{run}")
