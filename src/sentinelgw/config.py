@@ -23,7 +23,7 @@ Keys::
       fail_open: false            # profiles that do not require tracking may run untracked
                                   # if the table is unreachable (with a warning)
     policy_source: ssm:/sentinel/policies/prod   # or a file path
-    policies: [...]               # inline policy (milestone form)
+    policies: [...]               # inline policy (Sentinel form)
     version: "1" / rules: [...]   # inline policy (Go form)
 
 Every effective value is a :class:`Setting` that records its source for ``config show``.
@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from sentinelgw.errors import ConfigError
+from sentinelgw.sessions.model import DEFAULT_RETENTION_DAYS
 from sentinelgw.yamlsrc import YamlDoc, YamlError, load_yaml_path
 
 DEFAULT_KEYS: dict[str, type | tuple[type, ...]] = {
@@ -49,7 +50,7 @@ DEFAULT_KEYS: dict[str, type | tuple[type, ...]] = {
 }
 TOP_KEYS = {"defaults", "policy_source", "policies", "version", "rules"}
 POLICY_KEYS = {"policies", "version", "rules"}
-BUILTIN_DEFAULTS: dict[str, Any] = {"retention_days": 90, "fail_open": False}
+BUILTIN_DEFAULTS: dict[str, Any] = {"retention_days": DEFAULT_RETENTION_DAYS, "fail_open": False}
 
 
 @dataclass(frozen=True)
@@ -88,9 +89,9 @@ class Config:
 
 
 def user_config_path(env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    home = env.get("HOME") or os.path.expanduser("~")
-    return Path(home) / ".sentinel" / "config.yaml"
+    from sentinelgw.fsutil import home_dir
+
+    return home_dir(env) / ".sentinel" / "config.yaml"
 
 
 def find_project_config(cwd: Path) -> Path | None:

@@ -6,6 +6,7 @@ Only the CLI entry point catches these; it prints ``str(exc)`` as one line and e
     SentinelError                 exit 2 unless noted
     ├── UsageError                bad flag values, bad durations
     ├── ConfigError               unreadable or malformed config files, unknown profiles
+    │   └── YamlError             a YAML document does not parse (file:line)
     ├── PolicyInvalid             policy validation failures (file, line, key, what is allowed)
     ├── PolicyDenied              exit 1: a policy decision said no
     ├── CredentialError           STS/SSO/profile failures while issuing credentials
@@ -14,7 +15,12 @@ Only the CLI entry point catches these; it prints ``str(exc)`` as one line and e
     ├── SessionStoreError         the DynamoDB session table could not be used
     │   └── SessionNotFound
     ├── AuditError                the audit could not run
+    ├── DeployError               the credential service cannot be deployed as asked
     └── SandboxError              the local sandbox could not start
+
+Outside the tree, the CLI entry point maps an abort (Ctrl-C, ``click.Abort``, answering "no"
+to a confirmation) to exit 130, as shells report an interrupted command, and any other
+exception (a bug) to exit 2 with one line; tracebacks only with ``--debug``.
 
 Messages never contain secrets: they are built from names, ARNs and error codes only.
 """
@@ -48,6 +54,17 @@ class UsageError(SentinelError):
 
 class ConfigError(SentinelError):
     """A configuration file or AWS profile problem."""
+
+
+class YamlError(ConfigError):
+    """A YAML document could not be parsed; ``line`` is 1-based or None."""
+
+    def __init__(self, filename: str, line: int | None, message: str) -> None:
+        self.filename = filename
+        self.line = line
+        self.detail = message
+        where = f"{filename}:{line}" if line else filename
+        super().__init__(f"{where}: {message}")
 
 
 class PolicyInvalid(SentinelError):
@@ -86,6 +103,10 @@ class SessionStoreError(SentinelError):
 
 class SessionNotFound(SessionStoreError):
     """No such session, or it has already ended."""
+
+
+class DeployError(SentinelError):
+    """The credential service cannot be deployed as asked (a conflict, a missing role)."""
 
 
 class AuditError(SentinelError):

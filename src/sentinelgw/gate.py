@@ -12,6 +12,10 @@ from typing import TYPE_CHECKING
 from sentinelgw.errors import PolicyDenied
 
 if TYPE_CHECKING:
+    import boto3
+
+    from sentinelgw.credentials.model import Issued
+    from sentinelgw.credentials.providers import CredentialProvider, Plan
     from sentinelgw.decisionlog import DecisionLog
     from sentinelgw.policy import Decision, Mode, Policy, Request
 
@@ -75,3 +79,54 @@ def decide(
     if not decision.allowed and raise_on_deny:
         raise PolicyDenied(denial_message(decision, request), decision=decision)
     return decision
+
+
+class PolicyGate:
+    """Wraps a credential provider: ``retrieve`` evaluates the policy for the plan's user
+    (logging the decision) and only then asks the inner provider; a denial raises
+    :class:`PolicyDenied` before any credential exists."""
+
+    def __init__(
+        self,
+        inner: CredentialProvider,
+        policy: Policy,
+        log: DecisionLog,
+        *,
+        profile: str,
+        mode: Mode,
+        at: datetime,
+        session_table: str | None = None,
+        session_table_source: str | None = None,
+    ) -> None:
+        self.inner = inner
+        self.policy = policy
+        self.log = log
+        self.profile = profile
+        self.mode = mode
+        self.at = at
+        self.session_table = session_table
+        self.session_table_source = session_table_source
+
+    def plan(self, request_id: str) -> Plan:
+        return self.inner.plan(request_id)
+
+    def retrieve(self, plan: Plan, *, duration: int | None = None) -> Issued:
+        request = make_request(
+            self.profile,
+            plan.identity.user,
+            self.mode,
+            self.at,
+            self.session_table,
+            self.session_table_source,
+        )
+        decide(
+            self.policy,
+            request,
+            self.log,
+            request_id=plan.request_id,
+            source_identity=plan.source_identity,
+        )
+        return self.inner.retrieve(plan, duration=duration)
+
+    def source_session(self) -> boto3.Session:
+        return self.inner.source_session()

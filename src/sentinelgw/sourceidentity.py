@@ -1,8 +1,8 @@
 """SourceIdentity and RoleSessionName values that STS accepts and the audit can parse back.
 
-STS constraints (aws-contracts.md §4): characters ``[\\w+=,.@-]`` only, 2 to 64 characters, no
-colon, not starting with ``aws:``. botocore does not check the pattern or the maximum, and moto
-does not either, so we do it here.
+STS constraints on SourceIdentity and RoleSessionName: characters ``[\\w+=,.@-]`` only,
+2 to 64 characters, no colon, not starting with ``aws:``. botocore does not check the pattern
+or the maximum, and moto does not either, so we do it here.
 
 Format: ``sentinel.<user>.<id>`` where ``<id>`` is 16 lowercase hex characters (the server
 session id, or a request id for CLI and credential_process requests). The user part is

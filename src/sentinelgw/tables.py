@@ -1,4 +1,4 @@
-"""Which session table a request uses, and why (PRODUCT.md, Configuration).
+"""Which session table a request uses, and why.
 
 Highest first: the matched rule's ``session_table`` (applied by policy evaluation, because the
 policy is the source of truth); ``--session-table``; ``SENTINEL_SESSION_TABLE`` (server mode
@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 ENV_VAR = "SENTINEL_SESSION_TABLE"
 FLAG_SOURCE = "--session-table"
+# The table a fix names, `sentinel init` creates and `sentinel dev` provisions, when none is set.
+DEFAULT_SESSION_TABLE = "sentinel-sessions"
 
 
 def resolve_session_table(

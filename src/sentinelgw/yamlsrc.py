@@ -10,21 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sentinelgw.errors import YamlError
+
+__all__ = ["YamlDoc", "YamlError", "load_yaml", "load_yaml_path"]
+
 Path = tuple[str | int, ...]
 
 MAX_NODES = 50_000
 MAX_DEPTH = 64
-
-
-class YamlError(Exception):
-    """A YAML document could not be parsed; ``line`` is 1-based or None."""
-
-    def __init__(self, filename: str, line: int | None, message: str) -> None:
-        self.filename = filename
-        self.line = line
-        self.detail = message
-        where = f"{filename}:{line}" if line else filename
-        super().__init__(f"{where}: {message}")
 
 
 @dataclass

@@ -86,7 +86,7 @@ def other_event(at: datetime = T0) -> dict[str, Any]:
 
 def log_key(at: datetime, *, account: str = ACCOUNT, region: str = REGION,
             org: str | None = None, prefix: str = "") -> str:
-    """The key CloudTrail would deliver a file under (aws-contracts.md §5)."""
+    """The S3 key CloudTrail would deliver a file under."""
     head = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
     org_part = f"{org}/" if org else ""
     name = (f"{account}_CloudTrail_{region}_{at:%Y%m%dT%H%MZ}_"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from sentinelgw.cli.common import App
+from sentinelgw.context import Context as App
 from sentinelgw.sessions.store import SessionStore
 
 KEYS = {"AWS_ACCESS_KEY_ID": "AKIAAUDITTESTS", "AWS_SECRET_ACCESS_KEY": "audit-test-not-secret"}

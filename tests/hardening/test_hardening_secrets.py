@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import configparser
 import json
-import os
 import stat
 import subprocess
 import time
@@ -201,4 +200,6 @@ def test_no_command_leaks_a_secret(sandbox: Any, leak_env: dict[str, str], tmp_p
              if needle in text]
     assert leaks == [], leaks
     assert not list(Path(leak_env["TMPDIR"]).glob("sentinel-*")), "server workdir left behind"
-    assert os.path.exists(HOLDER)
+    # The scan can find what it looks for: the needles do occur where secrets belong.
+    credential_stdout = [r.stdout for r in run.runs if r.args[0] == "credentials"]
+    assert any(needle in out for out in credential_stdout for needle in needles)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from sentinelgw.cli.common import App
+from sentinelgw.context import Context as App
 from sentinelgw.errors import AWSError, ConfigError, PolicyInvalid
 from sentinelgw.policy import Effect
 from sentinelgw.policy.source import (

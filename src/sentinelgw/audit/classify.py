@@ -25,7 +25,7 @@ from typing import Protocol
 from sentinelgw.audit.events import AssumeRoleEvent
 from sentinelgw.sourceidentity import parse_source_identity
 
-BATCH_IDS = 100  # BatchGetItem's limit per call (aws-contracts.md §7)
+BATCH_IDS = 100  # DynamoDB BatchGetItem takes at most 100 keys per call
 MAX_BUFFERED_EVENTS = 10_000
 
 

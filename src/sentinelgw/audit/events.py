@@ -1,6 +1,6 @@
 """AssumeRole events as the audit sees them, parsed from CloudTrail's record shape.
 
-In an AssumeRole record (aws-contracts.md §5) the *new* session's SourceIdentity is
+In a CloudTrail AssumeRole record the *new* session's SourceIdentity is
 ``requestParameters.sourceIdentity`` (echoed in ``responseElements.sourceIdentity``), while
 ``userIdentity`` describes the *caller*. When the caller is itself a role session that carries a
 SourceIdentity (role chaining), ``userIdentity.sessionContext.sourceIdentity`` holds it, and the

@@ -1,7 +1,7 @@
 """The two audits, end to end: open a source, classify against the store, build a report.
 
 These functions return data; the CLI renders it. AWS clients, the store and the policy are
-made from the :class:`~sentinelgw.cli.common.App` here so tests can hand in a sandboxed one.
+made from the :class:`~sentinelgw.context.Context` here so tests can hand in a sandboxed one.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from sentinelgw.audit.sources import (
 from sentinelgw.errors import UsageError
 
 if TYPE_CHECKING:
-    from sentinelgw.cli.common import App
+    from sentinelgw.context import Context as App
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 Every source is an iterator of :class:`AssumeRoleEvent` inside a time window, streamed: pages
 and files are parsed as they arrive and never collected. File sources read CloudTrail's
-delivery layout (aws-contracts.md §5)::
+delivery layout (the S3 key scheme CloudTrail writes log files under)::
 
     [prefix/]AWSLogs/[<o-id>/]<account>/CloudTrail/<region>/YYYY/MM/DD/<file>.json.gz
 

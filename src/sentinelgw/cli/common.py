@@ -1,4 +1,4 @@
-"""Options every command shares, and the per-invocation application context.
+"""Options every command shares, and the CLI's flavour of the core :class:`Context`.
 
 Common flags may be given before or after the subcommand (``sentinel --debug exec ...`` or
 ``sentinel exec --debug ...``); later values win.
@@ -7,99 +7,43 @@ Common flags may be given before or after the subcommand (``sentinel --debug exe
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 
-if TYPE_CHECKING:
-    import boto3
-
-    from sentinelgw.config import Config
-    from sentinelgw.decisionlog import DecisionLog
+from sentinelgw.context import Context, MfaPrompt, Notify
+from sentinelgw.errors import CredentialError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def terminal_mfa_prompt(serial: str) -> str:
+    """Ask for the MFA code on the terminal (input hidden); refuse when there is none."""
+    try:
+        with open("/dev/tty", encoding="utf-8") as tty:  # noqa: F841 - presence check only
+            pass
+    except OSError:
+        raise CredentialError(
+            f"an MFA code for {serial} is needed but there is no terminal to ask on",
+            hint="Run the command from an interactive terminal",
+        ) from None
+    return str(click.prompt(f"MFA code for {serial}", err=True, hide_input=True))
+
+
+def notify_stderr(message: str) -> None:
+    click.echo(f"sentinel: {message}", err=True)
+
+
 @dataclass
-class App:
-    """What a command needs from its environment; created once per invocation."""
+class App(Context):
+    """The core :class:`Context` plus what only the command line has: its raw arguments, and a
+    terminal to ask for an MFA code on."""
 
-    region_flag: str | None = None
-    aws_profile: str | None = None
-    config_path: str | None = None
-    debug: bool = False
-    log_file: str | None = None
-    log_stderr: bool = False
-    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     raw_args: list[str] = field(default_factory=list)
-    _config: Config | None = None
-    _log: DecisionLog | None = None
-    _sessions: dict[tuple[str | None, str | None], Any] = field(default_factory=dict)
-
-    def config(self) -> Config:
-        if self._config is None:
-            from sentinelgw.config import load_config
-
-            self._config = load_config(self.config_path, self.env)
-        return self._config
-
-    def now(self) -> datetime:
-        from sentinelgw.timeutil import utcnow
-
-        return utcnow()
-
-    def region(self, flag: str | None = None) -> tuple[str | None, str]:
-        """Region for Sentinel's own calls, and where it came from.
-
-        ``--region``, then ``AWS_REGION`` / ``AWS_DEFAULT_REGION``, then ``defaults.region``.
-        None means "let botocore use the profile's region".
-        """
-        if flag or self.region_flag:
-            return flag or self.region_flag, "--region"
-        for var in ("AWS_REGION", "AWS_DEFAULT_REGION"):
-            if self.env.get(var):
-                return self.env[var], f"env {var}"
-        setting = self.config().defaults.get("region")
-        if setting is not None:
-            return str(setting.value), setting.source
-        return None, "AWS config"
-
-    def aws_session(self, region: str | None = None) -> boto3.Session:
-        """The session for Sentinel's own AWS calls (``--aws-profile``, else the default chain)."""
-        from sentinelgw.awsclients import make_session
-
-        reg = region or self.region()[0]
-        key = (self.aws_profile, reg)
-        if key not in self._sessions:
-            profile = None
-            if self.aws_profile:
-                from sentinelgw.credentials.profiles import load_profile
-
-                profile = load_profile(self.aws_profile)
-            if profile is not None and profile.kind == "sso":
-                from sentinelgw.credentials.sso import sso_boto3_session
-
-                self._sessions[key] = sso_boto3_session(self, profile, reg or profile.region)
-            else:
-                self._sessions[key] = make_session(self.aws_profile, reg)
-        return self._sessions[key]
-
-    def client(self, service: str, region: str | None = None, **kw: Any) -> Any:
-        from sentinelgw.awsclients import client
-
-        reg = region or self.region()[0]
-        return client(service, session=self.aws_session(reg), region=reg, **kw)
-
-    def decision_log(self) -> DecisionLog:
-        if self._log is None:
-            from sentinelgw.decisionlog import DecisionLog
-
-            self._log = DecisionLog.open(self.log_file, self.log_stderr)
-        return self._log
+    prompt_mfa: MfaPrompt | None = terminal_mfa_prompt
+    notify: Notify | None = notify_stderr
 
 
 def _store(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:

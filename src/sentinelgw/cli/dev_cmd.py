@@ -13,6 +13,8 @@ from types import FrameType
 import click
 
 from sentinelgw.cli.common import App, common_options, pass_app
+from sentinelgw.errors import SandboxError
+from sentinelgw.tables import DEFAULT_SESSION_TABLE
 
 BANNER = (
     "WARNING: sentinel dev runs an in-memory AWS emulation (moto) on 127.0.0.1.\n"
@@ -32,7 +34,7 @@ def export_lines(env: dict[str, str]) -> list[str]:
               help="Sandbox folder (default: a new temporary folder, removed on exit).")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
               help="Port on 127.0.0.1 (0 picks a free one).")
-@click.option("--table", default="sentinel-sessions", show_default=True,
+@click.option("--table", default=DEFAULT_SESSION_TABLE, show_default=True,
               help="Name of the session table to create.")
 @common_options
 @pass_app
@@ -46,8 +48,7 @@ def dev(app: App, directory: Path | None, port: int, table: str) -> int:
 
     message = missing_extra()
     if message:
-        click.echo(message, err=True)
-        return 2
+        raise SandboxError(message)
     from sentinelgw.sandbox import Sandbox
 
     created = directory is None
@@ -89,8 +90,7 @@ def demo(app: App, directory: Path | None, keep: bool) -> int:
 
     message = missing_extra()
     if message:
-        click.echo(message.replace("sentinel dev", "sentinel demo"), err=True)
-        return 2
+        raise SandboxError(message.replace("sentinel dev", "sentinel demo"))
     from sentinelgw.sandbox.demo import run_demo
 
     result = run_demo(directory=directory, keep=keep, echo=lambda line: click.echo(line))

@@ -2,29 +2,15 @@
 
 CLI mode (default) puts short-lived keys in the child's environment. ``--server`` starts a
 local credential endpoint instead, with the policy and the session's revocation checked on
-every request (see ``sentinelgw.server``).
+every request. Both modes live in ``sentinelgw.exec``; this module only parses the command line.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import click
 
 from sentinelgw.cli.common import App, common_options, pass_app
-
-
-@dataclass(frozen=True, kw_only=True)
-class ExecInput:
-    profile: str
-    command: tuple[str, ...]
-    policy_spec: str | None
-    server: bool
-    session_table: str | None
-    no_session_tracking: bool
-    server_port: int | None
-    server_duration: str | None
-    token_mode: str
+from sentinelgw.exec import ExecInput
 
 
 def split_profile(
@@ -107,7 +93,7 @@ def exec_(
     """Run COMMAND with credentials for PROFILE if the policy allows it (default: $SHELL)."""
     from sentinelgw.credentials.profiles import default_profile
     from sentinelgw.errors import UsageError
-    from sentinelgw.process import refuse_nested
+    from sentinelgw.exec.process import refuse_nested
 
     refuse_nested(app.env)
     profile, command = split_profile(app, profile_opt, args)
@@ -128,30 +114,10 @@ def exec_(
         token_mode=token_mode,
     )
     if server:
-        from sentinelgw.server.run import run_server_exec
+        from sentinelgw.exec.server_mode import run_server_exec
 
         return run_server_exec(app, inp)
+    from sentinelgw.exec.cli_mode import run_cli_exec
+
     return run_cli_exec(app, inp)
 
-
-def run_cli_exec(app: App, inp: ExecInput) -> int:
-    from sentinelgw.credentials.flow import issue_for_profile
-    from sentinelgw.policy import Mode
-    from sentinelgw.process import command_or_shell, run_child, scrubbed_env
-    from sentinelgw.timeutil import iso
-
-    issued = issue_for_profile(app, inp.profile, Mode.CLI, inp.policy_spec)
-    env = scrubbed_env(app.env)
-    creds = issued.credentials
-    env["AWS_ACCESS_KEY_ID"] = creds.access_key_id
-    env["AWS_SECRET_ACCESS_KEY"] = creds.secret_access_key
-    if creds.session_token:
-        env["AWS_SESSION_TOKEN"] = creds.session_token
-    if creds.expiration:
-        env["AWS_CREDENTIAL_EXPIRATION"] = iso(creds.expiration) or ""
-    region = issued.region or app.region()[0]
-    if region:
-        env["AWS_REGION"] = region
-        env["AWS_DEFAULT_REGION"] = region
-    env["AWS_SENTINEL"] = inp.profile
-    return run_child(command_or_shell(inp.command, app.env), env)

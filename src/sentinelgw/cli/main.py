@@ -3,6 +3,8 @@
 Subcommands are imported lazily so that ``sentinel credentials`` does not pay for the modules
 of ``audit`` or ``dev``. Only this module catches :class:`SentinelError`: it prints one line and
 exits with the documented code (0 success, 1 denied or gap found, 2 usage or infrastructure).
+An abort (Ctrl-C, ``click.Abort``, answering no to a confirmation) exits 130, as shells report
+an interrupted command; any other exception is a bug: one line, exit 2.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import click
 
 from sentinelgw import __version__
 from sentinelgw.cli.common import App, common_options
+
+EXIT_ABORTED = 130  # as a shell reports a command interrupted by SIGINT (128 + 2)
 
 # command name -> (module, attribute, short help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -36,8 +40,15 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "server-session": ("sentinelgw.cli.sessions_cmd", "server_session", "Show one server session."),
     "server-revoke": ("sentinelgw.cli.sessions_cmd", "server_revoke", "Revoke a server session."),
     "audit": ("sentinelgw.cli.audit_cmd", "audit", "Audit CloudTrail against the session table."),
+    "tvm": ("sentinelgw.cli.tvm_deploy_cmd", "tvm", "The Sentinel credential service."),
     "dev": ("sentinelgw.cli.dev_cmd", "dev", "Run a local AWS sandbox (not for production)."),
     "demo": ("sentinelgw.cli.dev_cmd", "demo", "Guided end-to-end run on a fresh sandbox."),
+}
+
+# group name -> subcommands other modules add to it: (module, attribute)
+SUBCOMMANDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "init": (("sentinelgw.cli.tvm_deploy_cmd", "init_tvm"),),
+    "tvm": (("sentinelgw.cli.tvm_deploy_cmd", "tvm_check"),),
 }
 
 
@@ -52,6 +63,10 @@ class LazyGroup(click.Group):
         module = importlib.import_module(entry[0])
         cmd = getattr(module, entry[1])
         assert isinstance(cmd, click.Command)
+        if isinstance(cmd, click.Group):
+            for sub_module, attribute in SUBCOMMANDS.get(cmd_name, ()):
+                sub = getattr(importlib.import_module(sub_module), attribute)
+                cmd.add_command(sub)
         return cmd
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -87,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         code = exc.exit_code
     except click.exceptions.Abort:
         _print_error("aborted")
-        code = 130
+        code = EXIT_ABORTED
     except click.exceptions.Exit as exc:
         code = exc.exit_code
     except click.ClickException as exc:
@@ -95,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         code = 2
     except KeyboardInterrupt:
         _print_error("interrupted")
-        code = 130
+        code = EXIT_ABORTED
     except BrokenPipeError:
         _silence_broken_pipe()
         code = 0

@@ -3,7 +3,8 @@
 The AWS CLI runs credential_process on every invocation, so the warm path must not import
 boto3. The cache never changes a decision: the caller evaluates the policy on every call with
 the cached user, and an entry is never served within 15 minutes of its expiry (botocore would
-otherwise re-run the process on every access, contracts §3). Files are 0600 in a 0700 folder.
+otherwise re-run the process on every access: it refreshes credentials that expire within
+15 minutes). Files are 0600 in a 0700 folder.
 The key covers the profile, the source profile, the region and the AWS config files' identity
 (path, size, mtime), so editing the AWS config invalidates it.
 """
@@ -13,20 +14,25 @@ from __future__ import annotations
 import json
 import os
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sentinelgw.credentials.model import AwsCredentials
+from sentinelgw.credentials.model import AwsCredentials, Identity, Issued
+from sentinelgw.fsutil import atomic_write, home_dir, private_dir
 from sentinelgw.timeutil import iso
+
+if TYPE_CHECKING:
+    import boto3
+
+    from sentinelgw.credentials.providers import CredentialProvider, Plan
 
 MIN_REMAINING = timedelta(minutes=15)
 
 
 def cache_root(env: Mapping[str, str]) -> Path:
-    home = env.get("HOME") or os.path.expanduser("~")
-    return Path(home) / ".sentinel" / "cache"
+    return home_dir(env) / ".sentinel" / "cache"
 
 
 def _file_id(path: str) -> str:
@@ -40,9 +46,9 @@ def _file_id(path: str) -> str:
 def cache_key(
     env: Mapping[str, str], profile: str, aws_profile: str | None, region: str | None
 ) -> str:
-    home = env.get("HOME") or os.path.expanduser("~")
-    cfg = env.get("AWS_CONFIG_FILE") or os.path.join(home, ".aws", "config")
-    creds = env.get("AWS_SHARED_CREDENTIALS_FILE") or os.path.join(home, ".aws", "credentials")
+    home = home_dir(env)
+    cfg = env.get("AWS_CONFIG_FILE") or str(home / ".aws" / "config")
+    creds = env.get("AWS_SHARED_CREDENTIALS_FILE") or str(home / ".aws" / "credentials")
     parts = [
         profile,
         aws_profile or "",
@@ -80,22 +86,14 @@ def store(env: Mapping[str, str], key: str, creds: AwsCredentials, meta: dict[st
         return  # static keys: nothing to gain, and we do not copy long-lived secrets
     root = cache_root(env)
     try:
-        root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(root, 0o700)
-        path = _path(env, key)
-        tmp = root / f".{path.stem}.{os.getpid()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(
-                {
-                    **meta,
-                    **creds.process_json(),
-                    "Expiration": iso(creds.expiration),
-                    "cache_key": key,
-                },
-                fh,
-            )
-        os.replace(tmp, path)
+        private_dir(root)
+        document = {
+            **meta,
+            **creds.process_json(),
+            "Expiration": iso(creds.expiration),
+            "cache_key": key,
+        }
+        atomic_write(_path(env, key), json.dumps(document))
     except OSError:
         return  # a cache that cannot be written is only slower
 
@@ -107,3 +105,72 @@ def credentials_from(entry: Mapping[str, Any]) -> AwsCredentials:
         session_token=entry.get("SessionToken"),
         expiration=entry["_expiration"],
     )
+
+
+class CachedProvider:
+    """Wraps a provider with the cache: a valid entry answers both ``plan`` and ``retrieve``
+    without the inner provider (so without boto3); a miss asks it and stores the result.
+
+    The inner provider is built only on a miss, by ``make_inner``. The entry only replaces
+    issuing: the policy gate around this provider still decides on every call.
+    """
+
+    def __init__(
+        self,
+        make_inner: Callable[[], CredentialProvider],
+        env: Mapping[str, str],
+        key: str,
+        now: datetime,
+        profile: str,
+    ) -> None:
+        self._make_inner = make_inner
+        self._inner: CredentialProvider | None = None
+        self._env = env
+        self._key = key
+        self._profile = profile
+        self._entry = load(env, key, now)
+
+    def inner(self) -> CredentialProvider:
+        if self._inner is None:
+            self._inner = self._make_inner()
+        return self._inner
+
+    def plan(self, request_id: str) -> Plan:
+        from sentinelgw.credentials.providers import Plan
+
+        entry = self._entry
+        if entry is None:
+            return self.inner().plan(request_id)
+        user = str(entry["user"])
+        identity = Identity(arn=str(entry.get("identity_arn")), account="", user_id="", user=user)
+        cached_id = str(entry.get("request_id") or request_id)
+        return Plan(identity, cached_id, entry.get("source_identity"))
+
+    def retrieve(self, plan: Plan, *, duration: int | None = None) -> Issued:
+        entry = self._entry
+        if entry is not None:
+            return Issued(
+                credentials=credentials_from(entry),
+                profile=self._profile,
+                user=plan.identity.user,
+                identity_arn=plan.identity.arn,
+                role_arn=entry.get("role_arn"),
+                source_identity=plan.source_identity,
+                request_id=plan.request_id,
+                region=entry.get("region"),
+            )
+        issued = self.inner().retrieve(plan, duration=duration)
+        meta = {
+            "user": issued.user,
+            "identity_arn": issued.identity_arn,
+            "role_arn": issued.role_arn,
+            "source_identity": issued.source_identity,
+            "request_id": issued.request_id,
+            "region": issued.region,
+            "profile": issued.profile,
+        }
+        store(self._env, self._key, issued.credentials, meta)
+        return issued
+
+    def source_session(self) -> boto3.Session:
+        return self.inner().source_session()

@@ -1,7 +1,8 @@
-"""CLI and credential_process issuance: policy first, then credentials.
+"""CLI and credential_process issuance: the policy gate around the (cached) provider.
 
-The warm path (valid cached credentials) imports no boto3: it evaluates the policy with the
-cached user and returns. The cold path asks STS who the caller is, evaluates, then issues.
+The warm path (valid cached credentials) imports no boto3: the cache answers who the caller
+is, the gate evaluates the policy with that user, and the cache returns the credentials. The
+cold path asks STS who the caller is, evaluates, then issues and stores.
 """
 
 from __future__ import annotations
@@ -9,89 +10,47 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sentinelgw.credentials import cache
-from sentinelgw.credentials.model import Issued
-from sentinelgw.gate import decide, make_request
-from sentinelgw.sourceidentity import format_source_identity, new_id
+from sentinelgw.gate import PolicyGate
+from sentinelgw.sourceidentity import new_id
 
 if TYPE_CHECKING:
-    from sentinelgw.cli.common import App
+    from sentinelgw.context import Context
+    from sentinelgw.credentials.model import Issued
+    from sentinelgw.credentials.providers import CredentialProvider
     from sentinelgw.policy import Mode
 
 
 def issue_for_profile(
-    app: App, profile: str, mode: Mode, policy_spec: str | None, *, use_cache: bool = True
+    ctx: Context, profile: str, mode: Mode, policy_spec: str | None, *, use_cache: bool = True
 ) -> Issued:
     from sentinelgw.policy.source import open_policy_source
     from sentinelgw.tables import resolve_session_table
 
-    policy = open_policy_source(policy_spec, app).current()
+    policy = open_policy_source(policy_spec, ctx).current()
     # The table that server mode would use: only for naming the fix in a denial.
-    table, table_source = resolve_session_table(None, app.env, app.config(), server_mode=True)
-    region = app.region()[0]
-    now = app.now()
-    log = app.decision_log()
-    key = cache.cache_key(app.env, profile, app.aws_profile, region)
+    table, table_source = resolve_session_table(None, ctx.env, ctx.config(), server_mode=True)
+    region = ctx.region()[0]
+    now = ctx.now()
+
+    def make() -> CredentialProvider:
+        from sentinelgw.credentials.providers import provider_for
+
+        return provider_for(ctx, profile, region)
+
+    provider: CredentialProvider
     if use_cache:
-        entry = cache.load(app.env, key, now)
-        if entry is not None:
-            request_id = str(entry.get("request_id") or new_id())
-            decide(
-                policy,
-                make_request(profile, str(entry["user"]), mode, now, table, table_source),
-                log,
-                request_id=request_id,
-                source_identity=entry.get("source_identity"),
-            )
-            return Issued(
-                credentials=cache.credentials_from(entry),
-                profile=profile,
-                user=str(entry["user"]),
-                identity_arn=str(entry.get("identity_arn")),
-                role_arn=entry.get("role_arn"),
-                source_identity=entry.get("source_identity"),
-                request_id=request_id,
-                region=entry.get("region"),
-            )
-
-    from sentinelgw.credentials.issue import ProfileIssuer
-
-    issuer = ProfileIssuer.for_profile(app, profile, region)
-    identity = issuer.identity()
-    request_id = new_id()
-    intended = (
-        format_source_identity(identity.user, request_id) if issuer.profile.kind == "role" else None
-    )
-    decide(
+        key = cache.cache_key(ctx.env, profile, ctx.aws_profile, region)
+        provider = cache.CachedProvider(make, ctx.env, key, now, profile)
+    else:
+        provider = make()
+    gate = PolicyGate(
+        provider,
         policy,
-        make_request(profile, identity.user, mode, now, table, table_source),
-        log,
-        request_id=request_id,
-        source_identity=intended,
-    )
-    creds, source_identity = issuer.issue(request_id)
-    issued = Issued(
-        credentials=creds,
+        ctx.decision_log(),
         profile=profile,
-        user=identity.user,
-        identity_arn=identity.arn,
-        role_arn=issuer.profile.role_arn,
-        source_identity=source_identity,
-        request_id=request_id,
-        region=issuer.region,
+        mode=mode,
+        at=now,
+        session_table=table,
+        session_table_source=table_source,
     )
-    if use_cache:
-        cache.store(
-            app.env,
-            key,
-            creds,
-            {
-                "user": identity.user,
-                "identity_arn": identity.arn,
-                "role_arn": issued.role_arn,
-                "source_identity": source_identity,
-                "request_id": request_id,
-                "region": issued.region,
-                "profile": profile,
-            },
-        )
-    return issued
+    return gate.retrieve(gate.plan(new_id()))

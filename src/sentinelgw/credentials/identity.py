@@ -1,4 +1,4 @@
-"""Who the caller is, from a GetCallerIdentity ARN (aws-contracts.md §4).
+"""Who the caller is, from the ARN that sts:GetCallerIdentity returns.
 
 Never the operating-system user: anyone can change that. A policy's ``user:`` names a person,
 so only names that the caller cannot choose freely are bare user names:
@@ -22,7 +22,8 @@ _ASSUMED = re.compile(
     r"^arn:aws[\w-]*:sts::\d{12}:assumed-role/(?P<role>[^/]+)/(?P<session>[^/]+)$"
 )
 _FEDERATED = re.compile(r"^arn:aws[\w-]*:sts::\d{12}:federated-user/(?P<name>[^/]+)$")
-# moto answers arbitrary keys with this non-AWS shape (contracts §8); accept it too.
+# moto answers GetCallerIdentity for keys it does not know with this shape, which AWS never
+# returns; accept it too.
 _STS_USER = re.compile(r"^arn:aws[\w-]*:sts::\d{12}:user/(?P<name>[^/]+)$")
 _ROOT = re.compile(r"^arn:aws[\w-]*:iam::(?P<acct>\d{12}):root$")
 SSO_ROLE_PREFIX = "AWSReservedSSO_"

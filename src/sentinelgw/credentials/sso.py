@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,19 +18,19 @@ from typing import TYPE_CHECKING, Any
 from sentinelgw.credentials.model import AwsCredentials
 from sentinelgw.credentials.profiles import Profile, sso_session_settings
 from sentinelgw.errors import ConfigError, SSOTokenExpired
+from sentinelgw.fsutil import home_dir
 
 if TYPE_CHECKING:
     import boto3
 
-    from sentinelgw.cli.common import App
+    from sentinelgw.context import Context
 
 
-def cache_dir(app: App) -> Path:
-    explicit = app.env.get("SENTINEL_SSO_CACHE_DIR") or app.config().default("sso_cache_dir")
+def cache_dir(ctx: Context) -> Path:
+    explicit = ctx.env.get("SENTINEL_SSO_CACHE_DIR") or ctx.config().default("sso_cache_dir")
     if explicit:
         return Path(str(explicit)).expanduser()
-    home = app.env.get("HOME") or os.path.expanduser("~")
-    return Path(home) / ".aws" / "sso" / "cache"
+    return home_dir(ctx.env) / ".aws" / "sso" / "cache"
 
 
 def _sso_target(profile: Profile) -> tuple[str, str, str | None, dict[str, Any]]:
@@ -55,11 +54,11 @@ def _login_hint(profile: Profile, session: str | None) -> str:
     return f"Run: aws sso login --profile {profile.name}"
 
 
-def load_token(app: App, profile: Profile, now: datetime) -> tuple[str, str]:
+def load_token(ctx: Context, profile: Profile, now: datetime) -> tuple[str, str]:
     """(access token, sso region) from the SSO cache, or SSOTokenExpired saying how to log in."""
     key_source, region, session, _ = _sso_target(profile)
     name = hashlib.sha1(key_source.encode("utf-8"), usedforsecurity=False).hexdigest()
-    path = cache_dir(app) / f"{name}.json"
+    path = cache_dir(ctx) / f"{name}.json"
     hint = _login_hint(profile, session)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -80,10 +79,10 @@ def load_token(app: App, profile: Profile, now: datetime) -> tuple[str, str]:
     return token, region
 
 
-def sso_credentials(app: App, profile: Profile, now: datetime) -> AwsCredentials:
+def sso_credentials(ctx: Context, profile: Profile, now: datetime) -> AwsCredentials:
     from sentinelgw.awsclients import error_code, make_session, translate
 
-    token, region = load_token(app, profile, now)
+    token, region = load_token(ctx, profile, now)
     account, role = profile.get("sso_account_id"), profile.get("sso_role_name")
     if not account or not role:
         raise ConfigError(f"SSO profile {profile.name!r} needs sso_account_id and sso_role_name")
@@ -123,6 +122,6 @@ def session_from_credentials(creds: AwsCredentials, region: str | None) -> boto3
     )
 
 
-def sso_boto3_session(app: App, profile: Profile, region: str | None) -> boto3.Session:
+def sso_boto3_session(ctx: Context, profile: Profile, region: str | None) -> boto3.Session:
     """A boto3 session whose credentials come from the SSO profile ``profile``."""
-    return session_from_credentials(sso_credentials(app, profile, app.now()), region)
+    return session_from_credentials(sso_credentials(ctx, profile, ctx.now()), region)

@@ -1,6 +1,6 @@
 """The policy model: rules, requests and decisions as frozen values.
 
-Both YAML syntaxes (the milestone's ``policies:`` list and the Go implementation's
+Both YAML syntaxes (Sentinel's ``policies:`` list and the Go implementation's
 ``version: "1"`` / ``rules:``) load into these types; evaluation works on them only.
 """
 
@@ -13,9 +13,6 @@ from zoneinfo import ZoneInfo
 
 DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
-# Table name suggested in fix commands when no table is known: the default of
-# ``sentinel init sessions``.
-DEFAULT_SESSION_TABLE = "sentinel-sessions"
 
 
 class Effect(StrEnum):

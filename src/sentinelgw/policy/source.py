@@ -26,7 +26,7 @@ from sentinelgw.policy.loader import load_policy_text, policy_from_doc
 from sentinelgw.policy.model import Policy
 
 if TYPE_CHECKING:
-    from sentinelgw.cli.common import App
+    from sentinelgw.context import Context
     from sentinelgw.yamlsrc import YamlDoc
 
 DEFAULT_MAX_STALE = 30.0
@@ -194,7 +194,7 @@ class SSMPolicySource(PolicySource):
             self._thread = None
 
 
-def open_policy_source(spec: str | None, app: App, *, debug_policy: bool = False
+def open_policy_source(spec: str | None, app: Context, *, debug_policy: bool = False
                        ) -> PolicySource:
     """The policy source for ``--policy`` (``spec``), else ``policy_source:``, else inline.
 
@@ -226,7 +226,7 @@ def open_policy_source(spec: str | None, app: App, *, debug_policy: bool = False
     return FilePolicySource(spec)
 
 
-def check_override(spec: str, app: App, debug_policy: bool) -> None:
+def check_override(spec: str, app: Context, debug_policy: bool) -> None:
     """Refuse ``--policy`` over a pinned central source, unless ``debug_policy`` (logged)."""
     cfg = app.config()
     pinned = cfg.policy_source

@@ -11,6 +11,7 @@ from typing import Any
 
 from sentinelgw.errors import SandboxError
 from sentinelgw.sandbox.extra import missing_extra
+from sentinelgw.tables import DEFAULT_SESSION_TABLE
 
 log = logging.getLogger("sentinelgw.sandbox")
 
@@ -30,7 +31,7 @@ class Sandbox:
     """
 
     def __init__(self, root: Path, port: int = 0, region: str = "us-east-1",
-                 table: str = "sentinel-sessions") -> None:
+                 table: str = DEFAULT_SESSION_TABLE) -> None:
         self.root = Path(root).expanduser().resolve()
         self.port = port
         self.region = region

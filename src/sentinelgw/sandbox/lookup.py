@@ -1,6 +1,6 @@
 """CloudTrail LookupEvents (JSON 1.1) served from the recorder's events.
 
-Semantics follow the CloudTrail API reference (aws-contracts.md §5): StartTime and EndTime are
+Semantics follow the CloudTrail LookupEvents API reference: StartTime and EndTime are
 both inclusive, at most one lookup attribute, MaxResults 1–50 (default 50), newest first, and a
 NextToken is only valid with the parameters it was issued for. Without StartTime the lookback
 is 90 days, as in CloudTrail's event history.

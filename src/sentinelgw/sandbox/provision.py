@@ -7,11 +7,11 @@ holding secrets (the credentials file, the SSO token cache) are created 0600.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sentinelgw.fsutil import atomic_write, private_dir
 from sentinelgw.sandbox.sso import PERMISSION_SET, ROLE_NAME, SESSION_NAME
 
 SOURCE_PROFILE = "sentinel-source"
@@ -31,7 +31,8 @@ class SourceUser:
 
 
 def trust_policy(account_id: str) -> str:
-    """Trust policy that lets Sentinel assume the role with a SourceIdentity (§9)."""
+    """Trust policy: the account's principals may assume the role (``sts:AssumeRole`` and
+    ``sts:SetSourceIdentity``) only with a SourceIdentity that starts with ``sentinel``."""
     return json.dumps({
         "Version": "2012-10-17",
         "Statement": [{
@@ -147,9 +148,5 @@ def sentinel_config_text(*, table: str, region: str, sso_cache_dir: Path) -> str
 
 
 def write_file(path: Path, text: str, *, private: bool = False) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    mode = 0o600 if private else 0o644
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.chmod(path, mode)
+    private_dir(path.parent)
+    atomic_write(path, text, mode=0o600 if private else 0o644)

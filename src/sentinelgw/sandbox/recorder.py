@@ -1,7 +1,7 @@
 """The sandbox's CloudTrail recorder: AssumeRole calls become CloudTrail management events.
 
 Moto has no CloudTrail event history, so the sandbox records every successful STS AssumeRole
-that passes through it, in the documented event shape (aws-contracts.md §5), and serves the
+that passes through it, in the shape CloudTrail documents for AssumeRole events, and serves the
 events through LookupEvents (:mod:`sentinelgw.sandbox.lookup`).
 
 Unlike real CloudTrail, the recorder never stores ``responseElements.credentials.sessionToken``:
@@ -21,7 +21,7 @@ from typing import Any
 from sentinelgw.timeutil import iso
 
 # CloudTrail writes the AssumeRole credential expiry in this human form, not in ISO 8601
-# (see the example in the CloudTrail userIdentity reference, aws-contracts.md §5).
+# (as in the example of the CloudTrail userIdentity element reference).
 _CT_EXPIRATION_FORMAT = "%b %d, %Y %I:%M:%S %p"
 
 

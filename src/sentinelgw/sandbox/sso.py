@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import threading
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sentinelgw.fsutil import atomic_write
 from sentinelgw.timeutil import iso
 
 SESSION_NAME = "sandbox"
@@ -67,7 +67,7 @@ class SSOPortal:
         with self._lock:
             doc = {"startUrl": self.start_url, "region": self.region,
                    "accessToken": self._token, "expiresAt": iso(self._expires_at)}
-        _write_private(self.cache_path, json.dumps(doc, indent=2) + "\n")
+        atomic_write(self.cache_path, json.dumps(doc, indent=2) + "\n")
 
     def expire_token(self) -> None:
         """Make the issued token expired, in the cache file and for the portal (tests)."""
@@ -105,8 +105,3 @@ class SSOPortal:
         }}
 
 
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.chmod(path, 0o600)

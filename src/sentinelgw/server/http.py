@@ -1,7 +1,8 @@
 """A minimal loopback HTTP server for the container-credentials protocol.
 
 Why not ``http.server``: it answers keep-alive, parses more than we need and makes it easy to
-send two responses on one request (the bug STYLE.md describes in another tool). Here each
+send two responses on one request (a client then reads the second as the answer to its
+next request). Here each
 connection gets exactly one response, written in one ``sendall``, then the socket closes.
 
 Checks, in order, each ending the request: size and syntax of the request head (400/431, and

@@ -16,6 +16,13 @@ from datetime import UTC, datetime, timedelta
 from sentinelgw.credentials.model import AwsCredentials
 
 RETRY_SECONDS = 5.0
+# Credentials this close to their expiry are never served: a client would get keys that
+# expire before its request reaches AWS.
+EXPIRY_MARGIN = timedelta(seconds=30)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 class CredentialRefresher:
@@ -26,7 +33,11 @@ class CredentialRefresher:
         *,
         on_refresh: Callable[[AwsCredentials], None] | None = None,
         on_error: Callable[[Exception], None] | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._clock = clock
+        self._monotonic = monotonic
         self._issue = issue
         self._lifetime = served_lifetime
         self._on_refresh = on_refresh
@@ -48,7 +59,7 @@ class CredentialRefresher:
         creds = self._current
         if creds is None or creds.expiration is None:
             return creds
-        if creds.expiration <= datetime.now(UTC) + timedelta(seconds=30):
+        if creds.expiration <= self._clock() + EXPIRY_MARGIN:
             return None  # never serve credentials about to expire
         return creds
 
@@ -59,27 +70,33 @@ class CredentialRefresher:
 
     def _fetch(self) -> AwsCredentials:
         issued = self._issue()
-        now = datetime.now(UTC)
+        now = self._clock()
         cap = now + self._lifetime
         expiration = issued.expiration or cap
         served = replace(issued, expiration=min(expiration, cap))
         self._current = served
         assert served.expiration is not None
         half = (served.expiration - now).total_seconds() / 2
-        self._refresh_at = time.monotonic() + max(half, 1.0)
+        self._refresh_at = self._monotonic() + max(half, 1.0)
         if self._on_refresh is not None:
             self._on_refresh(served)
         return served
 
+    def refresh_if_due(self) -> float:
+        """Re-issue if the refresh time has come; the seconds until the next check is due."""
+        wait = self._refresh_at - self._monotonic()
+        if wait > 0:
+            return wait
+        try:
+            self._fetch()
+        except Exception as exc:  # keep serving what is still valid; retry soon
+            if self._on_error is not None:
+                self._on_error(exc)
+            self._refresh_at = self._monotonic() + RETRY_SECONDS
+        return 0.0
+
     def _loop(self) -> None:
         while not self._stop.is_set():
-            wait = self._refresh_at - time.monotonic()
+            wait = self.refresh_if_due()
             if wait > 0:
                 self._stop.wait(min(wait, 1.0))
-                continue
-            try:
-                self._fetch()
-            except Exception as exc:  # keep serving what is still valid; retry soon
-                if self._on_error is not None:
-                    self._on_error(exc)
-                self._refresh_at = time.monotonic() + RETRY_SECONDS

@@ -1,4 +1,4 @@
-"""The session record: one DynamoDB item per server session (PRODUCT.md, "Session record").
+"""The session record: one DynamoDB item per server session.
 
 Item encoding (the low-level client format, written by hand so no boto3 import is needed and
 a 100k-record export does not pay for TypeDeserializer's Decimal round trips):

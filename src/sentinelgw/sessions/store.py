@@ -34,12 +34,13 @@ from sentinelgw.sessions.model import (
     UnreadableItem,
     encode_time,
 )
+from sentinelgw.tables import DEFAULT_SESSION_TABLE
 
 if TYPE_CHECKING:
-    from sentinelgw.cli.common import App
+    from sentinelgw.context import Context as App
 
-BATCH_LIMIT = 100  # BatchGetItem's per-call key limit (aws-contracts.md §7)
-DEFAULT_TABLE = "sentinel-sessions"
+BATCH_LIMIT = 100  # DynamoDB BatchGetItem takes at most 100 keys per call
+DEFAULT_TABLE = DEFAULT_SESSION_TABLE
 # Items per Query page. DynamoDB also caps a page at 1 MB, but moto and other emulators do not,
 # and an uncapped page would make an export's memory grow with the partition size.
 DEFAULT_PAGE_SIZE = 1000

@@ -64,33 +64,6 @@ def run_child(argv: Sequence[str], env: Mapping[str, str]) -> int:
     return 128 - code if code < 0 else code
 
 
-# Variables that would outrank or confuse the credentials we hand to the child.
-CONFLICTING = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_CREDENTIAL_EXPIRATION",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_ROLE_ARN",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_ROLE_SESSION_NAME",
-    "AWS_CREDENTIAL_FILE",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-    "AWS_ACCOUNT_ID",
-    "AWS_VAULT",
-    "AWS_SENTINEL_SESSION_ID",
-)
-
-
-def scrubbed_env(env: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in env.items() if k not in CONFLICTING}
-
-
 def refuse_nested(env: Mapping[str, str]) -> None:
     current = env.get("AWS_SENTINEL")
     if current:

@@ -1,0 +1,285 @@
+"""``sentinel init tvm`` and ``sentinel tvm check``: deploying and verifying the service.
+
+Parsing and rendering only; the work is in :mod:`sentinelgw.service.deploy`.
+
+``init tvm`` shows what it would change and changes nothing without confirmation: on a terminal
+it prompts; when stdin is not a terminal it needs ``--yes``, otherwise it prints the plan and
+exits 2, as ``init sessions`` does. ``--plan`` prints the plan and exits 0.
+
+``tvm check`` exits 0 when the deployment is sound, 1 naming each problem, 2 when AWS could not
+be asked.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from sentinelgw.cli.common import App, common_options, pass_app
+from sentinelgw.errors import DeployError, UsageError
+
+if TYPE_CHECKING:
+    from sentinelgw.service.deploy.aws import DeployClients
+    from sentinelgw.service.deploy.spec import DeploySpec
+
+_NAME_HELP = "Name of the function and of its execution role (default: sentinel-tvm)."
+_TABLE_HELP = "Session table (default: defaults.session_table, then sentinel-sessions)."
+
+
+@click.group()
+@common_options
+def tvm() -> None:
+    """The Sentinel credential service."""
+
+
+@click.command("tvm")
+@click.option("--table", metavar="NAME", help=_TABLE_HELP)
+@click.option(
+    "--policy-parameter",
+    metavar="NAME",
+    help="SSM parameter holding the service's policy (default: /sentinel/tvm/policy).",
+)
+@click.option("--name", metavar="NAME", help=_NAME_HELP)
+@click.option(
+    "--protect-role",
+    "protect_roles",
+    multiple=True,
+    metavar="ARN",
+    help="A role only the service may assume; its trust policy is replaced. Repeatable.",
+)
+@click.option("--plan", is_flag=True, help="Show what would be done; change nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Apply without asking (required without a TTY).")
+@click.option(
+    "--generate-iam",
+    is_flag=True,
+    help="Print the IAM policy users need (invoke the service, nothing else).",
+)
+@click.option(
+    "--output",
+    type=click.Choice(["cloudformation"]),
+    help="Write a CloudFormation template instead of provisioning.",
+)
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --output: write the template to FILE instead of stdout.",
+)
+@click.option(
+    "--package-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --output: also write the function zip to FILE, for CodeS3Bucket.",
+)
+@common_options
+@pass_app
+def init_tvm(
+    app: App,
+    table: str | None,
+    policy_parameter: str | None,
+    name: str | None,
+    protect_roles: tuple[str, ...],
+    plan: bool,
+    yes: bool,
+    generate_iam: bool,
+    output: str | None,
+    out_file: Path | None,
+    package_out: Path | None,
+) -> int:
+    """Deploy the Sentinel credential service (idempotent)."""
+    if (out_file or package_out) and not output:
+        raise UsageError("--out and --package-out go with --output cloudformation")
+    if output:
+        return _write_template(
+            app, table, policy_parameter, name, protect_roles, out_file, package_out
+        )
+    clients, spec = _resolve(app, table, policy_parameter, name, protect_roles)
+    if generate_iam:
+        from sentinelgw.service.policies import user_invoke_policy
+
+        click.echo(json.dumps(user_invoke_policy(spec.function_arn), indent=2))
+        return 0
+    return _provision(clients, spec, plan=plan, yes=yes)
+
+
+def _provision(clients: DeployClients, spec: DeploySpec, *, plan: bool, yes: bool) -> int:
+    from sentinelgw.service.deploy.apply import apply_plan
+    from sentinelgw.service.deploy.package import build_package
+    from sentinelgw.service.deploy.plan import compute_plan
+
+    package = build_package()
+    found = compute_plan(clients, spec, package)
+    where = f"{spec.name} in {spec.region}, account {spec.account}"
+    for warning in found.warnings:
+        click.echo(f"  ! warning: {warning}", err=True)
+    if found.empty and not found.problems:
+        click.echo(f"credential service {where} is already up to date")
+        _print_url(clients, spec)
+        return 0
+    click.echo(f"plan for credential service {where}:")
+    for line in found.lines():
+        click.echo(f"  {line}")
+    if found.problems:
+        for problem in found.problems:
+            click.echo(f"  ! {problem}", err=True)
+        raise DeployError(
+            f"{len(found.problems)} problem(s), listed above, block the "
+            "deployment; nothing was changed",
+            hint="Fix them and run 'sentinel init tvm' again",
+        )
+    if plan:
+        return 0
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(
+                "not changing anything without confirmation",
+                hint="Re-run with --yes (stdin is not a terminal)",
+            )
+        click.confirm("Apply this plan?", abort=True)
+    apply_plan(
+        clients, found, package, on_done=lambda change: click.echo(f"done: {change.headline()[2:]}")
+    )
+    click.echo(f"deployed credential service {where}")
+    _print_url(clients, spec)
+    return 0
+
+
+def _print_url(clients: DeployClients, spec: DeploySpec) -> None:
+    from sentinelgw.service.deploy.aws import fetch
+
+    url = fetch(
+        "lambda",
+        "GetFunctionUrlConfig",
+        lambda: clients.lambda_.get_function_url_config(FunctionName=spec.function_name),
+        spec.function_name,
+    )
+    if url and url.get("FunctionUrl"):
+        click.echo(f"export SENTINEL_REMOTE={url['FunctionUrl']}")
+
+
+def _write_template(
+    app: App,
+    table: str | None,
+    policy_parameter: str | None,
+    name: str | None,
+    protect_roles: tuple[str, ...],
+    out_file: Path | None,
+    package_out: Path | None,
+) -> int:
+    from sentinelgw.service.deploy.cloudformation import render
+    from sentinelgw.service.deploy.spec import DeploySpec
+
+    region = app.region()[0] or ""
+    spec = DeploySpec(
+        region=region,
+        account="",
+        **_names(app, table, policy_parameter, name),
+        protected_roles=tuple(protect_roles),
+    )
+    text = render(spec)
+    if out_file is None:
+        click.echo(text, nl=False)
+    else:
+        out_file.write_text(text, encoding="utf-8")
+        click.echo(f"wrote CloudFormation template {out_file}", err=True)
+    if package_out is not None:
+        from sentinelgw.service.deploy.package import build_package
+
+        package = build_package()
+        package_out.write_bytes(package.data)
+        click.echo(
+            f"wrote function zip {package_out} ({len(package.files)} files); upload "
+            "it to CodeS3Bucket/CodeS3Key",
+            err=True,
+        )
+    return 0
+
+
+def _names(
+    app: App, table: str | None, policy_parameter: str | None, name: str | None
+) -> dict[str, Any]:
+    from sentinelgw.service.deploy.spec import DEFAULT_NAME, DEFAULT_POLICY_PARAMETER
+    from sentinelgw.sessions.store import DEFAULT_TABLE
+
+    return {
+        "table": str(table or app.config().default("session_table") or DEFAULT_TABLE),
+        "policy_parameter": policy_parameter or DEFAULT_POLICY_PARAMETER,
+        "name": name or DEFAULT_NAME,
+    }
+
+
+def _resolve(
+    app: App,
+    table: str | None,
+    policy_parameter: str | None,
+    name: str | None,
+    protect_roles: tuple[str, ...],
+) -> tuple[DeployClients, DeploySpec]:
+    """The clients and the spec: the account comes from STS, the region from the usual chain."""
+    from sentinelgw.awsclients import call
+    from sentinelgw.service.deploy.aws import DeployClients
+    from sentinelgw.service.deploy.spec import DeploySpec
+
+    region = app.region()[0]
+    sts = app.client("sts", region)
+    who: dict[str, Any] = call("sts", "GetCallerIdentity", lambda: sts.get_caller_identity())
+    clients = DeployClients(
+        iam=app.client("iam", region),
+        dynamodb=app.client("dynamodb", region),
+        ssm=app.client("ssm", region),
+        lambda_=app.client("lambda", region),
+    )
+    spec = DeploySpec(
+        region=str(clients.lambda_.meta.region_name),
+        account=str(who["Account"]),
+        **_names(app, table, policy_parameter, name),
+        protected_roles=tuple(dict.fromkeys(protect_roles)),
+    )
+    return clients, spec
+
+
+@click.command("check")
+@click.option("--table", metavar="NAME", help=_TABLE_HELP)
+@click.option("--name", metavar="NAME", help=_NAME_HELP)
+@click.option(
+    "--protect-role",
+    "protect_roles",
+    multiple=True,
+    metavar="ARN",
+    help="Also check this role (the roles the service may assume are always checked). Repeatable.",
+)
+@click.option(
+    "--allow-writer",
+    "allow_writers",
+    multiple=True,
+    metavar="NAME|ARN",
+    help="A user or group allowed to write the table (e.g. the security team). Repeatable.",
+)
+@common_options
+@pass_app
+def tvm_check(
+    app: App,
+    table: str | None,
+    name: str | None,
+    protect_roles: tuple[str, ...],
+    allow_writers: tuple[str, ...],
+) -> int:
+    """Verify a deployment; exit 1 naming each way around the service."""
+    from sentinelgw.service.deploy.check import check_deployment
+
+    clients, spec = _resolve(app, table, None, name, protect_roles)
+    findings = check_deployment(clients, spec, allowed_writers=frozenset(allow_writers))
+    if not findings:
+        click.echo(
+            f"ok: credential service {spec.name} in {spec.region}, account "
+            f"{spec.account}: protected roles trust only {spec.role_arn}, no user or "
+            f"group may write table {spec.table}"
+        )
+        return 0
+    for finding in findings:
+        click.echo(f"problem: {finding}")
+    click.echo(f"{len(findings)} problem(s) found", err=True)
+    return 1

@@ -1,0 +1,229 @@
+"""Credential kinds behind one small protocol, and the layers composed around them.
+
+A provider answers two questions: who is asking (:meth:`CredentialProvider.plan`, which
+costs at most one ``sts:GetCallerIdentity``) and, once the policy said yes, the credentials
+themselves (:meth:`CredentialProvider.retrieve`). The kinds:
+
+- :class:`RoleProvider`: Sentinel's own ``sts:AssumeRole`` with a SourceIdentity
+  (``sentinel.<user>.<id>``) on every role session. Source credentials come from the
+  profile's ``source_profile`` / ``credential_source``, else from ``--aws-profile``.
+- :class:`SSOProvider`: ``sso:GetRoleCredentials`` with the token ``aws sso login`` cached.
+- :class:`StaticProvider`: keys (or a ``credential_process``) botocore resolves itself.
+
+Layers wrap any provider, as aws-vault's ``CachedSessionProvider`` wraps its providers:
+:class:`CachedProvider` (the 0600 on-disk cache of ``sentinel credentials``) and
+:class:`PolicyGate` (evaluates the policy and writes the decision log line before anything is
+issued). :func:`provider_for` is the one place that maps a profile's kind to a provider.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sentinelgw.credentials.model import AwsCredentials, Identity, Issued
+from sentinelgw.credentials.profiles import Profile, load_profile
+from sentinelgw.errors import ConfigError, CredentialError
+from sentinelgw.sourceidentity import format_source_identity
+
+if TYPE_CHECKING:
+    import boto3
+
+    from sentinelgw.context import Context
+
+DEFAULT_DURATION = 3600
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Who asks and what the credentials will carry; decided on before any secret exists."""
+
+    identity: Identity
+    request_id: str
+    source_identity: str | None
+
+
+class CredentialProvider(Protocol):
+    def plan(self, request_id: str) -> Plan:
+        """The requesting identity, and the SourceIdentity the credentials would carry."""
+        ...
+
+    def retrieve(self, plan: Plan, *, duration: int | None = None) -> Issued:
+        """Credentials for ``plan`` (``duration`` in seconds where the kind supports it)."""
+        ...
+
+    def source_session(self) -> boto3.Session:
+        """The boto3 session holding the caller's own (source) credentials."""
+        ...
+
+
+class ProfileProvider:
+    """One AWS profile; the kinds share the source session and GetCallerIdentity."""
+
+    def __init__(self, ctx: Context, profile: Profile, region: str | None) -> None:
+        self.ctx = ctx
+        self.profile = profile
+        self.region = region or profile.region
+        self._source: boto3.Session | None = None
+        self._identity: Identity | None = None
+
+    def _make_source(self) -> boto3.Session:
+        from sentinelgw.awsclients import make_session
+
+        return make_session(self.profile.name, self.region)
+
+    def source_session(self) -> boto3.Session:
+        if self._source is None:
+            self._source = self._make_source()
+        return self._source
+
+    def profile_session(self) -> boto3.Session:
+        """A session with the profile's own credentials (for a role profile: the role's)."""
+        return self.source_session()
+
+    def identity(self) -> Identity:
+        """The requesting user: GetCallerIdentity of the source credentials."""
+        if self._identity is None:
+            self._identity = caller_identity(self.source_session(), self.region)
+        return self._identity
+
+    def plan(self, request_id: str) -> Plan:
+        return Plan(self.identity(), request_id, None)
+
+    def retrieve(self, plan: Plan, *, duration: int | None = None) -> Issued:
+        creds = self.source_session().get_credentials()
+        if creds is None:
+            raise CredentialError(
+                f"profile {self.profile.name!r} has no usable credentials",
+                hint="Check the profile in the AWS config, or use a role profile",
+            )
+        frozen = creds.get_frozen_credentials()
+        expiry = getattr(creds, "_expiry_time", None)
+        expiration = expiry if isinstance(expiry, datetime) else None
+        keys = AwsCredentials(frozen.access_key, frozen.secret_key, frozen.token, expiration)
+        return self._issued(keys, plan)
+
+    def _issued(self, creds: AwsCredentials, plan: Plan) -> Issued:
+        return Issued(
+            credentials=creds,
+            profile=self.profile.name,
+            user=plan.identity.user,
+            identity_arn=plan.identity.arn,
+            role_arn=self.profile.role_arn,
+            source_identity=plan.source_identity,
+            request_id=plan.request_id,
+            region=self.region,
+        )
+
+
+class StaticProvider(ProfileProvider):
+    """Keys in the AWS config (or anything else botocore resolves for the profile)."""
+
+
+class SSOProvider(ProfileProvider):
+    """IAM Identity Center: role credentials from the cached ``aws sso login`` token."""
+
+    def _make_source(self) -> boto3.Session:
+        from sentinelgw.credentials.sso import sso_boto3_session
+
+        return sso_boto3_session(self.ctx, self.profile, self.region)
+
+
+class RoleProvider(ProfileProvider):
+    """Sentinel's own AssumeRole, so every role session carries a SourceIdentity."""
+
+    def _make_source(self) -> boto3.Session:
+        from sentinelgw.awsclients import make_session
+
+        p = self.profile
+        src = p.get("source_profile")
+        if src:
+            return profile_session(self.ctx, src, self.region)
+        if p.get("credential_source"):
+            # Environment / Ec2InstanceMetadata / EcsContainer: botocore's default chain
+            # finds the same credentials without the profile.
+            return make_session(None, self.region)
+        if self.ctx.aws_profile:
+            # A role profile with no source of its own takes --aws-profile's credentials
+            # (an SSO login, typically).
+            return self.ctx.aws_session(self.region)
+        raise ConfigError(
+            f"profile {p.name!r} has role_arn but neither source_profile nor credential_source",
+            hint="Add source_profile, or pass --aws-profile with the source credentials",
+        )
+
+    def profile_session(self) -> boto3.Session:
+        from sentinelgw.awsclients import make_session
+
+        return make_session(self.profile.name, self.region)  # botocore assumes the role
+
+    def plan(self, request_id: str) -> Plan:
+        user = self.identity().user
+        return Plan(self.identity(), request_id, format_source_identity(user, request_id))
+
+    def retrieve(self, plan: Plan, *, duration: int | None = None) -> Issued:
+        from sentinelgw.awsclients import client, translate
+
+        p = self.profile
+        params: dict[str, Any] = {
+            "RoleArn": p.role_arn,
+            "RoleSessionName": plan.source_identity,
+            "SourceIdentity": plan.source_identity,
+            "DurationSeconds": duration or _int(p.get("duration_seconds")) or DEFAULT_DURATION,
+        }
+        if p.get("external_id"):
+            params["ExternalId"] = p.get("external_id")
+        serial = p.get("mfa_serial")
+        if serial:
+            params["SerialNumber"] = serial
+            params["TokenCode"] = self.ctx.mfa_code(serial)
+        sts = client("sts", session=self.source_session(), region=self.region)
+        try:
+            resp = sts.assume_role(**params)
+        except Exception as exc:
+            raise translate(exc, "sts", "AssumeRole", str(p.role_arn)) from exc
+        c = resp["Credentials"]
+        keys = AwsCredentials(
+            c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"], c["Expiration"]
+        )
+        return self._issued(keys, plan)
+
+
+# The one map from a profile's kind to its provider; any other kind is left to botocore.
+KINDS: Mapping[str, type[ProfileProvider]] = {"role": RoleProvider, "sso": SSOProvider}
+
+
+def provider_for(ctx: Context, name: str, region: str | None) -> ProfileProvider:
+    profile = load_profile(name)
+    return KINDS.get(profile.kind, StaticProvider)(ctx, profile, region)
+
+
+def profile_session(ctx: Context, name: str, region: str | None) -> boto3.Session:
+    """A boto3 session for profile ``name`` as botocore builds it, SSO profiles included."""
+    return provider_for(ctx, name, region).profile_session()
+
+
+def caller_identity(session: boto3.Session, region: str | None) -> Identity:
+    from sentinelgw.awsclients import client, translate
+    from sentinelgw.credentials.identity import user_from_arn
+
+    sts = client("sts", session=session, region=region)
+    try:
+        resp = sts.get_caller_identity()
+    except Exception as exc:
+        raise translate(exc, "sts", "GetCallerIdentity") from exc
+    arn = str(resp["Arn"])
+    return Identity(
+        arn=arn, account=str(resp["Account"]), user_id=str(resp["UserId"]), user=user_from_arn(arn)
+    )
+
+
+def _int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"duration_seconds must be a number, not {value!r}") from None

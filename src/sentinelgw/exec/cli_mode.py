@@ -1,0 +1,22 @@
+"""``sentinel exec`` in CLI mode: policy-gated keys in the child's environment."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sentinelgw.context import Context
+    from sentinelgw.exec import ExecInput
+
+
+def run_cli_exec(ctx: Context, inp: ExecInput) -> int:
+    """Issue credentials for ``inp.profile`` (mode ``cli``), run the child, return its status."""
+    from sentinelgw.credentials.flow import issue_for_profile
+    from sentinelgw.exec.child_env import cli_mode_env
+    from sentinelgw.exec.process import command_or_shell, run_child
+    from sentinelgw.policy import Mode
+
+    issued = issue_for_profile(ctx, inp.profile, Mode.CLI, inp.policy_spec)
+    region = issued.region or ctx.region()[0]
+    env = cli_mode_env(ctx.env, issued.credentials, region, inp.profile)
+    return run_child(command_or_shell(inp.command, ctx.env), env)

@@ -1,0 +1,1 @@
+"""The Sentinel credential service."""

@@ -1,0 +1,112 @@
+"""IAM documents for the Sentinel credential service, as pure builders.
+
+Who holds what:
+
+- the service's execution role is the only principal a protected role trusts, and it may assume
+  a protected role only with a SourceIdentity starting ``sentinel.``
+  (:func:`protected_role_trust_policy`);
+- the execution role gets exactly what the service does (:func:`service_role_policy`): assume
+  the protected roles with a SourceIdentity and a session tag, read and write session records,
+  read the policy parameter, manage the ``SentinelRevokedSessions`` inline policy on protected
+  roles for hard revocation, and write its own logs;
+- users get only the right to call the service (:func:`user_invoke_policy`): no table access,
+  no ``sts:AssumeRole`` on protected roles.
+
+Every builder returns a fresh ``dict`` ready for ``json.dumps``; none does I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Policy = dict[str, Any]
+
+VERSION = "2012-10-17"
+SOURCE_IDENTITY_PATTERN = "sentinel.*"
+REVOKED_SESSIONS_POLICY = "SentinelRevokedSessions"
+ASSUME_ACTIONS = ("sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession")
+# The service creates, reads and updates session and block records, and queries the indexes
+# (a user's sessions, for a block). It never scans, and never touches the table's definition
+# beyond DescribeTable, which the health check uses.
+TABLE_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:DescribeTable",
+)
+REVOCATION_ACTIONS = ("iam:GetRole", "iam:GetRolePolicy", "iam:PutRolePolicy")
+LOG_ACTIONS = ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")
+# Since October 2025 AWS requires both actions to call a new AWS_IAM Function URL. Direct
+# invocation gives a caller nothing more: the service verifies the caller's signed proof on
+# every request, whichever way the event arrives.
+INVOKE_ACTIONS = ("lambda:InvokeFunctionUrl", "lambda:InvokeFunction")
+
+
+def protected_role_trust_policy(service_role_arn: str) -> Policy:
+    """The trust policy of a protected role: only the service's role, only as Sentinel.
+
+    ``sts:SetSourceIdentity`` and ``sts:TagSession`` must be allowed for the service to pass
+    ``SourceIdentity`` and the ``SentinelSessionId`` tag; the condition refuses an
+    ``AssumeRole`` whose SourceIdentity is not one Sentinel sets.
+    """
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "SentinelServiceOnly",
+                "Effect": "Allow",
+                "Principal": {"AWS": service_role_arn},
+                "Action": list(ASSUME_ACTIONS),
+                "Condition": {"StringLike": {"sts:SourceIdentity": SOURCE_IDENTITY_PATTERN}},
+            }
+        ],
+    }
+
+
+def service_role_policy(
+    protected_role_arns: list[str] | tuple[str, ...],
+    table_arn: str,
+    parameter_arn: str,
+    *,
+    log_group_arn: str | None = None,
+) -> Policy:
+    """The execution role's permissions: least privilege for what the service does.
+
+    With no protected roles the STS and IAM statements are left out (an empty ``Resource`` is
+    not a valid statement). ``log_group_arn`` defaults to the Lambda log groups of the table's
+    region and account whose function name starts with ``sentinel``.
+    """
+    roles = sorted(set(protected_role_arns))
+    statements: list[dict[str, Any]] = []
+    if roles:
+        statements.append(_allow("SentinelAssumeProtectedRoles", ASSUME_ACTIONS, roles))
+    statements.append(
+        _allow("SentinelSessionTable", TABLE_ACTIONS, [table_arn, f"{table_arn}/index/*"])
+    )
+    statements.append(_allow("SentinelPolicyParameter", ("ssm:GetParameter",), [parameter_arn]))
+    if roles:
+        statements.append(_allow("SentinelHardRevocation", REVOCATION_ACTIONS, roles))
+    logs = log_group_arn or _default_log_group(table_arn)
+    statements.append(_allow("SentinelLambdaLogs", LOG_ACTIONS, [logs, f"{logs}:*"]))
+    return {"Version": VERSION, "Statement": statements}
+
+
+def user_invoke_policy(function_arn: str) -> Policy:
+    """What a user needs: calling the service's Function URL, and nothing else."""
+    return {
+        "Version": VERSION,
+        "Statement": [_allow("SentinelInvokeService", INVOKE_ACTIONS, [function_arn])],
+    }
+
+
+def _allow(sid: str, actions: tuple[str, ...], resources: list[str]) -> dict[str, Any]:
+    return {"Sid": sid, "Effect": "Allow", "Action": list(actions), "Resource": list(resources)}
+
+
+def _default_log_group(table_arn: str) -> str:
+    parts = table_arn.split(":")
+    region, account = (parts[3], parts[4]) if len(parts) > 5 else ("*", "*")
+    return f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/sentinel*"

@@ -1,0 +1,94 @@
+"""The core stands without its CLI: no module outside ``sentinelgw/cli/`` imports ``click`` or
+``sentinelgw.cli``, at module level, under ``TYPE_CHECKING`` or inside a function."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import sentinelgw
+
+PACKAGE_ROOT = Path(sentinelgw.__file__).parent
+FORBIDDEN = ("click", "sentinelgw.cli")
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE_ROOT.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imported_modules(source: str, module: str, is_package: bool) -> set[str]:
+    """Every module an ``import`` statement anywhere in ``source`` names, relative ones resolved."""
+    found: set[str] = set()
+    package = module if is_package else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            found.add(target)
+            found.update(f"{target}.{alias.name}" for alias in node.names)
+    return found
+
+
+def back_edges(source: str, module: str, is_package: bool = False) -> list[str]:
+    return sorted(
+        name
+        for name in imported_modules(source, module, is_package)
+        if any(name == bad or name.startswith(bad + ".") for bad in FORBIDDEN)
+    )
+
+
+def core_modules() -> list[Path]:
+    cli = PACKAGE_ROOT / "cli"
+    return [p for p in sorted(PACKAGE_ROOT.rglob("*.py")) if cli not in p.parents]
+
+
+def test_no_core_module_imports_the_cli_or_click() -> None:
+    offenders = {}
+    for path in core_modules():
+        edges = back_edges(
+            path.read_text(encoding="utf-8"), module_name(path), path.name == "__init__.py"
+        )
+        if edges:
+            offenders[module_name(path)] = edges
+    assert offenders == {}
+
+
+def test_the_walk_covers_the_core_and_leaves_out_the_cli() -> None:
+    names = {module_name(p) for p in core_modules()}
+    assert {"sentinelgw.context", "sentinelgw.exec.server_mode", "sentinelgw.gate"} <= names
+    assert not any(name.startswith("sentinelgw.cli") for name in names)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import click",
+        "import click.testing as ct",
+        "from click import prompt",
+        "from sentinelgw.cli.common import App",
+        "from sentinelgw import cli",
+        "import sentinelgw.cli.main",
+        "from ..cli import exec_cmd",
+        "if TYPE_CHECKING:\n    from sentinelgw.cli import common",
+        "def f():\n    import click\n    return click",
+        "class C:\n    def m(self):\n        from sentinelgw.cli.exec_cmd import split_profile",
+    ],
+)
+def test_the_checker_finds_every_form_of_back_edge(source: str) -> None:
+    assert back_edges(source, "sentinelgw.exec.server_mode") != []
+
+
+def test_clean_core_source_has_no_back_edge() -> None:
+    source = "import json\nfrom sentinelgw.errors import ConfigError\nfrom . import context\n"
+    assert back_edges(source, "sentinelgw.gate") == []
