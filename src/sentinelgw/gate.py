@@ -97,8 +97,10 @@ class PolicyGate:
         at: datetime,
         session_table: str | None = None,
         session_table_source: str | None = None,
+        config_session_table: str | None = None,
     ) -> None:
         self.inner = inner
+        self.config_session_table = config_session_table
         self.policy = policy
         self.log = log
         self.profile = profile
@@ -118,6 +120,8 @@ class PolicyGate:
             self.at,
             self.session_table,
             self.session_table_source,
+            role_arn=plan.role_arn,
+            config_session_table=self.config_session_table,
         )
         decide(
             self.policy,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from sentinelgw.cli.common import App, common_options, pass_app
+from sentinelgw.cli.common import App, common_options, debug_policy_option, pass_app
 from sentinelgw.exec import ExecInput
 
 
@@ -75,6 +75,7 @@ def split_profile(
     show_default=True,
     help="Give the child its token in a file (0600) or a variable.",
 )
+@debug_policy_option
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @common_options
 @pass_app
@@ -88,6 +89,7 @@ def exec_(
     server_port: int | None,
     server_duration: str | None,
     token_mode: str,
+    debug_policy: bool,
     args: tuple[str, ...],
 ) -> int:
     """Run COMMAND with credentials for PROFILE if the policy allows it (default: $SHELL)."""
@@ -112,6 +114,7 @@ def exec_(
         server_port=server_port,
         server_duration=server_duration,
         token_mode=token_mode,
+        debug_policy=debug_policy,
     )
     if server:
         from sentinelgw.exec.server_mode import run_server_exec

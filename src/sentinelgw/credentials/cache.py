@@ -144,7 +144,7 @@ class CachedProvider:
         user = str(entry["user"])
         identity = Identity(arn=str(entry.get("identity_arn")), account="", user_id="", user=user)
         cached_id = str(entry.get("request_id") or request_id)
-        return Plan(identity, cached_id, entry.get("source_identity"))
+        return Plan(identity, cached_id, entry.get("source_identity"), entry.get("role_arn"))
 
     def retrieve(self, plan: Plan, *, duration: int | None = None) -> Issued:
         entry = self._entry

@@ -43,6 +43,9 @@ class Plan:
     identity: Identity
     request_id: str
     source_identity: str | None
+    # The role the profile resolves to (None for non-role kinds): policies can match it, so
+    # a profile alias of a protected role meets that role's rule.
+    role_arn: str | None = None
 
 
 class CredentialProvider(Protocol):
@@ -90,7 +93,7 @@ class ProfileProvider:
         return self._identity
 
     def plan(self, request_id: str) -> Plan:
-        return Plan(self.identity(), request_id, None)
+        return Plan(self.identity(), request_id, None, self.profile.role_arn)
 
     def retrieve(self, plan: Plan, *, duration: int | None = None) -> Issued:
         creds = self.source_session().get_credentials()
@@ -161,7 +164,10 @@ class RoleProvider(ProfileProvider):
 
     def plan(self, request_id: str) -> Plan:
         user = self.identity().user
-        return Plan(self.identity(), request_id, format_source_identity(user, request_id))
+        return Plan(
+            self.identity(), request_id, format_source_identity(user, request_id),
+            self.profile.role_arn,
+        )
 
     def retrieve(self, plan: Plan, *, duration: int | None = None) -> Issued:
         from sentinelgw.awsclients import client, translate

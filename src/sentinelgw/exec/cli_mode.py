@@ -16,7 +16,10 @@ def run_cli_exec(ctx: Context, inp: ExecInput) -> int:
     from sentinelgw.exec.process import command_or_shell, run_child
     from sentinelgw.policy import Mode
 
-    issued = issue_for_profile(ctx, inp.profile, Mode.CLI, inp.policy_spec)
+    # No credentials cache: each exec gets its own AssumeRole, so the SourceIdentity its
+    # child carries names this request, and the cache stays what `credentials` uses.
+    issued = issue_for_profile(ctx, inp.profile, Mode.CLI, inp.policy_spec, use_cache=False,
+                               debug_policy=inp.debug_policy)
     region = issued.region or ctx.region()[0]
     env = cli_mode_env(ctx.env, issued.credentials, region, inp.profile)
     return run_child(command_or_shell(inp.command, ctx.env), env)
