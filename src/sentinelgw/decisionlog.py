@@ -100,7 +100,9 @@ class DecisionLog:
         if self.streams:
             self.write(event=event, reason=message, **entry)
         else:
-            print(f"sentinel: warning: {message}", file=sys.stderr, flush=True)
+            from sentinelgw.inert import visible
+
+            print(f"sentinel: warning: {visible(message)}", file=sys.stderr, flush=True)
 
     def start_batching(self, interval: float = BATCH_INTERVAL) -> None:
         """From now on, :meth:`write` queues and a background thread writes every ``interval``."""

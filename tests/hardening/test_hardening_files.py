@@ -158,3 +158,64 @@ def test_own_private_log_file_is_appended(sandbox_env: dict[str, str], tmp_path:
     assert proc.returncode == 0, proc.stderr
     lines = log.read_text().splitlines()
     assert lines[0] == '{"earlier": true}' and json.loads(lines[1])["allowed"] is True
+
+
+# -- the credentials cache --------------------------------------------------------------------
+
+
+def _cached(home: Path) -> tuple[dict[str, str], str, Path]:
+    from datetime import UTC, datetime, timedelta
+
+    from sentinelgw.credentials import cache
+    from sentinelgw.credentials.model import AwsCredentials
+
+    env = {"HOME": str(home)}
+    key = cache.cache_key(env, "prod", None, "us-east-1")
+    creds = AwsCredentials(
+        "ASIAPLANTED", "planted-secret", "planted-token", datetime.now(UTC) + timedelta(hours=1)
+    )
+    cache.store(env, key, creds, {"user": "alice"})
+    (entry,) = cache.cache_root(env).glob("*.json")
+    return env, key, entry
+
+
+def _load(env: dict[str, str], key: str) -> object:
+    from datetime import UTC, datetime
+
+    from sentinelgw.credentials import cache
+
+    return cache.load(env, key, datetime.now(UTC))
+
+
+def test_credentials_cache_entry_of_our_own_is_served(tmp_path: Path) -> None:
+    env, key, entry = _cached(tmp_path)
+    assert mode(entry) == 0o600 and mode(entry.parent) == 0o700
+    loaded = _load(env, key)
+    assert isinstance(loaded, dict) and loaded["AccessKeyId"] == "ASIAPLANTED"
+
+
+def test_credentials_cache_entry_writable_by_others_is_ignored(tmp_path: Path) -> None:
+    env, key, entry = _cached(tmp_path)
+    os.chmod(entry, 0o666)
+    assert _load(env, key) is None
+
+
+def test_credentials_cache_in_a_world_writable_folder_is_ignored(tmp_path: Path) -> None:
+    env, key, entry = _cached(tmp_path)
+    os.chmod(entry.parent, 0o777)
+    assert _load(env, key) is None
+
+
+def test_credentials_cache_entry_that_is_a_symlink_is_ignored(tmp_path: Path) -> None:
+    env, key, entry = _cached(tmp_path)
+    planted = tmp_path / "planted.json"
+    entry.rename(planted)
+    entry.symlink_to(planted)
+    assert _load(env, key) is None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a file to another user")
+def test_credentials_cache_entry_planted_by_another_user_is_ignored(tmp_path: Path) -> None:
+    env, key, entry = _cached(tmp_path)
+    os.chown(entry, OTHER_UID, OTHER_UID)
+    assert _load(env, key) is None
