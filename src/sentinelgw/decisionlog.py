@@ -88,7 +88,12 @@ class DecisionLog:
     def write(self, **entry: Any) -> None:
         if not self.streams:
             return
-        record = {k: entry.get(k) for k in FIELDS if k in entry}
+        self.append({k: entry.get(k) for k in FIELDS if k in entry})
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Log ``record``, which the caller built from :data:`FIELDS` only (the hot path)."""
+        if not self.streams:
+            return
         if self._thread is not None:
             with self._lock:
                 self._pending.append(record)

@@ -158,18 +158,21 @@ class RequestHandler:
         else:
             reason = f"{response.body.get('Code')}: {response.body.get('Message')}"
         rule = decision.rule if decision is not None else None
-        self.log.write(
-            time=now.isoformat(),
-            user=self.user,
-            profile=self.profile,
-            mode=Mode.SERVER.value,
-            effect="allow" if served else "deny",
-            allowed=served,
-            rule=rule.name if rule is not None else None,
-            reason=reason,
-            source_identity=self.source_identity,
-            request_id=new_id(),
-            session_table=decision.session_table if decision is not None else self.session_table,
-            session_id=self.tracker.session_id if self.tracker else None,
-            event="served" if served else "refused",
-        )
+        # Exactly the decision log's FIELDS, so the log appends it without filtering.
+        self.log.append({
+            "time": now.isoformat(),
+            "user": self.user,
+            "profile": self.profile,
+            "mode": Mode.SERVER.value,
+            "effect": "allow" if served else "deny",
+            "allowed": served,
+            "rule": rule.name if rule is not None else None,
+            "reason": reason,
+            "source_identity": self.source_identity,
+            "request_id": new_id(),
+            "session_table": (
+                decision.session_table if decision is not None else self.session_table
+            ),
+            "session_id": self.tracker.session_id if self.tracker else None,
+            "event": "served" if served else "refused",
+        })
