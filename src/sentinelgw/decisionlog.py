@@ -9,6 +9,8 @@ here. ``event`` says what the line records:
 - ``served`` / ``refused``: one credential request to a running server, with its real outcome:
   ``allowed`` is true only when credentials were sent, and a refusal's ``reason`` starts with
   the code the child received (``SessionRevoked: ...``, ``AccessDenied: ...``);
+- ``rejected``: a request the server's HTTP layer refused before any check of the session
+  (malformed, wrong ``Host``, method or path, missing or wrong token), with its code;
 - ``warning``: fail-open, refresh and tracking problems; ``debug_policy``: ``--policy`` used
   over a pinned central policy source.
 
@@ -45,7 +47,7 @@ FIELDS = (
     "session_id",
     "event",
 )
-EVENTS = ("decision", "served", "refused", "warning", "debug_policy")
+EVENTS = ("decision", "served", "refused", "rejected", "warning", "debug_policy")
 BATCH_INTERVAL = 0.2  # seconds between background writes in server mode
 
 

@@ -173,3 +173,40 @@ def test_batching_thread_writes_without_close(setup: Any) -> None:
         stop.wait(0.01)
     assert json.loads(path.read_text())["event"] == "served"
     log.close()
+
+
+def test_requests_refused_by_the_http_layer_are_logged_as_rejected(setup: Any) -> None:
+    from hardeninghelpers import exchange, request_bytes, status_of
+
+    from sentinelgw.server.http import CredentialHTTPServer
+
+    handler, _, _, log, path, _ = setup
+    server = CredentialHTTPServer(
+        "right-token", "/sentinel/credentials", handler, on_reject=handler.log_rejected
+    )
+    server.start()
+    try:
+        wrong = exchange(
+            server.port, request_bytes(server.port, "wrong-token", path="/sentinel/credentials")
+        )
+        rebinding = exchange(
+            server.port,
+            request_bytes(
+                server.port, "right-token", host="evil.example", path="/sentinel/credentials"
+            ),
+        )
+        good = exchange(
+            server.port, request_bytes(server.port, "right-token", path="/sentinel/credentials")
+        )
+    finally:
+        server.stop()
+    assert [status_of(r) for r in (wrong, rebinding, good)] == [403, 403, 200]
+    logged = lines(log, path)
+    assert [(e["event"], e["allowed"]) for e in logged] == [
+        ("rejected", False),
+        ("rejected", False),
+        ("served", True),
+    ]
+    assert logged[0]["reason"].startswith("Forbidden: ")
+    assert logged[1]["reason"].startswith("ForbiddenHost: ")
+    assert "right-token" not in path.read_text() and "wrong-token" not in path.read_text()

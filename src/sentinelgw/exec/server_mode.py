@@ -227,7 +227,13 @@ def start_server(
         config_session_table=ctx.config().default("session_table"),
     )
     try:
-        server = CredentialHTTPServer(token, CREDENTIALS_PATH, handler, port=inp.server_port or 0)
+        server = CredentialHTTPServer(
+            token,
+            CREDENTIALS_PATH,
+            handler,
+            port=inp.server_port or 0,
+            on_reject=handler.log_rejected if ctx.decision_log().enabled else None,
+        )
     except OSError as exc:
         raise UsageError(
             f"cannot listen on 127.0.0.1:{inp.server_port or 0} ({exc.strerror or exc})",

@@ -148,7 +148,12 @@ class RequestHandler:
         self._decided = (policy, minute, request, decision)
         return request, decision
 
-    def _log_outcome(self, now: datetime, decision: Decision | None, response: Response) -> None:
+    def log_rejected(self, response: Response) -> None:
+        """Log a request the HTTP layer refused before this handler (token, host, path...)."""
+        self._log_outcome(utcnow(), None, response, event="rejected")
+
+    def _log_outcome(self, now: datetime, decision: Decision | None, response: Response,
+                     event: str | None = None) -> None:
         """One decision log line for this request: served, or refused with the code sent."""
         if not self.log.enabled:
             return
@@ -174,5 +179,5 @@ class RequestHandler:
                 decision.session_table if decision is not None else self.session_table
             ),
             "session_id": self.tracker.session_id if self.tracker else None,
-            "event": "served" if served else "refused",
+            "event": event or ("served" if served else "refused"),
         })
