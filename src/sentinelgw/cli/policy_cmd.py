@@ -45,7 +45,7 @@ def validate(app: App, file: str) -> int:
         pol = load_policy_text(raw, name)
     except PolicyInvalid as exc:
         for line in exc.problems:
-            click.echo(line, err=True)
+            _say(line, err=True)  # problems quote the file's keys and values
         count = len(exc.problems)
         raise PolicyInvalid(f"{name} is invalid: {count} problem{'s' if count != 1 else ''} "
                             "(listed above)", problems=exc.problems) from None
@@ -103,11 +103,11 @@ def explain(app: App, profile: str, user: str | None, mode: str, session_table: 
     return 0 if decision.allowed else 1
 
 
-def _say(line: str) -> None:
+def _say(line: str, *, err: bool = False) -> None:
     """Echo a line quoting names from the request and the policy, control characters escaped."""
     from sentinelgw.inert import visible
 
-    click.echo(visible(line))
+    click.echo(visible(line), err=err)
 
 
 def _render(d: dict[str, Any]) -> None:
