@@ -79,6 +79,21 @@ def test_markup_in_a_rich_text_is_never_interpreted() -> None:
 
 
 @given(st.text())
+def test_any_value_prints_in_a_rich_table_as_its_escaped_text(s: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=io.StringIO(), width=4000, color_system=None)
+    grid = Table()
+    grid.add_column(text("[/]col"))
+    grid.add_row(text(s))
+    console.print(grid)
+    out = console.file.getvalue()
+    assert "\x1b" not in out and "\r" not in out
+    assert visible(s).strip() in out
+
+
+@given(st.text())
 def test_csv_safe_never_starts_with_a_formula_prefix(s: str) -> None:
     cell = csv_safe(s)
     assert not cell.startswith(FORMULA_PREFIXES)
