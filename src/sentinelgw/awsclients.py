@@ -31,6 +31,7 @@ _PERMISSIONS = {
     ("dynamodb", "GetItem"): "dynamodb:GetItem on the session table",
     ("dynamodb", "UpdateItem"): "dynamodb:UpdateItem on the session table",
     ("dynamodb", "Query"): "dynamodb:Query on the session table and its indexes",
+    ("dynamodb", "Scan"): "dynamodb:Scan on the session table's status-index",
     ("dynamodb", "BatchGetItem"): "dynamodb:BatchGetItem on the session table",
     ("dynamodb", "CreateTable"): "dynamodb:CreateTable and dynamodb:UpdateTimeToLive",
     ("dynamodb", "DescribeTable"): "dynamodb:DescribeTable on the session table",
