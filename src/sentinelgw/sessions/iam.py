@@ -6,8 +6,8 @@ Three documents, one per kind of caller:
   and updates its own record (PutItem, GetItem, UpdateItem) and assumes roles with a
   SourceIdentity; it never lists or scans the table.
 - ``security-team``: lists, exports and revokes sessions (Query on the indexes, GetItem,
-  BatchGetItem, UpdateItem, and Scan on the status index only), and runs the audit (CloudTrail LookupEvents, the trail's log files
-  in S3, the central policy parameter).
+  BatchGetItem, UpdateItem, and Scan on the status index only), and runs the audit (CloudTrail
+  LookupEvents, the trail's log files in S3, the central policy parameter).
 - ``table-admin``: whoever runs ``sentinel init sessions``.
 
 ``sts:GetCallerIdentity`` needs no permission, so it appears nowhere.
