@@ -90,6 +90,21 @@ def test_claim_revoke_is_refused_from_the_first_status_read_after_it() -> None:
     assert tracker._poll == 0.5  # the interval the document names
 
 
+def test_escape_sequences_in_revoke_reason_never_reach_the_child() -> None:
+    store = Store(
+        record().with_status(
+            "revoked",
+            revoked_by="arn:aws:iam::1:user/sec",
+            revoked_reason="\x1b]0;pwned\x07\r\nfake line",
+        )
+    )
+    tracker = SessionTracker(store, store.record, log=None)  # type: ignore[arg-type]
+    tracker.check_now()
+    detail = tracker.state().detail
+    assert "\x1b" not in detail and "\r" not in detail and "\n" not in detail
+    assert "\\x1b]0;pwned\\x07\\r\\nfake line" in detail
+
+
 def test_claim_revoked_state_never_goes_back_to_ok() -> None:
     store = Store(record().with_status("revoked"))
     tracker = SessionTracker(store, store.record, log=None)  # type: ignore[arg-type]
