@@ -12,14 +12,16 @@ Only the CLI entry point catches these; it prints ``str(exc)`` as one line and e
     ├── CredentialError           STS/SSO/profile failures while issuing credentials
     │   └── SSOTokenExpired
     ├── AWSError                  an AWS call failed (service, operation, hint)
+    │   └── HardRevocationError   the IAM step of a revoke (SentinelRevokedSessions) failed
     ├── SessionStoreError         the DynamoDB session table could not be used
     │   └── SessionNotFound
     ├── AuditError                the audit could not run
     ├── DeployError               the credential service cannot be deployed as asked
     └── SandboxError              the local sandbox could not start
 
-Outside the tree, the CLI entry point maps an abort (Ctrl-C, ``click.Abort``, answering "no"
-to a confirmation) to exit 130, as shells report an interrupted command, and any other
+Outside the tree, the CLI entry point maps an abort (Ctrl-C, ``click.Abort``) to exit 130, as
+shells report an interrupted command (answering "no" to a confirmation prints "nothing
+changed" and exits 0), and any other
 exception (a bug) to exit 2 with one line; tracebacks only with ``--debug``.
 
 Messages never contain secrets: they are built from names, ARNs and error codes only.
@@ -95,6 +97,10 @@ class SSOTokenExpired(CredentialError):
 
 class AWSError(SentinelError):
     """An AWS API call failed; the message names the service, the call and what to check."""
+
+
+class HardRevocationError(AWSError):
+    """The IAM deny of a revoked session could not be written; the message names the permission."""
 
 
 class SessionStoreError(SentinelError):

@@ -6,6 +6,7 @@ turns a denial into :class:`PolicyDenied` with the one-line message that names t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -81,6 +82,22 @@ def decide(
     return decision
 
 
+def policy_capped(
+    decision: Decision, duration: int | None, note: Callable[[str], None] | None = None
+) -> int | None:
+    """``duration`` (seconds) shortened to the matched rule's ``max_server_duration``, which
+    caps every lifetime the rule allows; None stays None (the provider's default)."""
+    cap = decision.max_server_duration
+    if duration is None or cap is None or duration <= cap.total_seconds():
+        return duration
+    if note is not None:
+        from sentinelgw.timeutil import format_duration
+
+        note(f"note: --duration capped at {format_duration(cap)} by the policy's "
+             "max_server_duration")
+    return int(cap.total_seconds())
+
+
 class PolicyGate:
     """Wraps a credential provider: ``retrieve`` evaluates the policy for the plan's user
     (logging the decision) and only then asks the inner provider; a denial raises
@@ -108,6 +125,8 @@ class PolicyGate:
         self.at = at
         self.session_table = session_table
         self.session_table_source = session_table_source
+        # Told when the policy shortens the asked-for lifetime; None: nobody is watching.
+        self.note: Callable[[str], None] | None = None
 
     def plan(self, request_id: str) -> Plan:
         return self.inner.plan(request_id)
@@ -123,14 +142,14 @@ class PolicyGate:
             role_arn=plan.role_arn,
             config_session_table=self.config_session_table,
         )
-        decide(
+        decision = decide(
             self.policy,
             request,
             self.log,
             request_id=plan.request_id,
             source_identity=plan.source_identity,
         )
-        return self.inner.retrieve(plan, duration=duration)
+        return self.inner.retrieve(plan, duration=policy_capped(decision, duration, self.note))
 
     def source_session(self) -> boto3.Session:
         return self.inner.source_session()

@@ -201,27 +201,31 @@ def test_claim_forged_source_identity_is_orphaned_and_a_reused_one_reads_tracked
     assert (doc["orphaned_events"], doc["tracked_events"]) == (1, 1)
 
 
-# -- "the credentials cache is for `sentinel credentials` only" -----------------------------
+# -- "the credentials cache": credentials, export and CLI-mode exec; never server mode -------
 
 
-def test_claim_exec_never_uses_the_credentials_cache(
+def test_claim_credentials_cache_is_skipped_by_no_cache_and_never_used_by_server_mode(
     run_sentinel: Run, sandbox: Any, sandbox_env: dict[str, str]
 ) -> None:
     dev = sandbox.role_arns["dev"]
-    before = len(assume_role_events(sandbox, dev))
-    for _ in range(2):
-        proc = run_sentinel(["exec", "--profile", "dev", "--", PY, "-c", "pass"])
-        assert proc.returncode == 0, proc.stderr
-    new = assume_role_events(sandbox, dev)[before:]
-    assert len(new) == 2  # each exec assumed the role itself
-    assert len({e["requestParameters"]["sourceIdentity"] for e in new}) == 2
     cache = Path(sandbox_env["HOME"]) / ".sentinel" / "cache"
+    before = len(assume_role_events(sandbox, dev))
+    for args in (
+        ["exec", "--no-cache", "--profile", "dev"],
+        ["exec", "--server", "--profile", "dev"],
+    ):
+        for _ in range(2):
+            proc = run_sentinel([*args, "--", PY, "-c", "pass"])
+            assert proc.returncode == 0, proc.stderr
+    new = assume_role_events(sandbox, dev)[before:]
+    assert len(new) == 4  # each run assumed the role itself
+    assert len({e["requestParameters"]["sourceIdentity"] for e in new}) == 4
     assert not cache.exists() or not list(cache.glob("*.json"))
     # ... while `credentials` does use it: the second call issues nothing new.
     for _ in range(2):
         proc = run_sentinel(["credentials", "--profile", "dev"])
         assert proc.returncode == 0, proc.stderr
-    assert len(assume_role_events(sandbox, dev)) == before + 3
+    assert len(assume_role_events(sandbox, dev)) == before + 5
     assert len(list(cache.glob("*.json"))) == 1
 
 

@@ -132,8 +132,8 @@ def test_explain_human_output(run_sentinel, tmp_path: Path) -> None:
     r = run_sentinel("policy", "explain", "--policy", write(tmp_path, POLICY), "--profile",
                      "prod", "--mode", "credential_process", "--at", MONDAY_NOON)
     assert r.returncode == 1
-    assert "skipped:  #0 dev: profile prod does not match dev-*" in r.stdout
-    assert "decision: DENY by rule #1 prod-tracked" in r.stdout
+    assert "skipped:  #1 dev: profile prod does not match dev-*" in r.stdout
+    assert "decision: DENY by rule #2 prod-tracked" in r.stdout
     assert "credential_process credentials cannot be tracked" in r.stdout
 
 

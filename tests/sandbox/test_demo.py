@@ -25,3 +25,7 @@ def test_demo_passes_all_seven_steps(tmp_path):
         assert f"[step {n}/7] PASS" in out
     assert "FAIL" not in out
     assert "demo passed" in out
+    # It reads right: the fix whole, the end reason of a clean exit, nothing cut with "…".
+    assert "Run: sentinel exec --server --profile prod -- ..." in out
+    assert "(expired: the command exited with status 0)" in out
+    assert "…" not in out

@@ -42,3 +42,12 @@ def test_table_admin_and_unknown_region() -> None:
     assert set(admin) == {"dynamodb:CreateTable", "dynamodb:DescribeTable",
                           "dynamodb:UpdateTimeToLive", "dynamodb:DescribeTimeToLive"}
     assert admin["dynamodb:CreateTable"] == ["arn:aws:dynamodb:*:*:table/sess"]
+
+
+def test_security_team_can_write_the_revocation_policy_on_the_roles_only() -> None:
+    roles = ["arn:aws:iam::111122223333:role/prod"]
+    sec = actions(generate_iam("sess", "eu-west-1", role_arns=roles)["security-team"])
+    for action in ("iam:GetRole", "iam:ListRolePolicies", "iam:GetRolePolicy",
+                   "iam:PutRolePolicy", "iam:DeleteRolePolicy"):
+        assert sec[action] == roles
+    assert "dynamodb:PutItem" not in sec  # blocks are written with UpdateItem

@@ -14,28 +14,46 @@ import sys
 import click
 
 from sentinelgw.cli.common import App, common_options, debug_policy_option, pass_app
+from sentinelgw.cli.credential_options import (
+    chosen_profile,
+    duration_option,
+    duration_seconds,
+    mfa_token_option,
+    no_cache_option,
+    policy_option,
+    profile_option,
+)
 
 
 @click.command("credentials")
-@click.option("--profile", "profile", metavar="NAME", help="AWS profile (default: AWS_PROFILE).")
-@click.option("--policy", "policy_spec", metavar="SRC", help="Policy file or ssm:/parameter.")
-@click.option("--no-cache", is_flag=True, help="Do not read or write the credentials cache.")
+@profile_option
+@policy_option
+@no_cache_option
+@duration_option
+@mfa_token_option
 @debug_policy_option
 @common_options
 @pass_app
-def credentials(app: App, profile: str | None, policy_spec: str | None, no_cache: bool,
-                debug_policy: bool) -> int:
+def credentials(
+    app: App,
+    profile: str | None,
+    policy_spec: str | None,
+    no_cache: bool,
+    duration: str | None,
+    debug_policy: bool,
+) -> int:
     """Print credential_process JSON (Version 1) for a profile, if the policy allows it."""
     from sentinelgw.credentials.flow import issue_for_profile
-    from sentinelgw.credentials.profiles import default_profile
-    from sentinelgw.errors import UsageError
     from sentinelgw.policy import Mode
 
-    name = profile or default_profile(app.env)
-    if not name:
-        raise UsageError("no profile given", hint="Pass --profile NAME or set AWS_PROFILE")
+    name = chosen_profile(app, profile)
     issued = issue_for_profile(
-        app, name, Mode.CREDENTIAL_PROCESS, policy_spec, use_cache=not no_cache,
+        app,
+        name,
+        Mode.CREDENTIAL_PROCESS,
+        policy_spec,
+        use_cache=not no_cache,
+        duration=duration_seconds(duration),
         debug_policy=debug_policy,
     )
     sys.stdout.write(json.dumps(issued.credentials.process_json()) + "\n")

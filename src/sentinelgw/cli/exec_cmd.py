@@ -10,7 +10,16 @@ from __future__ import annotations
 import click
 
 from sentinelgw.cli.common import App, common_options, debug_policy_option, pass_app
+from sentinelgw.cli.completion_cmd import complete_exec_args, complete_profiles
+from sentinelgw.cli.credential_options import (
+    duration_option,
+    duration_seconds,
+    mfa_token_option,
+    no_cache_option,
+)
 from sentinelgw.exec import ExecInput
+
+USAGE = "[PROFILE] [-- COMMAND [ARG...]]"
 
 
 def split_profile(
@@ -41,11 +50,13 @@ def split_profile(
     return None, ()
 
 
-@click.command(
-    "exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False}
-)
+@click.command("exec", context_settings={"allow_interspersed_args": False})
 @click.option(
-    "--profile", "profile_opt", metavar="NAME", help="AWS profile (default: AWS_PROFILE)."
+    "--profile",
+    "profile_opt",
+    metavar="NAME",
+    help="AWS profile (default: AWS_PROFILE).",
+    shell_complete=complete_profiles,
 )
 @click.option("--policy", "policy_spec", metavar="SRC", help="Policy file or ssm:/parameter.")
 @click.option(
@@ -76,7 +87,12 @@ def split_profile(
     help="Give the child its token in a file (0600) or a variable.",
 )
 @debug_policy_option
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@duration_option
+@mfa_token_option
+@no_cache_option
+@click.argument(
+    "args", nargs=-1, type=click.UNPROCESSED, metavar=USAGE, shell_complete=complete_exec_args
+)
 @common_options
 @pass_app
 def exec_(
@@ -89,10 +105,24 @@ def exec_(
     server_port: int | None,
     server_duration: str | None,
     token_mode: str,
+    duration: str | None,
+    no_cache: bool,
     debug_policy: bool,
     args: tuple[str, ...],
 ) -> int:
-    """Run COMMAND with credentials for PROFILE if the policy allows it (default: $SHELL)."""
+    """Run COMMAND with credentials for PROFILE if the policy allows it (default: $SHELL).
+
+    Options go before PROFILE; everything after PROFILE (or after --) is the command.
+
+    \b
+    Examples:
+      sentinel exec dev -- aws sts get-caller-identity
+      sentinel exec --duration 4h dev -- terraform plan
+      sentinel exec --mfa-token 123456 dev-mfa -- aws s3 ls
+      sentinel exec --server prod -- terraform apply
+      sentinel exec --server --token-mode env prod -- node deploy.js
+      AWS_PROFILE=dev sentinel exec -- make test
+    """
     from sentinelgw.credentials.profiles import default_profile
     from sentinelgw.errors import UsageError
     from sentinelgw.exec.process import refuse_nested
@@ -104,6 +134,12 @@ def exec_(
         raise UsageError("no profile given", hint="Pass --profile NAME or set AWS_PROFILE")
     if not server and (server_port is not None or server_duration or no_session_tracking):
         raise UsageError("--server-port, --server-duration and --no-session-tracking need --server")
+    if server and no_cache:
+        raise UsageError("--no-cache applies to CLI mode; server mode never uses the cache")
+    if server and duration and server_duration:
+        raise UsageError("give --duration or --server-duration, not both")
+    if server and duration:
+        server_duration = duration
     inp = ExecInput(
         profile=profile,
         command=command,
@@ -114,6 +150,8 @@ def exec_(
         server_port=server_port,
         server_duration=server_duration,
         token_mode=token_mode,
+        duration=None if server else duration_seconds(duration),
+        no_cache=no_cache,
         debug_policy=debug_policy,
     )
     if server:

@@ -3,8 +3,9 @@
 Subcommands are imported lazily so that ``sentinel credentials`` does not pay for the modules
 of ``audit`` or ``dev``. Only this module catches :class:`SentinelError`: it prints one line and
 exits with the documented code (0 success, 1 denied or gap found, 2 usage or infrastructure).
-An abort (Ctrl-C, ``click.Abort``, answering no to a confirmation) exits 130, as shells report
-an interrupted command; any other exception is a bug: one line, exit 2.
+An abort (Ctrl-C, ``click.Abort``) exits 130, as shells report an interrupted command (answering
+no to a confirmation is not an abort: "nothing changed", exit 0); any other exception is a bug:
+one line, exit 2. Click's usage errors become one ``sentinel: error:`` line, exit 2.
 """
 
 from __future__ import annotations
@@ -29,6 +30,18 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "credentials",
         "Print credential_process JSON for a profile.",
     ),
+    "export": (
+        "sentinelgw.cli.export_cmd",
+        "export",
+        "Print credentials for a profile (env, json, ini).",
+    ),
+    "list": ("sentinelgw.cli.list_cmd", "list_", "List AWS profiles, their rules and the cache."),
+    "login": ("sentinelgw.cli.login_cmd", "login", "Print an AWS console sign-in URL."),
+    "completion": (
+        "sentinelgw.cli.completion_cmd",
+        "completion",
+        "Print the shell completion script.",
+    ),
     "policy": ("sentinelgw.cli.policy_cmd", "policy", "Validate and explain policies."),
     "config": ("sentinelgw.cli.config_cmd", "config", "Show the effective configuration."),
     "init": ("sentinelgw.cli.sessions_cmd", "init", "Provision Sentinel infrastructure."),
@@ -39,6 +52,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "server-session": ("sentinelgw.cli.sessions_cmd", "server_session", "Show one server session."),
     "server-revoke": ("sentinelgw.cli.sessions_cmd", "server_revoke", "Revoke a server session."),
+    "server-unblock": ("sentinelgw.cli.sessions_cmd", "server_unblock", "Lift a user's block."),
+    "server-blocks": ("sentinelgw.cli.sessions_cmd", "server_blocks", "List blocked users."),
     "audit": ("sentinelgw.cli.audit_cmd", "audit", "Audit CloudTrail against the session table."),
     "tvm": ("sentinelgw.cli.tvm_deploy_cmd", "tvm", "The Sentinel credential service."),
     "dev": ("sentinelgw.cli.dev_cmd", "dev", "Run a local AWS sandbox (not for production)."),
@@ -68,6 +83,18 @@ class LazyGroup(click.Group):
                 sub = getattr(importlib.import_module(sub_module), attribute)
                 cmd.add_command(sub)
         return cmd
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name in COMMANDS or name.startswith("-"):
+            return super().resolve_command(ctx, args)
+        import difflib
+
+        close = difflib.get_close_matches(name, list(COMMANDS), n=1, cutoff=0.6)
+        mean = f" Did you mean '{close[0]}'?" if close else ""
+        raise click.UsageError(f"No such command {name!r}.{mean}", ctx)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
@@ -105,8 +132,14 @@ def main(argv: list[str] | None = None) -> int:
         code = EXIT_ABORTED
     except click.exceptions.Exit as exc:
         code = exc.exit_code
+    except click.UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: its help, on stderr
+            click.echo(exc.format_message(), err=True)
+        else:
+            _print_error(_usage_line(exc))
+        code = 2
     except click.ClickException as exc:
-        exc.show()
+        _print_error(exc.format_message())
         code = 2
     except KeyboardInterrupt:
         _print_error("interrupted")
@@ -125,6 +158,14 @@ def main(argv: list[str] | None = None) -> int:
         code = 2
     _flush()
     return code
+
+
+def _usage_line(exc: click.UsageError) -> str:
+    """Click's usage error as one line that names the help to read."""
+    message = exc.format_message()
+    path = exc.ctx.command_path if exc.ctx is not None else "sentinel"
+    end = "" if message.endswith((".", "?")) else "."
+    return f"{message}{end} See: {path} --help"
 
 
 def _safe(exc: BaseException) -> str:

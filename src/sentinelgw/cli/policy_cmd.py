@@ -32,17 +32,11 @@ def policy() -> None:
 @common_options
 @pass_app
 def validate(app: App, file: str) -> int:
-    """Check a policy file (or - for stdin). Exit 0 if valid, 2 if not; every problem is listed."""
-    from sentinelgw.policy import load_policy_text
-
+    """Check a policy FILE, - for stdin, or ssm:/NAME (an SSM parameter). Exit 0 if valid,
+    2 if not; every problem is listed."""
     name = "<stdin>" if file == "-" else file
     try:
-        raw = sys.stdin.buffer.read() if file == "-" else open(file, "rb").read()  # noqa: SIM115
-    except OSError as exc:
-        raise ConfigError(f"cannot read policy file {file}: {exc.strerror}",
-                          hint="Check the path") from None
-    try:
-        pol = load_policy_text(raw, name)
+        pol = _load(app, file, name)
     except PolicyInvalid as exc:
         for line in exc.problems:
             _say(line, err=True)  # problems quote the file's keys and values
@@ -51,6 +45,21 @@ def validate(app: App, file: str) -> int:
                             "(listed above)", problems=exc.problems) from None
     click.echo(f"{name}: valid, {_summary(pol)}")
     return 0
+
+
+def _load(app: App, file: str, name: str) -> Policy:
+    from sentinelgw.policy import load_policy_text
+
+    if file.startswith("ssm:"):
+        from sentinelgw.policy.source import open_policy_source
+
+        return open_policy_source(file, app).current()
+    try:
+        raw = sys.stdin.buffer.read() if file == "-" else open(file, "rb").read()  # noqa: SIM115
+    except OSError as exc:
+        raise ConfigError(f"cannot read policy file {file}: {exc.strerror}",
+                          hint="Check the path") from None
+    return load_policy_text(raw, name)
 
 
 def _summary(pol: Policy) -> str:
@@ -62,7 +71,8 @@ def _summary(pol: Policy) -> str:
 @policy.command("explain")
 @click.option("--profile", required=True, help="Profile being requested.")
 @click.option("--user", default=None, help="AWS identity name (absent: unknown user).")
-@click.option("--mode", type=click.Choice(["cli", "server", "credential_process"]), default="cli",
+@click.option("--mode", type=click.Choice(["cli", "server", "credential_process", "console"]),
+              default="cli",
               show_default=True, help="How the credentials are requested.")
 @click.option("--session-table", default=None, help="As given to sentinel exec --server.")
 @click.option("--no-session-tracking", is_flag=True, help="As given to sentinel exec --server.")
@@ -116,12 +126,12 @@ def _render(d: dict[str, Any]) -> None:
                + (", --no-session-tracking" if d["no_session_tracking"] else ""))
     _say(f"policy:   {d['policy_source']}")
     for s in d["skipped"]:
-        _say(f"skipped:  #{s['index']} {s['rule']}: {s['why']}")
+        _say(f"skipped:  #{s['index'] + 1} {s['rule']}: {s['why']}")
     if d["rule"] is None:
         _say("decision: DENY (no rule matched; the default is deny)")
     else:
         verdict = "ALLOW" if d["effect"] == "allow" else "DENY"
-        _say(f"decision: {verdict} by rule #{d['rule_index']} {d['rule']} "
+        _say(f"decision: {verdict} by rule #{d['rule_index'] + 1} {d['rule']} "
                    f"({d['rule_where']}), effect {d['rule_effect']}")
     _say(f"reason:   {d['reason']}")
     table = d["session_table"]

@@ -138,7 +138,9 @@ def _provision(clients: DeployClients, spec: DeploySpec, *, plan: bool, yes: boo
                 "not changing anything without confirmation",
                 hint="Re-run with --yes (stdin is not a terminal)",
             )
-        click.confirm("Apply this plan?", abort=True)
+        if not click.confirm("Apply this plan?"):
+            click.echo("nothing changed")
+            return 0
     apply_plan(
         clients, found, package, on_done=lambda change: click.echo(f"done: {change.headline()[2:]}")
     )

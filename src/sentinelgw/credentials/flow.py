@@ -28,7 +28,10 @@ def issue_for_profile(
     *,
     use_cache: bool = True,
     debug_policy: bool = False,
+    duration: int | None = None,
 ) -> Issued:
+    """Evaluate the policy for the caller and, if it allows, issue (or reuse cached)
+    credentials; ``duration`` in seconds asks for that lifetime (a separate cache entry)."""
     from sentinelgw.policy.source import open_policy_source
     from sentinelgw.tables import resolve_session_table
 
@@ -46,6 +49,8 @@ def issue_for_profile(
     provider: CredentialProvider
     if use_cache:
         key = cache.cache_key(ctx.env, profile, ctx.aws_profile, region)
+        if duration is not None:
+            key += f"\0duration={duration}"
         provider = cache.CachedProvider(make, ctx.env, key, now, profile)
     else:
         provider = make()
@@ -60,4 +65,5 @@ def issue_for_profile(
         session_table_source=table_source,
         config_session_table=ctx.config().default("session_table"),
     )
-    return gate.retrieve(gate.plan(new_id()))
+    gate.note = ctx.note
+    return gate.retrieve(gate.plan(new_id()), duration=duration)

@@ -55,6 +55,15 @@ def load_profile(name: str) -> Profile:
     return Profile(name=name, kind=_kind(settings), settings=settings)
 
 
+def all_profiles() -> list[Profile]:
+    """Every profile in the AWS config and credentials files, by name."""
+    profiles = _full_config().get("profiles", {})
+    return [
+        Profile(name=name, kind=_kind(dict(settings)), settings=dict(settings))
+        for name, settings in sorted(profiles.items())
+    ]
+
+
 def sso_session_settings(name: str) -> dict[str, Any]:
     sessions = _full_config().get("sso_sessions", {})
     if name not in sessions:

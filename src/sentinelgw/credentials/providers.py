@@ -173,6 +173,8 @@ class RoleProvider(ProfileProvider):
         from sentinelgw.awsclients import client, translate
 
         p = self.profile
+        if duration is not None:
+            duration = self._role_capped(duration)
         params: dict[str, Any] = {
             "RoleArn": p.role_arn,
             "RoleSessionName": plan.source_identity,
@@ -195,6 +197,30 @@ class RoleProvider(ProfileProvider):
             c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"], c["Expiration"]
         )
         return self._issued(keys, plan)
+
+
+    def _role_capped(self, duration: int) -> int:
+        """``duration`` shortened to the role's MaxSessionDuration when ``iam:GetRole`` can
+        read it; otherwise unchanged (STS then refuses a duration above the maximum)."""
+        from sentinelgw.awsclients import client
+
+        if duration <= DEFAULT_DURATION or not self.profile.role_arn:
+            return duration  # every role allows at least one hour
+        name = self.profile.role_arn.rsplit("/", 1)[-1]
+        try:
+            iam = client("iam", session=self.source_session(), region=self.region)
+            maximum = int(iam.get_role(RoleName=name)["Role"]["MaxSessionDuration"])
+        except Exception:
+            return duration
+        if duration > maximum:
+            from datetime import timedelta
+
+            from sentinelgw.timeutil import format_duration
+
+            cap = format_duration(timedelta(seconds=maximum))
+            self.ctx.note(f"note: --duration capped at {cap}, the role's MaxSessionDuration")
+            return maximum
+        return duration
 
 
 # The one map from a profile's kind to its provider; any other kind is left to botocore.

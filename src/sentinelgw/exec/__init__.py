@@ -29,3 +29,5 @@ class ExecInput:
     server_duration: str | None
     token_mode: str  # "file" (AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE) or "env"
     debug_policy: bool = False  # --policy allowed over a pinned central source (logged)
+    duration: int | None = None  # CLI mode: seconds the role credentials last (--duration)
+    no_cache: bool = False  # CLI mode: neither read nor write the credentials cache

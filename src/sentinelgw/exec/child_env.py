@@ -10,9 +10,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sentinelgw.credentials.model import AwsCredentials
 from sentinelgw.fsutil import atomic_write
+
+if TYPE_CHECKING:
+    from sentinelgw.context import Context
 
 # Variables that would outrank or confuse the credentials we hand to the child.
 CONFLICTING = (
@@ -39,6 +43,29 @@ CONFLICTING = (
 
 def scrubbed_env(env: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if k not in CONFLICTING}
+
+
+def child_region(
+    region_flag: str | None,
+    env: Mapping[str, str],
+    profile_region: str | None,
+    default_region: str | None,
+) -> str | None:
+    """The child's region: ``--region``, then ``AWS_REGION`` / ``AWS_DEFAULT_REGION``, then the
+    profile's ``region``, then ``defaults.region`` (which is otherwise for Sentinel's own calls).
+    """
+    for value in (region_flag, env.get("AWS_REGION"), env.get("AWS_DEFAULT_REGION")):
+        if value:
+            return value
+    return profile_region or default_region or None
+
+
+def child_region_for(ctx: Context, profile_region: str | None) -> str | None:
+    """:func:`child_region` with the flag, environment and ``defaults.region`` of ``ctx``."""
+    default = ctx.config().defaults.get("region")
+    return child_region(
+        ctx.region_flag, ctx.env, profile_region, None if default is None else str(default.value)
+    )
 
 
 def _set_region(env: dict[str, str], region: str | None) -> None:

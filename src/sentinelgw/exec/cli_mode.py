@@ -12,14 +12,20 @@ if TYPE_CHECKING:
 def run_cli_exec(ctx: Context, inp: ExecInput) -> int:
     """Issue credentials for ``inp.profile`` (mode ``cli``), run the child, return its status."""
     from sentinelgw.credentials.flow import issue_for_profile
-    from sentinelgw.exec.child_env import cli_mode_env
+    from sentinelgw.credentials.profiles import load_profile
+    from sentinelgw.exec.child_env import child_region_for, cli_mode_env
     from sentinelgw.exec.process import command_or_shell, run_child
     from sentinelgw.policy import Mode
 
-    # No credentials cache: each exec gets its own AssumeRole, so the SourceIdentity its
-    # child carries names this request, and the cache stays what `credentials` uses.
-    issued = issue_for_profile(ctx, inp.profile, Mode.CLI, inp.policy_spec, use_cache=False,
-                               debug_policy=inp.debug_policy)
-    region = issued.region or ctx.region()[0]
+    issued = issue_for_profile(
+        ctx,
+        inp.profile,
+        Mode.CLI,
+        inp.policy_spec,
+        use_cache=not inp.no_cache,
+        duration=inp.duration,
+        debug_policy=inp.debug_policy,
+    )
+    region = child_region_for(ctx, load_profile(inp.profile).region)
     env = cli_mode_env(ctx.env, issued.credentials, region, inp.profile)
     return run_child(command_or_shell(inp.command, ctx.env), env)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sentinelgw.errors import UsageError
+from sentinelgw.errors import SentinelError, UsageError
 
 if TYPE_CHECKING:
     from sentinelgw.context import Context
@@ -62,10 +62,17 @@ def run_server_exec(ctx: Context, inp: ExecInput) -> int:
         teardown.callback(log.close)
         admitted = admit(ctx, inp)
         tracker = track(ctx, inp, admitted, teardown)
-        refresher = start_refresher(ctx, admitted, tracker, teardown)
-        token = secrets.token_urlsafe(32)
-        server = start_server(ctx, inp, admitted, refresher, tracker, token, teardown)
+        try:
+            refresher = start_refresher(ctx, admitted, tracker, teardown)
+            token = secrets.token_urlsafe(32)
+            server = start_server(ctx, inp, admitted, refresher, tracker, token, teardown)
+        except SentinelError as exc:
+            if tracker is not None:
+                tracker.end_reason = f"the server did not start: {exc}"
+            raise
         status = run_child_against(ctx, inp, admitted, server, token, tracker, teardown)
+        if tracker is not None:
+            tracker.end_reason = f"the command exited with status {status}"
     return status
 
 
@@ -141,6 +148,7 @@ def track(
 ) -> SessionTracker | None:
     """Record the session in its table (when tracking applies); expired again at teardown."""
     from sentinelgw.exec.tracking import SessionInfo, start_tracker, tracking_client
+    from sentinelgw.sessions.blocks import refuse_if_blocked
 
     decision = admitted.decision
     if not (decision.tracking and decision.session_table):
@@ -159,6 +167,9 @@ def track(
         lifetime=admitted.lifetime,
     )
     client = tracking_client(ctx, admitted.region, admitted.provider.source_session())
+    # Blocks are read here, by the user's own sentinel: cooperative (the service enforces them).
+    refuse_if_blocked(client, info.table, info.user, ctx.now(),
+                      required=decision.requires_session_tracking)
     tracker = start_tracker(
         ctx,
         info,
@@ -210,6 +221,10 @@ def start_server(
     """Listen on 127.0.0.1 (``--server-port`` or a random port) with the per-request checks."""
     from sentinelgw.server.handler import RequestHandler
     from sentinelgw.server.http import CredentialHTTPServer
+    from sentinelgw.server.notices import ThrottledNotice
+
+    refusals = ThrottledNotice(lambda message: ctx.note(f"warning: {message}"))
+    teardown.callback(refusals.flush)
 
     handler = RequestHandler(
         profile=inp.profile,
@@ -225,6 +240,7 @@ def start_server(
         fail_open=admitted.fail_open,
         role_arn=admitted.plan.role_arn,
         config_session_table=ctx.config().default("session_table"),
+        on_refusal=refusals if ctx.notify is not None else None,
     )
     try:
         server = CredentialHTTPServer(
@@ -254,7 +270,7 @@ def run_child_against(
     teardown: ExitStack,
 ) -> int:
     """Run the child with the endpoint in its environment; return its exit status."""
-    from sentinelgw.exec.child_env import server_mode_env
+    from sentinelgw.exec.child_env import child_region_for, server_mode_env
     from sentinelgw.exec.process import command_or_shell, run_child
     from sentinelgw.exec.workdir import create_workdir, remove_workdir
 
@@ -268,7 +284,7 @@ def run_child_against(
         token=token,
         token_mode=inp.token_mode,
         workdir=workdir,
-        region=admitted.provider.region or admitted.region,
+        region=child_region_for(ctx, admitted.provider.profile.region),
         session_id=session_id,
     )
     if ctx.debug:

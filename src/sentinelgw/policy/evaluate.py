@@ -200,6 +200,17 @@ def _table_from_rule(decision: Decision) -> bool:
         decision.session_table == rule.session_table)
 
 
+def explain_command(request: Request) -> str:
+    """The ``sentinel policy explain`` command that reproduces ``request``."""
+    parts = ["sentinel", "policy", "explain", "--profile", request.profile,
+             "--mode", Mode(request.mode).value]
+    if request.user:
+        parts += ["--user", request.user]
+    if request.no_session_tracking:
+        parts.append("--no-session-tracking")
+    return " ".join(shlex.quote(p) for p in parts)
+
+
 def denial_message(decision: Decision, request: Request) -> str:
     """One line explaining a denial and naming the fix; distinct for each kind of denial."""
     profile = f"'{request.profile}'"
@@ -212,13 +223,16 @@ def denial_message(decision: Decision, request: Request) -> str:
         who = f" for user '{request.user}'" if request.user else ""
         return (f"no policy rule matches profile {profile}{who} in mode "
                 f"{Mode(request.mode).value}, so it is denied by default. See why with: "
-                f"sentinel policy explain --profile {shlex.quote(request.profile)}")
+                f"{explain_command(request)}")
     because = f" ({rule.reason})" if rule.reason else ""
     label = f"policy rule {rule.label()}"
     tracked = " with session tracking" if decision.requires_session_tracking else ""
     if decision.denial == "deny":
         return f"{label} denies profile {profile}{because}"
     if decision.denial == "not_server":
+        if Mode(request.mode) is Mode.CONSOLE:
+            return (f"{label} requires server mode{tracked} for profile {profile}, and a "
+                    "console sign-in cannot be tracked or served that way")
         if Mode(request.mode) is Mode.CREDENTIAL_PROCESS:
             return (f"{label} requires server mode{tracked} for profile {profile}, and "
                     f"credential_process credentials cannot be tracked or served that way. "

@@ -30,6 +30,7 @@ class Mode(StrEnum):
     CLI = "cli"
     SERVER = "server"
     CREDENTIAL_PROCESS = "credential_process"
+    CONSOLE = "console"  # a console sign-in URL (sentinel login)
 
 
 def hhmm(minute: int) -> str:

@@ -9,7 +9,8 @@ changed policy applies to the next one:
 * an SSM parameter is read once when opened and then, after ``start_refresh(interval)``, by a
   background thread. ``current()`` returns the last policy that validated; when refreshes have
   failed for longer than ``max_stale`` seconds it raises instead (fail closed);
-* an inline policy is read with the config, once.
+* an inline policy comes from the config the loader already parsed, then its file is watched
+  like a policy file.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """The sandbox's WSGI middleware in front of moto's dispatcher.
 
 Routing, in order: the SSO portal (``GET /federation/credentials``), CloudTrail LookupEvents
-(by ``X-Amz-Target``), STS AssumeRole (recorded after moto answers it), and everything else
-straight to moto, which picks the service from the SigV4 credential scope as usual.
+(by ``X-Amz-Target``), the revocation front (:mod:`sentinelgw.sandbox.revoked`: the revocation
+policies, and AccessDenied for the sessions they name), STS AssumeRole (recorded after moto
+answers it), and everything else straight to moto, which picks the service from the SigV4
+credential scope as usual.
 """
 
 from __future__ import annotations
@@ -121,6 +123,9 @@ class SandboxApp:
         self.moto_app = moto_app
         self.recorder = recorder
         self.sso = sso
+        from sentinelgw.sandbox.revoked import RevocationFront
+
+        self.revocations = RevocationFront(recorder, recorder.account_id, _read_body)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
                  ) -> Iterable[bytes]:
@@ -134,6 +139,10 @@ class SandboxApp:
             return _json(start_response, status, payload, extra,
                          "application/x-amz-json-1.1")
         scope = credential_scope(environ)
+        if scope is not None:
+            answer = self.revocations.handle(environ, start_response, scope, self.moto_app)
+            if answer is not None:
+                return answer
         if method == "POST" and scope is not None and scope[2] == "sts":
             body = _read_body(environ)
             form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}

@@ -144,12 +144,17 @@ class Sandbox:
         self._caller = MotoCaller(moto_app, self.account_id)
         self._recorder = CloudTrailRecorder(self.account_id, resolve=self._caller.resolve)
         app = SandboxApp(moto_app, self._recorder)
+        busy = SandboxError(f"cannot listen on 127.0.0.1:{self.port}: the port is in use",
+                            hint="Choose another --port, or 0 for a free one")
+        _check_port(self.port, busy)
         try:
             self._server = make_server("127.0.0.1", self.port, app, threaded=True,
                                        request_handler=SandboxRequestHandler)
         except OSError as exc:
             raise SandboxError(f"cannot listen on 127.0.0.1:{self.port}: {exc.strerror}",
                                hint="Choose another --port, or 0 for a free one") from exc
+        except SystemExit:  # werkzeug exits when the port is taken between the check and here
+            raise busy from None
         self._sso = SSOPortal(cache_dir=self.sso_cache_dir, start_url=f"{self.endpoint_url}/start",
                               region=self.region, account_id=self.account_id,
                               assume=self._assume_sso_role)
@@ -232,3 +237,17 @@ def _refuse_home_dirs(root: Path) -> None:
         if root == protected or protected in root.parents:
             raise SandboxError(f"refusing to create a sandbox inside {protected}",
                                hint="Choose another folder with --dir")
+
+
+def _check_port(port: int, busy: SandboxError) -> None:
+    """Raise ``busy`` if 127.0.0.1:``port`` cannot be bound (werkzeug would print and exit)."""
+    import socket
+
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug binds
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise busy from None

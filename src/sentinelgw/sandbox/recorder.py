@@ -140,6 +140,11 @@ class CloudTrailRecorder:
         with self._lock:
             self._keys[access_key_id] = identity
 
+    def known_identity(self, access_key_id: str) -> Identity | None:
+        """The identity of a key the recorder has seen, without asking moto."""
+        with self._lock:
+            return self._keys.get(access_key_id)
+
     def identity_for(self, access_key_id: str) -> Identity:
         with self._lock:
             known = self._keys.get(access_key_id)

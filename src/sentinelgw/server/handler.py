@@ -7,6 +7,7 @@ the refresher. That keeps per-request overhead near a bare loopback server.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -44,6 +45,9 @@ class RequestHandler:
     fail_open: bool = False
     role_arn: str | None = None
     config_session_table: str | None = None
+    # Shown each refusal's reason on Sentinel's own stderr (SDKs such as the JavaScript one
+    # hide the response body); throttled by the caller. None: nobody is watching.
+    on_refusal: Callable[[str], None] | None = None
     # The 200 response for the current credentials, built and encoded once per refresh
     # rather than once per request (benchmarks/server_bench.py).
     _served: tuple[AwsCredentials, Response] | None = field(
@@ -63,6 +67,11 @@ class RequestHandler:
             self._log_outcome(now, decision, error(500, "InternalError", "handler failed"))
             raise
         self._log_outcome(now, decision, response)
+        if response.status != 200 and self.on_refusal is not None:
+            self.on_refusal(
+                f"refused a credential request ({response.body.get('Code')}): "
+                f"{response.body.get('Message')}"
+            )
         return response
 
     def _respond(self, now: datetime) -> tuple[Decision | None, Response]:

@@ -58,6 +58,12 @@ class SessionTracker:
         self._last_error = ""
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        # Recorded as the record's end_reason when stop() marks it expired.
+        self.end_reason: str | None = None
+        from sentinelgw.server.notices import ThrottledNotice
+
+        # An outage fails every flush: warn at once, then once a minute with the count.
+        self._touch_failed = ThrottledNotice(lambda m: log.warn(m, session_id=record.id))
 
     @property
     def session_id(self) -> str:
@@ -104,8 +110,9 @@ class SessionTracker:
         for t in self._threads:
             t.join(timeout=5)
         self._flush()
+        self._touch_failed.flush()
         try:
-            self.store.mark_expired(self.record.id, datetime.now(UTC))
+            self.store.mark_expired(self.record.id, datetime.now(UTC), self.end_reason)
         except SentinelError as exc:
             self._log.warn(
                 f"could not mark session {self.record.id} expired: {exc}", session_id=self.record.id
@@ -166,6 +173,4 @@ class SessionTracker:
             with self._lock:
                 self._pending += n  # keep the count for the next flush; never drop a request
                 self._extended = self._extended or extended
-            self._log.warn(
-                f"could not update session {self.record.id}: {exc}", session_id=self.record.id
-            )
+            self._touch_failed(f"could not update session {self.record.id}: {exc}", "touch")

@@ -6,8 +6,10 @@ Three documents, one per kind of caller:
   and updates its own record (PutItem, GetItem, UpdateItem) and assumes roles with a
   SourceIdentity; it never lists or scans the table.
 - ``security-team``: lists, exports and revokes sessions (Query on the indexes, GetItem,
-  BatchGetItem, UpdateItem, and Scan on the status index only), and runs the audit (CloudTrail
-  LookupEvents, the trail's log files in S3, the central policy parameter).
+  BatchGetItem, UpdateItem, and Scan on the status index only), blocks users (UpdateItem,
+  through TransactWriteItems), denies revoked sessions in IAM (the ``SentinelRevokedSessions``
+  inline policy on the roles), and runs the audit (CloudTrail LookupEvents, the trail's log
+  files in S3, the central policy parameter).
 - ``table-admin``: whoever runs ``sentinel init sessions``.
 
 ``sts:GetCallerIdentity`` needs no permission, so it appears nowhere.
@@ -66,6 +68,12 @@ def generate_iam(
             # know, so a record cannot hide by its status. That index only: never the table.
             {"Sid": "SentinelSessionsUnknownStatuses", "Effect": "Allow",
              "Action": ["dynamodb:Scan"], "Resource": [f"{arn}/index/status-index"]},
+            # Hard revocation: read the role's limit and inline policies, write the Deny
+            # (DeleteRolePolicy only for the AWSRevokeOlderSessions fallback).
+            {"Sid": "SentinelHardRevocation", "Effect": "Allow",
+             "Action": ["iam:GetRole", "iam:ListRolePolicies", "iam:GetRolePolicy",
+                        "iam:PutRolePolicy", "iam:DeleteRolePolicy"],
+             "Resource": roles},
             # LookupEvents does not support resource-level permissions.
             {"Sid": "SentinelAuditCloudTrail", "Effect": "Allow",
              "Action": ["cloudtrail:LookupEvents"], "Resource": ["*"]},

@@ -30,14 +30,14 @@ DEFAULT_RETENTION_DAYS = 90
 EXPORT_FIELDS: tuple[str, ...] = (
     "id", "user", "profile", "role_arn", "status", "started_at", "last_access_at",
     "expires_at", "request_count", "server_instance_id", "source_identity", "host",
-    "revoked_by", "revoked_reason", "revoked_at",
+    "revoked_by", "revoked_reason", "revoked_at", "end_reason",
 )
 
 _ID = re.compile(r"^[0-9a-f]{16}$")
 _TIME_FIELDS = ("started_at", "last_access_at", "expires_at")
 _STR_FIELDS = ("user", "profile", "role_arn", "status", "server_instance_id",
                "source_identity", "host")
-_OPTIONAL_STR = ("revoked_by", "revoked_reason")
+_OPTIONAL_STR = ("revoked_by", "revoked_reason", "end_reason")
 
 Item = dict[str, dict[str, Any]]
 
@@ -87,6 +87,9 @@ class SessionRecord:
     revoked_by: str | None = None
     revoked_reason: str | None = None
     revoked_at: datetime | None = None
+    # Why an ended session ended ("the command exited with status 0", "the server did not
+    # start: ..."); None while active, when revoked, or when the server was killed.
+    end_reason: str | None = None
     ttl: int = field(kw_only=True)
 
     def __post_init__(self) -> None:
@@ -128,7 +131,13 @@ class SessionRecord:
         )
 
     def effective_status(self, now: datetime) -> str:
-        """``active`` past ``expires_at`` reads as ``expired`` (left behind by a killed server)."""
+        """``active`` past ``expires_at`` reads as ``expired`` (left behind by a killed server).
+
+        A record with ``revoked_at`` reads as ``revoked`` whatever its ``status`` says: a
+        revocation is never undone, not even by rewriting the attribute.
+        """
+        if self.revoked_at is not None:
+            return "revoked"
         if self.status == "active" and self.expires_at < now:
             return "expired"
         return self.status
@@ -154,6 +163,7 @@ class SessionRecord:
             "revoked_by": self.revoked_by,
             "revoked_reason": self.revoked_reason,
             "revoked_at": iso(self.revoked_at),
+            "end_reason": self.end_reason,
         }
 
     def to_item(self) -> Item:
@@ -201,6 +211,7 @@ class SessionRecord:
                 revoked_by=_s(item, "revoked_by"),
                 revoked_reason=_s(item, "revoked_reason"),
                 revoked_at=decode_time(revoked_at["N"]) if revoked_at else None,
+                end_reason=_s(item, "end_reason"),
                 # Decimal-free: DynamoDB numbers arrive as strings; a float-looking ttl is
                 # tolerated because other writers may use TypeSerializer with Decimals.
                 ttl=int(float(_n(item, "ttl") or "0")),

@@ -7,6 +7,13 @@ Concurrency rules, all enforced by DynamoDB condition expressions rather than re
   so a request counted concurrently with ``server-revoke`` can never bring a session back;
 - ``mark_expired`` and ``revoke`` only move a session out of ``active``; whichever lands first
   wins and the other learns the current state from ``ReturnValuesOnConditionCheckFailure``.
+- A revocation is permanent: no write but ``revoke`` sets ``revoked_by``, ``revoked_reason`` or
+  ``revoked_at``, none removes them, and ``touch`` and ``mark_expired`` also require
+  ``revoked_at`` to be absent. A record carrying ``revoked_at`` reads as revoked (``status``
+  and the effective status) even if its ``status`` attribute was rewritten by hand.
+
+Items whose id starts with ``block#`` are user blocks (:mod:`sentinelgw.sessions.blocks`), not
+sessions: every read path here skips them.
 
 Status filters use the *effective* status: ``--status expired`` also returns records still
 stored ``active`` whose ``expires_at`` has passed (a server killed before it could mark them),
@@ -44,6 +51,9 @@ DEFAULT_TABLE = DEFAULT_SESSION_TABLE
 # Items per Query page. DynamoDB also caps a page at 1 MB, but moto and other emulators do not,
 # and an uncapped page would make an export's memory grow with the partition size.
 DEFAULT_PAGE_SIZE = 1000
+BLOCK_PREFIX = "block#"  # user blocks share the table; see sentinelgw.sessions.blocks
+# The server's writes (request counts, expiry) apply only to a session never revoked.
+_STILL_ACTIVE = "#s = :active AND attribute_not_exists(revoked_at)"
 
 
 def store_error(exc: BaseException, client: Any, table: str, operation: str) -> SentinelError:
@@ -152,7 +162,7 @@ class SessionStore:
                     TableName=self.table,
                     Key=_key(id),
                     UpdateExpression=update,
-                    ConditionExpression="#s = :active",
+                    ConditionExpression=_STILL_ACTIVE,
                     ExpressionAttributeNames=names,
                     ExpressionAttributeValues=values,
                 )
@@ -162,21 +172,27 @@ class SessionStore:
             raise
         return True
 
-    def mark_expired(self, id: str, at: datetime) -> bool:
-        """Move an active session to ``expired`` (server ended); False if it was not active."""
+    def mark_expired(self, id: str, at: datetime, reason: str | None = None) -> bool:
+        """Move an active session to ``expired`` (server ended), recording ``reason`` as
+        ``end_reason`` when given; False if it was not active."""
+        values = {
+            ":expired": {"S": "expired"},
+            ":active": {"S": "active"},
+            ":at": {"N": encode_time(at)},
+        }
+        update = "SET #s = :expired, ended_at = :at"
+        if reason:
+            update += ", end_reason = :reason"
+            values[":reason"] = {"S": reason}
         try:
             with translating(self.client, self.table, "UpdateItem"):
                 self.client.update_item(
                     TableName=self.table,
                     Key=_key(id),
-                    UpdateExpression="SET #s = :expired, ended_at = :at",
-                    ConditionExpression="#s = :active",
+                    UpdateExpression=update,
+                    ConditionExpression=_STILL_ACTIVE,
                     ExpressionAttributeNames={"#s": "status"},
-                    ExpressionAttributeValues={
-                        ":expired": {"S": "expired"},
-                        ":active": {"S": "active"},
-                        ":at": {"N": encode_time(at)},
-                    },
+                    ExpressionAttributeValues=values,
                 )
         except SessionStoreError as exc:
             if _is_conditional(exc):
@@ -200,7 +216,7 @@ class SessionStore:
                         "SET #s = :revoked, revoked_by = :by, "
                         "revoked_reason = :reason, revoked_at = :at"
                     ),
-                    ConditionExpression="#s = :active",
+                    ConditionExpression=_STILL_ACTIVE,
                     ExpressionAttributeNames={"#s": "status"},
                     ExpressionAttributeValues={
                         ":revoked": {"S": "revoked"},
@@ -221,14 +237,16 @@ class SessionStore:
                     f"unknown session {id} in table {self.table!r}",
                     hint="List sessions with: sentinel server-sessions --status active",
                 ) from None
-            state = old.get("status", {}).get("S", "unknown")
+            state = "revoked" if "revoked_at" in old else old.get("status", {}).get("S", "unknown")
             raise SessionNotFound(f"session {id} is already {state}; nothing to revoke") from None
         return self._decode(resp["Attributes"])
 
     # -- reads ------------------------------------------------------------------------------
 
     def get(self, id: str) -> SessionRecord | None:
-        """The record for ``id`` (consistent read), or None."""
+        """The record for ``id`` (consistent read), or None (also for a ``block#`` id)."""
+        if id.startswith(BLOCK_PREFIX):
+            return None
         self.read_calls += 1
         with translating(self.client, self.table, "GetItem"):
             resp = self.client.get_item(TableName=self.table, Key=_key(id), ConsistentRead=True)
@@ -245,17 +263,19 @@ class SessionStore:
                 TableName=self.table,
                 Key=_key(id),
                 ConsistentRead=True,
-                ProjectionExpression="#s",
+                ProjectionExpression="#s, revoked_at",
                 ExpressionAttributeNames={"#s": "status"},
             )
         item = resp.get("Item")
         if not item or "status" not in item:
             return None
+        if "revoked_at" in item:
+            return "revoked"
         return str(item["status"]["S"])
 
     def batch_get(self, ids: Iterable[str]) -> dict[str, SessionRecord]:
         """Records for ``ids`` (deduplicated; unknown ids are absent from the result)."""
-        unique = list(dict.fromkeys(i for i in ids if i))
+        unique = list(dict.fromkeys(i for i in ids if i and not i.startswith(BLOCK_PREFIX)))
         found: dict[str, SessionRecord] = {}
         for start in range(0, len(unique), BATCH_LIMIT):
             chunk = unique[start : start + BATCH_LIMIT]
@@ -267,6 +287,8 @@ class SessionStore:
                 with translating(self.client, self.table, "BatchGetItem"):
                     resp = self.client.batch_get_item(RequestItems=pending)
                 for item in resp.get("Responses", {}).get(self.table, []):
+                    if _is_block(item):
+                        continue
                     rec = self._decode_or_skip(item)
                     if rec is not None:
                         found[rec.id] = rec
@@ -317,7 +339,12 @@ class SessionStore:
         else:
             index, key_name = "status-index", "status"
             # Effective "expired" lives in two stored states; effective "active" only in one.
-            key_values = {None: list(STATUSES), "expired": ["expired", "active"]}.get(
+            # Effective "revoked" also covers an "active" record carrying revoked_at.
+            key_values = {
+                None: list(STATUSES),
+                "expired": ["expired", "active"],
+                "revoked": ["revoked", "active"],
+            }.get(
                 status, [status or "active"]
             )
         # A small --limit needs no 1000-item pages; paging continues if filters drop items.
@@ -377,6 +404,8 @@ class SessionStore:
             with translating(self.client, self.table, "Query"):
                 resp = self.client.query(**req)
             for item in resp.get("Items", []):
+                if _is_block(item):
+                    continue
                 rec = self._decode_or_skip(item)
                 if rec is not None:
                     yield rec
@@ -414,7 +443,7 @@ class SessionStore:
             with translating(self.client, self.table, "Scan"):
                 resp = self.client.scan(**req)
             for item in resp.get("Items", []):
-                rec = self._decode_or_skip(item)
+                rec = None if _is_block(item) else self._decode_or_skip(item)
                 if rec is not None:
                     found.append(rec)
             last = resp.get("LastEvaluatedKey")
@@ -454,6 +483,11 @@ def open_store(app: App, table_flag: str | None, region_flag: str | None) -> Ses
         raise UsageError("no session table", hint="Pass --table or set defaults.session_table")
     region, _ = app.region(region_flag)
     return SessionStore(app.client("dynamodb", region), table)
+
+
+def _is_block(item: Item) -> bool:
+    ident = item.get("id", {}).get("S", "") if isinstance(item, dict) else ""
+    return isinstance(ident, str) and ident.startswith(BLOCK_PREFIX)
 
 
 def _key(id: str) -> dict[str, dict[str, str]]:

@@ -1,0 +1,69 @@
+"""``sentinel list``: the AWS profiles, their kind, the policy's answer in each mode, and
+whether cached credentials exist."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from sentinelgw.cli.common import App, common_options, format_option, pass_app
+
+
+@click.command("list")
+@click.option(
+    "--user",
+    metavar="NAME",
+    help="Evaluate the policy for this AWS user (default: unknown, so rules that name users "
+    "do not match).",
+)
+@click.option("--policy", "policy_spec", metavar="SRC", help="Policy file or ssm:/parameter.")
+@format_option("human", "json")
+@common_options
+@pass_app
+def list_(app: App, user: str | None, policy_spec: str | None, fmt: str) -> int:
+    """List AWS profiles with their kind, the rule deciding each mode, and the cache."""
+    from sentinelgw.credentials.overview import decision_text, overview
+    from sentinelgw.policy.source import open_policy_source
+
+    policy = open_policy_source(policy_spec, app).current()
+    rows = overview(app, policy, user, app.now())
+    if fmt == "json":
+        doc = [
+            {
+                "profile": r.name,
+                "kind": r.kind,
+                "modes": {
+                    mode.value: {
+                        "allowed": d.allowed,
+                        "rule": d.rule.name if d.rule else None,
+                        "rule_number": d.rule.index + 1 if d.rule else None,
+                    }
+                    for mode, d in r.decisions
+                },
+                "cached": r.cached,
+            }
+            for r in rows
+        ]
+        click.echo(json.dumps(doc, indent=2))
+        return 0
+    if not rows:
+        click.echo("no AWS profiles (see AWS_CONFIG_FILE, default ~/.aws/config)")
+        return 0
+    from sentinelgw.cli.tables import Column, render
+
+    modes = [mode for mode, _ in rows[0].decisions]
+    columns = [Column("profile", key=True), Column("kind", key=True)]
+    columns += [Column(m.value, key=True) for m in modes]
+    columns.append(Column("cached", key=True))
+    table = []
+    for r in rows:
+        row: dict[str, str] = {"profile": r.name, "kind": r.kind}
+        row.update({m.value: decision_text(d) for m, d in r.decisions})
+        row["cached"] = "yes" if r.cached else "no"
+        table.append(row)
+    from sentinelgw.wording import counted
+
+    who = f"user {user}" if user else "an unknown user"
+    render(table, columns, title=f"{counted(len(rows), 'profile')}, policy for {who}")
+    return 0

@@ -1,0 +1,57 @@
+"""``sentinel login``: a console sign-in URL for a profile, gated by the policy in mode
+``console`` (so a profile whose rule requires server mode, with or without session
+tracking, is refused: a console session cannot be tracked or revoked by Sentinel)."""
+
+from __future__ import annotations
+
+import click
+
+from sentinelgw.cli.common import App, common_options, pass_app
+from sentinelgw.cli.credential_options import (
+    chosen_profile,
+    duration_option,
+    duration_seconds,
+    mfa_token_option,
+    policy_option,
+    profile_option,
+)
+
+
+@click.command("login")
+@profile_option
+@policy_option
+@click.option("--open", "open_browser", is_flag=True, help="Open the URL in the web browser.")
+@duration_option
+@mfa_token_option
+@common_options
+@pass_app
+def login(
+    app: App, profile: str | None, policy_spec: str | None, open_browser: bool, duration: str | None
+) -> int:
+    """Print (or open) an AWS console sign-in URL for a profile, if the policy allows it.
+
+    The URL signs its holder in for 15 minutes: do not share or log it.
+    """
+    from sentinelgw.credentials import console
+    from sentinelgw.credentials.flow import issue_for_profile
+    from sentinelgw.credentials.profiles import load_profile
+    from sentinelgw.exec.child_env import child_region_for
+    from sentinelgw.policy import Mode
+
+    name = chosen_profile(app, profile)
+    issued = issue_for_profile(
+        app, name, Mode.CONSOLE, policy_spec, use_cache=False, duration=duration_seconds(duration)
+    )
+    endpoint = console.federation_endpoint(app.env)
+    token = console.signin_token(issued.credentials, endpoint)
+    region = child_region_for(app, load_profile(name).region)
+    url = console.login_url(token, endpoint, console.console_destination(region))
+    if open_browser:
+        import webbrowser
+
+        if webbrowser.open(url):
+            click.echo(f"opened the AWS console for profile {name} in the web browser", err=True)
+            return 0
+        click.echo("sentinel: no web browser could be opened; the URL is below", err=True)
+    click.echo(url)
+    return 0

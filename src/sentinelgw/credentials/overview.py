@@ -1,0 +1,64 @@
+"""What ``sentinel list`` shows: each AWS profile, its kind, the policy's answer in each
+mode, and whether the credentials cache holds valid credentials for it.
+
+Nothing here calls AWS: the user is the one given (or unknown, so rules that name users do
+not match), and the cache is read from disk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sentinelgw.credentials import cache
+from sentinelgw.policy import Decision, Mode, Policy, Request, evaluate
+
+if TYPE_CHECKING:
+    from sentinelgw.context import Context
+
+
+@dataclass(frozen=True)
+class ProfileOverview:
+    name: str
+    kind: str
+    decisions: tuple[tuple[Mode, Decision], ...]
+    cached: bool
+
+
+def overview(
+    ctx: Context, policy: Policy, user: str | None, now: datetime
+) -> list[ProfileOverview]:
+    from sentinelgw.credentials.profiles import all_profiles
+    from sentinelgw.tables import resolve_session_table
+
+    region = ctx.region()[0]
+    out = []
+    for profile in all_profiles():
+        decisions = []
+        for mode in Mode:
+            table, source = resolve_session_table(
+                None, ctx.env, ctx.config(), server_mode=mode is Mode.SERVER
+            )
+            request = Request(
+                profile=profile.name,
+                user=user,
+                mode=mode,
+                at=now,
+                session_table=table,
+                session_table_source=source,
+            )
+            decisions.append((mode, evaluate(policy, request)))
+        key = cache.cache_key(ctx.env, profile.name, ctx.aws_profile, region)
+        cached = cache.load(ctx.env, key, now) is not None
+        out.append(ProfileOverview(profile.name, profile.kind, tuple(decisions), cached))
+    return out
+
+
+def decision_text(decision: Decision) -> str:
+    """``allow``/``deny`` and the deciding rule, numbered as ``policy validate`` and
+    ``policy explain`` number it (from 1)."""
+    verdict = "allow" if decision.allowed else "deny"
+    if decision.rule is None:
+        return f"{verdict} (no rule)"
+    return f"{verdict} #{decision.rule.index + 1} {decision.rule.name}"

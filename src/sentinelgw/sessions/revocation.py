@@ -1,0 +1,339 @@
+"""Hard revocation: an IAM Deny that reaches credentials a revoked session already holds.
+
+IAM evaluates the role's permission policies on every request, including requests signed with
+temporary credentials issued before the policy changed, and every Sentinel role session carries
+its own SourceIdentity (``aws:SourceIdentity`` on each request it makes). A Deny conditioned on
+that value therefore cuts off exactly one session. AWS documents that such a change takes from
+seconds to a few minutes to apply everywhere.
+
+The policy document (one Deny statement per revocation hour, pruning, the size quota and the
+``AWSRevokeOlderSessions`` fallback document) is described in
+:mod:`sentinelgw.sessions.revoked_policy`.
+
+Concurrency: IAM has no conditional write. Each attempt reads the current document, merges the
+new entry, prunes, writes, waits ``settle`` seconds (with jitter) and reads again; if a
+concurrent writer dropped the entry, the attempt repeats, up to ``max_attempts`` times with
+jittered backoff. Every writer merges what it read, so an entry can only be lost to a writer
+whose read and write straddle the whole settle wait; repeating the revoke is always safe
+(an entry already present is not written again).
+
+Permissions the revoker needs on the role: ``iam:GetRole``, ``iam:ListRolePolicies``,
+``iam:GetRolePolicy``, ``iam:PutRolePolicy`` and, for the fallback, ``iam:DeleteRolePolicy``.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sentinelgw.errors import HardRevocationError, SentinelError
+from sentinelgw.sessions.revoked_policy import (
+    FALLBACK_POLICY_NAME,
+    POLICY_NAME,
+    QUOTA_CHARS,
+    as_document,
+    compact,
+    document_size,
+    fallback_document,
+    merge_document,
+    revoked_entries,
+)
+from sentinelgw.sourceidentity import is_valid_sts_value
+
+_PERMISSIONS = {
+    "GetRole": "iam:GetRole",
+    "ListRolePolicies": "iam:ListRolePolicies",
+    "GetRolePolicy": "iam:GetRolePolicy",
+    "PutRolePolicy": "iam:PutRolePolicy",
+    "DeleteRolePolicy": "iam:DeleteRolePolicy",
+}
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/(?:[\w+=,.@/-]*/)?([\w+=,.@-]{1,64})$")
+
+
+@dataclass(frozen=True, slots=True)
+class HardRevokeResult:
+    """What the IAM step did.
+
+    ``outcome`` is ``added`` (the entry was written), ``present`` (it was already there; nothing
+    written) or ``fallback`` (``AWSRevokeOlderSessions`` was written instead; see ``warning``).
+    """
+
+    role_arn: str
+    role_name: str
+    source_identity: str
+    policy_name: str
+    outcome: str
+    entries: int
+    pruned: int
+    policy_chars: int
+    role_policy_chars: int
+    attempts: int
+    warning: str | None = None
+
+
+def role_name_from_arn(role_arn: str) -> str:
+    """The role name (last path segment) of an IAM role ARN; refuses roles IAM will not edit."""
+    m = _ROLE_ARN.match(role_arn or "")
+    if not m:
+        raise HardRevocationError(
+            f"cannot revoke through IAM: {role_arn!r} is not an IAM role ARN",
+            hint="Only sessions of IAM roles can be denied; the record is revoked",
+        )
+    if "/aws-reserved/sso.amazonaws.com/" in role_arn:
+        raise HardRevocationError(
+            f"IAM Identity Center role {role_arn} cannot be edited in IAM",
+            hint="Revoke the user's sessions through IAM Identity Center",
+        )
+    if "/aws-service-role/" in role_arn:
+        raise HardRevocationError(f"service-linked role {role_arn} cannot hold inline policies")
+    return m.group(1)
+
+
+def hard_revoke(
+    iam: Any,
+    role_arn: str,
+    source_identity: str,
+    *,
+    now: datetime,
+    on_fallback: Callable[[str], bool] | None = None,
+    max_attempts: int = 5,
+    settle: float = 0.5,
+    sleep: Callable[[float], None] = time.sleep,
+    jitter: Callable[[], float] = random.random,
+) -> HardRevokeResult:
+    """Deny ``source_identity`` on ``role_arn`` through ``SentinelRevokedSessions``.
+
+    ``iam`` is a boto3 IAM client with the revoker's (or the service's) credentials. ``now`` is
+    the revocation time. ``on_fallback`` receives the warning before ``AWSRevokeOlderSessions``
+    is written and may refuse it by returning False (then HardRevocationError is raised).
+    Raises :class:`HardRevocationError` naming the missing permission when IAM refuses a call.
+    """
+    if not source_identity:
+        raise HardRevocationError(
+            "the session has no SourceIdentity, so IAM cannot deny it alone",
+            hint="Only role sessions created by Sentinel can be revoked through IAM",
+        )
+    if not is_valid_sts_value(source_identity):
+        raise HardRevocationError(
+            f"{source_identity[:80]!r} is not a SourceIdentity STS accepts, so no session has it",
+            hint="Check the session record's source_identity",
+        )
+    name = role_name_from_arn(role_arn)
+    max_session = timedelta(seconds=_max_session_seconds(iam, name))
+    for attempt in range(1, max(1, max_attempts) + 1):
+        current = _get_policy(iam, name, POLICY_NAME)
+        if any(source_identity in ids for ids in revoked_entries(current).values()):
+            return _result(
+                role_arn,
+                name,
+                source_identity,
+                POLICY_NAME,
+                "present",
+                current,
+                0,
+                _other_policy_chars(iam, name, POLICY_NAME) + document_size(current),
+                attempt,
+            )
+        document, pruned = merge_document(
+            current, source_identity, now=now, max_session=max_session
+        )
+        others = _other_policy_chars(iam, name, POLICY_NAME)
+        if others + len(compact(document)) > QUOTA_CHARS:
+            return _fall_back(
+                iam, role_arn, name, source_identity, now, current, document, on_fallback, attempt
+            )
+        _put_policy(iam, name, POLICY_NAME, document)
+        sleep(settle * (1 + jitter() / 2))
+        check = _get_policy(iam, name, POLICY_NAME)
+        if any(source_identity in ids for ids in revoked_entries(check).values()):
+            return _result(
+                role_arn,
+                name,
+                source_identity,
+                POLICY_NAME,
+                "added",
+                check,
+                pruned,
+                others + document_size(check),
+                attempt,
+            )
+        sleep(min(0.2 * 2 ** (attempt - 1), 2.0) * (0.5 + jitter()))
+    raise HardRevocationError(
+        f"policy {POLICY_NAME} on role {role_arn} kept changing under concurrent writes; "
+        f"{source_identity} is not in it after {max_attempts} attempts",
+        hint="Run the revoke again; it is safe to repeat",
+    )
+
+
+def _fall_back(
+    iam: Any,
+    role_arn: str,
+    name: str,
+    source_identity: str,
+    now: datetime,
+    current: dict[str, Any] | None,
+    wanted: dict[str, Any],
+    on_fallback: Callable[[str], bool] | None,
+    attempt: int,
+) -> HardRevokeResult:
+    warning = (
+        f"adding {source_identity} to {POLICY_NAME} would pass the {QUOTA_CHARS}-character "
+        f"quota on inline policies of role {role_arn} ({len(compact(wanted))} characters); "
+        f"writing AWS's {FALLBACK_POLICY_NAME} instead, which ENDS EVERY CURRENT SESSION of "
+        "the role (every credential issued before now), not only this one"
+    )
+    if on_fallback is not None and not on_fallback(warning):
+        raise HardRevocationError(
+            f"{POLICY_NAME} on role {role_arn} is full and the fallback was declined",
+            hint=f"Delete {POLICY_NAME} entries or other inline policies of the role",
+        )
+    doc = fallback_document(now)
+    others = _other_policy_chars(iam, name, POLICY_NAME, FALLBACK_POLICY_NAME)
+    if current is not None and others + document_size(current) + len(compact(doc)) > QUOTA_CHARS:
+        # Every entry it holds names a session issued before now, which the fallback denies.
+        _delete_policy(iam, name, POLICY_NAME)
+        current = None
+    if others + len(compact(doc)) > QUOTA_CHARS:
+        raise HardRevocationError(
+            f"the other inline policies of role {role_arn} leave no room for "
+            f"{FALLBACK_POLICY_NAME} ({others} of {QUOTA_CHARS} characters)",
+            hint="Move inline policies of the role to managed policies",
+        )
+    _put_policy(iam, name, FALLBACK_POLICY_NAME, doc)
+    return HardRevokeResult(
+        role_arn=role_arn,
+        role_name=name,
+        source_identity=source_identity,
+        policy_name=FALLBACK_POLICY_NAME,
+        outcome="fallback",
+        entries=0,
+        pruned=0,
+        policy_chars=len(compact(doc)),
+        role_policy_chars=others + len(compact(doc)) + document_size(current),
+        attempts=attempt,
+        warning=warning,
+    )
+
+
+def _result(
+    role_arn: str,
+    name: str,
+    source_identity: str,
+    policy: str,
+    outcome: str,
+    document: dict[str, Any] | None,
+    pruned: int,
+    role_chars: int,
+    attempt: int,
+) -> HardRevokeResult:
+    return HardRevokeResult(
+        role_arn=role_arn,
+        role_name=name,
+        source_identity=source_identity,
+        policy_name=policy,
+        outcome=outcome,
+        entries=sum(len(v) for v in revoked_entries(document).values()),
+        pruned=pruned,
+        policy_chars=document_size(document),
+        role_policy_chars=role_chars,
+        attempts=attempt,
+    )
+
+
+# -- IAM calls ------------------------------------------------------------------------------
+
+
+def _max_session_seconds(iam: Any, name: str) -> int:
+    role = _call(iam, "GetRole", name, lambda: iam.get_role(RoleName=name))["Role"]
+    return int(role.get("MaxSessionDuration") or 3600)
+
+
+def _get_policy(iam: Any, name: str, policy: str) -> dict[str, Any] | None:
+    try:
+        resp = iam.get_role_policy(RoleName=name, PolicyName=policy)
+    except Exception as exc:
+        if _code(exc) == "NoSuchEntity":
+            return None
+        raise _translate(exc, "GetRolePolicy", name) from exc
+    return as_document(resp.get("PolicyDocument"))
+
+
+def _other_policy_chars(iam: Any, name: str, *exclude: str) -> int:
+    total = 0
+    for policy in _list_policies(iam, name):
+        if policy not in exclude:
+            total += document_size(_get_policy(iam, name, policy))
+    return total
+
+
+def _list_policies(iam: Any, name: str) -> list[str]:
+    names: list[str] = []
+    kwargs: dict[str, Any] = {"RoleName": name}
+    while True:
+        resp = _call(iam, "ListRolePolicies", name, lambda: iam.list_role_policies(**kwargs))
+        names.extend(str(n) for n in resp.get("PolicyNames", []))
+        if not resp.get("IsTruncated") or not resp.get("Marker"):
+            return names
+        kwargs["Marker"] = resp["Marker"]
+
+
+def _put_policy(iam: Any, name: str, policy: str, document: dict[str, Any]) -> None:
+    _call(
+        iam,
+        "PutRolePolicy",
+        name,
+        lambda: iam.put_role_policy(
+            RoleName=name, PolicyName=policy, PolicyDocument=compact(document)
+        ),
+    )
+
+
+def _delete_policy(iam: Any, name: str, policy: str) -> None:
+    try:
+        iam.delete_role_policy(RoleName=name, PolicyName=policy)
+    except Exception as exc:
+        if _code(exc) != "NoSuchEntity":
+            raise _translate(exc, "DeleteRolePolicy", name) from exc
+
+
+def _call(iam: Any, operation: str, name: str, fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except Exception as exc:
+        raise _translate(exc, operation, name) from exc
+
+
+def _translate(exc: BaseException, operation: str, name: str) -> SentinelError:
+    from sentinelgw.awsclients import translate
+
+    if isinstance(exc, SentinelError):
+        return exc
+    code = _code(exc)
+    perm = _PERMISSIONS.get(operation, f"iam:{operation}")
+    if code in {"AccessDenied", "AccessDeniedException"}:
+        return HardRevocationError(
+            f"{perm} on role {name} was denied ({code})",
+            hint=f"The revoker needs {perm} on the role",
+        )
+    if code == "NoSuchEntity":
+        return HardRevocationError(
+            f"role {name} does not exist (iam:{operation})", hint="Check the session's role_arn"
+        )
+    if code == "LimitExceeded":
+        return HardRevocationError(
+            f"iam:{operation} on role {name} passed an IAM quota (LimitExceeded)",
+            hint="Remove inline policies of the role, then revoke again",
+        )
+    base = translate(exc, "iam", operation, f"role {name}")
+    return HardRevocationError(base.message, hint=base.hint)
+
+
+def _code(exc: BaseException) -> str:
+    from sentinelgw.awsclients import error_code
+
+    return error_code(exc) or ""

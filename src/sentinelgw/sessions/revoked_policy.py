@@ -1,0 +1,166 @@
+"""The ``SentinelRevokedSessions`` document: format, merge, pruning and size (no I/O).
+
+The policy
+----------
+Sentinel keeps one inline policy, ``SentinelRevokedSessions``, on each role it revokes sessions
+of. Its entries are grouped in one statement per UTC hour of revocation; the hour is in the
+statement's ``Sid``, so the revocation time of every entry survives any round trip through IAM
+and the document stays plain IAM JSON::
+
+    {"Version": "2012-10-17",
+     "Statement": [
+       {"Sid": "SentinelRevoked2026120114",          # revoked 2026-12-01, 14:00-14:59 UTC
+        "Effect": "Deny", "Action": "*", "Resource": "*",
+        "Condition": {"StringEquals": {"aws:SourceIdentity": ["sentinel.alice.3f9a...", ...]}}}]}
+
+Pruning: credentials of a revoked session were issued before its revocation and last at most
+the role's ``MaxSessionDuration``, so a bucket whose hour ended more than ``MaxSessionDuration``
+ago denies nothing that still works. Every write drops such buckets. Statements whose ``Sid``
+Sentinel did not write are kept as they are.
+
+Size: a role's inline policies may total 10,240 characters (IAM does not count white space).
+Sentinel counts the role's other inline policies (ListRolePolicies, GetRolePolicy) and writes
+compact JSON. When the new document would pass the quota, it falls back to AWS's own
+``AWSRevokeOlderSessions`` policy (Deny everything with ``DateLessThan aws:TokenIssueTime
+<now>``), which ends every session of the role issued before now, after the revoker was
+warned. That policy covers every entry of ``SentinelRevokedSessions`` too (each was issued
+before now), so if both do not fit, ``SentinelRevokedSessions`` is removed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+POLICY_NAME = "SentinelRevokedSessions"
+FALLBACK_POLICY_NAME = "AWSRevokeOlderSessions"
+QUOTA_CHARS = 10_240  # aggregate size of a role's inline policies, white space not counted
+SID_PREFIX = "SentinelRevoked"
+_SID = re.compile(r"^SentinelRevoked(\d{10})$")
+_SID_FORMAT = "%Y%m%d%H"
+_CONDITION_KEY = "aws:SourceIdentity"
+
+
+def bucket_sid(at: datetime) -> str:
+    """The ``Sid`` of the statement holding entries revoked in ``at``'s UTC hour."""
+    return SID_PREFIX + at.astimezone(UTC).strftime(_SID_FORMAT)
+
+
+def bucket_start(sid: str) -> datetime | None:
+    m = _SID.match(sid)
+    if not m:
+        return None
+    try:
+        return datetime.strptime(m.group(1), _SID_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def compact(document: dict[str, Any]) -> str:
+    """The document as IAM counts it: JSON without white space between tokens."""
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+
+
+def revoked_entries(document: dict[str, Any] | None) -> dict[str, set[str]]:
+    """Sentinel's buckets in a ``SentinelRevokedSessions`` document: Sid -> SourceIdentities."""
+    out: dict[str, set[str]] = {}
+    for stmt in _statements(document):
+        sid = stmt.get("Sid")
+        if isinstance(sid, str) and bucket_start(sid) is not None:
+            out.setdefault(sid, set()).update(_identities(stmt))
+    return out
+
+
+def merge_document(
+    document: dict[str, Any] | None,
+    source_identity: str,
+    *,
+    now: datetime,
+    max_session: timedelta,
+) -> tuple[dict[str, Any], int]:
+    """The document with ``source_identity`` added in ``now``'s bucket and stale buckets pruned.
+
+    Returns (new document, number of entries pruned). Foreign statements are kept in place at
+    the front; buckets follow in Sid order, entries sorted, so the result is deterministic.
+    """
+    buckets = revoked_entries(document)
+    foreign = [s for s in _statements(document) if not _is_bucket(s)]
+    pruned = 0
+    for sid in list(buckets):
+        start = bucket_start(sid)
+        assert start is not None
+        if start + timedelta(hours=1) + max_session <= now:
+            pruned += len(buckets.pop(sid))
+    if not any(source_identity in ids for ids in buckets.values()):
+        buckets.setdefault(bucket_sid(now), set()).add(source_identity)
+    statements = foreign + [deny_statement(sid, buckets[sid]) for sid in sorted(buckets)]
+    return {"Version": "2012-10-17", "Statement": statements}, pruned
+
+
+def deny_statement(sid: str, identities: set[str]) -> dict[str, Any]:
+    return {
+        "Sid": sid,
+        "Effect": "Deny",
+        "Action": "*",
+        "Resource": "*",
+        "Condition": {"StringEquals": {_CONDITION_KEY: sorted(identities)}},
+    }
+
+
+def fallback_document(now: datetime) -> dict[str, Any]:
+    """AWS's own revoke-older-sessions policy: deny every session issued before ``now``."""
+    stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Deny",
+                "Action": ["*"],
+                "Resource": ["*"],
+                "Condition": {"DateLessThan": {"aws:TokenIssueTime": stamp}},
+            }
+        ],
+    }
+
+
+def as_document(raw: Any) -> dict[str, Any] | None:
+    """A policy document from GetRolePolicy (boto3 decodes it; a string is parsed)."""
+    if isinstance(raw, str):
+        from urllib.parse import unquote
+
+        try:
+            raw = json.loads(unquote(raw) if raw.startswith("%") else raw)
+        except ValueError:
+            return None
+    return raw if isinstance(raw, dict) else None
+
+
+def document_size(document: dict[str, Any] | None) -> int:
+    return len(compact(document)) if document is not None else 0
+
+
+def _statements(document: dict[str, Any] | None) -> list[dict[str, Any]]:
+    if not document:
+        return []
+    stmts = document.get("Statement")
+    if isinstance(stmts, dict):
+        stmts = [stmts]
+    return [s for s in stmts if isinstance(s, dict)] if isinstance(stmts, list) else []
+
+
+def _is_bucket(stmt: dict[str, Any]) -> bool:
+    sid = stmt.get("Sid")
+    return isinstance(sid, str) and bucket_start(sid) is not None
+
+
+def _identities(stmt: dict[str, Any]) -> set[str]:
+    cond = stmt.get("Condition")
+    equals = cond.get("StringEquals") if isinstance(cond, dict) else None
+    values = equals.get(_CONDITION_KEY) if isinstance(equals, dict) else None
+    if isinstance(values, str):
+        return {values}
+    if isinstance(values, list):
+        return {v for v in values if isinstance(v, str)}
+    return set()
