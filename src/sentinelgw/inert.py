@@ -29,33 +29,49 @@ from typing import TYPE_CHECKING, Any, TextIO
 if TYPE_CHECKING:
     from rich.text import Text
 
-# C0 controls, DEL, C1 controls, and the Unicode line/paragraph separators and bidi overrides
-# that terminals and editors also act on.
+# C0 controls, DEL, C1 controls, the Unicode line/paragraph separators and bidi overrides
+# that terminals and editors act on, and the backslash (doubled, so escapes stay unambiguous).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\\]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
+# Also escaped: every other format character (zero-width spaces and joiners, soft hyphen, BOM),
+# surrogates, private-use and unassigned code points, which render as nothing or as anything.
+_INVISIBLE = ("Cf", "Cs", "Co", "Cn")
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _escape(match: re.Match[str]) -> str:
-    ch = match.group(0)
+def _escape_char(ch: str) -> str:
     named = _NAMED.get(ch)
     if named is not None:
         return named
     code = ord(ch)
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def _escape(match: re.Match[str]) -> str:
+    return _escape_char(match.group(0))
 
 
 def visible(value: object) -> str:
     """``value`` as text with every control character shown as a visible escape.
 
     None becomes the empty string. The result contains no character below U+0020, no DEL, no
-    C1 control and no line separator, so it can neither move the cursor nor start a line.
+    C1 control, no line separator and no invisible format character, so it can neither move
+    the cursor nor start a line nor hide what follows.
     """
     if value is None:
         return ""
     s = value if isinstance(value, str) else str(value)
-    return _CONTROL.sub(_escape, s)
+    s = _CONTROL.sub(_escape, s)
+    if s.isascii():
+        return s
+    import unicodedata
+
+    return "".join(
+        _escape_char(ch) if unicodedata.category(ch) in _INVISIBLE else ch for ch in s
+    )
 
 
 def text(value: object, style: str = "") -> Text:
