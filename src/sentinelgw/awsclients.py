@@ -4,8 +4,10 @@ boto3 is imported lazily, inside these functions, so that commands which do not 
 (``sentinel credentials`` with a warm cache, ``policy validate``) start fast.
 
 Every client is made through a ``boto3.Session`` so the standard variables apply exactly as in
-the AWS CLI: ``AWS_CONFIG_FILE``, ``AWS_SHARED_CREDENTIALS_FILE``, ``AWS_PROFILE``,
-``AWS_REGION`` and ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_<SERVICE>``.
+the AWS CLI: ``AWS_CONFIG_FILE``, ``AWS_SHARED_CREDENTIALS_FILE``, ``AWS_REGION`` and
+``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_<SERVICE>``. ``AWS_PROFILE`` is the exception: it names
+the profile ``exec`` and ``credentials`` default to, never the credentials of Sentinel's own
+calls (see :func:`make_session`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ _PERMISSIONS = {
     ("dynamodb", "GetItem"): "dynamodb:GetItem on the session table",
     ("dynamodb", "UpdateItem"): "dynamodb:UpdateItem on the session table",
     ("dynamodb", "Query"): "dynamodb:Query on the session table and its indexes",
+    ("dynamodb", "Scan"): "dynamodb:Scan on the session table's status-index",
     ("dynamodb", "BatchGetItem"): "dynamodb:BatchGetItem on the session table",
     ("dynamodb", "CreateTable"): "dynamodb:CreateTable and dynamodb:UpdateTimeToLive",
     ("dynamodb", "DescribeTable"): "dynamodb:DescribeTable on the session table",
@@ -42,12 +45,25 @@ _RETRY_CONFIG: dict[str, Any] = {"retries": {"mode": "standard", "max_attempts":
 
 
 def make_session(profile: str | None = None, region: str | None = None) -> boto3.Session:
-    """A boto3 session for ``profile`` (None: the AWS CLI's default resolution)."""
+    """A boto3 session for ``profile``; None: the default chain, ignoring ``AWS_PROFILE``.
+
+    ``AWS_PROFILE`` / ``AWS_DEFAULT_PROFILE`` name the profile a user works in (the one
+    ``sentinel exec`` defaults to), not the credentials Sentinel itself should use: with
+    ``AWS_PROFILE=prod``, botocore would assume the prod role with no SourceIdentity for
+    Sentinel's own calls, and the audit would report that session as a gap. So without an
+    explicit profile the session reads no profile variable.
+    """
     import boto3
     import botocore.exceptions
+    import botocore.session
 
     try:
-        return boto3.Session(profile_name=profile or None, region_name=region or None)
+        if not profile:
+            # "profile" resolved from no environment variable: the [default] profile's
+            # settings and the rest of the default chain still apply.
+            core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
+            return boto3.Session(botocore_session=core, region_name=region or None)
+        return boto3.Session(profile_name=profile, region_name=region or None)
     except botocore.exceptions.ProfileNotFound as exc:
         raise ConfigError(
             f"AWS profile {profile!r} was not found in the AWS config",

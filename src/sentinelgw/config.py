@@ -2,9 +2,16 @@
 
 Files, later ones overriding earlier ones key by key:
 
-1. ``~/.sentinel/config.yaml`` (user)
-2. ``./sentinel.yaml`` (project)
-3. ``SENTINEL_CONFIG``, or ``--config FILE`` which replaces it
+1. ``/etc/sentinel/config.yaml`` (system)
+2. ``~/.sentinel/config.yaml`` (user)
+3. ``sentinel.yaml`` in the working directory or the nearest folder above it (project)
+4. ``SENTINEL_CONFIG``, or ``--config FILE`` which replaces it
+
+A ``policy_source`` set in the system or user config is *central* and pinned: no later file
+replaces it, and their inline policies are not used (each is noted in ``Config.notes``). A
+project file is content of whatever repository the user works in, so one owned by another
+user or writable by others is not read. The system and user files must be owned by the
+current user or root and not writable by others, or loading fails.
 
 Keys::
 
@@ -56,12 +63,29 @@ class Setting:
     source: str  # "file:line", "--flag", "env NAME", "built-in default"
 
 
+SYSTEM_CONFIG = Path("/etc/sentinel/config.yaml")
+CENTRAL_KINDS = ("system", "user")
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """One place a config file may be: ``kind`` is system, user, project or explicit."""
+
+    path: Path
+    kind: str
+    required: bool = False
+
+
 @dataclass
 class Config:
     files: list[str] = field(default_factory=list)
     defaults: dict[str, Setting] = field(default_factory=dict)
     policy_source: Setting | None = None
     inline_policy: YamlDoc | None = None  # the document holding the winning inline policy
+    # True when policy_source comes from the system or user config: then --policy is refused
+    # (unless --debug-policy) and later files cannot replace it.
+    policy_pinned: bool = False
+    notes: list[str] = field(default_factory=list)  # settings that were ignored, and why
 
     def default(self, key: str) -> Any:
         s = self.defaults.get(key)
@@ -74,19 +98,31 @@ def user_config_path(env: Mapping[str, str] | None = None) -> Path:
     return home_dir(env) / ".sentinel" / "config.yaml"
 
 
+def find_project_config(cwd: Path) -> Path | None:
+    """The nearest ``sentinel.yaml`` in ``cwd`` or a folder above it."""
+    for folder in (cwd, *cwd.parents):
+        candidate = folder / "sentinel.yaml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def config_paths(
-    explicit: str | None, env: Mapping[str, str] | None = None, cwd: Path | None = None
-) -> list[tuple[Path, bool]]:
-    """(path, required) in precedence order, lowest first."""
+    explicit: str | None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    system: Path | None = SYSTEM_CONFIG,
+) -> list[ConfigFile]:
+    """The config files in precedence order, lowest first."""
     env = os.environ if env is None else env
-    cwd = cwd or Path.cwd()
-    paths: list[tuple[Path, bool]] = [
-        (user_config_path(env), False),
-        (cwd / "sentinel.yaml", False),
-    ]
+    paths = [ConfigFile(system, "system")] if system is not None else []
+    paths.append(ConfigFile(user_config_path(env), "user"))
+    project = find_project_config(cwd or Path.cwd())
+    if project is not None:
+        paths.append(ConfigFile(project, "project"))
     chosen = explicit or env.get("SENTINEL_CONFIG")
     if chosen:
-        paths.append((Path(chosen).expanduser(), True))
+        paths.append(ConfigFile(Path(chosen).expanduser(), "explicit", required=True))
     return paths
 
 
@@ -96,13 +132,15 @@ def load_config(
     cwd: Path | None = None,
     *,
     use_cache: bool = True,
+    system: Path | None = SYSTEM_CONFIG,
 ) -> Config:
     cfg = Config()
     for key, value in BUILTIN_DEFAULTS.items():
         cfg.defaults[key] = Setting(value, "built-in default")
     seen: set[Path] = set()
     cache_dir = str(user_config_path(env).parent / "cache" / "config") if use_cache else None
-    for path, required in config_paths(explicit, env, cwd):
+    for entry in config_paths(explicit, env, cwd, system):
+        path = entry.path
         try:
             resolved = path.resolve()
         except OSError:
@@ -111,17 +149,38 @@ def load_config(
             continue
         seen.add(resolved)
         if not path.exists():
-            if required:
+            if entry.required:
                 raise ConfigError(
                     f"config file {path} does not exist",
                     hint="Check --config or SENTINEL_CONFIG",
                 )
             continue
-        _merge_file(cfg, path, cache_dir)
+        problem = foreign_file(path)
+        if problem and entry.kind == "project":
+            cfg.notes.append(f"{path} ignored: {problem}")
+            continue
+        if problem and entry.kind in CENTRAL_KINDS:
+            raise ConfigError(f"config file {path} {problem}",
+                              hint="Sentinel does not read it: fix its owner and mode "
+                                   "(chmod go-w), or remove it")
+        _merge_file(cfg, path, cache_dir, entry.kind)
     return cfg
 
 
-def _merge_file(cfg: Config, path: Path, cache_dir: str | None) -> None:
+def foreign_file(path: Path) -> str | None:
+    """Why another local user could have written ``path`` (None if only we or root could)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    if st.st_uid not in (os.geteuid(), 0):
+        return f"is owned by another user (uid {st.st_uid})"
+    if st.st_mode & 0o002:
+        return "is writable by every user"
+    return None
+
+
+def _merge_file(cfg: Config, path: Path, cache_dir: str | None, kind: str) -> None:
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -164,6 +223,12 @@ def _merge_file(cfg: Config, path: Path, cache_dir: str | None) -> None:
             if key == "retention_days" and int(value) < 1:
                 raise ConfigError(f"{doc.where(('defaults', key))}: retention_days must be ≥ 1")
             cfg.defaults[key] = Setting(value, doc.where(("defaults", key)))
+    _merge_policy(cfg, doc, path, kind)
+
+
+def _merge_policy(cfg: Config, doc: YamlDoc, path: Path, kind: str) -> None:
+    """``policy_source`` and inline policies; a central (pinned) source is never replaced."""
+    data = doc.data
     if "policy_source" in data:
         ps = data["policy_source"]
         if not isinstance(ps, str) or not ps.strip():
@@ -176,6 +241,17 @@ def _merge_file(cfg: Config, path: Path, cache_dir: str | None) -> None:
             if not p.is_absolute():
                 p = path.parent / p
             ps = str(p)
-        cfg.policy_source = Setting(ps, doc.where(("policy_source",)))
+        if cfg.policy_pinned and kind not in CENTRAL_KINDS:
+            pinned = cfg.policy_source
+            assert pinned is not None
+            cfg.notes.append(f"{doc.where(('policy_source',))}: ignored; the policy source "
+                             f"{pinned.value} is pinned by {pinned.source}")
+        else:
+            cfg.policy_source = Setting(ps, doc.where(("policy_source",)))
+            cfg.policy_pinned = kind in CENTRAL_KINDS
     if any(k in data for k in POLICY_KEYS):
-        cfg.inline_policy = doc
+        if cfg.policy_pinned and kind not in CENTRAL_KINDS:
+            cfg.notes.append(f"{path}: inline policy ignored; the policy source is pinned "
+                             "by the system or user config")
+        else:
+            cfg.inline_policy = doc

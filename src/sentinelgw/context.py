@@ -71,18 +71,17 @@ class Context:
         return None, "AWS config"
 
     def aws_session(self, region: str | None = None) -> boto3.Session:
-        """The session for Sentinel's own AWS calls (``--aws-profile``, else the default chain)."""
-        from sentinelgw.awsclients import make_session
+        """The session for Sentinel's own AWS calls: ``--aws-profile``, else the default chain.
 
+        ``AWS_PROFILE`` is never used here. A role profile (``--aws-profile``, or a
+        ``[default]`` with ``role_arn``) is assumed by Sentinel itself, with a SourceIdentity.
+        """
         reg = region or self.region()[0]
         key = (self.aws_profile, reg)
         if key not in self._sessions:
-            if self.aws_profile:
-                from sentinelgw.credentials.providers import profile_session
+            from sentinelgw.credentials.providers import own_session
 
-                self._sessions[key] = profile_session(self, self.aws_profile, reg)
-            else:
-                self._sessions[key] = make_session(None, reg)
+            self._sessions[key] = own_session(self, self.aws_profile, reg)
         return self._sessions[key]
 
     def client(self, service: str, region: str | None = None, **kw: Any) -> Any:

@@ -29,6 +29,9 @@ def make_request(
     session_table: str | None = None,
     session_table_source: str | None = None,
     no_session_tracking: bool = False,
+    *,
+    role_arn: str | None = None,
+    config_session_table: str | None = None,
 ) -> Request:
     from sentinelgw.policy import Request
 
@@ -37,9 +40,11 @@ def make_request(
         user=user,
         mode=mode,
         at=at,
+        role_arn=role_arn,
         session_table=session_table,
         session_table_source=session_table_source,
         no_session_tracking=no_session_tracking,
+        config_session_table=config_session_table,
     )
 
 
@@ -70,6 +75,7 @@ def decide(
             request_id=request_id,
             session_table=decision.session_table,
             session_id=session_id,
+            event="decision",
         )
     if not decision.allowed and raise_on_deny:
         raise PolicyDenied(denial_message(decision, request), decision=decision)
@@ -108,8 +114,10 @@ class PolicyGate:
         at: datetime,
         session_table: str | None = None,
         session_table_source: str | None = None,
+        config_session_table: str | None = None,
     ) -> None:
         self.inner = inner
+        self.config_session_table = config_session_table
         self.policy = policy
         self.log = log
         self.profile = profile
@@ -131,6 +139,8 @@ class PolicyGate:
             self.at,
             self.session_table,
             self.session_table_source,
+            role_arn=plan.role_arn,
+            config_session_table=self.config_session_table,
         )
         decision = decide(
             self.policy,

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from sentinelgw.config import Config
 
 ENV_VAR = "SENTINEL_SESSION_TABLE"
+FLAG_SOURCE = "--session-table"
 # The table a fix names, `sentinel init` creates and `sentinel dev` provisions, when none is set.
 DEFAULT_SESSION_TABLE = "sentinel-sessions"
 
@@ -28,7 +29,7 @@ def resolve_session_table(
 ) -> tuple[str | None, str | None]:
     """(table, source) from flag, environment and config; (None, None) when none applies."""
     if flag:
-        return flag, "--session-table"
+        return flag, FLAG_SOURCE
     if server_mode and env.get(ENV_VAR):
         return env[ENV_VAR], f"env {ENV_VAR}"
     setting = config.defaults.get("session_table")

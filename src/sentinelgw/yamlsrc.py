@@ -135,21 +135,33 @@ class _Walker:
 # -- parse cache ---------------------------------------------------------------------------
 # ``sentinel credentials`` runs on every AWS CLI invocation; importing PyYAML and parsing the
 # config costs more than the rest of the warm path. A file that parsed cleanly is cached as
-# JSON (data plus line numbers), keyed by the file's identity (path, device, inode, size,
-# mtime), in the user's 0700 cache folder. Files with values JSON cannot represent (dates,
-# binary) and files that fail to parse are never cached.
+# JSON (data plus line numbers) in the user's 0700 cache folder. Files with values JSON cannot
+# represent (dates, binary) and files that fail to parse are never cached.
+#
+# A cache entry is trusted only when it is ours and matches the file:
+# - it is bound to the content: its key holds the SHA-256 of the bytes just read, so an entry
+#   for other content (stale, or forged) is never used;
+# - it is used only for a config file owned by the current user. Whoever can write the cache
+#   can then write the file itself, so a forged entry grants nothing; a config owned by root or
+#   by an administrator is always parsed from its bytes;
+# - the cache folder and file must be owned by the current user and not writable by others,
+#   and the file is opened with O_NOFOLLOW, so another local user cannot plant an entry.
 
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 
 
-def _file_key(path: str) -> list[int | str] | None:
+def _cache_key(path: str, raw: bytes) -> list[int | str] | None:
+    """The entry key for ``raw`` read from ``path``; None when the file may not be cached."""
+    import hashlib
     import os
 
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return [_CACHE_VERSION, path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+    if st.st_uid != os.geteuid():
+        return None
+    return [_CACHE_VERSION, path, hashlib.sha256(raw).hexdigest()]
 
 
 def _cache_file(cache_dir: str, path: str) -> str:
@@ -169,36 +181,38 @@ def _jsonable(value: Any) -> bool:
     return False
 
 
-def load_yaml_path(path: str, raw: bytes, cache_dir: str | None) -> YamlDoc:
-    """``load_yaml(raw, path)``, served from the parse cache when the file is unchanged."""
+def _read_entry(cache_dir: str, path: str) -> Any:
+    """The cached JSON for ``path``, or None unless folder and file are private and ours."""
     import json
 
-    from sentinelgw.fsutil import atomic_write, private_dir
+    from sentinelgw.fsutil import read_private
 
-    key = _file_key(path) if cache_dir else None
+    raw = read_private(_cache_file(cache_dir, path))
+    return None if raw is None else json.loads(raw)
+
+
+def load_yaml_path(path: str, raw: bytes, cache_dir: str | None) -> YamlDoc:
+    """``load_yaml(raw, path)``, served from the parse cache when the entry matches ``raw``."""
+    import json
+
+    key = _cache_key(path, raw) if cache_dir else None
     if key is not None and cache_dir:
         try:
-            with open(_cache_file(cache_dir, path), encoding="utf-8") as fh:
-                entry = json.load(fh)
-            if entry.get("key") == key:
+            entry = _read_entry(cache_dir, path)
+            if isinstance(entry, dict) and entry.get("key") == key:
                 lines = {tuple(p): int(line) for p, line in entry["lines"]}
                 return YamlDoc(data=entry["data"], filename=path, lines=lines)
         except (OSError, ValueError, KeyError, TypeError):
             pass
     doc = load_yaml(raw, path)
     if key is not None and cache_dir and _jsonable(doc.data):
+        from sentinelgw.fsutil import atomic_write, private_dir
+
+        entry = {"key": key, "data": doc.data,
+                 "lines": [[list(p), n] for p, n in doc.lines.items()]}
         try:
             private_dir(cache_dir)
-            atomic_write(
-                _cache_file(cache_dir, path),
-                json.dumps(
-                    {
-                        "key": key,
-                        "data": doc.data,
-                        "lines": [[list(p), n] for p, n in doc.lines.items()],
-                    }
-                ),
-            )
+            atomic_write(_cache_file(cache_dir, path), json.dumps(entry))
         except OSError:
             pass  # a cache we cannot write only costs time
     return doc

@@ -10,13 +10,13 @@ from sentinelgw.credentials.identity import user_from_arn
     [
         ("arn:aws:iam::123456789012:user/alice", "alice"),
         ("arn:aws:iam::123456789012:user/team/ops/alice", "alice"),
-        ("arn:aws:sts::123456789012:assumed-role/deploy/alice-session", "alice-session"),
+        ("arn:aws:sts::123456789012:assumed-role/deploy/alice-session", "deploy/alice-session"),
         (
             "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Admin_0123abcd/alice@example.com",
             "alice@example.com",
         ),
         ("arn:aws-us-gov:iam::123456789012:user/bob", "bob"),
-        ("arn:aws:sts::123456789012:federated-user/carol", "carol"),
+        ("arn:aws:sts::123456789012:federated-user/carol", "federated-user/carol"),
         ("arn:aws:sts::123456789012:user/moto", "moto"),
         ("arn:aws:iam::123456789012:root", "root"),
     ],

@@ -82,8 +82,11 @@ def test_explain_require_server_session_cli_denies_with_fix(run_sentinel, tmp_pa
     assert d["effect"] == "deny" and d["rule"] == "prod-tracked" and d["rule_index"] == 1
     assert d["requires_server"] is True and d["requires_session_tracking"] is True
     assert d["denial"] == "not_server"
-    assert d["fix"] == ("sentinel exec --server --session-table sentinel-sessions "
-                        "--profile prod -- ...")
+    assert d["fix"] is None  # no table in the config: no command line can satisfy the rule
+    cfg = write(tmp_path, "defaults:\n  session_table: sentinel-sessions\n", "cfg.yaml")
+    r, d = explain(run_sentinel, "--policy", write(tmp_path, POLICY), "--profile", "prod",
+                   "--at", MONDAY_NOON, "--config", cfg)
+    assert d["fix"] == "sentinel exec --server --profile prod -- ..."
     assert d["skipped"] == [{"index": 0, "rule": "dev", "why": "profile prod does not match dev-*"}]
     assert d["reason"] == "Production needs tracked, revocable sessions"
 
@@ -93,6 +96,11 @@ def test_explain_server_mode_table_sources(run_sentinel, tmp_path: Path, clean_e
     env = dict(clean_env, SENTINEL_SESSION_TABLE="env-table")
     r, d = explain(run_sentinel, "--policy", pol, "--profile", "prod", "--mode", "server",
                    "--at", MONDAY_NOON, env=env)
+    # require_server_session without a rule table accepts only the config's table.
+    assert r.returncode == 1 and d["denial"] == "untrusted_session_table"
+    cfg = write(tmp_path, "defaults:\n  session_table: env-table\n", "cfg.yaml")
+    r, d = explain(run_sentinel, "--policy", pol, "--profile", "prod", "--mode", "server",
+                   "--at", MONDAY_NOON, "--config", cfg, env=env)
     assert r.returncode == 0
     assert (d["session_table"], d["session_table_source"], d["tracking"]) == (
         "env-table", "env SENTINEL_SESSION_TABLE", True)
@@ -103,7 +111,7 @@ def test_explain_server_mode_table_sources(run_sentinel, tmp_path: Path, clean_e
                    "--at", MONDAY_NOON, "--session-table", "flag-table", "--no-session-tracking",
                    env=env)
     assert r.returncode == 1 and d["denial"] == "tracking_disabled"
-    assert d["fix"] == "sentinel exec --server --session-table flag-table --profile prod -- ..."
+    assert d["fix"] is None  # flag-table would not count either: it is not the config's
     r, d = explain(run_sentinel, "--policy", pol, "--profile", "prod", "--mode", "server",
                    "--at", MONDAY_NOON)
     assert r.returncode == 1 and d["denial"] == "no_session_table"

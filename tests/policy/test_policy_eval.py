@@ -40,12 +40,19 @@ policies:
 """
 
 
+CONFIG_SOURCE = "sentinel.yaml:2"
+
+
 def req(profile: str, *, user: str | None = "alice", mode: Mode = Mode.CLI,
         table: str | None = None, source: str | None = None, off: bool = False,
-        at: datetime = AT) -> Request:
+        at: datetime = AT, config: str | None = None) -> Request:
+    """A request; a ``table`` without a ``source`` is the config's defaults.session_table."""
+    source = source or (CONFIG_SOURCE if table else None)
+    if config is None and source == CONFIG_SOURCE:
+        config = table
     return Request(profile=profile, user=user, mode=mode, at=at, session_table=table,
-                   session_table_source=source or ("--session-table" if table else None),
-                   no_session_tracking=off)
+                   session_table_source=source, no_session_tracking=off,
+                   config_session_table=config)
 
 
 @pytest.mark.parametrize(
@@ -168,7 +175,10 @@ def test_effects_by_mode_and_table(effect: str, rule_table: str | None, mode: Mo
         assert fix_command(d, r) is None
     msg = denial_message(d, r)
     assert "\n" not in msg
-    if denial in ("not_server", "no_session_table", "tracking_disabled"):
+    if requires_tracking and rule_table is None and table is None:
+        # Only a table in the config satisfies the rule, so no command line can fix it.
+        assert fix_command(d, r) is None
+    elif denial in ("not_server", "no_session_table", "tracking_disabled"):
         fix = fix_command(d, r)
         assert fix is not None and fix.startswith("sentinel exec --server ")
         assert fix.endswith("--profile prod -- ...")
@@ -200,22 +210,26 @@ def test_rule_table_overrides_request_table() -> None:
 def test_denial_messages_are_distinct_and_name_the_fix() -> None:
     pol = load_policy_text(one_rule("require_server_session"), "p.yaml")
     cases = {
-        "not_server": req("prod", mode=C),
+        "not_server": req("prod", mode=C, table="t1"),
         "cp": req("prod", mode=P),
         "no_session_table": req("prod", mode=S),
         "tracking_disabled": req("prod", mode=S, table="t1", off=True),
+        "untrusted_session_table": req("prod", mode=S, table="decoy", source="--session-table",
+                                       config="t1"),
     }
     msgs = {k: denial_message(evaluate(pol, r), r) for k, r in cases.items()}
-    assert len(set(msgs.values())) == 4
+    assert len(set(msgs.values())) == 5
     assert msgs["not_server"] == (
         "policy rule 'r' (p.yaml:3) requires server mode with session tracking for profile "
-        "'prod'. Run: sentinel exec --server --session-table sentinel-sessions "
-        "--profile prod -- ...")
+        "'prod'. Run: sentinel exec --server --profile prod -- ...")
     assert "credential_process" in msgs["cp"] and "sentinel exec --server" in msgs["cp"]
     assert "no session table" in msgs["no_session_table"]
     assert "--no-session-tracking is not allowed" in msgs["tracking_disabled"]
     assert msgs["tracking_disabled"].endswith(
-        "Run: sentinel exec --server --session-table t1 --profile prod -- ...")
+        "Run: sentinel exec --server --profile prod -- ...")
+    assert "configured table 't1'" in msgs["untrusted_session_table"]
+    assert msgs["untrusted_session_table"].endswith(
+        "Run: sentinel exec --server --profile prod -- ...")
     deny = load_policy_text(one_rule("deny"), "p.yaml")
     assert "denies profile 'prod'" in denial_message(evaluate(deny, req("prod")), req("prod"))
     nomatch = denial_message(evaluate(deny, req("dev")), req("dev"))
@@ -227,7 +241,9 @@ def test_fix_keeps_table_from_config_implicit() -> None:
     r = req("prod", mode=C, table="cfg-table", source="sentinel.yaml:2")
     assert fix_command(evaluate(pol, r), r) == "sentinel exec --server --profile prod -- ..."
     r = req("prod", mode=C, table="my table", source="--session-table")
-    assert fix_command(evaluate(pol, r), r) == (
+    assert fix_command(evaluate(pol, r), r) is None  # only the config's table would count
+    allow = load_policy_text(one_rule("require_server"), "p.yaml")
+    assert fix_command(evaluate(allow, r), r) == (
         "sentinel exec --server --session-table 'my table' --profile prod -- ...")
 
 

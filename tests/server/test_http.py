@@ -188,7 +188,7 @@ def test_token_check_uses_constant_time_compare() -> None:
 
     import sentinelgw.server.http as http
 
-    source = inspect.getsource(http.CredentialHTTPServer.respond)
+    source = inspect.getsource(http.CredentialHTTPServer._check)
     assert "compare_digest" in source
 
 

@@ -209,10 +209,15 @@ def test_environment_table_counts_in_server_mode(run_sentinel, sandbox_env, sand
     assert out.returncode == 0, out.stderr
 
 
-def test_fail_closed_missing_table(run_sentinel, tmp_path) -> None:
+def test_fail_closed_missing_table(run_sentinel, sandbox, sandbox_env, tmp_path) -> None:
     marker = tmp_path / "ran"
-    out = run_sentinel(["exec", "--server", "--session-table", "missing-table", "--profile",
-                        "prod", "--", PY, "-c", f"open({str(marker)!r}, 'w')"])
+    # The rule has no session_table, so only the config's table counts: configure a missing one.
+    cfg = tmp_path / "sentinel.yaml"
+    cfg.write_text(Path(sandbox.sentinel_config).read_text().replace(
+        '"sentinel-sessions"', '"missing-table"'))
+    env = {**sandbox_env, "SENTINEL_CONFIG": str(cfg)}
+    out = run_sentinel(["exec", "--server", "--profile", "prod", "--", PY, "-c",
+                        f"open({str(marker)!r}, 'w')"], env=env)
     assert out.returncode == 2
     assert "missing-table" in out.stderr and "requires session tracking" in out.stderr
     assert not marker.exists() and "Traceback" not in out.stderr

@@ -131,3 +131,10 @@ def format_option(*choices: str, default: str = "human") -> Callable[[F], F]:
         show_default=True,
         help="Output format.",
     )
+
+
+debug_policy_option = click.option(
+    "--debug-policy",
+    is_flag=True,
+    help="Allow --policy even where the config pins a central policy source (logged).",
+)

@@ -25,7 +25,8 @@ def effective_settings(
         {
             "key": "config_files",
             "value": cfg.files or [],
-            "source": "~/.sentinel/config.yaml, ./sentinel.yaml, SENTINEL_CONFIG / --config",
+            "source": "/etc/sentinel/config.yaml, ~/.sentinel/config.yaml, sentinel.yaml "
+            "(nearest), SENTINEL_CONFIG / --config",
         }
     )
     region, region_src = app.region()
@@ -52,6 +53,8 @@ def effective_settings(
         if key in {"region", "session_table"}:
             continue
         rows.append({"key": key, "value": setting.value, "source": setting.source})
+    if cfg.notes:
+        rows.append({"key": "ignored", "value": list(cfg.notes), "source": "config files"})
     if cfg.policy_source is not None:
         rows.append(
             {
@@ -98,6 +101,8 @@ def effective_settings(
 @pass_app
 def show(app: App, session_table: str | None, server_mode: bool, fmt: str) -> int:
     """Print each effective setting with the file, flag or variable it came from."""
+    from sentinelgw.inert import visible
+
     rows = effective_settings(app, session_table, server_mode)
     if fmt == "json":
         click.echo(
@@ -114,7 +119,7 @@ def show(app: App, session_table: str | None, server_mode: bool, fmt: str) -> in
         shown = ", ".join(map(str, value)) if isinstance(value, list) else value
         line = f"{str(r['key']).ljust(width)}  {shown if shown not in (None, '') else '-'}"
         line += f"    ({r['source']})"
-        click.echo(line)
+        click.echo(visible(line))
         if r.get("note"):
-            click.echo(f"{' ' * width}  note: {r['note']}")
+            click.echo(f"{' ' * width}  note: {visible(r['note'])}")
     return 0

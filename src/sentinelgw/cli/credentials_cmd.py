@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from sentinelgw.cli.common import App, common_options, pass_app
+from sentinelgw.cli.common import App, common_options, debug_policy_option, pass_app
 from sentinelgw.cli.credential_options import (
     chosen_profile,
     duration_option,
@@ -34,11 +34,12 @@ from sentinelgw.cli.credential_options import (
 @click.option("--remote", metavar="URL",
               help="Credential service URL (default: SENTINEL_REMOTE, then defaults.remote).")
 @click.option("--local", is_flag=True, help="Local mode even if a service is configured.")
+@debug_policy_option
 @common_options
 @pass_app
 def credentials(
     app: App, profile: str | None, policy_spec: str | None, no_cache: bool, duration: str | None,
-    remote: str | None, local: bool,
+    remote: str | None, local: bool, debug_policy: bool,
 ) -> int:
     """Print credential_process JSON (Version 1) for a profile, if the policy allows it."""
     from sentinelgw.credentials.flow import issue_for_profile
@@ -62,6 +63,7 @@ def credentials(
         policy_spec,
         use_cache=not no_cache,
         duration=duration_seconds(duration),
+        debug_policy=debug_policy,
     )
     sys.stdout.write(json.dumps(issued.credentials.process_json()) + "\n")
     return 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import click
 
-from sentinelgw.cli.common import App, common_options, pass_app
+from sentinelgw.cli.common import App, common_options, debug_policy_option, pass_app
 from sentinelgw.cli.completion_cmd import complete_exec_args, complete_profiles
 from sentinelgw.cli.credential_options import (
     duration_option,
@@ -88,6 +88,7 @@ def split_profile(
     show_default=True,
     help="Give the child its token in a file (0600) or a variable.",
 )
+@debug_policy_option
 @duration_option
 @mfa_token_option
 @no_cache_option
@@ -113,6 +114,7 @@ def exec_(
     no_cache: bool,
     remote: str | None,
     local: bool,
+    debug_policy: bool,
     args: tuple[str, ...],
 ) -> int:
     """Run COMMAND with credentials for PROFILE if the policy allows it (default: $SHELL).
@@ -162,6 +164,7 @@ def exec_(
         token_mode=token_mode,
         duration=None if server else duration_seconds(duration),
         no_cache=no_cache,
+        debug_policy=debug_policy,
     )
     if url is not None:
         from sentinelgw.exec.remote_mode import run_remote_exec

@@ -174,7 +174,10 @@ def _safe(exc: BaseException) -> str:
 
 
 def _print_error(message: str) -> None:
-    line = " ".join(message.split())
+    from sentinelgw.inert import visible
+
+    # Messages quote names from records and files: one line, no control characters.
+    line = visible(" ".join(message.split()))
     click.echo(f"sentinel: error: {line}", err=True)
 
 

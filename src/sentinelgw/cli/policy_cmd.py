@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from sentinelgw.cli.common import App, common_options, format_option, pass_app
+from sentinelgw.cli.common import (
+    App,
+    common_options,
+    debug_policy_option,
+    format_option,
+    pass_app,
+)
 from sentinelgw.errors import ConfigError, PolicyInvalid
 
 if TYPE_CHECKING:
@@ -33,7 +39,7 @@ def validate(app: App, file: str) -> int:
         pol = _load(app, file, name)
     except PolicyInvalid as exc:
         for line in exc.problems:
-            click.echo(line, err=True)
+            _say(line, err=True)  # problems quote the file's keys and values
         count = len(exc.problems)
         raise PolicyInvalid(f"{name} is invalid: {count} problem{'s' if count != 1 else ''} "
                             "(listed above)", problems=exc.problems) from None
@@ -76,12 +82,13 @@ def _summary(pol: Policy) -> str:
               help="Time of the request (default now), e.g. 2026-01-24T09:30:00Z.")
 @click.option("--policy", "policy_spec", default=None, metavar="SRC",
               help="Policy FILE or ssm:/NAME (default: policy_source or inline policy).")
+@debug_policy_option
 @format_option("human", "json")
 @common_options
 @pass_app
 def explain(app: App, profile: str, user: str | None, mode: str, session_table: str | None,
             no_session_tracking: bool, role_arn: str | None, at_text: str | None,
-            policy_spec: str | None, fmt: str) -> int:
+            policy_spec: str | None, debug_policy: bool, fmt: str) -> int:
     """Say which rule decides a request and why each earlier rule did not. Exit 0 allow, 1 deny."""
     from sentinelgw.policy import Mode, Request, evaluate, explain_data
     from sentinelgw.policy.source import open_policy_source
@@ -90,13 +97,14 @@ def explain(app: App, profile: str, user: str | None, mode: str, session_table: 
 
     now = app.now()
     at = parse_point(at_text, now=now, what="--at") if at_text else now
-    source = open_policy_source(policy_spec, app)
+    source = open_policy_source(policy_spec, app, debug_policy=debug_policy)
     pol = source.current()
     table, table_source = resolve_session_table(session_table, app.env, app.config(),
                                                 server_mode=mode == "server")
     request = Request(profile=profile, user=user or None, mode=Mode(mode), at=at,
                       session_table=table, session_table_source=table_source,
-                      no_session_tracking=no_session_tracking, role_arn=role_arn or None)
+                      no_session_tracking=no_session_tracking, role_arn=role_arn or None,
+                      config_session_table=app.config().default("session_table"))
     decision = evaluate(pol, request)
     data = explain_data(decision, request)
     data["policy_source"] = source.describe()
@@ -107,25 +115,32 @@ def explain(app: App, profile: str, user: str | None, mode: str, session_table: 
     return 0 if decision.allowed else 1
 
 
+def _say(line: str, *, err: bool = False) -> None:
+    """Echo a line quoting names from the request and the policy, control characters escaped."""
+    from sentinelgw.inert import visible
+
+    click.echo(visible(line), err=err)
+
+
 def _render(d: dict[str, Any]) -> None:
     user = d["user"] or "(unknown)"
-    click.echo(f"request:  profile {d['profile']}, user {user}, mode {d['mode']}, at {d['at']}"
+    _say(f"request:  profile {d['profile']}, user {user}, mode {d['mode']}, at {d['at']}"
                + (f", role {d['role_arn']}" if d["role_arn"] else "")
                + (", --no-session-tracking" if d["no_session_tracking"] else ""))
-    click.echo(f"policy:   {d['policy_source']}")
+    _say(f"policy:   {d['policy_source']}")
     for s in d["skipped"]:
-        click.echo(f"skipped:  #{s['index'] + 1} {s['rule']}: {s['why']}")
+        _say(f"skipped:  #{s['index'] + 1} {s['rule']}: {s['why']}")
     if d["rule"] is None:
-        click.echo("decision: DENY (no rule matched; the default is deny)")
+        _say("decision: DENY (no rule matched; the default is deny)")
     else:
         verdict = "ALLOW" if d["effect"] == "allow" else "DENY"
-        click.echo(f"decision: {verdict} by rule #{d['rule_index'] + 1} {d['rule']} "
+        _say(f"decision: {verdict} by rule #{d['rule_index'] + 1} {d['rule']} "
                    f"({d['rule_where']}), effect {d['rule_effect']}")
-    click.echo(f"reason:   {d['reason']}")
+    _say(f"reason:   {d['reason']}")
     table = d["session_table"]
     where = f" (from {d['session_table_source']})" if table else ""
-    click.echo(f"table:    {table or 'none'}{where}; tracking {'on' if d['tracking'] else 'off'}")
+    _say(f"table:    {table or 'none'}{where}; tracking {'on' if d['tracking'] else 'off'}")
     if d["max_server_duration"]:
-        click.echo(f"max server credential lifetime: {d['max_server_duration']}")
+        _say(f"max server credential lifetime: {d['max_server_duration']}")
     if d["message"]:
-        click.echo(f"denied:   {d['message']}")
+        _say(f"denied:   {d['message']}")

@@ -19,7 +19,8 @@ import click
 
 from sentinelgw.cli.common import App, common_options, pass_app
 from sentinelgw.errors import HardRevocationError, SessionNotFound, SessionStoreError, UsageError
-from sentinelgw.sessions.model import EXPORT_FIELDS, STATUSES, is_session_id
+from sentinelgw.inert import visible
+from sentinelgw.sessions.model import EXPORT_FIELDS, STATUSES, UnreadableItem, is_session_id
 
 if TYPE_CHECKING:
     from sentinelgw.sessions.revoke import RevokeOutcome
@@ -112,10 +113,13 @@ def _fail_on_differences(table: str, differences: list[str]) -> None:
 @click.option("--limit", type=click.IntRange(min=1), help="At most N sessions.")
 @click.option("--format", "fmt", type=click.Choice(["human", "json", "csv"]), default="human",
               show_default=True, help="Output format; json and csv stream any number of rows.")
+@click.option("--strict", is_flag=True,
+              help="Exit 2 if any item could not be read (default: warn, skip it, exit 0).")
 @common_options
 @pass_app
 def server_sessions(app: App, table: str | None, status: str | None, user: str | None,
-                    profile: str | None, since: str | None, limit: int | None, fmt: str) -> int:
+                    profile: str | None, since: str | None, limit: int | None, fmt: str,
+                    strict: bool) -> int:
     """List and export server sessions, newest first."""
     from sentinelgw.sessions.store import open_store
     from sentinelgw.timeutil import parse_point
@@ -123,6 +127,8 @@ def server_sessions(app: App, table: str | None, status: str | None, user: str |
     now = app.now()
     since_at = parse_point(since, now=now, what="--since") if since else None
     store = open_store(app, table, None)
+    skipped = SkipReporter(store.table)
+    store.on_unreadable = skipped
     records = store.query(status=status, user=user, profile=profile, since=since_at,
                           limit=limit, now=now)
     out = sys.stdout
@@ -136,7 +142,29 @@ def server_sessions(app: App, table: str | None, status: str | None, user: str |
         write_csv(records, out, now)
     else:
         _render_table([r.to_export(now) for r in records], store.table)
-    return 0
+    return skipped.finish(strict)
+
+
+class SkipReporter:
+    """Warns on stderr, one line per session item that cannot be read, and counts them."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+        self.count = 0
+
+    def __call__(self, exc: UnreadableItem) -> None:
+        self.count += 1
+        click.echo(f"sentinel: warning: skipped {visible(exc)} in table "
+                   f"{visible(repr(self.table))}", err=True)
+
+    def finish(self, strict: bool) -> int:
+        """0, or with ``strict`` a SessionStoreError (exit 2) when anything was skipped."""
+        if strict and self.count:
+            raise SessionStoreError(
+                f"{self.count} item{'s' if self.count != 1 else ''} in table {self.table!r} "
+                "could not be read (listed above)",
+                hint="Fix or delete them, or re-run without --strict")
+        return 0
 
 
 def _render_table(rows: list[dict[str, Any]], table: str) -> None:
@@ -176,7 +204,7 @@ def server_session(app: App, session_id: str, table: str | None, fmt: str) -> in
     width = max(len(f) for f in EXPORT_FIELDS)
     for name in EXPORT_FIELDS:
         value = row[name]
-        click.echo(f"{name:<{width}}  {'-' if value is None or value == '' else value}")
+        click.echo(f"{name:<{width}}  {'-' if value is None or value == '' else visible(value)}")
     return 0
 
 
@@ -261,7 +289,8 @@ def _check_revoke_flags(app: App, session_id: str | None, user: str | None, bloc
 
 def _report_revoke(outcome: RevokeOutcome) -> None:
     rec = outcome.record
-    click.echo(f"revoked session {rec.id} (user {rec.user}, profile {rec.profile})")
+    click.echo(f"revoked session {rec.id} (user {visible(rec.user)}, "
+               f"profile {visible(rec.profile)})")
     click.echo("  refused at the server/service: every further credential request of the "
                "session is refused")
     if outcome.soft:
@@ -308,7 +337,8 @@ def server_unblock(app: App, user: str, table: str | None) -> int:
     if lifted is None:
         raise SessionNotFound(f"user {user} is not blocked in table {store.table!r}",
                               hint="List blocks with: sentinel server-blocks")
-    click.echo(f"lifted the block on user {user} (set by {lifted.blocked_by}: {lifted.reason})")
+    click.echo(f"lifted the block on user {visible(user)} (set by {visible(lifted.blocked_by)}: "
+               f"{visible(lifted.reason)})")
     return 0
 
 
@@ -332,12 +362,12 @@ def server_blocks(app: App, table: str | None, include_ended: bool, fmt: str) ->
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
     elif fmt == "csv":
-        import csv
+        from sentinelgw.inert import CsvWriter
 
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(BLOCK_FIELDS)
+        writer = CsvWriter(sys.stdout)
+        writer.header(BLOCK_FIELDS)
         for row in rows:
-            writer.writerow(["" if row[f] is None else row[f] for f in BLOCK_FIELDS])
+            writer.row(row[f] for f in BLOCK_FIELDS)
     else:
         _render_blocks(rows, store.table)
     return 0
@@ -360,7 +390,7 @@ def _render_blocks(rows: list[dict[str, Any]], table: str) -> None:
         cells = dict(row, until=row["until"] or "lifted only", active="yes" if row["active"]
                      else "no")
         # Text cells: values come from the table and must not be read as rich markup.
-        grid.add_row(*[Text(str(cells[c] or "")) for c in columns])
+        grid.add_row(*[Text(visible(cells[c] or "")) for c in columns])
     console.print(grid)
 
 

@@ -19,10 +19,11 @@ a value is read as console markup.
 from __future__ import annotations
 
 import sys
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
+
+from sentinelgw.inert import visible as inert_visible
 
 GAPS = (2, 1)
 EMPTY = "-"
@@ -43,22 +44,11 @@ class Column:
 
 
 def visible(value: object) -> str:
-    """``value`` as text with control and format characters escaped; None is ``-``."""
+    """``value`` with control and format characters escaped (:func:`sentinelgw.inert.visible`);
+    None or empty is ``-``."""
     if value is None or value == "":
         return EMPTY
-    text = str(value)
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() or ch == " " else _escape(ch) for ch in text)
-
-
-def _escape(ch: str) -> str:
-    code = ord(ch)
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn"):
-        return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
-    return ch
+    return inert_visible(value)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ The AWS CLI runs credential_process on every invocation, so the warm path must n
 boto3. The cache never changes a decision: the caller evaluates the policy on every call with
 the cached user, and an entry is never served within 15 minutes of its expiry (botocore would
 otherwise re-run the process on every access: it refreshes credentials that expire within
-15 minutes). Files are 0600 in a 0700 folder.
+15 minutes). Files are 0600 in a 0700 folder, and only such files of the current user are
+read.
 The key covers the profile, the source profile, the region and the AWS config files' identity
 (path, size, mtime), so editing the AWS config invalidates it.
 """
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sentinelgw.credentials.model import AwsCredentials, Identity, Issued
-from sentinelgw.fsutil import atomic_write, home_dir, private_dir
+from sentinelgw.fsutil import atomic_write, home_dir, private_dir, read_private
 from sentinelgw.timeutil import iso
 
 if TYPE_CHECKING:
@@ -68,12 +69,21 @@ def _path(env: Mapping[str, str], key: str) -> Path:
 
 
 def load(env: Mapping[str, str], key: str, now: datetime) -> dict[str, Any] | None:
+    """The entry for ``key`` if it is valid long enough, and only if it is ours.
+
+    The file is read with ``O_NOFOLLOW`` and must be a regular file owned by the current user
+    in a folder of theirs that nobody else can write: an entry planted by another local user
+    would otherwise hand the AWS CLI their credentials.
+    """
     try:
-        data = json.loads(_path(env, key).read_text(encoding="utf-8"))
+        raw = read_private(_path(env, key))
+        if raw is None:
+            return None
+        data = json.loads(raw)
         if data.get("cache_key") != key:
             return None
         expiration = datetime.fromisoformat(str(data["Expiration"]).replace("Z", "+00:00"))
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     if expiration - now < MIN_REMAINING:
         return None
@@ -144,7 +154,7 @@ class CachedProvider:
         user = str(entry["user"])
         identity = Identity(arn=str(entry.get("identity_arn")), account="", user_id="", user=user)
         cached_id = str(entry.get("request_id") or request_id)
-        return Plan(identity, cached_id, entry.get("source_identity"))
+        return Plan(identity, cached_id, entry.get("source_identity"), entry.get("role_arn"))
 
     def retrieve(self, plan: Plan, *, duration: int | None = None) -> Issued:
         entry = self._entry

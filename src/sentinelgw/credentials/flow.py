@@ -27,6 +27,7 @@ def issue_for_profile(
     policy_spec: str | None,
     *,
     use_cache: bool = True,
+    debug_policy: bool = False,
     duration: int | None = None,
 ) -> Issued:
     """Evaluate the policy for the caller and, if it allows, issue (or reuse cached)
@@ -34,7 +35,7 @@ def issue_for_profile(
     from sentinelgw.policy.source import open_policy_source
     from sentinelgw.tables import resolve_session_table
 
-    policy = open_policy_source(policy_spec, ctx).current()
+    policy = open_policy_source(policy_spec, ctx, debug_policy=debug_policy).current()
     # The table that server mode would use: only for naming the fix in a denial.
     table, table_source = resolve_session_table(None, ctx.env, ctx.config(), server_mode=True)
     region = ctx.region()[0]
@@ -62,6 +63,7 @@ def issue_for_profile(
         at=now,
         session_table=table,
         session_table_source=table_source,
+        config_session_table=ctx.config().default("session_table"),
     )
     gate.note = ctx.note
     return gate.retrieve(gate.plan(new_id()), duration=duration)

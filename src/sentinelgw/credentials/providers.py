@@ -43,6 +43,9 @@ class Plan:
     identity: Identity
     request_id: str
     source_identity: str | None
+    # The role the profile resolves to (None for non-role kinds): policies can match it, so
+    # a profile alias of a protected role meets that role's rule.
+    role_arn: str | None = None
 
 
 class CredentialProvider(Protocol):
@@ -90,7 +93,7 @@ class ProfileProvider:
         return self._identity
 
     def plan(self, request_id: str) -> Plan:
-        return Plan(self.identity(), request_id, None)
+        return Plan(self.identity(), request_id, None, self.profile.role_arn)
 
     def retrieve(self, plan: Plan, *, duration: int | None = None) -> Issued:
         creds = self.source_session().get_credentials()
@@ -161,7 +164,10 @@ class RoleProvider(ProfileProvider):
 
     def plan(self, request_id: str) -> Plan:
         user = self.identity().user
-        return Plan(self.identity(), request_id, format_source_identity(user, request_id))
+        return Plan(
+            self.identity(), request_id, format_source_identity(user, request_id),
+            self.profile.role_arn,
+        )
 
     def retrieve(self, plan: Plan, *, duration: int | None = None) -> Issued:
         from sentinelgw.awsclients import client, translate
@@ -229,6 +235,52 @@ def provider_for(ctx: Context, name: str, region: str | None) -> ProfileProvider
 def profile_session(ctx: Context, name: str, region: str | None) -> boto3.Session:
     """A boto3 session for profile ``name`` as botocore builds it, SSO profiles included."""
     return provider_for(ctx, name, region).profile_session()
+
+
+def own_session(ctx: Context, name: str | None, region: str | None) -> boto3.Session:
+    """The session for Sentinel's own calls with profile ``name`` (None: the default chain).
+
+    botocore would assume a role profile itself, with no SourceIdentity, and every such
+    session is a gap in the audit. So a role profile is assumed by :class:`RoleProvider`,
+    which stamps ``sentinel.<user>.<id>``; other kinds are used as botocore builds them.
+    """
+    from sentinelgw.awsclients import make_session
+    from sentinelgw.sourceidentity import new_id
+
+    if name is None:
+        if not _default_is_role(ctx.env):
+            return make_session(None, region)
+        name = "default"
+    provider = provider_for(ctx, name, region)
+    if not isinstance(provider, RoleProvider):
+        return provider.profile_session()
+    issued = provider.retrieve(provider.plan(new_id()))
+    return session_with(issued.credentials, provider.region)
+
+
+def _default_is_role(env: Mapping[str, str]) -> bool:
+    """True when the default chain would end in botocore assuming ``[default]``'s role.
+
+    Keys in the environment come first in that chain, and then no role is assumed.
+    """
+    if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+        return False
+    try:
+        return load_profile("default").kind == "role"
+    except ConfigError:
+        return False
+
+
+def session_with(creds: AwsCredentials, region: str | None) -> boto3.Session:
+    """A boto3 session holding ``creds`` (no profile, no other source)."""
+    import boto3
+
+    return boto3.Session(
+        aws_access_key_id=creds.access_key_id,
+        aws_secret_access_key=creds.secret_access_key,
+        aws_session_token=creds.session_token,
+        region_name=region or None,
+    )
 
 
 def caller_identity(session: boto3.Session, region: str | None) -> Identity:

@@ -5,6 +5,8 @@
   the child, set up and torn down in order;
 - :mod:`sentinelgw.exec.tracking`: the session record of a server session;
 - :mod:`sentinelgw.exec.child_env`: the child's environment in each mode;
+- :mod:`sentinelgw.exec.workdir`: the server's private work folder, and removing those left
+  behind by a killed server;
 - :mod:`sentinelgw.exec.process`: starting the child and forwarding signals.
 """
 
@@ -26,5 +28,6 @@ class ExecInput:
     server_port: int | None
     server_duration: str | None
     token_mode: str  # "file" (AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE) or "env"
+    debug_policy: bool = False  # --policy allowed over a pinned central source (logged)
     duration: int | None = None  # CLI mode: seconds the role credentials last (--duration)
     no_cache: bool = False  # CLI mode: neither read nor write the credentials cache

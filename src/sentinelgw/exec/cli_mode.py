@@ -24,6 +24,7 @@ def run_cli_exec(ctx: Context, inp: ExecInput) -> int:
         inp.policy_spec,
         use_cache=not inp.no_cache,
         duration=inp.duration,
+        debug_policy=inp.debug_policy,
     )
     region = child_region_for(ctx, load_profile(inp.profile).region)
     env = cli_mode_env(ctx.env, issued.credentials, region, inp.profile)

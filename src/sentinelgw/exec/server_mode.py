@@ -8,13 +8,10 @@ happens to the child, stop serving and mark the session expired at the end.
 from __future__ import annotations
 
 import secrets
-import shutil
 import sys
-import tempfile
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sentinelgw.errors import SentinelError, UsageError
@@ -58,6 +55,11 @@ class Admitted:
 def run_server_exec(ctx: Context, inp: ExecInput) -> int:
     """Run ``inp.command`` against a local credential server; return the child's status."""
     with ExitStack() as teardown:  # undoes, in reverse order, what each step set up
+        log = ctx.decision_log()
+        # One line per credential request, written in batches off the request path; the
+        # rest is written when everything else has stopped.
+        log.start_batching()
+        teardown.callback(log.close)
         admitted = admit(ctx, inp)
         tracker = track(ctx, inp, admitted, teardown)
         try:
@@ -83,7 +85,7 @@ def admit(ctx: Context, inp: ExecInput) -> Admitted:
     from sentinelgw.sourceidentity import new_id
     from sentinelgw.tables import resolve_session_table
 
-    policy_source = open_policy_source(inp.policy_spec, ctx)
+    policy_source = open_policy_source(inp.policy_spec, ctx, debug_policy=inp.debug_policy)
     policy = policy_source.current()
     region = ctx.region()[0]
     provider = provider_for(ctx, inp.profile, region)
@@ -99,6 +101,8 @@ def admit(ctx: Context, inp: ExecInput) -> Admitted:
         table,
         table_source,
         inp.no_session_tracking,
+        role_arn=plan.role_arn,
+        config_session_table=ctx.config().default("session_table"),
     )
     decision = decide(
         policy,
@@ -234,10 +238,18 @@ def start_server(
         no_session_tracking=inp.no_session_tracking,
         source_identity=admitted.plan.source_identity,
         fail_open=admitted.fail_open,
+        role_arn=admitted.plan.role_arn,
+        config_session_table=ctx.config().default("session_table"),
         on_refusal=refusals if ctx.notify is not None else None,
     )
     try:
-        server = CredentialHTTPServer(token, CREDENTIALS_PATH, handler, port=inp.server_port or 0)
+        server = CredentialHTTPServer(
+            token,
+            CREDENTIALS_PATH,
+            handler,
+            port=inp.server_port or 0,
+            on_reject=handler.log_rejected if ctx.decision_log().enabled else None,
+        )
     except OSError as exc:
         raise UsageError(
             f"cannot listen on 127.0.0.1:{inp.server_port or 0} ({exc.strerror or exc})",
@@ -260,9 +272,10 @@ def run_child_against(
     """Run the child with the endpoint in its environment; return its exit status."""
     from sentinelgw.exec.child_env import child_region_for, server_mode_env
     from sentinelgw.exec.process import command_or_shell, run_child
+    from sentinelgw.exec.workdir import create_workdir, remove_workdir
 
-    workdir = Path(tempfile.mkdtemp(prefix="sentinel-"))
-    teardown.callback(shutil.rmtree, workdir, ignore_errors=True)
+    workdir = create_workdir()  # also removes the folders of servers killed with SIGKILL
+    teardown.callback(remove_workdir, workdir)
     session_id = admitted.session_id if tracker else None
     env = server_mode_env(
         ctx.env,

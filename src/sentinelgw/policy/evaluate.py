@@ -22,7 +22,7 @@ from sentinelgw.policy.model import (
     TimeWindow,
     hhmm,
 )
-from sentinelgw.tables import DEFAULT_SESSION_TABLE
+from sentinelgw.tables import ENV_VAR, FLAG_SOURCE
 
 
 def evaluate(policy: Policy, request: Request) -> Decision:
@@ -132,6 +132,8 @@ def _decide(rule: Rule, request: Request, skipped: tuple[tuple[int, str | None, 
         denial = "no_session_table"
     elif requires_tracking and request.no_session_tracking:
         denial = "tracking_disabled"
+    elif requires_tracking and not rule.session_table and _named_by_requester(request, table):
+        denial = "untrusted_session_table"
     allowed = denial is None
     return Decision(
         allowed=allowed, effect=rule.effect, rule=rule, rule_index=rule.index,
@@ -141,6 +143,18 @@ def _decide(rule: Rule, request: Request, skipped: tuple[tuple[int, str | None, 
         tracking=allowed and tracking_possible, denial=denial,
         max_server_duration=rule.max_server_duration, skipped=skipped,
     )
+
+
+def _named_by_requester(request: Request, table: str | None) -> bool:
+    """True when ``table`` came from ``--session-table`` or the environment, not the config.
+
+    A ``require_server_session`` rule without its own ``session_table`` accepts only the
+    config's ``defaults.session_table``: a table the requester names could be a decoy they
+    created, whose records no security team reads.
+    """
+    source = request.session_table_source
+    named = source == FLAG_SOURCE or (source or "").startswith("env ")
+    return named and table != request.config_session_table
 
 
 def _generated_reason(rule: Rule, request: Request) -> str:
@@ -157,19 +171,26 @@ def fix_command(decision: Decision, request: Request) -> str | None:
     """The exact ``sentinel`` command that the policy would allow, or None if none would.
 
     Only ``require_server`` / ``require_server_session`` denials can be fixed by the caller;
-    a ``deny`` rule or no matching rule cannot. ``--session-table`` is added when no table
-    applies (suggesting the default table name), or when the table came from that flag or
-    from the rule (naming it is harmless and says which table tracks the session); a table
-    from the environment or the config applies again without it.
+    a ``deny`` rule or no matching rule cannot. A ``require_server_session`` rule without its
+    own ``session_table`` accepts only the config's table, which applies again without any
+    flag (and without ``SENTINEL_SESSION_TABLE``); with no config table nothing the caller can
+    type fixes it. Otherwise ``--session-table`` is added when the table came from that flag
+    or from the rule (naming it is harmless and says which table tracks the session).
     """
     if decision.allowed or decision.denial not in ("not_server", "no_session_table",
-                                                   "tracking_disabled"):
+                                                   "tracking_disabled",
+                                                   "untrusted_session_table"):
         return None
     parts = ["sentinel", "exec", "--server"]
     table = decision.session_table
-    if decision.requires_session_tracking and table is None:
-        parts += ["--session-table", DEFAULT_SESSION_TABLE]
-    elif table is not None and (decision.session_table_source == "--session-table"
+    if decision.requires_session_tracking and not _table_from_rule(decision):
+        # Only the config's table counts: without one, nothing the caller types fixes it.
+        if request.config_session_table is None:
+            return None
+        if (decision.session_table_source or "").startswith("env ") and (
+                table != request.config_session_table):
+            parts = ["env", "-u", ENV_VAR, *parts]
+    elif table is not None and (decision.session_table_source == FLAG_SOURCE
                                 or _table_from_rule(decision)):
         parts += ["--session-table", table]
     if request.no_session_tracking and not decision.requires_session_tracking:
@@ -224,8 +245,16 @@ def denial_message(decision: Decision, request: Request) -> str:
         return f"{label} requires server mode{tracked} for profile {profile}{because}.{run}"
     if decision.denial == "no_session_table":
         return (f"{label} requires session tracking for profile {profile}, but no session table "
-                "is configured (rule session_table, --session-table, SENTINEL_SESSION_TABLE or "
-                f"defaults.session_table).{run}")
+                "is configured: set defaults.session_table in the Sentinel config, or "
+                f"session_table on the rule.{run}")
+    if decision.denial == "untrusted_session_table":
+        expected = request.config_session_table
+        want = (f"the configured table '{expected}' (defaults.session_table)" if expected
+                else "the table the Sentinel config names (defaults.session_table), and it "
+                     "names none")
+        return (f"{label} requires session tracking for profile {profile} in {want}; the "
+                f"table '{decision.session_table}' from {decision.session_table_source} does "
+                f"not count for it.{run}")
     if decision.denial == "tracking_disabled":
         return (f"{label} requires session tracking for profile {profile}, so "
                 f"--no-session-tracking is not allowed.{run}")

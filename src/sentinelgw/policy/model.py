@@ -125,6 +125,10 @@ class Request:
     session_table: str | None = None
     session_table_source: str | None = None
     no_session_tracking: bool = False
+    # defaults.session_table from the config files, whatever --session-table or the
+    # environment say: the only table a require_server_session rule without its own
+    # session_table accepts, because a table the requester names could be a decoy.
+    config_session_table: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -133,7 +137,8 @@ class Decision:
 
     ``effect`` is the matched rule's effect (None if no rule matched); ``allowed`` is the effect
     resolved for the request's mode and table. ``denial`` is None when allowed, else one of
-    ``no_match``, ``deny``, ``not_server``, ``no_session_table``, ``tracking_disabled``.
+    ``no_match``, ``deny``, ``not_server``, ``no_session_table``, ``tracking_disabled``,
+    ``untrusted_session_table``.
     ``skipped`` lists ``(index, rule name, why it did not match)`` for each earlier rule.
     """
 
@@ -152,4 +157,5 @@ class Decision:
     skipped: tuple[tuple[int, str | None, str], ...] = ()
 
 
-DENIALS = ("no_match", "deny", "not_server", "no_session_table", "tracking_disabled")
+DENIALS = ("no_match", "deny", "not_server", "no_session_table", "tracking_disabled",
+           "untrusted_session_table")

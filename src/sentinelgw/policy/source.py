@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sentinelgw.errors import AWSError, ConfigError, PolicyInvalid, SentinelError
+from sentinelgw.errors import AWSError, ConfigError, PolicyInvalid, SentinelError, UsageError
 from sentinelgw.policy.loader import load_policy_text, policy_from_doc
 from sentinelgw.policy.model import Policy
 
@@ -195,8 +195,16 @@ class SSMPolicySource(PolicySource):
             self._thread = None
 
 
-def open_policy_source(spec: str | None, app: Context) -> PolicySource:
-    """The policy source for ``--policy`` (``spec``), else ``policy_source:``, else inline."""
+def open_policy_source(spec: str | None, app: Context, *, debug_policy: bool = False
+                       ) -> PolicySource:
+    """The policy source for ``--policy`` (``spec``), else ``policy_source:``, else inline.
+
+    When the system or user config pins a central ``policy_source``, ``--policy`` is refused:
+    a user could otherwise pass an allow-everything file. ``debug_policy`` lets a policy
+    author try a file anyway, and that use is written to the decision log (or stderr).
+    """
+    if spec:
+        check_override(spec, app, debug_policy)
     if not spec:
         cfg = app.config()
         if cfg.policy_source is not None:
@@ -217,3 +225,21 @@ def open_policy_source(spec: str | None, app: Context) -> PolicySource:
                               hint="Name the parameter, e.g. ssm:/sentinel/policies/prod")
         return SSMPolicySource(name, app.client("ssm"))
     return FilePolicySource(spec)
+
+
+def check_override(spec: str, app: Context, debug_policy: bool) -> None:
+    """Refuse ``--policy`` over a pinned central source, unless ``debug_policy`` (logged)."""
+    cfg = app.config()
+    pinned = cfg.policy_source
+    if not cfg.policy_pinned or pinned is None:
+        return
+    if not debug_policy:
+        raise UsageError(
+            f"--policy is refused: the policy source {pinned.value} is pinned by {pinned.source}",
+            hint="Drop --policy, or add --debug-policy to try a policy file (the use is logged)",
+        )
+    app.decision_log().warn(
+        f"--debug-policy: using {spec} instead of the pinned policy source {pinned.value} "
+        f"({pinned.source})",
+        event="debug_policy",
+    )

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sentinelgw.errors import SentinelError
-from sentinelgw.gate import decide, make_request
-from sentinelgw.policy import Mode
+from sentinelgw.gate import make_request
+from sentinelgw.policy import Mode, evaluate
 from sentinelgw.policy import denial_message as deny_text
 from sentinelgw.server.http import Response, error
 from sentinelgw.sourceidentity import new_id
@@ -43,6 +43,8 @@ class RequestHandler:
     no_session_tracking: bool
     source_identity: str | None
     fail_open: bool = False
+    role_arn: str | None = None
+    config_session_table: str | None = None
     # Shown each refusal's reason on Sentinel's own stderr (SDKs such as the JavaScript one
     # hide the response body); throttled by the caller. None: nobody is watching.
     on_refusal: Callable[[str], None] | None = None
@@ -57,50 +59,34 @@ class RequestHandler:
     )
 
     def __call__(self) -> Response:
+        now = utcnow()
+        decision: Decision | None = None
+        try:
+            decision, response = self._respond(now)
+        except Exception:
+            self._log_outcome(now, decision, error(500, "InternalError", "handler failed"))
+            raise
+        self._log_outcome(now, decision, response)
+        if response.status != 200 and self.on_refusal is not None:
+            self.on_refusal(
+                f"refused a credential request ({response.body.get('Code')}): "
+                f"{response.body.get('Message')}"
+            )
+        return response
+
+    def _respond(self, now: datetime) -> tuple[Decision | None, Response]:
+        """The decision (None if the policy could not be loaded) and the response to send."""
         try:
             policy = self.policy_source.current()
         except SentinelError as exc:
-            return self._refuse(
+            return None, error(
                 503,
                 "PolicyUnavailable",
                 f"Sentinel cannot load the current policy, so it refuses: {exc}",
             )
-        now = utcnow()
-        minute = now.replace(second=0, microsecond=0)
-        cached = self._decided
-        if (
-            cached is not None
-            and cached[0] is policy
-            and cached[1] == minute
-            and (not self.log.enabled)
-        ):
-            # Same policy object, same minute: the decision is the same, because time
-            # conditions have minute precision (HH:MM, weekdays). A reloaded policy is a new
-            # object, so an edit still applies to the very next request.
-            request, decision = cached[2], cached[3]
-        else:
-            request = make_request(
-                self.profile,
-                self.user,
-                Mode.SERVER,
-                now,
-                self.session_table,
-                self.session_table_source,
-                self.no_session_tracking,
-            )
-            session_id = self.tracker.session_id if self.tracker else None
-            decision = decide(
-                policy,
-                request,
-                self.log,
-                request_id=new_id(),
-                source_identity=self.source_identity,
-                session_id=session_id,
-                raise_on_deny=False,
-            )
-            self._decided = (policy, minute, request, decision)
+        request, decision = self._decide(policy, now)
         if not decision.allowed:
-            return self._refuse(
+            return decision, error(
                 403,
                 "AccessDenied",
                 f"Sentinel policy denied this request: {deny_text(decision, request)}",
@@ -108,7 +94,7 @@ class RequestHandler:
         if decision.requires_session_tracking and (
             self.tracker is None or self.tracker.table != decision.session_table
         ):
-            return self._refuse(
+            return decision, error(
                 403,
                 "AccessDenied",
                 f"the policy now requires tracking in table {decision.session_table!r}, "
@@ -117,13 +103,13 @@ class RequestHandler:
         if self.tracker is not None:
             state = self.tracker.state()
             if state.state == "revoked":
-                return self._refuse(
+                return decision, error(
                     403, "SessionRevoked", f"Sentinel refused credentials: {state.detail}"
                 )
             if state.state == "unavailable" and (
                 decision.requires_session_tracking or not self.fail_open
             ):
-                return self._refuse(
+                return decision, error(
                     503,
                     "SessionCheckFailed",
                     f"Sentinel cannot check the session's revocation in table "
@@ -131,7 +117,7 @@ class RequestHandler:
                 )
         creds = self.refresher.current()
         if creds is None:
-            return self._refuse(
+            return decision, error(
                 503,
                 "CredentialsUnavailable",
                 "Sentinel could not refresh the session's credentials; see its log",
@@ -142,9 +128,65 @@ class RequestHandler:
             self._served = served
         if self.tracker is not None:
             self.tracker.count()
-        return served[1]
+        return decision, served[1]
 
-    def _refuse(self, status: int, code: str, message: str) -> Response:
-        if self.on_refusal is not None:
-            self.on_refusal(f"refused a credential request ({code}): {message}")
-        return error(status, code, message)
+    def _decide(self, policy: Policy, now: datetime) -> tuple[Request, Decision]:
+        """Evaluate the policy, reusing the last decision for the same policy and minute.
+
+        Time conditions have minute precision (HH:MM, weekdays), so the same policy object in
+        the same minute decides the same way; a reloaded policy is a new object, so an edit
+        still applies to the very next request. The decision log line is written per request
+        by :meth:`_log_outcome`, with the request's real outcome.
+        """
+        minute = now.replace(second=0, microsecond=0)
+        cached = self._decided
+        if cached is not None and cached[0] is policy and cached[1] == minute:
+            return cached[2], cached[3]
+        request = make_request(
+            self.profile,
+            self.user,
+            Mode.SERVER,
+            now,
+            self.session_table,
+            self.session_table_source,
+            self.no_session_tracking,
+            role_arn=self.role_arn,
+            config_session_table=self.config_session_table,
+        )
+        decision = evaluate(policy, request)
+        self._decided = (policy, minute, request, decision)
+        return request, decision
+
+    def log_rejected(self, response: Response) -> None:
+        """Log a request the HTTP layer refused before this handler (token, host, path...)."""
+        self._log_outcome(utcnow(), None, response, event="rejected")
+
+    def _log_outcome(self, now: datetime, decision: Decision | None, response: Response,
+                     event: str | None = None) -> None:
+        """One decision log line for this request: served, or refused with the code sent."""
+        if not self.log.enabled:
+            return
+        served = response.status == 200
+        if served:
+            reason = decision.reason if decision is not None else None
+        else:
+            reason = f"{response.body.get('Code')}: {response.body.get('Message')}"
+        rule = decision.rule if decision is not None else None
+        # Exactly the decision log's FIELDS, so the log appends it without filtering.
+        self.log.append({
+            "time": now.isoformat(),
+            "user": self.user,
+            "profile": self.profile,
+            "mode": Mode.SERVER.value,
+            "effect": "allow" if served else "deny",
+            "allowed": served,
+            "rule": rule.name if rule is not None else None,
+            "reason": reason,
+            "source_identity": self.source_identity,
+            "request_id": new_id(),
+            "session_table": (
+                decision.session_table if decision is not None else self.session_table
+            ),
+            "session_id": self.tracker.session_id if self.tracker else None,
+            "event": event or ("served" if served else "refused"),
+        })

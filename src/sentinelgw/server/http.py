@@ -170,12 +170,16 @@ class CredentialHTTPServer:
         *,
         port: int = 0,
         host: str = "127.0.0.1",
+        on_reject: Callable[[Response], None] | None = None,
     ) -> None:
         if host not in {"127.0.0.1", "::1", "localhost"}:
             raise ValueError("the credential server binds loopback only")
         self._token = token.encode()
         self.path = path
         self._handler = handler
+        # Told of every request refused here, before the handler (bad head, host, method,
+        # path or token), so the decision log records those refusals too.
+        self._on_reject = on_reject
         self._tcp = _TCPServer((host, port), _Handler)
         self._tcp.owner = self
         self.port: int = self._tcp.server_address[1]
@@ -202,6 +206,21 @@ class CredentialHTTPServer:
             self._thread.join(timeout=5)
 
     def respond(self, head: bytes | int) -> Response:
+        refusal = self._check(head)
+        if refusal is not None:
+            if self._on_reject is not None:
+                try:
+                    self._on_reject(refusal)
+                except Exception:  # noqa: S110 - a log failure must not change the answer
+                    pass
+            return refusal
+        try:
+            return self._handler()
+        except Exception:  # never a traceback on the wire, never two responses
+            return error(500, "InternalError", "sentinel failed to handle the request; see its log")
+
+    def _check(self, head: bytes | int) -> Response | None:
+        """The refusal for a request that must not reach the handler, or None."""
         if isinstance(head, int):
             return error(head, "BadRequest", REASONS.get(head, "bad request"))
         lines = head.split(b"\r\n")
@@ -231,7 +250,4 @@ class CredentialHTTPServer:
             return error(401, "Unauthorized", "missing Authorization token")
         if not hmac.compare_digest(token, self._token):
             return error(403, "Forbidden", "invalid Authorization token")
-        try:
-            return self._handler()
-        except Exception:  # never a traceback on the wire, never two responses
-            return error(500, "InternalError", "sentinel failed to handle the request; see its log")
+        return None

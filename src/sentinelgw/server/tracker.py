@@ -140,8 +140,11 @@ class SessionTracker:
             rec = None
         if rec is None or not rec.revoked_by:
             return f"session {self.record.id} was revoked"
-        reason = f": {rec.revoked_reason}" if rec.revoked_reason else ""
-        return f"session {self.record.id} was revoked by {rec.revoked_by}{reason}"
+        from sentinelgw.inert import visible
+
+        # Record fields are untrusted; the child's SDK may print this message on a terminal.
+        reason = f": {visible(rec.revoked_reason)}" if rec.revoked_reason else ""
+        return f"session {self.record.id} was revoked by {visible(rec.revoked_by)}{reason}"
 
     def _poll_loop(self) -> None:
         while not self._stop.wait(self._poll):

@@ -2,17 +2,18 @@
 
 Both writers consume an iterator and write as they go, so the memory they use does not grow
 with the number of sessions: JSON is written as ``[``, one object per line, ``]``; CSV as the
-header then one row per record. Column names are :data:`EXPORT_FIELDS`.
+header then one row per record, each cell safe to open in a spreadsheet. Column names are
+:data:`EXPORT_FIELDS`.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import TextIO
 
+from sentinelgw.inert import CsvWriter
 from sentinelgw.sessions.model import EXPORT_FIELDS, SessionRecord
 
 
@@ -29,12 +30,15 @@ def write_json(records: Iterable[SessionRecord], out: TextIO, now: datetime) -> 
 
 
 def write_csv(records: Iterable[SessionRecord], out: TextIO, now: datetime) -> int:
-    """Write CSV with a header row first; empty cells for absent values."""
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(EXPORT_FIELDS)
+    """Write CSV with a header row first; empty cells for absent values.
+
+    Cells are made safe for spreadsheets (formula prefixes neutralised, CR/LF quoted).
+    """
+    writer = CsvWriter(out)
+    writer.header(EXPORT_FIELDS)
     count = 0
     for rec in records:
         row = rec.to_export(now)
-        writer.writerow(["" if row[f] is None else row[f] for f in EXPORT_FIELDS])
+        writer.row(row[f] for f in EXPORT_FIELDS)
         count += 1
     return count

@@ -6,10 +6,10 @@ Three documents, one per kind of caller:
   and updates its own record (PutItem, GetItem, UpdateItem) and assumes roles with a
   SourceIdentity; it never lists or scans the table.
 - ``security-team``: lists, exports and revokes sessions (Query on the indexes, GetItem,
-  BatchGetItem, UpdateItem), blocks users (UpdateItem, through TransactWriteItems), denies
-  revoked sessions in IAM (the ``SentinelRevokedSessions`` inline policy on the roles), and
-  runs the audit (CloudTrail LookupEvents, the trail's log files in S3, the central policy
-  parameter).
+  BatchGetItem, UpdateItem, and Scan on the status index only), blocks users (UpdateItem,
+  through TransactWriteItems), denies revoked sessions in IAM (the ``SentinelRevokedSessions``
+  inline policy on the roles), and runs the audit (CloudTrail LookupEvents, the trail's log
+  files in S3, the central policy parameter).
 - ``table-admin``: whoever runs ``sentinel init sessions``.
 
 ``sts:GetCallerIdentity`` needs no permission, so it appears nowhere.
@@ -64,6 +64,10 @@ def generate_iam(
              "Action": ["dynamodb:Query", "dynamodb:GetItem", "dynamodb:BatchGetItem",
                         "dynamodb:UpdateItem", "dynamodb:DescribeTable"],
              "Resource": [arn, f"{arn}/index/*"]},
+            # An unfiltered listing also scans the status index for statuses Sentinel does not
+            # know, so a record cannot hide by its status. That index only: never the table.
+            {"Sid": "SentinelSessionsUnknownStatuses", "Effect": "Allow",
+             "Action": ["dynamodb:Scan"], "Resource": [f"{arn}/index/status-index"]},
             # Hard revocation: read the role's limit and inline policies, write the Deny
             # (DeleteRolePolicy only for the AWSRevokeOlderSessions fallback).
             {"Sid": "SentinelHardRevocation", "Effect": "Allow",

@@ -95,8 +95,10 @@ class SessionRecord:
     def __post_init__(self) -> None:
         if not is_session_id(self.id):
             raise ValueError(f"session id must be 16 lowercase hex characters, got {self.id!r}")
-        if self.status not in STATUSES:
-            raise ValueError(f"session status must be one of {', '.join(STATUSES)}")
+        # Any other writer of the table may store a status Sentinel does not know; it is kept
+        # and shown as it is, so such a record can never hide from a listing or an audit.
+        if not self.status:
+            raise ValueError("session status must not be empty")
         if not self.user or not self.profile:
             raise ValueError("session user and profile must not be empty")
         for name in (*_TIME_FIELDS, "revoked_at"):
@@ -185,7 +187,11 @@ class SessionRecord:
 
     @classmethod
     def from_item(cls, item: Item) -> SessionRecord:
-        """Decode an item read with the low-level client; raises ValueError on a foreign item."""
+        """Decode an item read with the low-level client.
+
+        Raises :class:`UnreadableItem` (a ValueError) for an item that is not a session record
+        Sentinel can read: a missing or mistyped attribute, a malformed id or timestamp.
+        """
         try:
             revoked_at = item.get("revoked_at")
             return cls(
@@ -210,14 +216,40 @@ class SessionRecord:
                 # tolerated because other writers may use TypeSerializer with Decimals.
                 ttl=int(float(_n(item, "ttl") or "0")),
             )
-        except (KeyError, TypeError) as exc:
-            ident = item.get("id", {}).get("S", "?") if isinstance(item, dict) else "?"
-            raise ValueError(f"session item {ident!r} is missing or mistypes {exc}") from None
+        except KeyError as exc:
+            raise UnreadableItem(item_id(item), f"is missing attribute {exc}") from None
+        except (TypeError, ValueError, AttributeError, OverflowError, OSError) as exc:
+            raise UnreadableItem(item_id(item), f"is malformed ({exc})") from None
+
+
+class UnreadableItem(ValueError):
+    """A table item that is not a session record Sentinel can read.
+
+    ``item_id`` is the item's ``id`` string as stored (untrusted: render it inert), or ``?``.
+    """
+
+    def __init__(self, item_id: str, why: str) -> None:
+        super().__init__(f"session item '{item_id}' {why}")
+        self.item_id = item_id
+        self.why = why
+
+
+def item_id(item: object) -> str:
+    """The ``id`` string of a raw item, or ``?`` when it has none."""
+    if isinstance(item, dict):
+        value = item.get("id")
+        if isinstance(value, dict) and isinstance(value.get("S"), str):
+            return str(value["S"])
+    return "?"
 
 
 def _s(item: Item, name: str) -> str | None:
     value = item.get(name)
-    return None if value is None else str(value["S"])
+    if value is None:
+        return None
+    if not isinstance(value["S"], str):
+        raise TypeError(f"{name} is not a string")
+    return value["S"]
 
 
 def _n(item: Item, name: str) -> str | None:

@@ -17,8 +17,10 @@ sessions: every read path here skips them.
 
 Status filters use the *effective* status: ``--status expired`` also returns records still
 stored ``active`` whose ``expires_at`` has passed (a server killed before it could mark them),
-and ``--status active`` leaves those out. Queries go to the GSIs, never a scan, and are
-generators, so an export of any size runs in constant memory.
+and ``--status active`` leaves those out. Queries go to the GSIs, and are
+generators, so an export of any size runs in constant memory. The one exception: an unfiltered
+listing also scans the status index for statuses Sentinel does not know (another writer of the
+table chose them), so no record can hide from the listing by its status.
 """
 
 from __future__ import annotations
@@ -26,13 +28,19 @@ from __future__ import annotations
 import contextlib
 import heapq
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sentinelgw.awsclients import error_code, translate
 from sentinelgw.errors import SentinelError, SessionNotFound, SessionStoreError, UsageError
-from sentinelgw.sessions.model import STATUSES, Item, SessionRecord, encode_time
+from sentinelgw.sessions.model import (
+    STATUSES,
+    Item,
+    SessionRecord,
+    UnreadableItem,
+    encode_time,
+)
 from sentinelgw.tables import DEFAULT_SESSION_TABLE
 
 if TYPE_CHECKING:
@@ -86,9 +94,13 @@ class SessionStore:
     read once per distinct SourceIdentity.
     """
 
-    def __init__(self, client: Any, table: str, *, retry_delay: float = 0.05) -> None:
+    def __init__(self, client: Any, table: str, *, retry_delay: float = 0.05,
+                 on_unreadable: Callable[[UnreadableItem], None] | None = None) -> None:
         self.client = client
         self.table = table
+        # Listings and audits pass a callback: an item they cannot read is reported and
+        # skipped, so one bad item never hides the rest. Without one, it is an error.
+        self.on_unreadable = on_unreadable
         self.read_calls = 0
         self.batch_calls = 0
         self._retry_delay = retry_delay
@@ -277,8 +289,9 @@ class SessionStore:
                 for item in resp.get("Responses", {}).get(self.table, []):
                     if _is_block(item):
                         continue
-                    rec = self._decode(item)
-                    found[rec.id] = rec
+                    rec = self._decode_or_skip(item)
+                    if rec is not None:
+                        found[rec.id] = rec
                 pending = {
                     k: v for k, v in (resp.get("UnprocessedKeys") or {}).items() if v.get("Keys")
                 }
@@ -339,6 +352,8 @@ class SessionStore:
         streams = [
             self._query_index(index, key_name, value, since, extra, size) for value in key_values
         ]
+        if index == "status-index" and status is None:
+            streams.append(self._unknown_statuses(since))
         merged: Iterator[SessionRecord] = (
             streams[0]
             if len(streams) == 1
@@ -389,12 +404,64 @@ class SessionStore:
             with translating(self.client, self.table, "Query"):
                 resp = self.client.query(**req)
             for item in resp.get("Items", []):
-                if not _is_block(item):
-                    yield self._decode(item)
+                if _is_block(item):
+                    continue
+                rec = self._decode_or_skip(item)
+                if rec is not None:
+                    yield rec
             last = resp.get("LastEvaluatedKey")
             if not last:
                 return
             req["ExclusiveStartKey"] = last
+
+    def _unknown_statuses(self, since: datetime | None) -> Iterator[SessionRecord]:
+        """Records whose status Sentinel does not know, newest first.
+
+        The status index has one partition per status value, and the writer of a record picks
+        its status, so an unfiltered listing also scans that index for every other value. Only
+        the matching items come back, so they are few; they are sorted here.
+        """
+        names = {"#s": "status"}
+        values: dict[str, dict[str, str]] = {
+            f":s{i}": {"S": known} for i, known in enumerate(STATUSES)
+        }
+        condition = f"NOT (#s IN ({', '.join(values)}))"
+        if since is not None:
+            names["#t"] = "started_at"
+            values[":since"] = {"N": encode_time(since)}
+            condition += " AND #t >= :since"
+        req: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": "status-index",
+            "FilterExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+        # No Limit: pages are DynamoDB's 1 MB of scanned items, and only matches come back.
+        found: list[SessionRecord] = []
+        while True:
+            with translating(self.client, self.table, "Scan"):
+                resp = self.client.scan(**req)
+            for item in resp.get("Items", []):
+                rec = None if _is_block(item) else self._decode_or_skip(item)
+                if rec is not None:
+                    found.append(rec)
+            last = resp.get("LastEvaluatedKey")
+            if not last:
+                break
+            req["ExclusiveStartKey"] = last
+        found.sort(key=lambda r: r.started_at, reverse=True)
+        yield from found
+
+    def _decode_or_skip(self, item: Item) -> SessionRecord | None:
+        """The record, or None after reporting an unreadable item to ``on_unreadable``."""
+        if self.on_unreadable is None:
+            return self._decode(item)
+        try:
+            return SessionRecord.from_item(item)
+        except UnreadableItem as exc:
+            self.on_unreadable(exc)
+            return None
 
     def _decode(self, item: Item) -> SessionRecord:
         try:
