@@ -16,7 +16,9 @@ from sentinelgw.timeutil import iso
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 # A fixed window well away from "now", so events other tests record never fall into it.
-T0 = datetime(2025, 11, 3, 12, 0, 0, tzinfo=UTC)
+# Two days ago at noon: inside CloudTrail LookupEvents' 90-day window, so no test sees the
+# warning about older windows, and far enough back that no other test's records fall near it.
+T0 = (datetime.now(UTC) - timedelta(days=2)).replace(hour=12, minute=0, second=0, microsecond=0)
 PROD_ROLE = f"arn:aws:iam::{ACCOUNT}:role/sentinel-prod"
 DEV_ROLE = f"arn:aws:iam::{ACCOUNT}:role/sentinel-dev"
 

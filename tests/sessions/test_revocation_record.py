@@ -70,3 +70,28 @@ def test_an_active_session_is_still_touched_and_expired(store: SessionStore) -> 
     assert store.mark_expired(sid, T0) is True
     rec = store.get(sid)
     assert rec is not None and rec.status == "expired" and rec.request_count == 2
+
+
+def test_a_lapsed_session_needs_no_iam_deny() -> None:
+    """A record still stored active long after expires_at has no live credentials: revoking it
+    writes no IAM deny, so a role IAM cannot edit (Identity Center) does not fail the revoke."""
+    from datetime import UTC, datetime, timedelta
+
+    from sentinelgw.sessions.model import SessionRecord
+    from sentinelgw.sessions.revoke import LAPSE_MARGIN, deny_in_iam
+
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    sso_role = ("arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/eu-west-1/"
+                "AWSReservedSSO_Admin_0123456789abcdef")
+
+    def record(expires_at: datetime) -> SessionRecord:
+        return SessionRecord.new(
+            id="0123456789abcdef", user="alice", profile="prod-sso", role_arn=sso_role,
+            started_at=expires_at - timedelta(hours=1), expires_at=expires_at,
+            server_instance_id="t", source_identity="sentinel.alice.0123456789abcdef", host="h")
+
+    lapsed = deny_in_iam(None, record(now - LAPSE_MARGIN - timedelta(seconds=1)), now=now)
+    assert lapsed.lapsed and lapsed.iam is None and lapsed.iam_error is None
+    live = deny_in_iam(None, record(now - LAPSE_MARGIN + timedelta(seconds=1)), now=now)
+    assert not live.lapsed and live.iam_error is not None  # Identity Center roles refused
+    assert "Identity Center" in str(live.iam_error)

@@ -288,6 +288,8 @@ def _check_revoke_flags(app: App, session_id: str | None, user: str | None, bloc
 
 
 def _report_revoke(outcome: RevokeOutcome) -> None:
+    from sentinelgw.timeutil import iso
+
     rec = outcome.record
     click.echo(f"revoked session {rec.id} (user {visible(rec.user)}, "
                f"profile {visible(rec.profile)})")
@@ -296,6 +298,9 @@ def _report_revoke(outcome: RevokeOutcome) -> None:
     if outcome.soft:
         click.echo("  not denied by IAM (--soft): credentials it already holds keep working "
                    "until they expire")
+    elif outcome.lapsed:
+        click.echo("  no IAM deny needed: every credential of the session expired at "
+                   f"{iso(rec.expires_at)}")
     elif outcome.iam is not None:
         res = outcome.iam
         if res.outcome == "fallback":

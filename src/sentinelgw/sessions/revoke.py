@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sentinelgw.errors import HardRevocationError, SentinelError, SessionNotFound
@@ -26,6 +26,9 @@ from sentinelgw.sessions.model import SessionRecord
 from sentinelgw.sessions.revocation import HardRevokeResult, hard_revoke
 from sentinelgw.sessions.store import SessionStore
 from sentinelgw.sourceidentity import parse_source_identity
+
+# How long past expires_at a record's credentials are still treated as live (clock skew).
+LAPSE_MARGIN = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +39,8 @@ class RevokeOutcome:
     soft: bool
     iam: HardRevokeResult | None = None
     iam_error: SentinelError | None = None
+    # True when the record's credentials had all expired: no IAM deny was needed.
+    lapsed: bool = False
 
     @property
     def iam_failed(self) -> bool:
@@ -83,6 +88,10 @@ def deny_in_iam(
     """Step 2 for a record already revoked; an IAM failure is returned, not raised."""
     if soft:
         return RevokeOutcome(record=record, soft=True)
+    if record.expires_at + LAPSE_MARGIN < now:
+        # Every credential served for the session expires by the record's expires_at (the
+        # server moves it on with each refresh), so nothing issued can still be used.
+        return RevokeOutcome(record=record, soft=False, lapsed=True)
     parsed = parse_source_identity(record.source_identity)
     if record.source_identity and (parsed is None or parsed.id != record.id):
         # Record fields are untrusted: never deny a SourceIdentity of another session.
