@@ -321,3 +321,40 @@ def test_hidden_status_record_does_not_break_the_audit(
     )
     assert proc.returncode in (0, 1), proc.stderr  # an answer, not an infrastructure error
     assert "Traceback" not in proc.stderr
+
+
+def test_unreadable_session_item_does_not_stop_the_audit(
+    run_sentinel: Run, ddb: Any, table: str, tmp_path: Path
+) -> None:
+    """A broken item is skipped with a warning naming it; its event has no record, so it is a
+    gap (orphaned), never tracked."""
+    broken = record(31)
+    item = broken.to_item()
+    del item["expires_at"]
+    put_raw(ddb, table, item)
+    event = {
+        "eventName": "AssumeRole",
+        "eventSource": "sts.amazonaws.com",
+        "eventTime": "2026-01-24T09:00:40Z",
+        "eventID": str(uuid.uuid4()),
+        "awsRegion": "us-east-1",
+        "requestParameters": {
+            "roleArn": broken.role_arn,
+            "roleSessionName": broken.source_identity,
+            "sourceIdentity": broken.source_identity,
+        },
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/alice"},
+    }
+    trail = tmp_path / "trail"
+    trail.mkdir()
+    (trail / "events.json").write_text(json.dumps({"Records": [event]}))
+    proc = run_sentinel(
+        ["audit", "untracked-sessions", "--table", table, "--source", str(trail),
+         "--since", "2026-01-24T08:00:00Z", "--until", "2026-01-24T10:00:00Z",
+         "--format", "json"]
+    )
+    assert proc.returncode == 1, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["counts"]["orphaned"] == 1
+    warnings = [line for line in proc.stderr.splitlines() if "session table" in line]
+    assert len(warnings) == 1 and f"{31:016x}" in warnings[0] and "expires_at" in warnings[0]

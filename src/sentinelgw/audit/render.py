@@ -10,27 +10,17 @@ recolour the terminal or reorder what is shown.
 from __future__ import annotations
 
 import io
-import unicodedata
 from typing import Any
 
 from sentinelgw.audit.report import ComplianceReport, EventItem, UntrackedReport
+from sentinelgw.inert import visible
 
 _LABEL = 16  # width of the field labels in an event block
 
 
 def inert(value: str) -> str:
-    """``value`` with control and format characters (Cc, Cf, line breaks) escaped."""
-    if value.isprintable():
-        return value
-    out = []
-    for ch in value:
-        if ch.isprintable() or (ch == " "):
-            out.append(ch)
-        elif unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"):
-            out.append(ch.encode("unicode_escape").decode("ascii"))
-        else:
-            out.append(ch)
-    return "".join(out)
+    """``value`` with every control and invisible character shown as a visible escape."""
+    return visible(value)
 
 
 def _console(width: int) -> Any:

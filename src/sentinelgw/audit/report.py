@@ -7,7 +7,6 @@ is the orphaned part of it. ``counts`` gives every category, failed and aws_serv
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Callable, Iterable, Sequence
@@ -17,6 +16,7 @@ from typing import Any
 from sentinelgw.audit.classify import Category, ClassifiedEvent
 from sentinelgw.audit.events import IssuanceEvent, MalformedRecord
 from sentinelgw.audit.sources import Window
+from sentinelgw.inert import CsvWriter
 from sentinelgw.timeutil import iso
 
 EVENT_FIELDS = ("event_id", "event_name", "event_time", "category", "gap", "caller_arn",
@@ -245,31 +245,25 @@ def to_json_text(doc: dict[str, Any]) -> str:
 
 
 def events_csv(items: Iterable[EventItem]) -> str:
-    """One row per event with the :data:`EVENT_FIELDS`; empty cells for null."""
+    """One row per event with the :data:`EVENT_FIELDS`; empty cells for null. Values from
+    CloudTrail are hostile: cells are formula-safe and any CR/LF inside one is quoted."""
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(EVENT_FIELDS)
+    writer = CsvWriter(buf)
+    writer.header(EVENT_FIELDS)
     for item in items:
-        row = []
-        for name in EVENT_FIELDS:
-            value = getattr(item, name)
-            row.append("" if value is None else str(value).lower() if isinstance(value, bool)
-                       else _csv_safe(str(value)))
-        writer.writerow(row)
+        writer.row(_cell(getattr(item, name)) for name in EVENT_FIELDS)
     return buf.getvalue()
 
 
-def _csv_safe(value: str) -> str:
-    """Values from CloudTrail are hostile: never let a spreadsheet read one as a formula."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+def _cell(value: Any) -> Any:
+    return str(value).lower() if isinstance(value, bool) else value
 
 
 def compliance_csv(report: ComplianceReport) -> str:
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(COMPLIANCE_FIELDS)
+    writer = CsvWriter(buf)
+    writer.header(COMPLIANCE_FIELDS)
     for r in report.rows:
         d = r.to_json()
-        writer.writerow([str(d[f]).lower() if isinstance(d[f], bool) else d[f]
-                         for f in COMPLIANCE_FIELDS])
+        writer.row(_cell(d[f]) for f in COMPLIANCE_FIELDS)
     return buf.getvalue()

@@ -62,16 +62,25 @@ class AuditRun:
     lookups: LookupStats = field(default_factory=LookupStats)
     table: str | None = None
     dedup: Deduplicator = field(default_factory=Deduplicator)
+    # Session items that could not be decoded: their events read as having no record.
+    unreadable_items: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.dedup.stats = self.parse
 
 
-def open_table(app: App, table_flag: str | None, region: str | None) -> tuple[str, RecordLookup]:
-    """The session table to check against: ``--table``, else the configured default."""
+def open_table(app: App, table_flag: str | None, region: str | None,
+               run: AuditRun | None = None) -> tuple[str, RecordLookup]:
+    """The session table to check against: ``--table``, else the configured default.
+
+    An item that cannot be decoded is skipped and named in ``run.unreadable_items``: one
+    broken item never stops the audit, and the events that name it count as without record.
+    """
     from sentinelgw.sessions.store import open_store
 
     store = open_store(app, table_flag, region)
+    if run is not None:
+        store.on_unreadable = lambda exc: run.unreadable_items.append(str(exc))
     return store.table, store
 
 
@@ -105,7 +114,7 @@ def classified(
         raise UsageError("--since is after --until", hint="Give an earlier --since")
     resolver = resolver or ProfileResolver.from_aws_config()
     if store is None:
-        run.table, store = open_table(app, inp.table, inp.region)
+        run.table, store = open_table(app, inp.table, inp.region, run)
     classifier = Classifier(store, resolver, table=run.table, stats=run.lookups,
                             include_aws_service=inp.include_aws_service)
     events: Iterator[IssuanceEvent] = run.dedup.filter(open_events(app, inp, run.parse,

@@ -90,6 +90,9 @@ def _warn(run: AuditRun) -> None:
         example = f" (e.g. {inert(p.examples[0])})" if p.examples else ""
         what = counted(p.malformed, "malformed CloudTrail record")
         click.echo(f"sentinel: warning: skipped {what} or file{example}", err=True)
+    for item in run.unreadable_items:
+        click.echo(f"sentinel: warning: skipped {inert(item)} in the session table; events "
+                   "naming it count as without a record", err=True)
 
 
 def _width() -> int:
