@@ -1,4 +1,5 @@
-"""``sentinel demo --service`` as a user runs it: every move works locally, fails at the service."""
+"""``sentinel demo --service`` as a user runs it: every move fails at the service; locally,
+all but the decoy table (pinned to the configured table) still work."""
 
 from __future__ import annotations
 
@@ -27,11 +28,12 @@ def test_demo_service_shows_each_move_beside_local_mode(tmp_path):
         check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    rows = [
-        line
-        for line in proc.stdout.splitlines()
-        if line.rstrip().endswith("fails") and "works" in line
+    table = proc.stdout.split("local mode  service\n", 1)[1].splitlines()[:7]
+    rows = [line.rsplit(None, 2) for line in table]  # title, local mode, service
+    assert all(service == "fails" for _, _, service in rows), proc.stdout[-3000:]
+    assert [title for title, local, _ in rows if local == "fails"] == [
+        "passes --session-table decoy"
     ]
-    assert len(rows) == 7, proc.stdout[-3000:]
+    assert "6 of 7 still work in local mode" in proc.stdout
     assert "UserBlocked" in proc.stdout and "AccessDenied" in proc.stdout
     assert "demo passed" in proc.stdout and "Traceback" not in proc.stderr
