@@ -86,31 +86,45 @@ def dev(app: App, directory: Path | None, port: int, table: str, no_service: boo
 @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
               help="Sandbox folder to use (default: a new temporary folder).")
 @click.option("--keep", is_flag=True, help="Keep the sandbox folder afterwards.")
-@click.option("--service", is_flag=True,
-              help="Each uncooperative move in local mode, then against the credential service.")
+@click.option("--service", "only", flag_value="service",
+              help="Only the second part: each uncooperative move, local mode beside the service.")
+@click.option("--no-service", "only", flag_value="walkthrough",
+              help="Only the first part: the seven-step walkthrough in local mode.")
 @common_options
 @pass_app
-def demo(app: App, directory: Path | None, keep: bool, service: bool) -> int:
-    """Guided end-to-end run on a fresh sandbox: seven steps, each checked."""
+def demo(app: App, directory: Path | None, keep: bool, only: str | None) -> int:
+    """Guided end-to-end run on fresh sandboxes: the seven-step walkthrough in local mode, then
+    each uncooperative move in local mode beside the credential service. Every step is checked."""
     from sentinelgw.sandbox import missing_extra
 
     message = missing_extra()
     if message:
         raise SandboxError(message.replace("sentinel dev", "sentinel demo"))
-    if service:
-        import shutil
-        import tempfile
+    passed = True
+    if only != "service":
+        from sentinelgw.sandbox.demo import run_demo
 
-        from sentinelgw.sandbox.service_demo import run_service_demo
+        walk_dir = None if directory is None else directory / "walkthrough"
+        result = run_demo(directory=walk_dir, keep=keep, echo=lambda line: click.echo(line))
+        passed = result.passed
+    if only != "walkthrough":
+        if only is None:
+            click.echo("")
+            click.echo("Part 2: the same user, uncooperative, in local mode and at the service")
+        passed = _service_demo(directory, keep) and passed
+    return 0 if passed else 1
 
-        root = directory or Path(tempfile.mkdtemp(prefix="sentinel-demo-"))
-        try:
-            moves = run_service_demo(directory=root, echo=lambda line: click.echo(line))
-        finally:
-            if directory is None and not keep:
-                shutil.rmtree(root, ignore_errors=True)
-        return 0 if all(m.passed for m in moves) else 1
-    from sentinelgw.sandbox.demo import run_demo
 
-    result = run_demo(directory=directory, keep=keep, echo=lambda line: click.echo(line))
-    return 0 if result.passed else 1
+def _service_demo(directory: Path | None, keep: bool) -> bool:
+    import shutil
+    import tempfile
+
+    from sentinelgw.sandbox.service_demo import run_service_demo
+
+    root = (directory / "service") if directory else Path(tempfile.mkdtemp(prefix="sentinel-demo-"))
+    try:
+        moves = run_service_demo(directory=root, echo=lambda line: click.echo(line))
+    finally:
+        if directory is None and not keep:
+            shutil.rmtree(root, ignore_errors=True)
+    return all(m.passed for m in moves)
