@@ -1,6 +1,9 @@
 """``sentinel login``: a console sign-in URL for a profile, gated by the policy in mode
-``console`` (so a profile whose rule requires server mode, with or without session
-tracking, is refused: a console session cannot be tracked or revoked by Sentinel)."""
+``console``. Locally, a profile whose rule requires server mode, with or without session
+tracking, is refused: a local console session cannot be tracked or revoked. With ``--remote``
+(or ``SENTINEL_REMOTE`` / ``defaults.remote``) the credential service issues the role
+credentials behind the URL in a session it records, so its SourceIdentity Deny reaches the
+console session too, and such a profile is allowed when the service's policy says so."""
 
 from __future__ import annotations
 
@@ -23,10 +26,14 @@ from sentinelgw.cli.credential_options import (
 @click.option("--open", "open_browser", is_flag=True, help="Open the URL in the web browser.")
 @duration_option
 @mfa_token_option
+@click.option("--remote", metavar="URL",
+              help="Credential service URL (default: SENTINEL_REMOTE, then defaults.remote).")
+@click.option("--local", is_flag=True, help="Local mode even if a service is configured.")
 @common_options
 @pass_app
 def login(
-    app: App, profile: str | None, policy_spec: str | None, open_browser: bool, duration: str | None
+    app: App, profile: str | None, policy_spec: str | None, open_browser: bool,
+    duration: str | None, remote: str | None, local: bool,
 ) -> int:
     """Print (or open) an AWS console sign-in URL for a profile, if the policy allows it.
 
@@ -38,12 +45,24 @@ def login(
     from sentinelgw.exec.child_env import child_region_for
     from sentinelgw.policy import Mode
 
+    from sentinelgw.service.remote import resolve_remote
+
     name = chosen_profile(app, profile)
-    issued = issue_for_profile(
-        app, name, Mode.CONSOLE, policy_spec, use_cache=False, duration=duration_seconds(duration)
-    )
+    url_of_service = resolve_remote(app, remote, local)
+    if url_of_service is not None:
+        from sentinelgw.service.remote import remote_client
+
+        grant = remote_client(app, url_of_service).start(
+            name, mode="console", duration_seconds=duration_seconds(duration)
+        )
+        credentials = grant.credentials
+    else:
+        credentials = issue_for_profile(
+            app, name, Mode.CONSOLE, policy_spec, use_cache=False,
+            duration=duration_seconds(duration),
+        ).credentials
     endpoint = console.federation_endpoint(app.env)
-    token = console.signin_token(issued.credentials, endpoint)
+    token = console.signin_token(credentials, endpoint)
     region = child_region_for(app, load_profile(name).region)
     url = console.login_url(token, endpoint, console.console_destination(region))
     if open_browser:

@@ -118,7 +118,7 @@ def _decide(rule: Rule, request: Request, skipped: tuple[tuple[int, str | None, 
         table_source: str | None = f"policy rule {rule.name} ({rule.where})"
     else:
         table, table_source = request.session_table, request.session_table_source
-    server = Mode(request.mode) is Mode.SERVER
+    server = Mode(request.mode) is Mode.SERVER or request.via_service
     tracking_possible = server and table is not None and not request.no_session_tracking
     requires_server = rule.effect in (Effect.REQUIRE_SERVER, Effect.REQUIRE_SERVER_SESSION)
     requires_tracking = rule.effect is Effect.REQUIRE_SERVER_SESSION

@@ -129,6 +129,10 @@ class Request:
     # environment say: the only table a require_server_session rule without its own
     # session_table accepts, because a table the requester names could be a decoy.
     config_session_table: str | None = None
+    # The credential service issues and tracks this session itself (in its own table, with
+    # every credential request checked there), so a server or tracking requirement is met
+    # whatever the client's mode.
+    via_service: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

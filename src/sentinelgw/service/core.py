@@ -39,7 +39,11 @@ MAX_SESSION = timedelta(hours=12)
 MIN_SESSION = timedelta(minutes=1)
 SESSION_TAG = "SentinelSessionId"
 HardRevoke = Callable[[SessionRecord, datetime], str]
-MODES = {"server": Mode.SERVER, "credential_process": Mode.CREDENTIAL_PROCESS}
+MODES = {
+    "server": Mode.SERVER,
+    "credential_process": Mode.CREDENTIAL_PROCESS,
+    "console": Mode.CONSOLE,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +117,7 @@ class SentinelService:
         profile = _required(body, "profile")
         mode = MODES.get(_string(body, "mode") or "server")
         if mode is None:
-            raise Refusal(400, "BadRequest", "mode must be server or credential_process")
+            raise Refusal(400, "BadRequest", "mode must be server, credential_process or console")
         note["profile"] = profile
         doc = self.document()
         target = _target(doc, profile)
@@ -250,6 +254,7 @@ class SentinelService:
             session_table=self.table.table,
             session_table_source="the service",
             role_arn=target.role_arn,
+            via_service=True,
         )
         decision = evaluate(doc.policy, request)
         note["rule"] = decision.rule.name if decision.rule else None
