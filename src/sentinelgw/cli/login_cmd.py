@@ -44,7 +44,6 @@ def login(
     from sentinelgw.credentials.profiles import load_profile
     from sentinelgw.exec.child_env import child_region_for
     from sentinelgw.policy import Mode
-
     from sentinelgw.service.remote import resolve_remote
 
     name = chosen_profile(app, profile)

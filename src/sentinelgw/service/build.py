@@ -33,11 +33,13 @@ def build_app(
     ``endpoint_url`` overrides every AWS endpoint (the sandbox); otherwise the usual
     ``AWS_ENDPOINT_URL[_<SERVICE>]`` variables apply.
     """
+    import boto3
     from botocore.config import Config
 
-    from sentinelgw.awsclients import make_session
-
-    sess = session or make_session(None, settings.region)
+    # The service's own principal: the whole default chain, AWS_PROFILE included. (The CLI's
+    # own calls ignore AWS_PROFILE, which names the user's working profile; a service host has
+    # no such profile, and AWS_PROFILE is how an operator picks the service's credentials.)
+    sess = session or boto3.Session(region_name=settings.region or None)
     config = Config(
         connect_timeout=2.0,
         read_timeout=5.0,

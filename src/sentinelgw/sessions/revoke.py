@@ -88,10 +88,6 @@ def deny_in_iam(
     """Step 2 for a record already revoked; an IAM failure is returned, not raised."""
     if soft:
         return RevokeOutcome(record=record, soft=True)
-    if record.expires_at + LAPSE_MARGIN < now:
-        # Every credential served for the session expires by the record's expires_at (the
-        # server moves it on with each refresh), so nothing issued can still be used.
-        return RevokeOutcome(record=record, soft=False, lapsed=True)
     parsed = parse_source_identity(record.source_identity)
     if record.source_identity and (parsed is None or parsed.id != record.id):
         # Record fields are untrusted: never deny a SourceIdentity of another session.
@@ -101,6 +97,10 @@ def deny_in_iam(
             hint="The record may have been altered; check it with 'sentinel server-session'",
         )
         return RevokeOutcome(record=record, soft=False, iam_error=error)
+    if record.expires_at + LAPSE_MARGIN < now:
+        # Every credential served for the session expires by the record's expires_at (the
+        # server moves it on with each refresh), so nothing issued can still be used.
+        return RevokeOutcome(record=record, soft=False, lapsed=True)
     try:
         result = hard_revoke(
             iam,
