@@ -227,21 +227,43 @@ def test_fake_dynamodb_endpoint_does_not_help(alice_env, blocked_alice):
     assert _FakeDynamo.hits == 0  # the client never reads the table; the service reads its own
 
 
-def test_client_policy_flag_is_ignored_by_service(alice_env, tmp_path):
+def _tracked_session_of(credentials_json: str, enforced, security) -> dict | None:
+    """The service's record of the session behind credential_process output, or None."""
+    import boto3
+
+    doc = json.loads(credentials_json)
+    arn = boto3.client(
+        "sts", region_name="us-east-1", endpoint_url=enforced.endpoint,
+        aws_access_key_id=doc["AccessKeyId"], aws_secret_access_key=doc["SecretAccessKey"],
+        aws_session_token=doc["SessionToken"],
+    ).get_caller_identity()["Arn"]
+    session_id = arn.rsplit(".", 1)[-1]
+    item = security.client("dynamodb", endpoint_url=enforced.endpoint).get_item(
+        TableName="sentinel-sessions", Key={"id": {"S": session_id}}, ConsistentRead=True
+    )
+    return item.get("Item")
+
+
+def test_client_policy_flag_is_ignored_by_service(alice_env, tmp_path, enforced, security):
     allow = tmp_path / "allow.yaml"
     allow.write_text("policies:\n  - name: everything\n    effect: allow\n")
-    # Locally this policy would hand out prod credentials for credential_process.
+    # Locally this policy hands out credentials outside any tracked session.
     local = sentinel(
         ["credentials", "--local", "--policy", str(allow), "--profile", "dev"], alice_env
     )
     assert local.returncode == 0, local.stderr
+    # Through the service, prod credentials come only inside a session the service recorded
+    # (its policy requires one), whatever the client's policy says.
     done = sentinel(["credentials", "--policy", str(allow), "--profile", "prod"], alice_env)
-    assert done.returncode == 1 and "PolicyDenied" in done.stderr
-    assert "prod-tracked" in done.stderr
+    assert done.returncode == 0, done.stderr
+    record = _tracked_session_of(done.stdout, enforced, security)
+    assert record is not None and record["profile"]["S"] == "prod"
+    assert record["user"]["S"] == "alice" and record["status"]["S"] == "active"
     # A project sentinel.yaml pointing policy_source at the same file changes nothing either.
     (tmp_path / "sentinel.yaml").write_text(f"policy_source: {json.dumps(str(allow))}\n")
     done = sentinel(["credentials", "--profile", "prod"], alice_env, cwd=tmp_path)
-    assert done.returncode == 1 and "PolicyDenied" in done.stderr
+    assert done.returncode == 0, done.stderr
+    assert _tracked_session_of(done.stdout, enforced, security) is not None
     ran = sentinel(
         ["exec", "--policy", str(allow), "--profile", "staging", "--", "true"], alice_env
     )

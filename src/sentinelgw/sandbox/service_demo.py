@@ -204,11 +204,25 @@ def fake_dynamodb_endpoint(s: _Side) -> bool:
 
 
 def client_policy_flag(s: _Side) -> bool:
+    """The aim: prod credentials outside any session the table records."""
     allow = s.sb.root / "allow.yaml"
     allow.write_text("policies:\n  - name: everything\n    effect: allow\n", encoding="utf-8")
-    return (
-        s.sentinel_run("credentials", "--policy", str(allow), "--profile", "prod").returncode == 0
+    proc = s.sentinel_run("credentials", "--policy", str(allow), "--profile", "prod")
+    if proc.returncode != 0:
+        return False
+    doc = json.loads(proc.stdout)
+    keys = {
+        "AWS_ACCESS_KEY_ID": doc["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": doc["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": doc.get("SessionToken", ""),
+    }
+    who = s.aws_run(
+        "sts", "get-caller-identity", "--query", "Arn", "--output", "text", env={**s.env, **keys}
     )
+    session_id = who.stdout.strip().rsplit(".", 1)[-1]
+    tracked = who.returncode == 0 and s.record(session_id) is not None
+    s.echo(f"    the credentials' session {'is' if tracked else 'is not'} in the session table")
+    return not tracked
 
 
 def profile_alias(s: _Side) -> bool:
