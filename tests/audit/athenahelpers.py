@@ -56,14 +56,18 @@ def _column(name: str, t: ColumnType) -> str:
     return f"json_transform(json_extract(r, {path}), '{shape}') AS {name.lower()}"
 
 
-def duck_table(con: duckdb.DuckDBPyConnection, root: Path, database: str, table: str,
-               org: str = ORG) -> None:
+def duck_table(
+    con: duckdb.DuckDBPyConnection, root: Path, database: str, table: str, org: str = ORG
+) -> None:
     """Declare ``database.table`` over the trail files under ``root`` (the bucket)."""
-    pattern = str(root / "AWSLogs" / org / "*" / "CloudTrail" / "*" / "*" / "*" / "*"
-                  / "*.json.gz").replace("'", "''")
+    pattern = str(
+        root / "AWSLogs" / org / "*" / "CloudTrail" / "*" / "*" / "*" / "*" / "*.json.gz"
+    ).replace("'", "''")
     cols = ",\n  ".join(_column(name, t) for name, t in COLUMNS)
-    parts = (r"regexp_extract(filename, '/AWSLogs/o-[^/]+/([0-9]{12})/CloudTrail/([^/]+)/"
-             r"([0-9]{4}/[0-9]{2}/[0-9]{2})/', ['account', 'region', 'day'])")
+    parts = (
+        r"regexp_extract(filename, '/AWSLogs/o-[^/]+/([0-9]{12})/CloudTrail/([^/]+)/"
+        r"([0-9]{4}/[0-9]{2}/[0-9]{2})/', ['account', 'region', 'day'])"
+    )
     con.execute(f'CREATE SCHEMA IF NOT EXISTS "{database}"')
     con.execute(f"""CREATE OR REPLACE VIEW "{database}"."{table}" AS
 WITH records AS (
@@ -125,53 +129,85 @@ def sts_event(
     ``AWSService`` caller with ``invokedBy``; ``chained`` the caller's session SourceIdentity.
     """
     role = role_arn or f"arn:aws:iam::{account}:role/prod"
-    identity: dict[str, Any] = {"type": "IAMUser", "principalId": f"AIDA{caller.upper()}",
-                                "arn": f"arn:aws:iam::{account}:user/{caller}",
-                                "accountId": account, "userName": caller}
+    identity: dict[str, Any] = {
+        "type": "IAMUser",
+        "principalId": f"AIDA{caller.upper()}",
+        "arn": f"arn:aws:iam::{account}:user/{caller}",
+        "accountId": account,
+        "userName": caller,
+    }
     if service:
         identity = {"type": "AWSService", "invokedBy": service}
     elif chained:
-        identity = {"type": "AssumedRole", "principalId": f"AROAHOP:{caller}",
-                    "arn": f"arn:aws:sts::{account}:assumed-role/hop/{caller}",
-                    "accountId": account,
-                    "sessionContext": {"sourceIdentity": chained,
-                                       "sessionIssuer": {"type": "Role",
-                                                         "arn": f"arn:aws:iam::{account}:role/hop"},
-                                       "attributes": {"mfaAuthenticated": "false"}}}
+        identity = {
+            "type": "AssumedRole",
+            "principalId": f"AROAHOP:{caller}",
+            "arn": f"arn:aws:sts::{account}:assumed-role/hop/{caller}",
+            "accountId": account,
+            "sessionContext": {
+                "sourceIdentity": chained,
+                "sessionIssuer": {"type": "Role", "arn": f"arn:aws:iam::{account}:role/hop"},
+                "attributes": {"mfaAuthenticated": "false"},
+            },
+        }
     elif name == "AssumeRoleWithSAML":
-        identity = {"type": "SAMLUser", "principalId": f"idp:{caller}", "userName": caller,
-                    "identityProvider": "idp"}
+        identity = {
+            "type": "SAMLUser",
+            "principalId": f"idp:{caller}",
+            "userName": caller,
+            "identityProvider": "idp",
+        }
     elif name == "AssumeRoleWithWebIdentity":
-        identity = {"type": "WebIdentityUser", "principalId": f"oidc:{caller}",
-                    "userName": caller, "identityProvider": "token.actions.githubusercontent.com"}
+        identity = {
+            "type": "WebIdentityUser",
+            "principalId": f"oidc:{caller}",
+            "userName": caller,
+            "identityProvider": "token.actions.githubusercontent.com",
+        }
     params: dict[str, Any] | None
     if name in ("GetSessionToken",):
         params = {"durationSeconds": 3600}
     elif name == "GetFederationToken":
         params = {"name": caller, "durationSeconds": 3600}
     elif name == "AssumeRoot":
-        params = {"targetPrincipal": account, "taskPolicyArn": {"arn": "arn:aws:iam::aws:policy/root-task/IAMDeleteRootUserCredentials"}}
+        task = "arn:aws:iam::aws:policy/root-task/IAMDeleteRootUserCredentials"
+        params = {"targetPrincipal": account, "taskPolicyArn": {"arn": task}}
     else:
-        params = {"roleArn": role, "roleSessionName": source_identity or f"s-{caller}",
-                  "durationSeconds": 3600}
+        params = {
+            "roleArn": role,
+            "roleSessionName": source_identity or f"s-{caller}",
+            "durationSeconds": 3600,
+        }
         if source_identity:
             params["sourceIdentity"] = source_identity
     response: dict[str, Any] | None = {
-        "credentials": {"accessKeyId": "ASIAEXAMPLE", "sessionToken": "redacted-in-tests",
-                        "expiration": "Nov 3, 2025 1:00:00 PM"},
+        "credentials": {
+            "accessKeyId": "ASIAEXAMPLE",
+            "sessionToken": "redacted-in-tests",
+            "expiration": "Nov 3, 2025 1:00:00 PM",
+        },
     }
     if source_identity or chained:
         assert response is not None
         response["sourceIdentity"] = source_identity or chained
     record: dict[str, Any] = {
-        "eventVersion": "1.08", "userIdentity": identity, "eventTime": iso(at),
-        "eventSource": "sts.amazonaws.com", "eventName": name, "awsRegion": region,
+        "eventVersion": "1.08",
+        "userIdentity": identity,
+        "eventTime": iso(at),
+        "eventSource": "sts.amazonaws.com",
+        "eventName": name,
+        "awsRegion": region,
         "sourceIPAddress": "lambda.amazonaws.com" if service else "192.0.2.10",
         "userAgent": service or "aws-cli/2.15.0",
-        "requestParameters": params, "responseElements": response,
-        "requestID": str(uuid.uuid4()), "eventID": event_id or str(uuid.uuid4()),
-        "readOnly": True, "eventType": "AwsApiCall", "managementEvent": True,
-        "recipientAccountId": recipient or account, "eventCategory": "Management",
+        "requestParameters": params,
+        "responseElements": response,
+        "requestID": str(uuid.uuid4()),
+        "eventID": event_id or str(uuid.uuid4()),
+        "readOnly": True,
+        "eventType": "AwsApiCall",
+        "managementEvent": True,
+        "recipientAccountId": recipient or account,
+        "eventCategory": "Management",
         "resources": [{"ARN": role, "accountId": account, "type": "AWS::IAM::Role"}],
     }
     if shared:
@@ -186,20 +222,34 @@ def sts_event(
 
 def noise(at: datetime, account: str = ACCT_A) -> dict[str, Any]:
     """A non-STS event, as most of a trail is."""
-    return {"eventVersion": "1.08", "eventTime": iso(at), "eventSource": "s3.amazonaws.com",
-            "eventName": "ListBuckets", "awsRegion": "us-east-1",
-            "eventID": str(uuid.uuid4()), "recipientAccountId": account,
-            "userIdentity": {"type": "IAMUser", "principalId": "AIDANOISE"},
-            "requestParameters": None, "responseElements": None}
+    return {
+        "eventVersion": "1.08",
+        "eventTime": iso(at),
+        "eventSource": "s3.amazonaws.com",
+        "eventName": "ListBuckets",
+        "awsRegion": "us-east-1",
+        "eventID": str(uuid.uuid4()),
+        "recipientAccountId": account,
+        "userIdentity": {"type": "IAMUser", "principalId": "AIDANOISE"},
+        "requestParameters": None,
+        "responseElements": None,
+    }
 
 
-def deliver(root: Path, records: list[dict[str, Any]], *, folder_day: datetime,
-            account: str = ACCT_A, region: str = "us-east-1", org: str = ORG) -> Path:
+def deliver(
+    root: Path,
+    records: list[dict[str, Any]],
+    *,
+    folder_day: datetime,
+    account: str = ACCT_A,
+    region: str = "us-east-1",
+    org: str = ORG,
+) -> Path:
     """Write one gzip log file where the organisation trail would deliver it."""
-    name = (f"{account}_CloudTrail_{region}_{folder_day:%Y%m%dT%H%MZ}_"
-            f"{secrets.token_hex(8)}.json.gz")
-    path = (root / "AWSLogs" / org / account / "CloudTrail" / region
-            / f"{folder_day:%Y/%m/%d}" / name)
+    name = f"{account}_CloudTrail_{region}_{folder_day:%Y%m%dT%H%MZ}_{secrets.token_hex(8)}.json.gz"
+    path = (
+        root / "AWSLogs" / org / account / "CloudTrail" / region / f"{folder_day:%Y/%m/%d}" / name
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(gzip.compress(json.dumps({"Records": records}).encode()))
     return path

@@ -72,26 +72,45 @@ class Map:
 
 ColumnType = str | Struct | Array | Map
 
-_ISSUER = Struct((("type", "string"), ("principalId", "string"), ("arn", "string"),
-                  ("accountId", "string"), ("userName", "string")))
-USER_IDENTITY = Struct((
-    ("type", "string"),
-    ("principalId", "string"),
-    ("arn", "string"),
-    ("accountId", "string"),
-    ("invokedBy", "string"),
-    ("accessKeyId", "string"),
-    ("userName", "string"),
-    ("onBehalfOf", Struct((("userId", "string"), ("identityStoreArn", "string")))),
-    ("sessionContext", Struct((
-        ("attributes", Struct((("mfaAuthenticated", "string"), ("creationDate", "string")))),
-        ("sessionIssuer", _ISSUER),
-        ("ec2RoleDelivery", "string"),
-        ("sourceIdentity", "string"),
-        ("webIdFederationData", Struct((("federatedProvider", "string"),
-                                        ("attributes", Map())))),
-    ))),
-))
+_ISSUER = Struct(
+    (
+        ("type", "string"),
+        ("principalId", "string"),
+        ("arn", "string"),
+        ("accountId", "string"),
+        ("userName", "string"),
+    )
+)
+USER_IDENTITY = Struct(
+    (
+        ("type", "string"),
+        ("principalId", "string"),
+        ("arn", "string"),
+        ("accountId", "string"),
+        ("invokedBy", "string"),
+        ("accessKeyId", "string"),
+        ("userName", "string"),
+        ("onBehalfOf", Struct((("userId", "string"), ("identityStoreArn", "string")))),
+        (
+            "sessionContext",
+            Struct(
+                (
+                    (
+                        "attributes",
+                        Struct((("mfaAuthenticated", "string"), ("creationDate", "string"))),
+                    ),
+                    ("sessionIssuer", _ISSUER),
+                    ("ec2RoleDelivery", "string"),
+                    ("sourceIdentity", "string"),
+                    (
+                        "webIdFederationData",
+                        Struct((("federatedProvider", "string"), ("attributes", Map()))),
+                    ),
+                )
+            ),
+        ),
+    )
+)
 
 COLUMNS: tuple[tuple[str, ColumnType], ...] = (
     ("eventVersion", "string"),
@@ -110,8 +129,7 @@ COLUMNS: tuple[tuple[str, ColumnType], ...] = (
     ("requestID", "string"),
     ("eventID", "string"),
     ("readOnly", "string"),
-    ("resources", Array(Struct((("ARN", "string"), ("accountId", "string"),
-                                ("type", "string"))))),
+    ("resources", Array(Struct((("ARN", "string"), ("accountId", "string"), ("type", "string"))))),
     ("eventType", "string"),
     ("apiVersion", "string"),
     ("recipientAccountId", "string"),
@@ -120,23 +138,43 @@ COLUMNS: tuple[tuple[str, ColumnType], ...] = (
     ("vpcEndpointId", "string"),
     ("vpcEndpointAccountId", "string"),
     ("eventCategory", "string"),
-    ("addendum", Struct((("reason", "string"), ("updatedFields", "string"),
-                         ("originalRequestID", "string"), ("originalEventID", "string")))),
+    (
+        "addendum",
+        Struct(
+            (
+                ("reason", "string"),
+                ("updatedFields", "string"),
+                ("originalRequestID", "string"),
+                ("originalEventID", "string"),
+            )
+        ),
+    ),
     ("sessionCredentialFromConsole", "string"),
     ("edgeDeviceDetails", "string"),
-    ("tlsDetails", Struct((("tlsVersion", "string"), ("cipherSuite", "string"),
-                           ("clientProvidedHostHeader", "string")))),
+    (
+        "tlsDetails",
+        Struct(
+            (
+                ("tlsVersion", "string"),
+                ("cipherSuite", "string"),
+                ("clientProvidedHostHeader", "string"),
+            )
+        ),
+    ),
 )
 PARTITIONS = ("account", "region", "day")
 
 
-def hive_type(t: ColumnType) -> str:
-    """A column type in Hive DDL spelling."""
+def hive_type(t: ColumnType, depth: int = 1) -> str:
+    """A column type in Hive DDL spelling; a struct's fields one a line, indented."""
     if isinstance(t, Struct):
-        inner = ", ".join(f"{name.lower()}: {hive_type(sub)}" for name, sub in t.fields)
-        return f"STRUCT<{inner}>"
+        pad = "  " * (depth + 1)
+        inner = ",\n".join(
+            f"{pad}{name.lower()}: {hive_type(sub, depth + 1)}" for name, sub in t.fields
+        )
+        return f"STRUCT<\n{inner}>"
     if isinstance(t, Array):
-        return f"ARRAY<{hive_type(t.of)}>"
+        return f"ARRAY<{hive_type(t.of, depth)}>"
     if isinstance(t, Map):
         return "MAP<STRING, STRING>"
     return t.upper()
@@ -156,18 +194,21 @@ def identifier(value: str, what: str) -> str:
     """An Athena database or table name: lower-case letters, digits and underscores."""
     name = value.strip().lower()
     if not _IDENT.match(name):
-        raise UsageError(f"{what} {value!r} is not a valid Athena name",
-                         hint="Use lower-case letters, digits and underscores")
+        raise UsageError(
+            f"{what} {value!r} is not a valid Athena name",
+            hint="Use lower-case letters, digits and underscores",
+        )
     return name
 
 
 def parse_source(spec: str) -> tuple[str, str]:
     """``athena:DATABASE.TABLE`` → (database, table)."""
-    rest = spec[len("athena:"):] if spec.startswith("athena:") else spec
+    rest = spec[len("athena:") :] if spec.startswith("athena:") else spec
     database, dot, table = rest.partition(".")
     if not dot:
-        raise UsageError(f"--source {spec!r} names no table",
-                         hint="Use --source athena:DATABASE.TABLE")
+        raise UsageError(
+            f"--source {spec!r} names no table", hint="Use --source athena:DATABASE.TABLE"
+        )
     return identifier(database, "database"), identifier(table, "table")
 
 
@@ -175,9 +216,10 @@ def check_accounts(values: Iterable[str]) -> tuple[str, ...]:
     accounts = _split(values)
     bad = [a for a in accounts if not _ACCOUNT.match(a)]
     if bad or not accounts:
-        raise UsageError(f"--accounts: {', '.join(map(repr, bad)) or 'none given'} "
-                         "is not a 12-digit account id",
-                         hint="Give the organisation's account ids, comma-separated")
+        raise UsageError(
+            f"--accounts: {', '.join(map(repr, bad)) or 'none given'} is not a 12-digit account id",
+            hint="Give the organisation's account ids, comma-separated",
+        )
     return accounts
 
 
@@ -185,8 +227,10 @@ def check_regions(values: Iterable[str]) -> tuple[str, ...]:
     regions = _split(values)
     bad = [r for r in regions if not _REGION.match(r)]
     if bad or not regions:
-        raise UsageError(f"--regions: {', '.join(map(repr, bad)) or 'none given'} "
-                         "is not a region name", hint="For example --regions us-east-1,eu-west-1")
+        raise UsageError(
+            f"--regions: {', '.join(map(repr, bad)) or 'none given'} is not a region name",
+            hint="For example --regions us-east-1,eu-west-1",
+        )
     return regions
 
 
@@ -209,16 +253,20 @@ class TrailLocation:
 
     def __post_init__(self) -> None:
         if not _BUCKET.match(self.bucket) or ".." in self.bucket:
-            raise UsageError(f"--bucket {self.bucket!r} is not an S3 bucket name",
-                             hint="Give the trail's bucket name, without s3://")
+            raise UsageError(
+                f"--bucket {self.bucket!r} is not an S3 bucket name",
+                hint="Give the trail's bucket name, without s3://",
+            )
         if not _PREFIX.match(self.prefix) or "//" in self.prefix.strip("/"):
-            raise UsageError(f"--prefix {self.prefix!r} has characters an S3 key prefix "
-                             "of a trail cannot have",
-                             hint="Give the trail's S3 key prefix, without the bucket")
+            raise UsageError(
+                f"--prefix {self.prefix!r} has characters an S3 key prefix of a trail cannot have",
+                hint="Give the trail's S3 key prefix, without the bucket",
+            )
         if not _ORG.match(self.org_id):
-            raise UsageError(f"--org-id {self.org_id!r} is not an organisation id",
-                             hint="It looks like o-a1b2c3d4e5 ('aws organizations "
-                                  "describe-organization')")
+            raise UsageError(
+                f"--org-id {self.org_id!r} is not an organisation id",
+                hint="It looks like o-a1b2c3d4e5 ('aws organizations describe-organization')",
+            )
 
     @property
     def url(self) -> str:
@@ -234,8 +282,13 @@ def create_database_sql(database: str) -> str:
     return f"CREATE DATABASE IF NOT EXISTS `{identifier(database, 'database')}`"
 
 
-def create_table_sql(database: str, table: str, location: TrailLocation,
-                     accounts: Iterable[str], regions: Iterable[str]) -> str:
+def create_table_sql(
+    database: str,
+    table: str,
+    location: TrailLocation,
+    accounts: Iterable[str],
+    regions: Iterable[str],
+) -> str:
     """``CREATE EXTERNAL TABLE`` for an organisation trail, with partition projection."""
     db, tbl = identifier(database, "database"), identifier(table, "table")
     accts, regs = check_accounts(accounts), check_regions(regions)
@@ -281,24 +334,62 @@ def partition_days(start: datetime, end: datetime) -> tuple[date, date]:
 def _ts(at: datetime) -> str:
     if at.tzinfo is None or at.utcoffset() != timedelta(0):
         raise ValueError("window ends must be UTC datetimes")
-    return at.strftime("%Y-%m-%dT%H:%M:%S") + (f".{at.microsecond:06d}" if at.microsecond
-                                                else "") + "Z"
+    return (
+        at.strftime("%Y-%m-%dT%H:%M:%S")
+        + (f".{at.microsecond:06d}" if at.microsecond else "")
+        + "Z"
+    )
 
 
 # The result's columns, in order; record_from_row reads them by name.
 RESULT_COLUMNS = (
-    "row_kind", "event_count", "event_id", "shared_event_id", "event_name", "event_source",
-    "first_time", "last_time", "aws_region", "regions", "recipient_account_id", "accounts",
-    "source_ip", "user_agent", "error_code", "identity_type", "identity_arn", "principal_id",
-    "invoked_by", "context_source_identity", "has_request_parameters", "role_arn",
-    "role_session_name", "source_identity", "response_source_identity",
+    "row_kind",
+    "event_count",
+    "event_id",
+    "shared_event_id",
+    "event_name",
+    "event_source",
+    "first_time",
+    "last_time",
+    "aws_region",
+    "regions",
+    "recipient_account_id",
+    "accounts",
+    "source_ip",
+    "user_agent",
+    "error_code",
+    "identity_type",
+    "identity_arn",
+    "principal_id",
+    "caller_name",
+    "invoked_by",
+    "context_source_identity",
+    "caller_role_arn",
+    "has_request_parameters",
+    "role_arn",
+    "role_session_name",
+    "request_name",
+    "source_identity",
+    "response_source_identity",
 )
 
 # Fields an aggregated group shares: everything the classification reads.
 _GROUP_KEY = (
-    "event_name", "event_source", "error_code", "identity_type", "identity_arn", "invoked_by",
-    "context_source_identity", "has_request_parameters", "role_arn", "source_identity",
-    "response_source_identity", "bad_time", "no_id",
+    "event_name",
+    "event_source",
+    "error_code",
+    "identity_type",
+    "identity_arn",
+    "caller_name",
+    "invoked_by",
+    "context_source_identity",
+    "caller_role_arn",
+    "has_request_parameters",
+    "role_arn",
+    "source_identity",
+    "response_source_identity",
+    "bad_time",
+    "no_id",
 )
 
 
@@ -308,10 +399,12 @@ def audit_query(database: str, table: str, start: datetime, end: datetime) -> st
     first_day, last_day = partition_days(start, end)
     names = ", ".join(f"'{n}'" for n in ISSUANCE_EVENTS)
     like = f"'{SENTINEL_PREFIX}%'"
-    sentinel = " OR ".join(f"coalesce({c} LIKE {like}, false)" for c in
-                           ("source_identity", "response_source_identity",
-                            "context_source_identity"))
+    sentinel = " OR ".join(
+        f"coalesce({c} LIKE {like}, false)"
+        for c in ("source_identity", "response_source_identity", "context_source_identity")
+    )
     group = ", ".join(_GROUP_KEY)
+    # Only validated names and formatted dates reach the text (S608 is about unchecked input).
     return f"""WITH issued AS (
   SELECT
     coalesce(sharedeventid, eventid) AS event_key,
@@ -329,11 +422,14 @@ def audit_query(database: str, table: str, start: datetime, end: datetime) -> st
     useridentity.type AS identity_type,
     useridentity.arn AS identity_arn,
     useridentity.principalid AS principal_id,
+    useridentity.username AS caller_name,
     useridentity.invokedby AS invoked_by,
     useridentity.sessioncontext.sourceidentity AS context_source_identity,
+    useridentity.sessioncontext.sessionissuer.arn AS caller_role_arn,
     requestparameters IS NOT NULL AS has_request_parameters,
     json_extract_scalar(requestparameters, '$.roleArn') AS role_arn,
     json_extract_scalar(requestparameters, '$.roleSessionName') AS role_session_name,
+    json_extract_scalar(requestparameters, '$.name') AS request_name,
     json_extract_scalar(requestparameters, '$.sourceIdentity') AS source_identity,
     json_extract_scalar(responseelements, '$.sourceIdentity') AS response_source_identity
   FROM "{db}"."{tbl}"
@@ -369,8 +465,9 @@ SELECT
   'event' AS row_kind, 1 AS event_count, event_id, shared_event_id, event_name, event_source,
   event_time AS first_time, event_time AS last_time, aws_region, aws_region AS regions,
   recipient_account_id, accounts, source_ip, user_agent, error_code, identity_type,
-  identity_arn, principal_id, invoked_by, context_source_identity, has_request_parameters,
-  role_arn, role_session_name, source_identity, response_source_identity
+  identity_arn, principal_id, caller_name, invoked_by, context_source_identity,
+  caller_role_arn, has_request_parameters, role_arn, role_session_name, request_name,
+  source_identity, response_source_identity
 FROM events
 WHERE is_sentinel
 UNION ALL
@@ -383,11 +480,12 @@ SELECT
   array_join(array_sort(array_distinct(flatten(array_agg(split(accounts, ','))))), ',')
     AS accounts,
   NULL AS source_ip, NULL AS user_agent, error_code, identity_type, identity_arn,
-  NULL AS principal_id, invoked_by, context_source_identity, has_request_parameters,
-  role_arn, NULL AS role_session_name, source_identity, response_source_identity
+  NULL AS principal_id, caller_name, invoked_by, context_source_identity, caller_role_arn,
+  has_request_parameters, role_arn, NULL AS role_session_name, NULL AS request_name,
+  source_identity, response_source_identity
 FROM events
 WHERE NOT is_sentinel
-GROUP BY {group}"""
+GROUP BY {group}"""  # noqa: S608
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,16 +503,23 @@ class QueryPlan:
         return (self.last_day - self.first_day).days + 1
 
     def describe(self) -> str:
-        return (f"Partitions of {self.database}.{self.table}: day "
-                f"{self.first_day:{DAY_FORMAT}} to {self.last_day:{DAY_FORMAT}} "
-                f"({self.days} day{'s' if self.days != 1 else ''}) x every projected account "
-                "x every projected region")
+        return (
+            f"Partitions of {self.database}.{self.table}: day "
+            f"{self.first_day:{DAY_FORMAT}} to {self.last_day:{DAY_FORMAT}} "
+            f"({self.days} day{'s' if self.days != 1 else ''}) x every projected account "
+            "x every projected region"
+        )
 
 
 def plan(database: str, table: str, start: datetime, end: datetime) -> QueryPlan:
     first, last = partition_days(start, end)
-    return QueryPlan(audit_query(database, table, start, end), identifier(database, "database"),
-                     identifier(table, "table"), first, last)
+    return QueryPlan(
+        audit_query(database, table, start, end),
+        identifier(database, "database"),
+        identifier(table, "table"),
+        first,
+        last,
+    )
 
 
 # --- result rows back to CloudTrail's record shape ------------------------------------------
@@ -461,15 +566,30 @@ def record_from_row(row: Mapping[str, str | None]) -> AthenaRecord:
         raise RowError(f"event_count is {r.get('event_count')!r}") from exc
     if count < 1:
         raise RowError(f"event_count is {count}")
-    context = _drop_none({"sourceIdentity": r.get("context_source_identity")})
-    identity = _drop_none({
-        "type": r.get("identity_type"), "arn": r.get("identity_arn"), "principalId": r.get("principal_id"),
-        "invokedBy": r.get("invoked_by"), "sessionContext": context or None,
-    })
+    issuer = _drop_none({"arn": r.get("caller_role_arn")}) or None
+    context = _drop_none(
+        {"sourceIdentity": r.get("context_source_identity"), "sessionIssuer": issuer}
+    )
+    identity = _drop_none(
+        {
+            "type": r.get("identity_type"),
+            "arn": r.get("identity_arn"),
+            "principalId": r.get("principal_id"),
+            "userName": r.get("caller_name"),
+            "invokedBy": r.get("invoked_by"),
+            "sessionContext": context or None,
+        }
+    )
     params = None
     if r.get("has_request_parameters") == "true":
-        params = _drop_none({"roleArn": r.get("role_arn"), "roleSessionName": r.get("role_session_name"),
-                             "sourceIdentity": r.get("source_identity")})
+        params = _drop_none(
+            {
+                "roleArn": r.get("role_arn"),
+                "roleSessionName": r.get("role_session_name"),
+                "name": r.get("request_name"),
+                "sourceIdentity": r.get("source_identity"),
+            }
+        )
     response = _drop_none({"sourceIdentity": r.get("response_source_identity")}) or None
     record: dict[str, Any] = {
         "eventID": r.get("event_id"),
@@ -487,9 +607,10 @@ def record_from_row(row: Mapping[str, str | None]) -> AthenaRecord:
         "responseElements": response,
     }
     return AthenaRecord(
-        record=record, count=count, aggregated=kind == "aggregate",
+        record=record,
+        count=count,
+        aggregated=kind == "aggregate",
         last_time=r.get("last_time"),
         accounts=tuple(a for a in (r.get("accounts") or "").split(",") if a),
         regions=tuple(a for a in (r.get("regions") or "").split(",") if a),
     )
-

@@ -139,3 +139,8 @@ def session_compliance(app: App, since: str, until: str | None, profile: str | N
     else:
         click.echo(compliance_human(report, _width()), nl=False)
     return 1 if report.gaps else 0
+
+
+from sentinelgw.cli.athena_cmd import athena_ddl  # noqa: E402
+
+audit.add_command(athena_ddl)
