@@ -107,3 +107,69 @@ def test_apply_names_an_unknown_workgroup(run_sentinel: Run, audit_env: dict[str
     res = run_sentinel([*ARGS, "--apply", "--athena-workgroup", "nosuch"], env=audit_env)
     assert res.returncode == 2
     assert "workgroup 'nosuch'" in res.stderr and "Traceback" not in res.stderr
+
+
+# --- the Athena options of the audit commands ----------------------------------------------
+
+
+def test_athena_settings_parse_the_source_and_options() -> None:
+    from sentinelgw.cli.athena_cmd import athena_settings
+
+    s = athena_settings("athena:Security.Org_Trail", "audit-wg", "s3://results/x/", "45m", True)
+    assert s is not None
+    assert (s.target.database, s.target.table, s.target.workgroup, s.target.output) == (
+        "security",
+        "org_trail",
+        "audit-wg",
+        "s3://results/x/",
+    )
+    assert s.polling.timeout == 45 * 60 and s.plan
+    default = athena_settings("athena:db.t", None, None, None, False)
+    assert default is not None and default.target.workgroup == "primary"
+    assert default.target.output is None and default.polling.timeout == 1800
+    assert athena_settings("s3://bucket/logs", None, None, None, False) is None
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (("s3://bucket/x", "wg", None, None, False), "--athena-workgroup only apply to"),
+        ((None, None, None, None, True), "--plan only apply to"),
+        (("./logs", None, "s3://r/", "5m", False), "--athena-output, --athena-timeout only apply"),
+        (("athena:db.t", "bad wg!", None, None, False), "is not a workgroup name"),
+        (("athena:db.t", None, "results/x", None, False), "is not an s3:// location"),
+        (("athena:db.t", None, None, "soon", False), "--athena-timeout"),
+        (("athena:db", None, None, None, False), "names no table"),
+    ],
+)
+def test_athena_settings_refuse_what_does_not_fit(args: tuple[Any, ...], needle: str) -> None:
+    from sentinelgw.cli.athena_cmd import athena_settings
+    from sentinelgw.errors import UsageError
+
+    with pytest.raises(UsageError) as err:
+        athena_settings(*args)
+    assert needle in str(err.value)
+
+
+def test_show_plan_prints_the_sql_and_the_partitions() -> None:
+    from datetime import UTC, datetime
+
+    from sentinelgw.audit.athena_sql import audit_query
+    from sentinelgw.cli.athena_cmd import athena_settings, show_plan
+
+    s = athena_settings("athena:db.trail", "wg1", None, None, True)
+    assert s is not None
+    start, end = datetime(2025, 10, 1, tzinfo=UTC), datetime(2025, 10, 31, 6, tzinfo=UTC)
+    text = show_plan(s, start, end)
+    assert "-- Partitions of db.trail: day 2025/10/01 to 2025/11/01 (32 days)" in text
+    assert "-- Runs in workgroup wg1, results to the workgroup's result location" in text
+    assert text.endswith(audit_query("db", "trail", start, end) + ";\n")
+
+
+def test_scanned_cost_follows_athenas_billing() -> None:
+    from sentinelgw.audit.athena import format_bytes, scanned_cost
+
+    assert scanned_cost(0) == scanned_cost(10_000_000) == pytest.approx(5 * 10 / 1e6)
+    assert scanned_cost(10_000_001) == pytest.approx(5 * 11 / 1e6)
+    assert scanned_cost(10**12) == pytest.approx(5.0)
+    assert format_bytes(999) == "999 B" and format_bytes(123_456_789) == "123.46 MB"
