@@ -118,3 +118,115 @@ def session(store: Any, *, user: str = "alice", profile: str = "prod",
         expires_at=at + timedelta(hours=1), server_instance_id="srv-test",
         source_identity=sid, host="laptop"))
     return sid
+
+
+# --- real-shaped records of the other issuing calls, failures and AWS services -------------
+# Shapes follow published CloudTrail records (AWS documentation examples, detection fixtures).
+
+OTHER_ACCOUNT = "210987654321"
+SSO_ROLE = (f"arn:aws:iam::{ACCOUNT}:role/aws-reserved/sso.amazonaws.com/eu-west-1/"
+            "AWSReservedSSO_AdministratorAccess_0123456789abcdef")
+OIDC_ROLE = f"arn:aws:iam::{ACCOUNT}:role/github-deploy"
+
+
+def failed(record: dict[str, Any], code: str = "AccessDenied", *,
+           keep_params: bool = False) -> dict[str, Any]:
+    """The record as a refused call: errorCode/errorMessage, usually null parameters."""
+    rec = dict(record)
+    rec["errorCode"] = code
+    rec["errorMessage"] = (f"User: {rec['userIdentity'].get('arn')} is not authorized to "
+                           "perform: sts:AssumeRole")
+    if not keep_params:
+        rec["requestParameters"] = None
+    rec["responseElements"] = None
+    return rec
+
+
+def by_service(service: str = "lambda.amazonaws.com", *, at: datetime = T0,
+               role_arn: str = f"arn:aws:iam::{ACCOUNT}:role/service-role/fn-role",
+               session_name: str = "fn") -> dict[str, Any]:
+    rec = assume_role(at=at, role_arn=role_arn)
+    rec["userIdentity"] = {"type": "AWSService", "invokedBy": service}
+    rec["sourceIPAddress"] = service
+    rec["userAgent"] = service
+    rec["requestParameters"] = {"roleArn": role_arn, "roleSessionName": session_name}
+    return rec
+
+
+def saml(*, at: datetime = T0, role_arn: str = SSO_ROLE, source_identity: str | None = None,
+         user: str = "alice@example.com") -> dict[str, Any]:
+    """AssumeRoleWithSAML as IAM Identity Center or a SAML IdP records it."""
+    rec = assume_role(at=at, role_arn=role_arn)
+    rec["eventName"] = "AssumeRoleWithSAML"
+    rec["userIdentity"] = {"type": "SAMLUser", "principalId": f"SampleIdPId:{user}",
+                           "userName": user, "identityProvider": "SampleIdPId"}
+    params: dict[str, Any] = {"sAMLAssertionID": "_c0046cEXAMPLE", "roleSessionName": user,
+                              "durationSeconds": 3600, "roleArn": role_arn,
+                              "principalArn": f"arn:aws:iam::{ACCOUNT}:saml-provider/idp"}
+    response: dict[str, Any] = {
+        "subjectType": "persistent", "issuer": "https://idp.example.com/saml",
+        "credentials": {"accessKeyId": "ASIAEXAMPLE", "expiration": "Nov 3, 2025 1:00:00 PM"},
+        "assumedRoleUser": {"assumedRoleId": f"AROAEXAMPLE:{user}",
+                            "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/x/{user}"},
+        "subject": user, "audience": "https://signin.aws.amazon.com/saml"}
+    if source_identity:
+        params["sourceIdentity"] = source_identity
+        response["sourceIdentity"] = source_identity
+    rec["requestParameters"], rec["responseElements"] = params, response
+    return rec
+
+
+def web_identity(*, at: datetime = T0, role_arn: str = OIDC_ROLE,
+                 source_identity: str | None = None) -> dict[str, Any]:
+    """AssumeRoleWithWebIdentity from GitHub Actions' OIDC provider."""
+    rec = saml(at=at, role_arn=role_arn, source_identity=source_identity)
+    provider = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
+    subject = "repo:example/app:ref:refs/heads/main"
+    rec["eventName"] = "AssumeRoleWithWebIdentity"
+    rec["userIdentity"] = {"type": "WebIdentityUser",
+                           "principalId": f"{provider}:sts.amazonaws.com:{subject}",
+                           "userName": subject, "identityProvider": provider}
+    rec["requestParameters"] = {k: v for k, v in rec["requestParameters"].items()
+                                if k not in ("sAMLAssertionID", "principalArn")}
+    rec["requestParameters"]["roleSessionName"] = "GitHubActions"
+    return rec
+
+
+def session_token(*, at: datetime = T0) -> dict[str, Any]:
+    """GetSessionToken, aws-vault's default, by an IAM user with MFA."""
+    rec = assume_role(at=at)
+    rec["eventName"] = "GetSessionToken"
+    rec["requestParameters"] = {"durationSeconds": 43200,
+                                "serialNumber": f"arn:aws:iam::{ACCOUNT}:mfa/alice"}
+    rec["responseElements"] = {"credentials": {"accessKeyId": "ASIAEXAMPLE",
+                                               "expiration": "Nov 4, 2025 12:00:00 AM"}}
+    return rec
+
+
+def federation_token(*, at: datetime = T0, name: str = "bob") -> dict[str, Any]:
+    rec = assume_role(at=at)
+    rec["eventName"] = "GetFederationToken"
+    rec["requestParameters"] = {"name": name, "durationSeconds": 3600, "policy": "{}"}
+    rec["responseElements"] = {
+        "credentials": {"accessKeyId": "ASIAEXAMPLE", "expiration": "Nov 3, 2025 1:00:00 PM"},
+        "federatedUser": {"federatedUserId": f"{ACCOUNT}:{name}",
+                          "arn": f"arn:aws:sts::{ACCOUNT}:federated-user/{name}"},
+        "packedPolicySize": 6}
+    return rec
+
+
+def cross_account_pair(*, at: datetime = T0, source_identity: str | None = None
+                       ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One cross-account AssumeRole as an organisation trail delivers it: twice."""
+    caller_copy = assume_role(at=at, source_identity=source_identity,
+                              role_arn=f"arn:aws:iam::{OTHER_ACCOUNT}:role/audit")
+    shared = str(uuid.uuid4())
+    caller_copy["sharedEventID"] = shared
+    role_copy = dict(caller_copy)
+    caller_copy["recipientAccountId"] = ACCOUNT
+    role_copy["recipientAccountId"] = OTHER_ACCOUNT
+    return caller_copy, role_copy
+
+
+def revoke(store: Any, source_identity: str, at: datetime) -> None:
+    store.revoke(source_identity.rsplit(".", 1)[1], "security", "test", at)

@@ -1,4 +1,4 @@
-"""Parsing CloudTrail AssumeRole records: which SourceIdentity is whose, and malformed input."""
+"""Parsing CloudTrail issuance records: which SourceIdentity is whose, and malformed input."""
 
 from __future__ import annotations
 
@@ -59,8 +59,10 @@ def test_other_events_are_ignored_without_counting_as_malformed() -> None:
     stats = ParseStats()
     assert parse_record(other_event(), stats) is None
     rec = assume_role()
-    rec["eventName"] = "AssumeRoleWithSAML"
+    rec["eventName"] = "GetCallerIdentity"  # an STS call that issues nothing
     assert parse_record(rec, stats) is None
+    rec["eventName"] = "AssumeRoleWithSAML"  # issues credentials: audited
+    assert parse_record(rec, stats) is not None
     assert stats.malformed == 0
 
 
@@ -83,11 +85,14 @@ def test_a_log_file_is_filtered_to_assume_role_and_the_window() -> None:
     assert stats.malformed == 0
 
 
-def test_a_file_without_assume_role_is_not_parsed() -> None:
+def test_a_file_without_issuance_text_is_validated_but_not_audited() -> None:
     stats = ParseStats()
-    # Not even valid JSON: skipped by the substring pre-filter before any parse is attempted.
-    assert parse_log_bytes("f.json", b'{"Records": [oops', WINDOW, stats) == []
-    assert stats.files_skipped == 1 and stats.malformed == 0
+    data = json.dumps({"Records": [other_event(), other_event()]}).encode()
+    assert parse_log_bytes("f.json", data, WINDOW, stats) == []
+    assert stats.files_skipped == 1 and stats.malformed == 0 and stats.records == 0
+    # Not valid JSON: fails closed, even without any issuance text in it.
+    assert parse_log_bytes("g.json", b'{"Records": [oops', WINDOW, stats) == []
+    assert stats.unreadable == ["g.json"] and stats.malformed == 1
 
 
 json_values = st.recursive(
@@ -120,15 +125,22 @@ def test_arbitrary_files_never_crash(records: list[Any], junk: bytes) -> None:
         assert all(WINDOW.contains(e.event_time) for e in events)
 
 
-def test_gzip_bomb_is_skipped_not_inflated() -> None:
-    import gzip as _gzip
+def test_concatenated_gzip_members_and_nul_padding_are_read() -> None:
+    inside = assume_role(at=T0)
+    text = json.dumps({"Records": [inside]}).encode()
+    data = gzip.compress(text[:20]) + gzip.compress(text[20:]) + b"\0" * 64
+    stats = ParseStats()
+    assert [e.event_id for e in parse_log_bytes("f.json.gz", data, WINDOW, stats)] == [
+        inside["eventID"]]
+    assert stats.unreadable == []
 
-    import pytest
 
-    from sentinelgw.audit.sources import LogTooLarge, gunzip_bounded
+def test_a_highly_compressed_file_is_inflated_in_bounded_steps() -> None:
+    """Formerly skipped as a "gzip bomb"; now read, because nothing may be left out."""
+    from sentinelgw.audit import stream
 
-    bomb = _gzip.compress(b"\0" * (4 * 1024 * 1024))
-    with pytest.raises(LogTooLarge):
-        gunzip_bounded(bomb, limit=1024 * 1024)
-    two_members = _gzip.compress(b'{"Records": ') + _gzip.compress(b"[]}")
-    assert gunzip_bounded(two_members) == b'{"Records": []}'
+    inside = assume_role(at=T0)
+    text = b'{"Records": [' + json.dumps(inside).encode() + b"]" + b" " * (8 << 20) + b"}"
+    chunks = list(stream.inflate(__import__("io").BytesIO(gzip.compress(text))))
+    assert max(len(c) for c in chunks) <= stream.INFLATE_SIZE
+    assert b"".join(chunks) == text

@@ -109,9 +109,12 @@ def test_audit_cli_over_a_hostile_folder(run_sentinel: Any, tmp_path: Path) -> N
     (tmp_path / "notutf8.json").write_bytes(b'{"Records": [{"eventName": "AssumeRole", '
                                             b'"x": "\xff\xfe"}]}')
     since, until = iso(WINDOW.start), iso(WINDOW.end)
+    args = ["audit", "untracked-sessions", "--since", str(since), "--until", str(until),
+            "--source", str(tmp_path)]
+    closed = run_sentinel(args)  # unreadable files fail the audit closed
+    assert closed.returncode == 2 and "deep.json" in closed.stderr, closed.stderr
     for fmt in ("json", "human"):
-        out = run_sentinel(["audit", "untracked-sessions", "--since", str(since), "--until",
-                            str(until), "--source", str(tmp_path), "--format", fmt])
+        out = run_sentinel([*args, "--allow-unreadable", "--format", fmt])
         assert out.returncode == 1, out.stderr  # the good event is untracked: a gap
         assert "Traceback" not in out.stderr and "internal error" not in out.stderr
         assert "malformed" in out.stderr

@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-_ROLE_ARN = re.compile(r"^arn:(?P<part>[\w-]+):iam::(?P<acct>\d{12}):role/(?:.*/)?(?P<name>[^/]+)$")
+_ROLE_ARN = re.compile(
+    r"arn:(?P<part>aws[\w-]*):iam::(?P<acct>\d{12}):role/(?:[\x21-\x7e]*/)?(?P<name>[\w+=,.@-]+)",
+    re.ASCII)
 
 
 def _aws_config_role_map() -> dict[str, list[str]]:
@@ -28,6 +30,13 @@ def _aws_config_role_map() -> dict[str, list[str]]:
     return out
 
 
+def _aws_config_profiles() -> list[str]:
+    import botocore.session
+
+    profiles: Any = botocore.session.Session().full_config.get("profiles", {})
+    return [str(name) for name in profiles]
+
+
 def role_profile_map() -> dict[str, list[str]]:
     """The shared helper of ``sentinelgw.credentials.profiles`` when present, else our own."""
     try:
@@ -39,8 +48,21 @@ def role_profile_map() -> dict[str, list[str]]:
 
 
 def role_key(arn: str) -> tuple[str, str, str] | None:
-    m = _ROLE_ARN.match(arn)
+    m = _ROLE_ARN.fullmatch(arn)
     return (m.group("part"), m.group("acct"), m.group("name")) if m else None
+
+
+def is_role_arn(value: str) -> bool:
+    """True for an IAM role ARN (``arn:<partition>:iam::<12 digits>:role/[path/]name``)."""
+    return role_key(value) is not None
+
+
+def same_role(a: str, b: str) -> bool:
+    """Whether two role ARNs name the same role: equal, or same account and role name."""
+    if a == b:
+        return True
+    ka = role_key(a)
+    return ka is not None and ka == role_key(b)
 
 
 @dataclass
@@ -48,6 +70,7 @@ class ProfileResolver:
     """Looks up the profiles of a role ARN; built once per audit."""
 
     by_arn: Mapping[str, list[str]]
+    other_profiles: frozenset[str] = frozenset()  # config profiles without a role_arn
     _by_key: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
     _memo: dict[str, tuple[str, ...]] = field(default_factory=dict)  # few roles, many events
 
@@ -59,7 +82,7 @@ class ProfileResolver:
 
     @classmethod
     def from_aws_config(cls) -> ProfileResolver:
-        return cls(role_profile_map())
+        return cls(role_profile_map(), frozenset(_aws_config_profiles()))
 
     def __call__(self, role_arn: str) -> tuple[str, ...]:
         found = self._memo.get(role_arn)
@@ -72,10 +95,15 @@ class ProfileResolver:
         return found
 
     def all_profiles(self) -> list[str]:
+        """The profiles that assume a role (the ones events can be attributed to)."""
         return sorted({n for names in self.by_arn.values() for n in names})
 
+    def known_profiles(self) -> list[str]:
+        """Every profile the AWS config names."""
+        return sorted(set(self.all_profiles()) | self.other_profiles)
+
+    def role_arns(self) -> list[str]:
+        return sorted(self.by_arn)
+
     def same_role(self, a: str, b: str) -> bool:
-        if a == b:
-            return True
-        ka = role_key(a)
-        return ka is not None and ka == role_key(b)
+        return same_role(a, b)

@@ -1,7 +1,8 @@
-"""Audit reports as data, and their JSON, CSV and human renderings.
+"""Audit reports as data, and their JSON and CSV renderings (human ones: ``render``).
 
-``untracked_events`` counts every event that is not tracked, orphaned ones included;
-``orphaned_events`` is the orphaned subset of it.
+``untracked_events`` counts the gaps: every event whose category is a gap (replayed, orphaned,
+non_sentinel_format, no_source_identity, and aws_service when asked for). ``orphaned_events``
+is the orphaned part of it. ``counts`` gives every category, failed and aws_service included.
 """
 
 from __future__ import annotations
@@ -9,36 +10,72 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sentinelgw.audit.classify import Category, ClassifiedEvent
+from sentinelgw.audit.events import IssuanceEvent, MalformedRecord
 from sentinelgw.audit.sources import Window
 from sentinelgw.timeutil import iso
 
-UNTRACKED_FIELDS = ("event_id", "event_time", "role_arn", "profile", "principal_id", "source_ip",
-                    "user_agent", "source_identity", "category", "reason")
+EVENT_FIELDS = ("event_id", "event_name", "event_time", "category", "gap", "caller_arn",
+                "principal_type", "invoked_by", "role_arn", "role_session_name",
+                "source_identity", "account", "region", "source_ip", "user_agent", "error_code",
+                "session_id", "profile", "reason")
 COMPLIANCE_FIELDS = ("profile", "required", "tracked", "untracked", "compliance", "gap")
+Accounts = Callable[[IssuanceEvent], tuple[str, ...]]
+
+
+def _accounts_of(event: IssuanceEvent) -> tuple[str, ...]:
+    return event.accounts
 
 
 @dataclass(frozen=True, slots=True)
-class UntrackedItem:
-    """One AssumeRole event that bypassed session tracking."""
+class EventItem:
+    """One audited event as reported: the fields of :data:`EVENT_FIELDS`, None when absent."""
 
     event_id: str
+    event_name: str
     event_time: str
-    role_arn: str
-    profile: str
-    principal_id: str | None
+    category: str
+    gap: bool
+    caller_arn: str | None
+    principal_type: str | None
+    invoked_by: str | None
+    role_arn: str | None
+    role_session_name: str | None
+    source_identity: str | None
+    account: str | None  # several accounts (a cross-account pair) joined by ","
+    region: str | None
     source_ip: str | None
     user_agent: str | None
-    source_identity: str | None
-    category: str
+    error_code: str | None
+    session_id: str | None
+    profile: str | None
     reason: str
+    who: str  # for the human rendering only
+
+    @classmethod
+    def of(cls, ce: ClassifiedEvent, accounts: Accounts = _accounts_of) -> EventItem:
+        ev = ce.event
+        return cls(
+            event_id=ev.event_id, event_name=ev.event_name, event_time=iso(ev.event_time) or "",
+            category=str(ce.category), gap=ce.gap, caller_arn=ev.caller_arn,
+            principal_type=ev.principal_type, invoked_by=ev.invoked_by, role_arn=ev.role_arn,
+            role_session_name=ev.role_session_name,
+            source_identity=ev.effective_source_identity,
+            account=",".join(accounts(ev)) or None, region=ev.region, source_ip=ev.source_ip,
+            user_agent=ev.user_agent, error_code=ev.error_code, session_id=ce.session_id,
+            profile=ce.profile, reason=ce.reason, who=ev.who,
+        )
 
     def to_json(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in UNTRACKED_FIELDS}
+        return {name: getattr(self, name) for name in EVENT_FIELDS}
+
+
+def empty_counts() -> dict[str, int]:
+    return {str(c): 0 for c in Category}
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,15 +88,25 @@ class UntrackedReport:
     tracked_events: int
     untracked_events: int
     orphaned_events: int
-    untracked_sessions: tuple[UntrackedItem, ...]
+    untracked_sessions: tuple[EventItem, ...]
+    counts: dict[str, int] = field(default_factory=empty_counts)
+    unreadable: tuple[str, ...] = ()
+    malformed: tuple[MalformedRecord, ...] = ()
+    events: tuple[EventItem, ...] | None = None  # every event, with --all
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "start_time": self.start_time, "end_time": self.end_time,
             "total_events": self.total_events, "tracked_events": self.tracked_events,
             "untracked_events": self.untracked_events, "orphaned_events": self.orphaned_events,
             "untracked_sessions": [i.to_json() for i in self.untracked_sessions],
+            "counts": dict(self.counts),
+            "unreadable": list(self.unreadable),
+            "malformed": [m.to_json() for m in self.malformed],
         }
+        if self.events is not None:
+            doc["events"] = [i.to_json() for i in self.events]
+        return doc
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +137,8 @@ class ComplianceReport:
     """The result of ``sentinel audit session-compliance``.
 
     The totals count distinct events: an untracked event of a role that several profiles
-    name appears in each of their rows, but once in the totals.
+    name appears in each of their rows, but once in the totals. Failed calls and (unless they
+    are gaps) AWS-service calls count in ``total_events`` and ``counts`` only.
     """
 
     start_time: str
@@ -98,22 +146,28 @@ class ComplianceReport:
     rows: tuple[ComplianceRow, ...]
     total_events: int
     tracked_events: int
+    untracked_events: int = 0
+    counts: dict[str, int] = field(default_factory=empty_counts)
+    unreadable: tuple[str, ...] = ()
 
     @property
     def gaps(self) -> list[str]:
         return [r.profile for r in self.rows if r.gap]
 
     def summary(self) -> dict[str, Any]:
-        total, tracked = self.total_events, self.tracked_events
+        tracked, untracked = self.tracked_events, self.untracked_events
+        audited = tracked + untracked
         return {
             "profiles": len(self.rows),
             "required_profiles": sum(1 for r in self.rows if r.required),
-            "total_events": total,
+            "total_events": self.total_events,
             "tracked_events": tracked,
-            "untracked_events": total - tracked,
-            "compliance": 100.0 if total == 0 else round(100.0 * tracked / total, 2),
+            "untracked_events": untracked,
+            "compliance": 100.0 if audited == 0 else round(100.0 * tracked / audited, 2),
             "gaps": self.gaps,
             "compliant": not self.gaps,
+            "counts": dict(self.counts),
+            "unreadable": list(self.unreadable),
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -121,26 +175,30 @@ class ComplianceReport:
                 "profiles": [r.to_json() for r in self.rows], "summary": self.summary()}
 
 
-def build_untracked(events: Iterable[ClassifiedEvent], window: Window) -> UntrackedReport:
-    total = tracked = orphaned = 0
-    items: list[UntrackedItem] = []
+def build_untracked(
+    events: Iterable[ClassifiedEvent],
+    window: Window,
+    *,
+    accounts: Accounts = _accounts_of,
+    keep_all: bool = False,
+    unreadable: Sequence[str] = (),
+    malformed: Sequence[MalformedRecord] = (),
+) -> UntrackedReport:
+    """Count every event by category and keep the gaps (every event with ``keep_all``)."""
+    counts = empty_counts()
+    kept: list[ClassifiedEvent] = []
     for ce in events:
-        total += 1
-        if ce.tracked:
-            tracked += 1
-            continue
-        if ce.category is Category.ORPHANED:
-            orphaned += 1
-        ev = ce.event
-        items.append(UntrackedItem(
-            event_id=ev.event_id, event_time=iso(ev.event_time) or "", role_arn=ev.role_arn,
-            profile=ce.profile, principal_id=ev.principal_id, source_ip=ev.source_ip,
-            user_agent=ev.user_agent, source_identity=ev.effective_source_identity,
-            category=str(ce.category), reason=ce.reason,
-        ))
-    items.sort(key=lambda i: (i.event_time, i.event_id))
-    return UntrackedReport(iso(window.start) or "", iso(window.end) or "", total, tracked,
-                           total - tracked, orphaned, tuple(items))
+        counts[ce.category] += 1
+        if ce.gap or keep_all:
+            kept.append(ce)
+    # Items are built at the end: by then every copy of a cross-account pair has been seen.
+    items = sorted((EventItem.of(ce, accounts) for ce in kept),
+                   key=lambda i: (i.event_time, i.event_id))
+    gaps = tuple(i for i in items if i.gap)
+    return UntrackedReport(
+        iso(window.start) or "", iso(window.end) or "", sum(counts.values()),
+        counts[Category.TRACKED], len(gaps), counts[Category.ORPHANED], gaps, counts,
+        tuple(unreadable), tuple(malformed), tuple(items) if keep_all else None)
 
 
 def build_compliance(
@@ -149,29 +207,34 @@ def build_compliance(
     required: Callable[[str], bool],
     also: Iterable[str] = (),
     only: str | None = None,
+    unreadable: Sequence[str] = (),
 ) -> ComplianceReport:
     """One row per profile; ``also`` lists profiles shown even without events.
 
-    A tracked event counts for its session record's profile. An untracked one counts for every
-    profile whose ``role_arn`` names its role (we cannot know which one the caller used, and it
-    bypassed tracking for each), or for the role ARN itself when no profile names it.
-    ``only`` keeps just that profile's row.
+    A tracked event counts for its session record's profile. A gap counts for every profile
+    whose ``role_arn`` names its role (we cannot know which one the caller used, and it
+    bypassed tracking for each), else for the role ARN itself, else (a call without a role,
+    such as GetSessionToken) for its caller. Events that are not gaps and not tracked (failed,
+    aws_service) count in no row. ``only`` keeps just that profile's row.
     """
-    counts: dict[str, list[int]] = {name: [0, 0] for name in also}
-    total = tracked = 0
+    rows: dict[str, list[int]] = {name: [0, 0] for name in also}
+    counts = empty_counts()
+    gaps = 0
     for ce in events:
-        total += 1
+        counts[ce.category] += 1
         if ce.tracked:
-            tracked += 1
-            counts.setdefault(ce.profile, [0, 0])[0] += 1
-            continue
-        for name in ce.profiles or (ce.profile,):
-            counts.setdefault(name, [0, 0])[1] += 1
+            rows.setdefault(ce.profile or ce.event.who, [0, 0])[0] += 1
+        elif ce.gap:
+            gaps += 1
+            for name in ce.profiles or (ce.profile or ce.event.who,):
+                rows.setdefault(name, [0, 0])[1] += 1
     if only is not None:
-        counts = {only: counts.get(only, [0, 0])}
-    rows = tuple(ComplianceRow(name, required(name), c[0], c[1])
-                 for name, c in sorted(counts.items()))
-    return ComplianceReport(iso(window.start) or "", iso(window.end) or "", rows, total, tracked)
+        rows = {only: rows.get(only, [0, 0])}
+    table = tuple(ComplianceRow(name, required(name), c[0], c[1])
+                  for name, c in sorted(rows.items()))
+    return ComplianceReport(iso(window.start) or "", iso(window.end) or "", table,
+                            sum(counts.values()), counts[Category.TRACKED], gaps, counts,
+                            tuple(unreadable))
 
 
 # --- renderings -----------------------------------------------------------------------------
@@ -179,6 +242,26 @@ def build_compliance(
 
 def to_json_text(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=2, sort_keys=False)
+
+
+def events_csv(items: Iterable[EventItem]) -> str:
+    """One row per event with the :data:`EVENT_FIELDS`; empty cells for null."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(EVENT_FIELDS)
+    for item in items:
+        row = []
+        for name in EVENT_FIELDS:
+            value = getattr(item, name)
+            row.append("" if value is None else str(value).lower() if isinstance(value, bool)
+                       else _csv_safe(str(value)))
+        writer.writerow(row)
+    return buf.getvalue()
+
+
+def _csv_safe(value: str) -> str:
+    """Values from CloudTrail are hostile: never let a spreadsheet read one as a formula."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 def compliance_csv(report: ComplianceReport) -> str:
@@ -190,59 +273,3 @@ def compliance_csv(report: ComplianceReport) -> str:
         writer.writerow([str(d[f]).lower() if isinstance(d[f], bool) else d[f]
                          for f in COMPLIANCE_FIELDS])
     return buf.getvalue()
-
-
-def _console(width: int) -> Any:
-    from rich.console import Console
-
-    return Console(file=io.StringIO(), width=width, highlight=False, soft_wrap=False)
-
-
-def untracked_human(report: UntrackedReport, width: int = 120) -> str:
-    from rich.table import Table
-
-    console = _console(width)
-    if report.untracked_sessions:
-        table = Table(show_lines=False, header_style="bold")
-        for col in ("time", "category", "profile", "principal", "source identity", "source ip",
-                    "reason"):
-            # Identifiers stay on one line so they can be copied; the reason wraps.
-            table.add_column(col, overflow="fold", no_wrap=col != "reason",
-                             ratio=1 if col == "reason" else None)
-        for i in report.untracked_sessions:
-            table.add_row(i.event_time, i.category, i.profile, i.principal_id or "-",
-                          i.source_identity or "-", i.source_ip or "-", i.reason)
-        console.print(table)
-    console.print(
-        f"{report.total_events} AssumeRole events from {report.start_time} to {report.end_time}: "
-        f"{report.tracked_events} tracked, {report.untracked_events} untracked "
-        f"({report.orphaned_events} orphaned)."
-        + ("" if report.untracked_events else " No untracked sessions."),
-        soft_wrap=True,
-    )
-    return str(console.file.getvalue())
-
-
-def compliance_human(report: ComplianceReport, width: int = 120) -> str:
-    from rich.table import Table
-
-    console = _console(width)
-    table = Table(header_style="bold")
-    for col, justify in (("profile", "left"), ("required", "left"), ("tracked", "right"),
-                         ("untracked", "right"), ("compliance", "right"), ("gap", "left")):
-        table.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
-    for r in report.rows:
-        table.add_row(r.profile, "yes" if r.required else "no", str(r.tracked), str(r.untracked),
-                      f"{r.compliance:.1f}%", "GAP" if r.gap else "")
-    if report.rows:
-        console.print(table)
-    s = report.summary()
-    verdict = ("compliant: every profile that requires tracking was tracked" if s["compliant"]
-               else f"gap: untracked access to {', '.join(s['gaps'])}, which require tracking")
-    console.print(
-        f"{s['profiles']} profiles ({s['required_profiles']} require tracking), "
-        f"{s['total_events']} AssumeRole events from {report.start_time} to {report.end_time}, "
-        f"{s['compliance']:.1f}% tracked; {verdict}.",
-        soft_wrap=True,
-    )
-    return str(console.file.getvalue())

@@ -1,7 +1,9 @@
-"""The two audits, end to end: open a source, classify against the store, build a report.
+"""The two audits, end to end: open a source, deduplicate, classify against the store, build
+a report, and fail closed when log files were unreadable.
 
 These functions return data; the CLI renders it. AWS clients, the store and the policy are
-made from the :class:`~sentinelgw.cli.common.App` here so tests can hand in a sandboxed one.
+made from the context object (``config()``, ``client()``, ``now()``, ``region()``) here so tests
+can hand in a sandboxed one.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sentinelgw.audit.classify import ClassifiedEvent, Classifier, LookupStats, RecordLookup
-from sentinelgw.audit.events import AssumeRoleEvent, ParseStats
-from sentinelgw.audit.profiles import ProfileResolver
+from sentinelgw.audit.events import IssuanceEvent, ParseStats
+from sentinelgw.audit.pipeline import Deduplicator
+from sentinelgw.audit.profiles import ProfileResolver, is_role_arn
 from sentinelgw.audit.report import (
     ComplianceReport,
     UntrackedReport,
@@ -26,9 +29,10 @@ from sentinelgw.audit.sources import (
     Window,
     folder_events,
     lookup_events,
+    parse_source,
     s3_events,
 )
-from sentinelgw.errors import UsageError
+from sentinelgw.errors import AuditError, UsageError
 
 if TYPE_CHECKING:
     from sentinelgw.cli.common import App
@@ -45,6 +49,9 @@ class AuditInput:
     role: str | None = None
     profile: str | None = None
     pacing: Pacing = Pacing()
+    allow_unreadable: bool = False  # report without unreadable files instead of failing
+    include_aws_service: bool = False  # count calls by AWS services as gaps
+    keep_all: bool = False  # report every event, not only the gaps
 
 
 @dataclass
@@ -54,6 +61,10 @@ class AuditRun:
     parse: ParseStats = field(default_factory=ParseStats)
     lookups: LookupStats = field(default_factory=LookupStats)
     table: str | None = None
+    dedup: Deduplicator = field(default_factory=Deduplicator)
+
+    def __post_init__(self) -> None:
+        self.dedup.stats = self.parse
 
 
 def open_table(app: App, table_flag: str | None, region: str | None) -> tuple[str, RecordLookup]:
@@ -66,14 +77,41 @@ def open_table(app: App, table_flag: str | None, region: str | None) -> tuple[st
 
 def open_events(
     app: App, inp: AuditInput, stats: ParseStats, progress: Progress | None = None
-) -> Iterator[AssumeRoleEvent]:
-    src = inp.source
-    if src is None:
+) -> Iterator[IssuanceEvent]:
+    src = parse_source(inp.source)
+    if src.kind == "lookup":
         client = app.client("cloudtrail", inp.region, max_attempts=0)
         return lookup_events(client, inp.window, stats, pacing=inp.pacing, progress=progress)
-    if src.startswith("s3://"):
-        return s3_events(app.client("s3", inp.region), src, inp.window, stats, progress=progress)
-    return folder_events(Path(src).expanduser(), inp.window, stats, progress=progress)
+    if src.kind == "s3":
+        return s3_events(app.client("s3", inp.region), src.value, inp.window, stats,
+                         progress=progress)
+    if src.kind == "folder":
+        return folder_events(Path(src.value).expanduser(), inp.window, stats, progress=progress)
+    raise UsageError(f"--source {inp.source!r}: no reader for {src.kind} sources")
+
+
+def check_filters(inp: AuditInput, resolver: ProfileResolver,
+                  policy_profiles: Any = None) -> None:
+    """``--role`` must be an IAM role ARN and ``--profile`` a profile something names.
+
+    ``policy_profiles`` is called only when the AWS config does not name the profile; it
+    returns the profile names the policy spells out.
+    """
+    if inp.role is not None and not is_role_arn(inp.role):
+        known = resolver.role_arns()
+        raise UsageError(
+            f"--role {inp.role!r} is not an IAM role ARN",
+            hint="Use arn:aws:iam::<account>:role/<name>; roles in the AWS config: "
+                 + (", ".join(known) if known else "none"))
+    if inp.profile is None or inp.profile in resolver.known_profiles():
+        return
+    named = sorted(policy_profiles() if policy_profiles is not None else ())
+    if inp.profile in named:
+        return
+    known = sorted(set(resolver.known_profiles()) | set(named))
+    raise UsageError(f"--profile {inp.profile!r} is named by neither the AWS config nor the "
+                     "policy",
+                     hint="Known profiles: " + (", ".join(known) if known else "none"))
 
 
 def classified(
@@ -85,17 +123,21 @@ def classified(
     resolver: ProfileResolver | None = None,
     progress: Progress | None = None,
 ) -> Iterator[ClassifiedEvent]:
-    """Classified events of the window after the ``--role`` and ``--profile`` filters."""
+    """Classified, deduplicated events of the window after the ``--role``/``--profile``
+    filters."""
     if inp.window.start > inp.window.end:
         raise UsageError("--since is after --until", hint="Give an earlier --since")
     resolver = resolver or ProfileResolver.from_aws_config()
     if store is None:
         run.table, store = open_table(app, inp.table, inp.region)
-    classifier = Classifier(store, resolver, table=run.table, stats=run.lookups)
-    events: Iterator[AssumeRoleEvent] = open_events(app, inp, run.parse, progress)
+    classifier = Classifier(store, resolver, table=run.table, stats=run.lookups,
+                            include_aws_service=inp.include_aws_service)
+    events: Iterator[IssuanceEvent] = run.dedup.filter(open_events(app, inp, run.parse,
+                                                                   progress))
     if inp.role:
         role = inp.role
-        events = (e for e in events if resolver.same_role(e.role_arn, role))
+        events = (e for e in events if e.role_arn is not None and resolver.same_role(
+            e.role_arn, role))
     out = classifier.classify(events)
     if inp.profile:
         wanted = inp.profile
@@ -103,11 +145,37 @@ def classified(
     return out
 
 
+def fail_closed(inp: AuditInput, run: AuditRun) -> None:
+    """Refuse a result that left log files out, unless ``--allow-unreadable``."""
+    files = run.parse.unreadable
+    if files and not inp.allow_unreadable:
+        shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
+        raise AuditError(
+            f"{len(files)} CloudTrail log file{'s' if len(files) != 1 else ''} could not be "
+            f"read, inflated or parsed: {shown}",
+            hint="Fix or remove them, or pass --allow-unreadable to report without them")
+
+
 def untracked_sessions(
     app: App, inp: AuditInput, run: AuditRun | None = None, **kw: Any
 ) -> UntrackedReport:
     run = run or AuditRun()
-    return build_untracked(classified(app, inp, run, **kw), inp.window)
+    resolver = kw.pop("resolver", None) or ProfileResolver.from_aws_config()
+    check_filters(inp, resolver, lambda: _policy_profiles(app, None))
+    report = build_untracked(classified(app, inp, run, resolver=resolver, **kw), inp.window,
+                             accounts=run.dedup.accounts, keep_all=inp.keep_all,
+                             unreadable=run.parse.unreadable, malformed=run.parse.bad_records)
+    fail_closed(inp, run)
+    return report
+
+
+def _policy_profiles(app: App, policy_spec: str | None) -> list[str]:
+    """Profile names the policy spells out (patterns with wildcards name none)."""
+    from sentinelgw.policy.source import open_policy_source
+
+    policy = open_policy_source(policy_spec, app).current()
+    return [p for rule in policy.rules for p in rule.profiles or ()
+            if not any(ch in p for ch in "*?[")]
 
 
 def session_compliance(
@@ -126,6 +194,12 @@ def session_compliance(
 
     run = run or AuditRun()
     resolver = kw.pop("resolver", None) or ProfileResolver.from_aws_config()
+    check_filters(inp, resolver, lambda: [
+        p for rule in policy.rules for p in rule.profiles or ()
+        if not any(ch in p for ch in "*?[")])
     also = [inp.profile] if inp.profile else resolver.all_profiles()
     events = classified(app, inp, run, resolver=resolver, **kw)
-    return build_compliance(events, inp.window, required, also, only=inp.profile)
+    report = build_compliance(events, inp.window, required, also, only=inp.profile,
+                              unreadable=run.parse.unreadable)
+    fail_closed(inp, run)
+    return report

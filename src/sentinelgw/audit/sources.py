@@ -1,42 +1,70 @@
-"""Where AssumeRole events come from: CloudTrail LookupEvents, or log files in S3 or a folder.
+"""Where issuance events come from: CloudTrail LookupEvents, or log files in S3 or a folder.
 
-Every source is an iterator of :class:`AssumeRoleEvent` inside a time window, streamed: pages
+Every source is an iterator of :class:`IssuanceEvent` inside a time window, streamed: pages
 and files are parsed as they arrive and never collected. File sources read CloudTrail's
-delivery layout (aws-contracts.md §5)::
+delivery layout::
 
     [prefix/]AWSLogs/[<o-id>/]<account>/CloudTrail/<region>/YYYY/MM/DD/<file>.json.gz
 
-Only the date folders that can hold events of the window are listed, files are read by a
-bounded thread pool (gzip and network I/O release the GIL), and a file whose text does not
-contain ``"AssumeRole"`` at all is skipped without being parsed.
+Only the date folders that can hold events of the window are listed; digest
+(``CloudTrail-Digest``) and Insight (``CloudTrail-Insight``) folders are not log files. Files
+are read by a bounded pool of threads (inflating and network I/O release the GIL). A file that
+cannot be read, inflated or parsed is named in :attr:`ParseStats.unreadable`; the run decides
+whether that fails it.
 """
 
 from __future__ import annotations
 
-import gzip
-import json
 import os
+import queue
 import random
 import re
+import threading
 import time
-import zlib
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sentinelgw.audit.events import AssumeRoleEvent, ParseStats, parse_record, parse_time
-from sentinelgw.errors import AuditError, SentinelError
+from sentinelgw.audit.decode import Unreadable, decode_record
+from sentinelgw.audit.events import EVENT_SOURCE, ISSUANCE_EVENTS, IssuanceEvent, ParseStats
+from sentinelgw.audit.events import parse_time as parse_time
+from sentinelgw.audit.stream import Readable, file_events
+from sentinelgw.errors import AuditError, SentinelError, UsageError
 
 Progress = Callable[[str], None]
 
 _THROTTLE_CODES = {"ThrottlingException", "Throttling", "TooManyRequestsException",
                    "RequestLimitExceeded"}
 _DATE_PART = re.compile(r"^\d{2,4}$")
-_NEEDLE = b'"AssumeRole"'
+_NOT_LOGS = {"CloudTrail-Digest", "CloudTrail-Insight"}
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSpec:
+    """A parsed ``--source``: ``kind`` names the reader, ``value`` is what it reads."""
+
+    kind: str  # "lookup", "s3", "folder", or a kind registered in SCHEMES
+    value: str
+
+
+# ``--source`` prefixes and the kind of source they select. A new source registers its prefix
+# here and its reader in :func:`sentinelgw.audit.run.open_events`.
+SCHEMES: dict[str, str] = {"s3://": "s3"}
+
+
+def parse_source(spec: str | None) -> SourceSpec:
+    """``None`` → LookupEvents; a registered prefix → that kind; anything else → a folder."""
+    if spec is None:
+        return SourceSpec("lookup", "")
+    if not spec.strip():
+        raise UsageError("--source is empty",
+                         hint="Pass s3://bucket/prefix or a folder, or leave --source out")
+    for prefix, kind in SCHEMES.items():
+        if spec.startswith(prefix):
+            return SourceSpec(kind, spec)
+    return SourceSpec("folder", spec)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,15 +116,18 @@ def lookup_events(
     progress: Progress | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
-) -> Iterator[AssumeRoleEvent]:
-    """AssumeRole events from ``cloudtrail:LookupEvents``, page by page.
+) -> Iterator[IssuanceEvent]:
+    """Issuance events from ``cloudtrail:LookupEvents``, page by page.
+
+    One stream, ``EventSource=sts.amazonaws.com``, holds every STS call; the six issuing ones
+    are kept by their envelope's ``EventName`` before the inner JSON is decoded.
 
     The client should be made without botocore retries (``max_attempts=0``: botocore counts
     retries there, not attempts) so that throttling reaches this loop:
     it retries with exponential backoff and jitter, at most ``pacing.max_attempts`` times.
     """
     params: dict[str, Any] = {
-        "LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "AssumeRole"}],
+        "LookupAttributes": [{"AttributeKey": "EventSource", "AttributeValue": EVENT_SOURCE}],
         "StartTime": window.start,
         "EndTime": window.end,
         "MaxResults": 50,
@@ -135,30 +166,32 @@ def lookup_events(
             if event is not None:
                 yield event
         if progress is not None:
-            progress(f"CloudTrail LookupEvents: {stats.pages} pages, {stats.events} events")
+            progress(f"CloudTrail LookupEvents: {stats.pages} pages, {stats.events} STS events")
         token = page.get("NextToken")
         if not token:
             return
 
 
-def _from_lookup_item(item: Any, window: Window, stats: ParseStats) -> AssumeRoleEvent | None:
+def _from_lookup_item(item: Any, window: Window, stats: ParseStats) -> IssuanceEvent | None:
     if not isinstance(item, dict):
-        stats.bad("LookupEvents item is not an object")
+        stats.bad("LookupEvents item is not an object", where="LookupEvents")
         return None
+    name = item.get("EventName")
+    if name is not None and (not isinstance(name, str) or name not in ISSUANCE_EVENTS):
+        return None  # another STS call (GetCallerIdentity, DecodeAuthorizationMessage, ...)
+    event_id = _opt_str(item.get("EventId"))
+    where = f"LookupEvents event {event_id or '?'}"
     raw = item.get("CloudTrailEvent")
-    if not isinstance(raw, str) or "AssumeRole" not in raw:
-        if item.get("EventName") == "AssumeRole":
-            stats.bad(f"event {item.get('EventId')}: CloudTrailEvent is missing")
+    if not isinstance(raw, str):
+        if name is not None:
+            stats.bad("CloudTrailEvent is missing", where=where)
         return None
-    try:
-        record = json.loads(raw)
-    except (ValueError, RecursionError):
-        stats.bad(f"event {item.get('EventId')}: CloudTrailEvent is not valid JSON")
+    event = decode_record(raw, stats, where=where, fallback_id=event_id,
+                          fallback_time=parse_time(item.get("EventTime")))
+    if event is None:
         return None
     stats.add(records=1)
-    event = parse_record(record, stats, fallback_id=_opt_str(item.get("EventId")),
-                         fallback_time=parse_time(item.get("EventTime")))
-    if event is None or not window.contains(event.event_time):
+    if not window.contains(event.event_time):
         return None
     stats.add(events=1)
     return event
@@ -171,121 +204,104 @@ def _opt_str(value: Any) -> str | None:
 # --- log files ------------------------------------------------------------------------------
 
 
-# CloudTrail delivers files of a few MB; anything that inflates past this is hostile (a gzip
-# bomb) and is skipped rather than decompressed into memory.
-MAX_LOG_BYTES = 512 * 1024 * 1024
+Opener = Callable[[], Readable]
+_DONE = object()  # a worker finished one file
 
 
-class LogTooLarge(ValueError):
-    """A log file decompresses to more than MAX_LOG_BYTES."""
+def read_parallel(
+    units: Iterable[tuple[str, Opener]],
+    window: Window,
+    stats: ParseStats,
+    *,
+    workers: int = 4,
+    progress: Progress | None = None,
+) -> Iterator[IssuanceEvent]:
+    """Read files with a bounded pool of threads, yielding events as they are decoded.
 
+    Workers hand over batches through a bounded queue, so memory stays bounded whatever the
+    number or size of the files. A file that cannot be read or parsed is named in
+    ``stats.unreadable``; a :class:`SentinelError` (a denied S3 call) stops the run.
+    """
+    out: queue.Queue[object] = queue.Queue(maxsize=4 * max(1, workers))
+    stop = threading.Event()
+    lock = threading.Lock()
+    todo = iter(units)
 
-def gunzip_bounded(data: bytes, limit: int = MAX_LOG_BYTES) -> bytes:
-    """gzip.decompress (all members), refusing output larger than ``limit``."""
-    out: list[bytes] = []
-    total = 0
-    while data:
-        d = zlib.decompressobj(wbits=31)
-        chunk = d.decompress(data, limit - total + 1)
-        total += len(chunk)
-        out.append(chunk)
-        if total > limit or d.unconsumed_tail:
-            raise LogTooLarge(f"decompresses to more than {limit} bytes")
-        if not d.eof:
-            raise EOFError("truncated gzip member")
-        data = d.unused_data.lstrip(b"\x00")
-    return b"".join(out)
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            while not stop.is_set():
+                with lock:  # the listing is a generator: one thread at a time
+                    unit = next(todo, None)
+                if unit is None:
+                    return
+                name, opener = unit
+                for batch in _file_batches(name, opener, window, stats):
+                    if not put(batch):
+                        return
+                put(_DONE)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put(exc)
+        finally:
+            put(None)
+
+    threads = [threading.Thread(target=work, name=f"audit-reader-{n}", daemon=True)
+               for n in range(max(1, workers))]
+    for t in threads:
+        t.start()
+    try:
+        running, done = len(threads), 0
+        while running:
+            item = out.get()
+            if item is None:
+                running -= 1
+            elif item is _DONE:
+                done += 1
+                if progress is not None and done % 20 == 0:
+                    progress(f"CloudTrail log files: {done} read, {stats.events} STS events")
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                yield from item  # type: ignore[misc]
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
 
 
 def parse_log_bytes(
     name: str, data: bytes, window: Window, stats: ParseStats
-) -> list[AssumeRoleEvent]:
-    """AssumeRole events in the window from one log file's bytes (gzip or plain JSON)."""
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gunzip_bounded(data)
-        except LogTooLarge as exc:
-            stats.bad(f"{name}: skipped, {exc}")
-            return []
-        except (OSError, EOFError, ValueError, zlib.error) as exc:  # zlib.error: bad blocks
-            stats.bad(f"{name}: not a readable gzip file ({type(exc).__name__})")
-            return []
-    stats.add(files=1)
-    if _NEEDLE not in data:  # the cheap pre-filter: most files hold no AssumeRole at all
-        stats.add(files_skipped=1)
-        return []
+) -> list[IssuanceEvent]:
+    """Issuance events in the window from one log file's bytes (gzip or plain JSON)."""
+    import io
+
+    return [e for batch in _file_batches(name, lambda: io.BytesIO(data), window, stats)
+            for e in batch]
+
+
+def _file_batches(name: str, opener: Opener, window: Window, stats: ParseStats
+                  ) -> Iterator[list[IssuanceEvent]]:
     try:
-        doc = json.loads(data)
-    except (ValueError, RecursionError):  # deep nesting raises RecursionError, not ValueError
-        stats.bad(f"{name}: not valid JSON")
-        return []
-    records = doc.get("Records") if isinstance(doc, dict) else None
-    if not isinstance(records, list):
-        stats.bad(f"{name}: no 'Records' list")
-        return []
-    out: list[AssumeRoleEvent] = []
-    looked = 0
-    for record in records:
-        # Check the name on the dict before building anything from the record.
-        if isinstance(record, dict) and record.get("eventName") != "AssumeRole":
-            continue
-        looked += 1
-        event = parse_record(record, stats)
-        if event is not None and window.contains(event.event_time):
-            out.append(event)
-    stats.add(records=looked, events=len(out))
-    return out
-
-
-def read_parallel(
-    units: Iterable[tuple[str, Callable[[], bytes]]],
-    window: Window,
-    stats: ParseStats,
-    *,
-    workers: int = 8,
-    progress: Progress | None = None,
-) -> Iterator[AssumeRoleEvent]:
-    """Read and parse files with a bounded pool, yielding events as each file completes.
-
-    At most ``2 * workers`` files are in flight, so memory stays bounded whatever the total.
-    """
-
-    def work(name: str, read: Callable[[], bytes]) -> list[AssumeRoleEvent]:
-        try:
-            data = read()
-        except SentinelError:
-            raise
-        except LogTooLarge as exc:
-            stats.bad(f"{name}: skipped, {exc}")
-            return []
-        except (OSError, EOFError) as exc:
-            why = getattr(exc, "strerror", None) or type(exc).__name__
-            stats.bad(f"{name}: cannot read ({why})")
-            return []
-        return parse_log_bytes(name, data, window, stats)
-
-    done = 0
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        pending: deque[Future[list[AssumeRoleEvent]]] = deque()
-        try:
-            for name, read in units:
-                pending.append(pool.submit(work, name, read))
-                while len(pending) >= 2 * workers:
-                    yield from pending.popleft().result()
-                    done += 1
-                    _tick(progress, done, stats)
-            while pending:
-                yield from pending.popleft().result()
-                done += 1
-                _tick(progress, done, stats)
-        finally:
-            for fut in pending:
-                fut.cancel()
-
-
-def _tick(progress: Progress | None, done: int, stats: ParseStats) -> None:
-    if progress is not None and done % 20 == 0:
-        progress(f"CloudTrail log files: {done} read, {stats.events} AssumeRole events")
+        for batch in file_events(opener, name, stats):
+            kept = [e for e in batch if window.contains(e.event_time)]
+            stats.add(events=len(kept))
+            if kept:
+                yield kept
+    except SentinelError:
+        raise
+    except Unreadable as exc:
+        stats.unreadable_file(name, str(exc))
+    except (OSError, EOFError, ValueError, RecursionError, MemoryError) as exc:
+        why = getattr(exc, "strerror", None) or type(exc).__name__
+        stats.unreadable_file(name, f"cannot read ({why})")
 
 
 def _date_ok(parts: list[str], lo: date, hi: date) -> bool:
@@ -311,8 +327,8 @@ def _date_parts(rel: tuple[str, ...]) -> list[str] | None:
 
 
 def folder_files(root: Path, window: Window) -> Iterator[Path]:
-    """``*.json.gz`` and ``*.json`` files under ``root``; date folders outside the window
-    are pruned, not walked."""
+    """``*.json.gz`` and ``*.json`` files under ``root``; date folders outside the window,
+    digest and Insight folders are pruned, not walked."""
     if not root.is_dir():
         raise AuditError(f"--source {str(root)!r} is not a folder or an s3:// URL",
                          hint="Pass a folder of CloudTrail log files or s3://bucket/prefix")
@@ -324,7 +340,7 @@ def folder_files(root: Path, window: Window) -> Iterator[Path]:
             parts = _date_parts((*rel, d))
             if parts is None or _date_ok(parts, lo, hi):
                 keep.append(d)
-        dirnames[:] = keep
+        dirnames[:] = [d for d in keep if d not in _NOT_LOGS]
         for name in sorted(filenames):
             if name.endswith((".json.gz", ".json")):
                 yield Path(dirpath) / name
@@ -333,8 +349,11 @@ def folder_files(root: Path, window: Window) -> Iterator[Path]:
 def folder_events(
     root: Path, window: Window, stats: ParseStats, *, workers: int = 4,
     progress: Progress | None = None,
-) -> Iterator[AssumeRoleEvent]:
-    units = ((str(p), p.read_bytes) for p in folder_files(root, window))
+) -> Iterator[IssuanceEvent]:
+    def opener(path: Path) -> Opener:
+        return lambda: path.open("rb")
+
+    units = ((str(p), opener(p)) for p in folder_files(root, window))
     return read_parallel(units, window, stats, workers=workers, progress=progress)
 
 
@@ -404,27 +423,39 @@ def s3_keys(client: Any, bucket: str, logs_prefix: str, window: Window) -> Itera
 def s3_events(
     client: Any, url: str, window: Window, stats: ParseStats, *, workers: int = 8,
     progress: Progress | None = None,
-) -> Iterator[AssumeRoleEvent]:
+) -> Iterator[IssuanceEvent]:
     bucket, logs_prefix = parse_s3_url(url)
 
-    def reader(key: str) -> Callable[[], bytes]:
-        def read() -> bytes:
+    def opener(key: str) -> Opener:
+        def open_object() -> Readable:
             try:
-                body = client.get_object(Bucket=bucket, Key=key)["Body"]
-                # Decompress while downloading rather than holding the compressed copy too.
-                with gzip.GzipFile(fileobj=body) if key.endswith(".gz") else body as stream:
-                    data: bytes = stream.read(MAX_LOG_BYTES + 1)
-                if len(data) > MAX_LOG_BYTES:
-                    raise LogTooLarge(f"s3://{bucket}/{key} decompresses to more than "
-                                      f"{MAX_LOG_BYTES} bytes")
-                return data
-            except (OSError, EOFError):
-                raise  # a corrupt file: counted and skipped by the reader
+                body: Readable = client.get_object(Bucket=bucket, Key=key)["Body"]
             except Exception as exc:
                 raise _audit_error(exc, "s3", "GetObject", f"s3://{bucket}/{key}") from exc
+            return _S3Body(body, f"s3://{bucket}/{key}")
 
-        return read
+        return open_object
 
     keys = s3_keys(client, bucket, logs_prefix, window)
-    units = ((f"s3://{bucket}/{k}", reader(k)) for k in keys)
+    units = ((f"s3://{bucket}/{k}", opener(k)) for k in keys)
     return read_parallel(units, window, stats, workers=workers, progress=progress)
+
+
+class _S3Body:
+    """An object body read in chunks; a broken download is an OSError (the file is unreadable)."""
+
+    def __init__(self, body: Any, name: str) -> None:
+        self._body = body
+        self._name = name
+
+    def read(self, size: int = -1, /) -> bytes:
+        try:
+            data: bytes = self._body.read(size)
+        except Exception as exc:  # urllib3/botocore read errors mid-download
+            raise OSError(f"download of {self._name} failed ({type(exc).__name__})") from exc
+        return data
+
+    def close(self) -> None:
+        close = getattr(self._body, "close", None)
+        if close is not None:
+            close()

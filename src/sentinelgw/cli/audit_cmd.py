@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 _SOURCE_HELP = ("Where events come from: CloudTrail LookupEvents (default), s3://bucket/prefix "
                 "of a trail's log files, or a local folder of them.")
+_UNREADABLE_HELP = ("Report without log files that cannot be read, inflated or parsed (listed "
+                    "in the output) instead of exiting 2.")
+_AWS_SERVICE_HELP = "Count credentials issued to AWS services (Lambda, EC2, ...) as gaps."
 _TABLE_HELP = "Session table (default: SENTINEL_SESSION_TABLE, then defaults.session_table)."
 
 
@@ -32,10 +35,16 @@ def _window_options(fn: Any) -> Any:
     return fn
 
 
+def _audit_options(fn: Any) -> Any:
+    fn = click.option("--include-aws-service", is_flag=True, help=_AWS_SERVICE_HELP)(fn)
+    fn = click.option("--allow-unreadable", is_flag=True, help=_UNREADABLE_HELP)(fn)
+    return fn
+
+
 @click.group("audit")
 @common_options
 def audit() -> None:
-    """Audit CloudTrail AssumeRole events against the session table."""
+    """Audit CloudTrail's STS credential issuance against the session table."""
 
 
 def _input(app: App, since: str, until: str | None, **kw: Any) -> AuditInput:
@@ -67,9 +76,11 @@ def _progress(enabled: bool) -> Iterator[Callable[[str], None] | None]:
 
 
 def _warn(run: AuditRun) -> None:
+    from sentinelgw.audit.render import inert
+
     p = run.parse
     if p.malformed:
-        example = f" (e.g. {p.examples[0]})" if p.examples else ""
+        example = f" (e.g. {inert(p.examples[0])})" if p.examples else ""
         click.echo(f"sentinel: warning: skipped {p.malformed} malformed CloudTrail "
                    f"record{'s' if p.malformed != 1 else ''} or file{example}", err=True)
 
@@ -81,28 +92,38 @@ def _width() -> int:
 @audit.command("untracked-sessions")
 @_window_options
 @click.option("--table", metavar="NAME", help=_TABLE_HELP)
-@click.option("--role", metavar="ARN", help="Only events for this role ARN.")
+@click.option("--role", metavar="ARN", help="Only events for this IAM role ARN.")
 @click.option("--profile", metavar="P", help="Only events attributed to this AWS profile.")
 @click.option("--source", metavar="SRC", help=_SOURCE_HELP)
-@click.option("--format", "fmt", type=click.Choice(["human", "json"]), default="human",
+@click.option("--all", "keep_all", is_flag=True,
+              help="List every audited event, not only the gaps (JSON: an events array).")
+@_audit_options
+@click.option("--format", "fmt", type=click.Choice(["human", "json", "csv"]), default="human",
               show_default=True, help="Output format.")
 @common_options
 @pass_app
 def untracked_sessions(app: App, since: str, until: str | None, table: str | None,
                        role: str | None, profile: str | None, source: str | None,
+                       keep_all: bool, allow_unreadable: bool, include_aws_service: bool,
                        fmt: str) -> int:
-    """AssumeRole events that bypassed session tracking. Exit 1 if any were found."""
-    from sentinelgw.audit.report import to_json_text, untracked_human
+    """STS credential issuance that bypassed session tracking. Exit 1 if any was found."""
+    from sentinelgw.audit.render import untracked_human
+    from sentinelgw.audit.report import events_csv, to_json_text
     from sentinelgw.audit.run import AuditRun
     from sentinelgw.audit.run import untracked_sessions as run_untracked
 
-    inp = _input(app, since, until, table=table, role=role, profile=profile, source=source)
+    inp = _input(app, since, until, table=table, role=role, profile=profile, source=source,
+                 keep_all=keep_all, allow_unreadable=allow_unreadable,
+                 include_aws_service=include_aws_service)
     run = AuditRun()
-    with _progress(fmt != "json") as progress:
+    with _progress(fmt == "human") as progress:
         report = run_untracked(app, inp, run, progress=progress)
     _warn(run)
     if fmt == "json":
         click.echo(to_json_text(report.to_json()))
+    elif fmt == "csv":
+        rows = report.events if report.events is not None else report.untracked_sessions
+        click.echo(events_csv(rows), nl=False)
     else:
         click.echo(untracked_human(report, _width()), nl=False)
     return 1 if report.untracked_events else 0
@@ -115,19 +136,22 @@ def untracked_sessions(app: App, since: str, until: str | None, table: str | Non
               help="Policy file or ssm:/name (default: policy_source, then the inline policy).")
 @click.option("--table", metavar="NAME", help=_TABLE_HELP)
 @click.option("--source", metavar="SRC", help=_SOURCE_HELP)
+@_audit_options
 @click.option("--format", "fmt", type=click.Choice(["human", "json", "csv"]), default="human",
               show_default=True, help="Output format.")
 @common_options
 @pass_app
 def session_compliance(app: App, since: str, until: str | None, profile: str | None,
                        policy_spec: str | None, table: str | None, source: str | None,
-                       fmt: str) -> int:
+                       allow_unreadable: bool, include_aws_service: bool, fmt: str) -> int:
     """Tracking coverage per profile. Exit 1 if a profile that requires tracking has gaps."""
-    from sentinelgw.audit.report import compliance_csv, compliance_human, to_json_text
+    from sentinelgw.audit.render import compliance_human
+    from sentinelgw.audit.report import compliance_csv, to_json_text
     from sentinelgw.audit.run import AuditRun
     from sentinelgw.audit.run import session_compliance as run_compliance
 
-    inp = _input(app, since, until, table=table, profile=profile, source=source)
+    inp = _input(app, since, until, table=table, profile=profile, source=source,
+                 allow_unreadable=allow_unreadable, include_aws_service=include_aws_service)
     run = AuditRun()
     with _progress(fmt == "human") as progress:
         report = run_compliance(app, inp, policy_spec, run, progress=progress)
