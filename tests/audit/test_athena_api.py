@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import threading
-import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,7 +23,15 @@ from typing import Any
 
 import duckdb
 import pytest
-from athenahelpers import deliver, duck_table, run_audit_sql, sts_event
+from athenahelpers import (
+    athena_result,
+    deliver,
+    duck_table,
+    queue_result,
+    run_audit_sql,
+    slowed_athena,
+    sts_event,
+)
 
 from conftest import sandbox_client
 from sentinelgw.audit.athena import AthenaTarget, Polling, QueryStats, athena_records
@@ -36,33 +43,6 @@ START, END = T0 - timedelta(days=1), T0 + timedelta(hours=1)
 SID = "sentinel.alice.0123456789abcdef"
 
 
-def post_json(url: str, body: dict[str, Any]) -> int:
-    req = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return int(resp.status)
-
-
-def athena_result(
-    rows: list[dict[str, str | None]],
-    columns: tuple[str, ...] = RESULT_COLUMNS,
-    header: bool = True,
-) -> dict[str, Any]:
-    """A GetQueryResults ResultSet as Athena shapes it: the header first, NULL without a value."""
-
-    def cells(values: list[str | None]) -> dict[str, Any]:
-        return {"Data": [{"VarCharValue": v} if v is not None else {} for v in values]}
-
-    data = [cells(list(columns))] if header else []
-    data += [cells([r.get(c) for c in columns]) for r in rows]
-    info = [{"Name": c, "Label": c, "Type": "varchar"} for c in columns]
-    return {"rows": data, "column_info": info}
-
-
 @pytest.fixture
 def athena(sandbox: Any, audit_env: dict[str, str]) -> Any:
     return sandbox_client(sandbox, "athena")
@@ -70,32 +50,13 @@ def athena(sandbox: Any, audit_env: dict[str, str]) -> Any:
 
 @pytest.fixture
 def seed(sandbox: Any) -> Callable[[dict[str, Any]], None]:
-    def queue(result: dict[str, Any]) -> None:
-        status = post_json(
-            f"{sandbox.endpoint_url}/moto-api/static/athena/query-results",
-            {"account_id": sandbox.account_id, "region": sandbox.region, "results": [result]},
-        )
-        assert status == 201
-
-    return queue
+    return lambda result: queue_result(sandbox, result)
 
 
 @pytest.fixture
 def slow_queries(sandbox: Any) -> Iterator[Callable[[int], None]]:
-    """``slow(n)``: each query stays in a state for n GetQueryExecution calls."""
-    base = f"{sandbox.endpoint_url}/moto-api/state-manager"
-
-    def slow(times: int) -> None:
-        post_json(
-            f"{base}/set-transition",
-            {
-                "model_name": "athena::execution",
-                "transition": {"progression": "manual", "times": times},
-            },
-        )
-
-    yield slow
-    post_json(f"{base}/unset-transition", {"model_name": "athena::execution"})
+    with slowed_athena(sandbox) as slow:
+        yield slow
 
 
 class FakeClock:

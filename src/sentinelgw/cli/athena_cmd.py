@@ -70,9 +70,17 @@ def is_athena(source: str | None) -> bool:
 
 
 def athena_settings(
-    source: str | None, workgroup: str | None, output: str | None, timeout: str | None, plan: bool
+    source: str | None,
+    athena_workgroup: str | None = None,
+    athena_output: str | None = None,
+    athena_timeout: str | None = None,
+    plan: bool = False,
 ) -> AthenaSettings | None:
-    """The Athena source, or None; a usage error for Athena options without it."""
+    """The Athena source, or None; a usage error for Athena options without it.
+
+    The keyword names are those of :func:`athena_options`' parameters.
+    """
+    workgroup, output, timeout = athena_workgroup, athena_output, athena_timeout
     from sentinelgw.errors import UsageError
 
     if not is_athena(source):
