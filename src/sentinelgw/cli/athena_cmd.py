@@ -11,11 +11,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from sentinelgw.cli.common import App, common_options, pass_app
+
+if TYPE_CHECKING:
+    from sentinelgw.audit.athena import AthenaTarget, Polling, QueryStats
 
 ATHENA_PREFIX = "athena:"
 _WORKGROUP = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -25,8 +28,8 @@ _WORKGROUP = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 class AthenaSettings:
     """The Athena source as parsed from the command line."""
 
-    target: Any  # sentinelgw.audit.athena.AthenaTarget (imported lazily)
-    polling: Any  # sentinelgw.audit.athena.Polling
+    target: AthenaTarget
+    polling: Polling
     plan: bool
 
 
@@ -142,7 +145,7 @@ def show_plan(settings: AthenaSettings, start: datetime, end: datetime) -> str:
     )
 
 
-def scanned_line(stats: Any) -> str:
+def scanned_line(stats: QueryStats) -> str:
     """One stderr line: the query id and what it scanned (and cost, at the list price)."""
     from sentinelgw.audit.athena import PRICE_PER_TB, format_bytes, scanned_cost
 

@@ -23,6 +23,7 @@ from sentinelgw.cli.athena_cmd import (
 from sentinelgw.cli.common import App, common_options, pass_app
 
 if TYPE_CHECKING:
+    from sentinelgw.audit.athena import AthenaSource
     from sentinelgw.audit.run import AuditInput, AuditRun
 
 _SOURCE_HELP = ("Where events come from: CloudTrail LookupEvents (default), s3://bucket/prefix "
@@ -96,7 +97,7 @@ def _warn(run: AuditRun) -> None:
                    f"record{'s' if p.malformed != 1 else ''} or file{example}", err=True)
 
 
-def _source(settings: AthenaSettings | None) -> Any:
+def _source(settings: AthenaSettings | None) -> AthenaSource | None:
     from sentinelgw.audit.athena import AthenaSource
 
     return None if settings is None else AthenaSource(settings.target, settings.polling)
