@@ -72,6 +72,22 @@ class FakeClock:
         return self.now
 
 
+def read_all(client: Any, stats: QueryStats, clock: FakeClock, **polling: Any) -> list[Any]:
+    """Every record of the audit query on TARGET, sleeping on ``clock``."""
+    return list(
+        athena_records(
+            client,
+            TARGET,
+            START,
+            END,
+            stats,
+            sleep=clock.sleep,
+            clock=clock.clock,
+            polling=Polling(**polling),
+        )
+    )
+
+
 def duck_rows(root: Path) -> list[dict[str, str | None]]:
     con = duckdb.connect()
     duck_table(con, root, "trail", "org")
@@ -117,21 +133,7 @@ def test_polls_with_growing_delays_until_the_query_succeeds(
     seed(athena_result([]))
     clock = FakeClock()
     stats = QueryStats()
-    assert (
-        list(
-            athena_records(
-                athena,
-                TARGET,
-                START,
-                END,
-                stats,
-                sleep=clock.sleep,
-                clock=clock.clock,
-                polling=Polling(first_delay=0.5, max_delay=1.0),
-            )
-        )
-        == []
-    )
+    assert read_all(athena, stats, clock, first_delay=0.5, max_delay=1.0) == []
     assert stats.polls == 4
     assert clock.sleeps == [0.5, 1.0, 1.0]
 
@@ -143,18 +145,7 @@ def test_a_query_that_outlives_the_timeout_is_cancelled_and_fails(
     clock = FakeClock()
     stats = QueryStats()
     with pytest.raises(AuditError) as err:
-        list(
-            athena_records(
-                athena,
-                TARGET,
-                START,
-                END,
-                stats,
-                sleep=clock.sleep,
-                clock=clock.clock,
-                polling=Polling(timeout=10),
-            )
-        )
+        read_all(athena, stats, clock, timeout=10)
     assert stats.query_id and stats.query_id in str(err.value)
     assert "workgroup 'primary'" in str(err.value) and "did not finish within 10 s" in str(
         err.value

@@ -178,6 +178,7 @@ def test_scanned_cost_follows_athenas_billing() -> None:
 # --- the audit commands with --source athena:… ----------------------------------------------
 
 SINCE, UNTIL = "2025-11-01T00:00:00Z", "2025-11-03T12:00:00Z"
+ON_ATHENA = ["--since", SINCE, "--until", UNTIL, "--source", "athena:sec.trail"]
 
 
 @pytest.mark.parametrize("command", ["untracked-sessions", "session-compliance"])
@@ -191,19 +192,7 @@ def test_plan_prints_the_sql_and_runs_nothing(
     athena = sandbox_client(sandbox, "athena")
     before = athena.list_query_executions()["QueryExecutionIds"]
     res = run_sentinel(
-        [
-            "audit",
-            command,
-            "--since",
-            SINCE,
-            "--until",
-            UNTIL,
-            "--source",
-            "athena:sec.trail",
-            "--athena-workgroup",
-            "audit-wg",
-            "--plan",
-        ],
+        ["audit", command, *ON_ATHENA, "--athena-workgroup", "audit-wg", "--plan"],
         env=audit_env,
     )
     assert res.returncode == 0, res.stderr
@@ -231,12 +220,7 @@ def test_a_query_that_does_not_finish_is_exit_2_never_no_gaps(
             [
                 "audit",
                 "untracked-sessions",
-                "--since",
-                SINCE,
-                "--until",
-                UNTIL,
-                "--source",
-                "athena:sec.trail",
+                *ON_ATHENA,
                 "--athena-timeout",
                 "2s",
                 "--format",
@@ -258,18 +242,7 @@ def test_an_unknown_workgroup_is_exit_2_naming_it(
     run_sentinel: Run, audit_env: dict[str, str]
 ) -> None:
     res = run_sentinel(
-        [
-            "audit",
-            "session-compliance",
-            "--since",
-            SINCE,
-            "--until",
-            UNTIL,
-            "--source",
-            "athena:sec.trail",
-            "--athena-workgroup",
-            "nosuch",
-        ],
+        ["audit", "session-compliance", *ON_ATHENA, "--athena-workgroup", "nosuch"],
         env=audit_env,
     )
     assert res.returncode == 2 and res.stdout == ""

@@ -213,25 +213,32 @@ def parse_source(spec: str) -> tuple[str, str]:
 
 
 def check_accounts(values: Iterable[str]) -> tuple[str, ...]:
-    accounts = _split(values)
-    bad = [a for a in accounts if not _ACCOUNT.match(a)]
-    if bad or not accounts:
-        raise UsageError(
-            f"--accounts: {', '.join(map(repr, bad)) or 'none given'} is not a 12-digit account id",
-            hint="Give the organisation's account ids, comma-separated",
-        )
-    return accounts
+    return _checked(
+        values,
+        _ACCOUNT,
+        "--accounts",
+        "a 12-digit account id",
+        "Give the organisation's account ids, comma-separated",
+    )
 
 
 def check_regions(values: Iterable[str]) -> tuple[str, ...]:
-    regions = _split(values)
-    bad = [r for r in regions if not _REGION.match(r)]
-    if bad or not regions:
+    return _checked(
+        values, _REGION, "--regions", "a region name", "For example --regions us-east-1,eu-west-1"
+    )
+
+
+def _checked(
+    values: Iterable[str], pattern: re.Pattern[str], flag: str, what: str, hint: str
+) -> tuple[str, ...]:
+    """Comma-separated or repeated values, each matching ``pattern``, at least one."""
+    items = _split(values)
+    bad = [v for v in items if not pattern.match(v)]
+    if bad or not items:
         raise UsageError(
-            f"--regions: {', '.join(map(repr, bad)) or 'none given'} is not a region name",
-            hint="For example --regions us-east-1,eu-west-1",
+            f"{flag}: {', '.join(map(repr, bad)) or 'none given'} is not {what}", hint=hint
         )
-    return regions
+    return items
 
 
 def _split(values: Iterable[str]) -> tuple[str, ...]:
