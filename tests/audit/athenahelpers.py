@@ -6,7 +6,7 @@ DuckDB has no Hive SerDe, so :func:`duck_table` declares the same table as a vie
 - ``read_json_objects`` reads every
   ``AWSLogs/<org-id>/<account>/CloudTrail/<region>/YYYY/MM/DD/*.json.gz`` under a root folder
   (the bucket), one row per file's ``{"Records": [...]}``, and ``json_transform`` parses it
-  once into the shape of :data:`sentinelgw.audit.athena_sql.COLUMNS` (:func:`json_shape`): a
+  once into the shape of :data:`sentinelgw.audit.athena_table.COLUMNS` (:func:`json_shape`): a
   ``string`` column whose value is an object, such as ``requestParameters``, stays JSON text,
   and a missing key reads as NULL, as with the Hive JSON SerDe; ``unnest`` then gives one row
   per record, as CloudTrailInputFormat does, and each column is exposed under its lower-case
@@ -35,7 +35,8 @@ from typing import Any
 import duckdb
 import sqlglot
 
-from sentinelgw.audit.athena_sql import COLUMNS, RESULT_COLUMNS, Array, ColumnType, Map, Struct
+from sentinelgw.audit.athena_sql import RESULT_COLUMNS
+from sentinelgw.audit.athena_table import COLUMNS, Array, ColumnType, Map, Struct
 from sentinelgw.timeutil import iso
 
 ORG = "o-a1b2c3d4e5"

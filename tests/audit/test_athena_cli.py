@@ -10,7 +10,7 @@ import pytest
 import sqlglot
 
 from conftest import sandbox_client
-from sentinelgw.audit.athena_sql import TrailLocation, create_database_sql, create_table_sql
+from sentinelgw.audit.athena_table import TrailLocation, create_database_sql, create_table_sql
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 ORG = "o-a1b2c3d4e5"

@@ -72,7 +72,7 @@ class AthenaSource:
 
 def athena_source(spec: str) -> AthenaSource:
     """The source of ``athena:DATABASE.TABLE`` with default workgroup and polling."""
-    from sentinelgw.audit.athena_sql import parse_source
+    from sentinelgw.audit.athena_table import parse_source
 
     database, table = parse_source(spec)
     return AthenaSource(AthenaTarget(database=database, table=table))

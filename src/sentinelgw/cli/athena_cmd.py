@@ -104,7 +104,7 @@ def athena_settings(
             )
         return None
     from sentinelgw.audit.athena import DEFAULT_WORKGROUP, AthenaTarget, Polling
-    from sentinelgw.audit.athena_sql import parse_source
+    from sentinelgw.audit.athena_table import parse_source
     from sentinelgw.timeutil import parse_duration
 
     assert source is not None
@@ -215,7 +215,7 @@ def athena_ddl(
     athena_output: str | None,
 ) -> int:
     """The Athena table over an organisation trail, with partition projection."""
-    from sentinelgw.audit.athena_sql import (
+    from sentinelgw.audit.athena_table import (
         TrailLocation,
         create_database_sql,
         create_table_sql,
