@@ -198,3 +198,17 @@ def test_session_compliance_agrees(
     assert f["profiles"] == a["profiles"]
     assert f["summary"] == a["summary"]
     assert a["summary"]["total_events"] == 25
+
+
+def test_human_output_says_how_many_events_a_row_stands_for(
+    run_sentinel: Run, audit_env: dict[str, str], sandbox: Any, tmp_path: Path
+) -> None:
+    deliver(tmp_path, [assume_role(at=m(i)) for i in range(3)], folder_day=T0)
+    queue_result(sandbox, athena_result(athena_rows(tmp_path)))
+    res = run_sentinel(
+        ["audit", "untracked-sessions", *WINDOW, "--source", "athena:trail.org", *OUTPUT],
+        env=audit_env,
+    )
+    assert res.returncode == 1, res.stderr
+    assert "3 like this one (counted by Athena)" in res.stdout
+    assert "3 STS issuance events" in res.stdout and "3 untracked" in res.stdout
