@@ -1,4 +1,4 @@
-"""Benchmark: cross-reference N CloudTrail AssumeRole events (default 1,000,000) with the table.
+"""Benchmark: cross-reference N CloudTrail STS issuance events (default 1,000,000) with the table.
 
 Usage::
 
@@ -12,8 +12,8 @@ SourceIdentities have a record. Then it measures:
 
 - ``baseline``: the same files read with the standard library alone (gzip + json, counting
   AssumeRole records, no classification);
-- ``audit``: the folder source + classification against the table, counted per profile as
-  ``sentinel audit session-compliance --source DIR`` does.
+- ``audit``: the folder source + deduplication + classification against the table, counted
+  per profile as ``sentinel audit session-compliance --source DIR`` does.
 
 It prints a table and one JSON summary line: events/s, wall time, and session-store reads per
 distinct SourceIdentity (1.0 means each one was read exactly once).
@@ -40,6 +40,7 @@ from common import start_moto  # noqa: E402
 
 from sentinelgw.audit.classify import Classifier
 from sentinelgw.audit.events import ParseStats
+from sentinelgw.audit.pipeline import Deduplicator
 from sentinelgw.audit.profiles import ProfileResolver
 from sentinelgw.audit.report import build_compliance
 from sentinelgw.audit.sources import Window, folder_events
@@ -67,14 +68,21 @@ def identities(n: int) -> list[str]:
     return [f"sentinel.user{i % 500}.{secrets.token_hex(8)}" for i in range(n)]
 
 
+def role_of(sid: str) -> str:
+    """The role a Sentinel identity's session is for (its events use the same role)."""
+    return list(ROLES)[int(sid[-2:], 16) % len(ROLES)]
+
+
 def seed_table(client: Any, table: str, tracked: list[str]) -> None:
     ensure_table(client, table)
-    role = next(iter(ROLES))
     items = []
     for sid in tracked:
         ident = sid.rsplit(".", 1)[1]
-        rec = SessionRecord.new(id=ident, user=sid.split(".")[1], profile="prod", role_arn=role,
-                                started_at=START, expires_at=START + timedelta(hours=12),
+        role = role_of(sid)
+        # Sessions whose lifetime covers the whole span, so their events are tracked.
+        rec = SessionRecord.new(id=ident, user=sid.split(".")[1], profile=ROLES[role],
+                                role_arn=role, started_at=START,
+                                expires_at=START + timedelta(days=DAYS + 1),
                                 server_instance_id="bench", source_identity=sid, host="h")
         items.append({"PutRequest": {"Item": rec.to_item()}})
     for i in range(0, len(items), 25):
@@ -86,6 +94,8 @@ def record(rng: random.Random, at: datetime, sids: list[str]) -> dict[str, Any]:
     roll = rng.random()
     sid = (rng.choice(sids) if roll < 0.7 else None if roll < 0.85
            else f"ci-runner-{rng.randrange(50)}")
+    if sid and sid.startswith("sentinel."):
+        role = role_of(sid)
     name = sid or f"botocore-session-{int(at.timestamp())}"
     params: dict[str, Any] = {"roleArn": role, "roleSessionName": name, "durationSeconds": 3600}
     resp: dict[str, Any] = {
@@ -154,11 +164,21 @@ def audit(root: Path, store: SessionStore, window: Window, workers: int) -> dict
     stats = ParseStats()
     resolver = ProfileResolver({arn: [p] for arn, p in ROLES.items()})
     classifier = Classifier(store, resolver, table=store.table)
-    events = classifier.classify(folder_events(root, window, stats, workers=workers))
+    dedup = Deduplicator(stats)
+    events = classifier.classify(dedup.filter(folder_events(root, window, stats,
+                                                            workers=workers)))
     report = build_compliance(events, window, lambda p: p == "prod")
     return {"events": report.total_events, "tracked": report.tracked_events,
-            "malformed": stats.malformed, "distinct": classifier.stats.distinct_ids,
+            "malformed": stats.malformed, "unreadable": len(stats.unreadable),
+            "distinct": classifier.stats.distinct_ids,
             "batch_calls": classifier.stats.batch_calls, "files": stats.files}
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory so far (Linux reports KiB)."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def main() -> None:
@@ -183,12 +203,15 @@ def main() -> None:
         seed_table(client, store.table, sids[: len(sids) // 5])
         window = Window(START, START + timedelta(days=DAYS))
 
+        load = round(os.getloadavg()[0], 2)
         t = time.perf_counter()
         base_count = baseline(root)
         base_s = time.perf_counter() - t
+        base_rss = peak_rss_mib()
         t = time.perf_counter()
         result = audit(root, store, window, args.workers)
         audit_s = time.perf_counter() - t
+        audit_rss = peak_rss_mib()
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -198,7 +221,7 @@ def main() -> None:
     reads_per_id = store.read_calls / result["distinct"] if result["distinct"] else 0.0
     rows = [("baseline (gzip + json)", base_count, base_s), ("audit (source + classify)",
                                                               result["events"], audit_s)]
-    print(f"{args.events:,} AssumeRole events in {files:,} files (generated in {gen_s:.1f}s), "
+    print(f"{args.events:,} STS issuance events in {files:,} files (generated in {gen_s:.1f}s), "
           f"{os.cpu_count()} CPUs, {args.workers} reader threads")
     print(f"{'variant':<28}{'events':>12}{'wall s':>10}{'events/s':>14}")
     for name, count, secs in rows:
@@ -214,7 +237,8 @@ def main() -> None:
         "distinct_identities": result["distinct"], "store_keys_read": store.read_calls,
         "store_reads_per_identity": round(reads_per_id, 3),
         "batch_get_calls": store.batch_calls, "tracked_events": result["tracked"],
-        "events_matched": result["events"] == base_count,
+        "events_matched": result["events"] == base_count, "loadavg_1m": load,
+        "peak_rss_mib_after_baseline": base_rss, "peak_rss_mib_after_audit": audit_rss,
     }))
 
 

@@ -61,3 +61,8 @@ def bucket(s3: Any) -> str:
     name = f"trail-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=name)
     return name
+
+
+@pytest.fixture
+def sts(sandbox: Any, audit_env: dict[str, str]) -> Any:
+    return sandbox_client(sandbox, "sts")

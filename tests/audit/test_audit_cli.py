@@ -346,3 +346,28 @@ def test_hostile_values_are_rendered_inert() -> None:
     assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
     assert "\\x1b[2J" in out and "\\u202e" in out
     assert "[bold red]x[/]" in out  # shown as typed, never interpreted as markup
+
+
+def test_replays_of_a_real_session_through_the_sandbox(run: Run, recorder: Any, store: Any,
+                                                       sandbox: Any, sts: Any) -> None:
+    """Real AssumeRole calls recorded by the sandbox: the session's own call is tracked, the
+    same SourceIdentity on another role or after revocation is replayed."""
+    from datetime import UTC, datetime
+
+    from audithelpers import revoke
+
+    now = datetime.now(UTC)
+    live = session(store, profile="prod", role_arn=sandbox.role_arns["prod"],
+                   at=now - timedelta(minutes=1))
+    revoked = session(store, profile="prod", role_arn=sandbox.role_arns["prod"],
+                      at=now - timedelta(minutes=30))
+    revoke(store, revoked, now - timedelta(minutes=20))
+    for sid, role in ((live, "prod"), (live, "dev"), (revoked, "prod")):
+        sts.assume_role(RoleArn=sandbox.role_arns[role], RoleSessionName="replay",
+                        SourceIdentity=sid)
+    res = run("untracked-sessions", "--since", "10m", "--all", "--format", "json")
+    assert res.returncode == 1, res.stderr
+    got = sorted((e["role_arn"] == sandbox.role_arns["prod"], e["source_identity"] == live,
+                  e["category"]) for e in json.loads(res.stdout)["events"])
+    assert got == [(False, True, "replayed"), (True, False, "replayed"),
+                   (True, True, "tracked")]

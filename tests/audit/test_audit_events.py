@@ -144,3 +144,43 @@ def test_a_highly_compressed_file_is_inflated_in_bounded_steps() -> None:
     chunks = list(stream.inflate(__import__("io").BytesIO(gzip.compress(text))))
     assert max(len(c) for c in chunks) <= stream.INFLATE_SIZE
     assert b"".join(chunks) == text
+
+
+issuance_records = st.fixed_dictionaries(
+    {"eventName": st.sampled_from(["AssumeRole", "AssumeRoleWithSAML", "GetSessionToken",
+                                   "AssumeRoot", "ListBuckets"])},
+    optional={
+        "eventSource": st.sampled_from(["sts.amazonaws.com", "s3.amazonaws.com"]),
+        "eventTime": st.sampled_from(["2025-11-03T12:00:00Z", "", "yesterday", None]),
+        "eventID": st.sampled_from(["e1", "", None]),
+        "sharedEventID": st.sampled_from(["s1", ""]),
+        "errorCode": st.sampled_from(["AccessDenied", "", None]),
+        "recipientAccountId": st.sampled_from(["123456789012", ""]),
+        "userIdentity": st.one_of(st.none(), st.fixed_dictionaries({}, optional={
+            "type": st.sampled_from(["AWSService", "IAMUser", ""]),
+            "invokedBy": st.sampled_from(["lambda.amazonaws.com", ""]),
+            "arn": st.text(max_size=5),
+            "sessionContext": st.fixed_dictionaries({}, optional={
+                "sourceIdentity": st.sampled_from(["sentinel.a.0123456789abcdef", "x", ""]),
+                "sessionIssuer": st.fixed_dictionaries({}, optional={
+                    "arn": st.sampled_from([PROD_ROLE, ""])})})})),
+        "requestParameters": st.one_of(st.none(), st.fixed_dictionaries({}, optional={
+            "roleArn": st.sampled_from([PROD_ROLE, ""]),
+            "roleSessionName": st.text(max_size=5), "name": st.text(max_size=5),
+            "sourceIdentity": st.sampled_from(["sentinel.b.0123456789abcdef", "y", ""])})),
+        "responseElements": st.one_of(st.none(), st.fixed_dictionaries({}, optional={
+            "sourceIdentity": st.sampled_from(["sentinel.a.0123456789abcdef", "z", ""])})),
+    })
+
+
+@settings(max_examples=300, deadline=None)
+@given(issuance_records)
+def test_the_fast_decoder_and_the_dict_reader_agree(record: dict[str, Any]) -> None:
+    """Files are decoded into typed structs; Athena-style dicts are read field by field."""
+    from sentinelgw.audit.decode import decode_record
+
+    typed, loose = ParseStats(), ParseStats()
+    fast = decode_record(json.dumps(record), typed, where="f", index=0)
+    slow = parse_record(record, loose, where="f", index=0)
+    assert fast == slow
+    assert typed.bad_records == loose.bad_records

@@ -80,9 +80,9 @@ def test_a_file_over_512_mib_inflated_is_streamed_not_skipped(tmp_path: Path) ->
 
 
 def streamed(data: bytes, monkeypatch: pytest.MonkeyPatch, stats: ParseStats) -> list[Any]:
-    monkeypatch.setattr(stream, "WHOLE_LIMIT", 16)  # force the streaming path
+    monkeypatch.setattr(stream, "WHOLE_LIMIT", 4)  # force the streaming path
     monkeypatch.setattr(stream, "READ_SIZE", 7)  # and cut records at odd places
-    out = [e for batch in stream.file_events(lambda: io.BytesIO(data), "f", stats) for e in batch]
+    out = list(stream.read_events(lambda: io.BytesIO(data), "f", stats))
     assert stats.streamed == 1
     return out
 
@@ -92,7 +92,7 @@ def test_streaming_and_whole_decoding_give_the_same_events(monkeypatch: pytest.M
     recs[2]["eventTime"] = "yesterday"  # malformed: counted at its index
     data = gzip.compress(json.dumps({"Records": [other_event(), *recs, 7]}).encode())
     whole_stats, stream_stats = ParseStats(), ParseStats()
-    whole = [e for b in stream.file_events(lambda: io.BytesIO(data), "f", whole_stats) for e in b]
+    whole = list(stream.read_events(lambda: io.BytesIO(data), "f", whole_stats))
     assert whole == streamed(data, monkeypatch, stream_stats)
     assert len(whole) == 4
     for stats in (whole_stats, stream_stats):
@@ -120,7 +120,7 @@ def test_a_damaged_streamed_file_is_unreadable(
 def test_truncated_gzip_is_unreadable() -> None:
     data = gz_records([assume_role()])[:-6]
     with pytest.raises(Unreadable, match="truncated"):
-        list(stream.file_events(lambda: io.BytesIO(data), "f", ParseStats()))
+        list(stream.read_events(lambda: io.BytesIO(data), "f", ParseStats()))
 
 
 # --- fail closed, through the installed command --------------------------------------------

@@ -21,61 +21,14 @@ from sentinelgw.audit.events import (
     ISSUANCE_EVENTS,
     IssuanceEvent,
     ParseStats,
-    RecordFields,
+    Record,
     build_event,
     parse_record,
 )
 
-Str = str | None
-
-
-class _Issuer(msgspec.Struct):
-    arn: Str = None
-
-
-class _Context(msgspec.Struct):
-    sourceIdentity: Str = None  # CloudTrail spells fields in camelCase
-    sessionIssuer: _Issuer | None = None
-
-
-class _Caller(msgspec.Struct):
-    type: Str = None
-    principalId: Str = None
-    arn: Str = None
-    userName: Str = None
-    invokedBy: Str = None
-    sessionContext: _Context | None = None
-
-
-class _Request(msgspec.Struct):
-    roleArn: Str = None
-    roleSessionName: Str = None
-    name: Str = None
-    sourceIdentity: Str = None
-
-
-class _Response(msgspec.Struct):
-    sourceIdentity: Str = None
-
-
-class _Record(msgspec.Struct):
-    eventName: Str = None
-    eventSource: Str = None
-    eventTime: Str = None
-    eventID: Str = None
-    sharedEventID: Str = None
-    recipientAccountId: Str = None
-    awsRegion: Str = None
-    sourceIPAddress: Str = None
-    userAgent: Str = None
-    errorCode: Str = None
-    userIdentity: _Caller | None = None
-    requestParameters: _Request | None = None
-    responseElements: _Response | None = None
-
 
 class _Log(msgspec.Struct):
-    Records: list[_Record]
+    Records: list[Record]
 
 
 class _RawLog(msgspec.Struct):
@@ -84,55 +37,18 @@ class _RawLog(msgspec.Struct):
 
 _LOG = msgspec.json.Decoder(_Log)
 _RAW_LOG = msgspec.json.Decoder(_RawLog)
-_RECORD = msgspec.json.Decoder(_Record)
+_RECORD = msgspec.json.Decoder(Record)
 _ANY = msgspec.json.Decoder()
-_CALLER = _Caller()
-_CONTEXT = _Context()
-_ISSUER = _Issuer()
-_REQUEST = _Request()
-_RESPONSE = _Response()
 
 
 class Unreadable(ValueError):
     """A document that is not a CloudTrail log file: not JSON, or no ``Records`` list."""
 
 
-def _nonempty(value: str | None) -> str | None:
-    return value or None
-
-
-def _fields(r: _Record) -> RecordFields:
-    caller = r.userIdentity or _CALLER
-    context = caller.sessionContext or _CONTEXT
-    req = r.requestParameters or _REQUEST
-    return RecordFields(
-        name=str(r.eventName),
-        event_id=_nonempty(r.eventID),
-        shared_id=_nonempty(r.sharedEventID),
-        time=_nonempty(r.eventTime),
-        account=_nonempty(r.recipientAccountId),
-        region=_nonempty(r.awsRegion),
-        source_ip=_nonempty(r.sourceIPAddress),
-        user_agent=_nonempty(r.userAgent),
-        error_code=_nonempty(r.errorCode),
-        principal_type=_nonempty(caller.type),
-        principal_id=_nonempty(caller.principalId),
-        caller_arn=_nonempty(caller.arn),
-        caller_name=_nonempty(caller.userName),
-        invoked_by=_nonempty(caller.invokedBy),
-        chained=_nonempty(context.sourceIdentity),
-        caller_role_arn=_nonempty((context.sessionIssuer or _ISSUER).arn),
-        role_arn=_nonempty(req.roleArn),
-        session_name=_nonempty(req.roleSessionName) or _nonempty(req.name),
-        own=_nonempty(req.sourceIdentity),
-        echoed=_nonempty((r.responseElements or _RESPONSE).sourceIdentity),
-    )
-
-
-def _typed(r: _Record, stats: ParseStats, where: str, index: int) -> IssuanceEvent | None:
+def _typed(r: Record, stats: ParseStats, where: str, index: int) -> IssuanceEvent | None:
     if r.eventName not in ISSUANCE_EVENTS or r.eventSource not in (None, EVENT_SOURCE):
         return None
-    return build_event(_fields(r), stats, where=where, index=index)
+    return build_event(r, stats, where=where, index=index)
 
 
 def decode_record(
@@ -156,7 +72,7 @@ def decode_record(
         if r.eventName not in ISSUANCE_EVENTS or r.eventSource not in (None, EVENT_SOURCE):
             return None
         return build_event(
-            _fields(r),
+            r,
             stats,
             where=where,
             index=index,

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sentinelgw.audit.athena import AthenaSource, QueryStats
+from sentinelgw.audit.checks import check_filters, fail_closed, named_profiles
 from sentinelgw.audit.classify import ClassifiedEvent, Classifier, LookupStats, RecordLookup
 from sentinelgw.audit.events import IssuanceEvent, ParseStats
 from sentinelgw.audit.pipeline import Deduplicator
-from sentinelgw.audit.profiles import ProfileResolver, is_role_arn
+from sentinelgw.audit.profiles import ProfileResolver
 from sentinelgw.audit.report import (
     ComplianceReport,
     UntrackedReport,
@@ -33,7 +34,7 @@ from sentinelgw.audit.sources import (
     parse_source,
     s3_events,
 )
-from sentinelgw.errors import AuditError, UsageError
+from sentinelgw.errors import UsageError
 
 if TYPE_CHECKING:
     from sentinelgw.cli.common import App
@@ -100,30 +101,6 @@ def open_events(
     raise UsageError(f"--source {inp.source!r}: no reader for {src.kind} sources")
 
 
-def check_filters(inp: AuditInput, resolver: ProfileResolver,
-                  policy_profiles: Any = None) -> None:
-    """``--role`` must be an IAM role ARN and ``--profile`` a profile something names.
-
-    ``policy_profiles`` is called only when the AWS config does not name the profile; it
-    returns the profile names the policy spells out.
-    """
-    if inp.role is not None and not is_role_arn(inp.role):
-        known = resolver.role_arns()
-        raise UsageError(
-            f"--role {inp.role!r} is not an IAM role ARN",
-            hint="Use arn:aws:iam::<account>:role/<name>; roles in the AWS config: "
-                 + (", ".join(known) if known else "none"))
-    if inp.profile is None or inp.profile in resolver.known_profiles():
-        return
-    named = sorted(policy_profiles() if policy_profiles is not None else ())
-    if inp.profile in named:
-        return
-    known = sorted(set(resolver.known_profiles()) | set(named))
-    raise UsageError(f"--profile {inp.profile!r} is named by neither the AWS config nor the "
-                     "policy",
-                     hint="Known profiles: " + (", ".join(known) if known else "none"))
-
-
 def classified(
     app: App,
     inp: AuditInput,
@@ -155,37 +132,29 @@ def classified(
     return out
 
 
-def fail_closed(inp: AuditInput, run: AuditRun) -> None:
-    """Refuse a result that left log files out, unless ``--allow-unreadable``."""
-    files = run.parse.unreadable
-    if files and not inp.allow_unreadable:
-        shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
-        raise AuditError(
-            f"{len(files)} CloudTrail log file{'s' if len(files) != 1 else ''} could not be "
-            f"read, inflated or parsed: {shown}",
-            hint="Fix or remove them, or pass --allow-unreadable to report without them")
-
-
 def untracked_sessions(
     app: App, inp: AuditInput, run: AuditRun | None = None, **kw: Any
 ) -> UntrackedReport:
     run = run or AuditRun()
     resolver = kw.pop("resolver", None) or ProfileResolver.from_aws_config()
-    check_filters(inp, resolver, lambda: _policy_profiles(app, None))
+    check_filters(inp.role, inp.profile, resolver, lambda: _policy_profiles(app, None))
     report = build_untracked(classified(app, inp, run, resolver=resolver, **kw), inp.window,
                              accounts=run.dedup.accounts, keep_all=inp.keep_all,
                              unreadable=run.parse.unreadable, malformed=run.parse.bad_records)
-    fail_closed(inp, run)
+    fail_closed(run.parse.unreadable, allowed=inp.allow_unreadable)
     return report
 
 
 def _policy_profiles(app: App, policy_spec: str | None) -> list[str]:
     """Profile names the policy spells out (patterns with wildcards name none)."""
+    from sentinelgw.errors import SentinelError
     from sentinelgw.policy.source import open_policy_source
 
-    policy = open_policy_source(policy_spec, app).current()
-    return [p for rule in policy.rules for p in rule.profiles or ()
-            if not any(ch in p for ch in "*?[")]
+    try:
+        policy = open_policy_source(policy_spec, app).current()
+    except SentinelError:
+        return []  # no readable policy: it names no profile
+    return named_profiles(policy)
 
 
 def session_compliance(
@@ -204,12 +173,10 @@ def session_compliance(
 
     run = run or AuditRun()
     resolver = kw.pop("resolver", None) or ProfileResolver.from_aws_config()
-    check_filters(inp, resolver, lambda: [
-        p for rule in policy.rules for p in rule.profiles or ()
-        if not any(ch in p for ch in "*?[")])
+    check_filters(inp.role, inp.profile, resolver, lambda: named_profiles(policy))
     also = [inp.profile] if inp.profile else resolver.all_profiles()
     events = classified(app, inp, run, resolver=resolver, **kw)
     report = build_compliance(events, inp.window, required, also, only=inp.profile,
                               unreadable=run.parse.unreadable)
-    fail_closed(inp, run)
+    fail_closed(run.parse.unreadable, allowed=inp.allow_unreadable)
     return report

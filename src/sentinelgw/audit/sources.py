@@ -30,7 +30,7 @@ from typing import Any
 from sentinelgw.audit.decode import Unreadable, decode_record
 from sentinelgw.audit.events import EVENT_SOURCE, ISSUANCE_EVENTS, IssuanceEvent, ParseStats
 from sentinelgw.audit.events import parse_time as parse_time
-from sentinelgw.audit.stream import Readable, file_events
+from sentinelgw.audit.stream import Readable, decode_whole, file_events
 from sentinelgw.errors import AuditError, SentinelError, UsageError
 
 Progress = Callable[[str], None]
@@ -222,7 +222,8 @@ def read_parallel(
     number or size of the files. A file that cannot be read or parsed is named in
     ``stats.unreadable``; a :class:`SentinelError` (a denied S3 call) stops the run.
     """
-    out: queue.Queue[object] = queue.Queue(maxsize=4 * max(1, workers))
+    # Whole files wait here inflated (at most WHOLE_LIMIT each), so keep the queue short.
+    out: queue.Queue[object] = queue.Queue(maxsize=2 * max(1, workers))
     stop = threading.Event()
     lock = threading.Lock()
     todo = iter(units)
@@ -244,8 +245,8 @@ def read_parallel(
                 if unit is None:
                     return
                 name, opener = unit
-                for batch in _file_batches(name, opener, window, stats):
-                    if not put(batch):
+                for item in _file_items(name, opener, stats):
+                    if not put(item):
                         return
                 put(_DONE)
         except BaseException as exc:  # handed to the consumer, which raises it
@@ -257,6 +258,7 @@ def read_parallel(
                for n in range(max(1, workers))]
     for t in threads:
         t.start()
+    contains = window.contains
     try:
         running, done = len(threads), 0
         while running:
@@ -270,11 +272,39 @@ def read_parallel(
             elif isinstance(item, BaseException):
                 raise item
             else:
-                yield from item  # type: ignore[misc]
+                kept = [e for e in _decoded(item, stats) if contains(e.event_time)]
+                stats.add(events=len(kept))
+                yield from kept
     finally:
         stop.set()
         for t in threads:
             t.join()
+
+
+def _decoded(item: object, stats: ParseStats) -> list[IssuanceEvent]:
+    """Events of a reader's item: a whole file (name, text) decoded here, or a batch."""
+    if isinstance(item, tuple):
+        name, data = item
+        try:
+            return decode_whole(data, name, stats)
+        except Unreadable as exc:
+            stats.unreadable_file(name, str(exc))
+            return []
+    return item  # type: ignore[return-value]
+
+
+def _file_items(name: str, opener: Opener, stats: ParseStats) -> Iterator[object]:
+    """(name, whole text) or batches of events of one file; damage is recorded, not raised."""
+    try:
+        for item in file_events(opener, name, stats):
+            yield (name, item) if isinstance(item, bytes) else item
+    except SentinelError:
+        raise
+    except Unreadable as exc:
+        stats.unreadable_file(name, str(exc))
+    except (OSError, EOFError, ValueError, RecursionError, MemoryError) as exc:
+        why = getattr(exc, "strerror", None) or type(exc).__name__
+        stats.unreadable_file(name, f"cannot read ({why})")
 
 
 def parse_log_bytes(
@@ -283,25 +313,11 @@ def parse_log_bytes(
     """Issuance events in the window from one log file's bytes (gzip or plain JSON)."""
     import io
 
-    return [e for batch in _file_batches(name, lambda: io.BytesIO(data), window, stats)
-            for e in batch]
-
-
-def _file_batches(name: str, opener: Opener, window: Window, stats: ParseStats
-                  ) -> Iterator[list[IssuanceEvent]]:
-    try:
-        for batch in file_events(opener, name, stats):
-            kept = [e for e in batch if window.contains(e.event_time)]
-            stats.add(events=len(kept))
-            if kept:
-                yield kept
-    except SentinelError:
-        raise
-    except Unreadable as exc:
-        stats.unreadable_file(name, str(exc))
-    except (OSError, EOFError, ValueError, RecursionError, MemoryError) as exc:
-        why = getattr(exc, "strerror", None) or type(exc).__name__
-        stats.unreadable_file(name, f"cannot read ({why})")
+    events: list[IssuanceEvent] = []
+    for item in _file_items(name, lambda: io.BytesIO(data), stats):
+        events.extend(e for e in _decoded(item, stats) if window.contains(e.event_time))
+    stats.add(events=len(events))
+    return events
 
 
 def _date_ok(parts: list[str], lo: date, hi: date) -> bool:

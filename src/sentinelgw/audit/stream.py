@@ -24,7 +24,7 @@ from sentinelgw.audit.events import IssuanceEvent, ParseStats, parse_record
 
 READ_SIZE = 1 << 20  # compressed bytes per read
 INFLATE_SIZE = 4 << 20  # most inflated bytes produced per step, so a bomb never lands at once
-WHOLE_LIMIT = 64 << 20  # inflated bytes decoded whole; beyond this the file is streamed
+WHOLE_LIMIT = 32 << 20  # inflated bytes decoded whole; beyond this the file is streamed
 MAX_RECORD_CHARS = 64 << 20  # one record larger than this is not CloudTrail's
 BATCH = 2000  # events handed on at a time from a streamed file
 
@@ -77,8 +77,13 @@ def inflate(fh: Readable) -> Iterator[bytes]:
 
 def read_log(
     chunks: Iterable[bytes], where: str, stats: ParseStats
-) -> Iterator[list[IssuanceEvent]]:
-    """Events of one file's inflated chunks, in batches; raises :class:`Unreadable`."""
+) -> Iterator[bytes | list[IssuanceEvent]]:
+    """One file's inflated chunks as its whole text (bytes, for :func:`decode_whole`) or, for
+    a file past :data:`WHOLE_LIMIT`, as batches of events; raises :class:`Unreadable`.
+
+    Whole files are handed on undecoded so that the thread that inflates them (zlib releases
+    the GIL) does no Python-heavy work and the consumer decodes them.
+    """
     it = iter(chunks)
     held: list[bytes] = []
     size = 0
@@ -89,13 +94,16 @@ def read_log(
             stats.add(streamed=1, files=1)
             yield from _stream(_chain(held, it), where, stats)
             return
-    data = b"".join(held)
-    del held
+    yield b"".join(held)
+
+
+def decode_whole(data: bytes, where: str, stats: ParseStats) -> list[IssuanceEvent]:
+    """The events of one whole log file's text; raises :class:`Unreadable`."""
     if not any(n in data for n in _NEEDLES):  # the cheap pre-filter
         validate_log(data)
         stats.add(files=1, files_skipped=1)
-        return
-    yield list(decode_log(data, where, stats))
+        return []
+    return list(decode_log(data, where, stats))
 
 
 def _chain(head: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
@@ -224,8 +232,8 @@ def _next_value(text: _Text) -> object:
 
 def file_events(
     open_file: Callable[[], Readable], where: str, stats: ParseStats
-) -> Iterator[list[IssuanceEvent]]:
-    """Events of one file in batches; raises :class:`Unreadable` or OSError."""
+) -> Iterator[bytes | list[IssuanceEvent]]:
+    """One file as :func:`read_log` gives it; raises :class:`Unreadable` or OSError."""
     fh = open_file()
     try:
         yield from read_log(inflate(fh), where, stats)
@@ -237,3 +245,11 @@ def file_events(
         close = getattr(fh, "close", None)
         if close is not None:
             close()
+
+
+def read_events(
+    open_file: Callable[[], Readable], where: str, stats: ParseStats
+) -> Iterator[IssuanceEvent]:
+    """Every event of one file, decoded in this thread; raises :class:`Unreadable`."""
+    for item in file_events(open_file, where, stats):
+        yield from decode_whole(item, where, stats) if isinstance(item, bytes) else item
