@@ -15,7 +15,7 @@ import functools
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -350,6 +350,8 @@ def athena_events(
     """Issuance events of the window from the audit query, read as the other sources read
     CloudTrail records. An aggregated row becomes one event with its ``count``; a row that is
     not a valid event is counted malformed, as many times as it stands for."""
+    import msgspec
+
     from sentinelgw.audit.events import parse_record
 
     t = source.target
@@ -364,7 +366,9 @@ def athena_events(
         stats.add(records=rec.count)
         if window.contains(event.event_time):
             stats.add(events=rec.count)
-            yield replace(event, count=rec.count, accounts=rec.accounts or event.accounts)
+            yield msgspec.structs.replace(
+                event, count=rec.count, accounts=rec.accounts or event.accounts
+            )
 
 
 def format_bytes(n: int) -> str:
