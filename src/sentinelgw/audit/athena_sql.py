@@ -2,8 +2,9 @@
 
 :func:`audit_query` is the audit's query (Trino dialect, Athena engine 3). It reads only the
 partitions of the window's delivery days, keeps the six STS issuance events inside the window,
-counts each event once (by ``sharedEventID``, else ``eventID``, as a cross-account call is
-delivered to both accounts), and returns:
+counts each event once (by ``sharedEventID``, else ``eventID``, kept apart so that one
+event's ``sharedEventID`` never matches another's ``eventID``; a cross-account call is delivered
+to both accounts), and returns:
 
 - one row per event that carries a SourceIdentity starting ``sentinel.`` (in the request, the
   response or the caller's session): these need the session table, and there are few of them;
@@ -128,7 +129,9 @@ def audit_query(database: str, table: str, start: datetime, end: datetime) -> st
     # Only validated names and formatted dates reach the text (S608 is about unchecked input).
     return f"""WITH issued AS (
   SELECT
-    coalesce(sharedeventid, eventid) AS event_key,
+    CASE WHEN nullif(sharedeventid, '') IS NOT NULL THEN 's:' || sharedeventid
+         WHEN nullif(eventid, '') IS NOT NULL THEN 'e:' || eventid
+    END AS event_key,
     eventid AS event_id,
     sharedeventid AS shared_event_id,
     eventname AS event_name,
