@@ -111,6 +111,19 @@ def athena_result(
     return {"rows": data, "column_info": info}
 
 
+def athena_client(sandbox: Any) -> Any:
+    """A boto3 Athena client on the sandbox (moto accepts any key for Athena)."""
+    import boto3
+
+    return boto3.client(
+        "athena",
+        endpoint_url=sandbox.endpoint_url,
+        region_name=sandbox.region,
+        aws_access_key_id="AKIAATHENATESTS",
+        aws_secret_access_key="athena-test-not-secret",
+    )
+
+
 def queue_result(sandbox: Any, result: dict[str, Any]) -> None:
     """Queue a result in moto's Athena: the next StartQueryExecution takes it."""
     status = post_json(

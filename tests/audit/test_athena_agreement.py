@@ -19,7 +19,14 @@ from typing import Any
 
 import duckdb
 import pytest
-from athenahelpers import athena_result, deliver, duck_table, queue_result, run_audit_sql
+from athenahelpers import (
+    athena_client,
+    athena_result,
+    deliver,
+    duck_table,
+    queue_result,
+    run_audit_sql,
+)
 from audithelpers import (
     ACCOUNT,
     DEV_ROLE,
@@ -38,7 +45,6 @@ from audithelpers import (
     web_identity,
 )
 
-from conftest import sandbox_client
 from sentinelgw.audit.athena_sql import audit_query
 from sentinelgw.timeutil import iso
 
@@ -108,7 +114,7 @@ def both(
     run_sentinel: Run, env: dict[str, str], sandbox: Any, root: Path, *args: str
 ) -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]:
     folder = run_sentinel(["audit", *args, *WINDOW, "--source", str(root)], env=env)
-    athena = sandbox_client(sandbox, "athena")
+    athena = athena_client(sandbox)
     before = set(athena.list_query_executions()["QueryExecutionIds"])
     queue_result(sandbox, athena_result(athena_rows(root)))
     via_athena = run_sentinel(

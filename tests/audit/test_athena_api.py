@@ -24,6 +24,7 @@ from typing import Any
 import duckdb
 import pytest
 from athenahelpers import (
+    athena_client,
     athena_result,
     deliver,
     duck_table,
@@ -33,7 +34,6 @@ from athenahelpers import (
     sts_event,
 )
 
-from conftest import sandbox_client
 from sentinelgw.audit.athena import AthenaTarget, Polling, QueryStats, athena_records
 from sentinelgw.audit.athena_sql import RESULT_COLUMNS, audit_query, record_from_row
 from sentinelgw.errors import AuditError
@@ -45,7 +45,7 @@ SID = "sentinel.alice.0123456789abcdef"
 
 @pytest.fixture
 def athena(sandbox: Any, audit_env: dict[str, str]) -> Any:
-    return sandbox_client(sandbox, "athena")
+    return athena_client(sandbox)
 
 
 @pytest.fixture
@@ -160,7 +160,7 @@ def test_a_query_cancelled_elsewhere_is_an_error_never_an_empty_result(
     athena: Any, sandbox: Any, audit_env: dict[str, str], slow_queries: Callable[[int], None]
 ) -> None:
     slow_queries(1000)
-    other = sandbox_client(sandbox, "athena")
+    other = athena_client(sandbox)
     stats = QueryStats()
 
     def cancel_then_wait(_seconds: float) -> None:

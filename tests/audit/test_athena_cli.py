@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 import sqlglot
+from athenahelpers import athena_client, slowed_athena
 
-from conftest import sandbox_client
 from sentinelgw.audit.athena_table import TrailLocation, create_database_sql, create_table_sql
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
@@ -81,7 +81,7 @@ def test_a_missing_required_option_is_exit_2(run_sentinel: Run) -> None:
 def test_apply_runs_both_statements_through_athena(
     run_sentinel: Run, sandbox: Any, audit_env: dict[str, str]
 ) -> None:
-    athena = sandbox_client(sandbox, "athena")
+    athena = athena_client(sandbox)
     before = set(athena.list_query_executions()["QueryExecutionIds"])
     res = run_sentinel(
         [*ARGS, "--apply", "--athena-output", "s3://athena-results/ddl/"], env=audit_env
@@ -189,7 +189,7 @@ def test_plan_prints_the_sql_and_runs_nothing(
 
     from sentinelgw.audit.athena_sql import audit_query
 
-    athena = sandbox_client(sandbox, "athena")
+    athena = athena_client(sandbox)
     before = athena.list_query_executions()["QueryExecutionIds"]
     res = run_sentinel(
         ["audit", command, *ON_ATHENA, "--athena-workgroup", "audit-wg", "--plan"],
@@ -212,8 +212,6 @@ def test_plan_without_an_athena_source_is_a_usage_error(run_sentinel: Run) -> No
 def test_a_query_that_does_not_finish_is_exit_2_never_no_gaps(
     run_sentinel: Run, sandbox: Any, audit_env: dict[str, str]
 ) -> None:
-    from athenahelpers import slowed_athena
-
     with slowed_athena(sandbox) as slow:
         slow(1000)
         res = run_sentinel(
@@ -234,7 +232,7 @@ def test_a_query_that_does_not_finish_is_exit_2_never_no_gaps(
     assert line.startswith("sentinel: error: Athena query ")
     assert "in workgroup 'primary' did not finish within 2 s" in line
     query_id = line.split("Athena query ", 1)[1].split(" ", 1)[0]
-    state = sandbox_client(sandbox, "athena").get_query_execution(QueryExecutionId=query_id)
+    state = athena_client(sandbox).get_query_execution(QueryExecutionId=query_id)
     assert state["QueryExecution"]["Status"]["State"] == "CANCELLED"
 
 
