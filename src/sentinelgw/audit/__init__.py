@@ -1,10 +1,14 @@
 """The audit: CloudTrail's STS credential issuance joined with the session table.
 
-``sources`` reads events (LookupEvents, S3, a folder; ``decode`` and ``stream`` turn log files
-of any size into events), ``pipeline`` deduplicates them, ``classify`` gives each one category
+``sources`` reads events (LookupEvents, S3, a folder; ``readers`` runs the file readers,
+``decode`` and ``stream`` turn log files of any size into events), ``pipeline`` deduplicates
+them, ``classify`` gives each one category
 (failed, aws_service, tracked, replayed, orphaned, non_sentinel_format, no_source_identity),
-``report`` builds the two reports and their JSON and CSV, ``render`` the human text, and ``run``
-wires them together for the CLI.
+``report`` builds the two reports and their JSON and CSV, ``render`` the human text,
+``checks`` validates filters and fails closed, and ``run`` wires them together for the CLI.
+
+``--source`` values are parsed by ``sources.parse_source``; a new kind of source registers its
+prefix in ``sources.SCHEMES`` and its reader in ``run.open_events``.
 
 Public entry point for sources that hold raw CloudTrail record dicts (the objects of a log
 file's ``{"Records": [...]}``)::

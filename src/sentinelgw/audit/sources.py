@@ -16,21 +16,26 @@ whether that fails it.
 from __future__ import annotations
 
 import os
-import queue
 import random
 import re
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sentinelgw.audit.decode import Unreadable, decode_record
-from sentinelgw.audit.events import EVENT_SOURCE, ISSUANCE_EVENTS, IssuanceEvent, ParseStats
-from sentinelgw.audit.events import parse_time as parse_time
-from sentinelgw.audit.stream import Readable, decode_whole, file_events
+from sentinelgw.audit.decode import decode_record
+from sentinelgw.audit.events import (
+    EVENT_SOURCE,
+    ISSUANCE_EVENTS,
+    IssuanceEvent,
+    ParseStats,
+    parse_time,
+)
+from sentinelgw.audit.readers import Opener, read_parallel
+from sentinelgw.audit.readers import parse_log_bytes as parse_log_bytes
+from sentinelgw.audit.stream import Readable
 from sentinelgw.errors import AuditError, SentinelError, UsageError
 
 Progress = Callable[[str], None]
@@ -202,122 +207,6 @@ def _opt_str(value: Any) -> str | None:
 
 
 # --- log files ------------------------------------------------------------------------------
-
-
-Opener = Callable[[], Readable]
-_DONE = object()  # a worker finished one file
-
-
-def read_parallel(
-    units: Iterable[tuple[str, Opener]],
-    window: Window,
-    stats: ParseStats,
-    *,
-    workers: int = 4,
-    progress: Progress | None = None,
-) -> Iterator[IssuanceEvent]:
-    """Read files with a bounded pool of threads, yielding events as they are decoded.
-
-    Workers hand over batches through a bounded queue, so memory stays bounded whatever the
-    number or size of the files. A file that cannot be read or parsed is named in
-    ``stats.unreadable``; a :class:`SentinelError` (a denied S3 call) stops the run.
-    """
-    # Whole files wait here inflated (at most WHOLE_LIMIT each), so keep the queue short.
-    out: queue.Queue[object] = queue.Queue(maxsize=2 * max(1, workers))
-    stop = threading.Event()
-    lock = threading.Lock()
-    todo = iter(units)
-
-    def put(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                out.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work() -> None:
-        try:
-            while not stop.is_set():
-                with lock:  # the listing is a generator: one thread at a time
-                    unit = next(todo, None)
-                if unit is None:
-                    return
-                name, opener = unit
-                for item in _file_items(name, opener, stats):
-                    if not put(item):
-                        return
-                put(_DONE)
-        except BaseException as exc:  # handed to the consumer, which raises it
-            put(exc)
-        finally:
-            put(None)
-
-    threads = [threading.Thread(target=work, name=f"audit-reader-{n}", daemon=True)
-               for n in range(max(1, workers))]
-    for t in threads:
-        t.start()
-    contains = window.contains
-    try:
-        running, done = len(threads), 0
-        while running:
-            item = out.get()
-            if item is None:
-                running -= 1
-            elif item is _DONE:
-                done += 1
-                if progress is not None and done % 20 == 0:
-                    progress(f"CloudTrail log files: {done} read, {stats.events} STS events")
-            elif isinstance(item, BaseException):
-                raise item
-            else:
-                kept = [e for e in _decoded(item, stats) if contains(e.event_time)]
-                stats.add(events=len(kept))
-                yield from kept
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
-
-
-def _decoded(item: object, stats: ParseStats) -> list[IssuanceEvent]:
-    """Events of a reader's item: a whole file (name, text) decoded here, or a batch."""
-    if isinstance(item, tuple):
-        name, data = item
-        try:
-            return decode_whole(data, name, stats)
-        except Unreadable as exc:
-            stats.unreadable_file(name, str(exc))
-            return []
-    return item  # type: ignore[return-value]
-
-
-def _file_items(name: str, opener: Opener, stats: ParseStats) -> Iterator[object]:
-    """(name, whole text) or batches of events of one file; damage is recorded, not raised."""
-    try:
-        for item in file_events(opener, name, stats):
-            yield (name, item) if isinstance(item, bytes) else item
-    except SentinelError:
-        raise
-    except Unreadable as exc:
-        stats.unreadable_file(name, str(exc))
-    except (OSError, EOFError, ValueError, RecursionError, MemoryError) as exc:
-        why = getattr(exc, "strerror", None) or type(exc).__name__
-        stats.unreadable_file(name, f"cannot read ({why})")
-
-
-def parse_log_bytes(
-    name: str, data: bytes, window: Window, stats: ParseStats
-) -> list[IssuanceEvent]:
-    """Issuance events in the window from one log file's bytes (gzip or plain JSON)."""
-    import io
-
-    events: list[IssuanceEvent] = []
-    for item in _file_items(name, lambda: io.BytesIO(data), stats):
-        events.extend(e for e in _decoded(item, stats) if window.contains(e.event_time))
-    stats.add(events=len(events))
-    return events
 
 
 def _date_ok(parts: list[str], lo: date, hi: date) -> bool:
