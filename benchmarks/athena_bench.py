@@ -268,43 +268,44 @@ def run_folder(root: Path, start: datetime, end: datetime) -> int:
     return sum(1 for _ in events)
 
 
-def parquet_columns(root: Path, sample_events: int, tmp: Path) -> dict[str, Any]:
-    """Bytes per event of a Parquet copy (sorted by event source and name), whole vs the
-    columns the audit query reads, and with row groups skipped by the eventname statistics."""
-    import duckdb
-    from athenahelpers import duck_table
+# The columns (and nested fields) the audit query reads; partition columns are paths, not data.
+READ_COLUMNS = {
+    ("eventid",),
+    ("sharedeventid",),
+    ("eventname",),
+    ("eventsource",),
+    ("eventtime",),
+    ("awsregion",),
+    ("recipientaccountid",),
+    ("sourceipaddress",),
+    ("useragent",),
+    ("errorcode",),
+    ("requestparameters",),
+    ("responseelements",),
+    ("useridentity", "type"),
+    ("useridentity", "arn"),
+    ("useridentity", "principalid"),
+    ("useridentity", "username"),
+    ("useridentity", "invokedby"),
+    ("useridentity", "sessioncontext", "sourceidentity"),
+    ("useridentity", "sessioncontext", "sessionissuer", "arn"),
+}
 
+
+def _column_bytes(con: Any, path: Path, skip_row_groups: bool) -> tuple[int, int, int]:
+    """(rows, bytes of every column chunk, bytes of the chunks the query reads).
+
+    With ``skip_row_groups``, a row group whose eventsource/eventname min-max statistics
+    exclude every STS issuance call is not read, as Athena skips it.
+    """
     from sentinelgw.audit.athena_sql import ISSUANCE_EVENTS
 
-    con = duckdb.connect()
-    duck_table(con, root, "trail", "org", org=ORG)
-    out = tmp / "sample.parquet"
-    con.execute(f"""COPY (SELECT * FROM trail.org ORDER BY eventsource, eventname
-                    LIMIT {int(sample_events)}) TO '{out}'
-                    (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE 100000)""")
-    meta = con.execute(f"""SELECT row_group_id, path_in_schema, total_compressed_size,
-                           stats_min, stats_max FROM parquet_metadata('{out}')""").fetchall()
-    rows = con.execute(f"SELECT count(*) FROM '{out}'").fetchone()[0]
-    read = {
-        "eventid",
-        "sharedeventid",
-        "eventname",
-        "eventsource",
-        "eventtime",
-        "awsregion",
-        "recipientaccountid",
-        "sourceipaddress",
-        "useragent",
-        "errorcode",
-        "requestparameters",
-        "responseelements",
-        "day",
-        "account",
-        "region",
-    }
-    nested = {"type", "arn", "principalid", "username", "invokedby", "sourceidentity"}
-    whole = used = skipped_used = 0
-    ranges: dict[tuple[int, str], tuple[str | None, str | None]] = {
+    meta = con.execute(
+        "SELECT row_group_id, path_in_schema, total_compressed_size, stats_min, stats_max "
+        f"FROM parquet_metadata('{path}')"
+    ).fetchall()
+    rows = con.execute(f"SELECT count(*) FROM '{path}'").fetchone()[0]
+    ranges = {
         (r[0], r[1].lower()): (r[3], r[4])
         for r in meta
         if r[1].lower() in ("eventname", "eventsource")
@@ -313,31 +314,46 @@ def parquet_columns(root: Path, sample_events: int, tmp: Path) -> dict[str, Any]
     def may_hold_sts(group: int) -> bool:
         src_lo, src_hi = ranges.get((group, "eventsource"), (None, None))
         name_lo, name_hi = ranges.get((group, "eventname"), (None, None))
-        if None in (src_lo, src_hi, name_lo, name_hi):
+        if src_lo is None or src_hi is None or name_lo is None or name_hi is None:
             return True
-        return bool(
-            src_lo <= "sts.amazonaws.com" <= src_hi
-            and any(name_lo <= n <= name_hi for n in ISSUANCE_EVENTS)
+        return src_lo <= "sts.amazonaws.com" <= src_hi and any(
+            name_lo <= n <= name_hi for n in ISSUANCE_EVENTS
         )
 
-    for group, path, size, _lo, _hi in meta:
-        parts = [p.lower() for p in path.split(", ")]
+    whole = used = 0
+    for group, name, size, _lo, _hi in meta:
         whole += size
-        hit = parts[0] in read or (
-            parts[0] == "useridentity"
-            and parts[-1] in nested
-            and (len(parts) == 2 or parts[1] == "sessioncontext")
-        )
-        if not hit:
-            continue
-        used += size
-        if may_hold_sts(group):
-            skipped_used += size
+        key = tuple(p.strip().lower() for p in name.split(","))
+        if key in READ_COLUMNS and (not skip_row_groups or may_hold_sts(group)):
+            used += size
+    return rows, whole, used
+
+
+def parquet_columns(root: Path, sample_events: int, tmp: Path) -> dict[str, Any]:
+    """Bytes per event of a Parquet copy of a sample: whole, the columns the audit reads, and
+    those columns in the row groups that can hold STS calls when sorted by source and name."""
+    import duckdb
+    from athenahelpers import duck_table
+
+    con = duckdb.connect()
+    duck_table(con, root, "trail", "org", org=ORG)
+    con.execute(
+        "CREATE TABLE sample AS SELECT * EXCLUDE (account, region, day) "
+        f"FROM trail.org LIMIT {int(sample_events)}"
+    )
+    options = "(FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE 100000)"
+    plain, ordered = tmp / "plain.parquet", tmp / "sorted.parquet"
+    con.execute(f"COPY sample TO '{plain}' {options}")
+    con.execute(
+        f"COPY (SELECT * FROM sample ORDER BY eventsource, eventname) TO '{ordered}' {options}"
+    )
+    rows, whole, used = _column_bytes(con, plain, skip_row_groups=False)
+    _, _, sorted_used = _column_bytes(con, ordered, skip_row_groups=True)
     return {
         "parquet_rows": rows,
         "parquet_bytes_per_event": whole / rows,
         "parquet_read_bytes_per_event": used / rows,
-        "parquet_sorted_read_bytes_per_event": skipped_used / rows,
+        "parquet_sorted_read_bytes_per_event": sorted_used / rows,
     }
 
 

@@ -6,7 +6,7 @@ DuckDB has no Hive SerDe, so :func:`duck_table` declares the same table as a vie
 - ``read_json_objects`` reads every
   ``AWSLogs/<org-id>/<account>/CloudTrail/<region>/YYYY/MM/DD/*.json.gz`` under a root folder
   (the bucket), one row per file's ``{"Records": [...]}``, and ``json_transform`` parses it
-  once into the shape of :data:`sentinelgw.audit.athena_sql.COLUMNS` (:func:`json_shape`): a
+  once into the shape of :data:`sentinelgw.audit.athena_table.COLUMNS` (:func:`json_shape`): a
   ``string`` column whose value is an object, such as ``requestParameters``, stays JSON text,
   and a missing key reads as NULL, as with the Hive JSON SerDe; ``unnest`` then gives one row
   per record, as CloudTrailInputFormat does, and each column is exposed under its lower-case
@@ -24,7 +24,10 @@ from __future__ import annotations
 import gzip
 import json
 import secrets
+import urllib.request
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -32,7 +35,8 @@ from typing import Any
 import duckdb
 import sqlglot
 
-from sentinelgw.audit.athena_sql import COLUMNS, Array, ColumnType, Map, Struct
+from sentinelgw.audit.athena_sql import RESULT_COLUMNS
+from sentinelgw.audit.athena_table import COLUMNS, Array, ColumnType, Map, Struct
 from sentinelgw.timeutil import iso
 
 ORG = "o-a1b2c3d4e5"
@@ -75,6 +79,78 @@ SELECT
   {cols},
   p.account AS account, p.region AS region, p.day AS day
 FROM records""")
+
+
+# --- moto's Athena: queued results and slow queries ----------------------------------------
+
+
+def post_json(url: str, body: dict[str, Any]) -> int:
+    req = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return int(resp.status)
+
+
+def athena_result(
+    rows: list[dict[str, str | None]],
+    columns: tuple[str, ...] = RESULT_COLUMNS,
+    header: bool = True,
+) -> dict[str, Any]:
+    """A GetQueryResults ResultSet as Athena shapes it: the header first, NULL without a value."""
+
+    def cells(values: list[str | None]) -> dict[str, Any]:
+        return {"Data": [{"VarCharValue": v} if v is not None else {} for v in values]}
+
+    data = [cells(list(columns))] if header else []
+    data += [cells([r.get(c) for c in columns]) for r in rows]
+    info = [{"Name": c, "Label": c, "Type": "varchar"} for c in columns]
+    return {"rows": data, "column_info": info}
+
+
+def athena_client(sandbox: Any) -> Any:
+    """A boto3 Athena client on the sandbox (moto accepts any key for Athena)."""
+    import boto3
+
+    return boto3.client(
+        "athena",
+        endpoint_url=sandbox.endpoint_url,
+        region_name=sandbox.region,
+        aws_access_key_id="AKIAATHENATESTS",
+        aws_secret_access_key="athena-test-not-secret",
+    )
+
+
+def queue_result(sandbox: Any, result: dict[str, Any]) -> None:
+    """Queue a result in moto's Athena: the next StartQueryExecution takes it."""
+    status = post_json(
+        f"{sandbox.endpoint_url}/moto-api/static/athena/query-results",
+        {"account_id": sandbox.account_id, "region": sandbox.region, "results": [result]},
+    )
+    assert status == 201
+
+
+@contextmanager
+def slowed_athena(sandbox: Any) -> Iterator[Callable[[int], None]]:
+    """``slow(n)``: each query then stays in a state for n GetQueryExecution calls."""
+    base = f"{sandbox.endpoint_url}/moto-api/state-manager"
+
+    def slow(times: int) -> None:
+        post_json(
+            f"{base}/set-transition",
+            {
+                "model_name": "athena::execution",
+                "transition": {"progression": "manual", "times": times},
+            },
+        )
+
+    try:
+        yield slow
+    finally:
+        post_json(f"{base}/unset-transition", {"model_name": "athena::execution"})
 
 
 def to_duckdb(sql: str) -> str:

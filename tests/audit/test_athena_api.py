@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import threading
-import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,9 +23,17 @@ from typing import Any
 
 import duckdb
 import pytest
-from athenahelpers import deliver, duck_table, run_audit_sql, sts_event
+from athenahelpers import (
+    athena_client,
+    athena_result,
+    deliver,
+    duck_table,
+    queue_result,
+    run_audit_sql,
+    slowed_athena,
+    sts_event,
+)
 
-from conftest import sandbox_client
 from sentinelgw.audit.athena import AthenaTarget, Polling, QueryStats, athena_records
 from sentinelgw.audit.athena_sql import RESULT_COLUMNS, audit_query, record_from_row
 from sentinelgw.errors import AuditError
@@ -36,66 +43,20 @@ START, END = T0 - timedelta(days=1), T0 + timedelta(hours=1)
 SID = "sentinel.alice.0123456789abcdef"
 
 
-def post_json(url: str, body: dict[str, Any]) -> int:
-    req = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return int(resp.status)
-
-
-def athena_result(
-    rows: list[dict[str, str | None]],
-    columns: tuple[str, ...] = RESULT_COLUMNS,
-    header: bool = True,
-) -> dict[str, Any]:
-    """A GetQueryResults ResultSet as Athena shapes it: the header first, NULL without a value."""
-
-    def cells(values: list[str | None]) -> dict[str, Any]:
-        return {"Data": [{"VarCharValue": v} if v is not None else {} for v in values]}
-
-    data = [cells(list(columns))] if header else []
-    data += [cells([r.get(c) for c in columns]) for r in rows]
-    info = [{"Name": c, "Label": c, "Type": "varchar"} for c in columns]
-    return {"rows": data, "column_info": info}
-
-
 @pytest.fixture
 def athena(sandbox: Any, audit_env: dict[str, str]) -> Any:
-    return sandbox_client(sandbox, "athena")
+    return athena_client(sandbox)
 
 
 @pytest.fixture
 def seed(sandbox: Any) -> Callable[[dict[str, Any]], None]:
-    def queue(result: dict[str, Any]) -> None:
-        status = post_json(
-            f"{sandbox.endpoint_url}/moto-api/static/athena/query-results",
-            {"account_id": sandbox.account_id, "region": sandbox.region, "results": [result]},
-        )
-        assert status == 201
-
-    return queue
+    return lambda result: queue_result(sandbox, result)
 
 
 @pytest.fixture
 def slow_queries(sandbox: Any) -> Iterator[Callable[[int], None]]:
-    """``slow(n)``: each query stays in a state for n GetQueryExecution calls."""
-    base = f"{sandbox.endpoint_url}/moto-api/state-manager"
-
-    def slow(times: int) -> None:
-        post_json(
-            f"{base}/set-transition",
-            {
-                "model_name": "athena::execution",
-                "transition": {"progression": "manual", "times": times},
-            },
-        )
-
-    yield slow
-    post_json(f"{base}/unset-transition", {"model_name": "athena::execution"})
+    with slowed_athena(sandbox) as slow:
+        yield slow
 
 
 class FakeClock:
@@ -109,6 +70,22 @@ class FakeClock:
 
     def clock(self) -> float:
         return self.now
+
+
+def read_all(client: Any, stats: QueryStats, clock: FakeClock, **polling: Any) -> list[Any]:
+    """Every record of the audit query on TARGET, sleeping on ``clock``."""
+    return list(
+        athena_records(
+            client,
+            TARGET,
+            START,
+            END,
+            stats,
+            sleep=clock.sleep,
+            clock=clock.clock,
+            polling=Polling(**polling),
+        )
+    )
 
 
 def duck_rows(root: Path) -> list[dict[str, str | None]]:
@@ -156,21 +133,7 @@ def test_polls_with_growing_delays_until_the_query_succeeds(
     seed(athena_result([]))
     clock = FakeClock()
     stats = QueryStats()
-    assert (
-        list(
-            athena_records(
-                athena,
-                TARGET,
-                START,
-                END,
-                stats,
-                sleep=clock.sleep,
-                clock=clock.clock,
-                polling=Polling(first_delay=0.5, max_delay=1.0),
-            )
-        )
-        == []
-    )
+    assert read_all(athena, stats, clock, first_delay=0.5, max_delay=1.0) == []
     assert stats.polls == 4
     assert clock.sleeps == [0.5, 1.0, 1.0]
 
@@ -182,18 +145,7 @@ def test_a_query_that_outlives_the_timeout_is_cancelled_and_fails(
     clock = FakeClock()
     stats = QueryStats()
     with pytest.raises(AuditError) as err:
-        list(
-            athena_records(
-                athena,
-                TARGET,
-                START,
-                END,
-                stats,
-                sleep=clock.sleep,
-                clock=clock.clock,
-                polling=Polling(timeout=10),
-            )
-        )
+        read_all(athena, stats, clock, timeout=10)
     assert stats.query_id and stats.query_id in str(err.value)
     assert "workgroup 'primary'" in str(err.value) and "did not finish within 10 s" in str(
         err.value
@@ -208,7 +160,7 @@ def test_a_query_cancelled_elsewhere_is_an_error_never_an_empty_result(
     athena: Any, sandbox: Any, audit_env: dict[str, str], slow_queries: Callable[[int], None]
 ) -> None:
     slow_queries(1000)
-    other = sandbox_client(sandbox, "athena")
+    other = athena_client(sandbox)
     stats = QueryStats()
 
     def cancel_then_wait(_seconds: float) -> None:

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 import sqlglot
+from athenahelpers import athena_client, slowed_athena
 
-from conftest import sandbox_client
-from sentinelgw.audit.athena_sql import TrailLocation, create_database_sql, create_table_sql
+from sentinelgw.audit.athena_table import TrailLocation, create_database_sql, create_table_sql
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 ORG = "o-a1b2c3d4e5"
@@ -81,7 +81,7 @@ def test_a_missing_required_option_is_exit_2(run_sentinel: Run) -> None:
 def test_apply_runs_both_statements_through_athena(
     run_sentinel: Run, sandbox: Any, audit_env: dict[str, str]
 ) -> None:
-    athena = sandbox_client(sandbox, "athena")
+    athena = athena_client(sandbox)
     before = set(athena.list_query_executions()["QueryExecutionIds"])
     res = run_sentinel(
         [*ARGS, "--apply", "--athena-output", "s3://athena-results/ddl/"], env=audit_env
@@ -173,3 +173,75 @@ def test_scanned_cost_follows_athenas_billing() -> None:
     assert scanned_cost(10_000_001) == pytest.approx(5 * 11 / 1e6)
     assert scanned_cost(10**12) == pytest.approx(5.0)
     assert format_bytes(999) == "999 B" and format_bytes(123_456_789) == "123.46 MB"
+
+
+# --- the audit commands with --source athena:… ----------------------------------------------
+
+SINCE, UNTIL = "2025-11-01T00:00:00Z", "2025-11-03T12:00:00Z"
+ON_ATHENA = ["--since", SINCE, "--until", UNTIL, "--source", "athena:sec.trail"]
+
+
+@pytest.mark.parametrize("command", ["untracked-sessions", "session-compliance"])
+def test_plan_prints_the_sql_and_runs_nothing(
+    run_sentinel: Run, sandbox: Any, audit_env: dict[str, str], command: str
+) -> None:
+    from datetime import UTC, datetime
+
+    from sentinelgw.audit.athena_sql import audit_query
+
+    athena = athena_client(sandbox)
+    before = athena.list_query_executions()["QueryExecutionIds"]
+    res = run_sentinel(
+        ["audit", command, *ON_ATHENA, "--athena-workgroup", "audit-wg", "--plan"],
+        env=audit_env,
+    )
+    assert res.returncode == 0, res.stderr
+    start, end = datetime(2025, 11, 1, tzinfo=UTC), datetime(2025, 11, 3, 12, tzinfo=UTC)
+    assert "-- Partitions of sec.trail: day 2025/11/01 to 2025/11/04 (4 days)" in res.stdout
+    assert "-- Runs in workgroup audit-wg" in res.stdout
+    assert res.stdout.rstrip().endswith(audit_query("sec", "trail", start, end) + ";")
+    assert athena.list_query_executions()["QueryExecutionIds"] == before
+
+
+def test_plan_without_an_athena_source_is_a_usage_error(run_sentinel: Run) -> None:
+    res = run_sentinel(["audit", "untracked-sessions", "--source", "./logs", "--plan"])
+    assert res.returncode == 2
+    assert "--plan only apply to --source athena:DATABASE.TABLE" in res.stderr
+
+
+def test_a_query_that_does_not_finish_is_exit_2_never_no_gaps(
+    run_sentinel: Run, sandbox: Any, audit_env: dict[str, str]
+) -> None:
+    with slowed_athena(sandbox) as slow:
+        slow(1000)
+        res = run_sentinel(
+            [
+                "audit",
+                "untracked-sessions",
+                *ON_ATHENA,
+                "--athena-timeout",
+                "2s",
+                "--format",
+                "json",
+            ],
+            env=audit_env,
+        )
+    assert res.returncode == 2
+    assert res.stdout == ""
+    line = res.stderr.strip().splitlines()[-1]
+    assert line.startswith("sentinel: error: Athena query ")
+    assert "in workgroup 'primary' did not finish within 2 s" in line
+    query_id = line.split("Athena query ", 1)[1].split(" ", 1)[0]
+    state = athena_client(sandbox).get_query_execution(QueryExecutionId=query_id)
+    assert state["QueryExecution"]["Status"]["State"] == "CANCELLED"
+
+
+def test_an_unknown_workgroup_is_exit_2_naming_it(
+    run_sentinel: Run, audit_env: dict[str, str]
+) -> None:
+    res = run_sentinel(
+        ["audit", "session-compliance", *ON_ATHENA, "--athena-workgroup", "nosuch"],
+        env=audit_env,
+    )
+    assert res.returncode == 2 and res.stdout == ""
+    assert "workgroup 'nosuch'" in res.stderr and "Traceback" not in res.stderr

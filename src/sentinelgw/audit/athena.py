@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sentinelgw.audit.athena_sql import (
     RESULT_COLUMNS,
@@ -27,6 +27,10 @@ from sentinelgw.audit.athena_sql import (
     record_from_row,
 )
 from sentinelgw.errors import AuditError, SentinelError
+
+if TYPE_CHECKING:
+    from sentinelgw.audit.events import IssuanceEvent, ParseStats
+    from sentinelgw.audit.sources import Window
 
 DEFAULT_WORKGROUP = "primary"
 _TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED"}
@@ -56,6 +60,22 @@ class Polling:
     max_delay: float = 5.0
     timeout: float = 1800.0  # Athena's own default limit for a DML query is 30 minutes
     page_size: int = 1000  # GetQueryResults' maximum
+
+
+@dataclass(frozen=True, slots=True)
+class AthenaSource:
+    """``--source athena:DATABASE.TABLE`` with its workgroup, output and polling."""
+
+    target: AthenaTarget
+    polling: Polling = Polling()
+
+
+def athena_source(spec: str) -> AthenaSource:
+    """The source of ``athena:DATABASE.TABLE`` with default workgroup and polling."""
+    from sentinelgw.audit.athena_table import parse_source
+
+    database, table = parse_source(spec)
+    return AthenaSource(AthenaTarget(database=database, table=table))
 
 
 @dataclass
@@ -314,6 +334,41 @@ def athena_records(
                 f"{runner.describe(stats.query_id)} returned a row the audit cannot read: {exc}",
                 hint=_HINT,
             ) from exc
+
+
+def athena_events(
+    client: Any,
+    source: AthenaSource,
+    window: Window,
+    stats: ParseStats,
+    query: QueryStats,
+    *,
+    progress: Callable[[str], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Iterator[IssuanceEvent]:
+    """Issuance events of the window from the audit query, read as the other sources read
+    CloudTrail records. An aggregated row becomes one event with its ``count``; a row that is
+    not a valid event is counted malformed, as many times as it stands for."""
+    import msgspec
+
+    from sentinelgw.audit.events import parse_record
+
+    t = source.target
+    where = f"athena:{t.database}.{t.table}"
+    rows = athena_records(client, t, window.start, window.end, query, polling=source.polling,
+                          progress=progress, sleep=sleep, clock=clock)
+    for index, rec in enumerate(rows):
+        event = parse_record(rec.record, stats, where=where, index=index)
+        if event is None:
+            stats.add(malformed=rec.count - 1)
+            continue
+        stats.add(records=rec.count)
+        if window.contains(event.event_time):
+            stats.add(events=rec.count)
+            yield msgspec.structs.replace(
+                event, count=rec.count, accounts=rec.accounts or event.accounts
+            )
 
 
 def format_bytes(n: int) -> str:

@@ -1,18 +1,10 @@
-"""The SQL of the Athena audit: the organisation trail's table, and the one query over it.
-
-An organisation trail delivers its log files to::
-
-    s3://<bucket>/[<prefix>/]AWSLogs/<org-id>/<account>/CloudTrail/<region>/YYYY/MM/DD/<file>
-
-:func:`create_table_sql` declares that layout as a Hive table with partition projection on
-``account`` and ``region`` (enums) and ``day`` (a ``yyyy/MM/dd`` date), so Athena computes the
-partitions from the query's predicates and no ``MSCK REPAIR`` or Glue crawler is needed.
-``sessioncontext`` carries ``sourceidentity``, which the usual sample table lacks.
+"""The audit's one query over the organisation trail's table, and its rows read back.
 
 :func:`audit_query` is the audit's query (Trino dialect, Athena engine 3). It reads only the
 partitions of the window's delivery days, keeps the six STS issuance events inside the window,
-counts each event once (by ``sharedEventID``, else ``eventID``, as a cross-account call is
-delivered to both accounts), and returns:
+counts each event once (by ``sharedEventID``, else ``eventID``, kept apart so that one
+event's ``sharedEventID`` never matches another's ``eventID``; a cross-account call is delivered
+to both accounts), and returns:
 
 - one row per event that carries a SourceIdentity starting ``sentinel.`` (in the request, the
   response or the caller's session): these need the session table, and there are few of them;
@@ -22,19 +14,18 @@ delivered to both accounts), and returns:
 :func:`record_from_row` turns a result row back into a CloudTrail record's shape, so the audit
 classifies it with the same code as a record read from a log file.
 
-Every value that reaches SQL text is validated first (:func:`identifier`, :func:`check_*`):
-the text is built by string formatting, so nothing unchecked may reach it.
+Only validated names (:func:`sentinelgw.audit.athena_table.identifier`) and formatted dates
+reach the SQL text.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sentinelgw.errors import UsageError
+from sentinelgw.audit.athena_table import identifier
 
 ISSUANCE_EVENTS = (
     "AssumeRole",
@@ -47,275 +38,6 @@ ISSUANCE_EVENTS = (
 EVENT_SOURCE = "sts.amazonaws.com"
 SENTINEL_PREFIX = "sentinel."
 DAY_FORMAT = "%Y/%m/%d"  # the date folders, and the projected ``day`` partition's values
-PROJECTION_START = "2020/01/01"
-
-# --- the table's schema ---------------------------------------------------------------------
-# A column's type is "string", a Struct, an Array of a type, or a Map of string to string.
-# Names keep CloudTrail's JSON spelling: the DDL lower-cases them (Hive column names are
-# case-insensitive), and a test adapter needs the JSON keys to read the same files.
-
-
-@dataclass(frozen=True, slots=True)
-class Struct:
-    fields: tuple[tuple[str, ColumnType], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Array:
-    of: ColumnType
-
-
-@dataclass(frozen=True, slots=True)
-class Map:
-    pass  # map<string,string>, the only map CloudTrail's schema has
-
-
-ColumnType = str | Struct | Array | Map
-
-_ISSUER = Struct(
-    (
-        ("type", "string"),
-        ("principalId", "string"),
-        ("arn", "string"),
-        ("accountId", "string"),
-        ("userName", "string"),
-    )
-)
-USER_IDENTITY = Struct(
-    (
-        ("type", "string"),
-        ("principalId", "string"),
-        ("arn", "string"),
-        ("accountId", "string"),
-        ("invokedBy", "string"),
-        ("accessKeyId", "string"),
-        ("userName", "string"),
-        ("onBehalfOf", Struct((("userId", "string"), ("identityStoreArn", "string")))),
-        (
-            "sessionContext",
-            Struct(
-                (
-                    (
-                        "attributes",
-                        Struct((("mfaAuthenticated", "string"), ("creationDate", "string"))),
-                    ),
-                    ("sessionIssuer", _ISSUER),
-                    ("ec2RoleDelivery", "string"),
-                    ("sourceIdentity", "string"),
-                    (
-                        "webIdFederationData",
-                        Struct((("federatedProvider", "string"), ("attributes", Map()))),
-                    ),
-                )
-            ),
-        ),
-    )
-)
-
-COLUMNS: tuple[tuple[str, ColumnType], ...] = (
-    ("eventVersion", "string"),
-    ("userIdentity", USER_IDENTITY),
-    ("eventTime", "string"),
-    ("eventSource", "string"),
-    ("eventName", "string"),
-    ("awsRegion", "string"),
-    ("sourceIPAddress", "string"),
-    ("userAgent", "string"),
-    ("errorCode", "string"),
-    ("errorMessage", "string"),
-    ("requestParameters", "string"),  # JSON text: its keys differ from one event to another
-    ("responseElements", "string"),
-    ("additionalEventData", "string"),
-    ("requestID", "string"),
-    ("eventID", "string"),
-    ("readOnly", "string"),
-    ("resources", Array(Struct((("ARN", "string"), ("accountId", "string"), ("type", "string"))))),
-    ("eventType", "string"),
-    ("apiVersion", "string"),
-    ("recipientAccountId", "string"),
-    ("serviceEventDetails", "string"),
-    ("sharedEventID", "string"),
-    ("vpcEndpointId", "string"),
-    ("vpcEndpointAccountId", "string"),
-    ("eventCategory", "string"),
-    (
-        "addendum",
-        Struct(
-            (
-                ("reason", "string"),
-                ("updatedFields", "string"),
-                ("originalRequestID", "string"),
-                ("originalEventID", "string"),
-            )
-        ),
-    ),
-    ("sessionCredentialFromConsole", "string"),
-    ("edgeDeviceDetails", "string"),
-    (
-        "tlsDetails",
-        Struct(
-            (
-                ("tlsVersion", "string"),
-                ("cipherSuite", "string"),
-                ("clientProvidedHostHeader", "string"),
-            )
-        ),
-    ),
-)
-PARTITIONS = ("account", "region", "day")
-
-
-def hive_type(t: ColumnType, depth: int = 1) -> str:
-    """A column type in Hive DDL spelling; a struct's fields one a line, indented."""
-    if isinstance(t, Struct):
-        pad = "  " * (depth + 1)
-        inner = ",\n".join(
-            f"{pad}{name.lower()}: {hive_type(sub, depth + 1)}" for name, sub in t.fields
-        )
-        return f"STRUCT<\n{inner}>"
-    if isinstance(t, Array):
-        return f"ARRAY<{hive_type(t.of, depth)}>"
-    if isinstance(t, Map):
-        return "MAP<STRING, STRING>"
-    return t.upper()
-
-
-# --- validation of everything that is formatted into SQL --------------------------------------
-
-_IDENT = re.compile(r"^[a-z0-9_]{1,255}$")
-_ACCOUNT = re.compile(r"^\d{12}$")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
-_ORG = re.compile(r"^o-[a-z0-9]{10,32}$")
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_PREFIX = re.compile(r"^[A-Za-z0-9!_.*()/-]*$")
-
-
-def identifier(value: str, what: str) -> str:
-    """An Athena database or table name: lower-case letters, digits and underscores."""
-    name = value.strip().lower()
-    if not _IDENT.match(name):
-        raise UsageError(
-            f"{what} {value!r} is not a valid Athena name",
-            hint="Use lower-case letters, digits and underscores",
-        )
-    return name
-
-
-def parse_source(spec: str) -> tuple[str, str]:
-    """``athena:DATABASE.TABLE`` → (database, table)."""
-    rest = spec[len("athena:") :] if spec.startswith("athena:") else spec
-    database, dot, table = rest.partition(".")
-    if not dot:
-        raise UsageError(
-            f"--source {spec!r} names no table", hint="Use --source athena:DATABASE.TABLE"
-        )
-    return identifier(database, "database"), identifier(table, "table")
-
-
-def check_accounts(values: Iterable[str]) -> tuple[str, ...]:
-    accounts = _split(values)
-    bad = [a for a in accounts if not _ACCOUNT.match(a)]
-    if bad or not accounts:
-        raise UsageError(
-            f"--accounts: {', '.join(map(repr, bad)) or 'none given'} is not a 12-digit account id",
-            hint="Give the organisation's account ids, comma-separated",
-        )
-    return accounts
-
-
-def check_regions(values: Iterable[str]) -> tuple[str, ...]:
-    regions = _split(values)
-    bad = [r for r in regions if not _REGION.match(r)]
-    if bad or not regions:
-        raise UsageError(
-            f"--regions: {', '.join(map(repr, bad)) or 'none given'} is not a region name",
-            hint="For example --regions us-east-1,eu-west-1",
-        )
-    return regions
-
-
-def _split(values: Iterable[str]) -> tuple[str, ...]:
-    out: dict[str, None] = {}
-    for value in values:
-        for part in value.split(","):
-            if part.strip():
-                out[part.strip()] = None
-    return tuple(out)
-
-
-@dataclass(frozen=True, slots=True)
-class TrailLocation:
-    """Where an organisation trail delivers: ``s3://bucket/[prefix/]AWSLogs/<org-id>/``."""
-
-    bucket: str
-    prefix: str
-    org_id: str
-
-    def __post_init__(self) -> None:
-        if not _BUCKET.match(self.bucket) or ".." in self.bucket:
-            raise UsageError(
-                f"--bucket {self.bucket!r} is not an S3 bucket name",
-                hint="Give the trail's bucket name, without s3://",
-            )
-        if not _PREFIX.match(self.prefix) or "//" in self.prefix.strip("/"):
-            raise UsageError(
-                f"--prefix {self.prefix!r} has characters an S3 key prefix of a trail cannot have",
-                hint="Give the trail's S3 key prefix, without the bucket",
-            )
-        if not _ORG.match(self.org_id):
-            raise UsageError(
-                f"--org-id {self.org_id!r} is not an organisation id",
-                hint="It looks like o-a1b2c3d4e5 ('aws organizations describe-organization')",
-            )
-
-    @property
-    def url(self) -> str:
-        prefix = self.prefix.strip("/")
-        head = f"{prefix}/" if prefix else ""
-        return f"s3://{self.bucket}/{head}AWSLogs/{self.org_id}/"
-
-
-# --- DDL ----------------------------------------------------------------------------------
-
-
-def create_database_sql(database: str) -> str:
-    return f"CREATE DATABASE IF NOT EXISTS `{identifier(database, 'database')}`"
-
-
-def create_table_sql(
-    database: str,
-    table: str,
-    location: TrailLocation,
-    accounts: Iterable[str],
-    regions: Iterable[str],
-) -> str:
-    """``CREATE EXTERNAL TABLE`` for an organisation trail, with partition projection."""
-    db, tbl = identifier(database, "database"), identifier(table, "table")
-    accts, regs = check_accounts(accounts), check_regions(regions)
-    cols = ",\n".join(f"  {name.lower()} {hive_type(t)}" for name, t in COLUMNS)
-    props = {
-        "projection.enabled": "true",
-        "projection.account.type": "enum",
-        "projection.account.values": ",".join(accts),
-        "projection.region.type": "enum",
-        "projection.region.values": ",".join(regs),
-        "projection.day.type": "date",
-        "projection.day.format": "yyyy/MM/dd",
-        "projection.day.interval": "1",
-        "projection.day.interval.unit": "DAYS",
-        "projection.day.range": f"{PROJECTION_START},NOW",
-        "storage.location.template": f"{location.url}${{account}}/CloudTrail/${{region}}/${{day}}",
-    }
-    tblprops = ",\n".join(f"  '{k}'='{v}'" for k, v in props.items())
-    return (
-        f"CREATE EXTERNAL TABLE `{db}`.`{tbl}` (\n{cols}\n)\n"
-        "PARTITIONED BY (account STRING, region STRING, day STRING)\n"
-        "ROW FORMAT SERDE 'org.apache.hive.hcatalog.data.JsonSerDe'\n"
-        "STORED AS INPUTFORMAT 'com.amazon.emr.cloudtrail.CloudTrailInputFormat'\n"
-        "OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'\n"
-        f"LOCATION '{location.url}'\n"
-        f"TBLPROPERTIES (\n{tblprops}\n)"
-    )
 
 
 # --- the audit query ----------------------------------------------------------------------
@@ -407,7 +129,9 @@ def audit_query(database: str, table: str, start: datetime, end: datetime) -> st
     # Only validated names and formatted dates reach the text (S608 is about unchecked input).
     return f"""WITH issued AS (
   SELECT
-    coalesce(sharedeventid, eventid) AS event_key,
+    CASE WHEN nullif(sharedeventid, '') IS NOT NULL THEN 's:' || sharedeventid
+         WHEN nullif(eventid, '') IS NOT NULL THEN 'e:' || eventid
+    END AS event_key,
     eventid AS event_id,
     sharedeventid AS shared_event_id,
     eventname AS event_name,

@@ -11,11 +11,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from sentinelgw.cli.common import App, common_options, pass_app
+
+if TYPE_CHECKING:
+    from sentinelgw.audit.athena import AthenaTarget, Polling, QueryStats
 
 ATHENA_PREFIX = "athena:"
 _WORKGROUP = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -25,8 +28,8 @@ _WORKGROUP = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 class AthenaSettings:
     """The Athena source as parsed from the command line."""
 
-    target: Any  # sentinelgw.audit.athena.AthenaTarget (imported lazily)
-    polling: Any  # sentinelgw.audit.athena.Polling
+    target: AthenaTarget
+    polling: Polling
     plan: bool
 
 
@@ -70,9 +73,17 @@ def is_athena(source: str | None) -> bool:
 
 
 def athena_settings(
-    source: str | None, workgroup: str | None, output: str | None, timeout: str | None, plan: bool
+    source: str | None,
+    athena_workgroup: str | None = None,
+    athena_output: str | None = None,
+    athena_timeout: str | None = None,
+    plan: bool = False,
 ) -> AthenaSettings | None:
-    """The Athena source, or None; a usage error for Athena options without it."""
+    """The Athena source, or None; a usage error for Athena options without it.
+
+    The keyword names are those of :func:`athena_options`' parameters.
+    """
+    workgroup, output, timeout = athena_workgroup, athena_output, athena_timeout
     from sentinelgw.errors import UsageError
 
     if not is_athena(source):
@@ -93,7 +104,7 @@ def athena_settings(
             )
         return None
     from sentinelgw.audit.athena import DEFAULT_WORKGROUP, AthenaTarget, Polling
-    from sentinelgw.audit.athena_sql import parse_source
+    from sentinelgw.audit.athena_table import parse_source
     from sentinelgw.timeutil import parse_duration
 
     assert source is not None
@@ -134,7 +145,7 @@ def show_plan(settings: AthenaSettings, start: datetime, end: datetime) -> str:
     )
 
 
-def scanned_line(stats: Any) -> str:
+def scanned_line(stats: QueryStats) -> str:
     """One stderr line: the query id and what it scanned (and cost, at the list price)."""
     from sentinelgw.audit.athena import PRICE_PER_TB, format_bytes, scanned_cost
 
@@ -204,7 +215,7 @@ def athena_ddl(
     athena_output: str | None,
 ) -> int:
     """The Athena table over an organisation trail, with partition projection."""
-    from sentinelgw.audit.athena_sql import (
+    from sentinelgw.audit.athena_table import (
         TrailLocation,
         create_database_sql,
         create_table_sql,
