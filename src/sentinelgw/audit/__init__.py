@@ -6,6 +6,9 @@ them, ``classify`` gives each one category
 (failed, aws_service, tracked, replayed, orphaned, non_sentinel_format, no_source_identity),
 ``report`` builds the two reports and their JSON and CSV, ``render`` the human text,
 ``checks`` validates filters and fails closed, and ``run`` wires them together for the CLI.
+``athena_table`` declares an organisation trail's Athena table, ``athena_sql`` is the one
+query the Athena source runs and reads back as records, and ``athena`` runs it (start, poll,
+page) and yields its events, an aggregated row as one event with a ``count``.
 
 ``--source`` values are parsed by ``sources.parse_source``; a new kind of source registers its
 prefix in ``sources.SCHEMES`` and its reader in ``run.open_events``.

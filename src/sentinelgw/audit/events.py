@@ -68,6 +68,7 @@ class IssuanceEvent(msgspec.Struct, frozen=True, gc=False):
     region: str | None
     accounts: tuple[str, ...]  # recipientAccountId; several for a merged cross-account pair
     error_code: str | None
+    count: int = 1  # events this one stands for: more than 1 for an aggregated Athena row
 
     @property
     def effective_source_identity(self) -> str | None:

@@ -66,6 +66,7 @@ def _block(item: EventItem, width: int) -> Any:
         ("account", item.account),
         ("from", " ".join(v for v in (item.source_ip, item.region) if v) or None),
         ("user agent", item.user_agent),
+        ("events", f"{item.count} like this one (counted by Athena)" if item.count > 1 else None),
         ("reason", item.reason),
     ]
     for label, value in rows:

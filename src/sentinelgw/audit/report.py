@@ -22,7 +22,7 @@ from sentinelgw.timeutil import iso
 EVENT_FIELDS = ("event_id", "event_name", "event_time", "category", "gap", "caller_arn",
                 "principal_type", "invoked_by", "role_arn", "role_session_name",
                 "source_identity", "account", "region", "source_ip", "user_agent", "error_code",
-                "session_id", "profile", "reason")
+                "session_id", "profile", "reason", "count")
 COMPLIANCE_FIELDS = ("profile", "required", "tracked", "untracked", "compliance", "gap")
 Accounts = Callable[[IssuanceEvent], tuple[str, ...]]
 
@@ -55,6 +55,7 @@ class EventItem:
     profile: str | None
     reason: str
     who: str  # for the human rendering only
+    count: int = 1  # events this item stands for (an aggregated Athena row: more than 1)
 
     @classmethod
     def of(cls, ce: ClassifiedEvent, accounts: Accounts = _accounts_of) -> EventItem:
@@ -67,7 +68,7 @@ class EventItem:
             source_identity=ev.effective_source_identity,
             account=",".join(accounts(ev)) or None, region=ev.region, source_ip=ev.source_ip,
             user_agent=ev.user_agent, error_code=ev.error_code, session_id=ce.session_id,
-            profile=ce.profile, reason=ce.reason, who=ev.who,
+            profile=ce.profile, reason=ce.reason, who=ev.who, count=ev.count,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -188,7 +189,7 @@ def build_untracked(
     counts = empty_counts()
     kept: list[ClassifiedEvent] = []
     for ce in events:
-        counts[ce.category] += 1
+        counts[ce.category] += ce.event.count
         if ce.gap or keep_all:
             kept.append(ce)
     # Items are built at the end: by then every copy of a cross-account pair has been seen.
@@ -197,7 +198,8 @@ def build_untracked(
     gaps = tuple(i for i in items if i.gap)
     return UntrackedReport(
         iso(window.start) or "", iso(window.end) or "", sum(counts.values()),
-        counts[Category.TRACKED], len(gaps), counts[Category.ORPHANED], gaps, counts,
+        counts[Category.TRACKED], sum(i.count for i in gaps), counts[Category.ORPHANED], gaps,
+        counts,
         tuple(unreadable), tuple(malformed), tuple(items) if keep_all else None)
 
 
@@ -221,13 +223,14 @@ def build_compliance(
     counts = empty_counts()
     gaps = 0
     for ce in events:
-        counts[ce.category] += 1
+        n = ce.event.count
+        counts[ce.category] += n
         if ce.tracked:
-            rows.setdefault(ce.profile or ce.event.who, [0, 0])[0] += 1
+            rows.setdefault(ce.profile or ce.event.who, [0, 0])[0] += n
         elif ce.gap:
-            gaps += 1
+            gaps += n
             for name in ce.profiles or (ce.profile or ce.event.who,):
-                rows.setdefault(name, [0, 0])[1] += 1
+                rows.setdefault(name, [0, 0])[1] += n
     if only is not None:
         rows = {only: rows.get(only, [0, 0])}
     table = tuple(ComplianceRow(name, required(name), c[0], c[1])

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sentinelgw.audit.athena import AthenaSource, QueryStats
 from sentinelgw.audit.checks import check_filters, fail_closed, named_profiles
 from sentinelgw.audit.classify import ClassifiedEvent, Classifier, LookupStats, RecordLookup
 from sentinelgw.audit.events import IssuanceEvent, ParseStats
@@ -52,6 +53,7 @@ class AuditInput:
     allow_unreadable: bool = False  # report without unreadable files instead of failing
     include_aws_service: bool = False  # count calls by AWS services as gaps
     keep_all: bool = False  # report every event, not only the gaps
+    athena: AthenaSource | None = None  # workgroup, output and polling of an athena: source
 
 
 @dataclass
@@ -64,6 +66,7 @@ class AuditRun:
     dedup: Deduplicator = field(default_factory=Deduplicator)
     # Session items that could not be decoded: their events read as having no record.
     unreadable_items: list[str] = field(default_factory=list)
+    query: QueryStats = field(default_factory=QueryStats)  # the Athena query, if any
 
     def __post_init__(self) -> None:
         self.dedup.stats = self.parse
@@ -85,7 +88,8 @@ def open_table(app: App, table_flag: str | None, region: str | None,
 
 
 def open_events(
-    app: App, inp: AuditInput, stats: ParseStats, progress: Progress | None = None
+    app: App, inp: AuditInput, stats: ParseStats, progress: Progress | None = None,
+    query: QueryStats | None = None,
 ) -> Iterator[IssuanceEvent]:
     src = parse_source(inp.source)
     if src.kind == "lookup":
@@ -96,6 +100,12 @@ def open_events(
                          progress=progress)
     if src.kind == "folder":
         return folder_events(Path(src.value).expanduser(), inp.window, stats, progress=progress)
+    if src.kind == "athena":
+        from sentinelgw.audit.athena import athena_events, athena_source
+
+        return athena_events(app.client("athena", inp.region),
+                             inp.athena or athena_source(src.value), inp.window, stats,
+                             query if query is not None else QueryStats(), progress=progress)
     raise UsageError(f"--source {inp.source!r}: no reader for {src.kind} sources")
 
 
@@ -118,7 +128,7 @@ def classified(
     classifier = Classifier(store, resolver, table=run.table, stats=run.lookups,
                             include_aws_service=inp.include_aws_service)
     events: Iterator[IssuanceEvent] = run.dedup.filter(open_events(app, inp, run.parse,
-                                                                   progress))
+                                                                   progress, run.query))
     if inp.role:
         role = inp.role
         events = (e for e in events if e.role_arn is not None and resolver.same_role(

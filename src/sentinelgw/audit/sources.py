@@ -57,7 +57,7 @@ class SourceSpec:
 
 # ``--source`` prefixes and the kind of source they select. A new source registers its prefix
 # here and its reader in :func:`sentinelgw.audit.run.open_events`.
-SCHEMES: dict[str, str] = {"s3://": "s3"}
+SCHEMES: dict[str, str] = {"s3://": "s3", "athena:": "athena"}
 
 
 def parse_source(spec: str | None) -> SourceSpec:

@@ -14,13 +14,21 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from sentinelgw.cli.athena_cmd import (
+    AthenaSettings,
+    athena_ddl,
+    athena_options,
+    athena_settings,
+)
 from sentinelgw.cli.common import App, common_options, pass_app
 
 if TYPE_CHECKING:
+    from sentinelgw.audit.athena import AthenaSource
     from sentinelgw.audit.run import AuditInput, AuditRun
 
 _SOURCE_HELP = ("Where events come from: CloudTrail LookupEvents (default), s3://bucket/prefix "
-                "of a trail's log files, or a local folder of them.")
+                "of a trail's log files, a local folder of them, or athena:DATABASE.TABLE (an "
+                "organisation trail's table from 'sentinel audit athena-ddl').")
 _UNREADABLE_HELP = ("Report without log files that cannot be read, inflated or parsed (listed "
                     "in the output) instead of exiting 2.")
 _AWS_SERVICE_HELP = "Count credentials issued to AWS services (Lambda, EC2, ...) as gaps."
@@ -85,6 +93,10 @@ def _warn(run: AuditRun) -> None:
     from sentinelgw.audit.render import inert
     from sentinelgw.wording import counted
 
+    if run.query.query_id:
+        from sentinelgw.cli.athena_cmd import scanned_line
+
+        click.echo(scanned_line(run.query), err=True)
     p = run.parse
     if p.malformed:
         example = f" (e.g. {inert(p.examples[0])})" if p.examples else ""
@@ -93,6 +105,28 @@ def _warn(run: AuditRun) -> None:
     for item in run.unreadable_items:
         click.echo(f"sentinel: warning: skipped {inert(item)} in the session table; events "
                    "naming it count as without a record", err=True)
+
+
+def _source(settings: AthenaSettings | None) -> AthenaSource | None:
+    from sentinelgw.audit.athena import AthenaSource
+
+    return None if settings is None else AthenaSource(settings.target, settings.polling)
+
+
+def _plan(settings: AthenaSettings, inp: AuditInput) -> int:
+    from sentinelgw.cli.athena_cmd import show_plan
+
+    click.echo(show_plan(settings, inp.window.start, inp.window.end), nl=False)
+    return 0
+
+
+def _with_query(doc: dict[str, Any], run: AuditRun) -> dict[str, Any]:
+    """The Athena query's id and bytes scanned, when the source was Athena."""
+    q = run.query
+    if q.query_id:
+        doc["athena"] = {"query_id": q.query_id, "workgroup": q.workgroup,
+                         "bytes_scanned": q.bytes_scanned, "result_rows": q.rows}
+    return doc
 
 
 def _width() -> int:
@@ -108,6 +142,7 @@ def _width() -> int:
 @click.option("--all", "keep_all", is_flag=True,
               help="List every audited event, not only the gaps (JSON: an events array).")
 @_audit_options
+@athena_options
 @click.option("--format", "fmt", type=click.Choice(["human", "json", "csv"]), default="human",
               show_default=True, help="Output format.")
 @common_options
@@ -115,22 +150,25 @@ def _width() -> int:
 def untracked_sessions(app: App, since: str, until: str | None, table: str | None,
                        role: str | None, profile: str | None, source: str | None,
                        keep_all: bool, allow_unreadable: bool, include_aws_service: bool,
-                       fmt: str) -> int:
+                       fmt: str, **athena: Any) -> int:
     """STS credential issuance that bypassed session tracking. Exit 1 if any was found."""
     from sentinelgw.audit.render import untracked_human
     from sentinelgw.audit.report import events_csv, to_json_text
     from sentinelgw.audit.run import AuditRun
     from sentinelgw.audit.run import untracked_sessions as run_untracked
 
+    settings = athena_settings(source, **athena)
     inp = _input(app, since, until, table=table, role=role, profile=profile, source=source,
                  keep_all=keep_all, allow_unreadable=allow_unreadable,
-                 include_aws_service=include_aws_service)
+                 include_aws_service=include_aws_service, athena=_source(settings))
+    if settings is not None and settings.plan:
+        return _plan(settings, inp)
     run = AuditRun()
     with _progress(fmt == "human") as progress:
         report = run_untracked(app, inp, run, progress=progress)
     _warn(run)
     if fmt == "json":
-        click.echo(to_json_text(report.to_json()))
+        click.echo(to_json_text(_with_query(report.to_json(), run)))
     elif fmt == "csv":
         rows = report.events if report.events is not None else report.untracked_sessions
         click.echo(events_csv(rows), nl=False)
@@ -147,29 +185,38 @@ def untracked_sessions(app: App, since: str, until: str | None, table: str | Non
 @click.option("--table", metavar="NAME", help=_TABLE_HELP)
 @click.option("--source", metavar="SRC", help=_SOURCE_HELP)
 @_audit_options
+@athena_options
 @click.option("--format", "fmt", type=click.Choice(["human", "json", "csv"]), default="human",
               show_default=True, help="Output format.")
 @common_options
 @pass_app
 def session_compliance(app: App, since: str, until: str | None, profile: str | None,
                        policy_spec: str | None, table: str | None, source: str | None,
-                       allow_unreadable: bool, include_aws_service: bool, fmt: str) -> int:
+                       allow_unreadable: bool, include_aws_service: bool, fmt: str,
+                       **athena: Any) -> int:
     """Tracking coverage per profile. Exit 1 if a profile that requires tracking has gaps."""
     from sentinelgw.audit.render import compliance_human
     from sentinelgw.audit.report import compliance_csv, to_json_text
     from sentinelgw.audit.run import AuditRun
     from sentinelgw.audit.run import session_compliance as run_compliance
 
+    settings = athena_settings(source, **athena)
     inp = _input(app, since, until, table=table, profile=profile, source=source,
-                 allow_unreadable=allow_unreadable, include_aws_service=include_aws_service)
+                 allow_unreadable=allow_unreadable, include_aws_service=include_aws_service,
+                 athena=_source(settings))
+    if settings is not None and settings.plan:
+        return _plan(settings, inp)
     run = AuditRun()
     with _progress(fmt == "human") as progress:
         report = run_compliance(app, inp, policy_spec, run, progress=progress)
     _warn(run)
     if fmt == "json":
-        click.echo(to_json_text(report.to_json()))
+        click.echo(to_json_text(_with_query(report.to_json(), run)))
     elif fmt == "csv":
         click.echo(compliance_csv(report), nl=False)
     else:
         click.echo(compliance_human(report, _width()), nl=False)
     return 1 if report.gaps else 0
+
+
+audit.add_command(athena_ddl)
