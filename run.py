@@ -43,6 +43,7 @@ def main(argv: list[str]) -> int:
     if cmd == "test":
         ensure_venv("dev,test")
         sh(BIN / "ruff", "check", "src", "tests", "benchmarks")
+        sh(BIN / "ruff", "format", "--check", "src", "tests", "benchmarks", "run.py")
         sh(BIN / "mypy")
         rc = sh(BIN / "python", "-m", "pytest", *argv[1:], check=False)
         return rc

@@ -60,8 +60,13 @@ ROLES = {f"arn:aws:iam::{ACCOUNT}:role/sentinel-{p}": p for p in ("prod", "dev",
 def ddb_client(url: str) -> Any:
     import boto3
 
-    return boto3.client("dynamodb", endpoint_url=url, region_name=REGION,
-                        aws_access_key_id="bench", aws_secret_access_key="bench")
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=url,
+        region_name=REGION,
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+    )
 
 
 def identities(n: int) -> list[str]:
@@ -80,50 +85,86 @@ def seed_table(client: Any, table: str, tracked: list[str]) -> None:
         ident = sid.rsplit(".", 1)[1]
         role = role_of(sid)
         # Sessions whose lifetime covers the whole span, so their events are tracked.
-        rec = SessionRecord.new(id=ident, user=sid.split(".")[1], profile=ROLES[role],
-                                role_arn=role, started_at=START,
-                                expires_at=START + timedelta(days=DAYS + 1),
-                                server_instance_id="bench", source_identity=sid, host="h")
+        rec = SessionRecord.new(
+            id=ident,
+            user=sid.split(".")[1],
+            profile=ROLES[role],
+            role_arn=role,
+            started_at=START,
+            expires_at=START + timedelta(days=DAYS + 1),
+            server_instance_id="bench",
+            source_identity=sid,
+            host="h",
+        )
         items.append({"PutRequest": {"Item": rec.to_item()}})
     for i in range(0, len(items), 25):
-        client.batch_write_item(RequestItems={table: items[i:i + 25]})
+        client.batch_write_item(RequestItems={table: items[i : i + 25]})
 
 
 def record(rng: random.Random, at: datetime, sids: list[str]) -> dict[str, Any]:
     role = rng.choice(list(ROLES))
     roll = rng.random()
-    sid = (rng.choice(sids) if roll < 0.7 else None if roll < 0.85
-           else f"ci-runner-{rng.randrange(50)}")
+    sid = (
+        rng.choice(sids)
+        if roll < 0.7
+        else None
+        if roll < 0.85
+        else f"ci-runner-{rng.randrange(50)}"
+    )
     if sid and sid.startswith("sentinel."):
         role = role_of(sid)
     name = sid or f"botocore-session-{int(at.timestamp())}"
     params: dict[str, Any] = {"roleArn": role, "roleSessionName": name, "durationSeconds": 3600}
     resp: dict[str, Any] = {
         "credentials": {"accessKeyId": "ASIABENCH", "expiration": "Jan 10, 2026 1:00:00 PM"},
-        "assumedRoleUser": {"assumedRoleId": f"AROABENCH:{name}",
-                            "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/r/{name}"}}
+        "assumedRoleUser": {
+            "assumedRoleId": f"AROABENCH:{name}",
+            "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/r/{name}",
+        },
+    }
     if sid:
         params["sourceIdentity"] = sid
         resp["sourceIdentity"] = sid
     return {
         "eventVersion": "1.08",
-        "userIdentity": {"type": "IAMUser", "principalId": "AIDABENCHUSER",
-                         "arn": f"arn:aws:iam::{ACCOUNT}:user/u", "accountId": ACCOUNT,
-                         "accessKeyId": "AKIABENCH", "userName": "u"},
-        "eventTime": iso(at), "eventSource": "sts.amazonaws.com", "eventName": "AssumeRole",
-        "awsRegion": REGION, "sourceIPAddress": "192.0.2.1", "userAgent": "aws-cli/2.15.0",
-        "requestParameters": params, "responseElements": resp,
-        "requestID": secrets.token_hex(16), "eventID": secrets.token_hex(16),
-        "readOnly": False, "eventType": "AwsApiCall", "managementEvent": True,
-        "recipientAccountId": ACCOUNT, "eventCategory": "Management",
+        "userIdentity": {
+            "type": "IAMUser",
+            "principalId": "AIDABENCHUSER",
+            "arn": f"arn:aws:iam::{ACCOUNT}:user/u",
+            "accountId": ACCOUNT,
+            "accessKeyId": "AKIABENCH",
+            "userName": "u",
+        },
+        "eventTime": iso(at),
+        "eventSource": "sts.amazonaws.com",
+        "eventName": "AssumeRole",
+        "awsRegion": REGION,
+        "sourceIPAddress": "192.0.2.1",
+        "userAgent": "aws-cli/2.15.0",
+        "requestParameters": params,
+        "responseElements": resp,
+        "requestID": secrets.token_hex(16),
+        "eventID": secrets.token_hex(16),
+        "readOnly": False,
+        "eventType": "AwsApiCall",
+        "managementEvent": True,
+        "recipientAccountId": ACCOUNT,
+        "eventCategory": "Management",
     }
 
 
 def other(at: datetime) -> dict[str, Any]:
-    return {"eventVersion": "1.08", "eventTime": iso(at), "eventSource": "s3.amazonaws.com",
-            "eventName": "ListBuckets", "awsRegion": REGION, "eventID": secrets.token_hex(16),
-            "userIdentity": {"type": "IAMUser", "principalId": "AIDABENCHUSER"},
-            "requestParameters": None, "responseElements": None}
+    return {
+        "eventVersion": "1.08",
+        "eventTime": iso(at),
+        "eventSource": "s3.amazonaws.com",
+        "eventName": "ListBuckets",
+        "awsRegion": REGION,
+        "eventID": secrets.token_hex(16),
+        "userIdentity": {"type": "IAMUser", "principalId": "AIDABENCHUSER"},
+        "requestParameters": None,
+        "responseElements": None,
+    }
 
 
 def generate(root: Path, n: int, sids: list[str]) -> int:
@@ -165,13 +206,17 @@ def audit(root: Path, store: SessionStore, window: Window, workers: int) -> dict
     resolver = ProfileResolver({arn: [p] for arn, p in ROLES.items()})
     classifier = Classifier(store, resolver, table=store.table)
     dedup = Deduplicator(stats)
-    events = classifier.classify(dedup.filter(folder_events(root, window, stats,
-                                                            workers=workers)))
+    events = classifier.classify(dedup.filter(folder_events(root, window, stats, workers=workers)))
     report = build_compliance(events, window, lambda p: p == "prod")
-    return {"events": report.total_events, "tracked": report.tracked_events,
-            "malformed": stats.malformed, "unreadable": len(stats.unreadable),
-            "distinct": classifier.stats.distinct_ids,
-            "batch_calls": classifier.stats.batch_calls, "files": stats.files}
+    return {
+        "events": report.total_events,
+        "tracked": report.tracked_events,
+        "malformed": stats.malformed,
+        "unreadable": len(stats.unreadable),
+        "distinct": classifier.stats.distinct_ids,
+        "batch_calls": classifier.stats.batch_calls,
+        "files": stats.files,
+    }
 
 
 def peak_rss_mib() -> float:
@@ -219,27 +264,46 @@ def main() -> None:
             shutil.rmtree(root, ignore_errors=True)
 
     reads_per_id = store.read_calls / result["distinct"] if result["distinct"] else 0.0
-    rows = [("baseline (gzip + json)", base_count, base_s), ("audit (source + classify)",
-                                                              result["events"], audit_s)]
-    print(f"{args.events:,} STS issuance events in {files:,} files (generated in {gen_s:.1f}s), "
-          f"{os.cpu_count()} CPUs, {args.workers} reader threads")
+    rows = [
+        ("baseline (gzip + json)", base_count, base_s),
+        ("audit (source + classify)", result["events"], audit_s),
+    ]
+    print(
+        f"{args.events:,} STS issuance events in {files:,} files (generated in {gen_s:.1f}s), "
+        f"{os.cpu_count()} CPUs, {args.workers} reader threads"
+    )
     print(f"{'variant':<28}{'events':>12}{'wall s':>10}{'events/s':>14}")
     for name, count, secs in rows:
         print(f"{name:<28}{count:>12,}{secs:>10.2f}{count / secs:>14,.0f}")
-    print(f"distinct Sentinel identities {result['distinct']:,}, store keys read "
-          f"{store.read_calls:,} ({reads_per_id:.2f} per identity) in "
-          f"{store.batch_calls:,} BatchGetItem calls; tracked {result['tracked']:,}")
-    print(json.dumps({
-        "events": args.events, "files": files, "cpus": os.cpu_count(), "workers": args.workers,
-        "baseline_s": round(base_s, 2), "baseline_events_per_s": round(base_count / base_s),
-        "audit_s": round(audit_s, 2), "audit_events_per_s": round(result["events"] / audit_s),
-        "audit_vs_baseline": round(audit_s / base_s, 2),
-        "distinct_identities": result["distinct"], "store_keys_read": store.read_calls,
-        "store_reads_per_identity": round(reads_per_id, 3),
-        "batch_get_calls": store.batch_calls, "tracked_events": result["tracked"],
-        "events_matched": result["events"] == base_count, "loadavg_1m": load,
-        "peak_rss_mib_after_baseline": base_rss, "peak_rss_mib_after_audit": audit_rss,
-    }))
+    print(
+        f"distinct Sentinel identities {result['distinct']:,}, store keys read "
+        f"{store.read_calls:,} ({reads_per_id:.2f} per identity) in "
+        f"{store.batch_calls:,} BatchGetItem calls; tracked {result['tracked']:,}"
+    )
+    print(
+        json.dumps(
+            {
+                "events": args.events,
+                "files": files,
+                "cpus": os.cpu_count(),
+                "workers": args.workers,
+                "baseline_s": round(base_s, 2),
+                "baseline_events_per_s": round(base_count / base_s),
+                "audit_s": round(audit_s, 2),
+                "audit_events_per_s": round(result["events"] / audit_s),
+                "audit_vs_baseline": round(audit_s / base_s, 2),
+                "distinct_identities": result["distinct"],
+                "store_keys_read": store.read_calls,
+                "store_reads_per_identity": round(reads_per_id, 3),
+                "batch_get_calls": store.batch_calls,
+                "tracked_events": result["tracked"],
+                "events_matched": result["events"] == base_count,
+                "loadavg_1m": load,
+                "peak_rss_mib_after_baseline": base_rss,
+                "peak_rss_mib_after_audit": audit_rss,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

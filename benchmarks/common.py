@@ -72,8 +72,14 @@ class Bench:
     env: dict[str, str]
 
     def run_sentinel(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sentinel_bin(), *args], env=self.env, capture_output=True,
-                              text=True, timeout=timeout, check=False)
+        return subprocess.run(
+            [sentinel_bin(), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
 
 
 @contextlib.contextmanager
@@ -106,10 +112,23 @@ class ServerSession:
         # never block on a full pipe.
         self._log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sentinel_bin(), "exec", "--server", "--profile", profile, "--",
-             sys.executable, "-c", CHILD],
-            env=bench.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
-            text=True)
+            [
+                sentinel_bin(),
+                "exec",
+                "--server",
+                "--profile",
+                profile,
+                "--",
+                sys.executable,
+                "-c",
+                CHILD,
+            ],
+            env=bench.env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+        )
         assert self.proc.stdout is not None
         ready, _, _ = select.select([self.proc.stdout], [], [], 60)
         line = self.proc.stdout.readline() if ready else ""
@@ -166,7 +185,8 @@ def _baseline_main() -> None:
     response = (
         b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
         + f"Content-Length: {len(body)}\r\n".encode()
-        + b"Cache-Control: no-store\r\nConnection: close\r\n\r\n" + body
+        + b"Cache-Control: no-store\r\nConnection: close\r\n\r\n"
+        + body
     )
 
     class Handler(socketserver.BaseRequestHandler):
@@ -195,8 +215,11 @@ def _baseline_main() -> None:
 def start_baseline(body: bytes) -> Iterator[str]:
     """A bare threaded loopback server in its own process (like Sentinel's) serving ``body``
     in one ``sendall`` per connection, then closing; yields its URL."""
-    proc = subprocess.Popen([sys.executable, __file__, "baseline", str(len(body))],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "baseline", str(len(body))],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
     try:
         assert proc.stdin and proc.stdout
         proc.stdin.write(body)
@@ -282,8 +305,9 @@ def parse_wrk(out: str, connections: int) -> WrkResult:
     )
 
 
-def run_wrk(url: str, connections: int, seconds: float, token: str = "",
-            lua: Path | None = None) -> WrkResult:
+def run_wrk(
+    url: str, connections: int, seconds: float, token: str = "", lua: Path | None = None
+) -> WrkResult:
     """One wrk run against ``url`` (127.0.0.1 only) with at most 2 threads."""
     if not url.startswith("http://127.0.0.1:"):
         raise SystemExit("benchmarks load 127.0.0.1 only")
@@ -295,9 +319,24 @@ def run_wrk(url: str, connections: int, seconds: float, token: str = "",
         if lua is None:
             script.write_text(WRK_LUA, encoding="utf-8")
         proc = subprocess.run(
-            [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency",
-             "--timeout", "5s", "-s", str(script), url],
-            capture_output=True, text=True, env=env, timeout=seconds + 60, check=False)
+            [
+                wrk,
+                f"-t{threads}",
+                f"-c{connections}",
+                f"-d{seconds:g}s",
+                "--latency",
+                "--timeout",
+                "5s",
+                "-s",
+                str(script),
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=seconds + 60,
+            check=False,
+        )
     if proc.returncode != 0:
         raise SystemExit(f"wrk failed: {(proc.stderr or proc.stdout).strip()[:300]}")
     return parse_wrk(proc.stdout, connections)
@@ -323,8 +362,12 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     cells = [[str(h) for h in headers]] + [[_fmt(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     for n, row in enumerate(cells):
-        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                        for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+        print(
+            "  ".join(
+                c.ljust(w) if i == 0 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
         if n == 0:
             print("  ".join("-" * w for w in widths))
 
@@ -348,13 +391,20 @@ def machine() -> dict[str, Any]:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-    return {"cpus": os.cpu_count(), "cpu": model, "python": sys.version.split()[0],
-            "date": time.strftime("%Y-%m-%d"), "loadavg_1m": round(os.getloadavg()[0], 2)}
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": model,
+        "python": sys.version.split()[0],
+        "date": time.strftime("%Y-%m-%d"),
+        "loadavg_1m": round(os.getloadavg()[0], 2),
+    }
 
 
 def describe(mach: dict[str, Any]) -> str:
-    return (f"{mach['cpus']} CPUs ({mach['cpu']}), Python {mach['python']}, "
-            f"load average before the run {mach['loadavg_1m']}")
+    return (
+        f"{mach['cpus']} CPUs ({mach['cpu']}), Python {mach['python']}, "
+        f"load average before the run {mach['loadavg_1m']}"
+    )
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["baseline"]:
@@ -366,9 +416,11 @@ def start_moto() -> tuple[subprocess.Popen[bytes], str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
-                             "-p", str(port)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -64,17 +64,21 @@ BOTO3_SCRIPT = (
 
 def timed(argv: list[str], env: dict[str, str]) -> float:
     start = time.perf_counter()
-    proc = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                          timeout=120, check=False)
+    proc = subprocess.run(
+        argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120, check=False
+    )
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
-        raise SystemExit(f"{Path(argv[0]).name} {' '.join(argv[1:3])} failed "
-                         f"(exit {proc.returncode}): {proc.stderr.decode()[-300:]}")
+        raise SystemExit(
+            f"{Path(argv[0]).name} {' '.join(argv[1:3])} failed "
+            f"(exit {proc.returncode}): {proc.stderr.decode()[-300:]}"
+        )
     return elapsed
 
 
-def alternate(a: list[str], b: list[str], env: dict[str, str], runs: int
-              ) -> tuple[list[float], list[float]]:
+def alternate(
+    a: list[str], b: list[str], env: dict[str, str], runs: int
+) -> tuple[list[float], list[float]]:
     for _ in range(2):  # warm the page cache and the .pyc files; not recorded
         timed(a, env)
         timed(b, env)
@@ -94,8 +98,14 @@ def alternate(a: list[str], b: list[str], env: dict[str, str], runs: int
 def slowest_imports(argv: list[str], env: dict[str, str], top: int = 12) -> list[tuple[str, int]]:
     """Packages imported on the warm path, by the sum of their modules' own import time
     (microseconds; ``python -X importtime`` self column, so the figures add up)."""
-    proc = subprocess.run([sys.executable, "-X", "importtime", *argv], env=env,
-                          capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     per_pkg: dict[str, int] = {}
     for line in proc.stderr.splitlines():
         m = re.match(r"import time:\s+(\d+) \|\s+\d+ \|\s+(\S+)", line)
@@ -121,8 +131,12 @@ def main() -> None:
         warm_cmd = [sentinel, "credentials", "--profile", "dev"]
         timed(warm_cmd, env)  # fills the cache
         warm, imp = alternate(warm_cmd, [py, "-c", "import boto3"], env, args.runs)
-        cold, b3 = alternate([sentinel, "credentials", "--profile", "dev", "--no-cache"],
-                             [py, "-c", BOTO3_SCRIPT, bench.sb.role_arns["dev"]], env, args.runs)
+        cold, b3 = alternate(
+            [sentinel, "credentials", "--profile", "dev", "--no-cache"],
+            [py, "-c", BOTO3_SCRIPT, bench.sb.role_arns["dev"]],
+            env,
+            args.runs,
+        )
         floor = [timed([py, "-c", "pass"], env) for _ in range(args.runs)]
         imports = slowest_imports([sentinel, *warm_cmd[1:]], env)
 
@@ -133,20 +147,26 @@ def main() -> None:
     ):
         m, b = median(mine), median(base)
         x = ratio(m, b)
-        rows.append((name, m * 1000, base_name, b * 1000, x, f"<= {limit:g}x",
-                     verdict(x <= limit)))
+        rows.append((name, m * 1000, base_name, b * 1000, x, f"<= {limit:g}x", verdict(x <= limit)))
         key = name.split()[0]
-        summary[key] = {"sentinel_ms": round(m * 1000, 1), "baseline_ms": round(b * 1000, 1),
-                        "ratio": x, "target": limit, "met": x <= limit,
-                        "sentinel_min_ms": round(min(mine) * 1000, 1),
-                        "baseline_min_ms": round(min(base) * 1000, 1)}
+        summary[key] = {
+            "sentinel_ms": round(m * 1000, 1),
+            "baseline_ms": round(b * 1000, 1),
+            "ratio": x,
+            "target": limit,
+            "met": x <= limit,
+            "sentinel_min_ms": round(min(mine) * 1000, 1),
+            "baseline_min_ms": round(min(base) * 1000, 1),
+        }
     summary["python_startup_ms"] = round(median(floor) * 1000, 1)
-    print(f"{describe(mach)}, {args.runs} "
-          "alternating runs each, medians")
-    print_table(["case", "sentinel ms", "baseline", "baseline ms", "ratio", "target", "result"],
-                rows)
-    print(f"for reference, python -c pass: {summary['python_startup_ms']:.0f} ms (the floor of "
-          "any Python command)")
+    print(f"{describe(mach)}, {args.runs} alternating runs each, medians")
+    print_table(
+        ["case", "sentinel ms", "baseline", "baseline ms", "ratio", "target", "result"], rows
+    )
+    print(
+        f"for reference, python -c pass: {summary['python_startup_ms']:.0f} ms (the floor of "
+        "any Python command)"
+    )
     if not summary["warm"]["met"]:
         print("warm path, own import time per package (python -X importtime):")
         for pkg, us in imports:

@@ -46,8 +46,13 @@ REGION = "us-east-1"
 def make_client(endpoint: str) -> Any:
     import boto3
 
-    return boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint,
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    return boto3.client(
+        "dynamodb",
+        region_name=REGION,
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
 
 def seed(client: Any, table: str, n: int) -> None:
@@ -57,17 +62,23 @@ def seed(client: Any, table: str, n: int) -> None:
     for i in range(n):
         started = t0 + timedelta(seconds=i)
         rec = SessionRecord.new(
-            id=f"{i:016x}", user=f"user{i % 50}", profile=("prod", "dev", "stage")[i % 3],
-            role_arn="arn:aws:iam::123456789012:role/prod", started_at=started,
-            expires_at=started + timedelta(days=3650), server_instance_id=f"srv-{i % 200}",
-            source_identity=f"sentinel.user{i % 50}.{i:016x}", host="bench-host",
+            id=f"{i:016x}",
+            user=f"user{i % 50}",
+            profile=("prod", "dev", "stage")[i % 3],
+            role_arn="arn:aws:iam::123456789012:role/prod",
+            started_at=started,
+            expires_at=started + timedelta(days=3650),
+            server_instance_id=f"srv-{i % 200}",
+            source_identity=f"sentinel.user{i % 50}.{i:016x}",
+            host="bench-host",
         ).with_status(statuses[i % 3])
         batch.append({"PutRequest": {"Item": rec.to_item()}})
         if len(batch) == 25 or i == n - 1:
             pending: dict[str, Any] = {table: batch}
             while pending:
-                pending = client.batch_write_item(RequestItems=pending).get(
-                    "UnprocessedItems") or {}
+                pending = (
+                    client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+                )
             batch = []
 
 
@@ -107,9 +118,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=100_000)
     parser.add_argument("--endpoint-url", help="an existing moto/sandbox endpoint")
-    parser.add_argument("--page-size", type=int, default=1000,
-                        help="Query/Scan Limit per page (default 1000, the store's default; "
-                             "moto does not apply DynamoDB's 1 MB page cap)")
+    parser.add_argument(
+        "--page-size",
+        type=int,
+        default=1000,
+        help="Query/Scan Limit per page (default 1000, the store's default; "
+        "moto does not apply DynamoDB's 1 MB page cap)",
+    )
     args = parser.parse_args()
 
     proc = None
@@ -147,10 +162,13 @@ def main() -> int:
         print(f"{name:<15} {int(r['rows']):>8} {r['wall_s']:>9.2f} {r['peak_mib']:>9.2f}")
     base = results["baseline-scan"]
     summary = {
-        "benchmark": "export", "sessions": args.sessions, "page_size": args.page_size,
+        "benchmark": "export",
+        "sessions": args.sessions,
+        "page_size": args.page_size,
         "results": results,
         "json_vs_scan_time": round(results["export-json"]["wall_s"] / base["wall_s"], 2)
-        if base["wall_s"] else None,
+        if base["wall_s"]
+        else None,
     }
     print(json.dumps(summary))
     ok = all(int(r["rows"]) == args.sessions for r in results.values())

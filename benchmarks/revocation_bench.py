@@ -71,8 +71,10 @@ def _one(port: int, request: bytes) -> tuple[int, str]:
 
 def _load_main(port: int, seconds: float, threads: int) -> None:
     token = os.environ["BENCH_TOKEN"]
-    request = (f"GET /sentinel/credentials HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-               f"Authorization: {token}\r\nConnection: close\r\n\r\n").encode()
+    request = (
+        f"GET /sentinel/credentials HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Authorization: {token}\r\nConnection: close\r\n\r\n"
+    ).encode()
     logs: list[list[tuple[float, float, int, str]]] = [[] for _ in range(threads)]
     end = time.monotonic() + seconds
 
@@ -101,9 +103,18 @@ def one_repeat(bench: Any, args: argparse.Namespace) -> dict[str, Any]:
     loader = None
     try:
         loader = subprocess.Popen(
-            [sys.executable, __file__, "--load", str(session.port), str(args.load_seconds),
-             str(args.threads)],
-            stdout=subprocess.PIPE, text=True, env=dict(os.environ, BENCH_TOKEN=session.token))
+            [
+                sys.executable,
+                __file__,
+                "--load",
+                str(session.port),
+                str(args.load_seconds),
+                str(args.threads),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ, BENCH_TOKEN=session.token),
+        )
         assert loader.stdout is not None
         loader.stdout.readline()
         time.sleep(args.revoke_after)
@@ -145,10 +156,16 @@ def main() -> None:
     ap.add_argument("--load-seconds", type=float, default=6.0)
     ap.add_argument("--revoke-after", type=float, default=1.5)
     args = ap.parse_args()
-    if not (1 <= args.repeats <= 20 and 1 <= args.threads <= 64 and args.load_seconds <= 60
-            and 0 < args.revoke_after < args.load_seconds - 2):
-        raise SystemExit("use 1-20 repeats, 1-64 threads, load up to 60 s, and revoke at least "
-                         "2 s before the load ends")
+    if not (
+        1 <= args.repeats <= 20
+        and 1 <= args.threads <= 64
+        and args.load_seconds <= 60
+        and 0 < args.revoke_after < args.load_seconds - 2
+    ):
+        raise SystemExit(
+            "use 1-20 repeats, 1-64 threads, load up to 60 s, and revoke at least "
+            "2 s before the load ends"
+        )
 
     mach = machine()  # before the load: loadavg_1m shows what else was running
     results = []
@@ -156,34 +173,72 @@ def main() -> None:
         for n in range(args.repeats):
             res = one_repeat(bench, args)
             results.append(res)
-            print(f"repeat {n + 1}: delay {res['delay_s']} s, {res['requests']} requests",
-                  file=sys.stderr)
+            print(
+                f"repeat {n + 1}: delay {res['delay_s']} s, {res['requests']} requests",
+                file=sys.stderr,
+            )
 
-    rows = [(n + 1, r["load_rps"], r["revoke_cmd_s"], r["delay_s"], r["first_refusal_code"],
-             r["ok_started_after_refusal"], r["ok_completed_after_refusal"],
-             r["ok_started_1s_after_revoke"], r["other_failures"])
-            for n, r in enumerate(results)]
+    rows = [
+        (
+            n + 1,
+            r["load_rps"],
+            r["revoke_cmd_s"],
+            r["delay_s"],
+            r["first_refusal_code"],
+            r["ok_started_after_refusal"],
+            r["ok_completed_after_refusal"],
+            r["ok_started_1s_after_revoke"],
+            r["other_failures"],
+        )
+        for n, r in enumerate(results)
+    ]
     delays = [r["delay_s"] for r in results if r["delay_s"] is not None]
     never = sum(1 for r in results if r["delay_s"] is None)
     after = sum(r["ok_started_after_refusal"] for r in results)
     late = sum(r["ok_started_1s_after_revoke"] for r in results)
     worst = max(delays) if delays else float("inf")
     met_delay = not never and worst <= TARGET_S
-    print(f"{describe(mach)}, {args.threads} load "
-          f"threads, revoke after {args.revoke_after:g}s of load")
-    print_table(["repeat", "load req/s", "revoke cmd s", "delay s", "refusal", "200 started after",
-                 "200 in flight", "200 >=1s after revoke", "other failures"], rows)
-    print(f"delay from revoke return to first refusal: median {median(delays):.3f} s, max "
-          f"{worst:.3f} s (target <= {TARGET_S:g} s): {verdict(met_delay)}; never refused: {never}")
-    print(f"credentials served to requests started after the first refusal: {after} "
-          f"(target 0): {verdict(after == 0)}; 200s started >= 1 s after the revoke: {late}")
-    print_summary({
-        "benchmark": "revocation", **mach, "threads": args.threads, "repeats": results,
-        "delay_median_s": round(median(delays), 3) if delays else None,
-        "delay_max_s": round(worst, 3) if delays else None, "never_refused": never,
-        "served_after_first_refusal": after, "served_1s_after_revoke": late,
-        "delay_target_met": met_delay, "none_after_target_met": after == 0,
-    })
+    print(
+        f"{describe(mach)}, {args.threads} load "
+        f"threads, revoke after {args.revoke_after:g}s of load"
+    )
+    print_table(
+        [
+            "repeat",
+            "load req/s",
+            "revoke cmd s",
+            "delay s",
+            "refusal",
+            "200 started after",
+            "200 in flight",
+            "200 >=1s after revoke",
+            "other failures",
+        ],
+        rows,
+    )
+    print(
+        f"delay from revoke return to first refusal: median {median(delays):.3f} s, max "
+        f"{worst:.3f} s (target <= {TARGET_S:g} s): {verdict(met_delay)}; never refused: {never}"
+    )
+    print(
+        f"credentials served to requests started after the first refusal: {after} "
+        f"(target 0): {verdict(after == 0)}; 200s started >= 1 s after the revoke: {late}"
+    )
+    print_summary(
+        {
+            "benchmark": "revocation",
+            **mach,
+            "threads": args.threads,
+            "repeats": results,
+            "delay_median_s": round(median(delays), 3) if delays else None,
+            "delay_max_s": round(worst, 3) if delays else None,
+            "never_refused": never,
+            "served_after_first_refusal": after,
+            "served_1s_after_revoke": late,
+            "delay_target_met": met_delay,
+            "none_after_target_met": after == 0,
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -62,8 +62,10 @@ def main() -> None:
     tool("wrk", "install it with: apt-get install wrk")
     mach = machine()  # before the load: loadavg_1m shows what else was running
 
-    runs: dict[str, dict[int, list[WrkResult]]] = {"baseline": defaultdict(list),
-                                                     "sentinel": defaultdict(list)}
+    runs: dict[str, dict[int, list[WrkResult]]] = {
+        "baseline": defaultdict(list),
+        "sentinel": defaultdict(list),
+    }
     sentinel_runs: list[WrkResult] = []  # every run against Sentinel, warm-up included
     probes = 0
     with sandbox() as bench:
@@ -86,10 +88,12 @@ def main() -> None:
                             runs[name][c].append(result)
                             if name == "sentinel":
                                 sentinel_runs.append(result)
-                            print(f"round {rnd + 1} c={c:<3} {name:<9} p50 {result.p50_ms:.2f} ms"
-                                  f"  p99 {result.p99_ms:.2f} ms  {result.rps:,.0f} req/s"
-                                  f"  non-2xx {result.non_2xx}  errors {result.socket_errors}",
-                                  file=sys.stderr)
+                            print(
+                                f"round {rnd + 1} c={c:<3} {name:<9} p50 {result.p50_ms:.2f} ms"
+                                f"  p99 {result.p99_ms:.2f} ms  {result.rps:,.0f} req/s"
+                                f"  non-2xx {result.non_2xx}  errors {result.socket_errors}",
+                                file=sys.stderr,
+                            )
         finally:
             code = session.stop()
         shown = bench.run_sentinel("server-session", session.session_id, "--format", "json")
@@ -100,24 +104,53 @@ def main() -> None:
     all_met = True
     for c in conns:
         b, s = runs["baseline"][c], runs["sentinel"][c]
-        m = {k: (median([getattr(r, k) for r in b]), median([getattr(r, k) for r in s]))
-             for k in ("p50_ms", "p99_ms", "rps")}
+        m = {
+            k: (median([getattr(r, k) for r in b]), median([getattr(r, k) for r in s]))
+            for k in ("p50_ms", "p99_ms", "rps")
+        }
         failed = sum(r.non_2xx + r.socket_errors for r in s)
         base_failed = sum(r.non_2xx + r.socket_errors for r in b)
         r50, r99 = ratio(m["p50_ms"][1], m["p50_ms"][0]), ratio(m["p99_ms"][1], m["p99_ms"][0])
         rrps = ratio(m["rps"][1], m["rps"][0])
-        met = {"p50": r50 <= P50_MAX, "p99": r99 <= P99_MAX, "throughput": rrps >= RPS_MIN,
-               "zero_failed": failed == 0}
+        met = {
+            "p50": r50 <= P50_MAX,
+            "p99": r99 <= P99_MAX,
+            "throughput": rrps >= RPS_MIN,
+            "zero_failed": failed == 0,
+        }
         all_met = all_met and all(met.values())
-        rows.append((c, m["p50_ms"][0], m["p50_ms"][1], r50, m["p99_ms"][0], m["p99_ms"][1], r99,
-                     m["rps"][0], m["rps"][1], rrps, failed,
-                     " ".join(f"{k}:{verdict(v)}" for k, v in met.items())))
+        rows.append(
+            (
+                c,
+                m["p50_ms"][0],
+                m["p50_ms"][1],
+                r50,
+                m["p99_ms"][0],
+                m["p99_ms"][1],
+                r99,
+                m["rps"][0],
+                m["rps"][1],
+                rrps,
+                failed,
+                " ".join(f"{k}:{verdict(v)}" for k, v in met.items()),
+            )
+        )
         per_c[str(c)] = {
-            "baseline": {"p50_ms": round(m["p50_ms"][0], 3), "p99_ms": round(m["p99_ms"][0], 3),
-                         "rps": round(m["rps"][0]), "failed": base_failed},
-            "sentinel": {"p50_ms": round(m["p50_ms"][1], 3), "p99_ms": round(m["p99_ms"][1], 3),
-                         "rps": round(m["rps"][1]), "failed": failed},
-            "p50_ratio": r50, "p99_ratio": r99, "rps_ratio": rrps,
+            "baseline": {
+                "p50_ms": round(m["p50_ms"][0], 3),
+                "p99_ms": round(m["p99_ms"][0], 3),
+                "rps": round(m["rps"][0]),
+                "failed": base_failed,
+            },
+            "sentinel": {
+                "p50_ms": round(m["p50_ms"][1], 3),
+                "p99_ms": round(m["p99_ms"][1], 3),
+                "rps": round(m["rps"][1]),
+                "failed": failed,
+            },
+            "p50_ratio": r50,
+            "p99_ratio": r99,
+            "rps_ratio": rrps,
             "targets": {k: bool(v) for k, v in met.items()},
         }
 
@@ -126,26 +159,56 @@ def main() -> None:
     counted = int(record.get("request_count", -1))
     best_rps = max(v["sentinel"]["rps"] for v in per_c.values())
 
-    print(f"{describe(mach)}, {args.rounds} rounds "
-          f"x {args.duration:g}s per run, one TCP connection per request (Connection: close)")
-    print_table(["conns", "base p50 ms", "sent p50 ms", "x", "base p99 ms", "sent p99 ms", "x",
-                 "base req/s", "sent req/s", "x", "failed", "targets (p50<=2x p99<=3x rps>=0.5x)"],
-                rows)
-    print(f"best Sentinel throughput {best_rps:,} req/s (reference: >= {ABS_RPS:,.0f} on 2 cores):"
-          f" {verdict(best_rps >= ABS_RPS)}")
+    print(
+        f"{describe(mach)}, {args.rounds} rounds "
+        f"x {args.duration:g}s per run, one TCP connection per request (Connection: close)"
+    )
+    print_table(
+        [
+            "conns",
+            "base p50 ms",
+            "sent p50 ms",
+            "x",
+            "base p99 ms",
+            "sent p99 ms",
+            "x",
+            "base req/s",
+            "sent req/s",
+            "x",
+            "failed",
+            "targets (p50<=2x p99<=3x rps>=0.5x)",
+        ],
+        rows,
+    )
+    print(
+        f"best Sentinel throughput {best_rps:,} req/s (reference: >= {ABS_RPS:,.0f} on 2 cores):"
+        f" {verdict(best_rps >= ABS_RPS)}"
+    )
     exact = ok <= counted <= sent
-    print(f"session {session.session_id}: status {record.get('status')}, request_count "
-          f"{counted:,} in DynamoDB; wrk 2xx responses + probes {ok:,}, requests sent {sent:,} "
-          f"(the difference is requests in flight when wrk stopped): "
-          f"{'consistent' if exact else 'MISMATCH'}; sentinel exit code {code}")
-    print_summary({
-        "benchmark": "server", **mach, "rounds": args.rounds, "duration_s": args.duration,
-        "connections": per_c, "best_sentinel_rps": best_rps,
-        "abs_rps_target_met": best_rps >= ABS_RPS, "all_ratio_targets_met": all_met,
-        "request_count": counted, "wrk_2xx_plus_probes": ok, "wrk_sent_plus_probes": sent,
-        "request_count_consistent": exact, "session_status": record.get("status"),
-        "sentinel_exit_code": code,
-    })
+    print(
+        f"session {session.session_id}: status {record.get('status')}, request_count "
+        f"{counted:,} in DynamoDB; wrk 2xx responses + probes {ok:,}, requests sent {sent:,} "
+        f"(the difference is requests in flight when wrk stopped): "
+        f"{'consistent' if exact else 'MISMATCH'}; sentinel exit code {code}"
+    )
+    print_summary(
+        {
+            "benchmark": "server",
+            **mach,
+            "rounds": args.rounds,
+            "duration_s": args.duration,
+            "connections": per_c,
+            "best_sentinel_rps": best_rps,
+            "abs_rps_target_met": best_rps >= ABS_RPS,
+            "all_ratio_targets_met": all_met,
+            "request_count": counted,
+            "wrk_2xx_plus_probes": ok,
+            "wrk_sent_plus_probes": sent,
+            "request_count_consistent": exact,
+            "session_status": record.get("status"),
+            "sentinel_exit_code": code,
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -27,8 +27,9 @@ def _scrubbed(environ: dict[str, str]) -> dict[str, str]:
 
 
 @pytest.fixture(autouse=True)
-def _scrub_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
-                   ) -> Path:
+def _scrub_aws_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     """No AWS_* / SENTINEL_* from the outside, and HOME in a fresh temp dir."""
     for var in list(os.environ):
         if var.startswith(_SCRUB_PREFIXES):
@@ -76,10 +77,20 @@ def sentinel_command() -> list[str]:
 def run_sentinel(sandbox_env: dict[str, str]) -> Callable[..., subprocess.CompletedProcess[str]]:
     """``run_sentinel(args, env=None, input=None, timeout=60)`` → CompletedProcess (text)."""
 
-    def run(args: list[str], env: dict[str, str] | None = None, input: str | None = None,
-            timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*sentinel_command(), *args], env=env or sandbox_env,
-                              input=input, capture_output=True, text=True, timeout=timeout,
-                              check=False)
+    def run(
+        args: list[str],
+        env: dict[str, str] | None = None,
+        input: str | None = None,
+        timeout: float = 60,
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*sentinel_command(), *args],
+            env=env or sandbox_env,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
 
     return run

@@ -160,9 +160,10 @@ def load_config(
             cfg.notes.append(f"{path} ignored: {problem}")
             continue
         if problem and entry.kind in CENTRAL_KINDS:
-            raise ConfigError(f"config file {path} {problem}",
-                              hint="Sentinel does not read it: fix its owner and mode "
-                                   "(chmod go-w), or remove it")
+            raise ConfigError(
+                f"config file {path} {problem}",
+                hint="Sentinel does not read it: fix its owner and mode (chmod go-w), or remove it",
+            )
         _merge_file(cfg, path, cache_dir, entry.kind)
     return cfg
 
@@ -244,14 +245,18 @@ def _merge_policy(cfg: Config, doc: YamlDoc, path: Path, kind: str) -> None:
         if cfg.policy_pinned and kind not in CENTRAL_KINDS:
             pinned = cfg.policy_source
             assert pinned is not None
-            cfg.notes.append(f"{doc.where(('policy_source',))}: ignored; the policy source "
-                             f"{pinned.value} is pinned by {pinned.source}")
+            cfg.notes.append(
+                f"{doc.where(('policy_source',))}: ignored; the policy source "
+                f"{pinned.value} is pinned by {pinned.source}"
+            )
         else:
             cfg.policy_source = Setting(ps, doc.where(("policy_source",)))
             cfg.policy_pinned = kind in CENTRAL_KINDS
     if any(k in data for k in POLICY_KEYS):
         if cfg.policy_pinned and kind not in CENTRAL_KINDS:
-            cfg.notes.append(f"{path}: inline policy ignored; the policy source is pinned "
-                             "by the system or user config")
+            cfg.notes.append(
+                f"{path}: inline policy ignored; the policy source is pinned "
+                "by the system or user config"
+            )
         else:
             cfg.inline_policy = doc

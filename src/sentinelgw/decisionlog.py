@@ -148,9 +148,7 @@ class DecisionLog:
             self.flush()
 
     def _emit(self, records: list[dict[str, Any]]) -> None:
-        text = "".join(
-            json.dumps(r, default=str, separators=(",", ":")) + "\n" for r in records
-        )
+        text = "".join(json.dumps(r, default=str, separators=(",", ":")) + "\n" for r in records)
         with self._io_lock:
             for stream in self.streams:
                 try:

@@ -67,8 +67,9 @@ def _check_private(st: os.stat_result, path: str | os.PathLike[str], *, what: st
     if st.st_uid != os.geteuid():
         raise PermissionError(f"{what} {path} is owned by another user (uid {st.st_uid})")
     if st.st_mode & 0o022:
-        raise PermissionError(f"{what} {path} is writable by other users "
-                              f"(mode {st.st_mode & 0o777:o})")
+        raise PermissionError(
+            f"{what} {path} is writable by other users (mode {st.st_mode & 0o777:o})"
+        )
 
 
 def read_private(path: str | os.PathLike[str]) -> bytes | None:

@@ -93,8 +93,9 @@ def policy_capped(
     if note is not None:
         from sentinelgw.timeutil import format_duration
 
-        note(f"note: --duration capped at {format_duration(cap)} by the policy's "
-             "max_server_duration")
+        note(
+            f"note: --duration capped at {format_duration(cap)} by the policy's max_server_duration"
+        )
     return int(cap.total_seconds())
 
 

@@ -69,9 +69,7 @@ def visible(value: object) -> str:
         return s
     import unicodedata
 
-    return "".join(
-        _escape_char(ch) if unicodedata.category(ch) in _INVISIBLE else ch for ch in s
-    )
+    return "".join(_escape_char(ch) if unicodedata.category(ch) in _INVISIBLE else ch for ch in s)
 
 
 def text(value: object, style: str = "") -> Text:

@@ -208,8 +208,11 @@ def load_yaml_path(path: str, raw: bytes, cache_dir: str | None) -> YamlDoc:
     if key is not None and cache_dir and _jsonable(doc.data):
         from sentinelgw.fsutil import atomic_write, private_dir
 
-        entry = {"key": key, "data": doc.data,
-                 "lines": [[list(p), n] for p, n in doc.lines.items()]}
+        entry = {
+            "key": key,
+            "data": doc.data,
+            "lines": [[list(p), n] for p, n in doc.lines.items()],
+        }
         try:
             private_dir(cache_dir)
             atomic_write(_cache_file(cache_dir, path), json.dumps(entry))

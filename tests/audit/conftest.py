@@ -16,8 +16,9 @@ KEYS = {"AWS_ACCESS_KEY_ID": "AKIAAUDITTESTS", "AWS_SECRET_ACCESS_KEY": "audit-t
 
 
 @pytest.fixture
-def audit_env(sandbox: Any, sandbox_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
-              ) -> dict[str, str]:
+def audit_env(
+    sandbox: Any, sandbox_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
     """The sandbox variables plus dummy keys, in os.environ (in-process) and for subprocesses."""
     for name, value in {**sandbox.env(), **KEYS}.items():
         monkeypatch.setenv(name, value)
@@ -27,9 +28,13 @@ def audit_env(sandbox: Any, sandbox_env: dict[str, str], monkeypatch: pytest.Mon
 def sandbox_client(sandbox: Any, service: str) -> Any:
     import boto3
 
-    return boto3.client(service, endpoint_url=sandbox.endpoint_url, region_name=sandbox.region,
-                        aws_access_key_id=KEYS["AWS_ACCESS_KEY_ID"],
-                        aws_secret_access_key=KEYS["AWS_SECRET_ACCESS_KEY"])
+    return boto3.client(
+        service,
+        endpoint_url=sandbox.endpoint_url,
+        region_name=sandbox.region,
+        aws_access_key_id=KEYS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=KEYS["AWS_SECRET_ACCESS_KEY"],
+    )
 
 
 @pytest.fixture

@@ -29,13 +29,16 @@ def classify(store: Any, *records: dict[str, Any]) -> list[Any]:
 def test_each_category(store: Any) -> None:
     tracked_sid = session(store, profile="prod")
     forged = f"sentinel.mallory.{new_id()}"
-    got = {ce.event.event_id: ce for ce in classify(
-        store,
-        assume_role(source_identity=tracked_sid, event_id="tracked"),
-        assume_role(event_id="none"),
-        assume_role(source_identity="terraform-ci", event_id="other"),
-        assume_role(source_identity=forged, event_id="orphan"),
-    )}
+    got = {
+        ce.event.event_id: ce
+        for ce in classify(
+            store,
+            assume_role(source_identity=tracked_sid, event_id="tracked"),
+            assume_role(event_id="none"),
+            assume_role(source_identity="terraform-ci", event_id="other"),
+            assume_role(source_identity=forged, event_id="orphan"),
+        )
+    }
     assert got["tracked"].category is Category.TRACKED
     assert got["tracked"].profile == "prod"
     assert got["none"].category is Category.NO_SOURCE_IDENTITY
@@ -66,8 +69,12 @@ def test_a_chained_session_inherits_the_callers_tracked_identity(store: Any) -> 
 
 def test_untracked_events_are_attributed_through_the_aws_config(store: Any) -> None:
     unknown = "arn:aws:iam::999999999999:role/elsewhere"
-    got = classify(store, assume_role(role_arn=PROD_ROLE), assume_role(role_arn=DEV_ROLE),
-                   assume_role(role_arn=unknown))
+    got = classify(
+        store,
+        assume_role(role_arn=PROD_ROLE),
+        assume_role(role_arn=DEV_ROLE),
+        assume_role(role_arn=unknown),
+    )
     assert [ce.profile for ce in got] == ["prod,prod-sso", "dev", unknown]
     assert got[0].profiles == ("prod", "prod-sso") and got[2].profiles == ()
 
@@ -83,8 +90,10 @@ def test_store_is_read_once_per_distinct_source_identity(store: Any) -> None:
     store.client.meta.events.register("provide-client-params.dynamodb.BatchGetItem", count)
     try:
         sids = [session(store) if n % 5 == 0 else f"sentinel.bob.{new_id()}" for n in range(250)]
-        recs = [assume_role(source_identity=sids[n % 250], at=T0 + timedelta(seconds=n))
-                for n in range(1000)]
+        recs = [
+            assume_role(source_identity=sids[n % 250], at=T0 + timedelta(seconds=n))
+            for n in range(1000)
+        ]
         recs += [assume_role() for _ in range(50)]  # no identity: never looked up
         c = Classifier(store, PROFILES, table=store.table)
         got = list(c.classify(events(*recs)))
@@ -114,13 +123,17 @@ def test_many_events_of_few_identities_flush_without_rereading(store: Any) -> No
     assert c.stats.batch_calls == 1
 
 
-@pytest.mark.parametrize("arn,expected", [
-    (PROD_ROLE, ("prod", "prod-sso")),
-    ("arn:aws:iam::123456789012:role/team/sentinel-prod", ("prod", "prod-sso")),
-    ("arn:aws:iam::123456789013:role/sentinel-prod", ()),
-])
-def test_role_arns_match_exactly_or_by_account_and_name(arn: str, expected: tuple[str, ...]
-                                                       ) -> None:
+@pytest.mark.parametrize(
+    "arn,expected",
+    [
+        (PROD_ROLE, ("prod", "prod-sso")),
+        ("arn:aws:iam::123456789012:role/team/sentinel-prod", ("prod", "prod-sso")),
+        ("arn:aws:iam::123456789013:role/sentinel-prod", ()),
+    ],
+)
+def test_role_arns_match_exactly_or_by_account_and_name(
+    arn: str, expected: tuple[str, ...]
+) -> None:
     assert PROFILES(arn) == expected
 
 

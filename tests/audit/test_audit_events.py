@@ -29,8 +29,9 @@ def test_own_source_identity_comes_from_request_parameters() -> None:
 
 
 def test_response_elements_are_the_fallback() -> None:
-    ev = parse_record(assume_role(source_identity="sentinel.bob.00000000000000aa", echo_only=True),
-                      ParseStats())
+    ev = parse_record(
+        assume_role(source_identity="sentinel.bob.00000000000000aa", echo_only=True), ParseStats()
+    )
     assert ev is not None and ev.source_identity == "sentinel.bob.00000000000000aa"
 
 
@@ -47,8 +48,9 @@ def test_chained_identity_is_kept_separately_and_inherited() -> None:
 
 
 def test_callers_identity_never_overrides_the_requests_own() -> None:
-    rec = assume_role(source_identity="sentinel.carol.00000000000000cc",
-                      chained="sentinel.alice.00000000000000bb")
+    rec = assume_role(
+        source_identity="sentinel.carol.00000000000000cc", chained="sentinel.alice.00000000000000bb"
+    )
     ev = parse_record(rec, ParseStats())
     assert ev is not None
     assert ev.effective_source_identity == "sentinel.carol.00000000000000cc"
@@ -97,11 +99,27 @@ def test_a_file_without_issuance_text_is_validated_but_not_audited() -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.sampled_from(["eventName", "eventTime", "eventID", "requestParameters",
-                                       "roleArn", "sourceIdentity", "userIdentity",
-                                       "sessionContext", "responseElements", "x"]),
-                      children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "eventName",
+                    "eventTime",
+                    "eventID",
+                    "requestParameters",
+                    "roleArn",
+                    "sourceIdentity",
+                    "userIdentity",
+                    "sessionContext",
+                    "responseElements",
+                    "x",
+                ]
+            ),
+            children,
+            max_size=5,
+        )
+    ),
     max_leaves=20,
 )
 
@@ -119,8 +137,13 @@ def test_arbitrary_records_never_crash(value: Any) -> None:
 def test_arbitrary_files_never_crash(records: list[Any], junk: bytes) -> None:
     stats = ParseStats()
     good = json.dumps({"Records": [*records, assume_role()]}).encode()
-    for data in (good, gzip.compress(good), b"\x1f\x8b" + junk, junk + b'"AssumeRole"',
-                 gzip.compress(junk + b'"AssumeRole"')):
+    for data in (
+        good,
+        gzip.compress(good),
+        b"\x1f\x8b" + junk,
+        junk + b'"AssumeRole"',
+        gzip.compress(junk + b'"AssumeRole"'),
+    ):
         events = parse_log_bytes("f", data, WINDOW, stats)
         assert all(WINDOW.contains(e.event_time) for e in events)
 
@@ -131,7 +154,8 @@ def test_concatenated_gzip_members_and_nul_padding_are_read() -> None:
     data = gzip.compress(text[:20]) + gzip.compress(text[20:]) + b"\0" * 64
     stats = ParseStats()
     assert [e.event_id for e in parse_log_bytes("f.json.gz", data, WINDOW, stats)] == [
-        inside["eventID"]]
+        inside["eventID"]
+    ]
     assert stats.unreadable == []
 
 
@@ -147,8 +171,11 @@ def test_a_highly_compressed_file_is_inflated_in_bounded_steps() -> None:
 
 
 issuance_records = st.fixed_dictionaries(
-    {"eventName": st.sampled_from(["AssumeRole", "AssumeRoleWithSAML", "GetSessionToken",
-                                   "AssumeRoot", "ListBuckets"])},
+    {
+        "eventName": st.sampled_from(
+            ["AssumeRole", "AssumeRoleWithSAML", "GetSessionToken", "AssumeRoot", "ListBuckets"]
+        )
+    },
     optional={
         "eventSource": st.sampled_from(["sts.amazonaws.com", "s3.amazonaws.com"]),
         "eventTime": st.sampled_from(["2025-11-03T12:00:00Z", "", "yesterday", None]),
@@ -156,21 +183,51 @@ issuance_records = st.fixed_dictionaries(
         "sharedEventID": st.sampled_from(["s1", ""]),
         "errorCode": st.sampled_from(["AccessDenied", "", None]),
         "recipientAccountId": st.sampled_from(["123456789012", ""]),
-        "userIdentity": st.one_of(st.none(), st.fixed_dictionaries({}, optional={
-            "type": st.sampled_from(["AWSService", "IAMUser", ""]),
-            "invokedBy": st.sampled_from(["lambda.amazonaws.com", ""]),
-            "arn": st.text(max_size=5),
-            "sessionContext": st.fixed_dictionaries({}, optional={
-                "sourceIdentity": st.sampled_from(["sentinel.a.0123456789abcdef", "x", ""]),
-                "sessionIssuer": st.fixed_dictionaries({}, optional={
-                    "arn": st.sampled_from([PROD_ROLE, ""])})})})),
-        "requestParameters": st.one_of(st.none(), st.fixed_dictionaries({}, optional={
-            "roleArn": st.sampled_from([PROD_ROLE, ""]),
-            "roleSessionName": st.text(max_size=5), "name": st.text(max_size=5),
-            "sourceIdentity": st.sampled_from(["sentinel.b.0123456789abcdef", "y", ""])})),
-        "responseElements": st.one_of(st.none(), st.fixed_dictionaries({}, optional={
-            "sourceIdentity": st.sampled_from(["sentinel.a.0123456789abcdef", "z", ""])})),
-    })
+        "userIdentity": st.one_of(
+            st.none(),
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "type": st.sampled_from(["AWSService", "IAMUser", ""]),
+                    "invokedBy": st.sampled_from(["lambda.amazonaws.com", ""]),
+                    "arn": st.text(max_size=5),
+                    "sessionContext": st.fixed_dictionaries(
+                        {},
+                        optional={
+                            "sourceIdentity": st.sampled_from(
+                                ["sentinel.a.0123456789abcdef", "x", ""]
+                            ),
+                            "sessionIssuer": st.fixed_dictionaries(
+                                {}, optional={"arn": st.sampled_from([PROD_ROLE, ""])}
+                            ),
+                        },
+                    ),
+                },
+            ),
+        ),
+        "requestParameters": st.one_of(
+            st.none(),
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "roleArn": st.sampled_from([PROD_ROLE, ""]),
+                    "roleSessionName": st.text(max_size=5),
+                    "name": st.text(max_size=5),
+                    "sourceIdentity": st.sampled_from(["sentinel.b.0123456789abcdef", "y", ""]),
+                },
+            ),
+        ),
+        "responseElements": st.one_of(
+            st.none(),
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "sourceIdentity": st.sampled_from(["sentinel.a.0123456789abcdef", "z", ""])
+                },
+            ),
+        ),
+    },
+)
 
 
 @settings(max_examples=300, deadline=None)

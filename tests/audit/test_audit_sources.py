@@ -75,8 +75,9 @@ def test_folder_skips_malformed_files_and_records_with_a_count(tmp_path: Path) -
     write_log(tmp_path, [good, bad_record, "a string", 42])
     day = tmp_path / Path(log_key(T0)).parent
     (day / "broken.json.gz").write_bytes(b"\x1f\x8b" + b"AssumeRole" * 3)
-    (day / "truncated.json.gz").write_bytes(gzip.compress(b'{"Records": [{"eventName": '
-                                                          b'"AssumeRole"')[:-4])
+    (day / "truncated.json.gz").write_bytes(
+        gzip.compress(b'{"Records": [{"eventName": "AssumeRole"')[:-4]
+    )
     (day / "badjson.json").write_text('{"Records": [{"eventName": "AssumeRole", ')
     (day / "norecords.json").write_text('{"eventName": "AssumeRole"}')
     stats = ParseStats()
@@ -164,8 +165,9 @@ def cloudtrail(sandbox: Any) -> Any:
     return client("cloudtrail", region=sandbox.region, max_attempts=0)
 
 
-def test_lookup_follows_next_token_across_pages(sandbox: Any, recorder: Any,
-                                                audit_env: Any) -> None:
+def test_lookup_follows_next_token_across_pages(
+    sandbox: Any, recorder: Any, audit_env: Any
+) -> None:
     expected = set()
     for n in range(120):
         rec = recorder.add_event(assume_role(at=T0 + timedelta(seconds=n)))
@@ -179,19 +181,22 @@ def test_lookup_follows_next_token_across_pages(sandbox: Any, recorder: Any,
     assert recorder.lookup_calls == 3
 
 
-def test_lookup_paces_requests_under_two_per_second(sandbox: Any, recorder: Any,
-                                                    audit_env: Any) -> None:
+def test_lookup_paces_requests_under_two_per_second(
+    sandbox: Any, recorder: Any, audit_env: Any
+) -> None:
     for n in range(60):
         recorder.add_event(assume_role(at=T0 + timedelta(seconds=n)))
     sleeper = Sleeper()
-    list(lookup_events(cloudtrail(sandbox), WINDOW, ParseStats(), sleep=sleeper,
-                       clock=sleeper.clock))
+    list(
+        lookup_events(cloudtrail(sandbox), WINDOW, ParseStats(), sleep=sleeper, clock=sleeper.clock)
+    )
     # No time passes between calls here, so the second page waits the full interval.
     assert sleeper.calls == [0.5]
 
 
-def test_lookup_backs_off_after_one_throttling_response(sandbox: Any, recorder: Any,
-                                                        audit_env: Any) -> None:
+def test_lookup_backs_off_after_one_throttling_response(
+    sandbox: Any, recorder: Any, audit_env: Any
+) -> None:
     rec = recorder.add_event(assume_role(at=T0))
     recorder.throttle_next(1)
     stats, sleeper = ParseStats(), Sleeper()
@@ -205,25 +210,36 @@ def test_lookup_backs_off_after_one_throttling_response(sandbox: Any, recorder: 
     assert sum(sleeper.calls) >= 0.5
 
 
-def test_lookup_gives_up_after_bounded_attempts(sandbox: Any, recorder: Any,
-                                                audit_env: Any) -> None:
+def test_lookup_gives_up_after_bounded_attempts(
+    sandbox: Any, recorder: Any, audit_env: Any
+) -> None:
     recorder.throttle_next(10)
     sleeper = Sleeper()
     with pytest.raises(AuditError, match="cloudtrail:LookupEvents was throttled"):
-        list(lookup_events(cloudtrail(sandbox), WINDOW, ParseStats(), sleep=sleeper,
-                           clock=sleeper.clock, pacing=Pacing(max_attempts=3, min_interval=0)))
+        list(
+            lookup_events(
+                cloudtrail(sandbox),
+                WINDOW,
+                ParseStats(),
+                sleep=sleeper,
+                clock=sleeper.clock,
+                pacing=Pacing(max_attempts=3, min_interval=0),
+            )
+        )
     assert recorder.lookup_calls == 3
     assert len(sleeper.calls) == 2
     assert 0.25 <= sleeper.calls[0] <= 0.5 and 0.5 <= sleeper.calls[1] <= 1.0  # doubling
 
 
-def test_lookup_counts_malformed_cloudtrail_event_json(sandbox: Any, recorder: Any,
-                                                       audit_env: Any) -> None:
+def test_lookup_counts_malformed_cloudtrail_event_json(
+    sandbox: Any, recorder: Any, audit_env: Any
+) -> None:
     good = recorder.add_event(assume_role(at=T0))
     bad = assume_role(at=T0 + timedelta(seconds=1))
     bad["requestParameters"] = None  # no roleArn
     recorder.add_event(bad)
     stats = ParseStats()
     assert ids(lookup_events(cloudtrail(sandbox), WINDOW, stats, sleep=Sleeper())) == {
-        good["eventID"]}
+        good["eventID"]
+    }
     assert stats.malformed == 1

@@ -288,8 +288,9 @@ def test_home_is_never_written_outside_sentinel_dir(run_sentinel, sandbox_env) -
     home = Path(sandbox_env["HOME"])
     assert run_sentinel(["credentials", "--profile", "dev"]).returncode == 0
     assert run_sentinel(["exec", "--profile", "dev", "--", PY, "-c", "1"]).returncode == 0
-    assert run_sentinel(["exec", "--server", "--profile", "prod", "--", PY, "-c", "1"]
-                        ).returncode == 0
+    assert (
+        run_sentinel(["exec", "--server", "--profile", "prod", "--", PY, "-c", "1"]).returncode == 0
+    )
     assert sorted(p.name for p in home.iterdir()) == [".sentinel"]
     assert list((home / ".sentinel" / "cache").glob("*.json")), "the cache was not written"
     assert not (home / ".aws").exists()

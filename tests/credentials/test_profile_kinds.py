@@ -25,11 +25,19 @@ def extra_env(sandbox, sandbox_env, tmp_path) -> dict[str, str]:
     base = Path(sandbox.aws_config_file).read_text()
     dev_role = sandbox.role_arns["dev"]
     creds = Path(sandbox.credentials_file).read_text()
-    key = next(line.split("=", 1)[1].strip() for line in creds.splitlines()
-               if line.startswith("aws_access_key_id"))
-    secret = next(line.split("=", 1)[1].strip() for line in creds.splitlines()
-                  if line.startswith("aws_secret_access_key"))
-    config.write_text(base + f"""
+    key = next(
+        line.split("=", 1)[1].strip()
+        for line in creds.splitlines()
+        if line.startswith("aws_access_key_id")
+    )
+    secret = next(
+        line.split("=", 1)[1].strip()
+        for line in creds.splitlines()
+        if line.startswith("aws_secret_access_key")
+    )
+    config.write_text(
+        base
+        + f"""
 [profile ext]
 role_arn = {dev_role}
 source_profile = sentinel-source
@@ -48,20 +56,30 @@ region = us-east-1
 
 [profile orphan-role]
 role_arn = {dev_role}
-""")
+"""
+    )
     policy = tmp_path / "policy.yaml"
     policy.write_text("policies:\n  - name: all\n    match: {profile: '*'}\n    effect: allow\n")
     return {**sandbox_env, "AWS_CONFIG_FILE": str(config), "SENTINEL_TEST_POLICY": str(policy)}
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*sentinel_command(), *args, "--policy", env["SENTINEL_TEST_POLICY"]],
-                          env=env, capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [*sentinel_command(), *args, "--policy", env["SENTINEL_TEST_POLICY"]],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def last_assume_role(sandbox, session_name_prefix: str = "sentinel.") -> dict:
-    events = [e for e in sandbox.recorder.events()
-              if e["requestParameters"].get("roleSessionName", "").startswith(session_name_prefix)]
+    events = [
+        e
+        for e in sandbox.recorder.events()
+        if e["requestParameters"].get("roleSessionName", "").startswith(session_name_prefix)
+    ]
     return events[-1]
 
 
@@ -89,9 +107,19 @@ def test_role_without_source_is_a_config_error(extra_env) -> None:
 def test_mfa_code_is_asked_on_the_terminal(extra_env, sandbox) -> None:
     pid, fd = pty.fork()
     if pid == 0:  # the child: sentinel on a terminal
-        os.execve(sentinel_command()[0], [*sentinel_command(), "credentials", "--no-cache",
-                                          "--profile", "mfa", "--policy",
-                                          extra_env["SENTINEL_TEST_POLICY"]], extra_env)
+        os.execve(
+            sentinel_command()[0],
+            [
+                *sentinel_command(),
+                "credentials",
+                "--no-cache",
+                "--profile",
+                "mfa",
+                "--policy",
+                extra_env["SENTINEL_TEST_POLICY"],
+            ],
+            extra_env,
+        )
     output = b""
     deadline = time.monotonic() + 60
     answered = False
@@ -114,13 +142,28 @@ def test_mfa_code_is_asked_on_the_terminal(extra_env, sandbox) -> None:
     assert os.waitstatus_to_exitcode(status) == 0, output
     assert b'"Version": 1' in output
     assert last_assume_role(sandbox)["requestParameters"]["sourceIdentity"].startswith(
-        "sentinel.alice.")
+        "sentinel.alice."
+    )
 
 
 def test_mfa_without_a_terminal_is_a_clear_error(extra_env) -> None:
-    out = subprocess.run([*sentinel_command(), "credentials", "--no-cache", "--profile", "mfa",
-                          "--policy", extra_env["SENTINEL_TEST_POLICY"]], env=extra_env,
-                         capture_output=True, text=True, timeout=60, check=False,
-                         stdin=subprocess.DEVNULL, start_new_session=True)
+    out = subprocess.run(
+        [
+            *sentinel_command(),
+            "credentials",
+            "--no-cache",
+            "--profile",
+            "mfa",
+            "--policy",
+            extra_env["SENTINEL_TEST_POLICY"],
+        ],
+        env=extra_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     assert out.returncode == 2
     assert "MFA code" in out.stderr and "Traceback" not in out.stderr

@@ -20,8 +20,7 @@ from sentinelgw.policy import Mode, load_policy_text
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday
 POLICY = load_policy_text(
-    "policies:\n  - name: alice-dev\n    match: {profile: dev, user: [alice]}\n"
-    "    effect: allow\n",
+    "policies:\n  - name: alice-dev\n    match: {profile: dev, user: [alice]}\n    effect: allow\n",
     "policy.yaml",
 )
 

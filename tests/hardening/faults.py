@@ -100,17 +100,21 @@ Answer = tuple[int, str]
 
 
 def sts_error(code: str, message: str, *, status: int = 400, kind: str = "Sender") -> Answer:
-    return status, (f'<ErrorResponse xmlns="{STS_NS}"><Error><Type>{kind}</Type>'
-                    f"<Code>{code}</Code><Message>{message}</Message></Error>"
-                    "<RequestId>fake-sts</RequestId></ErrorResponse>")
+    return status, (
+        f'<ErrorResponse xmlns="{STS_NS}"><Error><Type>{kind}</Type>'
+        f"<Code>{code}</Code><Message>{message}</Message></Error>"
+        "<RequestId>fake-sts</RequestId></ErrorResponse>"
+    )
 
 
 def caller_identity(user: str, account: str = "123456789012") -> Answer:
-    return 200, (f'<GetCallerIdentityResponse xmlns="{STS_NS}"><GetCallerIdentityResult>'
-                 f"<Arn>arn:aws:iam::{account}:user/{user}</Arn><UserId>AIDAFAKESTS</UserId>"
-                 f"<Account>{account}</Account></GetCallerIdentityResult>"
-                 "<ResponseMetadata><RequestId>fake-sts</RequestId></ResponseMetadata>"
-                 "</GetCallerIdentityResponse>")
+    return 200, (
+        f'<GetCallerIdentityResponse xmlns="{STS_NS}"><GetCallerIdentityResult>'
+        f"<Arn>arn:aws:iam::{account}:user/{user}</Arn><UserId>AIDAFAKESTS</UserId>"
+        f"<Account>{account}</Account></GetCallerIdentityResult>"
+        "<ResponseMetadata><RequestId>fake-sts</RequestId></ResponseMetadata>"
+        "</GetCallerIdentityResponse>"
+    )
 
 
 @contextlib.contextmanager

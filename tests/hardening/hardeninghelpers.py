@@ -61,13 +61,22 @@ class Live:
 
 
 @contextmanager
-def live_session(env: dict[str, str], *args: str, capture: Path | None = None,
-                 sentinel_args: tuple[str, ...] = ()) -> Iterator[Live]:
+def live_session(
+    env: dict[str, str],
+    *args: str,
+    capture: Path | None = None,
+    sentinel_args: tuple[str, ...] = (),
+) -> Iterator[Live]:
     """``sentinel [sentinel_args] exec --server ARGS -- python holder.py [capture]``."""
     child = [PY, HOLDER, *([str(capture)] if capture else [])]
-    proc = subprocess.Popen([*sentinel_command(), *sentinel_args, "exec", "--server", *args,
-                             "--", *child], env=env, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*sentinel_command(), *sentinel_args, "exec", "--server", *args, "--", *child],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     live = Live(proc)
     try:
         assert proc.stdout is not None
@@ -92,9 +101,16 @@ def live_session(env: dict[str, str], *args: str, capture: Path | None = None,
                 stream.close()
 
 
-def request_bytes(port: int, token: str | None, *, host: str | None = None,
-                  method: str = "GET", path: str = CREDENTIALS_PATH,
-                  version: str = "HTTP/1.1", extra: str = "") -> bytes:
+def request_bytes(
+    port: int,
+    token: str | None,
+    *,
+    host: str | None = None,
+    method: str = "GET",
+    path: str = CREDENTIALS_PATH,
+    version: str = "HTTP/1.1",
+    extra: str = "",
+) -> bytes:
     head = f"{method} {path} {version}\r\n"
     head += f"Host: {host if host is not None else f'127.0.0.1:{port}'}\r\n"
     if token is not None:

@@ -27,8 +27,13 @@ else:
     token = os.environ["AWS_CONTAINER_AUTHORIZATION_TOKEN"]
     token_mode = None
 capture = sys.argv[1] if len(sys.argv) > 1 else None
-hello = {"url": url, "token": token, "session": os.environ.get("AWS_SENTINEL_SESSION_ID"),
-         "pid": os.getpid(), "token_file_mode": token_mode}
+hello = {
+    "url": url,
+    "token": token,
+    "session": os.environ.get("AWS_SENTINEL_SESSION_ID"),
+    "pid": os.getpid(),
+    "token_file_mode": token_mode,
+}
 
 
 def keep(entry: dict) -> None:

@@ -28,10 +28,14 @@ DEEPISH = b"[" * 5_000 + b'"AssumeRole"' + b"]" * 5_000  # past the interpreter'
 
 
 def record(at: datetime = T0) -> dict[str, Any]:
-    return {"eventName": "AssumeRole", "eventSource": "sts.amazonaws.com",
-            "eventTime": iso(at), "eventID": str(uuid.uuid4()),
-            "requestParameters": {"roleArn": ROLE, "roleSessionName": "s"},
-            "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/eve"}}
+    return {
+        "eventName": "AssumeRole",
+        "eventSource": "sts.amazonaws.com",
+        "eventTime": iso(at),
+        "eventID": str(uuid.uuid4()),
+        "requestParameters": {"roleArn": ROLE, "roleSessionName": "s"},
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/eve"},
+    }
 
 
 def log(records: list[Any]) -> bytes:
@@ -45,21 +49,29 @@ def mutate(data: bytes, cuts: list[int], flips: list[tuple[int, int]]) -> bytes:
             buf[pos % len(buf)] = value
     for cut in cuts:
         if buf:
-            del buf[cut % len(buf):]
+            del buf[cut % len(buf) :]
     return bytes(buf)
 
 
 valid_file = st.lists(st.just(None), min_size=1, max_size=3).map(
-    lambda xs: log([record() for _ in xs]))
+    lambda xs: log([record() for _ in xs])
+)
 file_bytes = st.one_of(
     st.binary(max_size=300),
     st.binary(max_size=300).map(lambda b: b + b"AssumeRole"),
     st.binary(max_size=300).map(gzip.compress),
-    st.builds(mutate, valid_file, st.lists(st.integers(0, 10_000), max_size=1),
-              st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=4)),
-    st.builds(mutate, valid_file.map(gzip.compress),
-              st.lists(st.integers(0, 10_000), max_size=1),
-              st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=3)),
+    st.builds(
+        mutate,
+        valid_file,
+        st.lists(st.integers(0, 10_000), max_size=1),
+        st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=4),
+    ),
+    st.builds(
+        mutate,
+        valid_file.map(gzip.compress),
+        st.lists(st.integers(0, 10_000), max_size=1),
+        st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=3),
+    ),
     st.sampled_from([DEEPISH, gzip.compress(DEEPISH), b'{"Records": ' + DEEPISH + b"}"]),
 )
 
@@ -80,8 +92,11 @@ def test_arbitrary_files_in_a_folder_never_crash(files: list[tuple[str, bytes]])
     assert stats.files + stats.malformed >= 1
 
 
-@pytest.mark.parametrize("data", [DEEP, gzip.compress(DEEP), b'{"Records": ' + DEEP + b"}"],
-                         ids=["json", "gzip", "inside-records"])
+@pytest.mark.parametrize(
+    "data",
+    [DEEP, gzip.compress(DEEP), b'{"Records": ' + DEEP + b"}"],
+    ids=["json", "gzip", "inside-records"],
+)
 def test_deeply_nested_json_is_skipped_not_a_crash(tmp_path: Path, data: bytes) -> None:
     """Regression: json.loads raises RecursionError (not ValueError) on deep nesting, which
     escaped the folder source as an internal error."""
@@ -106,11 +121,20 @@ def test_audit_cli_over_a_hostile_folder(run_sentinel: Any, tmp_path: Path) -> N
     (tmp_path / "deep.json").write_bytes(DEEP)
     (tmp_path / "binary.json.gz").write_bytes(b"\x1f\x8b\x08" + bytes(range(256)))
     (tmp_path / "utf16.json").write_bytes(log([record()]).decode().encode("utf-16"))
-    (tmp_path / "notutf8.json").write_bytes(b'{"Records": [{"eventName": "AssumeRole", '
-                                            b'"x": "\xff\xfe"}]}')
+    (tmp_path / "notutf8.json").write_bytes(
+        b'{"Records": [{"eventName": "AssumeRole", "x": "\xff\xfe"}]}'
+    )
     since, until = iso(WINDOW.start), iso(WINDOW.end)
-    args = ["audit", "untracked-sessions", "--since", str(since), "--until", str(until),
-            "--source", str(tmp_path)]
+    args = [
+        "audit",
+        "untracked-sessions",
+        "--since",
+        str(since),
+        "--until",
+        str(until),
+        "--source",
+        str(tmp_path),
+    ]
     closed = run_sentinel(args)  # unreadable files fail the audit closed
     assert closed.returncode == 2 and "deep.json" in closed.stderr, closed.stderr
     for fmt in ("json", "human"):

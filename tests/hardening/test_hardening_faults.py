@@ -45,25 +45,33 @@ def pid_alive(pid: int) -> bool:
 def sandbox_dynamodb(sandbox: Any) -> Any:
     import boto3
 
-    return boto3.client("dynamodb", endpoint_url=sandbox.endpoint_url, region_name=sandbox.region,
-                        aws_access_key_id="AKIAHARDENINGTESTS",
-                        aws_secret_access_key="hardening-not-secret")
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=sandbox.endpoint_url,
+        region_name=sandbox.region,
+        aws_access_key_id="AKIAHARDENINGTESTS",
+        aws_secret_access_key="hardening-not-secret",
+    )
 
 
 # --- DynamoDB ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("profile", "needle"), [
-    ("prod", "the policy requires session tracking for this profile, so no credentials"),
-    ("dev", "set defaults.fail_open"),
-])
-def test_dynamodb_unreachable_at_start_fails_closed(run_sentinel: Any, sandbox_env: dict[str, str],
-                                                    tmp_path: Path, profile: str,
-                                                    needle: str) -> None:
+@pytest.mark.parametrize(
+    ("profile", "needle"),
+    [
+        ("prod", "the policy requires session tracking for this profile, so no credentials"),
+        ("dev", "set defaults.fail_open"),
+    ],
+)
+def test_dynamodb_unreachable_at_start_fails_closed(
+    run_sentinel: Any, sandbox_env: dict[str, str], tmp_path: Path, profile: str, needle: str
+) -> None:
     marker = tmp_path / "ran"
     env = {**sandbox_env, "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{closed_port()}"}
-    out = run_sentinel(["exec", "--server", "--profile", profile, "--", *marker_cmd(marker)],
-                       env=env, timeout=120)
+    out = run_sentinel(
+        ["exec", "--server", "--profile", profile, "--", *marker_cmd(marker)], env=env, timeout=120
+    )
     assert out.returncode == 2, out.stderr
     line = one_error_line(out.stderr)
     assert "sentinel-sessions" in line and "could not reach" in line and needle in line
@@ -71,15 +79,23 @@ def test_dynamodb_unreachable_at_start_fails_closed(run_sentinel: Any, sandbox_e
 
 
 def test_dynamodb_unreachable_with_fail_open_runs_dev_with_a_warning(
-        run_sentinel: Any, sandbox_env: dict[str, str], sandbox: Any, tmp_path: Path) -> None:
+    run_sentinel: Any, sandbox_env: dict[str, str], sandbox: Any, tmp_path: Path
+) -> None:
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(Path(sandbox.sentinel_config).read_text().replace(
-        "defaults:\n", "defaults:\n  fail_open: true\n", 1))
+    cfg.write_text(
+        Path(sandbox.sentinel_config)
+        .read_text()
+        .replace("defaults:\n", "defaults:\n  fail_open: true\n", 1)
+    )
     marker = tmp_path / "ran"
-    env = {**sandbox_env, "SENTINEL_CONFIG": str(cfg),
-           "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{closed_port()}"}
-    out = run_sentinel(["exec", "--server", "--profile", "dev", "--", *marker_cmd(marker)],
-                       env=env, timeout=120)
+    env = {
+        **sandbox_env,
+        "SENTINEL_CONFIG": str(cfg),
+        "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{closed_port()}",
+    }
+    out = run_sentinel(
+        ["exec", "--server", "--profile", "dev", "--", *marker_cmd(marker)], env=env, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert marker.exists()
     warnings = [ln for ln in out.stderr.splitlines() if ln.startswith("sentinel: warning: ")]
@@ -87,8 +103,9 @@ def test_dynamodb_unreachable_with_fail_open_runs_dev_with_a_warning(
     assert "Traceback" not in out.stderr
 
 
-def test_dynamodb_outage_mid_run_refuses_then_recovers(sandbox: Any, sandbox_env: dict[str, str],
-                                                       run_sentinel: Any) -> None:
+def test_dynamodb_outage_mid_run_refuses_then_recovers(
+    sandbox: Any, sandbox_env: dict[str, str], run_sentinel: Any
+) -> None:
     target = urlparse(sandbox.endpoint_url)
     with SwitchableProxy(target.hostname or "127.0.0.1", int(target.port or 0)) as proxy:
         env = {**sandbox_env, "AWS_ENDPOINT_URL_DYNAMODB": proxy.url}
@@ -123,8 +140,9 @@ def _wait_for_count(sandbox: Any, sid: str, count: int) -> None:
     client = sandbox_dynamodb(sandbox)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        item = client.get_item(TableName=sandbox.table, Key={"id": {"S": sid}},
-                               ConsistentRead=True).get("Item", {})
+        item = client.get_item(
+            TableName=sandbox.table, Key={"id": {"S": sid}}, ConsistentRead=True
+        ).get("Item", {})
         if int(item.get("request_count", {}).get("N", "0")) >= count:
             return
         time.sleep(0.1)
@@ -134,12 +152,16 @@ def _wait_for_count(sandbox: Any, sid: str, count: int) -> None:
 # --- STS -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("args", [
-    ["credentials", "--no-cache", "--profile", "dev"],
-    ["exec", "--server", "--profile", "prod", "--"],
-])
-def test_sts_throttling_is_one_line_naming_sts(run_sentinel: Any, sandbox_env: dict[str, str],
-                                               tmp_path: Path, args: list[str]) -> None:
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["credentials", "--no-cache", "--profile", "dev"],
+        ["exec", "--server", "--profile", "prod", "--"],
+    ],
+)
+def test_sts_throttling_is_one_line_naming_sts(
+    run_sentinel: Any, sandbox_env: dict[str, str], tmp_path: Path, args: list[str]
+) -> None:
     marker = tmp_path / "ran"
     with fake_sts(lambda _action: sts_error("Throttling", "Rate exceeded")) as (url, seen):
         cmd = [*args, *marker_cmd(marker)] if args[0] == "exec" else args
@@ -151,15 +173,26 @@ def test_sts_throttling_is_one_line_naming_sts(run_sentinel: Any, sandbox_env: d
     assert out.stdout == "" and not marker.exists()
 
 
-@pytest.mark.parametrize(("answer", "needle"), [
-    (sts_error("AccessDenied", "not authorized", status=403),
-     "was denied (AccessDenied). The caller needs sts:AssumeRole and sts:SetSourceIdentity"),
-    (sts_error("InternalFailure", "boom", status=500, kind="Receiver"),
-     "failed with InternalFailure"),
-])
+@pytest.mark.parametrize(
+    ("answer", "needle"),
+    [
+        (
+            sts_error("AccessDenied", "not authorized", status=403),
+            "was denied (AccessDenied). The caller needs sts:AssumeRole and sts:SetSourceIdentity",
+        ),
+        (
+            sts_error("InternalFailure", "boom", status=500, kind="Receiver"),
+            "failed with InternalFailure",
+        ),
+    ],
+)
 def test_sts_assume_role_errors_leave_no_active_record(
-        run_sentinel: Any, sandbox_env: dict[str, str], tmp_path: Path,
-        answer: tuple[int, str], needle: str) -> None:
+    run_sentinel: Any,
+    sandbox_env: dict[str, str],
+    tmp_path: Path,
+    answer: tuple[int, str],
+    needle: str,
+) -> None:
     user = f"sts-fault-{os.urandom(4).hex()}"
     marker = tmp_path / "ran"
 
@@ -167,8 +200,11 @@ def test_sts_assume_role_errors_leave_no_active_record(
         return caller_identity(user) if action == "GetCallerIdentity" else answer
 
     with fake_sts(respond) as (url, seen):
-        out = run_sentinel(["exec", "--server", "--profile", "prod", "--", *marker_cmd(marker)],
-                           env={**sandbox_env, "AWS_ENDPOINT_URL_STS": url}, timeout=120)
+        out = run_sentinel(
+            ["exec", "--server", "--profile", "prod", "--", *marker_cmd(marker)],
+            env={**sandbox_env, "AWS_ENDPOINT_URL_STS": url},
+            timeout=120,
+        )
     assert out.returncode == 2, out.stderr
     line = one_error_line(out.stderr)
     assert "sts:AssumeRole on arn:aws:iam::" in line and needle in line
@@ -183,14 +219,17 @@ def test_sts_assume_role_errors_leave_no_active_record(
 # --- SSM -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("args", [
-    ["exec", "--policy", "ssm:/sentinel/policy", "--profile", "dev", "--"],
-    ["exec", "--server", "--policy", "ssm:/sentinel/policy", "--profile", "dev", "--"],
-    ["credentials", "--no-cache", "--policy", "ssm:/sentinel/policy", "--profile", "dev"],
-])
-def test_ssm_unavailable_when_the_policy_lives_there(run_sentinel: Any,
-                                                     sandbox_env: dict[str, str],
-                                                     tmp_path: Path, args: list[str]) -> None:
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["exec", "--policy", "ssm:/sentinel/policy", "--profile", "dev", "--"],
+        ["exec", "--server", "--policy", "ssm:/sentinel/policy", "--profile", "dev", "--"],
+        ["credentials", "--no-cache", "--policy", "ssm:/sentinel/policy", "--profile", "dev"],
+    ],
+)
+def test_ssm_unavailable_when_the_policy_lives_there(
+    run_sentinel: Any, sandbox_env: dict[str, str], tmp_path: Path, args: list[str]
+) -> None:
     marker = tmp_path / "ran"
     env = {**sandbox_env, "AWS_ENDPOINT_URL_SSM": f"http://127.0.0.1:{closed_port()}"}
     cmd = [*args, *marker_cmd(marker)] if args[0] == "exec" else args
@@ -204,25 +243,40 @@ def test_ssm_unavailable_when_the_policy_lives_there(run_sentinel: Any,
 # --- SSO -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("expires", "needle"), [
-    (timedelta(minutes=-5), "has expired"),
-    (timedelta(hours=1), "was refused (expired or revoked)"),  # the portal does not know it
-])
-@pytest.mark.parametrize("args", [
-    ["--aws-profile", "sso-admin", "exec", "--server", "--profile", "prod-sso", "--"],
-    ["credentials", "--no-cache", "--profile", "sso-admin"],
-])
-def test_expired_sso_token_says_aws_sso_login(run_sentinel: Any, sandbox_env: dict[str, str],
-                                              tmp_path: Path, expires: timedelta, needle: str,
-                                              args: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("expires", "needle"),
+    [
+        (timedelta(minutes=-5), "has expired"),
+        (timedelta(hours=1), "was refused (expired or revoked)"),  # the portal does not know it
+    ],
+)
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--aws-profile", "sso-admin", "exec", "--server", "--profile", "prod-sso", "--"],
+        ["credentials", "--no-cache", "--profile", "sso-admin"],
+    ],
+)
+def test_expired_sso_token_says_aws_sso_login(
+    run_sentinel: Any,
+    sandbox_env: dict[str, str],
+    tmp_path: Path,
+    expires: timedelta,
+    needle: str,
+    args: list[str],
+) -> None:
     from sentinelgw.sandbox.sso import cache_file_name
 
     cache = tmp_path / "sso-cache"
     cache.mkdir()
-    (cache / cache_file_name()).write_text(json.dumps({
-        "accessToken": "not-the-portal-token",
-        "expiresAt": (datetime.now(UTC) + expires).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }))
+    (cache / cache_file_name()).write_text(
+        json.dumps(
+            {
+                "accessToken": "not-the-portal-token",
+                "expiresAt": (datetime.now(UTC) + expires).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+        )
+    )
     marker = tmp_path / "ran"
     cmd = [*args, *marker_cmd(marker)] if "exec" in args else args
     out = run_sentinel(cmd, env={**sandbox_env, "SENTINEL_SSO_CACHE_DIR": str(cache)})
@@ -236,8 +290,10 @@ def test_expired_sso_token_says_aws_sso_login(run_sentinel: Any, sandbox_env: di
 
 
 def test_child_killed_by_a_signal(run_sentinel: Any) -> None:
-    code = ("import os, signal; print(os.environ['AWS_SENTINEL_SESSION_ID'], flush=True); "
-            "os.kill(os.getpid(), signal.SIGKILL)")
+    code = (
+        "import os, signal; print(os.environ['AWS_SENTINEL_SESSION_ID'], flush=True); "
+        "os.kill(os.getpid(), signal.SIGKILL)"
+    )
     out = run_sentinel(["exec", "--server", "--profile", "prod", "--", PY, "-c", code])
     assert out.returncode == 128 + signal.SIGKILL, out.stderr
     assert "Traceback" not in out.stderr
@@ -245,7 +301,8 @@ def test_child_killed_by_a_signal(run_sentinel: Any) -> None:
 
 
 def test_sentinel_killed_leaves_nothing_listening_and_the_record_expires(
-        sandbox: Any, sandbox_env: dict[str, str], run_sentinel: Any) -> None:
+    sandbox: Any, sandbox_env: dict[str, str], run_sentinel: Any
+) -> None:
     from sentinelgw.sessions.store import SessionStore
 
     with live_session(sandbox_env, "--profile", "prod", "--server-duration", "1m") as live:
@@ -273,9 +330,12 @@ def test_sentinel_killed_leaves_nothing_listening_and_the_record_expires(
     assert live.session in {r["id"] for r in json.loads(active.stdout)}
     # Time passes: put expires_at in the past, as it will be a minute from now.
     past = f"{(datetime.now(UTC) - timedelta(seconds=5)).timestamp():.3f}"
-    client.update_item(TableName=sandbox.table, Key={"id": {"S": live.session}},
-                       UpdateExpression="SET expires_at = :t",
-                       ExpressionAttributeValues={":t": {"N": past}})
+    client.update_item(
+        TableName=sandbox.table,
+        Key={"id": {"S": live.session}},
+        UpdateExpression="SET expires_at = :t",
+        ExpressionAttributeValues={":t": {"N": past}},
+    )
     active = run_sentinel(["server-sessions", "--status", "active", "--format", "json"])
     assert active.returncode == 0, active.stderr
     assert live.session not in {r["id"] for r in json.loads(active.stdout)}

@@ -63,8 +63,13 @@ def served(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
         yield state
         code, stderr = live.finish()
     assert code == 0, stderr
-    out = subprocess.run([*sentinel_command(), "server-session", live.session, "--format",
-                          "json"], env=env, capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [*sentinel_command(), "server-session", live.session, "--format", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["request_count"] == state.granted
 
@@ -120,13 +125,16 @@ def test_hostile_request_gets_one_response(served: Served, kw: dict[str, Any], c
         assert b"Allow: GET" in resp
 
 
-@pytest.mark.parametrize(("token", "code"), [
-    (None, 401),
-    ("", 403),
-    ("Bearer {token}", 403),
-    ("{token}x", 403),
-    ("{upper}", 403),
-])
+@pytest.mark.parametrize(
+    ("token", "code"),
+    [
+        (None, 401),
+        ("", 403),
+        ("Bearer {token}", 403),
+        ("{token}x", 403),
+        ("{upper}", 403),
+    ],
+)
 def test_token_variants(served: Served, token: str | None, code: int) -> None:
     tok = served.live.token
     if token is not None:
@@ -140,16 +148,19 @@ def test_http10_without_host_is_refused(served: Served) -> None:
     assert status_of(served.send(data.encode())) == 403
 
 
-@pytest.mark.parametrize("data", [
-    b"",
-    b"GARBAGE\r\n\r\n",
-    b"GET /sentinel/credentials\r\n\r\n",
-    b"GET  /sentinel/credentials HTTP/1.1\r\n\r\n",
-    b"GET /sentinel/credentials HTTP/1.1\n\n",
-    b"\x00\xff\xfe\xfd\r\n\r\n",
-    b"\r\n\r\n",
-    b"GET /sentinel/credentials HTTP/1.1\r\nHost",
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"GARBAGE\r\n\r\n",
+        b"GET /sentinel/credentials\r\n\r\n",
+        b"GET  /sentinel/credentials HTTP/1.1\r\n\r\n",
+        b"GET /sentinel/credentials HTTP/1.1\n\n",
+        b"\x00\xff\xfe\xfd\r\n\r\n",
+        b"\r\n\r\n",
+        b"GET /sentinel/credentials HTTP/1.1\r\nHost",
+    ],
+)
 def test_malformed_heads(served: Served, data: bytes) -> None:
     assert status_of(served.send(data)) == 400
 
@@ -164,8 +175,7 @@ def test_a_megabyte_without_a_blank_line_is_431(served: Served) -> None:
     assert status_of(resp) == 431 and SECRET_FIELD not in resp
 
 
-def test_oversized_request_from_a_client_that_reads_late_still_gets_its_431(
-        served: Served) -> None:
+def test_oversized_request_from_a_client_that_reads_late_still_gets_its_431(served: Served) -> None:
     """Regression: the server closed with the rest of the request unread, so the kernel sent
     a RST that destroyed the 431 before a client that was not reading yet could see it."""
     data = good(served, extra="".join(f"X-{i}: {'b' * 60}\r\n" for i in range(200)))
@@ -231,27 +241,48 @@ def test_a_trickling_client_is_cut_off(served: Served) -> None:
     assert status_of(got) == 408 and SECRET_FIELD not in got
 
 
-@settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(st.binary(max_size=600))
 def test_arbitrary_bytes_never_get_credentials(served: Served, data: bytes) -> None:
     resp = served.send(data + b"\r\n\r\n")
     assert status_of(resp) != 200
 
 
-header_names = st.sampled_from(["Host", "host", "Authorization", "X-Forwarded-Host",
-                                "Accept", "Connection", "Transfer-Encoding"])
+header_names = st.sampled_from(
+    [
+        "Host",
+        "host",
+        "Authorization",
+        "X-Forwarded-Host",
+        "Accept",
+        "Connection",
+        "Transfer-Encoding",
+    ]
+)
 
 
-@settings(max_examples=100, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(st.sampled_from(["GET", "POST", "PUT", "get"]),
-       st.sampled_from(["/sentinel/credentials", "/", "/sentinel", "/sentinel/credentials/.."]),
-       st.lists(st.tuples(header_names, st.text(st.characters(min_codepoint=32,
-                                                              max_codepoint=126),
-                                                max_size=40)), max_size=5))
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    st.sampled_from(["GET", "POST", "PUT", "get"]),
+    st.sampled_from(["/sentinel/credentials", "/", "/sentinel", "/sentinel/credentials/.."]),
+    st.lists(
+        st.tuples(
+            header_names, st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40)
+        ),
+        max_size=5,
+    ),
+)
 def test_arbitrary_heads_without_the_token_never_get_credentials(
-        served: Served, method: str, path: str, headers: list[tuple[str, str]]) -> None:
+    served: Served, method: str, path: str, headers: list[tuple[str, str]]
+) -> None:
     head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{n}: {v}\r\n" for n, v in headers)
     resp = served.send(head.encode() + b"\r\n")
     assert status_of(resp) != 200

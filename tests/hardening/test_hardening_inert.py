@@ -349,9 +349,20 @@ def test_unreadable_session_item_does_not_stop_the_audit(
     trail.mkdir()
     (trail / "events.json").write_text(json.dumps({"Records": [event]}))
     proc = run_sentinel(
-        ["audit", "untracked-sessions", "--table", table, "--source", str(trail),
-         "--since", "2026-01-24T08:00:00Z", "--until", "2026-01-24T10:00:00Z",
-         "--format", "json"]
+        [
+            "audit",
+            "untracked-sessions",
+            "--table",
+            table,
+            "--source",
+            str(trail),
+            "--since",
+            "2026-01-24T08:00:00Z",
+            "--until",
+            "2026-01-24T10:00:00Z",
+            "--format",
+            "json",
+        ]
     )
     assert proc.returncode == 1, proc.stderr
     doc = json.loads(proc.stdout)

@@ -28,9 +28,14 @@ def session_record(run_sentinel: Any, sid: str) -> dict[str, Any]:
     return dict(json.loads(out.stdout))
 
 
-def hammer(port: int, token: str, clients: int, per_client: int,
-           refused: threading.Event | None = None,
-           after_refusal: int = 0) -> list[tuple[int, int, int, bytes]]:
+def hammer(
+    port: int,
+    token: str,
+    clients: int,
+    per_client: int,
+    refused: threading.Event | None = None,
+    after_refusal: int = 0,
+) -> list[tuple[int, int, int, bytes]]:
     """``clients`` threads × up to ``per_client`` requests, each on its own connection.
 
     With ``refused``, the first non-200 response sets it, and each client then makes at most
@@ -73,16 +78,18 @@ def hammer(port: int, token: str, clients: int, per_client: int,
     return results
 
 
-def test_fifty_clients_times_one_hundred_requests_exact_count(sandbox_env: dict[str, str],
-                                                              run_sentinel: Any) -> None:
+def test_fifty_clients_times_one_hundred_requests_exact_count(
+    sandbox_env: dict[str, str], run_sentinel: Any
+) -> None:
     with live_session(sandbox_env, "--profile", "prod") as live:
         results = hammer(live.port, live.token, CLIENTS, PER_CLIENT)
         code, stderr = live.finish()
     assert code == 0, stderr
     statuses = [r[2] for r in results]
     assert len(statuses) == CLIENTS * PER_CLIENT
-    assert statuses.count(200) == CLIENTS * PER_CLIENT, {s: statuses.count(s)
-                                                         for s in set(statuses)}
+    assert statuses.count(200) == CLIENTS * PER_CLIENT, {
+        s: statuses.count(s) for s in set(statuses)
+    }
     for _, _, _, body in results[:50]:
         doc = json.loads(body)
         assert set(doc) >= {"AccessKeyId", "SecretAccessKey", "Token", "Expiration"}
@@ -92,8 +99,9 @@ def test_fifty_clients_times_one_hundred_requests_exact_count(sandbox_env: dict[
     assert record["request_count"] == CLIENTS * PER_CLIENT
 
 
-def test_no_credentials_after_the_first_refusal_under_load(sandbox_env: dict[str, str],
-                                                           run_sentinel: Any) -> None:
+def test_no_credentials_after_the_first_refusal_under_load(
+    sandbox_env: dict[str, str], run_sentinel: Any
+) -> None:
     refused = threading.Event()
     with live_session(sandbox_env, "--profile", "prod") as live:
         holder: dict[str, list[tuple[int, int, int, bytes]]] = {}
@@ -130,8 +138,9 @@ class Parallel:
     stderr: str
 
 
-def test_many_server_sessions_in_parallel_against_one_table(sandbox_env: dict[str, str],
-                                                            run_sentinel: Any) -> None:
+def test_many_server_sessions_in_parallel_against_one_table(
+    sandbox_env: dict[str, str], run_sentinel: Any
+) -> None:
     fetch = (
         "import os, urllib.request; e = os.environ; "
         "r = urllib.request.Request(e['AWS_CONTAINER_CREDENTIALS_FULL_URI'], headers="
@@ -140,9 +149,14 @@ def test_many_server_sessions_in_parallel_against_one_table(sandbox_env: dict[st
     )
 
     def one(_: int) -> Parallel:
-        out = subprocess.run([*sentinel_command(), "exec", "--server", "--profile", "prod", "--",
-                              PY, "-c", fetch], env=sandbox_env, capture_output=True, text=True,
-                             timeout=180, check=False)
+        out = subprocess.run(
+            [*sentinel_command(), "exec", "--server", "--profile", "prod", "--", PY, "-c", fetch],
+            env=sandbox_env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
         return Parallel(out.returncode, out.stdout.strip(), out.stderr)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -150,8 +164,9 @@ def test_many_server_sessions_in_parallel_against_one_table(sandbox_env: dict[st
     assert [r.code for r in runs] == [0] * 8, [r.stderr for r in runs if r.code]
     ids = {r.session for r in runs}
     assert len(ids) == 8
-    out = run_sentinel(["server-sessions", "--format", "json", "--profile", "prod",
-                        "--since", "1h"])
+    out = run_sentinel(
+        ["server-sessions", "--format", "json", "--profile", "prod", "--since", "1h"]
+    )
     assert out.returncode == 0, out.stderr
     listed = {row["id"]: row for row in json.loads(out.stdout)}
     for sid in ids:

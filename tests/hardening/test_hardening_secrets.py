@@ -50,11 +50,18 @@ class Runner:
     def flags(self) -> tuple[str, ...]:
         return ("--debug", "--log-file", str(self.log_file), "--log-stderr")
 
-    def __call__(self, *args: str, expect: int | tuple[int, ...] | None = 0,
-                 input: str | None = None) -> Ran:
-        out = subprocess.run([*sentinel_command(), *self.flags, *args], env=self.env,
-                             input=input, capture_output=True, text=True, timeout=180,
-                             check=False)
+    def __call__(
+        self, *args: str, expect: int | tuple[int, ...] | None = 0, input: str | None = None
+    ) -> Ran:
+        out = subprocess.run(
+            [*sentinel_command(), *self.flags, *args],
+            env=self.env,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
         ran = Ran(args, out.returncode, out.stdout, out.stderr)
         self.runs.append(ran)
         if expect is not None:
@@ -79,7 +86,7 @@ def needles_in(secrets: set[str]) -> set[str]:
     for s in secrets:
         out.add(s)
         mid = len(s) // 2
-        out.add(s[mid - 12:mid + 12])
+        out.add(s[mid - 12 : mid + 12])
     return out
 
 
@@ -90,8 +97,9 @@ def leak_env(sandbox_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
     return {**sandbox_env, "TMPDIR": str(tmpdir)}
 
 
-def test_no_command_leaks_a_secret(sandbox: Any, leak_env: dict[str, str], tmp_path: Path,
-                                   tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_no_command_leaks_a_secret(
+    sandbox: Any, leak_env: dict[str, str], tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     capture = tmp_path_factory.mktemp("capture")  # outside every grepped folder
     home = Path(leak_env["HOME"])
     log_file = tmp_path / "logs" / "decisions.jsonl"
@@ -99,8 +107,7 @@ def test_no_command_leaks_a_secret(sandbox: Any, leak_env: dict[str, str], tmp_p
     run = Runner(leak_env, log_file)
     secrets: set[str] = {sandbox_user_secret(sandbox)}
     policy_ok = tmp_path / "policy.yaml"
-    policy_ok.write_text("policies:\n  - name: dev\n    match: {profile: dev}\n"
-                         "    effect: allow\n")
+    policy_ok.write_text("policies:\n  - name: dev\n    match: {profile: dev}\n    effect: allow\n")
     policy_bad = tmp_path / "bad.yaml"
     policy_bad.write_text("policies:\n  - effect: sometimes\n")
 
@@ -120,8 +127,10 @@ def test_no_command_leaks_a_secret(sandbox: Any, leak_env: dict[str, str], tmp_p
 
     # exec --server: token in a file and in a variable; the child fetches twice.
     served = []
-    for name, extra in (("file", ("--profile", "prod")),
-                        ("env", ("--token-mode", "env", "--profile", "dev"))):
+    for name, extra in (
+        ("file", ("--profile", "prod")),
+        ("env", ("--token-mode", "env", "--profile", "dev")),
+    ):
         cap = capture / f"server-{name}.jsonl"
         ran = run("exec", "--server", *extra, "--", PY, HOLDER, str(cap), input="fetch\nfetch\n")
         served.append((name, ran, captured(cap)))
@@ -137,8 +146,7 @@ def test_no_command_leaks_a_secret(sandbox: Any, leak_env: dict[str, str], tmp_p
 
     # A live session revoked mid-run, with every flag on both sides.
     cap = capture / "revoked.jsonl"
-    with live_session(leak_env, "--profile", "prod", capture=cap,
-                      sentinel_args=run.flags) as live:
+    with live_session(leak_env, "--profile", "prod", capture=cap, sentinel_args=run.flags) as live:
         assert live.fetch()["status"] == 200
         run("server-revoke", live.session, "--reason", "leak test")
         time.sleep(1.0)  # documented: a request 1 s after the revoke returned is refused
@@ -196,8 +204,12 @@ def test_no_command_leaks_a_secret(sandbox: Any, leak_env: dict[str, str], tmp_p
     assert any(line.get("allowed") is False for line in lines)
     assert any('"allowed":' in r.stderr for r in run.runs)  # --log-stderr too
 
-    leaks = [(where, needle[:6] + "…") for where, text in texts.items() for needle in needles
-             if needle in text]
+    leaks = [
+        (where, needle[:6] + "…")
+        for where, text in texts.items()
+        for needle in needles
+        if needle in text
+    ]
     assert leaks == [], leaks
     assert not list(Path(leak_env["TMPDIR"]).glob("sentinel-*")), "server workdir left behind"
     # The scan can find what it looks for: the needles do occur where secrets belong.

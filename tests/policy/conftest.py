@@ -14,8 +14,7 @@ import pytest
 
 
 def _scrubbed(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AWS_", "SENTINEL_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SENTINEL_"))}
     env["HOME"] = str(home)
     env["AWS_CONFIG_FILE"] = str(home / "aws-config")
     env["AWS_SHARED_CREDENTIALS_FILE"] = str(home / "aws-credentials")
@@ -32,18 +31,30 @@ def clean_env(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def run_sentinel(clean_env: dict[str, str], tmp_path: Path
-                 ) -> Callable[..., subprocess.CompletedProcess[str]]:
+def run_sentinel(
+    clean_env: dict[str, str], tmp_path: Path
+) -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run the installed ``sentinel`` command (bounded) in an empty working directory."""
     exe = shutil.which("sentinel", path=clean_env["PATH"])
     assert exe, "the sentinel command is not installed next to the test interpreter"
     work = tmp_path / "cwd"
     work.mkdir(exist_ok=True)
 
-    def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-            stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([exe, *args], capture_output=True, text=True, timeout=60,
-                              env=env or clean_env, cwd=cwd or work, input=stdin)
+    def run(
+        *args: str,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        stdin: str | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [exe, *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env or clean_env,
+            cwd=cwd or work,
+            input=stdin,
+        )
 
     return run
 
@@ -61,16 +72,19 @@ def moto_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture
-def aws_env(moto_endpoint: str, clean_env: dict[str, str],
-            monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def aws_env(
+    moto_endpoint: str, clean_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
     """Dummy credentials and the moto endpoint, in this process and for subprocesses."""
     env = dict(clean_env)
-    env.update({
-        "AWS_ENDPOINT_URL": moto_endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-    })
+    env.update(
+        {
+            "AWS_ENDPOINT_URL": moto_endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": "us-east-1",
+        }
+    )
     for key in list(os.environ):
         if key.startswith(("AWS_", "SENTINEL_")):
             monkeypatch.delenv(key)

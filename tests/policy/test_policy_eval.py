@@ -43,16 +43,31 @@ policies:
 CONFIG_SOURCE = "sentinel.yaml:2"
 
 
-def req(profile: str, *, user: str | None = "alice", mode: Mode = Mode.CLI,
-        table: str | None = None, source: str | None = None, off: bool = False,
-        at: datetime = AT, config: str | None = None) -> Request:
+def req(
+    profile: str,
+    *,
+    user: str | None = "alice",
+    mode: Mode = Mode.CLI,
+    table: str | None = None,
+    source: str | None = None,
+    off: bool = False,
+    at: datetime = AT,
+    config: str | None = None,
+) -> Request:
     """A request; a ``table`` without a ``source`` is the config's defaults.session_table."""
     source = source or (CONFIG_SOURCE if table else None)
     if config is None and source == CONFIG_SOURCE:
         config = table
-    return Request(profile=profile, user=user, mode=mode, at=at, session_table=table,
-                   session_table_source=source, no_session_tracking=off,
-                   config_session_table=config)
+    return Request(
+        profile=profile,
+        user=user,
+        mode=mode,
+        at=at,
+        session_table=table,
+        session_table_source=source,
+        no_session_tracking=off,
+        config_session_table=config,
+    )
 
 
 @pytest.mark.parametrize(
@@ -75,8 +90,9 @@ def req(profile: str, *, user: str | None = "alice", mode: Mode = Mode.CLI,
         ("unknown", "alice", Mode.CLI, None, False, "no_match"),  # default deny
     ],
 )
-def test_matching(profile: str, user: str | None, mode: Mode, rule: str | None,
-                  allowed: bool, denial: str | None) -> None:
+def test_matching(
+    profile: str, user: str | None, mode: Mode, rule: str | None, allowed: bool, denial: str | None
+) -> None:
     pol = load_policy_text(BASIC, "p.yaml")
     d = evaluate(pol, req(profile, user=user, mode=mode))
     assert (d.rule.name if d.rule else None) == rule
@@ -96,10 +112,12 @@ def test_skipped_reasons_name_each_earlier_rule() -> None:
     assert "user is unknown" in whys["audit-team"]
     d = evaluate(pol, req("audit", user="carol"))
     assert dict((n, w) for _, n, w in d.skipped)["audit-team"] == (
-        "user carol does not match any of alice, sec-*")
+        "user carol does not match any of alice, sec-*"
+    )
     d = evaluate(pol, req("audit", mode=Mode.CREDENTIAL_PROCESS))
     assert dict((n, w) for _, n, w in d.skipped)["audit-team"] == (
-        "mode credential_process is not any of cli, server")
+        "mode credential_process is not any of cli, server"
+    )
     d = evaluate(pol, req("prod"))
     assert [i for i, _, _ in d.skipped] == [0, 1]
     assert d.rule_index == 2
@@ -149,25 +167,43 @@ EFFECT_TABLE = [
     ("require_server_session", RT, S, None, False, True, None, True, True, True),
     ("require_server_session", RT, S, "t1", False, True, None, True, True, True),
     ("require_server_session", None, S, "t1", True, False, "tracking_disabled", False, True, True),
-    ("require_server_session", RT, S, None, True, False, "tracking_disabled", False, True,
-     True),
+    ("require_server_session", RT, S, None, True, False, "tracking_disabled", False, True, True),
 ]
 
 
 @pytest.mark.parametrize(
-    ("effect", "rule_table", "mode", "table", "off", "allowed", "denial", "tracking",
-     "requires_server", "requires_tracking"), EFFECT_TABLE)
-def test_effects_by_mode_and_table(effect: str, rule_table: str | None, mode: Mode,
-                                   table: str | None, off: bool, allowed: bool,
-                                   denial: str | None, tracking: bool, requires_server: bool,
-                                   requires_tracking: bool) -> None:
+    (
+        "effect",
+        "rule_table",
+        "mode",
+        "table",
+        "off",
+        "allowed",
+        "denial",
+        "tracking",
+        "requires_server",
+        "requires_tracking",
+    ),
+    EFFECT_TABLE,
+)
+def test_effects_by_mode_and_table(
+    effect: str,
+    rule_table: str | None,
+    mode: Mode,
+    table: str | None,
+    off: bool,
+    allowed: bool,
+    denial: str | None,
+    tracking: bool,
+    requires_server: bool,
+    requires_tracking: bool,
+) -> None:
     pol = load_policy_text(one_rule(effect, rule_table), "p.yaml")
     r = req("prod", mode=mode, table=table, off=off)
     d = evaluate(pol, r)
     assert d.effect is Effect(effect)
     assert (d.allowed, d.denial, d.tracking) == (allowed, denial, tracking)
-    assert (d.requires_server, d.requires_session_tracking) == (requires_server,
-                                                                requires_tracking)
+    assert (d.requires_server, d.requires_session_tracking) == (requires_server, requires_tracking)
     assert d.max_server_duration == timedelta(minutes=10)
     expected_table = rule_table or table
     assert d.session_table == expected_table
@@ -185,8 +221,15 @@ def test_effects_by_mode_and_table(effect: str, rule_table: str | None, mode: Mo
         assert "--no-session-tracking" not in fix
         assert fix in msg
         # The suggested command really is allowed.
-        fixed = evaluate(pol, req("prod", mode=S, table=_table_in(fix) or table,
-                                  source="--session-table" if _table_in(fix) else None))
+        fixed = evaluate(
+            pol,
+            req(
+                "prod",
+                mode=S,
+                table=_table_in(fix) or table,
+                source="--session-table" if _table_in(fix) else None,
+            ),
+        )
         assert fixed.allowed
     if denial == "deny":
         assert fix_command(d, r) is None
@@ -202,8 +245,10 @@ def test_rule_table_overrides_request_table() -> None:
     d = evaluate(pol, req("prod", mode=S, table="flag-table"))
     assert d.session_table == "policy-table"
     assert d.session_table_source == "policy rule r (p.yaml:3)"
-    d = evaluate(load_policy_text(one_rule("allow"), "p.yaml"),
-                 req("prod", mode=S, table="t", source="env SENTINEL_SESSION_TABLE"))
+    d = evaluate(
+        load_policy_text(one_rule("allow"), "p.yaml"),
+        req("prod", mode=S, table="t", source="env SENTINEL_SESSION_TABLE"),
+    )
     assert (d.session_table, d.session_table_source) == ("t", "env SENTINEL_SESSION_TABLE")
 
 
@@ -214,22 +259,24 @@ def test_denial_messages_are_distinct_and_name_the_fix() -> None:
         "cp": req("prod", mode=P),
         "no_session_table": req("prod", mode=S),
         "tracking_disabled": req("prod", mode=S, table="t1", off=True),
-        "untrusted_session_table": req("prod", mode=S, table="decoy", source="--session-table",
-                                       config="t1"),
+        "untrusted_session_table": req(
+            "prod", mode=S, table="decoy", source="--session-table", config="t1"
+        ),
     }
     msgs = {k: denial_message(evaluate(pol, r), r) for k, r in cases.items()}
     assert len(set(msgs.values())) == 5
     assert msgs["not_server"] == (
         "policy rule 'r' (p.yaml:3) requires server mode with session tracking for profile "
-        "'prod'. Run: sentinel exec --server --profile prod -- ...")
+        "'prod'. Run: sentinel exec --server --profile prod -- ..."
+    )
     assert "credential_process" in msgs["cp"] and "sentinel exec --server" in msgs["cp"]
     assert "no session table" in msgs["no_session_table"]
     assert "--no-session-tracking is not allowed" in msgs["tracking_disabled"]
-    assert msgs["tracking_disabled"].endswith(
-        "Run: sentinel exec --server --profile prod -- ...")
+    assert msgs["tracking_disabled"].endswith("Run: sentinel exec --server --profile prod -- ...")
     assert "configured table 't1'" in msgs["untrusted_session_table"]
     assert msgs["untrusted_session_table"].endswith(
-        "Run: sentinel exec --server --profile prod -- ...")
+        "Run: sentinel exec --server --profile prod -- ..."
+    )
     deny = load_policy_text(one_rule("deny"), "p.yaml")
     assert "denies profile 'prod'" in denial_message(evaluate(deny, req("prod")), req("prod"))
     nomatch = denial_message(evaluate(deny, req("dev")), req("dev"))
@@ -244,7 +291,8 @@ def test_fix_keeps_table_from_config_implicit() -> None:
     assert fix_command(evaluate(pol, r), r) is None  # only the config's table would count
     allow = load_policy_text(one_rule("require_server"), "p.yaml")
     assert fix_command(evaluate(allow, r), r) == (
-        "sentinel exec --server --session-table 'my table' --profile prod -- ...")
+        "sentinel exec --server --session-table 'my table' --profile prod -- ..."
+    )
 
 
 def test_require_server_fix_and_generated_reason() -> None:
@@ -264,8 +312,7 @@ def test_required_for_profile_ignores_other_conditions() -> None:
     assert rule is not None and rule.name == "audit-team"
 
 
-def window_policy(days: str | None, start: str | None, end: str | None,
-                  tz: str | None) -> str:
+def window_policy(days: str | None, start: str | None, end: str | None, tz: str | None) -> str:
     lines = ["policies:", "  - name: w", "    match:", "      time:"]
     if days:
         lines.append(f"        days: {days}")
@@ -334,8 +381,14 @@ WINDOWS = [
 
 
 @pytest.mark.parametrize(("days", "start", "end", "tz", "at", "matches"), WINDOWS)
-def test_time_windows(days: str | None, start: str | None, end: str | None, tz: str | None,
-                      at: datetime, matches: bool) -> None:
+def test_time_windows(
+    days: str | None,
+    start: str | None,
+    end: str | None,
+    tz: str | None,
+    at: datetime,
+    matches: bool,
+) -> None:
     pol = load_policy_text(window_policy(days, start, end, tz), "w.yaml")
     d = evaluate(pol, req("any", at=at))
     assert d.allowed is matches, d.skipped

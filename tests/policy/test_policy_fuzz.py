@@ -8,8 +8,7 @@ from hypothesis import strategies as st
 from sentinelgw.errors import PolicyInvalid
 from sentinelgw.policy import Policy, load_policy_text
 
-FUZZ = settings(max_examples=300, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def load_or_invalid(data: str | bytes) -> None:
@@ -29,16 +28,78 @@ def test_arbitrary_bytes(data: bytes) -> None:
 
 
 # Fragments that steer generated text towards almost-valid policies.
-TOKENS = st.sampled_from([
-    "policies:", "rules:", 'version: "1"', "version: 2", "- ", "  ", "    ", "\n", "match:",
-    "conditions:", "profile:", "profiles:", "user:", "users:", "mode:", "time:", "days:",
-    "hours:", "start:", "end:", "timezone:", "effect:", "allow", "deny", "require_server",
-    "require_server_session", "session_table:", "max_server_duration:", "reason:", "name:",
-    "[", "]", "{", "}", ",", ":", '"09:00"', "18:00", '"24:00"', "Europe/Berlin", "Mars/X",
-    "mon", "sunday", "prod", "dev-*", "15m", "0s", "99999999999999999999", "null", "~", "&a",
-    "*a", "!!binary", "!!python/object", "%YAML 1.1", "---", "...", "#", "'", "\t", "<<: *a",
-    "? ", "|", ">", "1e309", ".nan", "2026-01-01", "yes",
-])
+TOKENS = st.sampled_from(
+    [
+        "policies:",
+        "rules:",
+        'version: "1"',
+        "version: 2",
+        "- ",
+        "  ",
+        "    ",
+        "\n",
+        "match:",
+        "conditions:",
+        "profile:",
+        "profiles:",
+        "user:",
+        "users:",
+        "mode:",
+        "time:",
+        "days:",
+        "hours:",
+        "start:",
+        "end:",
+        "timezone:",
+        "effect:",
+        "allow",
+        "deny",
+        "require_server",
+        "require_server_session",
+        "session_table:",
+        "max_server_duration:",
+        "reason:",
+        "name:",
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        ":",
+        '"09:00"',
+        "18:00",
+        '"24:00"',
+        "Europe/Berlin",
+        "Mars/X",
+        "mon",
+        "sunday",
+        "prod",
+        "dev-*",
+        "15m",
+        "0s",
+        "99999999999999999999",
+        "null",
+        "~",
+        "&a",
+        "*a",
+        "!!binary",
+        "!!python/object",
+        "%YAML 1.1",
+        "---",
+        "...",
+        "#",
+        "'",
+        "\t",
+        "<<: *a",
+        "? ",
+        "|",
+        ">",
+        "1e309",
+        ".nan",
+        "2026-01-01",
+        "yes",
+    ]
+)
 
 
 @FUZZ
@@ -51,18 +112,28 @@ def test_yaml_ish_text(parts: list[str]) -> None:
 @given(
     effect=st.one_of(st.sampled_from(["allow", "deny", "require_server_session"]), st.text()),
     profile=st.one_of(st.text(max_size=8), st.integers(), st.none(), st.lists(st.text())),
-    start=st.text(max_size=6), end=st.text(max_size=6), tz=st.text(max_size=20),
+    start=st.text(max_size=6),
+    end=st.text(max_size=6),
+    tz=st.text(max_size=20),
     days=st.lists(st.text(max_size=9), max_size=3),
 )
-def test_structured_rules(effect: str, profile: object, start: str, end: str, tz: str,
-                          days: list[str]) -> None:
+def test_structured_rules(
+    effect: str, profile: object, start: str, end: str, tz: str, days: list[str]
+) -> None:
     import json
 
     # JSON is YAML, so this builds well-formed documents with arbitrary values.
-    doc = {"policies": [{"match": {"profile": profile,
-                                   "time": {"days": days, "hours": {"start": start, "end": end},
-                                            "timezone": tz}},
-                         "effect": effect}]}
+    doc = {
+        "policies": [
+            {
+                "match": {
+                    "profile": profile,
+                    "time": {"days": days, "hours": {"start": start, "end": end}, "timezone": tz},
+                },
+                "effect": effect,
+            }
+        ]
+    }
     load_or_invalid(json.dumps(doc))
 
 

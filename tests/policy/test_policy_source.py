@@ -73,8 +73,12 @@ def test_file_source_missing_file(tmp_path: Path) -> None:
         src.current()
 
 
-def make_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config: str | None = None,
-             env: dict[str, str] | None = None) -> App:
+def make_app(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    config: str | None = None,
+    env: dict[str, str] | None = None,
+) -> App:
     cwd = tmp_path / "cwd"
     cwd.mkdir(exist_ok=True)
     monkeypatch.chdir(cwd)
@@ -93,8 +97,9 @@ def test_open_source_fallbacks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert isinstance(src, InlinePolicySource)
     assert src.describe().startswith("inline policy in ") and src.current().rules[0].name == "a"
     (tmp_path / "central.yaml").write_text(DENY)
-    src = open_policy_source(None, make_app(tmp_path, monkeypatch,
-                                            "policy_source: ../central.yaml\n" + ALLOW))
+    src = open_policy_source(
+        None, make_app(tmp_path, monkeypatch, "policy_source: ../central.yaml\n" + ALLOW)
+    )
     assert isinstance(src, FilePolicySource) and src.current().rules[0].name == "d"
     explicit = tmp_path / "explicit.yaml"
     explicit.write_text(ALLOW.replace("name: a", "name: x"))
@@ -104,35 +109,42 @@ def test_open_source_fallbacks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         open_policy_source("ssm:", make_app(tmp_path, monkeypatch))
 
 
-def test_inline_policy_errors_name_the_config_file(tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_inline_policy_errors_name_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     app = make_app(tmp_path, monkeypatch, "defaults:\n  region: us-east-1\n" + BROKEN)
     with pytest.raises(PolicyInvalid) as info:
         open_policy_source(None, app)
-    assert info.value.problems[0].endswith("sentinel.yaml:5: unknown key 'efect' in rule #1 "
-                                           "(did you mean 'effect'?); allowed: name, match, "
-                                           "effect, session_table, max_server_duration, reason")
+    assert info.value.problems[0].endswith(
+        "sentinel.yaml:5: unknown key 'efect' in rule #1 "
+        "(did you mean 'effect'?); allowed: name, match, "
+        "effect, session_table, max_server_duration, reason"
+    )
 
 
 # --- SSM, against moto's server mode over HTTP ---------------------------------------------
+
 
 def put(ssm: Any, name: str, value: str) -> None:
     ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
 
 
-def test_ssm_source_reads_secure_string(ssm: Any, aws_env: dict[str, str], tmp_path: Path,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ssm_source_reads_secure_string(
+    ssm: Any, aws_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     put(ssm, "/sentinel/policies/read", ALLOW)
-    src = open_policy_source("ssm:/sentinel/policies/read",
-                             make_app(tmp_path, monkeypatch, env=aws_env))
+    src = open_policy_source(
+        "ssm:/sentinel/policies/read", make_app(tmp_path, monkeypatch, env=aws_env)
+    )
     assert isinstance(src, SSMPolicySource)
     assert src.describe() == "ssm:/sentinel/policies/read"
     assert src.current().rules[0].name == "a"
     assert src.current().source == "ssm:/sentinel/policies/read"
 
 
-def test_ssm_missing_parameter_is_one_line(aws_env: dict[str, str], tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ssm_missing_parameter_is_one_line(
+    aws_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with pytest.raises(AWSError) as info:
         open_policy_source("ssm:/sentinel/none", make_app(tmp_path, monkeypatch, env=aws_env))
     msg = str(info.value)
@@ -140,13 +152,14 @@ def test_ssm_missing_parameter_is_one_line(aws_env: dict[str, str], tmp_path: Pa
     assert "\n" not in msg
 
 
-def test_ssm_invalid_policy_names_the_parameter(ssm: Any, aws_env: dict[str, str],
-                                                tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ssm_invalid_policy_names_the_parameter(
+    ssm: Any, aws_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     put(ssm, "/sentinel/policies/bad", BROKEN)
     with pytest.raises(PolicyInvalid, match=r"^ssm:/sentinel/policies/bad:3: unknown key"):
-        open_policy_source("ssm:/sentinel/policies/bad",
-                           make_app(tmp_path, monkeypatch, env=aws_env))
+        open_policy_source(
+            "ssm:/sentinel/policies/bad", make_app(tmp_path, monkeypatch, env=aws_env)
+        )
 
 
 class FakeClock:
@@ -157,9 +170,9 @@ class FakeClock:
         return self.now
 
 
-def test_ssm_refresh_keeps_last_good_then_fails_closed(ssm: Any, aws_env: dict[str, str],
-                                                       tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ssm_refresh_keeps_last_good_then_fails_closed(
+    ssm: Any, aws_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     name = "/sentinel/policies/stale"
     put(ssm, name, ALLOW)
     app = make_app(tmp_path, monkeypatch, env=aws_env)
@@ -184,9 +197,9 @@ def test_ssm_refresh_keeps_last_good_then_fails_closed(ssm: Any, aws_env: dict[s
     assert src.refresh_once() and src.current().rules[0].name == "a"
 
 
-def test_ssm_background_refresh_applies_a_change(ssm: Any, aws_env: dict[str, str],
-                                                 tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ssm_background_refresh_applies_a_change(
+    ssm: Any, aws_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     name = "/sentinel/policies/live"
     put(ssm, name, ALLOW)
     src = open_policy_source(f"ssm:{name}", make_app(tmp_path, monkeypatch, env=aws_env))
@@ -203,16 +216,33 @@ def test_ssm_background_refresh_applies_a_change(ssm: Any, aws_env: dict[str, st
 
 def test_cli_explain_with_ssm_policy(ssm: Any, aws_env: dict[str, str], run_sentinel) -> None:
     put(ssm, "/sentinel/policies/prod", DENY)
-    r = run_sentinel("policy", "explain", "--policy", "ssm:/sentinel/policies/prod",
-                     "--profile", "prod", "--format", "json", env=aws_env)
+    r = run_sentinel(
+        "policy",
+        "explain",
+        "--policy",
+        "ssm:/sentinel/policies/prod",
+        "--profile",
+        "prod",
+        "--format",
+        "json",
+        env=aws_env,
+    )
     assert r.returncode == 1, r.stderr
     data = json.loads(r.stdout)
     assert data["rule"] == "d" and data["policy_source"] == "ssm:/sentinel/policies/prod"
-    r = run_sentinel("policy", "explain", "--policy", "ssm:/sentinel/policies/absent",
-                     "--profile", "prod", env=aws_env)
+    r = run_sentinel(
+        "policy",
+        "explain",
+        "--policy",
+        "ssm:/sentinel/policies/absent",
+        "--profile",
+        "prod",
+        env=aws_env,
+    )
     assert r.returncode == 2
-    assert r.stderr.startswith("sentinel: error: SSM parameter /sentinel/policies/absent was "
-                               "not found")
+    assert r.stderr.startswith(
+        "sentinel: error: SSM parameter /sentinel/policies/absent was not found"
+    )
 
 
 def test_inline_policy_reloads_when_the_config_file_changes(

@@ -26,10 +26,14 @@ def client(sandbox: Any, service: str, profile: str = "sentinel-source") -> Any:
 def role_client(sandbox: Any, creds: dict[str, Any], service: str = "sts") -> Any:
     import boto3
 
-    return boto3.client(service, endpoint_url=sandbox.endpoint_url, region_name=sandbox.region,
-                        aws_access_key_id=creds["AccessKeyId"],
-                        aws_secret_access_key=creds["SecretAccessKey"],
-                        aws_session_token=creds["SessionToken"])
+    return boto3.client(
+        service,
+        endpoint_url=sandbox.endpoint_url,
+        region_name=sandbox.region,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
 
 
 def synthetic(at: datetime, name: str = "AssumeRole", **extra: Any) -> dict[str, Any]:
@@ -40,11 +44,15 @@ def synthetic(at: datetime, name: str = "AssumeRole", **extra: Any) -> dict[str,
         "eventSource": "sts.amazonaws.com",
         "eventName": name,
         "readOnly": False,
-        "userIdentity": {"type": "IAMUser", "userName": "alice",
-                         "arn": "arn:aws:iam::123456789012:user/alice",
-                         "accessKeyId": "AKIASYNTHETIC0000000"},
-        "resources": [{"type": "AWS::IAM::Role",
-                       "ARN": "arn:aws:iam::123456789012:role/sentinel-prod"}],
+        "userIdentity": {
+            "type": "IAMUser",
+            "userName": "alice",
+            "arn": "arn:aws:iam::123456789012:user/alice",
+            "accessKeyId": "AKIASYNTHETIC0000000",
+        },
+        "resources": [
+            {"type": "AWS::IAM::Role", "ARN": "arn:aws:iam::123456789012:role/sentinel-prod"}
+        ],
     }
     ev.update(extra)
     return ev

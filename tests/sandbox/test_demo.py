@@ -20,8 +20,9 @@ def test_demo_passes_both_parts(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SENTINEL_"))}
     env["HOME"] = str(tmp_path)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    proc = subprocess.run([*cmd, "demo"], env=env, capture_output=True, text=True,
-                          timeout=600, check=False)
+    proc = subprocess.run(
+        [*cmd, "demo"], env=env, capture_output=True, text=True, timeout=600, check=False
+    )
     out = proc.stdout
     assert proc.returncode == 0, out[-3000:] + proc.stderr[-2000:]
     for n in range(1, 8):

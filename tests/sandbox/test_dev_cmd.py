@@ -15,8 +15,15 @@ import pytest
 from sentinelgw.cli.dev_cmd import export_lines
 from sentinelgw.sandbox import EXTRA_MESSAGE, missing_extra
 
-EXPORTED = ("AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE",
-            "SENTINEL_CONFIG", "AWS_REGION", "AWS_DEFAULT_REGION", "SENTINEL_REMOTE")
+EXPORTED = (
+    "AWS_ENDPOINT_URL",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "SENTINEL_CONFIG",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "SENTINEL_REMOTE",
+)
 
 
 def _sentinel() -> list[str]:
@@ -35,8 +42,13 @@ def _base_env(home: Path) -> dict[str, str]:
 def dev_server(tmp_path):
     """A running ``sentinel dev --dir``; yields (process, export lines)."""
     env = _base_env(tmp_path / "home")
-    proc = subprocess.Popen([*_sentinel(), "dev", "--dir", str(tmp_path / "sb")], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*_sentinel(), "dev", "--dir", str(tmp_path / "sb")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         lines = [proc.stdout.readline().rstrip("\n") for _ in EXPORTED]
         yield proc, lines, env
@@ -62,8 +74,9 @@ def test_dev_prints_exports_serves_and_exits_zero_on_sigint(dev_server, tmp_path
         echo "denied-exit=$?" >&2
         sentinel exec --profile prod -- aws sts get-caller-identity --output json
         """)
-    shell = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True,
-                           timeout=120, check=False)
+    shell = subprocess.run(
+        ["bash", "-c", script], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     assert shell.returncode == 0, shell.stderr
     first, second = [json.loads("{" + part) for part in shell.stdout.split("{")[1:]]
     assert first["Arn"].endswith(":user/alice")
@@ -87,8 +100,14 @@ def test_dev_exits_zero_on_sigterm(dev_server):
 def test_dev_refuses_a_folder_inside_aws_home(tmp_path):
     home = tmp_path / "home"
     env = _base_env(home)
-    proc = subprocess.run([*_sentinel(), "dev", "--dir", str(home / ".aws" / "sb")], env=env,
-                          capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [*_sentinel(), "dev", "--dir", str(home / ".aws" / "sb")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 2
     assert "refusing" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert not (home / ".aws").exists()
@@ -96,8 +115,13 @@ def test_dev_refuses_a_folder_inside_aws_home(tmp_path):
 
 def test_export_lines_are_shell_quoted():
     lines = export_lines({"A": "x y", "B": "it's"})
-    out = subprocess.run(["bash", "-c", "\n".join(lines) + '\nprintf "%s|%s" "$A" "$B"'],
-                         capture_output=True, text=True, timeout=10, check=True).stdout
+    out = subprocess.run(
+        ["bash", "-c", "\n".join(lines) + '\nprintf "%s|%s" "$A" "$B"'],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    ).stdout
     assert out == "x y|it's"
 
 
@@ -123,7 +147,13 @@ def test_second_sandbox_in_one_process_starts_from_a_reset_moto(tmp_path):
         print(users(two))
         two.stop()
         """)
-    proc = subprocess.run([sys.executable, "-c", program], env=_base_env(tmp_path),
-                          capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", program],
+        env=_base_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "['alice']"

@@ -19,9 +19,13 @@ def _ct(sandbox):
 
     # No retries, so that a throttled call surfaces instead of being retried.
     sess = boto3.Session(
-        aws_access_key_id="AKIATEST", aws_secret_access_key="test", region_name=sandbox.region)
-    return sess.client("cloudtrail", endpoint_url=sandbox.endpoint_url,
-                       config=Config(retries={"total_max_attempts": 1, "mode": "standard"}))
+        aws_access_key_id="AKIATEST", aws_secret_access_key="test", region_name=sandbox.region
+    )
+    return sess.client(
+        "cloudtrail",
+        endpoint_url=sandbox.endpoint_url,
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
+    )
 
 
 def _seed(trail, n: int) -> list[dict]:
@@ -30,8 +34,11 @@ def _seed(trail, n: int) -> list[dict]:
 
 def test_paginator_returns_every_event_exactly_once_newest_first(sandbox, trail):
     seeded = _seed(trail, 120)
-    pages = list(_ct(sandbox).get_paginator("lookup_events").paginate(
-        StartTime=T0 - timedelta(minutes=1), PaginationConfig={"PageSize": 50}))
+    pages = list(
+        _ct(sandbox)
+        .get_paginator("lookup_events")
+        .paginate(StartTime=T0 - timedelta(minutes=1), PaginationConfig={"PageSize": 50})
+    )
     assert [len(p["Events"]) for p in pages] == [50, 50, 20]
     ids = [e["EventId"] for p in pages for e in p["Events"]]
     assert ids == [e["eventID"] for e in reversed(seeded)]
@@ -39,15 +46,15 @@ def test_paginator_returns_every_event_exactly_once_newest_first(sandbox, trail)
 
 
 def test_event_fields_and_cloudtrail_event_json(sandbox, trail):
-    client(sandbox, "sts").assume_role(RoleArn=sandbox.role_arns["prod"],
-                                       RoleSessionName="bypass")
+    client(sandbox, "sts").assume_role(RoleArn=sandbox.role_arns["prod"], RoleSessionName="bypass")
     (event,) = _ct(sandbox).lookup_events()["Events"]
     assert event["EventName"] == "AssumeRole" and event["EventSource"] == "sts.amazonaws.com"
     assert event["ReadOnly"] == "false" and event["Username"] == "alice"
     assert event["AccessKeyId"].startswith("AKIA")
     assert isinstance(event["EventTime"], datetime)
-    assert event["Resources"] == [{"ResourceType": "AWS::IAM::Role",
-                                   "ResourceName": sandbox.role_arns["prod"]}]
+    assert event["Resources"] == [
+        {"ResourceType": "AWS::IAM::Role", "ResourceName": sandbox.role_arns["prod"]}
+    ]
     inner = json.loads(event["CloudTrailEvent"])
     assert inner["eventID"] == event["EventId"]
     assert inner["requestParameters"]["roleSessionName"] == "bypass"
@@ -55,8 +62,9 @@ def test_event_fields_and_cloudtrail_event_json(sandbox, trail):
 
 def test_window_edges_are_inclusive(sandbox, trail):
     seeded = _seed(trail, 10)
-    resp = _ct(sandbox).lookup_events(StartTime=T0 + timedelta(seconds=3),
-                                      EndTime=T0 + timedelta(seconds=6))
+    resp = _ct(sandbox).lookup_events(
+        StartTime=T0 + timedelta(seconds=3), EndTime=T0 + timedelta(seconds=6)
+    )
     assert [e["EventId"] for e in resp["Events"]] == [e["eventID"] for e in seeded[6:2:-1]]
 
 
@@ -68,30 +76,41 @@ def test_default_lookback_is_ninety_days(sandbox, trail):
     assert old["eventID"] not in ids
 
 
-@pytest.mark.parametrize(("key", "value", "expected"), [
-    ("EventName", "ConsoleLogin", 1),
-    ("EventSource", "signin.amazonaws.com", 1),
-    ("Username", "bob", 1),
-    ("ReadOnly", "true", 1),
-    ("AccessKeyId", "AKIABOB", 1),
-    ("ResourceName", "arn:aws:iam::123456789012:role/other", 1),
-    ("ResourceType", "AWS::IAM::Role", 3),
-])
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("EventName", "ConsoleLogin", 1),
+        ("EventSource", "signin.amazonaws.com", 1),
+        ("Username", "bob", 1),
+        ("ReadOnly", "true", 1),
+        ("AccessKeyId", "AKIABOB", 1),
+        ("ResourceName", "arn:aws:iam::123456789012:role/other", 1),
+        ("ResourceType", "AWS::IAM::Role", 3),
+    ],
+)
 def test_lookup_attributes_filter(sandbox, trail, key, value, expected):
     _seed(trail, 2)
-    trail.add_event(synthetic(
-        T0, name="ConsoleLogin", eventSource="signin.amazonaws.com", readOnly=True,
-        userIdentity={"type": "IAMUser", "userName": "bob", "accessKeyId": "AKIABOB"},
-        resources=[{"type": "AWS::IAM::Role", "ARN": "arn:aws:iam::123456789012:role/other"}]))
+    trail.add_event(
+        synthetic(
+            T0,
+            name="ConsoleLogin",
+            eventSource="signin.amazonaws.com",
+            readOnly=True,
+            userIdentity={"type": "IAMUser", "userName": "bob", "accessKeyId": "AKIABOB"},
+            resources=[{"type": "AWS::IAM::Role", "ARN": "arn:aws:iam::123456789012:role/other"}],
+        )
+    )
     resp = _ct(sandbox).lookup_events(
-        LookupAttributes=[{"AttributeKey": key, "AttributeValue": value}])
+        LookupAttributes=[{"AttributeKey": key, "AttributeValue": value}]
+    )
     assert len(resp["Events"]) == expected
 
 
 def test_lookup_by_event_id(sandbox, trail):
     seeded = _seed(trail, 5)
     resp = _ct(sandbox).lookup_events(
-        LookupAttributes=[{"AttributeKey": "EventId", "AttributeValue": seeded[2]["eventID"]}])
+        LookupAttributes=[{"AttributeKey": "EventId", "AttributeValue": seeded[2]["eventID"]}]
+    )
     assert [e["EventId"] for e in resp["Events"]] == [seeded[2]["eventID"]]
 
 
@@ -101,9 +120,12 @@ def _code(exc: pytest.ExceptionInfo[ClientError]) -> str:
 
 def test_more_than_one_lookup_attribute_is_rejected(sandbox, trail):
     with pytest.raises(ClientError) as exc:
-        _ct(sandbox).lookup_events(LookupAttributes=[
-            {"AttributeKey": "EventName", "AttributeValue": "AssumeRole"},
-            {"AttributeKey": "Username", "AttributeValue": "alice"}])
+        _ct(sandbox).lookup_events(
+            LookupAttributes=[
+                {"AttributeKey": "EventName", "AttributeValue": "AssumeRole"},
+                {"AttributeKey": "Username", "AttributeValue": "alice"},
+            ]
+        )
     assert _code(exc) == "InvalidLookupAttributesException"
 
 
@@ -130,8 +152,14 @@ def test_next_token_with_different_parameters_is_rejected(sandbox, trail):
     _seed(trail, 5)
     ct = _ct(sandbox)
     token = ct.lookup_events(MaxResults=2, StartTime=T0 - timedelta(minutes=1))["NextToken"]
-    assert len(ct.lookup_events(MaxResults=2, StartTime=T0 - timedelta(minutes=1),
-                                NextToken=token)["Events"]) == 2
+    assert (
+        len(
+            ct.lookup_events(MaxResults=2, StartTime=T0 - timedelta(minutes=1), NextToken=token)[
+                "Events"
+            ]
+        )
+        == 2
+    )
     with pytest.raises(ClientError) as exc:
         ct.lookup_events(MaxResults=2, StartTime=T0, NextToken=token)
     assert _code(exc) == "InvalidNextTokenException"
@@ -145,8 +173,9 @@ def test_events_recorded_while_paging_do_not_shift_pages(sandbox, trail):
     ct = _ct(sandbox)
     first = ct.lookup_events(MaxResults=2, StartTime=T0 - timedelta(minutes=1))
     trail.add_event(synthetic(T0 + timedelta(seconds=30)))  # newer than everything
-    second = ct.lookup_events(MaxResults=2, StartTime=T0 - timedelta(minutes=1),
-                              NextToken=first["NextToken"])
+    second = ct.lookup_events(
+        MaxResults=2, StartTime=T0 - timedelta(minutes=1), NextToken=first["NextToken"]
+    )
     ids = [e["EventId"] for e in first["Events"] + second["Events"]]
     assert ids == [e["eventID"] for e in reversed(seeded)]
     assert "NextToken" not in second
@@ -171,9 +200,23 @@ def test_other_cloudtrail_actions_pass_through_to_moto(sandbox, trail):
 def test_aws_cli_lookup_events_pages_through_the_recorder(sandbox, trail, sandbox_env):
     seeded = _seed(trail, 60)
     proc = subprocess.run(
-        ["aws", "cloudtrail", "lookup-events", "--page-size", "50", "--output", "json",
-         "--start-time", (T0 - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")],
-        env=sandbox_env, capture_output=True, text=True, timeout=60, check=False)
+        [
+            "aws",
+            "cloudtrail",
+            "lookup-events",
+            "--page-size",
+            "50",
+            "--output",
+            "json",
+            "--start-time",
+            (T0 - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        ],
+        env=sandbox_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     events = json.loads(proc.stdout)["Events"]
     assert [e["EventId"] for e in events] == [e["eventID"] for e in reversed(seeded)]

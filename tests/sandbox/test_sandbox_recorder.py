@@ -19,8 +19,13 @@ def _only_event(trail: Any) -> dict[str, Any]:
 
 def test_assume_role_with_source_identity_is_recorded_in_cloudtrail_shape(sandbox, trail):
     sts = client(sandbox, "sts")
-    resp = sts.assume_role(RoleArn=sandbox.role_arns["prod"], RoleSessionName=SI,
-                           SourceIdentity=SI, DurationSeconds=900, ExternalId="ext-1")
+    resp = sts.assume_role(
+        RoleArn=sandbox.role_arns["prod"],
+        RoleSessionName=SI,
+        SourceIdentity=SI,
+        DurationSeconds=900,
+        ExternalId="ext-1",
+    )
     ev = _only_event(trail)
 
     assert ev["eventVersion"] and ev["eventType"] == "AwsApiCall"
@@ -29,12 +34,18 @@ def test_assume_role_with_source_identity_is_recorded_in_cloudtrail_shape(sandbo
     assert ev["readOnly"] is False and ev["recipientAccountId"] == sandbox.account_id
     assert ev["sourceIPAddress"] == "127.0.0.1" and "Botocore" in ev["userAgent"]
     assert ev["requestParameters"] == {
-        "roleArn": sandbox.role_arns["prod"], "roleSessionName": SI,
-        "durationSeconds": 900, "sourceIdentity": SI, "externalId": "ext-1"}
+        "roleArn": sandbox.role_arns["prod"],
+        "roleSessionName": SI,
+        "durationSeconds": 900,
+        "sourceIdentity": SI,
+        "externalId": "ext-1",
+    }
     out = ev["responseElements"]
     assert out["sourceIdentity"] == SI
-    assert out["assumedRoleUser"] == {"assumedRoleId": resp["AssumedRoleUser"]["AssumedRoleId"],
-                                      "arn": resp["AssumedRoleUser"]["Arn"]}
+    assert out["assumedRoleUser"] == {
+        "assumedRoleId": resp["AssumedRoleUser"]["AssumedRoleId"],
+        "arn": resp["AssumedRoleUser"]["Arn"],
+    }
     assert out["credentials"]["accessKeyId"] == resp["Credentials"]["AccessKeyId"]
     assert out["credentials"]["expiration"]
 
@@ -46,8 +57,9 @@ def test_assume_role_with_source_identity_is_recorded_in_cloudtrail_shape(sandbo
 
 
 def test_recorded_event_never_holds_the_session_token_or_secret(sandbox, trail):
-    resp = client(sandbox, "sts").assume_role(RoleArn=sandbox.role_arns["dev"],
-                                              RoleSessionName="plain")
+    resp = client(sandbox, "sts").assume_role(
+        RoleArn=sandbox.role_arns["dev"], RoleSessionName="plain"
+    )
     text = json.dumps(trail.events())
     assert resp["Credentials"]["SessionToken"] not in text
     assert resp["Credentials"]["SecretAccessKey"] not in text
@@ -55,8 +67,7 @@ def test_recorded_event_never_holds_the_session_token_or_secret(sandbox, trail):
 
 
 def test_assume_role_without_source_identity_has_no_source_identity_fields(sandbox, trail):
-    client(sandbox, "sts").assume_role(RoleArn=sandbox.role_arns["prod"],
-                                       RoleSessionName="bypass")
+    client(sandbox, "sts").assume_role(RoleArn=sandbox.role_arns["prod"], RoleSessionName="bypass")
     ev = _only_event(trail)
     assert "sourceIdentity" not in ev["requestParameters"]
     assert "externalId" not in ev["requestParameters"]
@@ -65,8 +76,9 @@ def test_assume_role_without_source_identity_has_no_source_identity_fields(sandb
 
 
 def test_chained_session_is_attributed_to_the_recorded_session(sandbox, trail):
-    first = client(sandbox, "sts").assume_role(RoleArn=sandbox.role_arns["prod"],
-                                               RoleSessionName=SI, SourceIdentity=SI)
+    first = client(sandbox, "sts").assume_role(
+        RoleArn=sandbox.role_arns["prod"], RoleSessionName=SI, SourceIdentity=SI
+    )
     chained = role_client(sandbox, first["Credentials"])
     chained.assume_role(RoleArn=sandbox.role_arns["dev"], RoleSessionName="hop")
     second = trail.events()[-1]
@@ -85,8 +97,9 @@ def test_failed_assume_role_is_not_recorded(sandbox, trail):
     from botocore.exceptions import ClientError
 
     with pytest.raises(ClientError):
-        client(sandbox, "sts").assume_role(RoleArn=sandbox.role_arns["prod"],
-                                           RoleSessionName="x" * 65)
+        client(sandbox, "sts").assume_role(
+            RoleArn=sandbox.role_arns["prod"], RoleSessionName="x" * 65
+        )
     assert trail.events() == []
 
 
@@ -109,8 +122,14 @@ def test_provisioned_files_are_private_and_inside_root(sandbox):
         assert path.stat().st_mode & 0o077 == 0, path
         assert sandbox.root in path.parents
     config = sandbox.aws_config_file.read_text()
-    for section in ("[profile sentinel-source]", "[profile dev]", "[profile prod]",
-                    "[profile prod-sso]", "[profile sso-admin]", "[sso-session sandbox]"):
+    for section in (
+        "[profile sentinel-source]",
+        "[profile dev]",
+        "[profile prod]",
+        "[profile prod-sso]",
+        "[profile sso-admin]",
+        "[sso-session sandbox]",
+    ):
         assert section in config
     assert "aws_secret_access_key" not in config
 

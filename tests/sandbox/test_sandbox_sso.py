@@ -17,9 +17,12 @@ def _sso(sandbox):
     from botocore import UNSIGNED
     from botocore.config import Config
 
-    return boto3.client("sso", endpoint_url=sandbox.endpoint_url, region_name=sandbox.region,
-                        config=Config(signature_version=UNSIGNED,
-                                      retries={"total_max_attempts": 1}))
+    return boto3.client(
+        "sso",
+        endpoint_url=sandbox.endpoint_url,
+        region_name=sandbox.region,
+        config=Config(signature_version=UNSIGNED, retries={"total_max_attempts": 1}),
+    )
 
 
 def _cache(sandbox) -> dict:
@@ -40,12 +43,19 @@ def test_cache_file_is_in_botocore_format_for_the_sso_session(sandbox):
 
 def test_get_role_credentials_returns_a_moto_session_of_the_sso_role(sandbox, trail):
     creds = _sso(sandbox).get_role_credentials(
-        roleName="SandboxAdmin", accountId=sandbox.account_id,
-        accessToken=_cache(sandbox)["accessToken"])["roleCredentials"]
+        roleName="SandboxAdmin",
+        accountId=sandbox.account_id,
+        accessToken=_cache(sandbox)["accessToken"],
+    )["roleCredentials"]
     assert creds["expiration"] > 10**12  # epoch milliseconds
-    ident = role_client(sandbox, {"AccessKeyId": creds["accessKeyId"],
-                                  "SecretAccessKey": creds["secretAccessKey"],
-                                  "SessionToken": creds["sessionToken"]}).get_caller_identity()
+    ident = role_client(
+        sandbox,
+        {
+            "AccessKeyId": creds["accessKeyId"],
+            "SecretAccessKey": creds["secretAccessKey"],
+            "SessionToken": creds["sessionToken"],
+        },
+    ).get_caller_identity()
     assert ident["Arn"] == f"arn:aws:sts::{sandbox.account_id}:assumed-role/{SSO_ROLE}/alice"
     # A real Identity Center sign-in is not an AssumeRole in the account trail.
     assert trail.events() == []
@@ -53,11 +63,18 @@ def test_get_role_credentials_returns_a_moto_session_of_the_sso_role(sandbox, tr
 
 def test_sessions_made_from_sso_credentials_are_attributed_to_the_sso_role(sandbox, trail):
     creds = _sso(sandbox).get_role_credentials(
-        roleName="SandboxAdmin", accountId=sandbox.account_id,
-        accessToken=_cache(sandbox)["accessToken"])["roleCredentials"]
-    sts = role_client(sandbox, {"AccessKeyId": creds["accessKeyId"],
-                                "SecretAccessKey": creds["secretAccessKey"],
-                                "SessionToken": creds["sessionToken"]})
+        roleName="SandboxAdmin",
+        accountId=sandbox.account_id,
+        accessToken=_cache(sandbox)["accessToken"],
+    )["roleCredentials"]
+    sts = role_client(
+        sandbox,
+        {
+            "AccessKeyId": creds["accessKeyId"],
+            "SecretAccessKey": creds["secretAccessKey"],
+            "SessionToken": creds["sessionToken"],
+        },
+    )
     sts.assume_role(RoleArn=sandbox.role_arns["prod"], RoleSessionName="via-sso")
     (ev,) = trail.events()
     assert ev["userIdentity"]["type"] == "AssumedRole"
@@ -67,8 +84,9 @@ def test_sessions_made_from_sso_credentials_are_attributed_to_the_sso_role(sandb
 @pytest.mark.parametrize("token", ["wrong-token", ""])
 def test_bad_token_is_unauthorized(sandbox, token):
     with pytest.raises(ClientError) as exc:
-        _sso(sandbox).get_role_credentials(roleName="SandboxAdmin",
-                                           accountId=sandbox.account_id, accessToken=token)
+        _sso(sandbox).get_role_credentials(
+            roleName="SandboxAdmin", accountId=sandbox.account_id, accessToken=token
+        )
     assert exc.value.response["Error"]["Code"] == "UnauthorizedException"
     assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 401
     assert "Session token not found or invalid" in str(exc.value)
@@ -76,8 +94,11 @@ def test_bad_token_is_unauthorized(sandbox, token):
 
 def test_unknown_role_is_forbidden(sandbox):
     with pytest.raises(ClientError) as exc:
-        _sso(sandbox).get_role_credentials(roleName="Other", accountId=sandbox.account_id,
-                                           accessToken=_cache(sandbox)["accessToken"])
+        _sso(sandbox).get_role_credentials(
+            roleName="Other",
+            accountId=sandbox.account_id,
+            accessToken=_cache(sandbox)["accessToken"],
+        )
     assert exc.value.response["Error"]["Code"] == "ForbiddenException"
 
 
@@ -89,15 +110,19 @@ def test_expired_token_is_unauthorized_until_renewed(sandbox):
 
         assert doc["expiresAt"] < utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
         with pytest.raises(ClientError) as exc:
-            _sso(sandbox).get_role_credentials(roleName="SandboxAdmin",
-                                               accountId=sandbox.account_id,
-                                               accessToken=doc["accessToken"])
+            _sso(sandbox).get_role_credentials(
+                roleName="SandboxAdmin",
+                accountId=sandbox.account_id,
+                accessToken=doc["accessToken"],
+            )
         assert exc.value.response["Error"]["Code"] == "UnauthorizedException"
     finally:
         sandbox.renew_sso_token()
     creds = _sso(sandbox).get_role_credentials(
-        roleName="SandboxAdmin", accountId=sandbox.account_id,
-        accessToken=_cache(sandbox)["accessToken"])
+        roleName="SandboxAdmin",
+        accountId=sandbox.account_id,
+        accessToken=_cache(sandbox)["accessToken"],
+    )
     assert creds["roleCredentials"]["accessKeyId"]
 
 
@@ -114,8 +139,13 @@ def test_aws_cli_sso_profile_works_end_to_end(sandbox, sandbox_env):
     cache.mkdir(parents=True)
     for path in sandbox.sso_cache_dir.iterdir():
         shutil.copy(path, cache / path.name)
-    proc = subprocess.run(["aws", "sts", "get-caller-identity", "--profile", "sso-admin",
-                           "--output", "json"], env=sandbox_env, capture_output=True,
-                          text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        ["aws", "sts", "get-caller-identity", "--profile", "sso-admin", "--output", "json"],
+        env=sandbox_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["Arn"].endswith(f"assumed-role/{SSO_ROLE}/alice")

@@ -27,8 +27,9 @@ POLICY = """policies:
 
 class Refresher:
     def __init__(self) -> None:
-        self.creds = AwsCredentials("ASIAEXAMPLE", "secret", "token",
-                                    datetime.now(UTC) + timedelta(minutes=15))
+        self.creds = AwsCredentials(
+            "ASIAEXAMPLE", "secret", "token", datetime.now(UTC) + timedelta(minutes=15)
+        )
 
     def current(self) -> AwsCredentials:
         return self.creds
@@ -56,11 +57,18 @@ def make(tmp_path: Path) -> Any:
         path = tmp_path / "policy.yaml"
         path.write_text(POLICY)
         tracker = Tracker()
-        h = RequestHandler(profile="prod", user="alice", policy_source=FilePolicySource(path),
-                           refresher=Refresher(), tracker=tracker,  # type: ignore[arg-type]
-                           log=log or DecisionLog(), session_table="sessions-tbl",
-                           session_table_source="test", no_session_tracking=False,
-                           source_identity="sentinel.alice.0123456789abcdef")
+        h = RequestHandler(
+            profile="prod",
+            user="alice",
+            policy_source=FilePolicySource(path),
+            refresher=Refresher(),
+            tracker=tracker,  # type: ignore[arg-type]
+            log=log or DecisionLog(),
+            session_table="sessions-tbl",
+            session_table_source="test",
+            no_session_tracking=False,
+            source_identity="sentinel.alice.0123456789abcdef",
+        )
         return h, tracker, path
 
     return build
@@ -70,8 +78,9 @@ def at(monkeypatch: pytest.MonkeyPatch, when: datetime) -> None:
     monkeypatch.setattr(handler_mod, "utcnow", lambda: when)
 
 
-def test_minute_boundary_into_a_closed_window_denies(make: Any,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_minute_boundary_into_a_closed_window_denies(
+    make: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     h, tracker, _ = make()
     at(monkeypatch, datetime(2026, 1, 5, 17, 59, 59, 900000, tzinfo=UTC))
     assert h().status == 200
@@ -82,8 +91,9 @@ def test_minute_boundary_into_a_closed_window_denies(make: Any,
     assert tracker.counted == 2
 
 
-def test_policy_edit_within_the_same_minute_applies(make: Any,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_policy_edit_within_the_same_minute_applies(
+    make: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     h, _, path = make()
     at(monkeypatch, datetime(2026, 1, 5, 10, 0, 1, tzinfo=UTC))
     assert h().status == 200
@@ -93,8 +103,9 @@ def test_policy_edit_within_the_same_minute_applies(make: Any,
     assert resp.status == 403 and "frozen" in resp.body["Message"]
 
 
-def test_every_request_is_logged_when_a_log_is_on(make: Any, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_request_is_logged_when_a_log_is_on(
+    make: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     log_path = tmp_path / "decisions.jsonl"
     h, _, _ = make(DecisionLog.open(str(log_path), False))
     at(monkeypatch, datetime(2026, 1, 5, 10, 0, 1, tzinfo=UTC))

@@ -18,8 +18,9 @@ SECRET = "SECRETVALUE-never-on-the-wire-unless-authorised"
 
 @pytest.fixture
 def server() -> Iterator[CredentialHTTPServer]:
-    srv = CredentialHTTPServer(TOKEN, "/sentinel/credentials",
-                               lambda: Response(200, {"SecretAccessKey": SECRET}))
+    srv = CredentialHTTPServer(
+        TOKEN, "/sentinel/credentials", lambda: Response(200, {"SecretAccessKey": SECRET})
+    )
     srv.start()
     yield srv
     srv.stop()
@@ -37,9 +38,15 @@ def raw(srv: CredentialHTTPServer, data: bytes, *, timeout: float = 10) -> bytes
     return b"".join(chunks)
 
 
-def get(srv: CredentialHTTPServer, path: str = "/sentinel/credentials", *,
-        token: str | None = TOKEN, host: str | None = None, method: str = "GET",
-        extra: str = "") -> bytes:
+def get(
+    srv: CredentialHTTPServer,
+    path: str = "/sentinel/credentials",
+    *,
+    token: str | None = TOKEN,
+    host: str | None = None,
+    method: str = "GET",
+    extra: str = "",
+) -> bytes:
     host = host if host is not None else f"127.0.0.1:{srv.port}"
     head = f"{method} {path} HTTP/1.1\r\nHost: {host}\r\n"
     if token is not None:
@@ -64,23 +71,27 @@ def test_localhost_host_is_accepted(server: CredentialHTTPServer) -> None:
     assert status(get(server, host=f"localhost:{server.port}")) == 200
 
 
-@pytest.mark.parametrize(("kwargs", "code"), [
-    ({"token": None}, 401),
-    ({"token": "wrong"}, 403),
-    ({"token": TOKEN + "x"}, 403),
-    ({"token": TOKEN[:-1]}, 403),
-    ({"host": "evil.example.com"}, 403),
-    ({"host": "127.0.0.1"}, 403),
-    ({"host": "127.0.0.1:1"}, 403),
-    ({"host": ""}, 403),
-    ({"method": "POST"}, 405),
-    ({"method": "PUT"}, 405),
-    ({"path": "/"}, 404),
-    ({"path": "/sentinel/credentials/../x"}, 404),
-    ({"path": "/latest/meta-data/iam/security-credentials/"}, 404),
-])
-def test_refusals_never_carry_credentials(server: CredentialHTTPServer, kwargs: dict[str, str],
-                                          code: int) -> None:
+@pytest.mark.parametrize(
+    ("kwargs", "code"),
+    [
+        ({"token": None}, 401),
+        ({"token": "wrong"}, 403),
+        ({"token": TOKEN + "x"}, 403),
+        ({"token": TOKEN[:-1]}, 403),
+        ({"host": "evil.example.com"}, 403),
+        ({"host": "127.0.0.1"}, 403),
+        ({"host": "127.0.0.1:1"}, 403),
+        ({"host": ""}, 403),
+        ({"method": "POST"}, 405),
+        ({"method": "PUT"}, 405),
+        ({"path": "/"}, 404),
+        ({"path": "/sentinel/credentials/../x"}, 404),
+        ({"path": "/latest/meta-data/iam/security-credentials/"}, 404),
+    ],
+)
+def test_refusals_never_carry_credentials(
+    server: CredentialHTTPServer, kwargs: dict[str, str], code: int
+) -> None:
     resp = get(server, **kwargs)  # type: ignore[arg-type]
     assert status(resp) == code
     assert SECRET.encode() not in resp
@@ -92,13 +103,16 @@ def test_unknown_path_with_valid_token_gets_only_404(server: CredentialHTTPServe
     assert status(resp) == 404 and SECRET.encode() not in resp
 
 
-@pytest.mark.parametrize("data", [
-    b"GARBAGE\r\n\r\n",
-    b"GET /sentinel/credentials\r\n\r\n",
-    b"GET /sentinel/credentials HTTP/2.0\r\n\r\n",
-    b"GET /sentinel/credentials HTTP/1.1\r\nno-colon-header\r\n\r\n",
-    b"\x00\xff\xfe\r\n\r\n",
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"GARBAGE\r\n\r\n",
+        b"GET /sentinel/credentials\r\n\r\n",
+        b"GET /sentinel/credentials HTTP/2.0\r\n\r\n",
+        b"GET /sentinel/credentials HTTP/1.1\r\nno-colon-header\r\n\r\n",
+        b"\x00\xff\xfe\r\n\r\n",
+    ],
+)
 def test_malformed_requests(server: CredentialHTTPServer, data: bytes) -> None:
     resp = raw(server, data)
     assert status(resp) == 400
@@ -196,8 +210,10 @@ def test_refusal_with_unread_body_still_reaches_the_client(server: CredentialHTT
     # Without a lingering close the unread body makes the kernel send a RST, which can
     # destroy the 405 before the client reads it.
     body = b"x" * (256 * 1024)
-    head = (f"POST /sentinel/credentials HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
-            f"Authorization: {TOKEN}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    head = (
+        f"POST /sentinel/credentials HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+        f"Authorization: {TOKEN}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
     for _ in range(5):
         with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
             s.sendall(head)
@@ -211,8 +227,9 @@ def test_refusal_with_unread_body_still_reaches_the_client(server: CredentialHTT
 
 
 def test_late_pipelined_request_gets_no_second_response(server: CredentialHTTPServer) -> None:
-    req = (f"GET /x HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
-           f"Authorization: {TOKEN}\r\n\r\n").encode()
+    req = (
+        f"GET /x HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nAuthorization: {TOKEN}\r\n\r\n"
+    ).encode()
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
         s.sendall(req)
         first = s.recv(65536)

@@ -19,9 +19,13 @@ from sentinelgw.sourceidentity import format_source_identity, new_id
 def store(sandbox: Any) -> SessionStore:
     import boto3
 
-    client = boto3.client("dynamodb", endpoint_url=sandbox.endpoint_url,
-                          region_name=sandbox.region, aws_access_key_id="AKIATRACKERTESTS",
-                          aws_secret_access_key="tracker-not-secret")
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=sandbox.endpoint_url,
+        region_name=sandbox.region,
+        aws_access_key_id="AKIATRACKERTESTS",
+        aws_secret_access_key="tracker-not-secret",
+    )
     return SessionStore(client, sandbox.table)
 
 
@@ -29,11 +33,21 @@ def record() -> SessionRecord:
     now = datetime.now(UTC).replace(microsecond=0)
     sid = new_id()
     return SessionRecord(
-        id=sid, user="alice", profile="prod", role_arn="arn:aws:iam::123456789012:role/x",
-        status="active", started_at=now, last_access_at=now,
-        expires_at=now + timedelta(minutes=15), request_count=0, server_instance_id=new_id(),
-        source_identity=format_source_identity("alice", sid), host="test", revoked_by=None,
-        revoked_reason=None, revoked_at=None,
+        id=sid,
+        user="alice",
+        profile="prod",
+        role_arn="arn:aws:iam::123456789012:role/x",
+        status="active",
+        started_at=now,
+        last_access_at=now,
+        expires_at=now + timedelta(minutes=15),
+        request_count=0,
+        server_instance_id=new_id(),
+        source_identity=format_source_identity("alice", sid),
+        host="test",
+        revoked_by=None,
+        revoked_reason=None,
+        revoked_at=None,
         ttl=int((now + timedelta(minutes=15, days=90)).timestamp()),
     )
 
@@ -77,8 +91,7 @@ def test_poller_sees_revocation_and_touch_cannot_undo_it(store: SessionStore) ->
     t.start()
     t.check_now()
     assert t.state().state == "ok"
-    store.revoke(rec.id, "arn:aws:iam::123456789012:user/secops", "lost laptop",
-                 datetime.now(UTC))
+    store.revoke(rec.id, "arn:aws:iam::123456789012:user/secops", "lost laptop", datetime.now(UTC))
     t.count()
     t._flush()  # conditional touch: a no-op on a revoked session
     t.check_now()
@@ -93,12 +106,22 @@ def test_unreadable_status_becomes_unavailable(sandbox: Any) -> None:
     import boto3
     from botocore.config import Config
 
-    client = boto3.client("dynamodb", endpoint_url="http://127.0.0.1:9",
-                          region_name=sandbox.region, aws_access_key_id="AKIATRACKERTESTS",
-                          aws_secret_access_key="tracker-not-secret",
-                          config=Config(retries={"max_attempts": 1}, connect_timeout=1))
-    t = SessionTracker(SessionStore(client, sandbox.table), record(), DecisionLog(),
-                       poll_interval=60, flush_interval=60, stale_after=0.0)
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url="http://127.0.0.1:9",
+        region_name=sandbox.region,
+        aws_access_key_id="AKIATRACKERTESTS",
+        aws_secret_access_key="tracker-not-secret",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=1),
+    )
+    t = SessionTracker(
+        SessionStore(client, sandbox.table),
+        record(),
+        DecisionLog(),
+        poll_interval=60,
+        flush_interval=60,
+        stale_after=0.0,
+    )
     t.check_now()
     state = t.state()
     assert state.state == "unavailable" and "could not reach" in state.detail

@@ -60,8 +60,13 @@ def test_service_role_policy_scopes_each_permission_to_its_resource():
     assert policy["SentinelPolicyParameter"]["Action"] == ["ssm:GetParameter"]
     assert policy["SentinelPolicyParameter"]["Resource"] == [PARAM]
     revoke = policy["SentinelHardRevocation"]
-    assert revoke["Action"] == ["iam:GetRole", "iam:ListRolePolicies", "iam:GetRolePolicy",
-                                "iam:PutRolePolicy", "iam:DeleteRolePolicy"]
+    assert revoke["Action"] == [
+        "iam:GetRole",
+        "iam:ListRolePolicies",
+        "iam:GetRolePolicy",
+        "iam:PutRolePolicy",
+        "iam:DeleteRolePolicy",
+    ]
     assert revoke["Resource"] == [PROD, STAGING]
     logs = policy["SentinelLambdaLogs"]
     assert (

@@ -14,8 +14,13 @@ T0 = datetime(2026, 1, 24, 9, 0, 0, tzinfo=UTC)
 def make_client(endpoint_url: str, service: str = "dynamodb") -> Any:
     import boto3
 
-    return boto3.client(service, region_name=REGION, endpoint_url=endpoint_url,
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    return boto3.client(
+        service,
+        region_name=REGION,
+        endpoint_url=endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
 
 def record(n: int = 0, **changes: Any) -> SessionRecord:
@@ -38,10 +43,9 @@ def record(n: int = 0, **changes: Any) -> SessionRecord:
 def seed(client: Any, table: str, records: list[SessionRecord]) -> None:
     """Write many records with BatchWriteItem (25 a call), retrying unprocessed items."""
     for start in range(0, len(records), 25):
-        pending: dict[str, Any] = {table: [{"PutRequest": {"Item": r.to_item()}}
-                                           for r in records[start:start + 25]]}
+        pending: dict[str, Any] = {
+            table: [{"PutRequest": {"Item": r.to_item()}} for r in records[start : start + 25]]
+        }
         while pending:
             resp = client.batch_write_item(RequestItems=pending)
             pending = resp.get("UnprocessedItems") or {}
-
-

@@ -120,8 +120,12 @@ def test_a_failed_iam_step_exits_2_names_the_permission_and_keeps_the_record_rev
 ) -> None:
     # A session whose credentials may still be live (a lapsed one needs no IAM step).
     start = datetime.now(UTC)
-    rec = record(7, source_identity="sentinel.alice.0000000000000007", started_at=start,
-                 expires_at=start + timedelta(hours=1))
+    rec = record(
+        7,
+        source_identity="sentinel.alice.0000000000000007",
+        started_at=start,
+        expires_at=start + timedelta(hours=1),
+    )
     seed(store.client, store.table, [rec.with_status("active", role_arn=sandbox.role_arns["dev"])])
     with deny_put_proxy(sandbox.endpoint_url) as iam_url:
         env = dict(sandbox_env, AWS_ENDPOINT_URL_IAM=iam_url)

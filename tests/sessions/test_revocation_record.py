@@ -81,14 +81,23 @@ def test_a_lapsed_session_needs_no_iam_deny() -> None:
     from sentinelgw.sessions.revoke import LAPSE_MARGIN, deny_in_iam
 
     now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-    sso_role = ("arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/eu-west-1/"
-                "AWSReservedSSO_Admin_0123456789abcdef")
+    sso_role = (
+        "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/eu-west-1/"
+        "AWSReservedSSO_Admin_0123456789abcdef"
+    )
 
     def record(expires_at: datetime) -> SessionRecord:
         return SessionRecord.new(
-            id="0123456789abcdef", user="alice", profile="prod-sso", role_arn=sso_role,
-            started_at=expires_at - timedelta(hours=1), expires_at=expires_at,
-            server_instance_id="t", source_identity="sentinel.alice.0123456789abcdef", host="h")
+            id="0123456789abcdef",
+            user="alice",
+            profile="prod-sso",
+            role_arn=sso_role,
+            started_at=expires_at - timedelta(hours=1),
+            expires_at=expires_at,
+            server_instance_id="t",
+            source_identity="sentinel.alice.0123456789abcdef",
+            host="h",
+        )
 
     lapsed = deny_in_iam(None, record(now - LAPSE_MARGIN - timedelta(seconds=1)), now=now)
     assert lapsed.lapsed and lapsed.iam is None and lapsed.iam_error is None

@@ -57,8 +57,9 @@ def test_init_creates_then_is_idempotent(run_sentinel: Run, ddb: Any, table_name
     assert "already up to date" in again.stdout
 
 
-def test_init_without_yes_and_without_a_tty_exits_2(run_sentinel: Run, ddb: Any,
-                                                     table_name: str) -> None:
+def test_init_without_yes_and_without_a_tty_exits_2(
+    run_sentinel: Run, ddb: Any, table_name: str
+) -> None:
     proc = run_sentinel(["init", "sessions", "--table", table_name], input="")
     assert_one_line_error(proc, "--yes")
     assert "create table" in proc.stdout  # the plan was shown
@@ -66,9 +67,12 @@ def test_init_without_yes_and_without_a_tty_exits_2(run_sentinel: Run, ddb: Any,
 
 
 def test_init_reports_a_different_schema(run_sentinel: Run, ddb: Any, table_name: str) -> None:
-    ddb.create_table(TableName=table_name, BillingMode="PAY_PER_REQUEST",
-                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    ddb.create_table(
+        TableName=table_name,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+    )
     proc = run_sentinel(["init", "sessions", "--table", table_name, "--yes"])
     assert proc.returncode == 2
     lines = proc.stderr.splitlines()
@@ -91,14 +95,31 @@ def test_generate_iam_prints_three_policies(run_sentinel: Run) -> None:
 def listed(ddb: Any, table_name: str) -> str:
     now = datetime.now(UTC)
     ensure_table(ddb, table_name)
-    seed(ddb, table_name, [
-        record(1, user="alice", started_at=now - timedelta(days=40),
-               expires_at=now - timedelta(days=39), status="expired"),
-        record(2, user="alice", started_at=now - timedelta(hours=2),
-               expires_at=now + timedelta(hours=10)),
-        record(3, user="bob", started_at=now - timedelta(hours=1),
-               expires_at=now - timedelta(minutes=1)),  # stale active: reads expired
-    ])
+    seed(
+        ddb,
+        table_name,
+        [
+            record(
+                1,
+                user="alice",
+                started_at=now - timedelta(days=40),
+                expires_at=now - timedelta(days=39),
+                status="expired",
+            ),
+            record(
+                2,
+                user="alice",
+                started_at=now - timedelta(hours=2),
+                expires_at=now + timedelta(hours=10),
+            ),
+            record(
+                3,
+                user="bob",
+                started_at=now - timedelta(hours=1),
+                expires_at=now - timedelta(minutes=1),
+            ),  # stale active: reads expired
+        ],
+    )
     return table_name
 
 
@@ -113,25 +134,25 @@ def test_list_json_is_an_array_of_export_objects(run_sentinel: Run, listed: str)
 
 
 def test_list_csv_since_and_status(run_sentinel: Run, listed: str) -> None:
-    proc = run_sentinel(["server-sessions", "--table", listed, "--format", "csv",
-                         "--since", "30d"])
+    proc = run_sentinel(["server-sessions", "--table", listed, "--format", "csv", "--since", "30d"])
     assert proc.returncode == 0, proc.stderr
     rows = list(csv.reader(io.StringIO(proc.stdout)))
     assert tuple(rows[0]) == EXPORT_FIELDS
     assert [r[0] for r in rows[1:]] == [f"{3:016x}", f"{2:016x}"]
-    expired = run_sentinel(["server-sessions", "--table", listed, "--status", "expired",
-                            "--format", "json"])
+    expired = run_sentinel(
+        ["server-sessions", "--table", listed, "--status", "expired", "--format", "json"]
+    )
     assert [r["id"] for r in json.loads(expired.stdout)] == [f"{3:016x}", f"{1:016x}"]
-    empty = run_sentinel(["server-sessions", "--table", listed, "--user", "nobody",
-                          "--format", "json"])
+    empty = run_sentinel(
+        ["server-sessions", "--table", listed, "--user", "nobody", "--format", "json"]
+    )
     assert empty.returncode == 0 and json.loads(empty.stdout) == []
 
 
 def test_list_human_and_table_from_config(run_sentinel: Run, listed: str, tmp_path: Any) -> None:
     config = tmp_path / "sentinel.yaml"
     config.write_text(f"defaults:\n  session_table: {listed}\n")
-    proc = run_sentinel(["server-sessions", "--limit", "2"],
-                        env={"SENTINEL_CONFIG": str(config)})
+    proc = run_sentinel(["server-sessions", "--limit", "2"], env={"SENTINEL_CONFIG": str(config)})
     assert proc.returncode == 0, proc.stderr
     assert f"{3:016x}" in proc.stdout and f"{2:016x}" in proc.stdout
     assert f"{1:016x}" not in proc.stdout
@@ -149,12 +170,14 @@ def test_show_one_session(run_sentinel: Run, listed: str) -> None:
     assert_one_line_error(bad, "invalid session id")
 
 
-def test_revoke_records_the_revoker_and_refuses_twice(run_sentinel: Run, listed: str,
-                                                      ddb: Any) -> None:
+def test_revoke_records_the_revoker_and_refuses_twice(
+    run_sentinel: Run, listed: str, ddb: Any
+) -> None:
     sid = f"{2:016x}"
     # --soft: this record's role does not exist in the sandbox (the IAM step has its own tests)
-    proc = run_sentinel(["server-revoke", sid, "--reason", "laptop lost", "--table", listed,
-                         "--soft"])
+    proc = run_sentinel(
+        ["server-revoke", sid, "--reason", "laptop lost", "--table", listed, "--soft"]
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[0] == f"revoked session {sid} (user alice, profile prod)"
     assert "not denied by IAM (--soft)" in proc.stdout
@@ -176,8 +199,11 @@ def test_revoke_requires_a_reason(run_sentinel: Run, listed: str) -> None:
 
 def test_missing_table_is_one_line_with_the_fix(run_sentinel: Run) -> None:
     proc = run_sentinel(["server-sessions", "--table", "absent-table", "--format", "json"])
-    assert_one_line_error(proc, "session table 'absent-table' does not exist in us-east-1",
-                          "sentinel init sessions --table absent-table --region us-east-1")
+    assert_one_line_error(
+        proc,
+        "session table 'absent-table' does not exist in us-east-1",
+        "sentinel init sessions --table absent-table --region us-east-1",
+    )
     show = run_sentinel(["server-session", "a" * 16, "--table", "absent-table"])
     assert_one_line_error(show, "does not exist")
 

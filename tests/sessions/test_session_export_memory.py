@@ -43,8 +43,13 @@ _CHILD = textwrap.dedent("""
 
 
 def _measure(endpoint: str, table: str, mode: str) -> dict[str, int]:
-    proc = subprocess.run([sys.executable, "-c", _CHILD, endpoint, table, mode],
-                          capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD, endpoint, table, mode],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     result: dict[str, int] = json.loads(proc.stdout)
     return result

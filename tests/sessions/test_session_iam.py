@@ -21,8 +21,14 @@ def test_users_can_only_write_their_record_and_assume_roles() -> None:
     table = "arn:aws:dynamodb:eu-west-1:111122223333:table/sess"
     assert users["dynamodb:PutItem"] == [table]
     assert users["dynamodb:UpdateItem"] == [table]
-    assert set(users) == {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem",
-                          "sts:AssumeRole", "sts:SetSourceIdentity", "ssm:GetParameter"}
+    assert set(users) == {
+        "dynamodb:PutItem",
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
+        "sts:AssumeRole",
+        "sts:SetSourceIdentity",
+        "ssm:GetParameter",
+    }
     assert users["sts:AssumeRole"] == ["arn:aws:iam::111122223333:role/*"]
 
 
@@ -39,15 +45,24 @@ def test_security_team_queries_indexes_and_reads_cloudtrail() -> None:
 
 def test_table_admin_and_unknown_region() -> None:
     admin = actions(generate_iam("sess", None)["table-admin"])
-    assert set(admin) == {"dynamodb:CreateTable", "dynamodb:DescribeTable",
-                          "dynamodb:UpdateTimeToLive", "dynamodb:DescribeTimeToLive"}
+    assert set(admin) == {
+        "dynamodb:CreateTable",
+        "dynamodb:DescribeTable",
+        "dynamodb:UpdateTimeToLive",
+        "dynamodb:DescribeTimeToLive",
+    }
     assert admin["dynamodb:CreateTable"] == ["arn:aws:dynamodb:*:*:table/sess"]
 
 
 def test_security_team_can_write_the_revocation_policy_on_the_roles_only() -> None:
     roles = ["arn:aws:iam::111122223333:role/prod"]
     sec = actions(generate_iam("sess", "eu-west-1", role_arns=roles)["security-team"])
-    for action in ("iam:GetRole", "iam:ListRolePolicies", "iam:GetRolePolicy",
-                   "iam:PutRolePolicy", "iam:DeleteRolePolicy"):
+    for action in (
+        "iam:GetRole",
+        "iam:ListRolePolicies",
+        "iam:GetRolePolicy",
+        "iam:PutRolePolicy",
+        "iam:DeleteRolePolicy",
+    ):
         assert sec[action] == roles
     assert "dynamodb:PutItem" not in sec  # blocks are written with UpdateItem

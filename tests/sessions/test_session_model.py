@@ -19,9 +19,14 @@ from sentinelgw.sessions.model import (
 
 
 def test_item_round_trip_keeps_every_field() -> None:
-    rec = record(7, status="revoked", revoked_by="arn:aws:iam::123456789012:user/sec",
-                 revoked_reason="laptop lost", revoked_at=T0 + timedelta(minutes=5),
-                 request_count=42)
+    rec = record(
+        7,
+        status="revoked",
+        revoked_by="arn:aws:iam::123456789012:user/sec",
+        revoked_reason="laptop lost",
+        revoked_at=T0 + timedelta(minutes=5),
+        request_count=42,
+    )
     item = rec.to_item()
     assert item["started_at"] == {"N": str(int(rec.started_at.timestamp()))}
     assert item["ttl"]["N"] == str(rec.ttl)
@@ -43,8 +48,11 @@ def test_ttl_is_expiry_plus_retention() -> None:
     assert retention_ttl(T0, 1) == int(T0.timestamp()) + 86400
 
 
-@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
-                    timezones=st.just(UTC)))
+@given(
+    st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+    )
+)
 def test_time_encoding_round_trips_to_the_millisecond(dt: datetime) -> None:
     back = decode_time(encode_time(dt))
     assert abs((back - dt).total_seconds()) < 0.001

@@ -17,17 +17,34 @@ NOW = T0 + timedelta(days=1)
 @pytest.fixture
 def mixed(ddb: Any, store: SessionStore) -> SessionStore:
     """Six sessions: alice/bob, prod/dev, active, revoked, expired and a stale active one."""
-    seed(ddb, store.table, [
-        record(1, user="alice", profile="prod", expires_at=NOW + timedelta(hours=1)),
-        record(2, user="bob", profile="prod", status="revoked", revoked_by="x",
-               revoked_reason="y", revoked_at=T0),
-        record(3, user="alice", profile="dev", status="expired"),
-        # Left "active" by a killed server, long past its expiry:
-        record(4, user="bob", profile="dev", expires_at=T0 + timedelta(minutes=15)),
-        record(5, user="alice", profile="prod", expires_at=NOW + timedelta(hours=2)),
-        record(6, user="carol", profile="prod", expires_at=NOW + timedelta(hours=2),
-               source_identity="", server_instance_id=""),
-    ])
+    seed(
+        ddb,
+        store.table,
+        [
+            record(1, user="alice", profile="prod", expires_at=NOW + timedelta(hours=1)),
+            record(
+                2,
+                user="bob",
+                profile="prod",
+                status="revoked",
+                revoked_by="x",
+                revoked_reason="y",
+                revoked_at=T0,
+            ),
+            record(3, user="alice", profile="dev", status="expired"),
+            # Left "active" by a killed server, long past its expiry:
+            record(4, user="bob", profile="dev", expires_at=T0 + timedelta(minutes=15)),
+            record(5, user="alice", profile="prod", expires_at=NOW + timedelta(hours=2)),
+            record(
+                6,
+                user="carol",
+                profile="prod",
+                expires_at=NOW + timedelta(hours=2),
+                source_identity="",
+                server_instance_id="",
+            ),
+        ],
+    )
     return store
 
 
@@ -69,10 +86,15 @@ def test_unknown_status_is_a_usage_error(mixed: SessionStore) -> None:
 
 
 def test_paging_2500_records_with_small_pages(ddb: Any, store: SessionStore) -> None:
-    records = [record(i, user="alice" if i % 2 else "bob",
-                      status=("active", "revoked", "expired")[i % 3],
-                      expires_at=NOW + timedelta(days=1))
-               for i in range(2500)]
+    records = [
+        record(
+            i,
+            user="alice" if i % 2 else "bob",
+            status=("active", "revoked", "expired")[i % 3],
+            expires_at=NOW + timedelta(days=1),
+        )
+        for i in range(2500)
+    ]
     seed(ddb, store.table, records)
     pages = []
 

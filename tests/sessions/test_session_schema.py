@@ -18,13 +18,20 @@ def test_creates_the_table_with_every_index_and_ttl(ddb: Any, table_name: str) -
     assert desc["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
     assert desc["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     indexes = {g["IndexName"]: g for g in desc["GlobalSecondaryIndexes"]}
-    assert set(indexes) == {"user-index", "status-index", "profile-index",
-                            "server-instance-index", "source-identity-index"}
+    assert set(indexes) == {
+        "user-index",
+        "status-index",
+        "profile-index",
+        "server-instance-index",
+        "source-identity-index",
+    }
     assert indexes["user-index"]["KeySchema"] == [
         {"AttributeName": "user", "KeyType": "HASH"},
-        {"AttributeName": "started_at", "KeyType": "RANGE"}]
+        {"AttributeName": "started_at", "KeyType": "RANGE"},
+    ]
     assert indexes["source-identity-index"]["KeySchema"] == [
-        {"AttributeName": "source_identity", "KeyType": "HASH"}]
+        {"AttributeName": "source_identity", "KeyType": "HASH"}
+    ]
     assert all(g["Projection"]["ProjectionType"] == "ALL" for g in indexes.values())
     types = {a["AttributeName"]: a["AttributeType"] for a in desc["AttributeDefinitions"]}
     assert types["started_at"] == "N" and types["id"] == "S"
@@ -62,13 +69,18 @@ def test_table_with_another_schema_is_reported_not_changed(ddb: Any, table_name:
     ddb.create_table(
         TableName=table_name,
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                              {"AttributeName": "user", "AttributeType": "S"}],
-        GlobalSecondaryIndexes=[{"IndexName": "user-index",
-                                 "KeySchema": [{"AttributeName": "user", "KeyType": "HASH"}],
-                                 "Projection": {"ProjectionType": "KEYS_ONLY"},
-                                 "ProvisionedThroughput": {"ReadCapacityUnits": 1,
-                                                           "WriteCapacityUnits": 1}}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "user", "AttributeType": "S"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "user-index",
+                "KeySchema": [{"AttributeName": "user", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+                "ProvisionedThroughput": {"ReadCapacityUnits": 1, "WriteCapacityUnits": 1},
+            }
+        ],
         ProvisionedThroughput={"ReadCapacityUnits": 1, "WriteCapacityUnits": 1},
     )
     before = ddb.describe_table(TableName=table_name)["Table"]
@@ -89,8 +101,9 @@ def test_table_with_another_schema_is_reported_not_changed(ddb: Any, table_name:
 
 def test_ttl_on_another_attribute_is_a_difference(ddb: Any, table_name: str) -> None:
     ddb.create_table(**SPEC.create_request(table_name))
-    ddb.update_time_to_live(TableName=table_name, TimeToLiveSpecification={
-        "Enabled": True, "AttributeName": "expires"})
+    ddb.update_time_to_live(
+        TableName=table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires"}
+    )
     report = ensure_table(ddb, table_name)
     assert report.differences == ["TTL attribute is 'expires', expected 'ttl'"]
 
@@ -99,9 +112,13 @@ def test_unreachable_endpoint_is_a_store_error(table_name: str) -> None:
     import boto3
     from botocore.config import Config
 
-    client = boto3.client("dynamodb", region_name="us-east-1",
-                          endpoint_url="http://127.0.0.1:9", aws_access_key_id="x",
-                          aws_secret_access_key="y",
-                          config=Config(retries={"max_attempts": 1}, connect_timeout=1))
+    client = boto3.client(
+        "dynamodb",
+        region_name="us-east-1",
+        endpoint_url="http://127.0.0.1:9",
+        aws_access_key_id="x",
+        aws_secret_access_key="y",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=1),
+    )
     with pytest.raises(SessionStoreError, match="DescribeTable.*could not reach"):
         ensure_table(client, table_name)

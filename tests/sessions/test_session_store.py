@@ -66,7 +66,10 @@ def test_revoke_records_who_why_and_when(store: SessionStore) -> None:
     revoked = store.revoke(rec.id, REVOKER, "laptop lost", at)
     assert revoked.status == "revoked"
     assert (revoked.revoked_by, revoked.revoked_reason, revoked.revoked_at) == (
-        REVOKER, "laptop lost", at)
+        REVOKER,
+        "laptop lost",
+        at,
+    )
     assert store.get(rec.id) == revoked
     # The server ending afterwards must not overwrite the revocation.
     assert store.mark_expired(rec.id, at) is False
@@ -110,8 +113,9 @@ def test_touch_after_revoke_is_refused_and_does_not_count(store: SessionStore) -
     assert got.last_access_at == T0
 
 
-def test_concurrent_touches_never_undo_a_revoke(ddb: Any, store: SessionStore,
-                                                endpoint_url: str) -> None:
+def test_concurrent_touches_never_undo_a_revoke(
+    ddb: Any, store: SessionStore, endpoint_url: str
+) -> None:
     rec = record(9)
     store.create(rec)
     accepted: list[int] = []
@@ -186,7 +190,7 @@ class _DropsHalfOnce:
         self.calls += 1
         if self.calls > 1:
             return dict(self._real.batch_get_item(RequestItems=RequestItems))
-        (table, req), = RequestItems.items()
+        ((table, req),) = RequestItems.items()
         keys = req["Keys"]
         half = len(keys) // 2
         resp = dict(self._real.batch_get_item(RequestItems={table: {"Keys": keys[:half]}}))

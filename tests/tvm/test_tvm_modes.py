@@ -19,8 +19,9 @@ SENTINEL = str(Path(sys.executable).parent / "sentinel")
 
 
 def sentinel(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([SENTINEL, *args], env=env, capture_output=True, text=True,
-                          timeout=90, check=False)
+    return subprocess.run(
+        [SENTINEL, *args], env=env, capture_output=True, text=True, timeout=90, check=False
+    )
 
 
 class _Federation(BaseHTTPRequestHandler):

@@ -233,8 +233,11 @@ def _tracked_session_of(credentials_json: str, enforced, security) -> dict | Non
 
     doc = json.loads(credentials_json)
     arn = boto3.client(
-        "sts", region_name="us-east-1", endpoint_url=enforced.endpoint,
-        aws_access_key_id=doc["AccessKeyId"], aws_secret_access_key=doc["SecretAccessKey"],
+        "sts",
+        region_name="us-east-1",
+        endpoint_url=enforced.endpoint,
+        aws_access_key_id=doc["AccessKeyId"],
+        aws_secret_access_key=doc["SecretAccessKey"],
         aws_session_token=doc["SessionToken"],
     ).get_caller_identity()["Arn"]
     session_id = arn.rsplit(".", 1)[-1]

@@ -356,8 +356,17 @@ def athena_events(
 
     t = source.target
     where = f"athena:{t.database}.{t.table}"
-    rows = athena_records(client, t, window.start, window.end, query, polling=source.polling,
-                          progress=progress, sleep=sleep, clock=clock)
+    rows = athena_records(
+        client,
+        t,
+        window.start,
+        window.end,
+        query,
+        polling=source.polling,
+        progress=progress,
+        sleep=sleep,
+        clock=clock,
+    )
     for index, rec in enumerate(rows):
         event = parse_record(rec.record, stats, where=where, index=index)
         if event is None:

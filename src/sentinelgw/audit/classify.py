@@ -72,8 +72,14 @@ class Category(StrEnum):
     NO_SOURCE_IDENTITY = "no_source_identity"
 
 
-GAPS = frozenset({Category.REPLAYED, Category.ORPHANED, Category.NON_SENTINEL_FORMAT,
-                  Category.NO_SOURCE_IDENTITY})
+GAPS = frozenset(
+    {
+        Category.REPLAYED,
+        Category.ORPHANED,
+        Category.NON_SENTINEL_FORMAT,
+        Category.NO_SOURCE_IDENTITY,
+    }
+)
 
 
 class RecordLike(Protocol):
@@ -267,41 +273,64 @@ class Classifier:
         found = self._roles.get(role)
         if found is None:
             candidates = self.profiles_for_role(role)
-            found = self._roles[role] = (",".join(candidates) if candidates else role,
-                                         candidates)
+            found = self._roles[role] = (",".join(candidates) if candidates else role, candidates)
         return found
 
     def _verdict(self, event: IssuanceEvent) -> tuple[Category, str, str | None, str | None]:
         """(category, reason, session id, profile of a tracked session)."""
         if event.error_code is not None:
-            return (Category.FAILED, f"{event.event_name} failed with {event.error_code}: "
-                    "nothing was issued", None, None)
+            return (
+                Category.FAILED,
+                f"{event.event_name} failed with {event.error_code}: nothing was issued",
+                None,
+                None,
+            )
         if event.by_aws_service:
-            return (Category.AWS_SERVICE,
-                    f"issued to an AWS service ({event.invoked_by or event.who})", None, None)
+            return (
+                Category.AWS_SERVICE,
+                f"issued to an AWS service ({event.invoked_by or event.who})",
+                None,
+                None,
+            )
         sid = event.effective_source_identity
         if not sid:
             if event.event_name in NO_SOURCE_IDENTITY_PARAMETER:
-                return (Category.NO_SOURCE_IDENTITY, f"{event.event_name} cannot carry a "
-                        "SourceIdentity: issued outside Sentinel", None, None)
+                return (
+                    Category.NO_SOURCE_IDENTITY,
+                    f"{event.event_name} cannot carry a SourceIdentity: issued outside Sentinel",
+                    None,
+                    None,
+                )
             return Category.NO_SOURCE_IDENTITY, _NO_SID, None, None
         via = _VIA if event.inherited else ""
         ident = self._session_id(sid)
         if ident is None:
-            return (Category.NON_SENTINEL_FORMAT, f"SourceIdentity {sid!r}{via} is not "
-                    "sentinel.<user>.<id>: issued by another tool", None, None)
+            return (
+                Category.NON_SENTINEL_FORMAT,
+                f"SourceIdentity {sid!r}{via} is not sentinel.<user>.<id>: issued by another tool",
+                None,
+                None,
+            )
         where = f" in {self.table}" if self.table else ""
         known = self._cache.get(ident) if self.store is not None else None
         if known is None:
-            return (Category.ORPHANED, f"no session {ident}{where}{via}: a CLI-mode or "
-                    "credential_process request, or forged", ident, None)
+            return (
+                Category.ORPHANED,
+                f"no session {ident}{where}{via}: a CLI-mode or "
+                "credential_process request, or forged",
+                ident,
+                None,
+            )
         if known.source_identity != sid:
-            return (Category.ORPHANED, f"session {ident}{where} belongs to "
-                    f"{known.source_identity!r}{via}: forged", ident, None)
+            return (
+                Category.ORPHANED,
+                f"session {ident}{where} belongs to {known.source_identity!r}{via}: forged",
+                ident,
+                None,
+            )
         why = self._replay(event, known)
         if why is not None:
-            return (Category.REPLAYED, f"session {ident}'s SourceIdentity{via} {why}", ident,
-                    None)
+            return (Category.REPLAYED, f"session {ident}'s SourceIdentity{via} {why}", ident, None)
         return Category.TRACKED, f"server session {ident}{via}", ident, known.profile
 
     def _replay(self, event: IssuanceEvent, known: _Known) -> str | None:
@@ -318,6 +347,8 @@ class Classifier:
         if known.revoked and at > known.end + self.skew:
             return f"used at {iso(at)}, after the session was revoked at {iso(known.end)}"
         if at < known.start - self.skew or at > known.end + self.skew:
-            return (f"used at {iso(at)}, outside the session's lifetime "
-                    f"{iso(known.start)} to {iso(known.end)}")
+            return (
+                f"used at {iso(at)}, outside the session's lifetime "
+                f"{iso(known.start)} to {iso(known.end)}"
+            )
         return None

@@ -31,10 +31,16 @@ import msgspec
 
 EVENT_SOURCE = "sts.amazonaws.com"
 ASSUME_ROLE = "AssumeRole"
-ISSUANCE_EVENTS = frozenset({
-    "AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity", "GetSessionToken",
-    "GetFederationToken", "AssumeRoot",
-})
+ISSUANCE_EVENTS = frozenset(
+    {
+        "AssumeRole",
+        "AssumeRoleWithSAML",
+        "AssumeRoleWithWebIdentity",
+        "GetSessionToken",
+        "GetFederationToken",
+        "AssumeRoot",
+    }
+)
 # Calls whose request has no SourceIdentity parameter: whatever they issue is outside Sentinel.
 NO_SOURCE_IDENTITY_PARAMETER = frozenset({"GetSessionToken", "GetFederationToken", "AssumeRoot"})
 # Calls that name the role they issue for in requestParameters.roleArn.
@@ -136,8 +142,13 @@ class ParseStats:
         with self._lock:
             self.malformed += 1
             if len(self.examples) < 3:
-                self.examples.append(f"{where}[{index}]: {why}" if index is not None and where
-                                     else f"{where}: {why}" if where else why)
+                self.examples.append(
+                    f"{where}[{index}]: {why}"
+                    if index is not None and where
+                    else f"{where}: {why}"
+                    if where
+                    else why
+                )
             if len(self.bad_records) < MAX_NAMED_MALFORMED:
                 self.bad_records.append(MalformedRecord(where or "-", index, why))
 
@@ -250,30 +261,47 @@ def record_of(d: dict[str, Any]) -> Record:
     context = _dict(caller.get("sessionContext"))
     req = _dict(d.get("requestParameters"))
     return Record(
-        eventName=_str(d.get("eventName")), eventSource=_str(d.get("eventSource")),
-        eventTime=_str(d.get("eventTime")), eventID=_str(d.get("eventID")),
+        eventName=_str(d.get("eventName")),
+        eventSource=_str(d.get("eventSource")),
+        eventTime=_str(d.get("eventTime")),
+        eventID=_str(d.get("eventID")),
         sharedEventID=_str(d.get("sharedEventID")),
         recipientAccountId=_str(d.get("recipientAccountId")),
-        awsRegion=_str(d.get("awsRegion")), sourceIPAddress=_str(d.get("sourceIPAddress")),
-        userAgent=_str(d.get("userAgent")), errorCode=_str(d.get("errorCode")),
+        awsRegion=_str(d.get("awsRegion")),
+        sourceIPAddress=_str(d.get("sourceIPAddress")),
+        userAgent=_str(d.get("userAgent")),
+        errorCode=_str(d.get("errorCode")),
         userIdentity=Caller(
-            type=_str(caller.get("type")), principalId=_str(caller.get("principalId")),
-            arn=_str(caller.get("arn")), userName=_str(caller.get("userName")),
+            type=_str(caller.get("type")),
+            principalId=_str(caller.get("principalId")),
+            arn=_str(caller.get("arn")),
+            userName=_str(caller.get("userName")),
             invokedBy=_str(caller.get("invokedBy")),
             sessionContext=Context(
                 sourceIdentity=_str(context.get("sourceIdentity")),
-                sessionIssuer=Issuer(arn=_str(_dict(context.get("sessionIssuer")).get("arn"))))),
+                sessionIssuer=Issuer(arn=_str(_dict(context.get("sessionIssuer")).get("arn"))),
+            ),
+        ),
         requestParameters=Request(
-            roleArn=_str(req.get("roleArn")), roleSessionName=_str(req.get("roleSessionName")),
-            name=_str(req.get("name")), sourceIdentity=_str(req.get("sourceIdentity"))),
+            roleArn=_str(req.get("roleArn")),
+            roleSessionName=_str(req.get("roleSessionName")),
+            name=_str(req.get("name")),
+            sourceIdentity=_str(req.get("sourceIdentity")),
+        ),
         responseElements=Response(
-            sourceIdentity=_str(_dict(d.get("responseElements")).get("sourceIdentity"))),
+            sourceIdentity=_str(_dict(d.get("responseElements")).get("sourceIdentity"))
+        ),
     )
 
 
 def build_event(
-    r: Record, stats: ParseStats, *, where: str | None = None, index: int | None = None,
-    fallback_id: str | None = None, fallback_time: datetime | None = None,
+    r: Record,
+    stats: ParseStats,
+    *,
+    where: str | None = None,
+    index: int | None = None,
+    fallback_id: str | None = None,
+    fallback_time: datetime | None = None,
 ) -> IssuanceEvent | None:
     """The :class:`IssuanceEvent` of one issuance record; None (counted) when malformed.
 
@@ -301,8 +329,7 @@ def build_event(
     if role_arn is None and error_code is None and name in ROLE_EVENTS:
         missing.append("requestParameters.roleArn")
     if missing or event_id is None or event_time is None:
-        stats.bad(f"{name} record without a valid {', '.join(missing)}", where=where,
-                  index=index)
+        stats.bad(f"{name} record without a valid {', '.join(missing)}", where=where, index=index)
         return None
     caller = r.userIdentity or _NO_CALLER
     context = caller.sessionContext or _NO_CONTEXT
@@ -317,19 +344,36 @@ def build_event(
             own = echoed if echoed != chained else None
     account = r.recipientAccountId
     return IssuanceEvent(
-        event_id, name, event_time,
-        f"s:{r.sharedEventID}" if r.sharedEventID else f"e:{event_id}", role_arn,
-        req.roleSessionName or req.name or None, own, chained,
-        (context.sessionIssuer or _NO_ISSUER).arn or None, caller.arn or None,
-        caller.userName or None, caller.principalId or None, caller.type or None,
-        caller.invokedBy or None, r.sourceIPAddress or None, r.userAgent or None,
-        r.awsRegion or None, (account,) if account else (), error_code,
+        event_id,
+        name,
+        event_time,
+        f"s:{r.sharedEventID}" if r.sharedEventID else f"e:{event_id}",
+        role_arn,
+        req.roleSessionName or req.name or None,
+        own,
+        chained,
+        (context.sessionIssuer or _NO_ISSUER).arn or None,
+        caller.arn or None,
+        caller.userName or None,
+        caller.principalId or None,
+        caller.type or None,
+        caller.invokedBy or None,
+        r.sourceIPAddress or None,
+        r.userAgent or None,
+        r.awsRegion or None,
+        (account,) if account else (),
+        error_code,
     )
 
 
 def parse_record(
-    record: Any, stats: ParseStats, *, where: str | None = None, index: int | None = None,
-    fallback_id: str | None = None, fallback_time: datetime | None = None,
+    record: Any,
+    stats: ParseStats,
+    *,
+    where: str | None = None,
+    index: int | None = None,
+    fallback_id: str | None = None,
+    fallback_time: datetime | None = None,
 ) -> IssuanceEvent | None:
     """An :class:`IssuanceEvent` from one CloudTrail record dict; None if it is not one.
 
@@ -337,8 +381,15 @@ def parse_record(
     """
     if not is_issuance(record):
         if not isinstance(record, dict):
-            stats.bad(f"record is a {type(record).__name__}, not an object", where=where,
-                      index=index)
+            stats.bad(
+                f"record is a {type(record).__name__}, not an object", where=where, index=index
+            )
         return None
-    return build_event(record_of(record), stats, where=where, index=index,
-                       fallback_id=fallback_id, fallback_time=fallback_time)
+    return build_event(
+        record_of(record),
+        stats,
+        where=where,
+        index=index,
+        fallback_id=fallback_id,
+        fallback_time=fallback_time,
+    )

@@ -15,7 +15,8 @@ from typing import Any
 
 _ROLE_ARN = re.compile(
     r"arn:(?P<part>aws[\w-]*):iam::(?P<acct>\d{12}):role/(?:[\x21-\x7e]*/)?(?P<name>[\w+=,.@-]+)",
-    re.ASCII)
+    re.ASCII,
+)
 
 
 def _aws_config_role_map() -> dict[str, list[str]]:

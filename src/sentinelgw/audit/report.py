@@ -19,10 +19,28 @@ from sentinelgw.audit.sources import Window
 from sentinelgw.inert import CsvWriter
 from sentinelgw.timeutil import iso
 
-EVENT_FIELDS = ("event_id", "event_name", "event_time", "category", "gap", "caller_arn",
-                "principal_type", "invoked_by", "role_arn", "role_session_name",
-                "source_identity", "account", "region", "source_ip", "user_agent", "error_code",
-                "session_id", "profile", "reason", "count")
+EVENT_FIELDS = (
+    "event_id",
+    "event_name",
+    "event_time",
+    "category",
+    "gap",
+    "caller_arn",
+    "principal_type",
+    "invoked_by",
+    "role_arn",
+    "role_session_name",
+    "source_identity",
+    "account",
+    "region",
+    "source_ip",
+    "user_agent",
+    "error_code",
+    "session_id",
+    "profile",
+    "reason",
+    "count",
+)
 COMPLIANCE_FIELDS = ("profile", "required", "tracked", "untracked", "compliance", "gap")
 Accounts = Callable[[IssuanceEvent], tuple[str, ...]]
 
@@ -61,14 +79,27 @@ class EventItem:
     def of(cls, ce: ClassifiedEvent, accounts: Accounts = _accounts_of) -> EventItem:
         ev = ce.event
         return cls(
-            event_id=ev.event_id, event_name=ev.event_name, event_time=iso(ev.event_time) or "",
-            category=str(ce.category), gap=ce.gap, caller_arn=ev.caller_arn,
-            principal_type=ev.principal_type, invoked_by=ev.invoked_by, role_arn=ev.role_arn,
+            event_id=ev.event_id,
+            event_name=ev.event_name,
+            event_time=iso(ev.event_time) or "",
+            category=str(ce.category),
+            gap=ce.gap,
+            caller_arn=ev.caller_arn,
+            principal_type=ev.principal_type,
+            invoked_by=ev.invoked_by,
+            role_arn=ev.role_arn,
             role_session_name=ev.role_session_name,
             source_identity=ev.effective_source_identity,
-            account=",".join(accounts(ev)) or None, region=ev.region, source_ip=ev.source_ip,
-            user_agent=ev.user_agent, error_code=ev.error_code, session_id=ce.session_id,
-            profile=ce.profile, reason=ce.reason, who=ev.who, count=ev.count,
+            account=",".join(accounts(ev)) or None,
+            region=ev.region,
+            source_ip=ev.source_ip,
+            user_agent=ev.user_agent,
+            error_code=ev.error_code,
+            session_id=ce.session_id,
+            profile=ce.profile,
+            reason=ce.reason,
+            who=ev.who,
+            count=ev.count,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -97,9 +128,12 @@ class UntrackedReport:
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
-            "start_time": self.start_time, "end_time": self.end_time,
-            "total_events": self.total_events, "tracked_events": self.tracked_events,
-            "untracked_events": self.untracked_events, "orphaned_events": self.orphaned_events,
+            "start_time": self.start_time,
+            "end_time": self.end_time,
+            "total_events": self.total_events,
+            "tracked_events": self.tracked_events,
+            "untracked_events": self.untracked_events,
+            "orphaned_events": self.orphaned_events,
             "untracked_sessions": [i.to_json() for i in self.untracked_sessions],
             "counts": dict(self.counts),
             "unreadable": list(self.unreadable),
@@ -129,8 +163,14 @@ class ComplianceRow:
         return self.required and self.untracked > 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"profile": self.profile, "required": self.required, "tracked": self.tracked,
-                "untracked": self.untracked, "compliance": self.compliance, "gap": self.gap}
+        return {
+            "profile": self.profile,
+            "required": self.required,
+            "tracked": self.tracked,
+            "untracked": self.untracked,
+            "compliance": self.compliance,
+            "gap": self.gap,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,8 +212,12 @@ class ComplianceReport:
         }
 
     def to_json(self) -> dict[str, Any]:
-        return {"start_time": self.start_time, "end_time": self.end_time,
-                "profiles": [r.to_json() for r in self.rows], "summary": self.summary()}
+        return {
+            "start_time": self.start_time,
+            "end_time": self.end_time,
+            "profiles": [r.to_json() for r in self.rows],
+            "summary": self.summary(),
+        }
 
 
 def build_untracked(
@@ -193,14 +237,23 @@ def build_untracked(
         if ce.gap or keep_all:
             kept.append(ce)
     # Items are built at the end: by then every copy of a cross-account pair has been seen.
-    items = sorted((EventItem.of(ce, accounts) for ce in kept),
-                   key=lambda i: (i.event_time, i.event_id))
+    items = sorted(
+        (EventItem.of(ce, accounts) for ce in kept), key=lambda i: (i.event_time, i.event_id)
+    )
     gaps = tuple(i for i in items if i.gap)
     return UntrackedReport(
-        iso(window.start) or "", iso(window.end) or "", sum(counts.values()),
-        counts[Category.TRACKED], sum(i.count for i in gaps), counts[Category.ORPHANED], gaps,
+        iso(window.start) or "",
+        iso(window.end) or "",
+        sum(counts.values()),
+        counts[Category.TRACKED],
+        sum(i.count for i in gaps),
+        counts[Category.ORPHANED],
+        gaps,
         counts,
-        tuple(unreadable), tuple(malformed), tuple(items) if keep_all else None)
+        tuple(unreadable),
+        tuple(malformed),
+        tuple(items) if keep_all else None,
+    )
 
 
 def build_compliance(
@@ -233,11 +286,19 @@ def build_compliance(
                 rows.setdefault(name, [0, 0])[1] += n
     if only is not None:
         rows = {only: rows.get(only, [0, 0])}
-    table = tuple(ComplianceRow(name, required(name), c[0], c[1])
-                  for name, c in sorted(rows.items()))
-    return ComplianceReport(iso(window.start) or "", iso(window.end) or "", table,
-                            sum(counts.values()), counts[Category.TRACKED], gaps, counts,
-                            tuple(unreadable))
+    table = tuple(
+        ComplianceRow(name, required(name), c[0], c[1]) for name, c in sorted(rows.items())
+    )
+    return ComplianceReport(
+        iso(window.start) or "",
+        iso(window.end) or "",
+        table,
+        sum(counts.values()),
+        counts[Category.TRACKED],
+        gaps,
+        counts,
+        tuple(unreadable),
+    )
 
 
 # --- renderings -----------------------------------------------------------------------------

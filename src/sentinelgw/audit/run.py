@@ -72,8 +72,9 @@ class AuditRun:
         self.dedup.stats = self.parse
 
 
-def open_table(app: App, table_flag: str | None, region: str | None,
-               run: AuditRun | None = None) -> tuple[str, RecordLookup]:
+def open_table(
+    app: App, table_flag: str | None, region: str | None, run: AuditRun | None = None
+) -> tuple[str, RecordLookup]:
     """The session table to check against: ``--table``, else the configured default.
 
     An item that cannot be decoded is skipped and named in ``run.unreadable_items``: one
@@ -88,7 +89,10 @@ def open_table(app: App, table_flag: str | None, region: str | None,
 
 
 def open_events(
-    app: App, inp: AuditInput, stats: ParseStats, progress: Progress | None = None,
+    app: App,
+    inp: AuditInput,
+    stats: ParseStats,
+    progress: Progress | None = None,
     query: QueryStats | None = None,
 ) -> Iterator[IssuanceEvent]:
     src = parse_source(inp.source)
@@ -96,16 +100,22 @@ def open_events(
         client = app.client("cloudtrail", inp.region, max_attempts=0)
         return lookup_events(client, inp.window, stats, pacing=inp.pacing, progress=progress)
     if src.kind == "s3":
-        return s3_events(app.client("s3", inp.region), src.value, inp.window, stats,
-                         progress=progress)
+        return s3_events(
+            app.client("s3", inp.region), src.value, inp.window, stats, progress=progress
+        )
     if src.kind == "folder":
         return folder_events(Path(src.value).expanduser(), inp.window, stats, progress=progress)
     if src.kind == "athena":
         from sentinelgw.audit.athena import athena_events, athena_source
 
-        return athena_events(app.client("athena", inp.region),
-                             inp.athena or athena_source(src.value), inp.window, stats,
-                             query if query is not None else QueryStats(), progress=progress)
+        return athena_events(
+            app.client("athena", inp.region),
+            inp.athena or athena_source(src.value),
+            inp.window,
+            stats,
+            query if query is not None else QueryStats(),
+            progress=progress,
+        )
     raise UsageError(f"--source {inp.source!r}: no reader for {src.kind} sources")
 
 
@@ -125,14 +135,21 @@ def classified(
     resolver = resolver or ProfileResolver.from_aws_config()
     if store is None:
         run.table, store = open_table(app, inp.table, inp.region, run)
-    classifier = Classifier(store, resolver, table=run.table, stats=run.lookups,
-                            include_aws_service=inp.include_aws_service)
-    events: Iterator[IssuanceEvent] = run.dedup.filter(open_events(app, inp, run.parse,
-                                                                   progress, run.query))
+    classifier = Classifier(
+        store,
+        resolver,
+        table=run.table,
+        stats=run.lookups,
+        include_aws_service=inp.include_aws_service,
+    )
+    events: Iterator[IssuanceEvent] = run.dedup.filter(
+        open_events(app, inp, run.parse, progress, run.query)
+    )
     if inp.role:
         role = inp.role
-        events = (e for e in events if e.role_arn is not None and resolver.same_role(
-            e.role_arn, role))
+        events = (
+            e for e in events if e.role_arn is not None and resolver.same_role(e.role_arn, role)
+        )
     out = classifier.classify(events)
     if inp.profile:
         wanted = inp.profile
@@ -146,9 +163,14 @@ def untracked_sessions(
     run = run or AuditRun()
     resolver = kw.pop("resolver", None) or ProfileResolver.from_aws_config()
     check_filters(inp.role, inp.profile, resolver, lambda: _policy_profiles(app, None))
-    report = build_untracked(classified(app, inp, run, resolver=resolver, **kw), inp.window,
-                             accounts=run.dedup.accounts, keep_all=inp.keep_all,
-                             unreadable=run.parse.unreadable, malformed=run.parse.bad_records)
+    report = build_untracked(
+        classified(app, inp, run, resolver=resolver, **kw),
+        inp.window,
+        accounts=run.dedup.accounts,
+        keep_all=inp.keep_all,
+        unreadable=run.parse.unreadable,
+        malformed=run.parse.bad_records,
+    )
     fail_closed(run.parse.unreadable, allowed=inp.allow_unreadable)
     return report
 
@@ -166,7 +188,10 @@ def _policy_profiles(app: App, policy_spec: str | None) -> list[str]:
 
 
 def session_compliance(
-    app: App, inp: AuditInput, policy_spec: str | None, run: AuditRun | None = None,
+    app: App,
+    inp: AuditInput,
+    policy_spec: str | None,
+    run: AuditRun | None = None,
     **kw: Any,
 ) -> ComplianceReport:
     from sentinelgw.policy import Effect, required_for_profile
@@ -184,7 +209,8 @@ def session_compliance(
     check_filters(inp.role, inp.profile, resolver, lambda: named_profiles(policy))
     also = [inp.profile] if inp.profile else resolver.all_profiles()
     events = classified(app, inp, run, resolver=resolver, **kw)
-    report = build_compliance(events, inp.window, required, also, only=inp.profile,
-                              unreadable=run.parse.unreadable)
+    report = build_compliance(
+        events, inp.window, required, also, only=inp.profile, unreadable=run.parse.unreadable
+    )
     fail_closed(run.parse.unreadable, allowed=inp.allow_unreadable)
     return report

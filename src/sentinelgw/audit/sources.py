@@ -41,8 +41,12 @@ from sentinelgw.wording import counted
 
 Progress = Callable[[str], None]
 
-_THROTTLE_CODES = {"ThrottlingException", "Throttling", "TooManyRequestsException",
-                   "RequestLimitExceeded"}
+_THROTTLE_CODES = {
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+}
 _DATE_PART = re.compile(r"^\d{2,4}$")
 _NOT_LOGS = {"CloudTrail-Digest", "CloudTrail-Insight"}
 
@@ -65,8 +69,9 @@ def parse_source(spec: str | None) -> SourceSpec:
     if spec is None:
         return SourceSpec("lookup", "")
     if not spec.strip():
-        raise UsageError("--source is empty",
-                         hint="Pass s3://bucket/prefix or a folder, or leave --source out")
+        raise UsageError(
+            "--source is empty", hint="Pass s3://bucket/prefix or a folder, or leave --source out"
+        )
     for prefix, kind in SCHEMES.items():
         if spec.startswith(prefix):
             return SourceSpec(kind, spec)
@@ -172,8 +177,10 @@ def lookup_events(
             if event is not None:
                 yield event
         if progress is not None:
-            progress(f"CloudTrail LookupEvents: {counted(stats.pages, 'page')}, "
-                     f"{counted(stats.events, 'STS event')}")
+            progress(
+                f"CloudTrail LookupEvents: {counted(stats.pages, 'page')}, "
+                f"{counted(stats.events, 'STS event')}"
+            )
         token = page.get("NextToken")
         if not token:
             return
@@ -193,8 +200,13 @@ def _from_lookup_item(item: Any, window: Window, stats: ParseStats) -> IssuanceE
         if name is not None:
             stats.bad("CloudTrailEvent is missing", where=where)
         return None
-    event = decode_record(raw, stats, where=where, fallback_id=event_id,
-                          fallback_time=parse_time(item.get("EventTime")))
+    event = decode_record(
+        raw,
+        stats,
+        where=where,
+        fallback_id=event_id,
+        fallback_time=parse_time(item.get("EventTime")),
+    )
     if event is None:
         return None
     stats.add(records=1)
@@ -228,7 +240,7 @@ def _date_parts(rel: tuple[str, ...]) -> list[str] | None:
     """The date components after ``CloudTrail/<region>/`` in a relative path, if any."""
     for i, part in enumerate(rel):
         if part == "CloudTrail" and i + 2 <= len(rel):
-            tail = list(rel[i + 2:i + 5])
+            tail = list(rel[i + 2 : i + 5])
             return tail if tail and all(_DATE_PART.match(p) for p in tail) else None
     return None
 
@@ -237,8 +249,10 @@ def folder_files(root: Path, window: Window) -> Iterator[Path]:
     """``*.json.gz`` and ``*.json`` files under ``root``; date folders outside the window,
     digest and Insight folders are pruned, not walked."""
     if not root.is_dir():
-        raise AuditError(f"--source {str(root)!r} is not a folder or an s3:// URL",
-                         hint="Pass a folder of CloudTrail log files or s3://bucket/prefix")
+        raise AuditError(
+            f"--source {str(root)!r} is not a folder or an s3:// URL",
+            hint="Pass a folder of CloudTrail log files or s3://bucket/prefix",
+        )
     lo, hi = window.delivery_days()
     for dirpath, dirnames, filenames in os.walk(root):
         rel = Path(dirpath).relative_to(root).parts
@@ -254,7 +268,11 @@ def folder_files(root: Path, window: Window) -> Iterator[Path]:
 
 
 def folder_events(
-    root: Path, window: Window, stats: ParseStats, *, workers: int = 4,
+    root: Path,
+    window: Window,
+    stats: ParseStats,
+    *,
+    workers: int = 4,
     progress: Progress | None = None,
 ) -> Iterator[IssuanceEvent]:
     def opener(path: Path) -> Opener:
@@ -269,7 +287,7 @@ def folder_events(
 
 def parse_s3_url(url: str) -> tuple[str, str]:
     """``s3://bucket/prefix`` → (bucket, prefix ending in ``AWSLogs/``)."""
-    rest = url[len("s3://"):]
+    rest = url[len("s3://") :]
     bucket, _, prefix = rest.partition("/")
     if not bucket:
         raise AuditError(f"--source {url!r} names no bucket", hint="Use s3://bucket/prefix")
@@ -303,7 +321,7 @@ def s3_region_prefixes(client: Any, bucket: str, logs_prefix: str) -> list[str]:
     """``…/CloudTrail/<region>/`` prefixes of every account, including organisation trails."""
     accounts: list[str] = []
     for child in _children(client, bucket, logs_prefix):
-        name = child[len(logs_prefix):].strip("/")
+        name = child[len(logs_prefix) :].strip("/")
         if name.startswith("o-"):  # organisation trail: AWSLogs/<o-id>/<account>/
             accounts.extend(_children(client, bucket, child))
         else:
@@ -328,7 +346,12 @@ def s3_keys(client: Any, bucket: str, logs_prefix: str, window: Window) -> Itera
 
 
 def s3_events(
-    client: Any, url: str, window: Window, stats: ParseStats, *, workers: int = 8,
+    client: Any,
+    url: str,
+    window: Window,
+    stats: ParseStats,
+    *,
+    workers: int = 8,
     progress: Progress | None = None,
 ) -> Iterator[IssuanceEvent]:
     bucket, logs_prefix = parse_s3_url(url)

@@ -26,20 +26,33 @@ if TYPE_CHECKING:
     from sentinelgw.audit.athena import AthenaSource
     from sentinelgw.audit.run import AuditInput, AuditRun
 
-_SOURCE_HELP = ("Where events come from: CloudTrail LookupEvents (default), s3://bucket/prefix "
-                "of a trail's log files, a local folder of them, or athena:DATABASE.TABLE (an "
-                "organisation trail's table from 'sentinel audit athena-ddl').")
-_UNREADABLE_HELP = ("Report without log files that cannot be read, inflated or parsed (listed "
-                    "in the output) instead of exiting 2.")
+_SOURCE_HELP = (
+    "Where events come from: CloudTrail LookupEvents (default), s3://bucket/prefix "
+    "of a trail's log files, a local folder of them, or athena:DATABASE.TABLE (an "
+    "organisation trail's table from 'sentinel audit athena-ddl')."
+)
+_UNREADABLE_HELP = (
+    "Report without log files that cannot be read, inflated or parsed (listed "
+    "in the output) instead of exiting 2."
+)
 _AWS_SERVICE_HELP = "Count credentials issued to AWS services (Lambda, EC2, ...) as gaps."
 _TABLE_HELP = "Session table (default: SENTINEL_SESSION_TABLE, then defaults.session_table)."
 
 
 def _window_options(fn: Any) -> Any:
-    fn = click.option("--until", default=None, metavar="TIME",
-                      help="End of the window: an age (1h) or ISO 8601 time. Default: now.")(fn)
-    fn = click.option("--since", default="7d", show_default=True, metavar="TIME",
-                      help="Start of the window: an age (7d) or ISO 8601 time.")(fn)
+    fn = click.option(
+        "--until",
+        default=None,
+        metavar="TIME",
+        help="End of the window: an age (1h) or ISO 8601 time. Default: now.",
+    )(fn)
+    fn = click.option(
+        "--since",
+        default="7d",
+        show_default=True,
+        metavar="TIME",
+        help="Start of the window: an age (7d) or ISO 8601 time.",
+    )(fn)
     return fn
 
 
@@ -65,8 +78,10 @@ def _input(app: App, since: str, until: str | None, **kw: Any) -> AuditInput:
     start = parse_point(since, now=now, what="--since")
     end = parse_point(until, now=now, what="--until") if until else now
     if start > end:
-        raise UsageError(f"--since {since!r} ({iso(start)}) is after --until "
-                         f"{until or 'now'!r} ({iso(end)})", hint="Give an earlier --since")
+        raise UsageError(
+            f"--since {since!r} ({iso(start)}) is after --until {until or 'now'!r} ({iso(end)})",
+            hint="Give an earlier --since",
+        )
     if kw.get("source") is None:  # LookupEvents: CloudTrail answers for 90 days only
         from sentinelgw.wording import lookup_window_warning
 
@@ -103,8 +118,11 @@ def _warn(run: AuditRun) -> None:
         what = counted(p.malformed, "malformed CloudTrail record")
         click.echo(f"sentinel: warning: skipped {what} or file{example}", err=True)
     for item in run.unreadable_items:
-        click.echo(f"sentinel: warning: skipped {inert(item)} in the session table; events "
-                   "naming it count as without a record", err=True)
+        click.echo(
+            f"sentinel: warning: skipped {inert(item)} in the session table; events "
+            "naming it count as without a record",
+            err=True,
+        )
 
 
 def _source(settings: AthenaSettings | None) -> AthenaSource | None:
@@ -124,8 +142,12 @@ def _with_query(doc: dict[str, Any], run: AuditRun) -> dict[str, Any]:
     """The Athena query's id and bytes scanned, when the source was Athena."""
     q = run.query
     if q.query_id:
-        doc["athena"] = {"query_id": q.query_id, "workgroup": q.workgroup,
-                         "bytes_scanned": q.bytes_scanned, "result_rows": q.rows}
+        doc["athena"] = {
+            "query_id": q.query_id,
+            "workgroup": q.workgroup,
+            "bytes_scanned": q.bytes_scanned,
+            "result_rows": q.rows,
+        }
     return doc
 
 
@@ -139,18 +161,38 @@ def _width() -> int:
 @click.option("--role", metavar="ARN", help="Only events for this IAM role ARN.")
 @click.option("--profile", metavar="P", help="Only events attributed to this AWS profile.")
 @click.option("--source", metavar="SRC", help=_SOURCE_HELP)
-@click.option("--all", "keep_all", is_flag=True,
-              help="List every audited event, not only the gaps (JSON: an events array).")
+@click.option(
+    "--all",
+    "keep_all",
+    is_flag=True,
+    help="List every audited event, not only the gaps (JSON: an events array).",
+)
 @_audit_options
 @athena_options
-@click.option("--format", "fmt", type=click.Choice(["human", "json", "csv"]), default="human",
-              show_default=True, help="Output format.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["human", "json", "csv"]),
+    default="human",
+    show_default=True,
+    help="Output format.",
+)
 @common_options
 @pass_app
-def untracked_sessions(app: App, since: str, until: str | None, table: str | None,
-                       role: str | None, profile: str | None, source: str | None,
-                       keep_all: bool, allow_unreadable: bool, include_aws_service: bool,
-                       fmt: str, **athena: Any) -> int:
+def untracked_sessions(
+    app: App,
+    since: str,
+    until: str | None,
+    table: str | None,
+    role: str | None,
+    profile: str | None,
+    source: str | None,
+    keep_all: bool,
+    allow_unreadable: bool,
+    include_aws_service: bool,
+    fmt: str,
+    **athena: Any,
+) -> int:
     """STS credential issuance that bypassed session tracking. Exit 1 if any was found."""
     from sentinelgw.audit.render import untracked_human
     from sentinelgw.audit.report import events_csv, to_json_text
@@ -158,9 +200,19 @@ def untracked_sessions(app: App, since: str, until: str | None, table: str | Non
     from sentinelgw.audit.run import untracked_sessions as run_untracked
 
     settings = athena_settings(source, **athena)
-    inp = _input(app, since, until, table=table, role=role, profile=profile, source=source,
-                 keep_all=keep_all, allow_unreadable=allow_unreadable,
-                 include_aws_service=include_aws_service, athena=_source(settings))
+    inp = _input(
+        app,
+        since,
+        until,
+        table=table,
+        role=role,
+        profile=profile,
+        source=source,
+        keep_all=keep_all,
+        allow_unreadable=allow_unreadable,
+        include_aws_service=include_aws_service,
+        athena=_source(settings),
+    )
     if settings is not None and settings.plan:
         return _plan(settings, inp)
     run = AuditRun()
@@ -180,20 +232,39 @@ def untracked_sessions(app: App, since: str, until: str | None, table: str | Non
 @audit.command("session-compliance")
 @_window_options
 @click.option("--profile", metavar="P", help="Only this AWS profile.")
-@click.option("--policy", "policy_spec", metavar="SRC",
-              help="Policy file or ssm:/name (default: policy_source, then the inline policy).")
+@click.option(
+    "--policy",
+    "policy_spec",
+    metavar="SRC",
+    help="Policy file or ssm:/name (default: policy_source, then the inline policy).",
+)
 @click.option("--table", metavar="NAME", help=_TABLE_HELP)
 @click.option("--source", metavar="SRC", help=_SOURCE_HELP)
 @_audit_options
 @athena_options
-@click.option("--format", "fmt", type=click.Choice(["human", "json", "csv"]), default="human",
-              show_default=True, help="Output format.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["human", "json", "csv"]),
+    default="human",
+    show_default=True,
+    help="Output format.",
+)
 @common_options
 @pass_app
-def session_compliance(app: App, since: str, until: str | None, profile: str | None,
-                       policy_spec: str | None, table: str | None, source: str | None,
-                       allow_unreadable: bool, include_aws_service: bool, fmt: str,
-                       **athena: Any) -> int:
+def session_compliance(
+    app: App,
+    since: str,
+    until: str | None,
+    profile: str | None,
+    policy_spec: str | None,
+    table: str | None,
+    source: str | None,
+    allow_unreadable: bool,
+    include_aws_service: bool,
+    fmt: str,
+    **athena: Any,
+) -> int:
     """Tracking coverage per profile. Exit 1 if a profile that requires tracking has gaps."""
     from sentinelgw.audit.render import compliance_human
     from sentinelgw.audit.report import compliance_csv, to_json_text
@@ -201,9 +272,17 @@ def session_compliance(app: App, since: str, until: str | None, profile: str | N
     from sentinelgw.audit.run import session_compliance as run_compliance
 
     settings = athena_settings(source, **athena)
-    inp = _input(app, since, until, table=table, profile=profile, source=source,
-                 allow_unreadable=allow_unreadable, include_aws_service=include_aws_service,
-                 athena=_source(settings))
+    inp = _input(
+        app,
+        since,
+        until,
+        table=table,
+        profile=profile,
+        source=source,
+        allow_unreadable=allow_unreadable,
+        include_aws_service=include_aws_service,
+        athena=_source(settings),
+    )
     if settings is not None and settings.plan:
         return _plan(settings, inp)
     run = AuditRun()

@@ -31,15 +31,24 @@ from sentinelgw.cli.credential_options import (
 @no_cache_option
 @duration_option
 @mfa_token_option
-@click.option("--remote", metavar="URL",
-              help="Credential service URL (default: SENTINEL_REMOTE, then defaults.remote).")
+@click.option(
+    "--remote",
+    metavar="URL",
+    help="Credential service URL (default: SENTINEL_REMOTE, then defaults.remote).",
+)
 @click.option("--local", is_flag=True, help="Local mode even if a service is configured.")
 @debug_policy_option
 @common_options
 @pass_app
 def credentials(
-    app: App, profile: str | None, policy_spec: str | None, no_cache: bool, duration: str | None,
-    remote: str | None, local: bool, debug_policy: bool,
+    app: App,
+    profile: str | None,
+    policy_spec: str | None,
+    no_cache: bool,
+    duration: str | None,
+    remote: str | None,
+    local: bool,
+    debug_policy: bool,
 ) -> int:
     """Print credential_process JSON (Version 1) for a profile, if the policy allows it."""
     from sentinelgw.credentials.flow import issue_for_profile

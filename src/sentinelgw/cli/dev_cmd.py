@@ -31,14 +31,30 @@ def export_lines(env: dict[str, str]) -> list[str]:
 
 
 @click.command("dev")
-@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
-              help="Sandbox folder (default: a new temporary folder, removed on exit).")
-@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
-              help="Port on 127.0.0.1 (0 picks a free one).")
-@click.option("--table", default=DEFAULT_SESSION_TABLE, show_default=True,
-              help="Name of the session table to create.")
-@click.option("--no-service", is_flag=True,
-              help="No credential service and no IAM enforcement (local mode only).")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Sandbox folder (default: a new temporary folder, removed on exit).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="Port on 127.0.0.1 (0 picks a free one).",
+)
+@click.option(
+    "--table",
+    default=DEFAULT_SESSION_TABLE,
+    show_default=True,
+    help="Name of the session table to create.",
+)
+@click.option(
+    "--no-service",
+    is_flag=True,
+    help="No credential service and no IAM enforcement (local mode only).",
+)
 @common_options
 @pass_app
 def dev(app: App, directory: Path | None, port: int, table: str, no_service: bool) -> int:
@@ -62,12 +78,19 @@ def dev(app: App, directory: Path | None, port: int, table: str, no_service: boo
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    sb = Sandbox(root, port=port, region=app.region_flag or "us-east-1", table=table,
-                 enforce_iam=not no_service)
+    sb = Sandbox(
+        root,
+        port=port,
+        region=app.region_flag or "us-east-1",
+        table=table,
+        enforce_iam=not no_service,
+    )
     try:
         sb.start()
-        click.echo(BANNER + f"Sandbox folder: {root}\nEndpoint: {sb.endpoint_url}\n"
-                   "Press Ctrl-C to stop.", err=True)
+        click.echo(
+            BANNER + f"Sandbox folder: {root}\nEndpoint: {sb.endpoint_url}\nPress Ctrl-C to stop.",
+            err=True,
+        )
         click.echo("\n".join(export_lines(sb.env())))
         sys.stdout.flush()
         while not stop.wait(0.5):
@@ -83,13 +106,25 @@ def dev(app: App, directory: Path | None, port: int, table: str, no_service: boo
 
 
 @click.command("demo")
-@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
-              help="Sandbox folder to use (default: a new temporary folder).")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Sandbox folder to use (default: a new temporary folder).",
+)
 @click.option("--keep", is_flag=True, help="Keep the sandbox folder afterwards.")
-@click.option("--service", "only", flag_value="service",
-              help="Only the second part: each uncooperative move, local mode beside the service.")
-@click.option("--no-service", "only", flag_value="walkthrough",
-              help="Only the first part: the seven-step walkthrough in local mode.")
+@click.option(
+    "--service",
+    "only",
+    flag_value="service",
+    help="Only the second part: each uncooperative move, local mode beside the service.",
+)
+@click.option(
+    "--no-service",
+    "only",
+    flag_value="walkthrough",
+    help="Only the first part: the seven-step walkthrough in local mode.",
+)
 @common_options
 @pass_app
 def demo(app: App, directory: Path | None, keep: bool, only: str | None) -> int:

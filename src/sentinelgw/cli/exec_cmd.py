@@ -92,8 +92,11 @@ def split_profile(
 @duration_option
 @mfa_token_option
 @no_cache_option
-@click.option("--remote", metavar="URL",
-              help="Credential service URL (default: SENTINEL_REMOTE, then defaults.remote).")
+@click.option(
+    "--remote",
+    metavar="URL",
+    help="Credential service URL (default: SENTINEL_REMOTE, then defaults.remote).",
+)
 @click.option("--local", is_flag=True, help="Local mode even if a service is configured.")
 @click.argument(
     "args", nargs=-1, type=click.UNPROCESSED, metavar=USAGE, shell_complete=complete_exec_args
@@ -142,8 +145,10 @@ def exec_(
     from sentinelgw.service.remote import resolve_remote
 
     url = resolve_remote(app, remote, local)
-    if url is None and not server and (
-        server_port is not None or server_duration or no_session_tracking
+    if (
+        url is None
+        and not server
+        and (server_port is not None or server_duration or no_session_tracking)
     ):
         raise UsageError("--server-port, --server-duration and --no-session-tracking need --server")
     if server and no_cache:
@@ -178,4 +183,3 @@ def exec_(
     from sentinelgw.exec.cli_mode import run_cli_exec
 
     return run_cli_exec(app, inp)
-

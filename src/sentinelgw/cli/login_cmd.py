@@ -26,14 +26,22 @@ from sentinelgw.cli.credential_options import (
 @click.option("--open", "open_browser", is_flag=True, help="Open the URL in the web browser.")
 @duration_option
 @mfa_token_option
-@click.option("--remote", metavar="URL",
-              help="Credential service URL (default: SENTINEL_REMOTE, then defaults.remote).")
+@click.option(
+    "--remote",
+    metavar="URL",
+    help="Credential service URL (default: SENTINEL_REMOTE, then defaults.remote).",
+)
 @click.option("--local", is_flag=True, help="Local mode even if a service is configured.")
 @common_options
 @pass_app
 def login(
-    app: App, profile: str | None, policy_spec: str | None, open_browser: bool,
-    duration: str | None, remote: str | None, local: bool,
+    app: App,
+    profile: str | None,
+    policy_spec: str | None,
+    open_browser: bool,
+    duration: str | None,
+    remote: str | None,
+    local: bool,
 ) -> int:
     """Print (or open) an AWS console sign-in URL for a profile, if the policy allows it.
 
@@ -57,7 +65,11 @@ def login(
         credentials = grant.credentials
     else:
         credentials = issue_for_profile(
-            app, name, Mode.CONSOLE, policy_spec, use_cache=False,
+            app,
+            name,
+            Mode.CONSOLE,
+            policy_spec,
+            use_cache=False,
             duration=duration_seconds(duration),
         ).credentials
     endpoint = console.federation_endpoint(app.env)

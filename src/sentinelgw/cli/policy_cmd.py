@@ -41,8 +41,10 @@ def validate(app: App, file: str) -> int:
         for line in exc.problems:
             _say(line, err=True)  # problems quote the file's keys and values
         count = len(exc.problems)
-        raise PolicyInvalid(f"{name} is invalid: {count} problem{'s' if count != 1 else ''} "
-                            "(listed above)", problems=exc.problems) from None
+        raise PolicyInvalid(
+            f"{name} is invalid: {count} problem{'s' if count != 1 else ''} (listed above)",
+            problems=exc.problems,
+        ) from None
     click.echo(f"{name}: valid, {_summary(pol)}")
     return 0
 
@@ -57,8 +59,9 @@ def _load(app: App, file: str, name: str) -> Policy:
     try:
         raw = sys.stdin.buffer.read() if file == "-" else open(file, "rb").read()  # noqa: SIM115
     except OSError as exc:
-        raise ConfigError(f"cannot read policy file {file}: {exc.strerror}",
-                          hint="Check the path") from None
+        raise ConfigError(
+            f"cannot read policy file {file}: {exc.strerror}", hint="Check the path"
+        ) from None
     return load_policy_text(raw, name)
 
 
@@ -71,24 +74,52 @@ def _summary(pol: Policy) -> str:
 @policy.command("explain")
 @click.option("--profile", required=True, help="Profile being requested.")
 @click.option("--user", default=None, help="AWS identity name (absent: unknown user).")
-@click.option("--mode", type=click.Choice(["cli", "server", "credential_process", "console"]),
-              default="cli",
-              show_default=True, help="How the credentials are requested.")
+@click.option(
+    "--mode",
+    type=click.Choice(["cli", "server", "credential_process", "console"]),
+    default="cli",
+    show_default=True,
+    help="How the credentials are requested.",
+)
 @click.option("--session-table", default=None, help="As given to sentinel exec --server.")
 @click.option("--no-session-tracking", is_flag=True, help="As given to sentinel exec --server.")
-@click.option("--role-arn", default=None, metavar="ARN",
-              help="The role the profile resolves to (rules may match role_arn).")
-@click.option("--at", "at_text", default=None, metavar="ISO8601",
-              help="Time of the request (default now), e.g. 2026-01-24T09:30:00Z.")
-@click.option("--policy", "policy_spec", default=None, metavar="SRC",
-              help="Policy FILE or ssm:/NAME (default: policy_source or inline policy).")
+@click.option(
+    "--role-arn",
+    default=None,
+    metavar="ARN",
+    help="The role the profile resolves to (rules may match role_arn).",
+)
+@click.option(
+    "--at",
+    "at_text",
+    default=None,
+    metavar="ISO8601",
+    help="Time of the request (default now), e.g. 2026-01-24T09:30:00Z.",
+)
+@click.option(
+    "--policy",
+    "policy_spec",
+    default=None,
+    metavar="SRC",
+    help="Policy FILE or ssm:/NAME (default: policy_source or inline policy).",
+)
 @debug_policy_option
 @format_option("human", "json")
 @common_options
 @pass_app
-def explain(app: App, profile: str, user: str | None, mode: str, session_table: str | None,
-            no_session_tracking: bool, role_arn: str | None, at_text: str | None,
-            policy_spec: str | None, debug_policy: bool, fmt: str) -> int:
+def explain(
+    app: App,
+    profile: str,
+    user: str | None,
+    mode: str,
+    session_table: str | None,
+    no_session_tracking: bool,
+    role_arn: str | None,
+    at_text: str | None,
+    policy_spec: str | None,
+    debug_policy: bool,
+    fmt: str,
+) -> int:
     """Say which rule decides a request and why each earlier rule did not. Exit 0 allow, 1 deny."""
     from sentinelgw.policy import Mode, Request, evaluate, explain_data
     from sentinelgw.policy.source import open_policy_source
@@ -99,12 +130,20 @@ def explain(app: App, profile: str, user: str | None, mode: str, session_table: 
     at = parse_point(at_text, now=now, what="--at") if at_text else now
     source = open_policy_source(policy_spec, app, debug_policy=debug_policy)
     pol = source.current()
-    table, table_source = resolve_session_table(session_table, app.env, app.config(),
-                                                server_mode=mode == "server")
-    request = Request(profile=profile, user=user or None, mode=Mode(mode), at=at,
-                      session_table=table, session_table_source=table_source,
-                      no_session_tracking=no_session_tracking, role_arn=role_arn or None,
-                      config_session_table=app.config().default("session_table"))
+    table, table_source = resolve_session_table(
+        session_table, app.env, app.config(), server_mode=mode == "server"
+    )
+    request = Request(
+        profile=profile,
+        user=user or None,
+        mode=Mode(mode),
+        at=at,
+        session_table=table,
+        session_table_source=table_source,
+        no_session_tracking=no_session_tracking,
+        role_arn=role_arn or None,
+        config_session_table=app.config().default("session_table"),
+    )
     decision = evaluate(pol, request)
     data = explain_data(decision, request)
     data["policy_source"] = source.describe()
@@ -124,9 +163,11 @@ def _say(line: str, *, err: bool = False) -> None:
 
 def _render(d: dict[str, Any]) -> None:
     user = d["user"] or "(unknown)"
-    _say(f"request:  profile {d['profile']}, user {user}, mode {d['mode']}, at {d['at']}"
-               + (f", role {d['role_arn']}" if d["role_arn"] else "")
-               + (", --no-session-tracking" if d["no_session_tracking"] else ""))
+    _say(
+        f"request:  profile {d['profile']}, user {user}, mode {d['mode']}, at {d['at']}"
+        + (f", role {d['role_arn']}" if d["role_arn"] else "")
+        + (", --no-session-tracking" if d["no_session_tracking"] else "")
+    )
     _say(f"policy:   {d['policy_source']}")
     for s in d["skipped"]:
         _say(f"skipped:  #{s['index'] + 1} {s['rule']}: {s['why']}")
@@ -134,8 +175,10 @@ def _render(d: dict[str, Any]) -> None:
         _say("decision: DENY (no rule matched; the default is deny)")
     else:
         verdict = "ALLOW" if d["effect"] == "allow" else "DENY"
-        _say(f"decision: {verdict} by rule #{d['rule_index'] + 1} {d['rule']} "
-                   f"({d['rule_where']}), effect {d['rule_effect']}")
+        _say(
+            f"decision: {verdict} by rule #{d['rule_index'] + 1} {d['rule']} "
+            f"({d['rule_where']}), effect {d['rule_effect']}"
+        )
     _say(f"reason:   {d['reason']}")
     table = d["session_table"]
     where = f" (from {d['session_table_source']})" if table else ""

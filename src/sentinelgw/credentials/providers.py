@@ -165,7 +165,9 @@ class RoleProvider(ProfileProvider):
     def plan(self, request_id: str) -> Plan:
         user = self.identity().user
         return Plan(
-            self.identity(), request_id, format_source_identity(user, request_id),
+            self.identity(),
+            request_id,
+            format_source_identity(user, request_id),
             self.profile.role_arn,
         )
 
@@ -197,7 +199,6 @@ class RoleProvider(ProfileProvider):
             c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"], c["Expiration"]
         )
         return self._issued(keys, plan)
-
 
     def _role_capped(self, duration: int) -> int:
         """``duration`` shortened to the role's MaxSessionDuration when ``iam:GetRole`` can

@@ -168,8 +168,9 @@ def track(
     )
     client = tracking_client(ctx, admitted.region, admitted.provider.source_session())
     # Blocks are read here, by the user's own sentinel: cooperative (the service enforces them).
-    refuse_if_blocked(client, info.table, info.user, ctx.now(),
-                      required=decision.requires_session_tracking)
+    refuse_if_blocked(
+        client, info.table, info.user, ctx.now(), required=decision.requires_session_tracking
+    )
     tracker = start_tracker(
         ctx,
         info,

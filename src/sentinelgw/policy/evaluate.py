@@ -37,12 +37,20 @@ def evaluate(policy: Policy, request: Request) -> Decision:
             continue
         return _decide(rule, request, tuple(skipped))
     return Decision(
-        allowed=False, effect=None, rule=None, rule_index=None,
+        allowed=False,
+        effect=None,
+        rule=None,
+        rule_index=None,
         reason=f"no rule matches profile '{request.profile}' "
-               f"({len(policy.rules)} checked); the default is deny",
-        requires_server=False, requires_session_tracking=False,
-        session_table=request.session_table, session_table_source=request.session_table_source,
-        tracking=False, denial="no_match", max_server_duration=None, skipped=tuple(skipped),
+        f"({len(policy.rules)} checked); the default is deny",
+        requires_server=False,
+        requires_session_tracking=False,
+        session_table=request.session_table,
+        session_table_source=request.session_table_source,
+        tracking=False,
+        denial="no_match",
+        max_server_duration=None,
+        skipped=tuple(skipped),
     )
 
 
@@ -68,8 +76,9 @@ def mismatch(rule: Rule, request: Request) -> str | None:
         return f"profile {request.profile} does not match {_alternatives(rule.profiles)}"
     if rule.users is not None:
         if request.user is None:
-            return ("user is unknown (no --user given) and the rule needs "
-                    f"{_alternatives(rule.users)}")
+            return (
+                f"user is unknown (no --user given) and the rule needs {_alternatives(rule.users)}"
+            )
         if not any(fnmatchcase(request.user, u) for u in rule.users):
             return f"user {request.user} does not match {_alternatives(rule.users)}"
     if rule.role_arns is not None:
@@ -101,8 +110,10 @@ def time_mismatch(window: TimeWindow, at: datetime) -> str | None:
             return f"time {stamp} is outside {hhmm(window.start)}–{hhmm(window.end)}"
     if window.days is not None and day not in window.days:
         if window.wraps and day != local.weekday():
-            return (f"time {stamp} belongs to the {DAY_NAMES[day]} window, and {DAY_NAMES[day]} "
-                    f"is not one of {window.days_text()}")
+            return (
+                f"time {stamp} belongs to the {DAY_NAMES[day]} window, and {DAY_NAMES[day]} "
+                f"is not one of {window.days_text()}"
+            )
         return f"day {DAY_NAMES[day]} ({stamp}) is not one of {window.days_text()}"
     return None
 
@@ -111,8 +122,9 @@ def _alternatives(values: tuple[str, ...]) -> str:
     return values[0] if len(values) == 1 else "any of " + ", ".join(values)
 
 
-def _decide(rule: Rule, request: Request, skipped: tuple[tuple[int, str | None, str], ...]
-            ) -> Decision:
+def _decide(
+    rule: Rule, request: Request, skipped: tuple[tuple[int, str | None, str], ...]
+) -> Decision:
     if rule.session_table:
         table: str | None = rule.session_table
         table_source: str | None = f"policy rule {rule.name} ({rule.where})"
@@ -136,12 +148,19 @@ def _decide(rule: Rule, request: Request, skipped: tuple[tuple[int, str | None, 
         denial = "untrusted_session_table"
     allowed = denial is None
     return Decision(
-        allowed=allowed, effect=rule.effect, rule=rule, rule_index=rule.index,
+        allowed=allowed,
+        effect=rule.effect,
+        rule=rule,
+        rule_index=rule.index,
         reason=rule.reason or _generated_reason(rule, request),
-        requires_server=requires_server, requires_session_tracking=requires_tracking,
-        session_table=table, session_table_source=table_source,
-        tracking=allowed and tracking_possible, denial=denial,
-        max_server_duration=rule.max_server_duration, skipped=skipped,
+        requires_server=requires_server,
+        requires_session_tracking=requires_tracking,
+        session_table=table,
+        session_table_source=table_source,
+        tracking=allowed and tracking_possible,
+        denial=denial,
+        max_server_duration=rule.max_server_duration,
+        skipped=skipped,
     )
 
 
@@ -177,9 +196,12 @@ def fix_command(decision: Decision, request: Request) -> str | None:
     type fixes it. Otherwise ``--session-table`` is added when the table came from that flag
     or from the rule (naming it is harmless and says which table tracks the session).
     """
-    if decision.allowed or decision.denial not in ("not_server", "no_session_table",
-                                                   "tracking_disabled",
-                                                   "untrusted_session_table"):
+    if decision.allowed or decision.denial not in (
+        "not_server",
+        "no_session_table",
+        "tracking_disabled",
+        "untrusted_session_table",
+    ):
         return None
     parts = ["sentinel", "exec", "--server"]
     table = decision.session_table
@@ -188,10 +210,12 @@ def fix_command(decision: Decision, request: Request) -> str | None:
         if request.config_session_table is None:
             return None
         if (decision.session_table_source or "").startswith("env ") and (
-                table != request.config_session_table):
+            table != request.config_session_table
+        ):
             parts = ["env", "-u", ENV_VAR, *parts]
-    elif table is not None and (decision.session_table_source == FLAG_SOURCE
-                                or _table_from_rule(decision)):
+    elif table is not None and (
+        decision.session_table_source == FLAG_SOURCE or _table_from_rule(decision)
+    ):
         parts += ["--session-table", table]
     if request.no_session_tracking and not decision.requires_session_tracking:
         parts.append("--no-session-tracking")
@@ -201,14 +225,24 @@ def fix_command(decision: Decision, request: Request) -> str | None:
 
 def _table_from_rule(decision: Decision) -> bool:
     rule = decision.rule
-    return rule is not None and bool(rule.session_table) and (
-        decision.session_table == rule.session_table)
+    return (
+        rule is not None
+        and bool(rule.session_table)
+        and (decision.session_table == rule.session_table)
+    )
 
 
 def explain_command(request: Request) -> str:
     """The ``sentinel policy explain`` command that reproduces ``request``."""
-    parts = ["sentinel", "policy", "explain", "--profile", request.profile,
-             "--mode", Mode(request.mode).value]
+    parts = [
+        "sentinel",
+        "policy",
+        "explain",
+        "--profile",
+        request.profile,
+        "--mode",
+        Mode(request.mode).value,
+    ]
     if request.user:
         parts += ["--user", request.user]
     if request.no_session_tracking:
@@ -226,9 +260,11 @@ def denial_message(decision: Decision, request: Request) -> str:
         return f"allowed by policy rule {rule.label() if rule else '?'}"
     if rule is None:
         who = f" for user '{request.user}'" if request.user else ""
-        return (f"no policy rule matches profile {profile}{who} in mode "
-                f"{Mode(request.mode).value}, so it is denied by default. See why with: "
-                f"{explain_command(request)}")
+        return (
+            f"no policy rule matches profile {profile}{who} in mode "
+            f"{Mode(request.mode).value}, so it is denied by default. See why with: "
+            f"{explain_command(request)}"
+        )
     because = f" ({rule.reason})" if rule.reason else ""
     label = f"policy rule {rule.label()}"
     tracked = " with session tracking" if decision.requires_session_tracking else ""
@@ -236,26 +272,38 @@ def denial_message(decision: Decision, request: Request) -> str:
         return f"{label} denies profile {profile}{because}"
     if decision.denial == "not_server":
         if Mode(request.mode) is Mode.CONSOLE:
-            return (f"{label} requires server mode{tracked} for profile {profile}, and a "
-                    "console sign-in cannot be tracked or served that way")
+            return (
+                f"{label} requires server mode{tracked} for profile {profile}, and a "
+                "console sign-in cannot be tracked or served that way"
+            )
         if Mode(request.mode) is Mode.CREDENTIAL_PROCESS:
-            return (f"{label} requires server mode{tracked} for profile {profile}, and "
-                    f"credential_process credentials cannot be tracked or served that way. "
-                    f"Use sentinel exec --server instead.{run}")
+            return (
+                f"{label} requires server mode{tracked} for profile {profile}, and "
+                f"credential_process credentials cannot be tracked or served that way. "
+                f"Use sentinel exec --server instead.{run}"
+            )
         return f"{label} requires server mode{tracked} for profile {profile}{because}.{run}"
     if decision.denial == "no_session_table":
-        return (f"{label} requires session tracking for profile {profile}, but no session table "
-                "is configured: set defaults.session_table in the Sentinel config, or "
-                f"session_table on the rule.{run}")
+        return (
+            f"{label} requires session tracking for profile {profile}, but no session table "
+            "is configured: set defaults.session_table in the Sentinel config, or "
+            f"session_table on the rule.{run}"
+        )
     if decision.denial == "untrusted_session_table":
         expected = request.config_session_table
-        want = (f"the configured table '{expected}' (defaults.session_table)" if expected
-                else "the table the Sentinel config names (defaults.session_table), and it "
-                     "names none")
-        return (f"{label} requires session tracking for profile {profile} in {want}; the "
-                f"table '{decision.session_table}' from {decision.session_table_source} does "
-                f"not count for it.{run}")
+        want = (
+            f"the configured table '{expected}' (defaults.session_table)"
+            if expected
+            else "the table the Sentinel config names (defaults.session_table), and it names none"
+        )
+        return (
+            f"{label} requires session tracking for profile {profile} in {want}; the "
+            f"table '{decision.session_table}' from {decision.session_table_source} does "
+            f"not count for it.{run}"
+        )
     if decision.denial == "tracking_disabled":
-        return (f"{label} requires session tracking for profile {profile}, so "
-                f"--no-session-tracking is not allowed.{run}")
+        return (
+            f"{label} requires session tracking for profile {profile}, so "
+            f"--no-session-tracking is not allowed.{run}"
+        )
     return f"{label} denies profile {profile}"

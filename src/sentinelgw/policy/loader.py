@@ -99,41 +99,57 @@ class _Checker:
         data = self.doc.data
         if not isinstance(data, dict):
             what = "empty" if data is None else f"a {type(data).__name__}, not a mapping"
-            self.problem((), f"the policy document is {what}; expected 'policies:' (a list of "
-                             "rules) or 'version: \"1\"' with 'rules:'")
+            self.problem(
+                (),
+                f"the policy document is {what}; expected 'policies:' (a list of "
+                "rules) or 'version: \"1\"' with 'rules:'",
+            )
             return None
         has_policies = "policies" in data
         has_go = "rules" in data or "version" in data
         allowed_top = {"policies", "version", "rules"} | CONFIG_KEYS
         for key in data:
             if key not in allowed_top:
-                self.problem((key,), f"unknown top-level key '{key}'{_suggest(key, allowed_top)}; "
-                                     f"allowed: {', '.join(sorted(allowed_top))}")
+                self.problem(
+                    (key,),
+                    f"unknown top-level key '{key}'{_suggest(key, allowed_top)}; "
+                    f"allowed: {', '.join(sorted(allowed_top))}",
+                )
         if has_policies and has_go:
             other = "rules" if "rules" in data else "version"
-            self.problem((other,), "both policy forms in one document: use either 'policies:' "
-                                   "or 'version: \"1\"' with 'rules:', not both")
+            self.problem(
+                (other,),
+                "both policy forms in one document: use either 'policies:' "
+                "or 'version: \"1\"' with 'rules:', not both",
+            )
             return None
         if not has_policies and not has_go:
-            self.problem((), "no policy found: expected 'policies:' (a list of rules) or "
-                             "'version: \"1\"' with 'rules:'")
+            self.problem(
+                (),
+                "no policy found: expected 'policies:' (a list of rules) or "
+                "'version: \"1\"' with 'rules:'",
+            )
             return None
         syntax = "policies" if has_policies else "rules"
         if syntax == "rules":
             version = data.get("version", "1")
             if str(version) != "1" or isinstance(version, bool | float):
-                self.problem(("version",), f"unsupported version {_show(version)}; allowed: \"1\"")
+                self.problem(("version",), f'unsupported version {_show(version)}; allowed: "1"')
             if "rules" not in data:
-                self.problem(("version",), "'version' is given but 'rules:' is missing; add a "
-                                           "list of rules")
+                self.problem(
+                    ("version",), "'version' is given but 'rules:' is missing; add a list of rules"
+                )
                 return None
         items = data[syntax]
         if not isinstance(items, list):
             self.problem((syntax,), f"'{syntax}' must be a list of rules, not {_show(items)}")
             return None
         if not items:
-            self.problem((syntax,), f"'{syntax}' is empty; add at least one rule (with no rules "
-                                    "every request is denied)")
+            self.problem(
+                (syntax,),
+                f"'{syntax}' is empty; add at least one rule (with no rules "
+                "every request is denied)",
+            )
             return None
         rules: list[Rule] = []
         names: dict[str, str] = {}
@@ -142,8 +158,10 @@ class _Checker:
             if rule is None:
                 continue
             if rule.name in names:
-                self.problem((syntax, index, "name"), f"duplicate rule name '{rule.name}' "
-                                                     f"(first used at {names[rule.name]})")
+                self.problem(
+                    (syntax, index, "name"),
+                    f"duplicate rule name '{rule.name}' (first used at {names[rule.name]})",
+                )
             names.setdefault(rule.name, rule.where)
             rules.append(rule)
         return Policy(rules=tuple(rules), source=self.doc.filename, syntax=syntax)
@@ -151,9 +169,12 @@ class _Checker:
     def rule(self, syntax: str, index: int, item: Any) -> Rule | None:
         base: Path = (syntax, index)
         if not isinstance(item, dict):
-            self.problem(base, f"rule #{index + 1} must be a mapping with 'effect:' and "
-                               f"'{'match' if syntax == 'policies' else 'conditions'}:', "
-                               f"not {_show(item)}")
+            self.problem(
+                base,
+                f"rule #{index + 1} must be a mapping with 'effect:' and "
+                f"'{'match' if syntax == 'policies' else 'conditions'}:', "
+                f"not {_show(item)}",
+            )
             return None
         allowed = RULE_KEYS[syntax]
         for key in item:
@@ -162,8 +183,11 @@ class _Checker:
                 other = "rules" if syntax == "policies" else "policies"
                 if not hint and key in RULE_KEYS[other]:
                     hint = f" ('{key}' belongs to the '{other}:' form)"
-                self.problem((*base, key), f"unknown key '{key}' in rule #{index + 1}{hint}; "
-                                           f"allowed: {', '.join(allowed)}")
+                self.problem(
+                    (*base, key),
+                    f"unknown key '{key}' in rule #{index + 1}{hint}; "
+                    f"allowed: {', '.join(allowed)}",
+                )
         before = len(self.problems)
         name = self.string(item, (*base, "name"), required=False)
         effect = self.effect(item, base)
@@ -173,16 +197,22 @@ class _Checker:
         modes: tuple[Mode, ...] | None = None
         window = None
         if conditions is not None and not isinstance(conditions, dict):
-            self.problem((*base, cond_key), f"'{cond_key}' must be a mapping of conditions "
-                                            f"({', '.join(CONDITION_KEYS[syntax])}), not "
-                                            f"{_show(conditions)}")
+            self.problem(
+                (*base, cond_key),
+                f"'{cond_key}' must be a mapping of conditions "
+                f"({', '.join(CONDITION_KEYS[syntax])}), not "
+                f"{_show(conditions)}",
+            )
         elif conditions:
             cpath: Path = (*base, cond_key)
             ckeys = CONDITION_KEYS[syntax]
             for key in conditions:
                 if key not in ckeys:
-                    self.problem((*cpath, key), f"unknown condition '{key}'{_suggest(key, ckeys)}; "
-                                                f"allowed: {', '.join(ckeys)}")
+                    self.problem(
+                        (*cpath, key),
+                        f"unknown condition '{key}'{_suggest(key, ckeys)}; "
+                        f"allowed: {', '.join(ckeys)}",
+                    )
             profiles = self.names(conditions, cpath, ckeys[0])
             users = self.names(conditions, cpath, ckeys[1])
             role_arns = self.role_arns(conditions, cpath, ckeys[4])
@@ -191,16 +221,28 @@ class _Checker:
                 window = self.time(conditions["time"], (*cpath, "time"))
         table = self.string(item, (*base, "session_table"), required=False)
         if table is not None and not _TABLE.match(table):
-            self.problem((*base, "session_table"), f"invalid session_table {_show(table)}; a "
-                         "DynamoDB table name is 3-255 characters of letters, digits, _ . -")
+            self.problem(
+                (*base, "session_table"),
+                f"invalid session_table {_show(table)}; a "
+                "DynamoDB table name is 3-255 characters of letters, digits, _ . -",
+            )
         duration = self.duration(item, (*base, "max_server_duration"))
         reason = self.string(item, (*base, "reason"), required=False)
         if len(self.problems) > before or effect is None:
             return None
         return Rule(
-            name=name or f"rule-{index + 1}", index=index, effect=effect, profiles=profiles,
-            users=users, role_arns=role_arns, modes=modes, time=window, session_table=table,
-            max_server_duration=duration, reason=reason, where=self.doc.where(base),
+            name=name or f"rule-{index + 1}",
+            index=index,
+            effect=effect,
+            profiles=profiles,
+            users=users,
+            role_arns=role_arns,
+            modes=modes,
+            time=window,
+            session_table=table,
+            max_server_duration=duration,
+            reason=reason,
+            where=self.doc.where(base),
         )
 
     def string(self, item: dict[str, Any], path: Path, *, required: bool) -> str | None:
@@ -239,8 +281,10 @@ class _Checker:
         for i, v in enumerate(values):
             where = (*path, key, i) if isinstance(value, list) else (*path, key)
             if not isinstance(v, str) or not v.strip():
-                self.problem(where, f"'{key}' must be a name or glob (a string) or a list of "
-                                    f"them, not {_show(v)}")
+                self.problem(
+                    where,
+                    f"'{key}' must be a name or glob (a string) or a list of them, not {_show(v)}",
+                )
             else:
                 out.append(v.strip())
         return tuple(out) if len(out) == len(values) else None
@@ -251,8 +295,11 @@ class _Checker:
             return None
         bad = [v for v in values if not v.startswith("arn:")]
         for value in bad:
-            self.problem((*path, key), f"'{key}' must be an IAM role ARN or an ARN glob such as "
-                                       f"arn:aws:iam::*:role/prod-*, not {_show(value)}")
+            self.problem(
+                (*path, key),
+                f"'{key}' must be an IAM role ARN or an ARN glob such as "
+                f"arn:aws:iam::*:role/prod-*, not {_show(value)}",
+            )
         return None if bad else values
 
     def modes(self, cond: dict[str, Any], path: Path) -> tuple[Mode, ...] | None:
@@ -263,8 +310,11 @@ class _Checker:
         out: list[Mode] = []
         for name in names:
             if name not in allowed:
-                self.problem((*path, "mode"), f"unknown mode {_show(name)}{_suggest(name, allowed)}"
-                                              f"; allowed: {', '.join(allowed)}")
+                self.problem(
+                    (*path, "mode"),
+                    f"unknown mode {_show(name)}{_suggest(name, allowed)}"
+                    f"; allowed: {', '.join(allowed)}",
+                )
             else:
                 out.append(Mode(name))
         return tuple(out) if len(out) == len(names) else None
@@ -291,14 +341,20 @@ class _Checker:
 
     def time(self, value: Any, path: Path) -> TimeWindow | None:
         if not isinstance(value, dict) or not value:
-            self.problem(path, "'time' must be a mapping with 'days' and/or 'hours' (and an "
-                               f"optional 'timezone'), not {_show(value)}")
+            self.problem(
+                path,
+                "'time' must be a mapping with 'days' and/or 'hours' (and an "
+                f"optional 'timezone'), not {_show(value)}",
+            )
             return None
         before = len(self.problems)
         for key in value:
             if key not in TIME_KEYS:
-                self.problem((*path, key), f"unknown time key '{key}'{_suggest(key, TIME_KEYS)}; "
-                                           f"allowed: {', '.join(TIME_KEYS)}")
+                self.problem(
+                    (*path, key),
+                    f"unknown time key '{key}'{_suggest(key, TIME_KEYS)}; "
+                    f"allowed: {', '.join(TIME_KEYS)}",
+                )
         if "days" not in value and "hours" not in value:
             self.problem(path, "'time' needs 'days' and/or 'hours'")
         days = self.days(value["days"], (*path, "days")) if "days" in value else None
@@ -310,8 +366,10 @@ class _Checker:
         if value.get("timezone") is not None:
             tz = value["timezone"]
             if not isinstance(tz, str) or not tz.strip():
-                self.problem((*path, "timezone"), f"'timezone' must be an IANA zone name such as "
-                                                  f"Europe/Berlin, not {_show(tz)}")
+                self.problem(
+                    (*path, "timezone"),
+                    f"'timezone' must be an IANA zone name such as Europe/Berlin, not {_show(tz)}",
+                )
             else:
                 tz_name = tz.strip()
                 zone = self.zone(tz_name, (*path, "timezone"))
@@ -331,8 +389,11 @@ class _Checker:
                 known = zoneinfo.available_timezones()
             except Exception:
                 known = set()
-            self.problem(path, f"unknown timezone {_show(name)}{_suggest(name, known)}; use an "
-                               "IANA name such as UTC, Europe/Berlin or America/New_York")
+            self.problem(
+                path,
+                f"unknown timezone {_show(name)}{_suggest(name, known)}; use an "
+                "IANA name such as UTC, Europe/Berlin or America/New_York",
+            )
             return None
 
     def days(self, value: Any, path: Path) -> frozenset[int] | None:
@@ -356,18 +417,25 @@ class _Checker:
 
     def hours(self, value: Any, path: Path) -> tuple[int | None, int | None]:
         if not isinstance(value, dict):
-            self.problem(path, f"'hours' must be a mapping {{start: \"HH:MM\", end: \"HH:MM\"}}, "
-                               f"not {_show(value)}")
+            self.problem(
+                path,
+                f'\'hours\' must be a mapping {{start: "HH:MM", end: "HH:MM"}}, not {_show(value)}',
+            )
             return None, None
         for key in value:
             if key not in HOURS_KEYS:
-                self.problem((*path, key), f"unknown hours key '{key}'"
-                                           f"{_suggest(key, HOURS_KEYS)}; allowed: start, end")
+                self.problem(
+                    (*path, key),
+                    f"unknown hours key '{key}'{_suggest(key, HOURS_KEYS)}; allowed: start, end",
+                )
         start = self.clock(value, path, "start")
         end = self.clock(value, path, "end")
         if start is not None and end is not None and start == end:
-            self.problem(path, f"hours start and end are both {value['start']}; the window "
-                               "would be empty (omit 'hours' to match the whole day)")
+            self.problem(
+                path,
+                f"hours start and end are both {value['start']}; the window "
+                "would be empty (omit 'hours' to match the whole day)",
+            )
             return None, None
         return start, end
 
@@ -379,14 +447,20 @@ class _Checker:
         where = (*path, key)
         if isinstance(raw, int) and not isinstance(raw, bool):
             # YAML 1.1 reads an unquoted 18:00 as the base-60 number 1080.
-            self.problem(where, f"hours.{key} must be a quoted \"HH:MM\" string such as "
-                                f"\"18:00\"; YAML read {raw!r} as a number")
+            self.problem(
+                where,
+                f'hours.{key} must be a quoted "HH:MM" string such as '
+                f'"18:00"; YAML read {raw!r} as a number',
+            )
             return None
         m = _HHMM.match(raw) if isinstance(raw, str) else None
         if m is not None:
             h, mi = int(m.group(1)), int(m.group(2))
             if (h < 24 and mi < 60) or (key == "end" and h == 24 and mi == 0):
                 return h * 60 + mi
-        self.problem(where, f"invalid time {_show(raw)} for hours.{key}; use \"HH:MM\" from "
-                            "00:00 to 23:59 (end may be 24:00)")
+        self.problem(
+            where,
+            f'invalid time {_show(raw)} for hours.{key}; use "HH:MM" from '
+            "00:00 to 23:59 (end may be 24:00)",
+        )
         return None

@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
-
 class Effect(StrEnum):
     """What a matching rule does; values are spelled as in YAML."""
 
@@ -161,5 +160,11 @@ class Decision:
     skipped: tuple[tuple[int, str | None, str], ...] = ()
 
 
-DENIALS = ("no_match", "deny", "not_server", "no_session_table", "tracking_disabled",
-           "untrusted_session_table")
+DENIALS = (
+    "no_match",
+    "deny",
+    "not_server",
+    "no_session_table",
+    "tracking_disabled",
+    "untrusted_session_table",
+)

@@ -67,8 +67,10 @@ class FilePolicySource(PolicySource):
             try:
                 st = os.stat(self.path)
             except FileNotFoundError:
-                raise ConfigError(f"policy file {self.path} does not exist",
-                                  hint="Check --policy or policy_source in the config") from None
+                raise ConfigError(
+                    f"policy file {self.path} does not exist",
+                    hint="Check --policy or policy_source in the config",
+                ) from None
             except OSError as exc:
                 raise ConfigError(f"cannot read policy file {self.path}: {exc.strerror}") from None
             key = (st.st_mtime_ns, st.st_size, st.st_ino)
@@ -106,8 +108,14 @@ class InlinePolicySource(FilePolicySource):
 class SSMPolicySource(PolicySource):
     """A policy stored in an SSM parameter (String or SecureString, decrypted)."""
 
-    def __init__(self, name: str, client: Any, *, max_stale: float = DEFAULT_MAX_STALE,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        name: str,
+        client: Any,
+        *,
+        max_stale: float = DEFAULT_MAX_STALE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.name = name
         self.max_stale = max_stale
         self._client = client
@@ -133,7 +141,7 @@ class SSMPolicySource(PolicySource):
                 raise AWSError(
                     f"SSM parameter {self.name} was not found",
                     hint="Check the name and --region, or create it with aws ssm put-parameter "
-                         f"--name {self.name} --type SecureString --value file://policy.yaml",
+                    f"--name {self.name} --type SecureString --value file://policy.yaml",
                 ) from exc
             raise translate(exc, "ssm", "GetParameter", self.name) from exc
         param = resp.get("Parameter", {})
@@ -174,14 +182,19 @@ class SSMPolicySource(PolicySource):
                     raise AWSError(
                         f"the policy in {self.describe()} {kind} and has not refreshed for "
                         f"{int(stale)}s (limit {int(self.max_stale)}s), so requests are refused: "
-                        f"{err}")
+                        f"{err}"
+                    )
             return self._policy
 
     def start_refresh(self, interval_seconds: float) -> None:
         if self._thread is not None:
             return
-        self._thread = threading.Thread(target=self._run, args=(interval_seconds,),
-                                        name=f"policy-refresh {self.describe()}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run,
+            args=(interval_seconds,),
+            name=f"policy-refresh {self.describe()}",
+            daemon=True,
+        )
         self._thread.start()
 
     def _run(self, interval: float) -> None:
@@ -195,8 +208,9 @@ class SSMPolicySource(PolicySource):
             self._thread = None
 
 
-def open_policy_source(spec: str | None, app: Context, *, debug_policy: bool = False
-                       ) -> PolicySource:
+def open_policy_source(
+    spec: str | None, app: Context, *, debug_policy: bool = False
+) -> PolicySource:
     """The policy source for ``--policy`` (``spec``), else ``policy_source:``, else inline.
 
     When the system or user config pins a central ``policy_source``, ``--policy`` is refused:
@@ -216,13 +230,15 @@ def open_policy_source(spec: str | None, app: Context, *, debug_policy: bool = F
             raise ConfigError(
                 "no policy configured",
                 hint="Pass --policy FILE or --policy ssm:/NAME, set policy_source in the config, "
-                     "or add policies: to ./sentinel.yaml or ~/.sentinel/config.yaml",
+                "or add policies: to ./sentinel.yaml or ~/.sentinel/config.yaml",
             )
     if spec.startswith("ssm:"):
-        name = spec[len("ssm:"):].strip()
+        name = spec[len("ssm:") :].strip()
         if not name:
-            raise ConfigError(f"invalid policy source {spec!r}",
-                              hint="Name the parameter, e.g. ssm:/sentinel/policies/prod")
+            raise ConfigError(
+                f"invalid policy source {spec!r}",
+                hint="Name the parameter, e.g. ssm:/sentinel/policies/prod",
+            )
         return SSMPolicySource(name, app.client("ssm"))
     return FilePolicySource(spec)
 

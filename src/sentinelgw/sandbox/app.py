@@ -48,8 +48,11 @@ def _read_body(environ: dict[str, Any]) -> bytes:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
         length = 0
-    body = stream.read(length) if length > 0 else (
-        stream.read() if environ.get("wsgi.input_terminated") else b"")
+    body = (
+        stream.read(length)
+        if length > 0
+        else (stream.read() if environ.get("wsgi.input_terminated") else b"")
+    )
     environ["wsgi.input"] = io.BytesIO(body)
     environ["CONTENT_LENGTH"] = str(len(body))
     return bytes(body)
@@ -77,11 +80,14 @@ class MotoCaller:
         self.moto_app = moto_app
         self.account_id = account_id
 
-    def query(self, service: str, form: dict[str, str], access_key_id: str,
-              region: str) -> tuple[int, bytes]:
+    def query(
+        self, service: str, form: dict[str, str], access_key_id: str, region: str
+    ) -> tuple[int, bytes]:
         date = datetime.now(UTC).strftime("%Y%m%d")
-        auth = (f"AWS4-HMAC-SHA256 Credential={access_key_id}/{date}/{region}/{service}/"
-                "aws4_request, SignedHeaders=host, Signature=0")
+        auth = (
+            f"AWS4-HMAC-SHA256 Credential={access_key_id}/{date}/{region}/{service}/"
+            "aws4_request, SignedHeaders=host, Signature=0"
+        )
         headers = [("Authorization", auth), ("Host", f"{service}.{region}.amazonaws.com")]
         builder = EnvironBuilder(path="/", method="POST", data=dict(form), headers=headers)
         try:
@@ -95,9 +101,12 @@ class MotoCaller:
     def resolve(self, access_key_id: str) -> Identity | None:
         """Ask moto's GetCallerIdentity who owns a key the recorder has not seen."""
         try:
-            status, body = self.query("sts", {"Action": "GetCallerIdentity",
-                                              "Version": "2011-06-15"},
-                                      access_key_id, "us-east-1")
+            status, body = self.query(
+                "sts",
+                {"Action": "GetCallerIdentity", "Version": "2011-06-15"},
+                access_key_id,
+                "us-east-1",
+            )
             if status != 200:
                 return None
             fields = parse_xml_fields(body)
@@ -108,18 +117,28 @@ class MotoCaller:
         account = fields.get("Account", self.account_id)
         if ":assumed-role/" in arn:
             role = arn.split(":assumed-role/", 1)[1].split("/")[0]
-            return Identity(type="AssumedRole", principal_id=fields.get("UserId", ""), arn=arn,
-                            account_id=account,
-                            issuer_role_arn=f"arn:aws:iam::{account}:role/{role}")
-        return Identity(type="IAMUser", principal_id=fields.get("UserId", ""), arn=arn,
-                        account_id=account, user_name=arn.rsplit("/", 1)[-1] or None)
+            return Identity(
+                type="AssumedRole",
+                principal_id=fields.get("UserId", ""),
+                arn=arn,
+                account_id=account,
+                issuer_role_arn=f"arn:aws:iam::{account}:role/{role}",
+            )
+        return Identity(
+            type="IAMUser",
+            principal_id=fields.get("UserId", ""),
+            arn=arn,
+            account_id=account,
+            user_name=arn.rsplit("/", 1)[-1] or None,
+        )
 
 
 class SandboxApp:
     """The WSGI application the sandbox's HTTP server runs."""
 
-    def __init__(self, moto_app: WSGIApp, recorder: CloudTrailRecorder,
-                 sso: SSOPortal | None = None) -> None:
+    def __init__(
+        self, moto_app: WSGIApp, recorder: CloudTrailRecorder, sso: SSOPortal | None = None
+    ) -> None:
         self.moto_app = moto_app
         self.recorder = recorder
         self.sso = sso
@@ -127,8 +146,9 @@ class SandboxApp:
 
         self.revocations = RevocationFront(recorder, recorder.account_id, _read_body)
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
-                 ) -> Iterable[bytes]:
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "")
         if path == "/federation/credentials" and method == "GET" and self.sso is not None:
@@ -136,8 +156,7 @@ class SandboxApp:
         if method == "POST" and environ.get("HTTP_X_AMZ_TARGET") == LOOKUP_TARGET:
             status, payload = handle_lookup(self.recorder, _read_body(environ))
             extra = {"x-amzn-ErrorType": payload["__type"]} if status != 200 else {}
-            return _json(start_response, status, payload, extra,
-                         "application/x-amz-json-1.1")
+            return _json(start_response, status, payload, extra, "application/x-amz-json-1.1")
         scope = credential_scope(environ)
         if scope is not None:
             answer = self.revocations.handle(environ, start_response, scope, self.moto_app)
@@ -150,8 +169,9 @@ class SandboxApp:
                 return self._assume_role(environ, start_response, form, scope)
         return self.moto_app(environ, start_response)
 
-    def _sso(self, environ: dict[str, Any], start_response: Callable[..., Any],
-             sso: SSOPortal) -> Iterable[bytes]:
+    def _sso(
+        self, environ: dict[str, Any], start_response: Callable[..., Any], sso: SSOPortal
+    ) -> Iterable[bytes]:
         query = parse_qs(environ.get("QUERY_STRING", ""))
         status, headers, payload = sso.get_role_credentials(
             environ.get(SSO_TOKEN_ENVIRON_KEY),
@@ -160,8 +180,13 @@ class SandboxApp:
         )
         return _json(start_response, status, payload, headers, "application/json")
 
-    def _assume_role(self, environ: dict[str, Any], start_response: Callable[..., Any],
-                     form: dict[str, str], scope: tuple[str, str, str]) -> Iterable[bytes]:
+    def _assume_role(
+        self,
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+        form: dict[str, str],
+        scope: tuple[str, str, str],
+    ) -> Iterable[bytes]:
         captured: dict[str, Any] = {}
 
         def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -185,8 +210,9 @@ class SandboxApp:
         return [body]
 
 
-def _call_from(environ: dict[str, Any], form: dict[str, str], scope: tuple[str, str, str],
-               body: bytes) -> AssumeRoleCall:
+def _call_from(
+    environ: dict[str, Any], form: dict[str, str], scope: tuple[str, str, str], body: bytes
+) -> AssumeRoleCall:
     fields = parse_xml_fields(body)
     expiration = datetime.fromisoformat(fields["Expiration"].replace("Z", "+00:00"))
     if expiration.tzinfo is None:
@@ -209,11 +235,17 @@ def _call_from(environ: dict[str, Any], form: dict[str, str], scope: tuple[str, 
     )
 
 
-def _json(start_response: Callable[..., Any], status: int, payload: dict[str, Any],
-          headers: dict[str, str], content_type: str) -> Iterable[bytes]:
+def _json(
+    start_response: Callable[..., Any],
+    status: int,
+    payload: dict[str, Any],
+    headers: dict[str, str],
+    content_type: str,
+) -> Iterable[bytes]:
     data = json.dumps(payload).encode()
     reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden"}.get(
-        status, "Error")
+        status, "Error"
+    )
     hdrs = [("Content-Type", content_type), ("Content-Length", str(len(data)))]
     hdrs += list(headers.items())
     start_response(f"{status} {reason}", hdrs)

@@ -30,8 +30,15 @@ class Sandbox:
     roles, files and session table; ``stop()`` shuts the server down.
     """
 
-    def __init__(self, root: Path, port: int = 0, region: str = "us-east-1",
-                 table: str = DEFAULT_SESSION_TABLE, *, enforce_iam: bool = False) -> None:
+    def __init__(
+        self,
+        root: Path,
+        port: int = 0,
+        region: str = "us-east-1",
+        table: str = DEFAULT_SESSION_TABLE,
+        *,
+        enforce_iam: bool = False,
+    ) -> None:
         self.root = Path(root).expanduser().resolve()
         self.port = port
         self.region = region
@@ -124,8 +131,10 @@ class Sandbox:
             raise
         except Exception as exc:
             self.stop()
-            raise SandboxError(f"the sandbox could not start: {type(exc).__name__}: {exc}",
-                               hint="Re-run with --debug for details") from exc
+            raise SandboxError(
+                f"the sandbox could not start: {type(exc).__name__}: {exc}",
+                hint="Re-run with --debug for details",
+            ) from exc
         return self
 
     def stop(self) -> None:
@@ -161,58 +170,93 @@ class Sandbox:
         self._caller = MotoCaller(moto_app, self.account_id)
         self._recorder = CloudTrailRecorder(self.account_id, resolve=self._caller.resolve)
         app = SandboxApp(moto_app, self._recorder)
-        busy = SandboxError(f"cannot listen on 127.0.0.1:{self.port}: the port is in use",
-                            hint="Choose another --port, or 0 for a free one")
+        busy = SandboxError(
+            f"cannot listen on 127.0.0.1:{self.port}: the port is in use",
+            hint="Choose another --port, or 0 for a free one",
+        )
         _check_port(self.port, busy)
         try:
-            self._server = make_server("127.0.0.1", self.port, app, threaded=True,
-                                       request_handler=SandboxRequestHandler)
+            self._server = make_server(
+                "127.0.0.1", self.port, app, threaded=True, request_handler=SandboxRequestHandler
+            )
         except OSError as exc:
-            raise SandboxError(f"cannot listen on 127.0.0.1:{self.port}: {exc.strerror}",
-                               hint="Choose another --port, or 0 for a free one") from exc
+            raise SandboxError(
+                f"cannot listen on 127.0.0.1:{self.port}: {exc.strerror}",
+                hint="Choose another --port, or 0 for a free one",
+            ) from exc
         except SystemExit:  # werkzeug exits when the port is taken between the check and here
             raise busy from None
-        self._sso = SSOPortal(cache_dir=self.sso_cache_dir, start_url=f"{self.endpoint_url}/start",
-                              region=self.region, account_id=self.account_id,
-                              assume=self._assume_sso_role)
+        self._sso = SSOPortal(
+            cache_dir=self.sso_cache_dir,
+            start_url=f"{self.endpoint_url}/start",
+            region=self.region,
+            account_id=self.account_id,
+            assume=self._assume_sso_role,
+        )
         app.sso = self._sso
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        name="sentinel-sandbox", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="sentinel-sandbox", daemon=True
+        )
         self._thread.start()
 
     def _post(self, path: str) -> None:
         # Our own loopback endpoint, always http://127.0.0.1:<port>.
-        req = urllib.request.Request(self.endpoint_url + path, data=b"",  # noqa: S310
-                                     method="POST")
+        url = self.endpoint_url + path
+        req = urllib.request.Request(url, data=b"", method="POST")  # noqa: S310
         with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
             resp.read()
 
-    def _client(self, service: str, key: str = _BOOTSTRAP_KEY,
-                secret: str = _BOOTSTRAP_SECRET) -> Any:
+    def _client(
+        self, service: str, key: str = _BOOTSTRAP_KEY, secret: str = _BOOTSTRAP_SECRET
+    ) -> Any:
         import boto3
 
-        return boto3.client(service, endpoint_url=self.endpoint_url, region_name=self.region,
-                            aws_access_key_id=key, aws_secret_access_key=secret)
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
+        )
 
     def _provision(self) -> None:
         from sentinelgw.sandbox import provision as p
         from sentinelgw.sandbox.recorder import Identity
 
         user, secret, self.role_arns, self.sso_role_arn = p.provision_iam(
-            self._client("iam"), self.account_id, self.region)
+            self._client("iam"), self.account_id, self.region
+        )
         self.source_user_arn = user.arn
         self._source_key = user.access_key_id
-        self._recorder.register_key(user.access_key_id, Identity(
-            type="IAMUser", principal_id=user.user_id, arn=user.arn,
-            account_id=self.account_id, user_name=user.user_name))
-        p.write_file(self.aws_config_file, p.aws_config_text(
-            region=self.region, account_id=self.account_id, role_arns=self.role_arns,
-            start_url=f"{self.endpoint_url}/start"))
-        p.write_file(self.credentials_file, p.credentials_text(user.access_key_id, secret),
-                     private=True)
+        self._recorder.register_key(
+            user.access_key_id,
+            Identity(
+                type="IAMUser",
+                principal_id=user.user_id,
+                arn=user.arn,
+                account_id=self.account_id,
+                user_name=user.user_name,
+            ),
+        )
+        p.write_file(
+            self.aws_config_file,
+            p.aws_config_text(
+                region=self.region,
+                account_id=self.account_id,
+                role_arns=self.role_arns,
+                start_url=f"{self.endpoint_url}/start",
+            ),
+        )
+        p.write_file(
+            self.credentials_file, p.credentials_text(user.access_key_id, secret), private=True
+        )
         self._sso.write_cache()
-        p.write_file(self.sentinel_config, p.sentinel_config_text(
-            table=self.table, region=self.region, sso_cache_dir=self.sso_cache_dir))
+        p.write_file(
+            self.sentinel_config,
+            p.sentinel_config_text(
+                table=self.table, region=self.region, sso_cache_dir=self.sso_cache_dir
+            ),
+        )
         self._create_table()
         if self.enforce_iam:
             self._provision_service(user)
@@ -223,23 +267,41 @@ class Sandbox:
         from sentinelgw.sandbox.recorder import Identity
 
         service, security = s.provision_enforced(
-            self._client("iam"), account=self.account_id, region=self.region, table=self.table,
-            role_arns=self.role_arns, alice_arn=alice.arn)
+            self._client("iam"),
+            account=self.account_id,
+            region=self.region,
+            table=self.table,
+            role_arns=self.role_arns,
+            alice_arn=alice.arn,
+        )
         for who in (service, security):
-            self._recorder.register_key(who.access_key_id, Identity(
-                type="IAMUser", principal_id=who.user_id, arn=who.arn,
-                account_id=self.account_id, user_name=who.user_name))
+            self._recorder.register_key(
+                who.access_key_id,
+                Identity(
+                    type="IAMUser",
+                    principal_id=who.user_id,
+                    arn=who.arn,
+                    account_id=self.account_id,
+                    user_name=who.user_name,
+                ),
+            )
         with open(self.credentials_file, "a", encoding="utf-8") as fh:
-            fh.write(f"\n[{s.SECURITY_PROFILE}]\naws_access_key_id = {security.access_key_id}\n"
-                     f"aws_secret_access_key = {security.secret}\n")
+            fh.write(
+                f"\n[{s.SECURITY_PROFILE}]\naws_access_key_id = {security.access_key_id}\n"
+                f"aws_secret_access_key = {security.secret}\n"
+            )
         document = s.service_document_text(self.role_arns)
         p.write_file(self.service_document, document)
-        p.write_file(self.service_credentials, s.service_credentials_text(service),
-                     private=True)
+        p.write_file(self.service_credentials, s.service_credentials_text(service), private=True)
         self._client("ssm").put_parameter(Name=s.PARAMETER, Value=document, Type="String")
         self._service = s.start_service(
-            root=self.root, endpoint_url=self.endpoint_url, region=self.region,
-            table=self.table, principal=service, document=self.service_document)
+            root=self.root,
+            endpoint_url=self.endpoint_url,
+            region=self.region,
+            table=self.table,
+            principal=service,
+            document=self.service_document,
+        )
         s.enforce_iam(self.endpoint_url)
 
     def _create_table(self) -> None:
@@ -255,23 +317,41 @@ class Sandbox:
         from sentinelgw.sandbox.recorder import Identity
         from sentinelgw.sandbox.sso import SSO_USER, RoleCredentials
 
-        status, body = self._caller.query("sts", {
-            "Action": "AssumeRole", "Version": "2011-06-15", "RoleArn": self.sso_role_arn,
-            "RoleSessionName": SSO_USER, "DurationSeconds": "3600"},
-            self._source_key, self.region)
+        status, body = self._caller.query(
+            "sts",
+            {
+                "Action": "AssumeRole",
+                "Version": "2011-06-15",
+                "RoleArn": self.sso_role_arn,
+                "RoleSessionName": SSO_USER,
+                "DurationSeconds": "3600",
+            },
+            self._source_key,
+            self.region,
+        )
         if status != 200:
             raise SandboxError(f"the sandbox SSO portal could not create a session ({status})")
         f = parse_xml_fields(body)
-        self._recorder.register_session(f["AccessKeyId"], Identity(
-            type="AssumedRole", principal_id=f.get("AssumedRoleId", ""), arn=f.get("Arn", ""),
-            account_id=self.account_id, issuer_role_arn=self.sso_role_arn,
-            issuer_principal_id=f.get("AssumedRoleId", "")))
+        self._recorder.register_session(
+            f["AccessKeyId"],
+            Identity(
+                type="AssumedRole",
+                principal_id=f.get("AssumedRoleId", ""),
+                arn=f.get("Arn", ""),
+                account_id=self.account_id,
+                issuer_role_arn=self.sso_role_arn,
+                issuer_principal_id=f.get("AssumedRoleId", ""),
+            ),
+        )
         expiration = datetime.fromisoformat(f["Expiration"].replace("Z", "+00:00"))
         if expiration.tzinfo is None:
             expiration = expiration.replace(tzinfo=UTC)
-        return RoleCredentials(access_key_id=f["AccessKeyId"],
-                               secret_access_key=f["SecretAccessKey"],
-                               session_token=f["SessionToken"], expiration=expiration)
+        return RoleCredentials(
+            access_key_id=f["AccessKeyId"],
+            secret_access_key=f["SecretAccessKey"],
+            session_token=f["SessionToken"],
+            expiration=expiration,
+        )
 
 
 def _refuse_home_dirs(root: Path) -> None:
@@ -279,8 +359,10 @@ def _refuse_home_dirs(root: Path) -> None:
     home = Path.home().resolve()
     for protected in (home / ".aws", home / ".sentinel"):
         if root == protected or protected in root.parents:
-            raise SandboxError(f"refusing to create a sandbox inside {protected}",
-                               hint="Choose another folder with --dir")
+            raise SandboxError(
+                f"refusing to create a sandbox inside {protected}",
+                hint="Choose another folder with --dir",
+            )
 
 
 def _check_port(port: int, busy: SandboxError) -> None:

@@ -103,8 +103,9 @@ def aws_command() -> list[str] | None:
     return [found] if found else None
 
 
-def run_demo(*, directory: Path | None = None, keep: bool = False,
-             echo: Callable[[str], None] = print) -> DemoResult:
+def run_demo(
+    *, directory: Path | None = None, keep: bool = False, echo: Callable[[str], None] = print
+) -> DemoResult:
     """Start a fresh sandbox, run the seven steps, stop it; never raises for a failed step."""
     created = directory is None
     root = Path(tempfile.mkdtemp(prefix="sentinel-demo-")) if directory is None else directory
@@ -136,8 +137,7 @@ class _Walkthrough:
         self.env = env
 
     def run(self) -> DemoResult:
-        steps = (self.step1, self.step2, self.step3, self.step4, self.step5, self.step6,
-                 self.step7)
+        steps = (self.step1, self.step2, self.step3, self.step4, self.step5, self.step6, self.step7)
         results: list[StepResult] = []
         for number, (title, step) in enumerate(zip(STEPS, steps, strict=True), start=1):
             self.echo("")
@@ -172,12 +172,20 @@ class _Walkthrough:
         if max_lines is not None and len(lines) > max_lines:
             self.echo(f"  {label} ({len(lines) - max_lines} more lines of JSON not shown)")
 
-    def _run(self, argv: list[str], timeout: float = COMMAND_TIMEOUT, *, whole: bool = False
-             ) -> subprocess.CompletedProcess[str]:
+    def _run(
+        self, argv: list[str], timeout: float = COMMAND_TIMEOUT, *, whole: bool = False
+    ) -> subprocess.CompletedProcess[str]:
         self._show(argv)
         try:
-            proc = subprocess.run(argv, env=self.env, capture_output=True, text=True,
-                                  timeout=timeout, check=False, stdin=subprocess.DEVNULL)
+            proc = subprocess.run(
+                argv,
+                env=self.env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+                stdin=subprocess.DEVNULL,
+            )
         except subprocess.TimeoutExpired:
             raise StepFailed(f"the command did not finish within {timeout:.0f}s") from None
         except OSError as exc:
@@ -210,8 +218,18 @@ class _Walkthrough:
     # -- the seven steps ---------------------------------------------------------------
 
     def step1(self) -> str:
-        proc = self._run([*self.sentinel, "exec", "--profile", "prod", "--", *self._aws(),
-                          "sts", "get-caller-identity"])
+        proc = self._run(
+            [
+                *self.sentinel,
+                "exec",
+                "--profile",
+                "prod",
+                "--",
+                *self._aws(),
+                "sts",
+                "get-caller-identity",
+            ]
+        )
         if proc.returncode != 1:
             raise StepFailed(f"expected exit 1 (denied), got {proc.returncode}")
         if "Run: sentinel exec --server" not in proc.stderr:
@@ -219,8 +237,21 @@ class _Walkthrough:
         return "denied with exit 1; the message names the fix, sentinel exec --server"
 
     def step2(self) -> str:
-        proc = self._run([*self.sentinel, "exec", "--server", "--profile", "prod", "--",
-                          *self._aws(), "sts", "get-caller-identity", "--output", "json"])
+        proc = self._run(
+            [
+                *self.sentinel,
+                "exec",
+                "--server",
+                "--profile",
+                "prod",
+                "--",
+                *self._aws(),
+                "sts",
+                "get-caller-identity",
+                "--output",
+                "json",
+            ]
+        )
         if proc.returncode != 0:
             raise StepFailed(f"expected exit 0, got {proc.returncode}")
         arn = str(self._json(proc.stdout, "aws sts get-caller-identity").get("Arn", ""))
@@ -237,10 +268,23 @@ class _Walkthrough:
 
     def step4(self) -> str:
         # --query keeps the issued secret key and session token off the screen.
-        proc = self._run([*self._aws(), "sts", "assume-role", "--role-arn",
-                          self.sb.role_arns["prod"], "--role-session-name", "bypass",
-                          "--profile", "sentinel-source", "--query", "AssumedRoleUser",
-                          "--output", "json"])
+        proc = self._run(
+            [
+                *self._aws(),
+                "sts",
+                "assume-role",
+                "--role-arn",
+                self.sb.role_arns["prod"],
+                "--role-session-name",
+                "bypass",
+                "--profile",
+                "sentinel-source",
+                "--query",
+                "AssumedRoleUser",
+                "--output",
+                "json",
+            ]
+        )
         if proc.returncode != 0:
             raise StepFailed(f"expected exit 0, got {proc.returncode}")
         arn = str(self._json(proc.stdout, "aws sts assume-role").get("Arn", ""))
@@ -256,8 +300,9 @@ class _Walkthrough:
 
     def step5(self) -> str:
         event_id = self._bypass_event_id()
-        proc = self._run([*self.sentinel, "audit", "untracked-sessions", "--since", "1h",
-                          "--format", "json"])
+        proc = self._run(
+            [*self.sentinel, "audit", "untracked-sessions", "--since", "1h", "--format", "json"]
+        )
         if proc.returncode != 1:
             raise StepFailed(f"expected exit 1 (untracked found), got {proc.returncode}")
         report = self._json(proc.stdout, "audit untracked-sessions")
@@ -267,14 +312,46 @@ class _Walkthrough:
         return f"the bypass event {event_id} is untracked; exit 1"
 
     def _child(self, mode: str) -> subprocess.Popen[str]:
-        argv = [*self.sentinel, "exec", "--server", "--server-duration", "1h", "--profile",
-                "prod", "--", sys.executable, "-c", CHILD_PROGRAM, mode]
-        self.echo("$ " + shlex.join(["sentinel", "exec", "--server", "--server-duration", "1h",
-                                     "--profile", "prod", "--", "python", "-c",
-                                     f"<one boto3 S3 client, ListBuckets: {mode}>"]))
-        return subprocess.Popen(argv, env=self.env, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, text=True,
-                                stdin=subprocess.PIPE if mode == "ask" else subprocess.DEVNULL)
+        argv = [
+            *self.sentinel,
+            "exec",
+            "--server",
+            "--server-duration",
+            "1h",
+            "--profile",
+            "prod",
+            "--",
+            sys.executable,
+            "-c",
+            CHILD_PROGRAM,
+            mode,
+        ]
+        self.echo(
+            "$ "
+            + shlex.join(
+                [
+                    "sentinel",
+                    "exec",
+                    "--server",
+                    "--server-duration",
+                    "1h",
+                    "--profile",
+                    "prod",
+                    "--",
+                    "python",
+                    "-c",
+                    f"<one boto3 S3 client, ListBuckets: {mode}>",
+                ]
+            )
+        )
+        return subprocess.Popen(
+            argv,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            stdin=subprocess.PIPE if mode == "ask" else subprocess.DEVNULL,
+        )
 
     def step6(self) -> str:
         child, other = self._child("loop"), self._child("ask")
@@ -326,8 +403,10 @@ class _Walkthrough:
             raise StepFailed(f"the child was not denied by IAM (last: {lines[-1:]})")
         if bystander != "OK":
             raise StepFailed(f"the other session of the role was affected: {bystander}")
-        return (f"session {session_id} revoked; its held credentials got AccessDenied while "
-                "another session of the role kept working")
+        return (
+            f"session {session_id} revoked; its held credentials got AccessDenied while "
+            "another session of the role kept working"
+        )
 
     def _ask(self, proc: subprocess.Popen[str]) -> str:
         assert proc.stdin is not None and proc.stdout is not None
@@ -336,12 +415,14 @@ class _Walkthrough:
         return proc.stdout.readline().strip() or "no answer"
 
     def step7(self) -> str:
-        human = self._run([*self.sentinel, "audit", "session-compliance", "--since", "1h"],
-                          whole=True)
+        human = self._run(
+            [*self.sentinel, "audit", "session-compliance", "--since", "1h"], whole=True
+        )
         if human.returncode != 1:
             raise StepFailed(f"expected exit 1 (gap found), got {human.returncode}")
-        proc = self._run([*self.sentinel, "audit", "session-compliance", "--since", "1h",
-                          "--format", "json"])
+        proc = self._run(
+            [*self.sentinel, "audit", "session-compliance", "--since", "1h", "--format", "json"]
+        )
         report = self._json(proc.stdout, "audit session-compliance")
         rows = report.get("profiles", []) if isinstance(report, dict) else []
         prod = [r for r in rows if isinstance(r, dict) and r.get("profile") == "prod"]
@@ -350,8 +431,12 @@ class _Walkthrough:
         summary = report.get("summary", {}) if isinstance(report, dict) else {}
         if summary.get("untracked_events") != 1:
             # prod and prod-sso share the role: the one bypass is in both rows, once in totals
-            raise StepFailed(f"expected the one bypass counted once in the totals, got "
-                             f"{summary.get('untracked_events')} untracked events")
-        return (f"prod: {prod[0].get('tracked')} tracked, {prod[0].get('untracked')} untracked "
-                f"({prod[0].get('compliance')}%); the bypass of the role prod and prod-sso "
-                "share counts once in the totals; exit 1")
+            raise StepFailed(
+                f"expected the one bypass counted once in the totals, got "
+                f"{summary.get('untracked_events')} untracked events"
+            )
+        return (
+            f"prod: {prod[0].get('tracked')} tracked, {prod[0].get('untracked')} untracked "
+            f"({prod[0].get('compliance')}%); the bypass of the role prod and prod-sso "
+            "share counts once in the totals; exit 1"
+        )

@@ -18,8 +18,16 @@ from typing import Any
 from sentinelgw.sandbox.recorder import CloudTrailRecorder
 
 TARGET = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents"
-ATTRIBUTE_KEYS = ("EventId", "EventName", "ReadOnly", "Username", "ResourceType",
-                  "ResourceName", "EventSource", "AccessKeyId")
+ATTRIBUTE_KEYS = (
+    "EventId",
+    "EventName",
+    "ReadOnly",
+    "Username",
+    "ResourceType",
+    "ResourceName",
+    "EventSource",
+    "AccessKeyId",
+)
 LOOKBACK_SECONDS = 90 * 86400
 
 
@@ -49,23 +57,28 @@ def handle_lookup(recorder: CloudTrailRecorder, body: bytes) -> tuple[int, dict[
 def _lookup(recorder: CloudTrailRecorder, req: dict[str, Any]) -> dict[str, Any]:
     attrs = req.get("LookupAttributes") or []
     if not isinstance(attrs, list) or len(attrs) > 1:
-        raise LookupError_("InvalidLookupAttributesException",
-                           "You can only specify one lookup attribute")
+        raise LookupError_(
+            "InvalidLookupAttributesException", "You can only specify one lookup attribute"
+        )
     attr: tuple[str, str] | None = None
     if attrs:
         item = attrs[0] if isinstance(attrs[0], dict) else {}
         key, value = item.get("AttributeKey"), item.get("AttributeValue")
         if key not in ATTRIBUTE_KEYS or not isinstance(value, str) or not value:
-            raise LookupError_("InvalidLookupAttributesException",
-                               f"AttributeKey must be one of {', '.join(ATTRIBUTE_KEYS)} "
-                               "with a non-empty AttributeValue")
+            raise LookupError_(
+                "InvalidLookupAttributesException",
+                f"AttributeKey must be one of {', '.join(ATTRIBUTE_KEYS)} "
+                "with a non-empty AttributeValue",
+            )
         attr = (key, value)
     category = req.get("EventCategory")
     if category not in (None, "insight"):
         raise LookupError_("InvalidEventCategoryException", "EventCategory must be insight")
     max_results = req.get("MaxResults", 50)
-    if isinstance(max_results, bool) or not isinstance(max_results, int) or not (
-        1 <= max_results <= 50
+    if (
+        isinstance(max_results, bool)
+        or not isinstance(max_results, int)
+        or not (1 <= max_results <= 50)
     ):
         raise LookupError_("InvalidMaxResultsException", "MaxResults must be between 1 and 50")
     now = time.time()
@@ -126,8 +139,9 @@ def _make_token(position: tuple[float, int], max_seq: int, fingerprint: str) -> 
 
 
 def _read_token(token: Any, fingerprint: str) -> tuple[tuple[float, int], int]:
-    bad = LookupError_("InvalidNextTokenException",
-                       "A token was provided that was not valid for these parameters")
+    bad = LookupError_(
+        "InvalidNextTokenException", "A token was provided that was not valid for these parameters"
+    )
     try:
         data = json.loads(base64.urlsafe_b64decode(str(token).encode()))
         pos = (float(data["p"][0]), int(data["p"][1]))

@@ -33,82 +33,116 @@ class SourceUser:
 def trust_policy(account_id: str) -> str:
     """Trust policy: the account's principals may assume the role (``sts:AssumeRole`` and
     ``sts:SetSourceIdentity``) only with a SourceIdentity that starts with ``sentinel``."""
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
-            "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
-            "Condition": {"StringLike": {"sts:SourceIdentity": "sentinel*"}},
-        }],
-    })
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+                    "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
+                    "Condition": {"StringLike": {"sts:SourceIdentity": "sentinel*"}},
+                }
+            ],
+        }
+    )
 
 
-def provision_iam(iam: Any, account_id: str, region: str) -> tuple[SourceUser, str,
-                                                                    dict[str, str], str]:
+def provision_iam(
+    iam: Any, account_id: str, region: str
+) -> tuple[SourceUser, str, dict[str, str], str]:
     """Create alice, her key, the dev/prod roles and the SSO role.
 
     Returns (user, secret access key, role ARNs by profile, SSO role ARN).
     """
     user = iam.create_user(UserName=SOURCE_USER)["User"]
     key = iam.create_access_key(UserName=SOURCE_USER)["AccessKey"]
-    admin = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+    admin = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+        }
+    )
     arns: dict[str, str] = {}
     for profile, name in ROLE_NAMES.items():
-        role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust_policy(account_id),
-                               Description=f"Sentinel sandbox role for profile {profile}",
-                               MaxSessionDuration=43200)["Role"]
+        role = iam.create_role(
+            RoleName=name,
+            AssumeRolePolicyDocument=trust_policy(account_id),
+            Description=f"Sentinel sandbox role for profile {profile}",
+            MaxSessionDuration=43200,
+        )["Role"]
         iam.put_role_policy(RoleName=name, PolicyName="sandbox-admin", PolicyDocument=admin)
         arns[profile] = str(role["Arn"])
-    sso_trust = json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Federated": f"arn:aws:iam::{account_id}:saml-provider/"
-                                                      "AWSSSO_sandbox_DO_NOT_DELETE"},
-        "Action": ["sts:AssumeRoleWithSAML", "sts:TagSession"]}]})
-    sso_role = iam.create_role(RoleName=ROLE_NAME, AssumeRolePolicyDocument=sso_trust,
-                               Path=SSO_ROLE_PATH_TEMPLATE.format(region=region))["Role"]
-    src = SourceUser(user_name=SOURCE_USER, user_id=str(user["UserId"]), arn=str(user["Arn"]),
-                     access_key_id=str(key["AccessKeyId"]))
+    sso_trust = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {
+                        "Federated": f"arn:aws:iam::{account_id}:saml-provider/"
+                        "AWSSSO_sandbox_DO_NOT_DELETE"
+                    },
+                    "Action": ["sts:AssumeRoleWithSAML", "sts:TagSession"],
+                }
+            ],
+        }
+    )
+    sso_role = iam.create_role(
+        RoleName=ROLE_NAME,
+        AssumeRolePolicyDocument=sso_trust,
+        Path=SSO_ROLE_PATH_TEMPLATE.format(region=region),
+    )["Role"]
+    src = SourceUser(
+        user_name=SOURCE_USER,
+        user_id=str(user["UserId"]),
+        arn=str(user["Arn"]),
+        access_key_id=str(key["AccessKeyId"]),
+    )
     return src, str(key["SecretAccessKey"]), arns, str(sso_role["Arn"])
 
 
-def aws_config_text(*, region: str, account_id: str, role_arns: dict[str, str],
-                    start_url: str) -> str:
-    return "\n".join([
-        "# Sentinel sandbox AWS config: NOT FOR PRODUCTION (all accounts are emulated)",
-        "[default]",
-        f"region = {region}",
-        "",
-        f"[profile {SOURCE_PROFILE}]",
-        f"region = {region}",
-        "",
-        "[profile dev]",
-        f"role_arn = {role_arns['dev']}",
-        f"source_profile = {SOURCE_PROFILE}",
-        f"region = {region}",
-        "",
-        "[profile prod]",
-        f"role_arn = {role_arns['prod']}",
-        f"source_profile = {SOURCE_PROFILE}",
-        f"region = {region}",
-        "",
-        "# role_arn with no source: for 'sentinel --aws-profile sso-admin ... --profile prod-sso'",
-        "[profile prod-sso]",
-        f"role_arn = {role_arns['prod']}",
-        f"region = {region}",
-        "",
-        "[profile sso-admin]",
-        f"sso_session = {SESSION_NAME}",
-        f"sso_account_id = {account_id}",
-        f"sso_role_name = {PERMISSION_SET}",
-        f"region = {region}",
-        "",
-        f"[sso-session {SESSION_NAME}]",
-        f"sso_start_url = {start_url}",
-        f"sso_region = {region}",
-        "sso_registration_scopes = sso:account:access",
-        "",
-    ])
+def aws_config_text(
+    *, region: str, account_id: str, role_arns: dict[str, str], start_url: str
+) -> str:
+    return "\n".join(
+        [
+            "# Sentinel sandbox AWS config: NOT FOR PRODUCTION (all accounts are emulated)",
+            "[default]",
+            f"region = {region}",
+            "",
+            f"[profile {SOURCE_PROFILE}]",
+            f"region = {region}",
+            "",
+            "[profile dev]",
+            f"role_arn = {role_arns['dev']}",
+            f"source_profile = {SOURCE_PROFILE}",
+            f"region = {region}",
+            "",
+            "[profile prod]",
+            f"role_arn = {role_arns['prod']}",
+            f"source_profile = {SOURCE_PROFILE}",
+            f"region = {region}",
+            "",
+            "# role_arn with no source: for "
+            "'sentinel --aws-profile sso-admin ... --profile prod-sso'",
+            "[profile prod-sso]",
+            f"role_arn = {role_arns['prod']}",
+            f"region = {region}",
+            "",
+            "[profile sso-admin]",
+            f"sso_session = {SESSION_NAME}",
+            f"sso_account_id = {account_id}",
+            f"sso_role_name = {PERMISSION_SET}",
+            f"region = {region}",
+            "",
+            f"[sso-session {SESSION_NAME}]",
+            f"sso_start_url = {start_url}",
+            f"sso_region = {region}",
+            "sso_registration_scopes = sso:account:access",
+            "",
+        ]
+    )
 
 
 def credentials_text(access_key_id: str, secret: str) -> str:
@@ -121,30 +155,32 @@ def credentials_text(access_key_id: str, secret: str) -> str:
 def sentinel_config_text(*, table: str, region: str, sso_cache_dir: Path) -> str:
     # Strings are written as JSON scalars, which are valid YAML whatever the path contains.
     q = json.dumps
-    return "\n".join([
-        "# Sentinel sandbox config: NOT FOR PRODUCTION",
-        "defaults:",
-        f"  session_table: {q(table)}",
-        f"  region: {q(region)}",
-        f"  sso_cache_dir: {q(str(sso_cache_dir))}",
-        "policies:",
-        "  - name: prod-tracked",
-        "    match:",
-        "      profile: [prod, prod-*]",
-        "    effect: require_server_session",
-        "    reason: Production needs tracked, revocable sessions",
-        "  - name: dev-open",
-        "    match:",
-        "      profile: dev",
-        "    effect: allow",
-        "    reason: Development is open",
-        "  - name: sso-admin",
-        "    match:",
-        "      profile: sso-admin",
-        "    effect: allow",
-        "    reason: The sandbox SSO administrator",
-        "",
-    ])
+    return "\n".join(
+        [
+            "# Sentinel sandbox config: NOT FOR PRODUCTION",
+            "defaults:",
+            f"  session_table: {q(table)}",
+            f"  region: {q(region)}",
+            f"  sso_cache_dir: {q(str(sso_cache_dir))}",
+            "policies:",
+            "  - name: prod-tracked",
+            "    match:",
+            "      profile: [prod, prod-*]",
+            "    effect: require_server_session",
+            "    reason: Production needs tracked, revocable sessions",
+            "  - name: dev-open",
+            "    match:",
+            "      profile: dev",
+            "    effect: allow",
+            "    reason: Development is open",
+            "  - name: sso-admin",
+            "    match:",
+            "      profile: sso-admin",
+            "    effect: allow",
+            "    reason: The sandbox SSO administrator",
+            "",
+        ]
+    )
 
 
 def write_file(path: Path, text: str, *, private: bool = False) -> None:

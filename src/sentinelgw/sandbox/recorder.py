@@ -58,8 +58,7 @@ class Identity:
                     "accountId": self.account_id,
                     "userName": (self.issuer_role_arn or "").rsplit("/", 1)[-1],
                 },
-                "attributes": {"creationDate": self.created_at or "",
-                               "mfaAuthenticated": "false"},
+                "attributes": {"creationDate": self.created_at or "", "mfaAuthenticated": "false"},
             }
             if self.source_identity:
                 ctx["sourceIdentity"] = self.source_identity
@@ -152,8 +151,12 @@ class CloudTrailRecorder:
             return known
         found = self._resolve(access_key_id) if self._resolve and access_key_id else None
         if found is None:
-            return Identity(type="Unknown", principal_id=access_key_id or "anonymous",
-                            arn="", account_id=self.account_id)
+            return Identity(
+                type="Unknown",
+                principal_id=access_key_id or "anonymous",
+                arn="",
+                account_id=self.account_id,
+            )
         self.register_key(access_key_id, found)
         return found
 
@@ -191,8 +194,10 @@ class CloudTrailRecorder:
                 "accessKeyId": call.new_access_key_id,
                 "expiration": call.expiration.astimezone(UTC).strftime(_CT_EXPIRATION_FORMAT),
             },
-            "assumedRoleUser": {"assumedRoleId": call.assumed_role_id,
-                                "arn": call.assumed_role_arn},
+            "assumedRoleUser": {
+                "assumedRoleId": call.assumed_role_id,
+                "arn": call.assumed_role_arn,
+            },
         }
         if source_identity:
             response["sourceIdentity"] = source_identity
@@ -210,8 +215,13 @@ class CloudTrailRecorder:
             "requestID": call.request_id or str(uuid.uuid4()),
             "eventID": str(uuid.uuid4()),
             "readOnly": False,
-            "resources": [{"accountId": _account_of(call.role_arn, self.account_id),
-                           "type": "AWS::IAM::Role", "ARN": call.role_arn}],
+            "resources": [
+                {
+                    "accountId": _account_of(call.role_arn, self.account_id),
+                    "type": "AWS::IAM::Role",
+                    "ARN": call.role_arn,
+                }
+            ],
             "eventType": "AwsApiCall",
             "managementEvent": True,
             "recipientAccountId": self.account_id,

@@ -46,8 +46,15 @@ def cache_file_name(session_name: str = SESSION_NAME) -> str:
 class SSOPortal:
     """Issues one bearer token (into the cache file) and serves GetRoleCredentials for it."""
 
-    def __init__(self, *, cache_dir: Path, start_url: str, region: str, account_id: str,
-                 assume: Callable[[], RoleCredentials]) -> None:
+    def __init__(
+        self,
+        *,
+        cache_dir: Path,
+        start_url: str,
+        region: str,
+        account_id: str,
+        assume: Callable[[], RoleCredentials],
+    ) -> None:
         self.cache_dir = cache_dir
         self.start_url = start_url
         self.region = region
@@ -65,8 +72,12 @@ class SSOPortal:
         """Write the token where botocore's SSO token provider looks for it (0600)."""
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         with self._lock:
-            doc = {"startUrl": self.start_url, "region": self.region,
-                   "accessToken": self._token, "expiresAt": iso(self._expires_at)}
+            doc = {
+                "startUrl": self.start_url,
+                "region": self.region,
+                "accessToken": self._token,
+                "expiresAt": iso(self._expires_at),
+            }
         atomic_write(self.cache_path, json.dumps(doc, indent=2) + "\n")
 
     def expire_token(self) -> None:
@@ -87,21 +98,29 @@ class SSOPortal:
     ) -> tuple[int, dict[str, str], dict[str, Any]]:
         """(status, extra headers, JSON body) for one GetRoleCredentials request."""
         with self._lock:
-            valid = bool(token) and hmac.compare_digest(
-                str(token).encode(), self._token.encode()
-            ) and datetime.now(UTC) < self._expires_at
+            valid = (
+                bool(token)
+                and hmac.compare_digest(str(token).encode(), self._token.encode())
+                and datetime.now(UTC) < self._expires_at
+            )
         if not valid:
-            return 401, {"x-amzn-errortype": "UnauthorizedException"}, {
-                "message": "Session token not found or invalid"}
+            return (
+                401,
+                {"x-amzn-errortype": "UnauthorizedException"},
+                {"message": "Session token not found or invalid"},
+            )
         if role_name != PERMISSION_SET or account_id != self.account_id:
-            return 403, {"x-amzn-errortype": "ForbiddenException"}, {
-                "message": "No access"}
+            return 403, {"x-amzn-errortype": "ForbiddenException"}, {"message": "No access"}
         creds = self._assume()
-        return 200, {}, {"roleCredentials": {
-            "accessKeyId": creds.access_key_id,
-            "secretAccessKey": creds.secret_access_key,
-            "sessionToken": creds.session_token,
-            "expiration": int(creds.expiration.timestamp() * 1000),
-        }}
-
-
+        return (
+            200,
+            {},
+            {
+                "roleCredentials": {
+                    "accessKeyId": creds.access_key_id,
+                    "secretAccessKey": creds.secret_access_key,
+                    "sessionToken": creds.session_token,
+                    "expiration": int(creds.expiration.timestamp() * 1000),
+                }
+            },
+        )

@@ -161,8 +161,9 @@ class RequestHandler:
         """Log a request the HTTP layer refused before this handler (token, host, path...)."""
         self._log_outcome(utcnow(), None, response, event="rejected")
 
-    def _log_outcome(self, now: datetime, decision: Decision | None, response: Response,
-                     event: str | None = None) -> None:
+    def _log_outcome(
+        self, now: datetime, decision: Decision | None, response: Response, event: str | None = None
+    ) -> None:
         """One decision log line for this request: served, or refused with the code sent."""
         if not self.log.enabled:
             return
@@ -173,20 +174,22 @@ class RequestHandler:
             reason = f"{response.body.get('Code')}: {response.body.get('Message')}"
         rule = decision.rule if decision is not None else None
         # Exactly the decision log's FIELDS, so the log appends it without filtering.
-        self.log.append({
-            "time": now.isoformat(),
-            "user": self.user,
-            "profile": self.profile,
-            "mode": Mode.SERVER.value,
-            "effect": "allow" if served else "deny",
-            "allowed": served,
-            "rule": rule.name if rule is not None else None,
-            "reason": reason,
-            "source_identity": self.source_identity,
-            "request_id": new_id(),
-            "session_table": (
-                decision.session_table if decision is not None else self.session_table
-            ),
-            "session_id": self.tracker.session_id if self.tracker else None,
-            "event": event or ("served" if served else "refused"),
-        })
+        self.log.append(
+            {
+                "time": now.isoformat(),
+                "user": self.user,
+                "profile": self.profile,
+                "mode": Mode.SERVER.value,
+                "effect": "allow" if served else "deny",
+                "allowed": served,
+                "rule": rule.name if rule is not None else None,
+                "reason": reason,
+                "source_identity": self.source_identity,
+                "request_id": new_id(),
+                "session_table": (
+                    decision.session_table if decision is not None else self.session_table
+                ),
+                "session_id": self.tracker.session_id if self.tracker else None,
+                "event": event or ("served" if served else "refused"),
+            }
+        )

@@ -38,5 +38,4 @@ def remote_client(ctx: Context, url: str) -> ServiceClient:
         setting = ctx.config().defaults.get("remote_service_id")
         service_id = str(setting.value) if setting is not None else None
     region = ctx.region()[0]
-    return client_for_session(url, ctx.aws_session(region), region=region,
-                              service_id=service_id)
+    return client_for_session(url, ctx.aws_session(region), region=region, service_id=service_id)

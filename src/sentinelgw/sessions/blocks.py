@@ -210,8 +210,7 @@ def check_not_blocked(client: Any, table: str, user: str, now: datetime) -> None
         )
 
 
-def refuse_if_blocked(client: Any, table: str, user: str, now: datetime, *,
-                      required: bool) -> None:
+def refuse_if_blocked(client: Any, table: str, user: str, now: datetime, *, required: bool) -> None:
     """The check ``sentinel exec --server`` makes before it creates a session.
 
     Raises :class:`UserBlocked` for a blocked user. If the block cannot be read, a session that

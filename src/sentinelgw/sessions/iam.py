@@ -47,52 +47,104 @@ def generate_iam(
     users: Policy = {
         "Version": "2012-10-17",
         "Statement": [
-            {"Sid": "SentinelSessionRecord", "Effect": "Allow",
-             "Action": ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"],
-             "Resource": [arn]},
-            {"Sid": "SentinelAssumeRoleWithSourceIdentity", "Effect": "Allow",
-             "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
-             "Resource": roles},
-            {"Sid": "SentinelCentralPolicy", "Effect": "Allow",
-             "Action": ["ssm:GetParameter"], "Resource": [param_arn]},
+            {
+                "Sid": "SentinelSessionRecord",
+                "Effect": "Allow",
+                "Action": ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"],
+                "Resource": [arn],
+            },
+            {
+                "Sid": "SentinelAssumeRoleWithSourceIdentity",
+                "Effect": "Allow",
+                "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
+                "Resource": roles,
+            },
+            {
+                "Sid": "SentinelCentralPolicy",
+                "Effect": "Allow",
+                "Action": ["ssm:GetParameter"],
+                "Resource": [param_arn],
+            },
         ],
     }
     security: Policy = {
         "Version": "2012-10-17",
         "Statement": [
-            {"Sid": "SentinelSessionsReadRevoke", "Effect": "Allow",
-             "Action": ["dynamodb:Query", "dynamodb:GetItem", "dynamodb:BatchGetItem",
-                        "dynamodb:UpdateItem", "dynamodb:DescribeTable"],
-             "Resource": [arn, f"{arn}/index/*"]},
+            {
+                "Sid": "SentinelSessionsReadRevoke",
+                "Effect": "Allow",
+                "Action": [
+                    "dynamodb:Query",
+                    "dynamodb:GetItem",
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:DescribeTable",
+                ],
+                "Resource": [arn, f"{arn}/index/*"],
+            },
             # An unfiltered listing also scans the status index for statuses Sentinel does not
             # know, so a record cannot hide by its status. That index only: never the table.
-            {"Sid": "SentinelSessionsUnknownStatuses", "Effect": "Allow",
-             "Action": ["dynamodb:Scan"], "Resource": [f"{arn}/index/status-index"]},
+            {
+                "Sid": "SentinelSessionsUnknownStatuses",
+                "Effect": "Allow",
+                "Action": ["dynamodb:Scan"],
+                "Resource": [f"{arn}/index/status-index"],
+            },
             # Hard revocation: read the role's limit and inline policies, write the Deny
             # (DeleteRolePolicy only for the AWSRevokeOlderSessions fallback).
-            {"Sid": "SentinelHardRevocation", "Effect": "Allow",
-             "Action": ["iam:GetRole", "iam:ListRolePolicies", "iam:GetRolePolicy",
-                        "iam:PutRolePolicy", "iam:DeleteRolePolicy"],
-             "Resource": roles},
+            {
+                "Sid": "SentinelHardRevocation",
+                "Effect": "Allow",
+                "Action": [
+                    "iam:GetRole",
+                    "iam:ListRolePolicies",
+                    "iam:GetRolePolicy",
+                    "iam:PutRolePolicy",
+                    "iam:DeleteRolePolicy",
+                ],
+                "Resource": roles,
+            },
             # LookupEvents does not support resource-level permissions.
-            {"Sid": "SentinelAuditCloudTrail", "Effect": "Allow",
-             "Action": ["cloudtrail:LookupEvents"], "Resource": ["*"]},
-            {"Sid": "SentinelAuditTrailBucketList", "Effect": "Allow",
-             "Action": ["s3:ListBucket"], "Resource": [f"arn:aws:s3:::{trail_bucket}"]},
-            {"Sid": "SentinelAuditTrailBucketRead", "Effect": "Allow",
-             "Action": ["s3:GetObject"],
-             "Resource": [f"arn:aws:s3:::{trail_bucket}/*AWSLogs/*"]},
-            {"Sid": "SentinelCentralPolicy", "Effect": "Allow",
-             "Action": ["ssm:GetParameter"], "Resource": [param_arn]},
+            {
+                "Sid": "SentinelAuditCloudTrail",
+                "Effect": "Allow",
+                "Action": ["cloudtrail:LookupEvents"],
+                "Resource": ["*"],
+            },
+            {
+                "Sid": "SentinelAuditTrailBucketList",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": [f"arn:aws:s3:::{trail_bucket}"],
+            },
+            {
+                "Sid": "SentinelAuditTrailBucketRead",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject"],
+                "Resource": [f"arn:aws:s3:::{trail_bucket}/*AWSLogs/*"],
+            },
+            {
+                "Sid": "SentinelCentralPolicy",
+                "Effect": "Allow",
+                "Action": ["ssm:GetParameter"],
+                "Resource": [param_arn],
+            },
         ],
     }
     admin: Policy = {
         "Version": "2012-10-17",
         "Statement": [
-            {"Sid": "SentinelProvisionSessionTable", "Effect": "Allow",
-             "Action": ["dynamodb:CreateTable", "dynamodb:DescribeTable",
-                        "dynamodb:UpdateTimeToLive", "dynamodb:DescribeTimeToLive"],
-             "Resource": [arn]},
+            {
+                "Sid": "SentinelProvisionSessionTable",
+                "Effect": "Allow",
+                "Action": [
+                    "dynamodb:CreateTable",
+                    "dynamodb:DescribeTable",
+                    "dynamodb:UpdateTimeToLive",
+                    "dynamodb:DescribeTimeToLive",
+                ],
+                "Resource": [arn],
+            },
         ],
     }
     return {"sentinel-users": users, "security-team": security, "table-admin": admin}

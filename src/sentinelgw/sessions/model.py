@@ -28,15 +28,35 @@ STATUSES = ("active", "revoked", "expired")
 DEFAULT_RETENTION_DAYS = 90
 
 EXPORT_FIELDS: tuple[str, ...] = (
-    "id", "user", "profile", "role_arn", "status", "started_at", "last_access_at",
-    "expires_at", "request_count", "server_instance_id", "source_identity", "host",
-    "revoked_by", "revoked_reason", "revoked_at", "end_reason",
+    "id",
+    "user",
+    "profile",
+    "role_arn",
+    "status",
+    "started_at",
+    "last_access_at",
+    "expires_at",
+    "request_count",
+    "server_instance_id",
+    "source_identity",
+    "host",
+    "revoked_by",
+    "revoked_reason",
+    "revoked_at",
+    "end_reason",
 )
 
 _ID = re.compile(r"^[0-9a-f]{16}$")
 _TIME_FIELDS = ("started_at", "last_access_at", "expires_at")
-_STR_FIELDS = ("user", "profile", "role_arn", "status", "server_instance_id",
-               "source_identity", "host")
+_STR_FIELDS = (
+    "user",
+    "profile",
+    "role_arn",
+    "status",
+    "server_instance_id",
+    "source_identity",
+    "host",
+)
 _OPTIONAL_STR = ("revoked_by", "revoked_reason", "end_reason")
 
 Item = dict[str, dict[str, Any]]
@@ -123,10 +143,18 @@ class SessionRecord:
     ) -> SessionRecord:
         """A fresh ``active`` record with no requests yet and the retention TTL filled in."""
         return cls(
-            id=id, user=user, profile=profile, role_arn=role_arn, status="active",
-            started_at=started_at, last_access_at=started_at, expires_at=expires_at,
-            request_count=0, server_instance_id=server_instance_id,
-            source_identity=source_identity, host=host,
+            id=id,
+            user=user,
+            profile=profile,
+            role_arn=role_arn,
+            status="active",
+            started_at=started_at,
+            last_access_at=started_at,
+            expires_at=expires_at,
+            request_count=0,
+            server_instance_id=server_instance_id,
+            source_identity=source_identity,
+            host=host,
             ttl=retention_ttl(expires_at, retention_days),
         )
 
@@ -201,8 +229,7 @@ class SessionRecord:
                 role_arn=_s(item, "role_arn") or "",
                 status=item["status"]["S"],
                 started_at=decode_time(item["started_at"]["N"]),
-                last_access_at=decode_time(
-                    (item.get("last_access_at") or item["started_at"])["N"]),
+                last_access_at=decode_time((item.get("last_access_at") or item["started_at"])["N"]),
                 expires_at=decode_time(item["expires_at"]["N"]),
                 request_count=int(_n(item, "request_count") or "0"),
                 server_instance_id=_s(item, "server_instance_id") or "",

@@ -78,8 +78,11 @@ class TableSpec:
                 {"AttributeName": n, "AttributeType": t} for n, t in self.attribute_types().items()
             ],
             "GlobalSecondaryIndexes": [
-                {"IndexName": ix.name, "KeySchema": ix.key_schema(),
-                 "Projection": {"ProjectionType": "ALL"}}
+                {
+                    "IndexName": ix.name,
+                    "KeySchema": ix.key_schema(),
+                    "Projection": {"ProjectionType": "ALL"},
+                }
                 for ix in self.indexes
             ],
             "BillingMode": self.billing_mode,
@@ -87,8 +90,11 @@ class TableSpec:
 
     def describe(self) -> list[str]:
         """Human lines describing the spec, for ``--plan``."""
-        lines = [f"hash key {self.hash_key} (S)", f"billing {self.billing_mode}",
-                 f"TTL attribute {self.ttl_attribute}"]
+        lines = [
+            f"hash key {self.hash_key} (S)",
+            f"billing {self.billing_mode}",
+            f"TTL attribute {self.ttl_attribute}",
+        ]
         for ix in self.indexes:
             keys = ix.hash_key + (f" + {ix.sort_key} (N)" if ix.sort_key else "")
             lines.append(f"index {ix.name}: {keys}, projection ALL")
@@ -131,8 +137,10 @@ def ensure_table(
     desc = _describe(client, table)
     if desc is None:
         report = TableReport(table, exists=False, created=False)
-        report.actions.append(f"create table {table} ({spec.billing_mode}) with "
-                              f"{len(spec.indexes)} global secondary indexes")
+        report.actions.append(
+            f"create table {table} ({spec.billing_mode}) with "
+            f"{len(spec.indexes)} global secondary indexes"
+        )
         report.actions.append(f"enable TTL on attribute {spec.ttl_attribute!r}")
         if plan:
             return report
@@ -150,15 +158,17 @@ def ensure_table(
         return report
     if desc.get("TableStatus") not in (None, "ACTIVE") and wait and not plan:
         _wait_active(client, table, wait_seconds)
-    ttl = _call(client, table, "DescribeTimeToLive",
-                lambda: client.describe_time_to_live(TableName=table))
+    ttl = _call(
+        client, table, "DescribeTimeToLive", lambda: client.describe_time_to_live(TableName=table)
+    )
     ttl_desc = ttl.get("TimeToLiveDescription", {})
     ttl_status = ttl_desc.get("TimeToLiveStatus", "DISABLED")
     ttl_attr = ttl_desc.get("AttributeName")
     if ttl_status in ("ENABLED", "ENABLING"):
         if ttl_attr != spec.ttl_attribute:
             report.differences.append(
-                f"TTL attribute is {ttl_attr!r}, expected {spec.ttl_attribute!r}")
+                f"TTL attribute is {ttl_attr!r}, expected {spec.ttl_attribute!r}"
+            )
         return report
     # A table created by an earlier run whose TTL step failed: finishing it is safe.
     report.actions.append(f"enable TTL on attribute {spec.ttl_attribute!r}")
@@ -173,8 +183,10 @@ def table_differences(desc: dict[str, Any], spec: TableSpec = SPEC) -> list[str]
     types = {a["AttributeName"]: a["AttributeType"] for a in desc.get("AttributeDefinitions", [])}
     want_key = [{"AttributeName": spec.hash_key, "KeyType": "HASH"}]
     if _keys(desc.get("KeySchema", [])) != _keys(want_key):
-        diffs.append(f"key schema is {_show_keys(desc.get('KeySchema', []))}, "
-                     f"expected {_show_keys(want_key)}")
+        diffs.append(
+            f"key schema is {_show_keys(desc.get('KeySchema', []))}, "
+            f"expected {_show_keys(want_key)}"
+        )
     elif types.get(spec.hash_key) != "S":
         diffs.append(f"hash key {spec.hash_key} has type {types.get(spec.hash_key)}, expected S")
     have = {g["IndexName"]: g for g in desc.get("GlobalSecondaryIndexes", []) or []}
@@ -184,14 +196,17 @@ def table_differences(desc: dict[str, Any], spec: TableSpec = SPEC) -> list[str]
             diffs.append(f"missing index {ix.name} ({_show_keys(ix.key_schema())})")
             continue
         if _keys(g.get("KeySchema", [])) != _keys(ix.key_schema()):
-            diffs.append(f"index {ix.name} has keys {_show_keys(g.get('KeySchema', []))}, "
-                         f"expected {_show_keys(ix.key_schema())}")
+            diffs.append(
+                f"index {ix.name} has keys {_show_keys(g.get('KeySchema', []))}, "
+                f"expected {_show_keys(ix.key_schema())}"
+            )
         else:
             for attr in (ix.hash_key, ix.sort_key):
                 want = spec.attribute_types().get(attr or "")
                 if attr and types.get(attr) != want:
-                    diffs.append(f"index {ix.name} key {attr} has type {types.get(attr)}, "
-                                 f"expected {want}")
+                    diffs.append(
+                        f"index {ix.name} key {attr} has type {types.get(attr)}, expected {want}"
+                    )
         projection = g.get("Projection", {}).get("ProjectionType")
         if projection != "ALL":
             diffs.append(f"index {ix.name} projects {projection}, expected ALL")
@@ -242,10 +257,15 @@ def _wait_active(client: Any, table: str, wait_seconds: float) -> None:
 
 
 def _enable_ttl(client: Any, table: str, spec: TableSpec) -> None:
-    _call(client, table, "UpdateTimeToLive", lambda: client.update_time_to_live(
-        TableName=table,
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute},
-    ))
+    _call(
+        client,
+        table,
+        "UpdateTimeToLive",
+        lambda: client.update_time_to_live(
+            TableName=table,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute},
+        ),
+    )
 
 
 def _call(client: Any, table: str, operation: str, fn: Any) -> Any:

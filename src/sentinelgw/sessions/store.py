@@ -94,8 +94,14 @@ class SessionStore:
     read once per distinct SourceIdentity.
     """
 
-    def __init__(self, client: Any, table: str, *, retry_delay: float = 0.05,
-                 on_unreadable: Callable[[UnreadableItem], None] | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        table: str,
+        *,
+        retry_delay: float = 0.05,
+        on_unreadable: Callable[[UnreadableItem], None] | None = None,
+    ) -> None:
         self.client = client
         self.table = table
         # Listings and audits pass a callback: an item they cannot read is reported and
@@ -344,9 +350,7 @@ class SessionStore:
                 None: list(STATUSES),
                 "expired": ["expired", "active"],
                 "revoked": ["revoked", "active"],
-            }.get(
-                status, [status or "active"]
-            )
+            }.get(status, [status or "active"])
         # A small --limit needs no 1000-item pages; paging continues if filters drop items.
         size = min(page_size or DEFAULT_PAGE_SIZE, limit or DEFAULT_PAGE_SIZE)
         streams = [
