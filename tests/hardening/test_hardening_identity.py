@@ -91,10 +91,15 @@ def test_role_session_name_cannot_pass_for_a_user_rule(
     assert "child ran" not in denied.stdout
 
 
-def test_a_rule_naming_role_and_session_matches_the_chained_caller(
+def test_a_config_chain_is_identified_by_the_user_at_its_start(
     run_sentinel: Run, chained: dict[str, str], tmp_path: Path, sandbox: Any
 ) -> None:
+    """Sentinel assumes every hop of a config chain itself (one SourceIdentity through the
+    chain), so the caller is alice, and neither the hop's session name nor the role/session
+    form passes for her."""
     role = sandbox.role_arns["dev"].rsplit("/", 1)[-1]
-    allowed = run_chained(run_sentinel, chained, sentinel_config(tmp_path, f"{role}/ci-bot"))
+    allowed = run_chained(run_sentinel, chained, sentinel_config(tmp_path, "alice"))
     assert allowed.returncode == 0, allowed.stderr
     assert "child ran" in allowed.stdout
+    denied = run_chained(run_sentinel, chained, sentinel_config(tmp_path, f"{role}/ci-bot"))
+    assert denied.returncode == 1, denied.stderr

@@ -84,3 +84,29 @@ def test_default_profile_with_a_role_is_assumed_with_a_source_identity(
     assert [(e["requestParameters"].get("sourceIdentity") or "")[:15] for e in new] == [
         "sentinel.alice."
     ]
+
+
+def test_chained_source_role_is_assumed_with_the_same_source_identity(
+    run_sentinel: Run, sandbox: Any, sandbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A role whose source_profile is itself a role: botocore would assume the inner role with
+    no SourceIdentity (a gap); Sentinel assumes both hops, with one SourceIdentity, as STS
+    requires of a chain."""
+    dev, prod = sandbox.role_arns["dev"], sandbox.role_arns["prod"]
+    config = tmp_path / "aws-config"
+    config.write_text(
+        Path(sandbox.aws_config_file).read_text()
+        + f"\n[profile hop]\nrole_arn = {dev}\nsource_profile = sentinel-source\n"
+        + f"\n[profile chained]\nrole_arn = {prod}\nsource_profile = hop\n"
+    )
+    env = {**sandbox_env, "AWS_CONFIG_FILE": str(config)}
+    before_dev = len(assume_role_events(sandbox, dev))
+    before_prod = len(assume_role_events(sandbox, prod))
+    proc = list_sessions(run_sentinel, env, "--aws-profile", "chained")
+    assert proc.returncode == 0, proc.stderr
+    inner = assume_role_events(sandbox, dev)[before_dev:]
+    outer = assume_role_events(sandbox, prod)[before_prod:]
+    assert len(inner) == 1 and len(outer) == 1
+    inner_sid = inner[0]["requestParameters"].get("sourceIdentity") or ""
+    assert inner_sid.startswith("sentinel.alice.")
+    assert outer[0]["requestParameters"].get("sourceIdentity") == inner_sid

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from sentinelgw.context import Context
 
 DEFAULT_DURATION = 3600
+CHAINED_MAX_DURATION = 3600  # STS's limit for a role session assumed by a role session
+MAX_CHAIN = 8  # role profiles in one source_profile chain
 
 
 @dataclass(frozen=True)
@@ -135,11 +137,53 @@ class SSOProvider(ProfileProvider):
 
 
 class RoleProvider(ProfileProvider):
-    """Sentinel's own AssumeRole, so every role session carries a SourceIdentity."""
+    """Sentinel's own AssumeRole, so every role session carries a SourceIdentity.
+
+    A ``source_profile`` that is itself a role profile is assumed by Sentinel too (not by
+    botocore, which would set no SourceIdentity), with the same request id: STS keeps a
+    session's SourceIdentity through role chaining and refuses a different one, so both hops
+    carry ``sentinel.<user>.<id>`` of the user at the start of the chain.
+    """
+
+    def __init__(
+        self, ctx: Context, profile: Profile, region: str | None, *, depth: int = 0
+    ) -> None:
+        super().__init__(ctx, profile, region)
+        self._inner = self._chained(depth)
+        self._inner_plans: dict[str, Plan] = {}
+
+    def _chained(self, depth: int) -> RoleProvider | None:
+        src = self.profile.get("source_profile")
+        if not src or src == self.profile.name:
+            return None  # no source, or keys in the role profile itself
+        source = load_profile(src)
+        if source.kind != "role":
+            return None
+        if depth >= MAX_CHAIN:
+            raise ConfigError(
+                f"profile {self.profile.name!r}: a chain of more than {MAX_CHAIN} role "
+                "profiles through source_profile (or a loop)",
+                hint="Check the source_profile settings in the AWS config",
+            )
+        return RoleProvider(self.ctx, source, self.region, depth=depth + 1)
+
+    def identity(self) -> Identity:
+        return self._inner.identity() if self._inner else super().identity()
+
+    def _session_for(self, plan: Plan) -> boto3.Session:
+        """The source session for ``plan``: for a chain, the inner role assumed afresh."""
+        if self._inner is None:
+            return self.source_session()
+        inner_plan = self._inner_plans.get(plan.request_id) or self._inner.plan(plan.request_id)
+        return session_with(self._inner.retrieve(inner_plan).credentials, self.region)
 
     def _make_source(self) -> boto3.Session:
         from sentinelgw.awsclients import make_session
+        from sentinelgw.sourceidentity import new_id
 
+        if self._inner is not None:
+            # The inner role of a chain, assumed by Sentinel with a SourceIdentity.
+            return self._session_for(self.plan(new_id()))
         p = self.profile
         src = p.get("source_profile")
         if src:
@@ -163,6 +207,10 @@ class RoleProvider(ProfileProvider):
         return make_session(self.profile.name, self.region)  # botocore assumes the role
 
     def plan(self, request_id: str) -> Plan:
+        if self._inner is not None:
+            inner = self._inner.plan(request_id)
+            self._inner_plans[request_id] = inner
+            return Plan(inner.identity, request_id, inner.source_identity, self.profile.role_arn)
         user = self.identity().user
         return Plan(
             self.identity(),
@@ -175,7 +223,10 @@ class RoleProvider(ProfileProvider):
         from sentinelgw.awsclients import client, translate
 
         p = self.profile
-        if duration is not None:
+        if self._inner is not None:
+            # STS caps a chained role session at one hour.
+            duration = min(duration or DEFAULT_DURATION, CHAINED_MAX_DURATION)
+        elif duration is not None:
             duration = self._role_capped(duration)
         params: dict[str, Any] = {
             "RoleArn": p.role_arn,
@@ -189,7 +240,7 @@ class RoleProvider(ProfileProvider):
         if serial:
             params["SerialNumber"] = serial
             params["TokenCode"] = self.ctx.mfa_code(serial)
-        sts = client("sts", session=self.source_session(), region=self.region)
+        sts = client("sts", session=self._session_for(plan), region=self.region)
         try:
             resp = sts.assume_role(**params)
         except Exception as exc:
