@@ -47,25 +47,10 @@ from common import (  # noqa: E402
 )
 
 # The child: print the session id, hold one client, report the first AccessDenied (bounded).
-CHILD = (
-    "import os, sys, time, boto3\n"
-    "s3 = boto3.client('s3')\n"
-    "print('SESSION', os.environ.get('AWS_SENTINEL_SESSION_ID', ''), flush=True)\n"
-    "deadline = time.monotonic() + float(sys.argv[1])\n"
-    "ready = False\n"
-    "while time.monotonic() < deadline:\n"
-    "    try:\n"
-    "        s3.list_buckets()\n"
-    "    except Exception as exc:\n"
-    "        code = getattr(exc, 'response', {}).get('Error', {}).get('Code', 'other')\n"
-    "        print('DENIED', code, time.monotonic(), flush=True)\n"
-    "        sys.exit(0)\n"
-    "    if not ready:\n"
-    "        ready = True\n"
-    "        print('READY', flush=True)\n"
-    "    time.sleep(0.02)\n"
-    "print('TIMEOUT', flush=True)\n"
-)
+# One boto3 S3 client holding its credentials, calling ListBuckets every 20 ms until denied
+# ("DENIED <code> <monotonic time>") or the watch time is over (sentinelgw.sandbox.held_child).
+CHILD = ["-m", "sentinelgw.sandbox.held_child", "loop"]
+POLL_S = "0.02"
 
 
 class HeldChild:
@@ -84,9 +69,9 @@ class HeldChild:
                 "prod",
                 "--",
                 sys.executable,
-                "-c",
-                CHILD,
+                *CHILD,
                 str(watch),
+                POLL_S,
             ],
             env=bench.env,
             stdout=subprocess.PIPE,
@@ -95,7 +80,7 @@ class HeldChild:
             text=True,
         )
         first = self._line(60).split()
-        if first[:1] != ["SESSION"] or self._line(60) != "READY":
+        if first[:1] != ["SESSION"] or self._line(60) != "OK":
             self.stop()
             raise SystemExit(f"the server session did not start: {self._stderr()[-400:]}")
         self.session_id = first[1]

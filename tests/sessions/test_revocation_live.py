@@ -12,7 +12,6 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from subprocess import CompletedProcess
 from typing import Any
 
@@ -23,7 +22,7 @@ from tests.conftest import sentinel_command
 from sentinelgw.sessions.store import SessionStore
 
 Run = Callable[..., CompletedProcess[str]]
-CHILD = str(Path(__file__).with_name("held_child.py"))
+CHILD = ["-m", "sentinelgw.sandbox.held_child"]
 BOUND_S = 60  # every wait below ends by itself
 
 
@@ -39,7 +38,7 @@ def held(env: dict[str, str], *child_args: str) -> Iterator[subprocess.Popen[str
         "prod",
         "--",
         sys.executable,
-        CHILD,
+        *CHILD,
         *child_args,
     ]
     proc = subprocess.Popen(
