@@ -20,7 +20,7 @@ from sentinelgw.cli.athena_cmd import (
     athena_options,
     athena_settings,
 )
-from sentinelgw.cli.common import App, common_options, pass_app
+from sentinelgw.cli.common import App, common_options, format_option, pass_app
 
 if TYPE_CHECKING:
     from sentinelgw.audit.athena import AthenaSource
@@ -169,14 +169,7 @@ def _width() -> int:
 )
 @_audit_options
 @athena_options
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["human", "json", "csv"]),
-    default="human",
-    show_default=True,
-    help="Output format.",
-)
+@format_option("human", "json", "csv")
 @common_options
 @pass_app
 def untracked_sessions(
@@ -242,14 +235,7 @@ def untracked_sessions(
 @click.option("--source", metavar="SRC", help=_SOURCE_HELP)
 @_audit_options
 @athena_options
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["human", "json", "csv"]),
-    default="human",
-    show_default=True,
-    help="Output format.",
-)
+@format_option("human", "json", "csv")
 @common_options
 @pass_app
 def session_compliance(

@@ -94,3 +94,15 @@ def no_cache_option(fn: F) -> F:
     return click.option(
         "--no-cache", is_flag=True, help="Do not read or write the credentials cache."
     )(fn)
+
+
+def remote_options(fn: F) -> F:
+    """``--remote URL`` and ``--local``: the credential service, or local mode."""
+    fn = click.option("--local", is_flag=True, help="Local mode even if a service is configured.")(
+        fn
+    )
+    return click.option(
+        "--remote",
+        metavar="URL",
+        help="Credential service URL (default: SENTINEL_REMOTE, then defaults.remote).",
+    )(fn)

@@ -22,6 +22,7 @@ from sentinelgw.cli.credential_options import (
     no_cache_option,
     policy_option,
     profile_option,
+    remote_options,
 )
 
 
@@ -31,12 +32,7 @@ from sentinelgw.cli.credential_options import (
 @no_cache_option
 @duration_option
 @mfa_token_option
-@click.option(
-    "--remote",
-    metavar="URL",
-    help="Credential service URL (default: SENTINEL_REMOTE, then defaults.remote).",
-)
-@click.option("--local", is_flag=True, help="Local mode even if a service is configured.")
+@remote_options
 @debug_policy_option
 @common_options
 @pass_app

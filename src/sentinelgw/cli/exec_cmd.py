@@ -18,6 +18,7 @@ from sentinelgw.cli.credential_options import (
     duration_seconds,
     mfa_token_option,
     no_cache_option,
+    remote_options,
 )
 from sentinelgw.exec import ExecInput
 
@@ -92,12 +93,7 @@ def split_profile(
 @duration_option
 @mfa_token_option
 @no_cache_option
-@click.option(
-    "--remote",
-    metavar="URL",
-    help="Credential service URL (default: SENTINEL_REMOTE, then defaults.remote).",
-)
-@click.option("--local", is_flag=True, help="Local mode even if a service is configured.")
+@remote_options
 @click.argument(
     "args", nargs=-1, type=click.UNPROCESSED, metavar=USAGE, shell_complete=complete_exec_args
 )

@@ -17,6 +17,7 @@ from sentinelgw.cli.credential_options import (
     mfa_token_option,
     policy_option,
     profile_option,
+    remote_options,
 )
 
 
@@ -26,12 +27,7 @@ from sentinelgw.cli.credential_options import (
 @click.option("--open", "open_browser", is_flag=True, help="Open the URL in the web browser.")
 @duration_option
 @mfa_token_option
-@click.option(
-    "--remote",
-    metavar="URL",
-    help="Credential service URL (default: SENTINEL_REMOTE, then defaults.remote).",
-)
-@click.option("--local", is_flag=True, help="Local mode even if a service is configured.")
+@remote_options
 @common_options
 @pass_app
 def login(

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from sentinelgw.cli.common import App, common_options, pass_app
+from sentinelgw.cli.common import App, common_options, format_option, pass_app
 from sentinelgw.cli.sessions_cmd import TABLE_HELP, check_session_id
 from sentinelgw.errors import HardRevocationError, SessionNotFound, UsageError
 from sentinelgw.inert import visible
@@ -217,14 +217,7 @@ def server_unblock(app: App, user: str, table: str | None) -> int:
 @click.command("server-blocks")
 @click.option("--table", metavar="NAME", help=TABLE_HELP)
 @click.option("--all", "include_ended", is_flag=True, help="Also blocks that ended or were lifted.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["human", "json", "csv"]),
-    default="human",
-    show_default=True,
-    help="Output format.",
-)
+@format_option("human", "json", "csv")
 @common_options
 @pass_app
 def server_blocks(app: App, table: str | None, include_ended: bool, fmt: str) -> int:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from sentinelgw.cli.common import App, common_options, pass_app
+from sentinelgw.cli.common import App, common_options, format_option, pass_app
 from sentinelgw.errors import SessionNotFound, SessionStoreError, UsageError
 from sentinelgw.inert import visible
 from sentinelgw.sessions.model import EXPORT_FIELDS, STATUSES, UnreadableItem, is_session_id
@@ -221,14 +221,7 @@ def _render_table(rows: list[dict[str, Any]], table: str) -> None:
 @click.command("server-session")
 @click.argument("session_id", metavar="ID")
 @click.option("--table", metavar="NAME", help=TABLE_HELP)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["human", "json"]),
-    default="human",
-    show_default=True,
-    help="Output format.",
-)
+@format_option("human", "json")
 @common_options
 @pass_app
 def server_session(app: App, session_id: str, table: str | None, fmt: str) -> int:
