@@ -9,13 +9,8 @@ checked by the service on every credential fetch.
 from __future__ import annotations
 
 import secrets
-import shutil
-import tempfile
 from contextlib import ExitStack
-from pathlib import Path
 from typing import TYPE_CHECKING
-
-from sentinelgw.errors import UsageError
 
 if TYPE_CHECKING:
     from sentinelgw.context import Context
@@ -32,8 +27,8 @@ IGNORED = (
 def run_remote_exec(ctx: Context, inp: ExecInput, client: ServiceClient) -> int:
     from sentinelgw.exec.child_env import server_mode_env
     from sentinelgw.exec.process import command_or_shell, run_child
-    from sentinelgw.exec.server_mode import CREDENTIALS_PATH
-    from sentinelgw.server.http import CredentialHTTPServer
+    from sentinelgw.exec.server_mode import listen
+    from sentinelgw.exec.workdir import create_workdir, remove_workdir
     from sentinelgw.service.forward import ForwardingHandler
 
     for attr, flag in IGNORED:
@@ -44,22 +39,10 @@ def run_remote_exec(ctx: Context, inp: ExecInput, client: ServiceClient) -> int:
     grant = client.start(inp.profile, mode="server", duration_seconds=_duration(inp))
     with ExitStack() as teardown:
         token = secrets.token_urlsafe(32)
-        try:
-            server = CredentialHTTPServer(
-                token,
-                CREDENTIALS_PATH,
-                ForwardingHandler(client, grant.session_id),
-                port=inp.server_port or 0,
-            )
-        except OSError as exc:
-            raise UsageError(
-                f"cannot listen on 127.0.0.1:{inp.server_port or 0} ({exc.strerror or exc})",
-                hint="Choose another --server-port, or omit it for a random one",
-            ) from None
-        server.start()
-        teardown.callback(server.stop)
-        workdir = Path(tempfile.mkdtemp(prefix="sentinel-"))
-        teardown.callback(shutil.rmtree, workdir, ignore_errors=True)
+        handler = ForwardingHandler(client, grant.session_id)
+        server = listen(token, handler, inp.server_port, teardown)
+        workdir = create_workdir()  # also removes the folders of servers killed with SIGKILL
+        teardown.callback(remove_workdir, workdir)
         env = server_mode_env(
             ctx.env,
             profile=inp.profile,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import sys
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from sentinelgw.exec import ExecInput
     from sentinelgw.policy import Decision
     from sentinelgw.policy.source import PolicySource
-    from sentinelgw.server.http import CredentialHTTPServer
+    from sentinelgw.server.http import CredentialHTTPServer, Response
     from sentinelgw.server.refresher import CredentialRefresher
     from sentinelgw.server.tracker import SessionTracker
 
@@ -221,7 +222,6 @@ def start_server(
 ) -> CredentialHTTPServer:
     """Listen on 127.0.0.1 (``--server-port`` or a random port) with the per-request checks."""
     from sentinelgw.server.handler import RequestHandler
-    from sentinelgw.server.http import CredentialHTTPServer
     from sentinelgw.server.notices import ThrottledNotice
 
     refusals = ThrottledNotice(lambda message: ctx.note(f"warning: {message}"))
@@ -243,17 +243,29 @@ def start_server(
         config_session_table=ctx.config().default("session_table"),
         on_refusal=refusals if ctx.notify is not None else None,
     )
+    on_reject = handler.log_rejected if ctx.decision_log().enabled else None
+    return listen(token, handler, inp.server_port, teardown, on_reject=on_reject)
+
+
+def listen(
+    token: str,
+    handler: Callable[[], Response],
+    port: int | None,
+    teardown: ExitStack,
+    *,
+    on_reject: Callable[[Response], None] | None = None,
+) -> CredentialHTTPServer:
+    """The loopback credential server for ``handler`` on ``port`` (None: a random one),
+    started, and stopped by ``teardown``; a busy port is a usage error."""
+    from sentinelgw.server.http import CredentialHTTPServer
+
     try:
         server = CredentialHTTPServer(
-            token,
-            CREDENTIALS_PATH,
-            handler,
-            port=inp.server_port or 0,
-            on_reject=handler.log_rejected if ctx.decision_log().enabled else None,
+            token, CREDENTIALS_PATH, handler, port=port or 0, on_reject=on_reject
         )
     except OSError as exc:
         raise UsageError(
-            f"cannot listen on 127.0.0.1:{inp.server_port or 0} ({exc.strerror or exc})",
+            f"cannot listen on 127.0.0.1:{port or 0} ({exc.strerror or exc})",
             hint="Choose another --server-port, or omit it for a random one",
         ) from None
     server.start()
