@@ -26,6 +26,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sentinelgw.audit.athena_table import identifier
+from sentinelgw.wording import counted
 
 ISSUANCE_EVENTS = (
     "AssumeRole",
@@ -230,7 +231,7 @@ class QueryPlan:
         return (
             f"Partitions of {self.database}.{self.table}: day "
             f"{self.first_day:{DAY_FORMAT}} to {self.last_day:{DAY_FORMAT}} "
-            f"({self.days} day{'s' if self.days != 1 else ''}) x every projected account "
+            f"({counted(self.days, 'day')}) x every projected account "
             "x every projected region"
         )
 

@@ -16,6 +16,7 @@ from sentinelgw.cli.common import (
     pass_app,
 )
 from sentinelgw.errors import ConfigError, PolicyInvalid
+from sentinelgw.wording import counted
 
 if TYPE_CHECKING:
     from sentinelgw.policy.model import Policy
@@ -42,7 +43,7 @@ def validate(app: App, file: str) -> int:
             _say(line, err=True)  # problems quote the file's keys and values
         count = len(exc.problems)
         raise PolicyInvalid(
-            f"{name} is invalid: {count} problem{'s' if count != 1 else ''} (listed above)",
+            f"{name} is invalid: {counted(count, 'problem')} (listed above)",
             problems=exc.problems,
         ) from None
     click.echo(f"{name}: valid, {_summary(pol)}")
@@ -68,7 +69,7 @@ def _load(app: App, file: str, name: str) -> Policy:
 def _summary(pol: Policy) -> str:
     n = len(pol.rules)
     form = "policies:" if pol.syntax == "policies" else 'version: "1" / rules:'
-    return f"{n} rule{'s' if n != 1 else ''} ({form} form)"
+    return f"{counted(n, 'rule')} ({form} form)"
 
 
 @policy.command("explain")

@@ -20,6 +20,7 @@ from sentinelgw.cli.common import App, common_options, format_option, pass_app
 from sentinelgw.errors import SessionNotFound, SessionStoreError, UsageError
 from sentinelgw.inert import visible
 from sentinelgw.sessions.model import EXPORT_FIELDS, STATUSES, UnreadableItem, is_session_id
+from sentinelgw.wording import counted
 
 if TYPE_CHECKING:
     pass
@@ -103,7 +104,7 @@ def _fail_on_differences(table: str, differences: list[str]) -> None:
         click.echo(f"  ! {diff}", err=True)
     n = len(differences)
     raise SessionStoreError(
-        f"table {table!r} exists with a different schema ({n} difference{'s' if n > 1 else ''}, "
+        f"table {table!r} exists with a different schema ({counted(n, 'difference')}, "
         "listed above); Sentinel did not change it",
         hint="Use another --table name, or migrate the data to a table created by "
         "'sentinel init sessions'",

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 from sentinelgw.errors import PolicyInvalid, SentinelError
 from sentinelgw.policy.model import DAY_NAMES, Effect, Mode, Policy, Rule, TimeWindow
+from sentinelgw.wording import counted
 from sentinelgw.yamlsrc import Path, YamlDoc, YamlError, load_yaml
 
 # Keys a config file may hold next to an inline policy; config.py validates them.
@@ -68,7 +69,7 @@ def policy_from_doc(doc: YamlDoc) -> Policy:
         count = len(checker.problems)
         first = checker.problems[0]
         if count > 1:
-            first += f" (and {count - 1} more problem{'s' if count > 2 else ''})"
+            first += f" (and {counted(count - 1, 'more problem')})"
         raise PolicyInvalid(first, problems=list(checker.problems))
     assert policy is not None
     return policy

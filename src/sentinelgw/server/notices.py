@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sentinelgw.wording import counted
+
 DEFAULT_INTERVAL = 60.0
 MAX_KINDS = 64  # distinct messages tracked at once; older ones are forgotten
 
@@ -59,11 +61,11 @@ class ThrottledNotice:
             for kind in self._kinds.values():
                 kind.suppressed = 0
         for message, count in pending:
-            self._emit(f"{message} ({count} more time{'s' if count != 1 else ''} not shown)")
+            self._emit(f"{message} ({counted(count, 'more time')} not shown)")
 
 
 def _since(repeats: int, interval: float) -> str:
     if not repeats:
         return ""
     span = f"{int(interval)} s" if interval < 120 else f"{int(interval // 60)} min"
-    return f" ({repeats} more time{'s' if repeats != 1 else ''} in the last {span})"
+    return f" ({counted(repeats, 'more time')} in the last {span})"
