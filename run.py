@@ -1,52 +1,128 @@
 #!/usr/bin/env python3
 """Set up and run Sentinel on a fresh machine that has only python3.
 
-    python3 run.py demo    install into .venv and run the end-to-end demo on a local sandbox
-    python3 run.py test    install everything into .venv and run lint, type checks and the tests
+    python3 run.py demo      install into .venv from the lock and run the end-to-end demo
+    python3 run.py test      install into .venv from the lock, then run lint, format check,
+                             type checks, the import contracts, the packaging check and the tests
+    python3 run.py lock      re-resolve requirements.lock after a change to pyproject.toml,
+                             keeping every pin that still fits
+    python3 run.py upgrade   re-resolve requirements.lock to the newest versions, install them
+                             and run the whole test command: the next incompatibility is found
+                             here, on purpose (git checkout requirements.lock undoes it)
 
 Extra arguments after ``test`` go to pytest.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+LOCK = ROOT / "requirements.lock"
+# What the environment was last installed from; a changed lock or pyproject re-installs.
+STAMP = VENV / ".sentinel-lock-stamp"
 
 
-def sh(*args: str | os.PathLike[str], check: bool = True) -> int:
+def sh(*args: str | os.PathLike[str], check: bool = True, **kw: object) -> int:
     print("+", " ".join(str(a) for a in args), flush=True)
-    return subprocess.run([str(a) for a in args], cwd=ROOT, check=check).returncode
+    return subprocess.run([str(a) for a in args], cwd=ROOT, check=check, **kw).returncode  # type: ignore[call-overload]
 
 
-def ensure_venv(extras: str) -> None:
+def _fingerprint() -> str:
+    digest = hashlib.sha256()
+    for path in (LOCK, ROOT / "pyproject.toml"):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def ensure_venv() -> None:
+    """.venv with exactly the locked versions (hashes checked), then Sentinel itself."""
     if not (BIN / "python").exists():
         venv.EnvBuilder(with_pip=True).create(VENV)
     py = BIN / "python"
-    sh(py, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e", f".[{extras}]")
+    if STAMP.exists() and STAMP.read_text() == _fingerprint():
+        return
+    pip = [py, "-m", "pip", "--disable-pip-version-check"]
+    sh(*pip, "install", "--quiet", "--require-hashes", "--no-deps", "-r", LOCK)
+    # The build back end (setuptools) comes from the lock too: no unpinned build environment.
+    sh(*pip, "install", "--quiet", "--no-deps", "--no-build-isolation", "-e", ".")
     # Byte-compile our sources now: with PYTHONDONTWRITEBYTECODE set, every run would
     # otherwise recompile them, doubling the start-up time of 'sentinel credentials'.
     sh(py, "-m", "compileall", "-q", "src")
+    STAMP.write_text(_fingerprint())
+
+
+def compile_lock(*extra: str) -> None:
+    """pip-compile (pip-tools) from pyproject.toml's runtime, dev and test dependencies."""
+    if not (BIN / "pip-compile").exists():
+        ensure_venv()
+    sh(
+        BIN / "pip-compile",
+        "--quiet",
+        "--generate-hashes",
+        "--allow-unsafe",
+        "--strip-extras",
+        "--no-emit-index-url",
+        "--no-emit-find-links",
+        "--extra=dev",
+        "--extra=test",
+        "--output-file=requirements.lock",
+        *extra,
+        "pyproject.toml",
+    )
+
+
+def check_packaging() -> None:
+    """Build the wheel and sdist with the locked build tools and run twine check on them."""
+    out = Path(tempfile.mkdtemp(prefix="sentinel-dist-"))
+    try:
+        sh(
+            BIN / "python",
+            "-m",
+            "build",
+            "--no-isolation",
+            "--outdir",
+            out,
+            ".",
+            stdout=subprocess.DEVNULL,
+        )
+        sh(BIN / "twine", "check", "--strict", *sorted(out.iterdir()))
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def test(pytest_args: list[str]) -> int:
+    ensure_venv()
+    sh(BIN / "ruff", "check", "src", "tests", "benchmarks", "run.py")
+    sh(BIN / "ruff", "format", "--check", "src", "tests", "benchmarks", "run.py")
+    sh(BIN / "mypy")
+    sh(BIN / "lint-imports")
+    check_packaging()
+    return sh(BIN / "python", "-m", "pytest", *pytest_args, check=False)
 
 
 def main(argv: list[str]) -> int:
     cmd = argv[0] if argv else "help"
     if cmd == "demo":
-        ensure_venv("dev")
+        ensure_venv()
         return sh(BIN / "sentinel", "demo", *argv[1:], check=False)
     if cmd == "test":
-        ensure_venv("dev,test")
-        sh(BIN / "ruff", "check", "src", "tests", "benchmarks")
-        sh(BIN / "ruff", "format", "--check", "src", "tests", "benchmarks", "run.py")
-        sh(BIN / "mypy")
-        rc = sh(BIN / "python", "-m", "pytest", *argv[1:], check=False)
-        return rc
+        return test(argv[1:])
+    if cmd == "lock":
+        compile_lock()
+        return 0
+    if cmd == "upgrade":
+        compile_lock("--upgrade")
+        return test(argv[1:])
     print(__doc__)
     return 0 if cmd in {"help", "-h", "--help"} else 2
 

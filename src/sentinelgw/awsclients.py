@@ -41,7 +41,41 @@ _PERMISSIONS = {
     ("sso", "GetRoleCredentials"): "an IAM Identity Center assignment for this account and role",
 }
 
-_RETRY_CONFIG: dict[str, Any] = {"retries": {"mode": "standard", "max_attempts": 4}}
+# Sentinel's retry default, used only when the user set neither AWS_MAX_ATTEMPTS nor
+# AWS_RETRY_MODE (nor max_attempts / retry_mode in the AWS config profile): then botocore
+# applies the user's settings exactly as the AWS CLI does.
+DEFAULT_RETRIES: dict[str, Any] = {"mode": "standard", "max_attempts": 4}
+_RETRY_VARIABLES = ("AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE")
+_RETRY_KEYS = ("max_attempts", "retry_mode")
+
+
+def user_sets_retries(sess: boto3.Session | None = None) -> bool:
+    """True when the environment or the session's AWS config profile sets retry behaviour."""
+    import os
+
+    if any(os.environ.get(name) for name in _RETRY_VARIABLES):
+        return True
+    if sess is None:
+        return False
+    try:
+        scoped = sess._session.get_scoped_config()
+    except Exception:  # a broken or missing profile is reported by the client call itself
+        return False
+    return any(scoped.get(key) not in (None, "") for key in _RETRY_KEYS)
+
+
+def retries_for(sess: boto3.Session | None, max_attempts: int | None = None) -> dict[str, Any]:
+    """The ``retries`` entry of a botocore Config, or {} to let the user's settings apply.
+
+    ``max_attempts=0`` means the caller retries by itself (the audit's paced loop) and always
+    holds; any other per-call default yields to ``AWS_MAX_ATTEMPTS`` / ``AWS_RETRY_MODE``.
+    """
+    if max_attempts == 0:
+        return {"retries": {"mode": "standard", "max_attempts": 0}}
+    if user_sets_retries(sess):
+        return {}
+    attempts = DEFAULT_RETRIES["max_attempts"] if max_attempts is None else max_attempts
+    return {"retries": {"mode": DEFAULT_RETRIES["mode"], "max_attempts": attempts}}
 
 
 def make_session(profile: str | None = None, region: str | None = None) -> boto3.Session:
@@ -81,13 +115,16 @@ def client(
     read_timeout: float | None = None,
     max_attempts: int | None = None,
 ) -> Any:
-    """A botocore client with standard retries; endpoints come from the usual variables."""
+    """A botocore client; endpoints and retry settings come from the usual variables.
+
+    Retries follow ``AWS_MAX_ATTEMPTS`` / ``AWS_RETRY_MODE`` (or the profile's ``max_attempts``
+    / ``retry_mode``) when set, else Sentinel's default (:data:`DEFAULT_RETRIES`, or the
+    caller's ``max_attempts``).
+    """
     from botocore.config import Config
 
     sess = session or make_session(profile, region)
-    cfg: dict[str, Any] = dict(_RETRY_CONFIG)
-    if max_attempts is not None:
-        cfg["retries"] = {"mode": "standard", "max_attempts": max_attempts}
+    cfg: dict[str, Any] = retries_for(sess, max_attempts)
     if connect_timeout is not None:
         cfg["connect_timeout"] = connect_timeout
     if read_timeout is not None:

@@ -1,6 +1,6 @@
 """``sentinel demo`` end to end: the seven-step walkthrough passes on a fresh sandbox, then
 every uncooperative move fails against the credential service (``demo --service`` alone is
-run by tests/tvm/test_tvm_demo.py)."""
+run by tests/service/test_tvm_demo.py)."""
 
 from __future__ import annotations
 

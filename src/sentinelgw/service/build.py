@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import IO, TYPE_CHECKING, Any
 
+from sentinelgw.awsclients import retries_for
 from sentinelgw.service.api import ServiceApp, ServiceLog
 from sentinelgw.service.core import SentinelService
 from sentinelgw.service.document import DocumentSource, open_fetch
@@ -15,6 +16,10 @@ from sentinelgw.service.proof import ProofVerifier, Transport, botocore_transpor
 from sentinelgw.service.settings import ServiceSettings
 from sentinelgw.service.table import ServiceTable
 from sentinelgw.timeutil import utcnow
+
+# The service answers within a request's budget, so it retries its own AWS calls once unless
+# the host sets AWS_MAX_ATTEMPTS / AWS_RETRY_MODE.
+SERVICE_MAX_ATTEMPTS = 2
 
 if TYPE_CHECKING:
     import boto3
@@ -44,7 +49,7 @@ def build_app(
         connect_timeout=2.0,
         read_timeout=5.0,
         max_pool_connections=32,
-        retries={"mode": "standard", "max_attempts": 2},
+        **retries_for(sess, SERVICE_MAX_ATTEMPTS),
     )
 
     def client_for(service: str) -> Any:
