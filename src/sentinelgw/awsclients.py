@@ -57,8 +57,11 @@ def user_sets_retries(sess: boto3.Session | None = None) -> bool:
         return True
     if sess is None:
         return False
+    import botocore.session
+
     try:
-        scoped = sess._session.get_scoped_config()
+        # A separate botocore session on the same profile: only public API is read.
+        scoped = botocore.session.Session(profile=sess.profile_name).get_scoped_config()
     except Exception:  # a broken or missing profile is reported by the client call itself
         return False
     return any(scoped.get(key) not in (None, "") for key in _RETRY_KEYS)
