@@ -1,6 +1,6 @@
-"""``sentinel demo`` end to end: the seven-step walkthrough passes on a fresh sandbox, then
-every uncooperative move fails against the credential service (``demo --service`` alone is
-run by tests/service/test_tvm_demo.py)."""
+"""``sentinel demo`` end to end, run once for the module: the seven-step walkthrough passes on
+a fresh sandbox, then every uncooperative move fails against the credential service while
+all but the decoy table still work in local mode."""
 
 from __future__ import annotations
 
@@ -13,18 +13,30 @@ from pathlib import Path
 import pytest
 
 
-@pytest.mark.slow
-def test_demo_passes_both_parts(tmp_path):
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> subprocess.CompletedProcess[str]:
+    home = tmp_path_factory.mktemp("demo-home")
     script = Path(sys.executable).parent / "sentinel"
     cmd = [str(script)] if script.exists() else [sys.executable, "-m", "sentinelgw.cli.main"]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SENTINEL_"))}
-    env["HOME"] = str(tmp_path)
+    env["HOME"] = str(home)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    proc = subprocess.run(
-        [*cmd, "demo"], env=env, capture_output=True, text=True, timeout=600, check=False
+    return subprocess.run(
+        [*cmd, "demo", "--dir", str(home / "demo")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
-    out = proc.stdout
-    assert proc.returncode == 0, out[-3000:] + proc.stderr[-2000:]
+
+
+# Slow: the demo starts two sandboxes and runs about 60 sentinel, aws and boto3 processes
+# (about 25 s on a quiet 2-core machine); one run serves both tests below.
+@pytest.mark.slow
+def test_demo_passes_both_parts(demo: subprocess.CompletedProcess[str]) -> None:
+    out = demo.stdout
+    assert demo.returncode == 0, out[-3000:] + demo.stderr[-2000:]
     for n in range(1, 8):
         assert f"[step {n}/7] PASS" in out
     assert not re.search(r"\bFAIL\b", out) and "demo FAILED" not in out
@@ -34,3 +46,20 @@ def test_demo_passes_both_parts(tmp_path):
     assert "Run: sentinel exec --server --profile prod -- ..." in out
     assert "(expired: the command exited with status 0)" in out
     assert "…" not in out
+    assert "Traceback" not in demo.stderr
+
+
+@pytest.mark.slow
+def test_demo_service_shows_each_move_beside_local_mode(
+    demo: subprocess.CompletedProcess[str],
+) -> None:
+    out = demo.stdout
+    assert demo.returncode == 0, out[-3000:] + demo.stderr[-2000:]
+    table = out.split("local mode  service\n", 1)[1].splitlines()[:7]
+    rows = [line.rsplit(None, 2) for line in table]  # title, local mode, service
+    assert all(service == "fails" for _, _, service in rows), out[-3000:]
+    assert [title for title, local, _ in rows if local == "fails"] == [
+        "passes --session-table decoy"
+    ]
+    assert "6 of 7 still work in local mode" in out
+    assert "UserBlocked" in out and "AccessDenied" in out
