@@ -30,6 +30,7 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 LOCK = ROOT / "requirements.lock"
 # What the environment was last installed from; a changed lock or pyproject re-installs.
 STAMP = VENV / ".sentinel-lock-stamp"
+PYTEST_WORKERS = ("-n", "2", "--dist", "loadfile")
 
 
 def sh(*args: str | os.PathLike[str], check: bool = True, **kw: object) -> int:
@@ -107,7 +108,9 @@ def test(pytest_args: list[str]) -> int:
     sh(BIN / "mypy")
     sh(BIN / "lint-imports")
     check_packaging()
-    return sh(BIN / "python", "-m", "pytest", *pytest_args, check=False)
+    # Two workers, one test file each at a time: the suite waits on subprocesses and loopback
+    # servers as much as it computes, and module-scoped fixtures stay within one worker.
+    return sh(BIN / "python", "-m", "pytest", *PYTEST_WORKERS, *pytest_args, check=False)
 
 
 def main(argv: list[str]) -> int:

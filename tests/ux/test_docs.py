@@ -32,7 +32,7 @@ STAND_INS = ("terraform", "node")
 SKIPPED = {
     "sentinel --aws-profile corp-admin exec --server --profile prod-sso -- terraform plan": (
         "needs an IAM Identity Center login (aws sso login) for a real account; the sandbox "
-        "equivalent, --aws-profile sso-admin, is run by tests/credentials"
+        "equivalent, --aws-profile sso-admin, is run by tests/exec"
     ),
     "sentinel audit untracked-sessions --since 1d --source athena:security.org_trail "
     "--athena-workgroup sentinel-audit --athena-output s3://athena-results/sentinel/": (
