@@ -4,8 +4,8 @@
     python3 run.py demo      install into .venv from the lock and run the end-to-end demo
     python3 run.py test      install into .venv from the lock, then run lint, format check,
                              type checks, the import contracts, the packaging check and the tests
-    python3 run.py lock      re-resolve requirements.lock after a change to pyproject.toml,
-                             keeping every pin that still fits
+    python3 run.py lock      re-resolve requirements.lock (uv pip compile, with hashes) after a
+                             change to pyproject.toml, keeping every pin that still fits
     python3 run.py upgrade   re-resolve requirements.lock to the newest versions, install them
                              and run the whole test command: the next incompatibility is found
                              here, on purpose (git checkout requirements.lock undoes it)
@@ -45,17 +45,51 @@ def _fingerprint() -> str:
     return digest.hexdigest()
 
 
+def _locked_entry(name: str) -> str:
+    """The lock's lines for one package (the pin and its hashes), as a requirements file."""
+    lines = LOCK.read_text().splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith(f"{name}=="):
+            block = [line]
+            for more in lines[i + 1 :]:
+                if not more.startswith(" "):
+                    break
+                block.append(more)
+            return "\n".join(part for part in block if not part.strip().startswith("#")) + "\n"
+    raise SystemExit(f"run.py: {name} is missing from {LOCK.name}; run: python3 run.py lock")
+
+
 def ensure_venv() -> None:
-    """.venv with exactly the locked versions (hashes checked), then Sentinel itself."""
+    """.venv with exactly the locked versions (hashes checked), then Sentinel itself.
+
+    pip installs only uv (its pinned, hashed release from the lock); uv installs the rest,
+    about ten times faster than pip would.
+    """
     if not (BIN / "python").exists():
         venv.EnvBuilder(with_pip=True).create(VENV)
     py = BIN / "python"
     if STAMP.exists() and STAMP.read_text() == _fingerprint():
         return
-    pip = [py, "-m", "pip", "--disable-pip-version-check"]
-    sh(*pip, "install", "--quiet", "--require-hashes", "--no-deps", "-r", LOCK)
+    if not (BIN / "uv").exists():
+        with tempfile.TemporaryDirectory() as tmp:
+            pinned = Path(tmp) / "uv.txt"
+            pinned.write_text(_locked_entry("uv"))
+            sh(
+                py,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--require-hashes",
+                "--no-deps",
+                "-r",
+                pinned,
+            )
+    uv = [BIN / "uv", "pip", "install", "--quiet", "--python", py]
+    sh(*uv, "--require-hashes", "--no-deps", "-r", LOCK)
     # The build back end (setuptools) comes from the lock too: no unpinned build environment.
-    sh(*pip, "install", "--quiet", "--no-deps", "--no-build-isolation", "-e", ".")
+    sh(*uv, "--no-deps", "--no-build-isolation", "-e", ".")
     # Byte-compile our sources now: with PYTHONDONTWRITEBYTECODE set, every run would
     # otherwise recompile them, doubling the start-up time of 'sentinel credentials'.
     sh(py, "-m", "compileall", "-q", "src")
@@ -63,22 +97,24 @@ def ensure_venv() -> None:
 
 
 def compile_lock(*extra: str) -> None:
-    """pip-compile (pip-tools) from pyproject.toml's runtime, dev and test dependencies."""
-    if not (BIN / "pip-compile").exists():
+    """uv pip compile from pyproject.toml's runtime, dev and test dependencies, with hashes.
+
+    An existing lock's pins are kept where they still fit; ``--upgrade`` takes the newest.
+    """
+    if not (BIN / "uv").exists():
         ensure_venv()
     sh(
-        BIN / "pip-compile",
+        BIN / "uv",
+        "pip",
+        "compile",
         "--quiet",
-        "--generate-hashes",
-        "--allow-unsafe",
-        "--strip-extras",
-        "--no-emit-index-url",
-        "--no-emit-find-links",
+        "pyproject.toml",
         "--extra=dev",
         "--extra=test",
+        "--generate-hashes",
+        "--python-version=3.11",
         "--output-file=requirements.lock",
         *extra,
-        "pyproject.toml",
     )
 
 
