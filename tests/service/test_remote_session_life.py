@@ -45,6 +45,13 @@ if sys.argv[1:] == ["wait"]:
     print(session, flush=True)
     time.sleep(60)
     sys.exit(0)
+if sys.argv[1] == "gate":  # print the session id, fetch once the file argv[2] exists
+    print(session, flush=True)
+    while not os.path.exists(sys.argv[2]):
+        time.sleep(0.05)
+    status, body = fetch()
+    print(json.dumps({"status": status, "code": body.get("Code")}), flush=True)
+    sys.exit(0)
 seen = []
 for delay in sys.argv[1:-1]:
     time.sleep(float(delay))
@@ -245,3 +252,32 @@ def test_only_the_creator_can_renew_or_end_a_session(enforced, alice, security):
     with pytest.raises(ServiceRefused) as err:
         client(enforced, alice).end(grant.session_id, "again")
     assert err.value.code == "SessionEnded"
+
+
+def test_a_revoked_remote_session_prints_the_refusal_on_sentinels_stderr(
+    alice_env, enforced, security, child, tmp_path
+):
+    gate = tmp_path / "go"
+    proc = subprocess.Popen(
+        [SENTINEL, "exec", "--token-mode", "env", "--profile", "prod", "--"]
+        + [sys.executable, child, "gate", str(gate)],
+        env=alice_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        session_id = proc.stdout.readline().strip()
+        assert len(session_id) == 16
+        client(enforced, security).revoke(session_id, "incident 42")
+        gate.touch()
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert json.loads(out) == {"status": 403, "code": "SessionRevoked"}
+    # The same line local server mode prints, with the service's code and message.
+    (line,) = [x for x in err.splitlines() if "refused a credential request" in x]
+    assert line.startswith("sentinel: warning: refused a credential request (SessionRevoked): ")
+    assert f"session {session_id} was revoked by security: incident 42" in line
+    assert proc.returncode == 0
