@@ -281,3 +281,33 @@ def test_a_revoked_remote_session_prints_the_refusal_on_sentinels_stderr(
     assert line.startswith("sentinel: warning: refused a credential request (SessionRevoked): ")
     assert f"session {session_id} was revoked by security: incident 42" in line
     assert proc.returncode == 0
+
+
+def test_users_list_and_end_their_own_sessions_without_the_table(alice_env, enforced, alice):
+    grant = client(enforced, alice).start("dev", renewable=True)
+    listed = sentinel(["sessions", "--format", "json"], alice_env)
+    assert listed.returncode == 0, listed.stderr
+    rows = {r["id"]: r for r in json.loads(listed.stdout)}
+    assert rows[grant.session_id]["status"] == "active"
+    assert {r["user"] for r in rows.values()} == {"alice"}
+    human = sentinel(["sessions"], alice_env)
+    assert grant.session_id in human.stdout and "requests" in human.stdout
+    ended = sentinel(["end", grant.session_id, "--reason", "not needed"], alice_env)
+    assert ended.returncode == 0, ended.stderr
+    assert "no credential it issued is valid after" in ended.stdout
+    after = {
+        r["id"]: r for r in json.loads(sentinel(["sessions", "--format", "json"], alice_env).stdout)
+    }
+    assert after[grant.session_id]["status"] == "ended"
+    assert after[grant.session_id]["end_reason"] == "not needed"
+    assert after[grant.session_id]["credentials_valid_until"]
+
+
+def test_a_user_cannot_end_or_see_another_users_session(alice_env, enforced, security):
+    theirs = client(enforced, security).start("dev")
+    refused = sentinel(["end", theirs.session_id], alice_env)
+    assert refused.returncode == 1 and "NotSessionOwner" in refused.stderr
+    listed = json.loads(sentinel(["sessions", "--format", "json"], alice_env).stdout)
+    assert theirs.session_id not in {r["id"] for r in listed}
+    bad = sentinel(["end", "../../etc"], alice_env)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
