@@ -7,7 +7,7 @@ caller (``--aws-profile``, else the default chain): any valid credentials, no pe
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sentinelgw.errors import UsageError
 
@@ -28,6 +28,30 @@ def resolve_remote(ctx: Context, flag: str | None, local: bool) -> str | None:
         return ctx.env["SENTINEL_REMOTE"]
     setting = ctx.config().defaults.get("remote")
     return str(setting.value) if setting is not None else None
+
+
+def remote_source(ctx: Context, flag: str | None, local: bool) -> tuple[str | None, str]:
+    """:func:`resolve_remote` and where the answer came from (for ``config show``)."""
+    url = resolve_remote(ctx, flag, local)
+    if local:
+        return None, "--local"
+    if flag:
+        return url, "--remote"
+    if ctx.env.get("SENTINEL_REMOTE"):
+        return url, "env SENTINEL_REMOTE"
+    setting = ctx.config().defaults.get("remote")
+    if setting is not None:
+        return url, setting.source
+    return None, "not set: local mode"
+
+
+def decision_text(mode: dict[str, Any]) -> str:
+    """One mode of the service's ``/v1/me/decisions`` answer as ``sentinel list`` shows a local
+    decision: ``allow #1 prod-tracked``."""
+    verdict = "allow" if mode.get("allowed") else "deny"
+    if not mode.get("rule"):
+        return f"{verdict} (no rule)"
+    return f"{verdict} #{mode.get('rule_number')} {mode.get('rule')}"
 
 
 def remote_client(ctx: Context, url: str) -> ServiceClient:
