@@ -51,18 +51,22 @@ def _listed(env: dict[str, str]) -> dict[str, dict]:
     return {p["profile"]: p["modes"] for p in doc["profiles"]}
 
 
-def test_list_and_policy_explain_through_the_service_agree_with_exec(alice_env):
+@pytest.mark.parametrize("profile", ["prod", "dev"])
+def test_list_and_policy_explain_through_the_service_agree_with_exec(alice_env, profile):
     listed = _listed(alice_env)
-    for profile in ("prod", "dev"):
-        explained = sentinel(["policy", "explain", "--profile", profile], alice_env)
-        ran = _exec(alice_env, profile)
-        assert listed[profile]["server"]["allowed"] is True
-        assert (explained.returncode, ran) == (0, 0), explained.stderr
-        assert "by the credential service at" in explained.stdout
-    # prod requires a tracked server session: the service meets it; the local policy cannot.
-    assert listed["prod"]["server"]["rule"] == "prod-tracked"
+    explained = sentinel(["policy", "explain", "--profile", profile], alice_env)
+    assert listed[profile]["server"]["allowed"] is True
+    assert (explained.returncode, _exec(alice_env, profile)) == (0, 0), explained.stderr
+    assert "by the credential service at" in explained.stdout
+    # prod requires a tracked server session: the service meets it (its table tracks it).
+    rule = {"prod": "prod-tracked", "dev": "dev-open"}[profile]
+    assert listed[profile]["server"]["rule"] == rule
+
+
+def test_list_local_keeps_the_local_view(alice_env):
     local = sentinel(["list", "--local", "--format", "json"], alice_env)
-    assert local.returncode == 0 and "decided_by" not in local.stdout
+    assert local.returncode == 0, local.stderr
+    assert "decided_by" not in local.stdout
 
 
 def test_a_service_deny_is_the_same_in_list_explain_and_exec(alice_env, enforced, document):

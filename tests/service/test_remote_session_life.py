@@ -290,8 +290,6 @@ def test_users_list_and_end_their_own_sessions_without_the_table(alice_env, enfo
     rows = {r["id"]: r for r in json.loads(listed.stdout)}
     assert rows[grant.session_id]["status"] == "active"
     assert {r["user"] for r in rows.values()} == {"alice"}
-    human = sentinel(["sessions"], alice_env)
-    assert grant.session_id in human.stdout and "requests" in human.stdout
     ended = sentinel(["end", grant.session_id, "--reason", "not needed"], alice_env)
     assert ended.returncode == 0, ended.stderr
     assert "no credential it issued is valid after" in ended.stdout
@@ -311,3 +309,12 @@ def test_a_user_cannot_end_or_see_another_users_session(alice_env, enforced, sec
     assert theirs.session_id not in {r["id"] for r in listed}
     bad = sentinel(["end", "../../etc"], alice_env)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_sessions_human_table_names_the_columns(alice_env, enforced, alice):
+    grant = client(enforced, alice).start("dev")
+    human = sentinel(["sessions"], alice_env)
+    assert human.returncode == 0, human.stderr
+    assert grant.session_id in human.stdout
+    for header in ("profile", "status", "started", "expires", "requests"):
+        assert header in human.stdout

@@ -117,7 +117,7 @@ class SessionEnd:
         from sentinelgw.service.client import ServiceRefused, ServiceUnavailable
 
         try:
-            answer = self.client.end(self.session_id, self.reason)
+            answer = self.client.end(self.session_id, self.reason[:256])
         except ServiceRefused as exc:
             if exc.code != "SessionEnded":  # already revoked or lapsed: nothing left to end
                 self.ctx.note(
