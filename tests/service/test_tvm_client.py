@@ -154,39 +154,3 @@ def test_function_url_region_and_outer_signature():
     )
     assert "/eu-west-1/lambda/aws4_request" in headers["Authorization"]
     assert "X-Amz-Date" in headers
-
-
-def test_forwarding_handler_reuses_an_answer_briefly_and_never_after_a_refusal(stub):
-    _Stub.answer = (200, json.dumps(GRANT).encode())
-    now = [0.0]
-    seen: list[str] = []
-    handler = ForwardingHandler(
-        _client(f"http://127.0.0.1:{stub.server_port}"),
-        "0123456789abcdef",
-        on_refusal=lambda message, kind: seen.append(kind),
-        reuse_seconds=5.0,
-        clock=lambda: now[0],
-    )
-    assert handler().status == 200 and handler().status == 200
-    assert len(_Stub.seen) == 1  # the second request reused the service's answer
-    now[0] = 5.0
-    assert handler().status == 200 and len(_Stub.seen) == 2
-    handler.forget()  # a renewal was refused: ask the service again at once
-    _Stub.answer = (403, json.dumps({"code": "SessionRevoked", "message": "x"}).encode())
-    assert handler().status == 403 and handler().status == 403
-    assert len(_Stub.seen) == 4 and seen == ["SessionRevoked", "SessionRevoked"]
-
-
-def test_forwarding_handler_reuse_is_capped_at_ten_seconds(stub):
-    _Stub.answer = (200, json.dumps(GRANT).encode())
-    now = [0.0]
-    handler = ForwardingHandler(
-        _client(f"http://127.0.0.1:{stub.server_port}"),
-        "0123456789abcdef",
-        reuse_seconds=3600.0,
-        clock=lambda: now[0],
-    )
-    handler()
-    now[0] = 10.0
-    handler()
-    assert len(_Stub.seen) == 2

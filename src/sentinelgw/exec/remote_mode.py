@@ -3,10 +3,10 @@
 The session is started at the service first (a refusal exits 1 before any child runs), as a
 *renewable* session: it lasts one lease (``--server-duration``, default 5 minutes) and this
 process renews it while the child runs, up to the policy's ``max_server_duration`` (else the
-service's 12-hour maximum). The usual loopback credential server serves the child, and the
-requests it receives are forwarded to the service with a fresh proof (an answer is reused for
-at most 10 s, and not after a refused renewal), so revocation, blocks and policy changes are
-checked by the service; a refusal is also shown, throttled, on Sentinel's stderr.
+service's 12-hour maximum). The usual loopback credential server serves the child, and each
+request it receives is forwarded to the service with a fresh proof, so revocation, blocks and
+policy changes are checked by the service on every credential fetch; a refusal is also shown,
+throttled, on Sentinel's stderr.
 
 When the child exits, for whatever reason (SIGINT and SIGTERM are forwarded to it), the
 session is ended at the service: status ``ended``, with an ``end_reason`` and the time after
@@ -64,17 +64,14 @@ def run_remote_exec(ctx: Context, inp: ExecInput, client: ServiceClient) -> int:
         teardown.callback(refusals.flush)
         try:
             renewer = Renewer(client, grant, refusals, ctx.now)
+            renewer.start()
+            teardown.callback(renewer.stop)
+            token = secrets.token_urlsafe(32)
             handler = ForwardingHandler(
                 client,
                 grant.session_id,
                 on_refusal=refusals if ctx.notify is not None else None,
-                # Never longer than a renewal interval, so a refusal seen there stops reuse.
-                reuse_seconds=renewer.interval,
             )
-            renewer.on_refused = handler.forget
-            renewer.start()
-            teardown.callback(renewer.stop)
-            token = secrets.token_urlsafe(32)
             server = listen(token, handler, inp.server_port, teardown)
             workdir = create_workdir()  # also removes the folders of servers killed with SIGKILL
             teardown.callback(remove_workdir, workdir)
@@ -156,7 +153,6 @@ class Renewer:
         self.renewable = grant.renew_until is not None
         lease = (_parse(grant.expires_at) - clock()).total_seconds()
         self.interval = min(MAX_RENEW_INTERVAL, max(MIN_RENEW_INTERVAL, lease / RENEWALS_PER_LEASE))
-        self.on_refused: Callable[[], None] | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sentinel-renew", daemon=True)
 
@@ -176,8 +172,6 @@ class Renewer:
             try:
                 answer = self.client.renew(self.session_id)
             except ServiceRefused as exc:
-                if self.on_refused is not None:
-                    self.on_refused()
                 self.notice(
                     f"the service refused to renew session {self.session_id} "
                     f"({exc.code}): {exc.detail}",
