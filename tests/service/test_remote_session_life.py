@@ -318,3 +318,57 @@ def test_sessions_human_table_names_the_columns(alice_env, enforced, alice):
     assert grant.session_id in human.stdout
     for header in ("profile", "status", "started", "expires", "requests"):
         assert header in human.stdout
+
+
+@pytest.mark.parametrize(
+    ("leased", "ends_in", "expected_after_end"),
+    [
+        # a renewable session: STS's 15 minutes after the last possible issue
+        (True, timedelta(minutes=3), timedelta(minutes=15)),
+        # a fixed session ended early: credentials issued now would last to its end (40 min)
+        (False, timedelta(minutes=40), timedelta(minutes=40)),
+        # a fixed session near its end: STS's minimum still applies
+        (False, timedelta(minutes=5), timedelta(minutes=15)),
+        # a fixed session ended early with hours left: at most one hour
+        (False, timedelta(hours=5), timedelta(hours=1)),
+    ],
+)
+def test_credentials_valid_until_bounds_every_credential_the_session_issued(
+    leased, ends_in, expected_after_end
+):
+    from sentinelgw.service.core import credentials_valid_until
+    from sentinelgw.sessions.model import SessionRecord
+
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    record = SessionRecord.new(
+        id="0123456789abcdef",
+        user="alice",
+        profile="prod",
+        role_arn="arn:aws:iam::123456789012:role/prod",
+        started_at=now - timedelta(minutes=30),
+        expires_at=now + ends_in,
+        server_instance_id="x",
+        source_identity="sentinel.alice.0123456789abcdef",
+        host="h",
+    )
+    assert credentials_valid_until(record, now, leased=leased) == now + expected_after_end
+
+
+def test_a_lapsed_session_bounds_credentials_from_its_last_lease():
+    from sentinelgw.service.core import credentials_valid_until
+    from sentinelgw.sessions.model import SessionRecord
+
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    lapsed = now - timedelta(minutes=7)  # the exec was killed; nothing was issued after this
+    record = SessionRecord.new(
+        id="0123456789abcdef",
+        user="alice",
+        profile="prod",
+        role_arn="arn:aws:iam::123456789012:role/prod",
+        started_at=now - timedelta(minutes=30),
+        expires_at=lapsed,
+        server_instance_id="x",
+        source_identity="s",
+        host="h",
+    )
+    assert credentials_valid_until(record, now, leased=True) == lapsed + timedelta(minutes=15)
