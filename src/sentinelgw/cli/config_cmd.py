@@ -7,6 +7,7 @@ import json
 import click
 
 from sentinelgw.cli.common import App, common_options, format_option, pass_app
+from sentinelgw.cli.credential_options import remote_options
 
 
 @click.group("config")
@@ -15,7 +16,11 @@ def config() -> None:
 
 
 def effective_settings(
-    app: App, session_table_flag: str | None, server_mode: bool
+    app: App,
+    session_table_flag: str | None,
+    server_mode: bool,
+    remote: str | None = None,
+    local: bool = False,
 ) -> list[dict[str, object]]:
     from sentinelgw.tables import ENV_VAR, resolve_session_table
 
@@ -49,8 +54,18 @@ def effective_settings(
             ),
         }
     )
+    from sentinelgw.service.remote import remote_source
+
+    url, url_src = remote_source(app, remote, local)
+    row: dict[str, object] = {"key": "remote", "value": url, "source": url_src}
+    if url:
+        row["note"] = (
+            "exec, credentials, export, login, list and policy explain go through this "
+            "credential service (--local: local mode)"
+        )
+    rows.append(row)
     for key, setting in sorted(cfg.defaults.items()):
-        if key in {"region", "session_table"}:
+        if key in {"region", "session_table", "remote"}:
             continue
         rows.append({"key": key, "value": setting.value, "source": setting.source})
     if cfg.notes:
@@ -97,13 +112,28 @@ def effective_settings(
     help="Resolve as for server mode (SENTINEL_SESSION_TABLE only counts there).",
 )
 @format_option("human", "json")
+@remote_options
 @common_options
 @pass_app
-def show(app: App, session_table: str | None, server_mode: bool, fmt: str) -> int:
-    """Print each effective setting with the file, flag or variable it came from."""
+def show(
+    app: App,
+    session_table: str | None,
+    server_mode: bool,
+    fmt: str,
+    remote: str | None,
+    local: bool,
+) -> int:
+    """Print each effective setting with the file, flag or variable it came from.
+
+    With a credential service, also what the service says about you: your identity as it sees
+    it, its policy source, its profiles, and whether you are blocked.
+    """
     from sentinelgw.inert import visible
 
-    rows = effective_settings(app, session_table, server_mode)
+    rows = effective_settings(app, session_table, server_mode, remote, local)
+    url = next(r["value"] for r in rows if r["key"] == "remote")
+    if url:
+        rows += _service_rows(app, str(url))
     if fmt == "json":
         click.echo(
             json.dumps(
@@ -123,3 +153,28 @@ def show(app: App, session_table: str | None, server_mode: bool, fmt: str) -> in
         if r.get("note"):
             click.echo(f"{' ' * width}  note: {visible(r['note'])}")
     return 0
+
+
+def _service_rows(app: App, url: str) -> list[dict[str, object]]:
+    """The service's view of the caller, or one row saying why it is missing (``config show``
+    never fails because the service does)."""
+    from sentinelgw.errors import SentinelError
+    from sentinelgw.service.remote import remote_client
+
+    source = f"the credential service at {url}"
+    try:
+        answer = remote_client(app, url).decisions()
+    except SentinelError as exc:
+        return [{"key": "service", "value": None, "source": source, "note": str(exc)}]
+    profiles = [p for p in answer.get("profiles") or [] if isinstance(p, dict)]
+    return [
+        {"key": "service.user", "value": answer.get("user"), "source": source},
+        {"key": "service.caller_arn", "value": answer.get("caller_arn"), "source": source},
+        {"key": "service.policy_source", "value": answer.get("policy_source"), "source": source},
+        {
+            "key": "service.profiles",
+            "value": [str(p.get("profile")) for p in profiles],
+            "source": source,
+        },
+        {"key": "service.blocked", "value": answer.get("blocked") or "no", "source": source},
+    ]

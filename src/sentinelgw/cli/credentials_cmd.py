@@ -52,12 +52,16 @@ def credentials(
 
     name = chosen_profile(app, profile)
     if remote or (not local and _configured_remote(app)):
-        from sentinelgw.service.remote import remote_client, resolve_remote
+        from sentinelgw.service.remote import remote_client, remote_credentials, resolve_remote
 
         url = resolve_remote(app, remote, local)
         assert url is not None
-        grant = remote_client(app, url).start(
-            name, mode="credential_process", duration_seconds=duration_seconds(duration)
+        grant = remote_credentials(
+            app,
+            remote_client(app, url),
+            name,
+            duration_seconds=duration_seconds(duration),
+            use_cache=not no_cache,
         )
         sys.stdout.write(json.dumps(grant.credentials.process_json()) + "\n")
         return 0

@@ -80,7 +80,9 @@ def split_profile(
 @click.option(
     "--server-duration",
     metavar="DURATION",
-    help="Lifetime of served credentials (default 15m, capped by the policy).",
+    help="--server: lifetime of each served credential (default 15m); remote: the session's "
+    "lease, renewed while the command runs (default 5m). Capped by the policy's "
+    "max_server_duration.",
 )
 @click.option(
     "--token-mode",

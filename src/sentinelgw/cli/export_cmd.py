@@ -18,6 +18,7 @@ from sentinelgw.cli.credential_options import (
     no_cache_option,
     policy_option,
     profile_option,
+    remote_options,
 )
 
 FORMATS = ("env", "json", "credential-process", "ini")
@@ -38,6 +39,7 @@ FORMATS = ("env", "json", "credential-process", "ini")
 @no_cache_option
 @duration_option
 @mfa_token_option
+@remote_options
 @common_options
 @pass_app
 def export(
@@ -47,8 +49,13 @@ def export(
     fmt: str,
     no_cache: bool,
     duration: str | None,
+    remote: str | None,
+    local: bool,
 ) -> int:
     """Print credentials for a profile, if the policy allows it (mode credential_process).
+
+    Through the credential service (--remote, SENTINEL_REMOTE or defaults.remote) the
+    service decides, and one live session per profile is reused as with credentials.
 
     \b
     Examples:
@@ -59,19 +66,33 @@ def export(
     from sentinelgw.credentials.profiles import load_profile
     from sentinelgw.exec.child_env import child_region_for
     from sentinelgw.policy import Mode
+    from sentinelgw.service.remote import resolve_remote
     from sentinelgw.timeutil import iso
 
     name = chosen_profile(app, profile)
-    issued = issue_for_profile(
-        app,
-        name,
-        Mode.CREDENTIAL_PROCESS,
-        policy_spec,
-        use_cache=not no_cache,
-        duration=duration_seconds(duration),
-    )
-    creds = issued.credentials
-    region = child_region_for(app, load_profile(name).region)
+    url = resolve_remote(app, remote, local)
+    if url is not None:
+        # Through the service, as ``sentinel credentials`` is: one live session per profile.
+        from sentinelgw.service.remote import remote_client, remote_credentials
+
+        creds = remote_credentials(
+            app,
+            remote_client(app, url),
+            name,
+            duration_seconds=duration_seconds(duration),
+            use_cache=not no_cache,
+        ).credentials
+        region = child_region_for(app, _profile_region(name))
+    else:
+        creds = issue_for_profile(
+            app,
+            name,
+            Mode.CREDENTIAL_PROCESS,
+            policy_spec,
+            use_cache=not no_cache,
+            duration=duration_seconds(duration),
+        ).credentials
+        region = child_region_for(app, load_profile(name).region)
     if fmt in ("json", "credential-process"):
         click.echo(json.dumps(creds.process_json()))
         return 0
@@ -95,3 +116,15 @@ def export(
     if region:
         click.echo(f"region = {region}")
     return 0
+
+
+def _profile_region(name: str) -> str | None:
+    """The profile's region where the local AWS config has the profile (the service may serve
+    profiles this machine does not define)."""
+    from sentinelgw.credentials.profiles import load_profile
+    from sentinelgw.errors import SentinelError
+
+    try:
+        return load_profile(name).region
+    except SentinelError:
+        return None

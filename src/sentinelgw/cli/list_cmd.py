@@ -8,6 +8,7 @@ import json
 import click
 
 from sentinelgw.cli.common import App, common_options, format_option, pass_app
+from sentinelgw.cli.credential_options import remote_options
 
 
 @click.command("list")
@@ -19,10 +20,27 @@ from sentinelgw.cli.common import App, common_options, format_option, pass_app
 )
 @click.option("--policy", "policy_spec", metavar="SRC", help="Policy file or ssm:/parameter.")
 @format_option("human", "json")
+@remote_options
 @common_options
 @pass_app
-def list_(app: App, user: str | None, policy_spec: str | None, fmt: str) -> int:
-    """List AWS profiles with their kind, the rule deciding each mode, and the cache."""
+def list_(
+    app: App,
+    user: str | None,
+    policy_spec: str | None,
+    fmt: str,
+    remote: str | None,
+    local: bool,
+) -> int:
+    """List AWS profiles with their kind, the rule deciding each mode, and the cache.
+
+    With a credential service (--remote, SENTINEL_REMOTE or defaults.remote) the profiles are
+    the service's and each decision is the service's for you; --local lists local ones.
+    """
+    from sentinelgw.service.remote import resolve_remote
+
+    url = resolve_remote(app, remote, local)
+    if url is not None:
+        return _list_remote(app, url, user, policy_spec, fmt)
     from sentinelgw.credentials.overview import decision_text, overview
     from sentinelgw.policy.source import open_policy_source
 
@@ -66,4 +84,53 @@ def list_(app: App, user: str | None, policy_spec: str | None, fmt: str) -> int:
 
     who = f"user {user}" if user else "an unknown user"
     render(table, columns, title=f"{counted(len(rows), 'profile')}, policy for {who}")
+    return 0
+
+
+def _list_remote(app: App, url: str, user: str | None, policy_spec: str | None, fmt: str) -> int:
+    from sentinelgw.inert import visible
+    from sentinelgw.service.remote import decision_text, remote_client
+
+    for flag, given in (("--user", user), ("--policy", policy_spec)):
+        if given:
+            app.note(f"note: {flag} is ignored with --remote: the service decides for you")
+    answer = remote_client(app, url).decisions()
+    profiles = [p for p in answer.get("profiles") or [] if isinstance(p, dict)]
+    if fmt == "json":
+        doc = {
+            "decided_by": "service",
+            "service": url,
+            "user": answer.get("user"),
+            "caller_arn": answer.get("caller_arn"),
+            "policy_source": answer.get("policy_source"),
+            "blocked": answer.get("blocked"),
+            "profiles": profiles,
+        }
+        click.echo(json.dumps(doc, indent=2))
+        return 0
+    who = visible(str(answer.get("user") or "?"))
+    if not profiles:
+        click.echo(f"the service at {visible(url)} serves no profiles")
+        return 0
+    from sentinelgw.cli.tables import Column, render
+
+    modes = ("server", "credential_process", "console")
+    columns = [Column("profile", key=True), *(Column(m, key=True) for m in modes)]
+    columns.append(Column("role_arn"))
+    table = []
+    for p in profiles:
+        row = {"profile": p.get("profile"), "role_arn": p.get("role_arn")}
+        decided = p.get("modes") or {}
+        row.update({m: decision_text(decided.get(m) or {}) for m in modes})
+        table.append(row)
+    from sentinelgw.wording import counted
+
+    render(
+        table,
+        columns,
+        title=f"{counted(len(profiles), 'profile')} decided by the service at {visible(url)} "
+        f"for {who}",
+    )
+    if answer.get("blocked"):
+        click.echo(f"blocked: {visible(str(answer['blocked']))}")
     return 0

@@ -45,6 +45,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "policy": ("sentinelgw.cli.policy_cmd", "policy", "Validate and explain policies."),
     "config": ("sentinelgw.cli.config_cmd", "config", "Show the effective configuration."),
     "init": ("sentinelgw.cli.sessions_cmd", "init", "Provision Sentinel infrastructure."),
+    "sessions": ("sentinelgw.cli.self_cmd", "sessions", "List your own sessions (the service)."),
+    "end": ("sentinelgw.cli.self_cmd", "end", "End one of your sessions (the service)."),
     "server-sessions": (
         "sentinelgw.cli.sessions_cmd",
         "server_sessions",

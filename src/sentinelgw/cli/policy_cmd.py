@@ -15,6 +15,7 @@ from sentinelgw.cli.common import (
     format_option,
     pass_app,
 )
+from sentinelgw.cli.credential_options import remote_options
 from sentinelgw.errors import ConfigError, PolicyInvalid
 from sentinelgw.wording import counted
 
@@ -106,6 +107,7 @@ def _summary(pol: Policy) -> str:
 )
 @debug_policy_option
 @format_option("human", "json")
+@remote_options
 @common_options
 @pass_app
 def explain(
@@ -120,8 +122,30 @@ def explain(
     policy_spec: str | None,
     debug_policy: bool,
     fmt: str,
+    remote: str | None,
+    local: bool,
 ) -> int:
-    """Say which rule decides a request and why each earlier rule did not. Exit 0 allow, 1 deny."""
+    """Say which rule decides a request and why each earlier rule did not. Exit 0 allow, 1 deny.
+
+    With a credential service (--remote, SENTINEL_REMOTE or defaults.remote) the service
+    decides, for you and now, as it would for exec (mode server unless --mode says otherwise);
+    --local evaluates the local policy.
+    """
+    from sentinelgw.service.remote import resolve_remote
+
+    url = resolve_remote(app, remote, local)
+    if url is not None:
+        given = {
+            "--user": user,
+            "--session-table": session_table,
+            "--no-session-tracking": no_session_tracking,
+            "--role-arn": role_arn,
+            "--at": at_text,
+            "--policy": policy_spec,
+        }
+        for flag in (f for f, v in given.items() if v):
+            app.note(f"note: {flag} is ignored with --remote: the service decides for you, now")
+        return _explain_remote(app, url, profile, "server" if mode == "cli" else mode, fmt)
     from sentinelgw.policy import Mode, Request, evaluate, explain_data
     from sentinelgw.policy.source import open_policy_source
     from sentinelgw.tables import resolve_session_table
@@ -188,3 +212,53 @@ def _render(d: dict[str, Any]) -> None:
         _say(f"max server credential lifetime: {d['max_server_duration']}")
     if d["message"]:
         _say(f"denied:   {d['message']}")
+
+
+def _explain_remote(app: App, url: str, profile: str, mode: str, fmt: str) -> int:
+    from sentinelgw.service.remote import remote_client
+
+    answer = remote_client(app, url).decisions(profile)
+    found = [p for p in answer.get("profiles") or [] if isinstance(p, dict)]
+    target = found[0] if found else {}
+    d = dict((target.get("modes") or {}).get(mode) or {})
+    allowed = bool(d.get("allowed"))
+    data = {
+        "decided_by": "service",
+        "service": url,
+        "profile": profile,
+        "role_arn": target.get("role_arn"),
+        "user": answer.get("user"),
+        "caller_arn": answer.get("caller_arn"),
+        "mode": mode,
+        "policy_source": answer.get("policy_source"),
+        "blocked": answer.get("blocked"),
+        **d,
+    }
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2))
+        return 0 if allowed else 1
+    _say(
+        f"request:  profile {profile}, user {data['user']} ({data['caller_arn']}), mode {mode}, "
+        f"now, role {data['role_arn']}"
+    )
+    _say(f"decided:  by the credential service at {url} (policy {data['policy_source']})")
+    verdict = "ALLOW" if allowed else "DENY"
+    if d.get("rule"):
+        _say(
+            f"decision: {verdict} by rule #{d.get('rule_number')} {d['rule']}, effect {d['effect']}"
+        )
+    else:
+        _say(f"decision: {verdict} (no rule matched; the default is deny)")
+    _say(f"reason:   {d.get('reason')}")
+    cap = d.get("max_server_duration_seconds")
+    if cap:
+        from datetime import timedelta
+
+        from sentinelgw.timeutil import format_duration
+
+        _say(f"max server session: {format_duration(timedelta(seconds=int(cap)))}")
+    if data["blocked"]:
+        _say(f"blocked:  {data['blocked']}")
+    if d.get("message"):
+        _say(f"denied:   {d['message']}")
+    return 0 if allowed else 1

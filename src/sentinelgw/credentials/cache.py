@@ -12,6 +12,7 @@ The key covers the profile, the source profile, the region and the AWS config fi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import zlib
@@ -184,3 +185,70 @@ class CachedProvider:
 
     def source_session(self) -> boto3.Session:
         return self.inner().source_session()
+
+
+# -- remote sessions: which credential-service session a profile's credential_process uses ----
+#
+# Through the service, ``sentinel credentials`` and ``export`` reuse one live session per
+# profile and service. The entry holds the session id only (never credentials): every call still
+# fetches them from the service with a fresh proof, and the service serves them only to the
+# session's creator (its verified ARN), re-checking the policy, the record and the user's block.
+# The key also covers the caller's identity as this machine knows it (``--aws-profile``, the AWS
+# config files, and a digest of ``AWS_ACCESS_KEY_ID`` when set), so another identity never even
+# tries another's session.
+
+
+def remote_session_key(
+    env: Mapping[str, str],
+    *,
+    service_id: str,
+    profile: str,
+    mode: str,
+    aws_profile: str | None,
+    duration: int | None,
+) -> str:
+    import hashlib
+
+    access_key = env.get("AWS_ACCESS_KEY_ID", "")
+    caller = hashlib.sha256(access_key.encode()).hexdigest()[:16] if access_key else ""
+    parts = [
+        "remote-session",
+        service_id,
+        mode,
+        str(duration or ""),
+        caller,
+        cache_key(env, profile, aws_profile, None),
+    ]
+    return "\0".join(parts)
+
+
+def load_remote_session(env: Mapping[str, str], key: str, now: datetime) -> str | None:
+    """The cached session id for ``key`` while its session has not reached its end."""
+    try:
+        raw = read_private(_path(env, key))
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        if data.get("cache_key") != key:
+            return None
+        expires = datetime.fromisoformat(str(data["expires_at"]).replace("Z", "+00:00"))
+        session_id = str(data["session_id"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return session_id if expires > now else None
+
+
+def store_remote_session(
+    env: Mapping[str, str], key: str, session_id: str, expires_at: str
+) -> None:
+    try:
+        private_dir(cache_root(env))
+        document = {"cache_key": key, "session_id": session_id, "expires_at": expires_at}
+        atomic_write(_path(env, key), json.dumps(document))
+    except OSError:
+        return  # without the entry the next call starts a new session
+
+
+def drop_remote_session(env: Mapping[str, str], key: str) -> None:
+    with contextlib.suppress(OSError):
+        _path(env, key).unlink()

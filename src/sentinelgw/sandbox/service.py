@@ -38,6 +38,7 @@ SECURITY_USER = "security"
 SECURITY_PROFILE = "security"
 PARAMETER = "/sentinel/tvm/policy"
 PROTECTED = ("prod",)
+SANDBOX_MIN_SESSION = 2  # seconds: leases that short let tests and the demo show a lapse
 
 
 @dataclass(frozen=True)
@@ -215,6 +216,7 @@ def start_service(
             "policy": str(document),
             "region": region,
             "sts_endpoint": endpoint_url,
+            "min_session_seconds": SANDBOX_MIN_SESSION,
         },
         {},
     )

@@ -7,6 +7,10 @@ and writes :class:`HttpResponse` back; nothing here knows which host it runs in.
 ``POST /v1/sessions``                             ``{proof, profile, mode?, duration_seconds?}``
 ``POST /v1/sessions/{id}/credentials``            ``{proof}``
 ``POST /v1/sessions/{id}/revoke``                 ``{proof, reason}``
+``POST /v1/sessions/{id}/renew``                  ``{proof}``: a renewable session's next lease
+``POST /v1/sessions/{id}/end``                    ``{proof, reason?}``: its creator ends it
+``POST /v1/me/sessions``                          ``{proof, limit?}``: the caller's sessions
+``POST /v1/me/decisions``                         ``{proof, profile?}``: read-only decisions
 ``GET  /v1/health``                               readiness, no secrets
 ================================================  ==========================================
 
@@ -34,7 +38,11 @@ from sentinelgw.timeutil import iso
 
 MAX_BODY = 64 * 1024
 REQUEST_ID_HEADER = "X-Sentinel-Request-Id"
-_SESSION_CALL = re.compile(r"^/v1/sessions/(?P<id>[^/]{1,64})/(?P<call>credentials|revoke)$")
+_SESSION_CALL = re.compile(
+    r"^/v1/sessions/(?P<id>[^/]{1,64})/(?P<call>credentials|revoke|renew|end)$"
+)
+# The caller's own views: read-only, and still each needs a proof.
+_CALLER_VIEWS = {"/v1/me/sessions": "my_sessions", "/v1/me/decisions": "my_decisions"}
 LOG_FIELDS = (
     "time",
     "request_id",
@@ -136,20 +144,29 @@ class ServiceApp:
             health = self.service.healthy()
             return (200 if health["status"] == "ok" else 503), health
         m = _SESSION_CALL.match(path)
-        if path != "/v1/sessions" and m is None:
+        view = _CALLER_VIEWS.get(path)
+        if path != "/v1/sessions" and m is None and view is None:
             raise Refusal(404, "NotFound", "unknown path; the API is under /v1")
         _method(request, "POST")
-        note["event"] = "session_create" if m is None else f"session_{m.group('call')}"
+        note["event"] = view or ("session_create" if m is None else f"session_{m.group('call')}")
         body = _json_body(request.body)
         caller = caller_from_arn(
             self.verifier.verify(body.get("proof"), self.clock(), also=request.origin)
         )
         note.update(user=caller.user, caller_arn=caller.arn)
         self.service.admit(caller)
+        if view == "my_sessions":
+            return 200, self.service.sessions(caller, body, note)
+        if view == "my_decisions":
+            return 200, self.service.decisions(caller, body, note)
         if m is None:
             return 201, _grant_body(self.service.create_session(caller, body, note))
         if m.group("call") == "credentials":
             return 200, _grant_body(self.service.credentials(caller, m.group("id"), note))
+        if m.group("call") == "renew":
+            return 200, self.service.renew(caller, m.group("id"), note)
+        if m.group("call") == "end":
+            return 200, self.service.end(caller, m.group("id"), body, note)
         return 200, self.service.revoke(caller, m.group("id"), body, note)
 
 
@@ -179,6 +196,7 @@ def _grant_body(grant: Grant) -> dict[str, Any]:
         "profile": grant.profile,
         "role_arn": grant.role_arn,
         "source_identity": grant.source_identity,
+        "renew_until": iso(grant.renew_until) if grant.renew_until else None,
         "credentials": {
             "AccessKeyId": c.access_key_id,
             "SecretAccessKey": c.secret_access_key,

@@ -5,6 +5,7 @@ Hosts call :func:`build_app` once per process (a Lambda cold start), never per r
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import IO, TYPE_CHECKING, Any
 
 from sentinelgw.awsclients import retries_for
@@ -68,6 +69,7 @@ def build_app(
         clock=utcnow,
         accounts=settings.accounts,
         hard_revoke=iam_revoker(client_for("iam")),
+        min_session=timedelta(seconds=settings.min_session_seconds),
     )
     verifier = ProofVerifier(
         service_id=settings.service_id,

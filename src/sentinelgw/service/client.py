@@ -54,6 +54,7 @@ class RemoteGrant:
     user: str
     role_arn: str
     source_identity: str
+    renew_until: str | None = None  # a renewable session's latest possible end
 
 
 def service_origin(url: str) -> str:
@@ -98,12 +99,34 @@ class ServiceClient:
         )
 
     def start(
-        self, profile: str, *, mode: str = "server", duration_seconds: int | None = None
+        self,
+        profile: str,
+        *,
+        mode: str = "server",
+        duration_seconds: int | None = None,
+        renewable: bool = False,
     ) -> RemoteGrant:
         body: dict[str, Any] = {"profile": profile, "mode": mode}
         if duration_seconds is not None:
             body["duration_seconds"] = duration_seconds
+        if renewable:
+            body["renewable"] = True
         return _grant(self._post("/v1/sessions", body))
+
+    def renew(self, session_id: str) -> dict[str, Any]:
+        """Renew a renewable session: ``{session_id, status, expires_at, renew_until, ...}``."""
+        return self._post(f"/v1/sessions/{session_id}/renew", {})
+
+    def end(self, session_id: str, reason: str) -> dict[str, Any]:
+        """End one of the caller's sessions; ``credentials_valid_until`` in the answer."""
+        return self._post(f"/v1/sessions/{session_id}/end", {"reason": reason})
+
+    def my_sessions(self, limit: int = 50) -> dict[str, Any]:
+        return self._post("/v1/me/sessions", {"limit": limit})
+
+    def decisions(self, profile: str | None = None) -> dict[str, Any]:
+        """The service's read-only decisions for the caller (one profile, or all)."""
+        return self._post("/v1/me/decisions", {"profile": profile} if profile else {})
 
     def credentials(self, session_id: str) -> RemoteGrant:
         return _grant(self._post(f"/v1/sessions/{session_id}/credentials", {}))
@@ -179,6 +202,7 @@ def _grant(data: dict[str, Any]) -> RemoteGrant:
             user=str(data.get("user", "")),
             role_arn=str(data.get("role_arn", "")),
             source_identity=str(data.get("source_identity", "")),
+            renew_until=str(data["renew_until"]) if data.get("renew_until") else None,
         )
     except (KeyError, TypeError, ValueError):
         raise ServiceUnavailable(

@@ -29,6 +29,7 @@ from sentinelgw.service.refusal import Refusal
 from sentinelgw.service.table import ServiceTable, StoredSession
 from sentinelgw.sessions.model import SessionRecord, is_session_id
 from sentinelgw.sourceidentity import format_source_identity, new_id
+from sentinelgw.timeutil import iso
 
 CREDENTIAL_SECONDS = 3600
 STS_MIN_SECONDS = 900
@@ -37,6 +38,12 @@ REFRESH_MARGIN = timedelta(minutes=20)
 DEFAULT_SESSION = timedelta(hours=1)
 MAX_SESSION = timedelta(hours=12)
 MIN_SESSION = timedelta(minutes=1)
+# A renewable session (``sentinel exec --remote``) lives for a lease its exec renews; one whose
+# exec stops renewing reads expired, and is refused, at the end of its last lease.
+DEFAULT_LEASE = timedelta(minutes=5)
+# A renewable session can end at any moment, so its credentials last STS's minimum; they are
+# reused while they keep more than botocore's 10-minute mandatory refresh window.
+LEASED_REUSE = timedelta(minutes=10)
 SESSION_TAG = "SentinelSessionId"
 HardRevoke = Callable[[SessionRecord, datetime], str]
 MODES = {
@@ -57,6 +64,8 @@ class Grant:
     profile: str
     role_arn: str
     source_identity: str
+    # A renewable session's latest possible end (None: the session cannot be renewed).
+    renew_until: datetime | None = None
 
 
 @dataclass
@@ -75,6 +84,9 @@ class SentinelService:
     # went; None: the service refuses further requests only (credentials already handed out
     # stay valid until they expire).
     hard_revoke: HardRevoke | None = None
+    # The shortest session or lease a caller may ask for (a setting, so a sandbox can test a
+    # lapse in seconds).
+    min_session: timedelta = MIN_SESSION
     _creds: dict[str, AwsCredentials] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -126,7 +138,15 @@ class SentinelService:
         if block is not None:
             raise Refusal(403, "UserBlocked", block.describe())
         decision = self._decide(doc, caller, target, mode, now, note)
-        lifetime = _lifetime(body.get("duration_seconds"), decision.max_server_duration)
+        renewable = _flag(body, "renewable")
+        cap = decision.max_server_duration
+        lifetime = _lifetime(
+            body.get("duration_seconds"),
+            cap,
+            default=DEFAULT_LEASE if renewable else DEFAULT_SESSION,
+            minimum=self.min_session,
+        )
+        renew_until = now + min(cap or MAX_SESSION, MAX_SESSION) if renewable else None
         session_id = new_id()
         source_identity = format_source_identity(caller.user, session_id)
         record = SessionRecord.new(
@@ -141,16 +161,19 @@ class SentinelService:
             host=f"service {self.service_id}",
         )
         note["session_id"] = session_id
-        self.table.create(record, caller.arn)
+        if renew_until is None:
+            self.table.create(record, caller.arn)
+        else:
+            self.table.create(record, caller.arn, renew_until=renew_until, lease=lifetime)
         try:
-            creds = self._assume(record, now)
+            creds = self._assume(record, now, leased=renew_until is not None)
         except Refusal:
             try:
                 self.table.store.mark_expired(session_id, now)
             except SentinelError:
                 pass  # the record then expires by time; the AssumeRole failure is the answer
             raise
-        return _grant(record, creds)
+        return _grant(record, creds, renew_until)
 
     def credentials(self, caller: Caller, session_id: str, note: dict[str, Any]) -> Grant:
         if not is_session_id(session_id):
@@ -178,10 +201,13 @@ class SentinelService:
                 "this session's role; start a new session",
             )
         self._decide(doc, caller, target, Mode.SERVER, now, note)
-        creds = self._cached(session_id, now, record.expires_at) or self._assume(record, now)
+        leased = stored is not None and stored.renew_until is not None
+        creds = self._cached(session_id, now, record.expires_at, leased=leased) or self._assume(
+            record, now, leased=leased
+        )
         assert self.counter is not None
         self.counter.add(session_id)
-        return _grant(record, creds)
+        return _grant(record, creds, stored.renew_until if stored is not None else None)
 
     def revoke(
         self, caller: Caller, session_id: str, body: dict[str, Any], note: dict[str, Any]
@@ -215,6 +241,141 @@ class SentinelService:
         if iam is not None:
             note["message"] = iam
         return {"session": revoked.to_export(now), "iam": iam}
+
+    # -- a session's own life: renewal, end, and the caller's views ------------------------
+
+    def renew(self, caller: Caller, session_id: str, note: dict[str, Any]) -> dict[str, Any]:
+        """Move a renewable session's end a lease on (never past ``renew_until``)."""
+        if not is_session_id(session_id):
+            raise Refusal(404, "SessionNotFound", "no such session")
+        note["session_id"] = session_id
+        doc = self.document()
+        now = self.clock()
+        stored, block = self.table.read(session_id, caller.user, now)
+        record = self._owned(stored, caller, session_id)
+        assert stored is not None
+        note["profile"] = record.profile
+        _refuse_unless_active(record, now)
+        if block is not None:
+            raise Refusal(403, "UserBlocked", block.describe())
+        if stored.renew_until is None or stored.lease is None:
+            raise Refusal(
+                409, "NotRenewable", f"session {session_id} has a fixed lifetime; start a new one"
+            )
+        target = doc.profiles.get(record.profile)
+        if target is None or target.role_arn != record.role_arn:
+            raise Refusal(
+                403,
+                "ProfileChanged",
+                f"profile {record.profile} no longer leads to this session's role",
+            )
+        decision = self._decide(doc, caller, target, Mode.SERVER, now, note)
+        until = stored.renew_until
+        if decision.max_server_duration is not None:  # the policy may have tightened since
+            until = min(until, record.started_at + decision.max_server_duration)
+        end = min(now + stored.lease, until)
+        if end > record.expires_at:
+            record = self.table.renew(session_id, now, end)
+        return {
+            "session_id": session_id,
+            "status": record.effective_status(now),
+            "expires_at": iso(record.expires_at),
+            "renew_until": iso(until),
+            "lease_seconds": int(stored.lease.total_seconds()),
+        }
+
+    def end(
+        self, caller: Caller, session_id: str, body: dict[str, Any], note: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The creator ends a session: status ``ended``, with a reason and the time after
+        which no credential it issued is valid."""
+        reason = _string(body, "reason") or f"ended by {caller.user}"
+        if not is_session_id(session_id):
+            raise Refusal(404, "SessionNotFound", "no such session")
+        note["session_id"] = session_id
+        stored = self.table.get(session_id)
+        if stored is None:
+            raise Refusal(404, "SessionNotFound", f"no session {session_id}")
+        record = self._owned(stored, caller, session_id)
+        note["profile"] = record.profile
+        now = self.clock()
+        valid_until = credentials_valid_until(record, now, leased=stored.renew_until is not None)
+        ended = self.table.end(session_id, now, reason, valid_until)
+        with self._lock:
+            self._creds.pop(session_id, None)
+        return {
+            "session": {**ended.to_export(now), "credentials_valid_until": iso(valid_until)},
+            "credentials_valid_until": iso(valid_until),
+        }
+
+    def sessions(
+        self, caller: Caller, body: dict[str, Any], note: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The caller's own sessions, newest first (at most ``limit``, 1 to 200)."""
+        limit = body.get("limit", 50)
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 200:
+            raise Refusal(400, "BadRequest", "limit must be a whole number from 1 to 200")
+        now = self.clock()
+        rows = []
+        for stored in self.table.mine(caller.user, caller.arn, limit):
+            row = stored.record.to_export(now)
+            row["renew_until"] = iso(stored.renew_until) if stored.renew_until else None
+            row["credentials_valid_until"] = iso(stored.valid_until) if stored.valid_until else None
+            rows.append(row)
+        return {"user": caller.user, "sessions": rows}
+
+    def decisions(
+        self, caller: Caller, body: dict[str, Any], note: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Read-only: what the service would decide for the caller, per profile and mode.
+
+        Nothing is created or counted; the answer names the rule that decides, so ``sentinel
+        list`` and ``policy explain`` can show the service's side.
+        """
+        doc = self.document()
+        wanted = _string(body, "profile")
+        note["profile"] = wanted
+        targets = (
+            [_target(doc, wanted)] if wanted else [doc.profiles[p] for p in sorted(doc.profiles)]
+        )
+        now = self.clock()
+        block = self.table.block(caller.user, now)
+        profiles = []
+        for target in targets:
+            modes = {}
+            for name, mode in MODES.items():
+                request = Request(
+                    profile=target.profile,
+                    user=caller.user,
+                    mode=mode,
+                    at=now,
+                    session_table=self.table.table,
+                    session_table_source="the service",
+                    role_arn=target.role_arn,
+                    via_service=True,
+                )
+                d = evaluate(doc.policy, request)
+                cap = d.max_server_duration
+                modes[name] = {
+                    "allowed": d.allowed and block is None,
+                    "effect": d.effect.value if d.effect is not None else None,
+                    "rule": d.rule.name if d.rule else None,
+                    "rule_number": d.rule.index + 1 if d.rule else None,
+                    "reason": d.reason,
+                    "message": None if d.allowed else _service_denial(d, request),
+                    "max_server_duration_seconds": int(cap.total_seconds()) if cap else None,
+                }
+            profiles.append(
+                {"profile": target.profile, "role_arn": target.role_arn, "modes": modes}
+            )
+        return {
+            "user": caller.user,
+            "caller_arn": caller.arn,
+            "service_id": self.service_id,
+            "policy_source": doc.source,
+            "blocked": block.describe() if block is not None else None,
+            "profiles": profiles,
+        }
 
     def healthy(self) -> dict[str, Any]:
         loaded = self.documents.loaded
@@ -268,7 +429,7 @@ class SentinelService:
         return decision
 
     def _cached(
-        self, session_id: str, now: datetime, session_end: datetime
+        self, session_id: str, now: datetime, session_end: datetime, *, leased: bool = False
     ) -> AwsCredentials | None:
         """Held credentials while they keep the refresh margin (or outlast the session)."""
         with self._lock:
@@ -276,14 +437,21 @@ class SentinelService:
         if creds is None or creds.expiration is None:
             return None
         left = creds.expiration - now
+        if leased:
+            return creds if left > LEASED_REUSE else None
         if left > REFRESH_MARGIN or (creds.expiration >= session_end and left > MIN_SESSION):
             return creds
         return None
 
-    def _assume(self, record: SessionRecord, now: datetime) -> AwsCredentials:
-        # Credentials end with the session where STS allows (15 minutes at least).
+    def _assume(
+        self, record: SessionRecord, now: datetime, *, leased: bool = False
+    ) -> AwsCredentials:
+        # Credentials end with the session where STS allows (15 minutes at least); those of a
+        # renewable session, which may end at any moment, last exactly that minimum.
         left = int((record.expires_at - now).total_seconds())
         duration = max(STS_MIN_SECONDS, min(CREDENTIAL_SECONDS, left))
+        if leased:
+            duration = STS_MIN_SECONDS
         try:
             resp = self.sts.assume_role(
                 RoleArn=record.role_arn,
@@ -309,6 +477,30 @@ class SentinelService:
         return creds
 
 
+def credentials_valid_until(record: SessionRecord, now: datetime, *, leased: bool) -> datetime:
+    """The time after which no credential issued for ``record`` is valid, if it ends ``now``.
+
+    Credentials are issued only while the session is active, so at the latest at
+    ``min(now, expires_at)``; they last STS's 15 minutes (a renewable session) or until the
+    session's end within 15 minutes to an hour (see :meth:`SentinelService._assume`), and that
+    length never shrinks as the issue time moves later, so the last possible issue bounds all.
+    """
+    last = min(now, record.expires_at)
+    if leased:
+        return last + timedelta(seconds=STS_MIN_SECONDS)
+    left = int((record.expires_at - last).total_seconds())
+    return last + timedelta(seconds=max(STS_MIN_SECONDS, min(CREDENTIAL_SECONDS, left)))
+
+
+def _refuse_unless_active(record: SessionRecord, now: datetime) -> None:
+    if record.effective_status(now) == "revoked":
+        by = f" by {record.revoked_by}" if record.revoked_by else ""
+        why = f": {record.revoked_reason}" if record.revoked_reason else ""
+        raise Refusal(403, "SessionRevoked", f"session {record.id} was revoked{by}{why}")
+    if record.effective_status(now) != "active":
+        raise Refusal(403, "SessionExpired", f"session {record.id} has ended; start a new one")
+
+
 def _service_denial(decision: Decision, request: Request) -> str:
     """The policy's denial text, with the fix the service can offer (a remote exec session)."""
     rule = decision.rule
@@ -321,7 +513,9 @@ def _service_denial(decision: Decision, request: Request) -> str:
     return denial_message(decision, request)
 
 
-def _grant(record: SessionRecord, creds: AwsCredentials) -> Grant:
+def _grant(
+    record: SessionRecord, creds: AwsCredentials, renew_until: datetime | None = None
+) -> Grant:
     return Grant(
         session_id=record.id,
         credentials=creds,
@@ -330,6 +524,7 @@ def _grant(record: SessionRecord, creds: AwsCredentials) -> Grant:
         profile=record.profile,
         role_arn=record.role_arn,
         source_identity=record.source_identity,
+        renew_until=renew_until,
     )
 
 
@@ -360,13 +555,27 @@ def _required(body: dict[str, Any], key: str) -> str:
     return value
 
 
-def _lifetime(raw: Any, cap: timedelta | None) -> timedelta:
+def _lifetime(
+    raw: Any,
+    cap: timedelta | None,
+    *,
+    default: timedelta = DEFAULT_SESSION,
+    minimum: timedelta = MIN_SESSION,
+) -> timedelta:
     if raw is None:
-        wanted = DEFAULT_SESSION
+        wanted = default
     elif isinstance(raw, int) and not isinstance(raw, bool):
         wanted = timedelta(seconds=raw)
     else:
         raise Refusal(400, "BadRequest", "duration_seconds must be a whole number of seconds")
-    if not MIN_SESSION <= wanted <= MAX_SESSION:
-        raise Refusal(400, "BadRequest", "duration_seconds must be from 60 to 43200")
+    if not minimum <= wanted <= MAX_SESSION:
+        low = int(minimum.total_seconds())
+        raise Refusal(400, "BadRequest", f"duration_seconds must be from {low} to 43200")
     return min(wanted, cap) if cap is not None else wanted
+
+
+def _flag(body: dict[str, Any], key: str) -> bool:
+    value = body.get(key, False)
+    if not isinstance(value, bool):
+        raise Refusal(400, "BadRequest", f"'{key}' must be true or false")
+    return value

@@ -7,13 +7,13 @@ caller (``--aws-profile``, else the default chain): any valid credentials, no pe
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sentinelgw.errors import UsageError
 
 if TYPE_CHECKING:
     from sentinelgw.context import Context
-    from sentinelgw.service.client import ServiceClient
+    from sentinelgw.service.client import RemoteGrant, ServiceClient
 
 
 def resolve_remote(ctx: Context, flag: str | None, local: bool) -> str | None:
@@ -30,6 +30,30 @@ def resolve_remote(ctx: Context, flag: str | None, local: bool) -> str | None:
     return str(setting.value) if setting is not None else None
 
 
+def remote_source(ctx: Context, flag: str | None, local: bool) -> tuple[str | None, str]:
+    """:func:`resolve_remote` and where the answer came from (for ``config show``)."""
+    url = resolve_remote(ctx, flag, local)
+    if local:
+        return None, "--local"
+    if flag:
+        return url, "--remote"
+    if ctx.env.get("SENTINEL_REMOTE"):
+        return url, "env SENTINEL_REMOTE"
+    setting = ctx.config().defaults.get("remote")
+    if setting is not None:
+        return url, setting.source
+    return None, "not set: local mode"
+
+
+def decision_text(mode: dict[str, Any]) -> str:
+    """One mode of the service's ``/v1/me/decisions`` answer as ``sentinel list`` shows a local
+    decision: ``allow #1 prod-tracked``."""
+    verdict = "allow" if mode.get("allowed") else "deny"
+    if not mode.get("rule"):
+        return f"{verdict} (no rule)"
+    return f"{verdict} #{mode.get('rule_number')} {mode.get('rule')}"
+
+
 def remote_client(ctx: Context, url: str) -> ServiceClient:
     from sentinelgw.service.client import client_for_session
 
@@ -39,3 +63,56 @@ def remote_client(ctx: Context, url: str) -> ServiceClient:
         service_id = str(setting.value) if setting is not None else None
     region = ctx.region()[0]
     return client_for_session(url, ctx.aws_session(region), region=region, service_id=service_id)
+
+
+# Refusals that mean only "this session is over": the next call starts a new session. Any other
+# refusal (a revocation, a block, the policy) is the answer.
+SESSION_OVER = frozenset(
+    {"SessionExpired", "SessionEnded", "SessionNotFound", "NotSessionOwner", "ProfileChanged"}
+)
+
+
+def remote_credentials(
+    ctx: Context,
+    client: ServiceClient,
+    profile: str,
+    *,
+    mode: str = "credential_process",
+    duration_seconds: int | None = None,
+    use_cache: bool = True,
+) -> RemoteGrant:
+    """Credentials for ``profile`` through the service, from one live session per profile.
+
+    The cached session is asked first (the service refreshes its credentials until its end);
+    a session that is over is replaced by a new one. A revoked session is refused once and
+    forgotten, so the caller sees the revocation, and the next call starts a new session
+    unless the user is blocked. ``use_cache=False`` starts a new session and remembers none.
+    """
+    from sentinelgw.credentials.cache import (
+        drop_remote_session,
+        load_remote_session,
+        remote_session_key,
+        store_remote_session,
+    )
+    from sentinelgw.service.client import ServiceRefused
+
+    key = remote_session_key(
+        ctx.env,
+        service_id=client.service_id,
+        profile=profile,
+        mode=mode,
+        aws_profile=ctx.aws_profile,
+        duration=duration_seconds,
+    )
+    session_id = load_remote_session(ctx.env, key, ctx.now()) if use_cache else None
+    if session_id is not None:
+        try:
+            return client.credentials(session_id)
+        except ServiceRefused as exc:
+            drop_remote_session(ctx.env, key)
+            if exc.code not in SESSION_OVER:
+                raise
+    grant = client.start(profile, mode=mode, duration_seconds=duration_seconds)
+    if use_cache:
+        store_remote_session(ctx.env, key, grant.session_id, grant.expires_at)
+    return grant

@@ -15,6 +15,9 @@ variable                       YAML key                               default
                                                                       ``https://sts.<region>.amazonaws.com``
 ``SENTINEL_TVM_ACCOUNTS``      ``accounts`` (list)                    the service's own account
 ``SENTINEL_TVM_REFRESH``       ``refresh_seconds``                    30 (1 for a file)
+``SENTINEL_TVM_MIN_SESSION``   ``min_session_seconds``                60 (the shortest session
+                                                                      or renewal lease a caller
+                                                                      may ask for)
 =============================  =====================================  ========================
 
 When the first three are unset, the names a ``sentinel init tvm`` deployment sets are read:
@@ -38,6 +41,7 @@ ENV = {
     "sts_endpoint": "SENTINEL_TVM_STS_ENDPOINT",
     "accounts": "SENTINEL_TVM_ACCOUNTS",
     "refresh_seconds": "SENTINEL_TVM_REFRESH",
+    "min_session_seconds": "SENTINEL_TVM_MIN_SESSION",
 }
 # The names ``sentinel init tvm`` gives the Lambda function, read when the above are unset.
 DEPLOY_ENV = {
@@ -57,6 +61,7 @@ class ServiceSettings:
     sts_endpoint: str
     accounts: tuple[str, ...] = ()
     refresh_seconds: float = 30.0
+    min_session_seconds: int = 60
 
 
 def settings_from(
@@ -107,7 +112,14 @@ def settings_from(
         raise ConfigError("refresh_seconds must be a number of seconds") from None
     if not 0 < refresh <= MAX_REFRESH:
         raise ConfigError(f"refresh_seconds must be between 0 and {int(MAX_REFRESH)}")
+    try:
+        min_session = int(get("min_session_seconds") or 60)
+    except (TypeError, ValueError):
+        raise ConfigError("min_session_seconds must be a whole number of seconds") from None
+    if not 1 <= min_session <= 3600:
+        raise ConfigError("min_session_seconds must be from 1 to 3600")
     return ServiceSettings(
+        min_session_seconds=min_session,
         service_id=str(get("service_id")),
         table=str(get("table")),
         policy=policy,

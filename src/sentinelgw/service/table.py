@@ -11,12 +11,13 @@ Every failure is a 503 :class:`Refusal`: the service fails closed on any table e
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from sentinelgw.awsclients import error_code
 from sentinelgw.service.refusal import Refusal
 from sentinelgw.sessions.blocks import Block, block_id
-from sentinelgw.sessions.model import SessionRecord
+from sentinelgw.sessions.model import SessionRecord, decode_time, encode_time, retention_ttl
 from sentinelgw.sessions.store import SessionStore, store_error
 
 
@@ -24,6 +25,11 @@ from sentinelgw.sessions.store import SessionStore, store_error
 class StoredSession:
     record: SessionRecord
     caller_arn: str
+    # A renewable session's latest possible end and its lease; None for a fixed lifetime.
+    renew_until: datetime | None = None
+    lease: timedelta | None = None
+    # Set when the session was ended: no credential it issued is valid after it.
+    valid_until: datetime | None = None
 
 
 def unavailable(exc: BaseException, table: str, operation: str) -> Refusal:
@@ -43,9 +49,19 @@ class ServiceTable:
         self.table = table
         self.store = SessionStore(client, table)
 
-    def create(self, record: SessionRecord, caller_arn: str) -> None:
+    def create(
+        self,
+        record: SessionRecord,
+        caller_arn: str,
+        *,
+        renew_until: datetime | None = None,
+        lease: timedelta | None = None,
+    ) -> None:
         item = record.to_item()
         item["caller_arn"] = {"S": caller_arn}
+        if renew_until is not None and lease is not None:
+            item["renew_until"] = {"N": encode_time(renew_until)}
+            item["lease_seconds"] = {"N": str(int(lease.total_seconds()))}
         try:
             self.client.put_item(
                 TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(id)"
@@ -116,7 +132,116 @@ class ServiceTable:
                 "SessionTableUnavailable",
                 "the session item cannot be read, so the service refuses",
             ) from None
-        return StoredSession(record=record, caller_arn=item.get("caller_arn", {}).get("S", ""))
+        try:
+            renew_until = _time(item, "renew_until")
+            valid_until = _time(item, "credentials_valid_until")
+            lease_raw = item.get("lease_seconds", {}).get("N")
+            lease = timedelta(seconds=int(lease_raw)) if lease_raw else None
+        except (TypeError, ValueError, AttributeError, OverflowError, OSError):
+            raise Refusal(
+                503,
+                "SessionTableUnavailable",
+                "the session item cannot be read, so the service refuses",
+            ) from None
+        return StoredSession(
+            record=record,
+            caller_arn=item.get("caller_arn", {}).get("S", ""),
+            renew_until=renew_until,
+            lease=lease,
+            valid_until=valid_until,
+        )
+
+    def renew(self, session_id: str, now: datetime, expires_at: datetime) -> SessionRecord:
+        """Move an active session's ``expires_at`` (and TTL) on; a session that is no longer
+        active (revoked, ended, or past its end: it missed its renewals) is refused."""
+        try:
+            resp = self.client.update_item(
+                TableName=self.table,
+                Key={"id": {"S": session_id}},
+                UpdateExpression="SET expires_at = :e, #ttl = :ttl",
+                ConditionExpression=(
+                    "#s = :active AND attribute_not_exists(revoked_at) AND expires_at >= :now"
+                ),
+                ExpressionAttributeNames={"#s": "status", "#ttl": "ttl"},
+                ExpressionAttributeValues={
+                    ":e": {"N": encode_time(expires_at)},
+                    ":ttl": {"N": str(retention_ttl(expires_at))},
+                    ":active": {"S": "active"},
+                    ":now": {"N": encode_time(now)},
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except Exception as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                raise Refusal(
+                    403, "SessionExpired", f"session {session_id} has ended; start a new one"
+                ) from None
+            raise unavailable(exc, self.table, "UpdateItem") from exc
+        return self._session(resp["Attributes"]).record
+
+    def end(
+        self, session_id: str, now: datetime, reason: str, valid_until: datetime
+    ) -> SessionRecord:
+        """``active`` to ``ended`` with ``end_reason``, ``ended_at`` and
+        ``credentials_valid_until``; a session already out of ``active`` is a 409."""
+        try:
+            resp = self.client.update_item(
+                TableName=self.table,
+                Key={"id": {"S": session_id}},
+                UpdateExpression=(
+                    "SET #s = :ended, end_reason = :reason, ended_at = :at, "
+                    "credentials_valid_until = :valid"
+                ),
+                ConditionExpression="#s = :active AND attribute_not_exists(revoked_at)",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":ended": {"S": "ended"},
+                    ":active": {"S": "active"},
+                    ":reason": {"S": reason},
+                    ":at": {"N": encode_time(now)},
+                    ":valid": {"N": encode_time(valid_until)},
+                },
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except Exception as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                old = getattr(exc, "response", {}).get("Item") or {}
+                state = "revoked" if "revoked_at" in old else old.get("status", {}).get("S", "gone")
+                raise Refusal(
+                    409, "SessionEnded", f"session {session_id} is already {state}"
+                ) from None
+            raise unavailable(exc, self.table, "UpdateItem") from exc
+        return self._session(resp["Attributes"]).record
+
+    def mine(self, user: str, caller_arn: str, limit: int) -> list[StoredSession]:
+        """The sessions ``caller_arn`` created, newest first (user index, filtered on the
+        creator's ARN: another principal with the same user name sees none of them)."""
+        found: list[StoredSession] = []
+        req: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": "user-index",
+            "KeyConditionExpression": "#u = :u",
+            "FilterExpression": "caller_arn = :arn",
+            "ExpressionAttributeNames": {"#u": "user"},
+            "ExpressionAttributeValues": {":u": {"S": user}, ":arn": {"S": caller_arn}},
+            "ScanIndexForward": False,
+        }
+        try:
+            while len(found) < limit:
+                resp = self.client.query(**req)
+                for item in resp.get("Items", []):
+                    if not str(item.get("id", {}).get("S", "")).startswith("block#"):
+                        found.append(self._session(item))
+                last = resp.get("LastEvaluatedKey")
+                if not last:
+                    break
+                req["ExclusiveStartKey"] = last
+        except Refusal:
+            raise
+        except Exception as exc:
+            raise unavailable(exc, self.table, "Query") from exc
+        return found[:limit]
 
     def reachable(self) -> bool:
         try:
@@ -124,6 +249,11 @@ class ServiceTable:
         except Exception:
             return False
         return True
+
+
+def _time(item: dict[str, Any], name: str) -> datetime | None:
+    raw = item.get(name, {}).get("N")
+    return decode_time(raw) if raw else None
 
 
 def _block(user: str, item: dict[str, Any], now: datetime) -> Block | None:

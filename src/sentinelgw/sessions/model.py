@@ -24,7 +24,8 @@ from typing import Any
 
 from sentinelgw.timeutil import iso
 
-STATUSES = ("active", "revoked", "expired")
+# "ended": a remote exec session its exec (or its user) ended through the credential service.
+STATUSES = ("active", "revoked", "expired", "ended")
 DEFAULT_RETENTION_DAYS = 90
 
 EXPORT_FIELDS: tuple[str, ...] = (
