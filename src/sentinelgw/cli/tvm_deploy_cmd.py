@@ -314,7 +314,8 @@ def _resolve(
     "allow_writers",
     multiple=True,
     metavar="NAME|ARN",
-    help="A user or group allowed to write the table (e.g. the security team). Repeatable.",
+    help="A user, group or role whose grants are accepted (e.g. the security team); a role "
+    "only users may assume is exempt when they all are. Repeatable.",
 )
 @common_options
 @pass_app
@@ -333,8 +334,8 @@ def tvm_check(
     if not findings:
         click.echo(
             f"ok: credential service {spec.name} in {spec.region}, account "
-            f"{spec.account}: protected roles trust only {spec.role_arn}, no user or "
-            f"group may write table {spec.table}"
+            f"{spec.account}: protected roles trust only {spec.role_arn}; no user, group or "
+            f"role may write table {spec.table} or get around the service"
         )
         return 0
     for finding in findings:
