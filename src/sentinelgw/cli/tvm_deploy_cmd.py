@@ -232,7 +232,7 @@ def _write_template(
     spec = DeploySpec(
         region=region,
         account="",
-        **_names(app, table, policy_parameter, name),
+        **deployment_names(app, table, policy_parameter, name),
         protected_roles=tuple(protect_roles),
     )
     text = render(spec)
@@ -254,7 +254,7 @@ def _write_template(
     return 0
 
 
-def _names(
+def deployment_names(
     app: App, table: str | None, policy_parameter: str | None, name: str | None
 ) -> dict[str, Any]:
     from sentinelgw.service.deploy.spec import DEFAULT_NAME, DEFAULT_POLICY_PARAMETER
@@ -293,7 +293,7 @@ def _resolve(
     spec = DeploySpec(
         region=str(clients.lambda_.meta.region_name),
         account=str(who["Account"]),
-        **_names(app, table, policy_parameter, name),
+        **deployment_names(app, table, policy_parameter, name),
         protected_roles=tuple(dict.fromkeys(protect_roles)),
     )
     return clients, spec

@@ -169,7 +169,7 @@ def template(spec: s.DeploySpec, code: tuple[str, str] | None = None) -> dict[st
         "Resources": resources,
         "Outputs": outputs,
     }
-    out: dict[str, Any] = _substituted(doc)
+    out: dict[str, Any] = substituted(doc)
     return out
 
 
@@ -229,12 +229,12 @@ def _parameters(spec: s.DeploySpec, *, with_code: bool) -> dict[str, Any]:
     return params
 
 
-def _substituted(node: Any) -> Any:
+def substituted(node: Any) -> Any:
     """Wrap every string that names a ``${...}`` variable in ``Fn::Sub``."""
     if isinstance(node, dict):
-        return {k: _substituted(v) for k, v in node.items()}
+        return {k: substituted(v) for k, v in node.items()}
     if isinstance(node, list):
-        return [_substituted(v) for v in node]
+        return [substituted(v) for v in node]
     if isinstance(node, str) and "${" in node:
         return {"Fn::Sub": node}
     return node

@@ -21,11 +21,14 @@ bucket, so the policies name exactly what ``init tvm`` deploys.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from sentinelgw.service import policies
 from sentinelgw.service.deploy import spec as s
+from sentinelgw.service.deploy.aws import fetch, statements
+from sentinelgw.service.deploy.principals import Account, allows
 
 PRINCIPALS = ("service", "security", "users", "deployer")
 DESCRIPTIONS = {
@@ -35,13 +38,14 @@ DESCRIPTIONS = {
     "deployer": "whoever runs 'sentinel init tvm' (the platform team)",
 }
 
-# What tvm check reads (all reads).
+# What tvm check and permissions check read (all reads).
 CHECK_ACTIONS = (
     "iam:GetAccountAuthorizationDetails",
     "iam:GetPolicy",
     "iam:GetPolicyVersion",
     "iam:GetRole",
     "iam:GetRolePolicy",
+    "iam:SimulatePrincipalPolicy",
 )
 STACK_ACTIONS = (
     "cloudformation:CreateChangeSet",
@@ -241,3 +245,212 @@ def _allow(sid: str, actions: tuple[str, ...], resources: list[str]) -> dict[str
 
 def _document(statements: list[dict[str, Any]]) -> dict[str, Any]:
     return {"Version": policies.VERSION, "Statement": statements}
+
+
+# -- rendering -----------------------------------------------------------------------------
+
+CFN_LOGICAL_IDS = {
+    "service": "SentinelServicePolicy",
+    "security": "SentinelSecurityTeamPolicy",
+    "users": "SentinelUsersPolicy",
+    "deployer": "SentinelDeployerPolicy",
+}
+TF_NAMES = {
+    "service": "sentinel_service",
+    "security": "sentinel_security_team",
+    "users": "sentinel_users",
+    "deployer": "sentinel_deployer",
+}
+_TF_ACCOUNT = "${data.aws_caller_identity.current.account_id}"
+_TF_REGION = "${data.aws_region.current.name}"
+_TF_PARTITION = "${data.aws_partition.current.partition}"
+
+
+def render_human(target: Target, principals: tuple[str, ...]) -> str:
+    """One section per principal: each statement's actions and resources."""
+    out: list[str] = []
+    for principal in principals:
+        doc = policy_for(principal, target)
+        out.append(f"{principal}: {DESCRIPTIONS[principal]}")
+        for st in doc["Statement"]:
+            resources = ", ".join(str(r) for r in st["Resource"])
+            out.append(f"  {st.get('Sid', '')}  on {resources}")
+            out += [f"    {action}" for action in st["Action"]]
+            for test, values in (st.get("Condition") or {}).items():
+                for key, value in values.items():
+                    out.append(f"    (only if {key} {test} {value})")
+        out.append("")
+    return "\n".join(out)
+
+
+def render_json(target: Target, principals: tuple[str, ...]) -> str:
+    payload = {p: policy_for(p, target) for p in principals}
+    return json.dumps(payload, indent=2) + "\n"
+
+
+def cloudformation_template(
+    spec: s.DeploySpec, principals: tuple[str, ...], bucket: str | None = None
+) -> dict[str, Any]:
+    """A template with one ``AWS::IAM::ManagedPolicy`` per principal, in the stack's account."""
+    from sentinelgw.service.deploy.cloudformation import substituted
+
+    cfn_spec = _tokens(spec, "${AWS::Region}", "${AWS::AccountId}")
+    default = "sentinel-tvm-code-${AWS::AccountId}-${AWS::Region}"
+    target = Target(cfn_spec, bucket or default, "${AWS::Partition}")
+    resources = {
+        CFN_LOGICAL_IDS[p]: {
+            "Type": "AWS::IAM::ManagedPolicy",
+            "Properties": {
+                "Description": f"Sentinel: what {DESCRIPTIONS[p]} needs",
+                "PolicyDocument": policy_for(p, target),
+            },
+        }
+        for p in principals
+    }
+    outputs = {
+        f"{CFN_LOGICAL_IDS[p]}Arn": {
+            "Description": f"Attach to {DESCRIPTIONS[p]}",
+            "Value": {"Ref": CFN_LOGICAL_IDS[p]},
+        }
+        for p in principals
+    }
+    doc = {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": "Sentinel credential service: the IAM each principal of a deployment needs",
+        "Resources": resources,
+        "Outputs": outputs,
+    }
+    result: dict[str, Any] = substituted(doc)
+    return result
+
+
+def render_terraform(
+    spec: s.DeploySpec, principals: tuple[str, ...], bucket: str | None = None
+) -> str:
+    """``aws_iam_policy`` resources, with the account, region and partition from data sources."""
+    tf_spec = _tokens(spec, _TF_REGION, _TF_ACCOUNT)
+    default = f"sentinel-tvm-code-{_TF_ACCOUNT}-{_TF_REGION}"
+    target = Target(tf_spec, bucket or default, _TF_PARTITION)
+    out = [
+        "# Sentinel credential service: the IAM each principal of a deployment needs",
+        'data "aws_caller_identity" "current" {}',
+        'data "aws_region" "current" {}',
+        'data "aws_partition" "current" {}',
+        "",
+    ]
+    for p in principals:
+        body = json.dumps(policy_for(p, target), indent=2)
+        out += [
+            f'resource "aws_iam_policy" "{TF_NAMES[p]}" {{',
+            f'  name        = "{TF_NAMES[p].replace("_", "-")}"',
+            f'  description = "Sentinel: what {DESCRIPTIONS[p]} needs"',
+            "  policy      = <<-POLICY",
+            *(f"    {line}" for line in body.splitlines()),
+            "  POLICY",
+            "}",
+            "",
+        ]
+    return "\n".join(out)
+
+
+def _tokens(spec: s.DeploySpec, region: str, account: str) -> s.DeploySpec:
+    import dataclasses
+
+    return dataclasses.replace(spec, region=region, account=account)
+
+
+# -- checking a principal ------------------------------------------------------------------
+
+PASSED_TO_LAMBDA = [
+    {
+        "ContextKeyName": "iam:PassedToService",
+        "ContextKeyValues": ["lambda.amazonaws.com"],
+        "ContextKeyType": "string",
+    }
+]
+
+
+@dataclass(frozen=True)
+class Need:
+    """One action on one resource, from one statement of a principal's policy."""
+
+    sid: str
+    action: str
+    resource: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    need: Need
+    allowed: bool
+
+
+def needs(principal: str, target: Target) -> list[Need]:
+    return [
+        Need(str(st.get("Sid", "")), str(action), str(resource))
+        for st in policy_for(principal, target)["Statement"]
+        for action in st["Action"]
+        for resource in st["Resource"]
+    ]
+
+
+def principal_arn(iam: Any, identity_arn: str) -> str:
+    """The IAM ARN behind a caller identity (an assumed-role session → its role)."""
+    if ":assumed-role/" not in identity_arn:
+        return identity_arn
+    account = identity_arn.split(":")[4]
+    name = identity_arn.split(":assumed-role/", 1)[1].split("/")[0]
+    got = fetch("iam", "GetRole", lambda: iam.get_role(RoleName=name), name)
+    if got and got.get("Role", {}).get("Arn"):
+        return str(got["Role"]["Arn"])  # with its path, which SimulatePrincipalPolicy needs
+    return f"arn:aws:iam::{account}:role/{name}"
+
+
+def simulate(iam: Any, arn: str, wanted: list[Need]) -> list[Verdict]:
+    """Ask IAM's policy simulator; raises when the caller may not use it."""
+    by_resource: dict[str, list[Need]] = {}
+    for need in wanted:
+        by_resource.setdefault(need.resource, []).append(need)
+    decisions: dict[tuple[str, str], bool] = {}
+    for resource, items in by_resource.items():
+        actions = sorted({n.action for n in items})
+        context = PASSED_TO_LAMBDA if "iam:PassRole" in actions else []
+        paginator = iam.get_paginator("simulate_principal_policy")
+        pages = paginator.paginate(
+            PolicySourceArn=arn,
+            ActionNames=actions,
+            ResourceArns=[resource],
+            ContextEntries=context,
+        )
+        for page in pages:
+            for result in page.get("EvaluationResults") or []:
+                key = (str(result.get("EvalActionName")), resource)
+                decisions[key] = result.get("EvalDecision") == "allowed"
+    return [Verdict(n, decisions.get((n.action, n.resource), False)) for n in wanted]
+
+
+def evaluate_read(account: Account, arn: str, wanted: list[Need]) -> list[Verdict]:
+    """Evaluate the principal's own policies (and its groups'), conditions not evaluated.
+
+    An Allow that matches grants; any matching Deny refuses. This is what is left when the
+    simulator cannot be used: it knows no SCP, permission boundary or resource policy.
+    """
+    found = next((p for p in account.every() if p.arn == arn and p.kind != "group"), None)
+    if found is None:
+        return [Verdict(n, False) for n in wanted]
+    docs = list(found.documents)
+    for g in found.groups:
+        if g in account.groups:
+            docs += account.groups[g].documents
+    sts = [st for _, doc in docs for st in statements(doc)]
+    out: list[Verdict] = []
+    for need in wanted:
+        actions = (need.action,)
+        denied = any(
+            st.get("Effect") == "Deny" and allows(st, actions, need.resource) for st in sts
+        )
+        allowed = any(
+            st.get("Effect") == "Allow" and allows(st, actions, need.resource) for st in sts
+        )
+        out.append(Verdict(need, allowed and not denied))
+    return out

@@ -182,13 +182,13 @@ def bypass_grants(
                 if st.get("Effect") != "Allow":
                     continue
                 abilities = [
-                    what for what, actions, resource in targets if _allows(st, actions, resource)
+                    what for what, actions, resource in targets if allows(st, actions, resource)
                 ]
                 if principal.kind != "group":
                     abilities += [
                         f"assume {role.rsplit('/', 1)[-1]} outside the service"
                         for role in sorted(trusting)
-                        if _allows(st, ASSUME_ACTIONS, role)
+                        if allows(st, ASSUME_ACTIONS, role)
                     ]
                 if abilities:
                     out.append(
@@ -279,7 +279,7 @@ def _holds(account: Account, principal: Principal, actions: tuple[str, ...], res
         if g in account.groups:
             docs += account.groups[g].documents
     return any(
-        st.get("Effect") == "Allow" and _allows(st, actions, resource)
+        st.get("Effect") == "Allow" and allows(st, actions, resource)
         for _, doc in docs
         for st in statements(doc)
     )
@@ -298,7 +298,7 @@ def _trusts_account(role: Principal | None, account_id: str) -> bool:
     return False
 
 
-def _allows(statement: dict[str, Any], actions: tuple[str, ...], resource: str) -> bool:
+def allows(statement: dict[str, Any], actions: tuple[str, ...], resource: str) -> bool:
     """Whether an Allow statement allows one of ``actions`` on ``resource``."""
     if "NotAction" in statement:
         acts = [a for a in actions if not _any_match(statement["NotAction"], a, ignore_case=True)]
@@ -314,7 +314,7 @@ def _allows(statement: dict[str, Any], actions: tuple[str, ...], resource: str) 
 def grants_table_write(doc: dict[str, Any], table_arn: str) -> bool:
     """Whether an Allow statement of ``doc`` allows a write action on ``table_arn``."""
     return any(
-        st.get("Effect") == "Allow" and _allows(st, TABLE_WRITE_ACTIONS, table_arn)
+        st.get("Effect") == "Allow" and allows(st, TABLE_WRITE_ACTIONS, table_arn)
         for st in statements(doc)
     )
 
