@@ -126,3 +126,22 @@ def test_tvm_check_passes_once_the_sandbox_writers_are_allowed(env, deployed_nam
     broad = _run(env, "--aws-profile", "admin", "tvm", "check", "--name", deployed_name)
     assert broad.returncode == 1
     assert "role/sentinel-dev:" in broad.stdout
+
+
+def test_permissions_check_as_admin_finds_the_deployer_permissions_held(env):
+    result = _run(env, "--aws-profile", "admin", "permissions", "check", "--as", "admin")
+    assert result.returncode == 0, result.stdout + result.stderr
+    # moto has no policy simulator: the check reads the principal's policies and says so
+    assert "deployer permissions for arn:aws:iam::123456789012:user/admin, from its " in (
+        result.stdout
+    )
+    assert "iam:SimulatePrincipalPolicy unavailable" in result.stdout
+    assert result.stdout.rstrip().endswith("permission(s) held")
+
+
+def test_permissions_check_as_alice_names_what_she_lacks(env):
+    result = _run(env, "--aws-profile", "admin", "permissions", "check", "--as", "default")
+    assert result.returncode == 1, result.stdout + result.stderr
+    stack = "arn:aws:cloudformation:us-east-1:123456789012:stack/sentinel-tvm/*"
+    assert f"  missing  cloudformation:ExecuteChangeSet on {stack}" in result.stdout
+    assert "permission(s) missing" in result.stdout
