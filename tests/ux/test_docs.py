@@ -40,6 +40,18 @@ SKIPPED = {
         "workgroup 'sentinel-audit' and computes no results); the same flow runs against "
         "moto's Athena and a loopback stand-in in tests/audit/test_athena_api.py"
     ),
+    "sentinel --aws-profile admin init tvm --plan": (
+        "the admin profile exists on the enforced sandbox ('sentinel dev' with its service); "
+        "tests/service/deploy/test_deploy_sandbox.py runs it there"
+    ),
+    "sentinel --aws-profile admin init tvm --yes": (
+        "the admin profile exists on the enforced sandbox; "
+        "tests/service/deploy/test_deploy_sandbox.py runs it there"
+    ),
+    "sentinel --aws-profile admin tvm check": (
+        "the admin profile exists on the enforced sandbox; "
+        "tests/service/deploy/test_deploy_sandbox.py runs it there"
+    ),
     "sentinel demo": (
         "starts its own sandbox and runs the whole walkthrough (a minute); run by "
         "tests/sandbox/test_demo.py"

@@ -60,6 +60,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "dev": ("sentinelgw.cli.dev_cmd", "dev", "Run a local AWS sandbox (not for production)."),
     "demo": ("sentinelgw.cli.dev_cmd", "demo", "Guided end-to-end run on a fresh sandbox."),
     "tvm": ("sentinelgw.cli.tvm_cmd", "tvm", "Run and check the Sentinel credential service."),
+    "permissions": (
+        "sentinelgw.cli.permissions_cmd",
+        "permissions",
+        "The IAM each principal of a deployment needs; check a principal.",
+    ),
 }
 
 # group name -> subcommands other modules add to it: (module, attribute)

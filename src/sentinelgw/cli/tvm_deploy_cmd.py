@@ -2,9 +2,12 @@
 
 Parsing and rendering only; the work is in :mod:`sentinelgw.service.deploy`.
 
-``init tvm`` shows what it would change and changes nothing without confirmation: on a terminal
-it prompts; when stdin is not a terminal it needs ``--yes``, otherwise it prints the plan and
-exits 2, as ``init sessions`` does. ``--plan`` prints the plan and exits 0.
+``init tvm`` deploys one CloudFormation stack through a change set (:mod:`.stack
+<sentinelgw.service.deploy.stack>`), then sets the protected roles' trust policies (a separate
+step, with its own confirmation). It shows what it would change and changes nothing without
+confirmation: on a terminal it prompts; when stdin is not a terminal it needs ``--yes``,
+otherwise it prints the plan and exits 2, as ``init sessions`` does. ``--plan`` prints the
+change set and the trust-policy diffs, deletes the change set, and exits 0.
 
 ``tvm check`` exits 0 when the deployment is sound, 1 naming each problem, 2 when AWS could not
 be asked.
@@ -25,6 +28,7 @@ from sentinelgw.errors import DeployError, UsageError
 if TYPE_CHECKING:
     from sentinelgw.service.deploy.aws import DeployClients
     from sentinelgw.service.deploy.spec import DeploySpec
+    from sentinelgw.service.deploy.stack import StackDeployment, StackPlan
 
 _NAME_HELP = "Name of the function and of its execution role (default: sentinel-tvm)."
 _TABLE_HELP = "Session table (default: defaults.session_table, then sentinel-sessions)."
@@ -74,6 +78,12 @@ def tvm() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="With --output: also write the function zip to FILE, for CodeS3Bucket.",
 )
+@click.option(
+    "--code-bucket",
+    metavar="BUCKET",
+    help="S3 bucket for the function code (default: sentinel-tvm-code-<account>-<region>, "
+    "created if missing).",
+)
 @common_options
 @pass_app
 def init_tvm(
@@ -88,10 +98,13 @@ def init_tvm(
     output: str | None,
     out_file: Path | None,
     package_out: Path | None,
+    code_bucket: str | None,
 ) -> int:
-    """Deploy the Sentinel credential service (idempotent)."""
+    """Deploy the Sentinel credential service as one CloudFormation stack (idempotent)."""
     if (out_file or package_out) and not output:
         raise UsageError("--out and --package-out go with --output cloudformation")
+    if code_bucket and output:
+        raise UsageError("--code-bucket goes with a deployment, not with --output")
     if output:
         return _write_template(
             app, table, policy_parameter, name, protect_roles, out_file, package_out
@@ -102,26 +115,41 @@ def init_tvm(
 
         click.echo(json.dumps(user_invoke_policy(spec.function_arn), indent=2))
         return 0
-    return _provision(clients, spec, plan=plan, yes=yes)
+    return _provision(clients, spec, plan=plan, yes=yes, bucket=code_bucket)
 
 
-def _provision(clients: DeployClients, spec: DeploySpec, *, plan: bool, yes: bool) -> int:
-    from sentinelgw.service.deploy.apply import apply_plan
+def _provision(
+    clients: DeployClients, spec: DeploySpec, *, plan: bool, yes: bool, bucket: str | None
+) -> int:
     from sentinelgw.service.deploy.package import build_package
-    from sentinelgw.service.deploy.plan import compute_plan
+    from sentinelgw.service.deploy.stack import StackDeployment
 
-    package = build_package()
-    found = compute_plan(clients, spec, package)
+    deployment = StackDeployment(clients, spec, build_package(), bucket=bucket)
+    found = deployment.plan()
+    executed = False
+    try:
+        executed = _carry_out(deployment, found, clients, spec, plan=plan, yes=yes)
+    finally:
+        if not executed:
+            _discard(deployment, found)
+    return 0
+
+
+def _carry_out(
+    deployment: StackDeployment,
+    found: StackPlan,
+    clients: DeployClients,
+    spec: DeploySpec,
+    *,
+    plan: bool,
+    yes: bool,
+) -> bool:
+    """Show the plan and, once confirmed, deploy it; True once the change set was executed."""
+    from sentinelgw.service.deploy.trust import apply_trust
+
     where = f"{spec.name} in {spec.region}, account {spec.account}"
     for warning in found.warnings:
         click.echo(f"  ! warning: {warning}", err=True)
-    if found.empty and not found.problems:
-        click.echo(f"credential service {where} is already up to date")
-        _print_url(clients, spec)
-        return 0
-    click.echo(f"plan for credential service {where}:")
-    for line in found.lines():
-        click.echo(f"  {line}")
     if found.problems:
         for problem in found.problems:
             click.echo(f"  ! {problem}", err=True)
@@ -130,36 +158,62 @@ def _provision(clients: DeployClients, spec: DeploySpec, *, plan: bool, yes: boo
             "deployment; nothing was changed",
             hint="Fix them and run 'sentinel init tvm' again",
         )
+    if found.empty:
+        click.echo(f"credential service {where} is already up to date")
+        _print_url(deployment)
+        return False
+    click.echo(f"plan for credential service {where}:")
+    for line in found.lines():
+        click.echo(f"  {line}")
+    if found.trust:
+        click.echo("protected roles (outside the stack, changed after it):")
+        for change in found.trust:
+            for line in change.lines():
+                click.echo(f"  {line}")
     if plan:
-        return 0
-    if not yes:
-        if not sys.stdin.isatty():
-            raise UsageError(
-                "not changing anything without confirmation",
-                hint="Re-run with --yes (stdin is not a terminal)",
-            )
-        if not click.confirm("Apply this plan?"):
+        return False
+    if not yes and not sys.stdin.isatty():
+        raise UsageError(
+            "not changing anything without confirmation",
+            hint="Re-run with --yes (stdin is not a terminal)",
+        )
+    executed = False
+    if found.lines():
+        if not yes and not click.confirm("Deploy the stack?"):
             click.echo("nothing changed")
-            return 0
-    apply_plan(
-        clients, found, package, on_done=lambda change: click.echo(f"done: {change.headline()[2:]}")
-    )
+            return False
+        deployment.upload(found, lambda step: click.echo(f"done: {step}"))
+        executed = True
+        deployment.execute(found, lambda step: click.echo(f"done: {step}"))
+    if found.trust:
+        question = f"Replace the trust policy of the {len(found.trust)} protected role(s) above?"
+        if yes or click.confirm(question):
+            apply_trust(
+                clients.iam,
+                spec,
+                found.trust,
+                on_done=lambda change: click.echo(f"done: trust policy of {change.role_arn}"),
+            )
+        else:
+            click.echo("protected roles unchanged")
     click.echo(f"deployed credential service {where}")
-    _print_url(clients, spec)
-    return 0
+    _print_url(deployment)
+    return executed
 
 
-def _print_url(clients: DeployClients, spec: DeploySpec) -> None:
-    from sentinelgw.service.deploy.aws import fetch
+def _discard(deployment: StackDeployment, found: StackPlan) -> None:
+    from sentinelgw.errors import SentinelError
 
-    url = fetch(
-        "lambda",
-        "GetFunctionUrlConfig",
-        lambda: clients.lambda_.get_function_url_config(FunctionName=spec.function_name),
-        spec.function_name,
-    )
-    if url and url.get("FunctionUrl"):
-        click.echo(f"export SENTINEL_REMOTE={url['FunctionUrl']}")
+    try:
+        deployment.discard(found)
+    except SentinelError as exc:
+        click.echo(f"  ! warning: the change set was left in place: {exc}", err=True)
+
+
+def _print_url(deployment: StackDeployment) -> None:
+    url = deployment.function_url()
+    if url:
+        click.echo(f"export SENTINEL_REMOTE={url}")
 
 
 def _write_template(
@@ -178,7 +232,7 @@ def _write_template(
     spec = DeploySpec(
         region=region,
         account="",
-        **_names(app, table, policy_parameter, name),
+        **deployment_names(app, table, policy_parameter, name),
         protected_roles=tuple(protect_roles),
     )
     text = render(spec)
@@ -200,7 +254,7 @@ def _write_template(
     return 0
 
 
-def _names(
+def deployment_names(
     app: App, table: str | None, policy_parameter: str | None, name: str | None
 ) -> dict[str, Any]:
     from sentinelgw.service.deploy.spec import DEFAULT_NAME, DEFAULT_POLICY_PARAMETER
@@ -233,11 +287,13 @@ def _resolve(
         dynamodb=app.client("dynamodb", region),
         ssm=app.client("ssm", region),
         lambda_=app.client("lambda", region),
+        cloudformation=app.client("cloudformation", region),
+        s3=app.client("s3", region),
     )
     spec = DeploySpec(
         region=str(clients.lambda_.meta.region_name),
         account=str(who["Account"]),
-        **_names(app, table, policy_parameter, name),
+        **deployment_names(app, table, policy_parameter, name),
         protected_roles=tuple(dict.fromkeys(protect_roles)),
     )
     return clients, spec
@@ -258,7 +314,8 @@ def _resolve(
     "allow_writers",
     multiple=True,
     metavar="NAME|ARN",
-    help="A user or group allowed to write the table (e.g. the security team). Repeatable.",
+    help="A user, group or role whose grants are accepted (e.g. the security team); a role "
+    "only users may assume is exempt when they all are. Repeatable.",
 )
 @common_options
 @pass_app
@@ -277,8 +334,8 @@ def tvm_check(
     if not findings:
         click.echo(
             f"ok: credential service {spec.name} in {spec.region}, account "
-            f"{spec.account}: protected roles trust only {spec.role_arn}, no user or "
-            f"group may write table {spec.table}"
+            f"{spec.account}: protected roles trust only {spec.role_arn}; no user, group or "
+            f"role may write table {spec.table} or get around the service"
         )
         return 0
     for finding in findings:

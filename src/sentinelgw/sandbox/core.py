@@ -163,9 +163,11 @@ class Sandbox:
 
         from sentinelgw.sandbox.app import MotoCaller, SandboxApp
         from sentinelgw.sandbox.handler import SandboxRequestHandler
+        from sentinelgw.sandbox.motofix import install as install_moto_fixes
         from sentinelgw.sandbox.recorder import CloudTrailRecorder
         from sentinelgw.sandbox.sso import SSOPortal
 
+        install_moto_fixes()  # Lambda GET signatures, AWS::Lambda::Url in CloudFormation
         moto_app = DomainDispatcherApplication(create_backend_app)
         self._caller = MotoCaller(moto_app, self.account_id)
         self._recorder = CloudTrailRecorder(self.account_id, resolve=self._caller.resolve)
@@ -274,7 +276,14 @@ class Sandbox:
             role_arns=self.role_arns,
             alice_arn=alice.arn,
         )
-        for who in (service, security):
+        admin = s.provision_admin(
+            self._client("iam"),
+            account=self.account_id,
+            region=self.region,
+            table=self.table,
+            role_arns=self.role_arns,
+        )
+        for who in (service, security, admin):
             self._recorder.register_key(
                 who.access_key_id,
                 Identity(
@@ -289,6 +298,10 @@ class Sandbox:
             fh.write(
                 f"\n[{s.SECURITY_PROFILE}]\naws_access_key_id = {security.access_key_id}\n"
                 f"aws_secret_access_key = {security.secret}\n"
+            )
+            fh.write(
+                f"\n[{s.ADMIN_PROFILE}]\naws_access_key_id = {admin.access_key_id}\n"
+                f"aws_secret_access_key = {admin.secret}\n"
             )
         document = s.service_document_text(self.role_arns)
         p.write_file(self.service_document, document)

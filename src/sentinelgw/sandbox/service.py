@@ -9,7 +9,9 @@ Who holds what, as in a real deployment:
 - ``alice`` (the default credentials) may call GetCallerIdentity and assume ``sentinel-dev``;
   she has no access to the table and is outside ``sentinel-prod``'s trust policy;
 - ``security`` (profile ``security``) may read and write the table and edit the sandbox
-  roles' inline policies: list, revoke and block.
+  roles' inline policies: list, revoke and block;
+- ``admin`` (profile ``admin``), the platform team, holds the deployer's permissions of
+  ``sentinel permissions``: it may run ``sentinel init tvm`` and ``sentinel tvm check``.
 
 moto checks DynamoDB and SSM permissions against the resource ``*`` only, so those statements
 are granted on ``*`` here; a real deployment scopes them to the table and the parameter.
@@ -36,6 +38,9 @@ from sentinelgw.service import policies
 SERVICE_USER = "sentinel-tvm"
 SECURITY_USER = "security"
 SECURITY_PROFILE = "security"
+ADMIN_USER = "admin"
+ADMIN_PROFILE = "admin"
+MOTO_S3_ACTIONS = ("s3:HeadBucket", "s3:HeadObject", "s3:PutPublicAccessBlock")
 PARAMETER = "/sentinel/tvm/policy"
 PROTECTED = ("prod",)
 SANDBOX_MIN_SESSION = 2  # seconds: leases that short let tests and the demo show a lapse
@@ -118,6 +123,34 @@ def provision_enforced(
         UserName=alice, PolicyName="sandbox", PolicyDocument=json.dumps(alice_policy)
     )
     return service, security
+
+
+def provision_admin(
+    iam: Any, *, account: str, region: str, table: str, role_arns: dict[str, str]
+) -> Principal:
+    """The platform team (profile ``admin``): what ``sentinel permissions`` lists for the
+    deployer of the sandbox's deployment, so it may run ``init tvm`` and ``tvm check``.
+
+    moto checks most calls against the resource ``*`` (IAM role calls against the role's ARN
+    only when the role exists), so the sandbox grants these actions on ``*``: the admin may
+    therefore change any role's policies, which ``tvm check`` reports.
+    """
+    from sentinelgw.service.deploy.permissions import Target, policy_for
+    from sentinelgw.service.deploy.spec import DeploySpec
+    from sentinelgw.service.deploy.stack import default_bucket
+
+    spec = DeploySpec(
+        region=region,
+        account=account,
+        table=table,
+        protected_roles=tuple(arn for p, arn in sorted(role_arns.items()) if p in PROTECTED),
+    )
+    deployer = policy_for("deployer", Target(spec, default_bucket(spec)))
+    statements = [{**st, "Resource": "*"} for st in deployer["Statement"]]
+    # moto names some S3 calls by their operation, where IAM uses s3:ListBucket, s3:GetObject
+    # and s3:PutBucketPublicAccessBlock.
+    statements.append(_allow(list(MOTO_S3_ACTIONS), ["*"]))
+    return _user(iam, ADMIN_USER, _with_identity({**deployer, "Statement": statements}))
 
 
 def _allow(actions: list[str], resources: list[str]) -> dict[str, Any]:

@@ -42,6 +42,9 @@ class Deployment:
     protected_role: str
     region: str
     account: str
+    # Principals already in the shared sandbox when the test starts (the sandbox's admin roles,
+    # other tests' users and roles): exempt in check_flags, so a check test sees only its own.
+    baseline: tuple[str, ...] = ()
 
     @property
     def role_arn(self) -> str:
@@ -68,7 +71,8 @@ class Deployment:
         ]
 
     def check_flags(self) -> list[str]:
-        return ["--name", self.name, "--table", self.table]
+        exempt = [arg for name in self.baseline for arg in ("--allow-writer", name)]
+        return ["--name", self.name, "--table", self.table, *exempt]
 
 
 @pytest.fixture
@@ -85,6 +89,7 @@ def deployment(sandbox: Any, aws: Callable[[str], Any]) -> Deployment:
             }
         ],
     }
+    baseline = _principals(aws("iam"))
     role = aws("iam").create_role(
         RoleName=f"prod-{suffix}", AssumeRolePolicyDocument=json.dumps(trust)
     )["Role"]
@@ -95,7 +100,20 @@ def deployment(sandbox: Any, aws: Callable[[str], Any]) -> Deployment:
         protected_role=str(role["Arn"]),
         region=sandbox.region,
         account=sandbox.account_id,
+        baseline=baseline,
     )
+
+
+def _principals(iam: Any) -> tuple[str, ...]:
+    pages = iam.get_paginator("get_account_authorization_details").paginate(
+        Filter=["User", "Group", "Role"]
+    )
+    names: list[str] = []
+    for page in pages:
+        names += [u["Arn"] for u in page.get("UserDetailList", [])]
+        names += [g["Arn"] for g in page.get("GroupDetailList", [])]
+        names += [r["Arn"] for r in page.get("RoleDetailList", [])]
+    return tuple(names)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from sentinelgw.service.deploy.check import grants_table_write
+from sentinelgw.service.deploy.principals import grants_table_write
 
 TABLE = "arn:aws:dynamodb:eu-west-1:123456789012:table/sentinel-sessions"
 
@@ -209,3 +209,154 @@ def test_aws_errors_exit_2(deployed, run_sentinel, sandbox_env):
     result = run_sentinel(["tvm", "check", *deployed.check_flags()], env=env)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and result.stderr.startswith("sentinel: error:")
+
+
+def _trust_doc(principal: dict) -> str:
+    return json.dumps(_doc({"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}))
+
+
+def _problems(result) -> list[str]:
+    return [ln for ln in result.stdout.splitlines() if ln.startswith("problem:")]
+
+
+def test_a_role_that_can_write_the_table_is_found_and_counts_as_its_users(
+    deployed, run_sentinel, aws
+):
+    # sentinel-dev on the sandbox: a role a user may assume, with a write grant on the table
+    suffix = uuid.uuid4().hex[:8]
+    iam = aws("iam")
+    user = iam.create_user(UserName=f"dev-{suffix}")["User"]
+    role = iam.create_role(
+        RoleName=f"dev-role-{suffix}", AssumeRolePolicyDocument=_trust_doc({"AWS": user["Arn"]})
+    )["Role"]
+    iam.put_role_policy(
+        RoleName=role["RoleName"],
+        PolicyName="rewrite",
+        PolicyDocument=json.dumps(_doc(_allow("dynamodb:PutItem", deployed.table_arn))),
+    )
+    result = run_sentinel(["tvm", "check", *deployed.check_flags()])
+    assert result.returncode == 1
+    [line] = _problems(result)
+    assert line.startswith(
+        f"problem: {role['Arn']}: role (assumable by user {user['UserName']}) may write the "
+        "session table through inline policy rewrite: "
+    )
+    assert f'"Action":"dynamodb:PutItem","Effect":"Allow","Resource":"{deployed.table_arn}"' in line
+    # the role only that user may assume counts as theirs: exempting the user exempts it
+    mine = run_sentinel(
+        ["tvm", "check", *deployed.check_flags(), "--allow-writer", user["UserName"]]
+    )
+    assert mine.returncode == 0, mine.stdout
+    by_name = run_sentinel(
+        ["tvm", "check", *deployed.check_flags(), "--allow-writer", role["RoleName"]]
+    )
+    assert by_name.returncode == 0, by_name.stdout
+
+
+def test_a_role_a_service_may_assume_is_not_exempted_through_its_users(deployed, run_sentinel, aws):
+    suffix = uuid.uuid4().hex[:8]
+    iam = aws("iam")
+    user = iam.create_user(UserName=f"dev-{suffix}")["User"]
+    role = iam.create_role(
+        RoleName=f"worker-{suffix}",
+        AssumeRolePolicyDocument=_trust_doc({"AWS": user["Arn"], "Service": "ec2.amazonaws.com"}),
+    )["Role"]
+    iam.put_role_policy(
+        RoleName=role["RoleName"],
+        PolicyName="rewrite",
+        PolicyDocument=json.dumps(_doc(_allow("dynamodb:*", "*"))),
+    )
+    try:
+        result = run_sentinel(
+            ["tvm", "check", *deployed.check_flags(), "--allow-writer", user["UserName"]]
+        )
+    finally:  # the sandbox is shared: this role would write every other test's table too
+        iam.delete_role_policy(RoleName=role["RoleName"], PolicyName="rewrite")
+    assert result.returncode == 1
+    [line] = _problems(result)
+    assert f"role (assumable by user {user['UserName']}, service ec2.amazonaws.com)" in line
+
+
+def test_a_grant_to_change_a_protected_roles_trust_or_inline_policies_is_found(
+    deployed, run_sentinel, aws
+):
+    iam = aws("iam")
+    user = iam.create_user(UserName=f"editor-{uuid.uuid4().hex[:8]}")["User"]
+    iam.put_user_policy(
+        UserName=user["UserName"],
+        PolicyName="edit-roles",
+        PolicyDocument=json.dumps(
+            _doc(
+                {
+                    "Sid": "EditProd",
+                    **_allow(
+                        ["iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy"],
+                        deployed.protected_role,
+                    ),
+                }
+            )
+        ),
+    )
+    result = run_sentinel(["tvm", "check", *deployed.check_flags()])
+    assert result.returncode == 1
+    [line] = _problems(result)
+    short = deployed.protected_role.rsplit("/", 1)[-1]
+    assert (
+        f"problem: {user['Arn']}: user may change the trust policy of {short}, change the "
+        f"inline policies of {short} through inline policy edit-roles: "
+    ) in line
+    assert '"Sid":"EditProd"' in line
+
+
+def test_a_group_grant_to_delete_a_revocation_policy_is_found(deployed, run_sentinel, aws):
+    suffix = uuid.uuid4().hex[:8]
+    iam = aws("iam")
+    group = iam.create_group(GroupName=f"ops-{suffix}")["Group"]
+    policy = iam.create_policy(
+        PolicyName=f"cleanup-{suffix}",
+        PolicyDocument=json.dumps(_doc(_allow("iam:Delete*", "arn:aws:iam::*:role/prod-*"))),
+    )["Policy"]
+    iam.attach_group_policy(GroupName=group["GroupName"], PolicyArn=policy["Arn"])
+    try:
+        result = run_sentinel(["tvm", "check", *deployed.check_flags()])
+    finally:  # the grant matches every other test's protected role too
+        iam.detach_group_policy(GroupName=group["GroupName"], PolicyArn=policy["Arn"])
+    assert result.returncode == 1
+    [line] = _problems(result)
+    short = deployed.protected_role.rsplit("/", 1)[-1]
+    assert (
+        f"problem: {group['Arn']}: group may delete a revocation policy of {short} through "
+        f"managed policy {policy['Arn']}: "
+    ) in line
+
+
+def test_assuming_a_protected_role_outside_the_service_is_found(deployed, run_sentinel, aws):
+    iam = aws("iam")
+    user = iam.create_user(UserName=f"direct-{uuid.uuid4().hex[:8]}")["User"]
+    iam.put_user_policy(
+        UserName=user["UserName"],
+        PolicyName="assume-prod",
+        PolicyDocument=json.dumps(_doc(_allow("sts:AssumeRole", deployed.protected_role))),
+    )
+    # while the role trusts only the service, the grant gives nothing: no finding
+    tight = run_sentinel(["tvm", "check", *deployed.check_flags()])
+    assert tight.returncode == 0, tight.stdout
+    # once the role trusts the account again, the grant lets the user in
+    name = deployed.protected_role.rsplit("/", 1)[-1]
+    doc = iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
+    doc["Statement"].append(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{deployed.account}:root"},
+            "Action": "sts:AssumeRole",
+        }
+    )
+    iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(doc))
+    loose = run_sentinel(["tvm", "check", *deployed.check_flags()])
+    assert loose.returncode == 1
+    found = _problems(loose)
+    assert any(deployed.protected_role in ln and ":root" in ln for ln in found)
+    assert any(
+        ln.startswith(f"problem: {user['Arn']}: user may assume {name} outside the service")
+        for ln in found
+    ), found

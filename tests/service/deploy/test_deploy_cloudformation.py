@@ -119,3 +119,32 @@ def test_out_without_output_is_a_usage_error(run_sentinel, tmp_path):
     result = run_sentinel(["init", "tvm", "--out", str(tmp_path / "t.json")])
     assert result.returncode == 2
     assert "--output cloudformation" in result.stderr
+
+
+def test_the_deployed_template_names_the_code_and_passes_cfn_lint(tmp_path):
+    # init tvm writes the content-addressed code key into the template it deploys
+    doc = template(_spec(PROD), code=("code-bucket", "sentinel-tvm/abc.zip"))
+    code = doc["Resources"]["Function"]["Properties"]["Code"]
+    assert code == {"S3Bucket": "code-bucket", "S3Key": "sentinel-tvm/abc.zip"}
+    assert "CodeS3Bucket" not in doc["Parameters"] and "CodeS3Key" not in doc["Parameters"]
+    path = tmp_path / "deployed.json"
+    path.write_text(json.dumps(doc))
+    lint = _lint(path)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_an_existing_table_or_parameter_stays_out_of_the_stack_by_condition():
+    doc = template(_spec(PROD))
+    res, conditions = doc["Resources"], doc["Conditions"]
+    assert res["SessionTable"]["Condition"] == "SessionTableInStack"
+    assert res["PolicyParameter"]["Condition"] == "PolicyParameterInStack"
+    assert conditions["SessionTableInStack"] == {
+        "Fn::Equals": [{"Ref": "CreateSessionTable"}, "true"]
+    }
+    # the function names the table and parameter by parameter, never by a conditional resource
+    env = res["Function"]["Properties"]["Environment"]["Variables"]
+    assert env["SENTINEL_SESSION_TABLE"] == {"Ref": "TableName"}
+    assert env["SENTINEL_POLICY_PARAMETER"] == {"Ref": "PolicyParameterName"}
+    # a template whose only reference to the table goes through the condition still lints
+    for name in ("CreateSessionTable", "CreatePolicyParameter"):
+        assert doc["Parameters"][name]["AllowedValues"] == ["true", "false"]

@@ -23,6 +23,8 @@ class DeployClients:
     dynamodb: Any
     ssm: Any
     lambda_: Any
+    cloudformation: Any = None
+    s3: Any = None
 
 
 def fetch(service: str, operation: str, fn: Callable[[], T], resource: str) -> T | None:

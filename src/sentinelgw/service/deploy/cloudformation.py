@@ -1,9 +1,14 @@
 """The credential service as a CloudFormation template (``init tvm --output cloudformation``).
 
-The template holds what ``sentinel init tvm`` creates imperatively, with the same names and
-documents: the execution role and its ``SentinelService`` policy, the session table (the schema
-``sentinel init sessions`` uses, retained on stack deletion), the policy parameter, the log
-group, the function and its ``AWS_IAM`` Function URL.
+This template *is* the deployment: ``sentinel init tvm`` deploys it as one stack through a
+change set (:mod:`.stack`), and ``--output cloudformation`` prints it for teams that deploy with
+their own pipeline. It holds the execution role and its ``SentinelService`` policy, the session
+table (the schema ``sentinel init sessions`` uses, retained on stack deletion), the policy
+parameter, the log group, the function and its ``AWS_IAM`` Function URL.
+
+A session table or policy parameter that exists before the stack is left outside it
+(``CreateSessionTable`` / ``CreatePolicyParameter`` = ``false``): a stack cannot create a
+resource that already exists, and the table holds sessions that must never be replaced.
 
 Two things it cannot do, so it says them in its outputs instead:
 
@@ -29,6 +34,12 @@ from sentinelgw.service.policies import (
     user_invoke_policy,
 )
 
+# Parameters and conditions: a table or parameter that exists before the stack stays outside it.
+CREATE_TABLE = "CreateSessionTable"
+CREATE_PARAMETER = "CreatePolicyParameter"
+TABLE_IN_STACK = "SessionTableInStack"
+PARAMETER_IN_STACK = "PolicyParameterInStack"
+
 _ARN = "arn:${AWS::Partition}"
 _TABLE_ARN = _ARN + ":dynamodb:${AWS::Region}:${AWS::AccountId}:table/${TableName}"
 _PARAM_ARN = _ARN + ":ssm:${AWS::Region}:${AWS::AccountId}:parameter${PolicyParameterName}"
@@ -37,8 +48,13 @@ _LOG_GROUP_ARN = _ARN + ":logs:${AWS::Region}:${AWS::AccountId}:log-group:" + _L
 _FUNCTION_ARN = _ARN + ":lambda:${AWS::Region}:${AWS::AccountId}:function:${FunctionName}"
 
 
-def template(spec: s.DeploySpec) -> dict[str, Any]:
-    """The template for ``spec``; its names become parameter defaults."""
+def template(spec: s.DeploySpec, code: tuple[str, str] | None = None) -> dict[str, Any]:
+    """The template for ``spec``; its names become parameter defaults.
+
+    ``code`` is the function zip's (bucket, key), written into the template as ``init tvm``
+    deploys it (the key is content-addressed, so new code changes the template); without it
+    they are the parameters ``CodeS3Bucket`` and ``CodeS3Key``.
+    """
     from sentinelgw.sessions.schema import SPEC as TABLE
 
     table = {k: v for k, v in TABLE.create_request(spec.table).items() if k != "TableName"}
@@ -57,6 +73,7 @@ def template(spec: s.DeploySpec) -> dict[str, Any]:
         },
         "SessionTable": {
             "Type": "AWS::DynamoDB::Table",
+            "Condition": TABLE_IN_STACK,
             "DeletionPolicy": "Retain",
             "UpdateReplacePolicy": "Retain",
             "Properties": {
@@ -71,6 +88,7 @@ def template(spec: s.DeploySpec) -> dict[str, Any]:
         },
         "PolicyParameter": {
             "Type": "AWS::SSM::Parameter",
+            "Condition": PARAMETER_IN_STACK,
             "Properties": {
                 "Name": {"Ref": "PolicyParameterName"},
                 "Type": "String",
@@ -99,11 +117,15 @@ def template(spec: s.DeploySpec) -> dict[str, Any]:
                 "MemorySize": s.MEMORY_MB,
                 "Timeout": s.TIMEOUT_SECONDS,
                 "Role": {"Fn::GetAtt": ["ExecutionRole", "Arn"]},
-                "Code": {"S3Bucket": {"Ref": "CodeS3Bucket"}, "S3Key": {"Ref": "CodeS3Key"}},
+                "Code": (
+                    {"S3Bucket": code[0], "S3Key": code[1]}
+                    if code
+                    else {"S3Bucket": {"Ref": "CodeS3Bucket"}, "S3Key": {"Ref": "CodeS3Key"}}
+                ),
                 "Environment": {
                     "Variables": {
-                        s.ENV_TABLE: {"Ref": "SessionTable"},
-                        s.ENV_POLICY_PARAMETER: {"Ref": "PolicyParameter"},
+                        s.ENV_TABLE: {"Ref": "TableName"},
+                        s.ENV_POLICY_PARAMETER: {"Ref": "PolicyParameterName"},
                         s.ENV_SERVICE_ID: _FUNCTION_ARN,
                     }
                 },
@@ -139,22 +161,26 @@ def template(spec: s.DeploySpec) -> dict[str, Any]:
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "Sentinel credential service. Protected roles are not changed by this "
         "stack: set output ProtectedRoleTrustPolicy as their trust policy.",
-        "Parameters": _parameters(spec),
+        "Parameters": _parameters(spec, with_code=code is None),
+        "Conditions": {
+            TABLE_IN_STACK: {"Fn::Equals": [{"Ref": CREATE_TABLE}, "true"]},
+            PARAMETER_IN_STACK: {"Fn::Equals": [{"Ref": CREATE_PARAMETER}, "true"]},
+        },
         "Resources": resources,
         "Outputs": outputs,
     }
-    out: dict[str, Any] = _substituted(doc)
+    out: dict[str, Any] = substituted(doc)
     return out
 
 
-def render(spec: s.DeploySpec) -> str:
-    return json.dumps(template(spec), indent=2) + "\n"
+def render(spec: s.DeploySpec, code: tuple[str, str] | None = None) -> str:
+    return json.dumps(template(spec, code), indent=2) + "\n"
 
 
-def _parameters(spec: s.DeploySpec) -> dict[str, Any]:
+def _parameters(spec: s.DeploySpec, *, with_code: bool) -> dict[str, Any]:
     from sentinelgw import __version__
 
-    return {
+    params: dict[str, Any] = {
         "FunctionName": {
             "Type": "String",
             "Default": spec.function_name,
@@ -175,24 +201,40 @@ def _parameters(spec: s.DeploySpec) -> dict[str, Any]:
             "AllowedPattern": "^/[A-Za-z0-9_.\\-/]+$",
             "Description": "SSM parameter holding the service's policy (a path starting with /)",
         },
-        "CodeS3Bucket": {
+        CREATE_TABLE: {
             "Type": "String",
-            "Description": "Bucket holding the function zip written by --package-out",
+            "AllowedValues": ["true", "false"],
+            "Default": "true",
+            "Description": "Create the session table in this stack; false if it already exists",
         },
-        "CodeS3Key": {
+        CREATE_PARAMETER: {
             "Type": "String",
-            "Default": f"sentinel-tvm-{__version__}.zip",
-            "Description": "Key of the function zip in CodeS3Bucket",
+            "AllowedValues": ["true", "false"],
+            "Default": "true",
+            "Description": "Create the policy parameter in this stack; false if it already exists",
         },
     }
+    if with_code:
+        params |= {
+            "CodeS3Bucket": {
+                "Type": "String",
+                "Description": "Bucket holding the function zip written by --package-out",
+            },
+            "CodeS3Key": {
+                "Type": "String",
+                "Default": f"sentinel-tvm-{__version__}.zip",
+                "Description": "Key of the function zip in CodeS3Bucket",
+            },
+        }
+    return params
 
 
-def _substituted(node: Any) -> Any:
+def substituted(node: Any) -> Any:
     """Wrap every string that names a ``${...}`` variable in ``Fn::Sub``."""
     if isinstance(node, dict):
-        return {k: _substituted(v) for k, v in node.items()}
+        return {k: substituted(v) for k, v in node.items()}
     if isinstance(node, list):
-        return [_substituted(v) for v in node]
+        return [substituted(v) for v in node]
     if isinstance(node, str) and "${" in node:
         return {"Fn::Sub": node}
     return node
