@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -12,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tvmhelpers import client
+from tvmhelpers import call, client, proof
 
 from sentinelgw.service.client import ServiceRefused
 
@@ -390,3 +391,91 @@ def test_revocation_reaches_the_running_child(alice_env, enforced, security):
         if proc.poll() is None:
             proc.kill()
     assert "refused:" in out and "SessionRevoked" in out and "stop now" in out, (out, err)
+
+
+# -- issue 18: who the caller is ----------------------------------------------------------
+
+
+class _Relay(http.server.BaseHTTPRequestHandler):
+    """A service look-alike that keeps every proof it is sent and replays it to the real one."""
+
+    target = ""
+    proofs: list = []
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        type(self).proofs.append(json.loads(raw).get("proof"))
+        status, body, _ = call(type(self).target, self.path, raw)
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_project_file_cannot_redirect_proofs_to_another_service(alice_env, enforced, tmp_path):
+    _Relay.target, _Relay.proofs = enforced.url, []
+    relay = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Relay)
+    threading.Thread(target=relay.serve_forever, daemon=True).start()
+    home = Path(alice_env["HOME"])
+    (home / ".sentinel").mkdir(mode=0o700, exist_ok=True)
+    (home / ".sentinel" / "config.yaml").write_text(f"defaults:\n  remote: {enforced.url}\n")
+    project = tmp_path / "repo"
+    project.mkdir()
+    (project / "sentinel.yaml").write_text(
+        "defaults:\n"
+        f"  remote: http://127.0.0.1:{relay.server_port}\n"
+        f"  remote_service_id: {enforced.url}\n"
+    )
+    env = {k: v for k, v in alice_env.items() if k != "SENTINEL_REMOTE"}
+    try:
+        done = sentinel(
+            ["exec", "--aws-profile", "security", "--profile", "prod", "--", "true"],
+            env,
+            cwd=project,
+        )
+    finally:
+        relay.shutdown()
+        relay.server_close()
+    assert _Relay.proofs == []  # the security user's proof never left for the project's URL
+    assert done.returncode == 0, done.stderr  # it went to the user's own service
+    warnings = [line for line in done.stderr.splitlines() if "ignored defaults.remote" in line]
+    assert len(warnings) == 1 and str(project / "sentinel.yaml") in warnings[0]
+
+
+# -- issue 18: nobody can break it for everyone -------------------------------------------
+
+
+def _forged(enforced, alice) -> dict:
+    """A proof of the right shape whose signature STS will not accept (no credentials needed)."""
+    forged = proof(enforced, alice)
+    auth = forged["headers"]["Authorization"]
+    forged["headers"]["Authorization"] = auth[:-64] + os.urandom(32).hex()
+    return forged
+
+
+def test_a_proof_sts_rejects_is_rejected_again_never_replayed(enforced, alice):
+    forged = _forged(enforced, alice)
+    for _ in range(3):
+        status, data, _ = call(enforced.url, "/v1/sessions", {"proof": forged, "profile": "dev"})
+        assert (status, data["code"]) == (401, "ProofRejected"), data
+    # An honest proof is still served: the forged ones took no place in the replay cache.
+    assert client(enforced, alice).start("dev").user == "alice"
+
+
+def test_a_proof_dated_in_the_future_is_refused(enforced, alice):
+    from datetime import UTC, datetime, timedelta
+
+    ahead = proof(enforced, alice)
+    at = datetime.now(UTC) + timedelta(minutes=4)
+    stamp = at.strftime("%Y%m%dT%H%M%SZ")
+    ahead["headers"]["X-Amz-Date"] = stamp
+    auth = ahead["headers"]["Authorization"]
+    scope = auth.split("Credential=", 1)[1].split("/", 2)
+    ahead["headers"]["Authorization"] = auth.replace(f"/{scope[1]}/", f"/{stamp[:8]}/", 1)
+    status, data, _ = call(enforced.url, "/v1/sessions", {"proof": ahead, "profile": "dev"})
+    assert (status, data["code"]) == (401, "ProofStale"), data

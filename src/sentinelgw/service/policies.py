@@ -8,7 +8,8 @@ Who holds what:
 - the execution role gets exactly what the service does (:func:`service_role_policy`): assume
   the protected roles with a SourceIdentity and a session tag, read and write session records,
   read the policy parameter, manage the ``SentinelRevokedSessions`` inline policy on protected
-  roles for hard revocation, and write its own logs;
+  roles for hard revocation, read Identity Center roles (``iam:GetRole`` on their reserved
+  path, to tell them from look-alikes) and write its own logs;
 - users get only the right to call the service (:func:`user_invoke_policy`): no table access,
   no ``sts:AssumeRole`` on protected roles.
 
@@ -44,6 +45,9 @@ REVOCATION_ACTIONS = (
     "iam:PutRolePolicy",
     "iam:DeleteRolePolicy",  # only for the AWSRevokeOlderSessions fallback
 )
+# The service confirms an Identity Center caller's role by reading it (its path and RoleId);
+# granted on that path only, so a look-alike role elsewhere reads as AccessDenied.
+IDENTITY_CENTER_ROLES = "role/aws-reserved/sso.amazonaws.com/*"
 LOG_ACTIONS = ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")
 # Since October 2025 AWS requires both actions to call a new AWS_IAM Function URL. Direct
 # invocation gives a caller nothing more: the service verifies the caller's signed proof on
@@ -95,6 +99,13 @@ def service_role_policy(
     statements.append(_allow("SentinelPolicyParameter", ("ssm:GetParameter",), [parameter_arn]))
     if roles:
         statements.append(_allow("SentinelHardRevocation", REVOCATION_ACTIONS, roles))
+        statements.append(
+            _allow(
+                "SentinelIdentityCenterRoles",
+                ("iam:GetRole",),
+                [f"arn:aws:iam::{_account(table_arn)}:{IDENTITY_CENTER_ROLES}"],
+            )
+        )
     logs = log_group_arn or _default_log_group(table_arn)
     statements.append(_allow("SentinelLambdaLogs", LOG_ACTIONS, [logs, f"{logs}:*"]))
     return {"Version": VERSION, "Statement": statements}
@@ -110,6 +121,11 @@ def user_invoke_policy(function_arn: str) -> Policy:
 
 def _allow(sid: str, actions: tuple[str, ...], resources: list[str]) -> dict[str, Any]:
     return {"Sid": sid, "Effect": "Allow", "Action": list(actions), "Resource": list(resources)}
+
+
+def _account(table_arn: str) -> str:
+    parts = table_arn.split(":")
+    return parts[4] if len(parts) > 5 and parts[4] else "*"
 
 
 def _default_log_group(table_arn: str) -> str:

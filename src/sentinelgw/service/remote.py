@@ -1,7 +1,10 @@
 """Choosing the credential service for a command, and its client for the caller's context.
 
 The URL is ``--remote``, else ``SENTINEL_REMOTE``, else ``defaults.remote``; ``--local`` forces
-local mode whatever is set. The proofs are signed with Sentinel's own credentials for the
+local mode whatever is set. ``defaults.remote`` and ``defaults.remote_service_id`` count only
+from the system or user config: a project ``sentinel.yaml`` or ``--config`` file that sets them
+could send the user's proofs to a service of its choosing, so it is ignored with a warning that
+names the file. The proofs are signed with Sentinel's own credentials for the
 caller (``--aws-profile``, else the default chain): any valid credentials, no permission needed.
 """
 
@@ -22,12 +25,25 @@ def resolve_remote(ctx: Context, flag: str | None, local: bool) -> str | None:
         if flag:
             raise UsageError("--remote and --local exclude each other")
         return None
+    _warn_ignored(ctx)
     if flag:
         return flag
     if ctx.env.get("SENTINEL_REMOTE"):
         return ctx.env["SENTINEL_REMOTE"]
     setting = ctx.config().defaults.get("remote")
     return str(setting.value) if setting is not None else None
+
+
+def _warn_ignored(ctx: Context) -> None:
+    from sentinelgw.inert import visible
+
+    ignored = ctx.config().ignored_remote
+    if ignored:
+        ctx.note(
+            f"warning: ignored defaults.remote/remote_service_id in {visible(ignored[0])}"
+            f"{f' (and {len(ignored) - 1} more)' if len(ignored) > 1 else ''}: only your own "
+            "config (~/.sentinel/config.yaml), SENTINEL_REMOTE or --remote choose the service"
+        )
 
 
 def remote_client(ctx: Context, url: str) -> ServiceClient:

@@ -21,6 +21,7 @@ _REASONS = {
     405: "Method Not Allowed",
     409: "Conflict",
     413: "Payload Too Large",
+    429: "Too Many Requests",
     500: "Internal Server Error",
     502: "Bad Gateway",
     503: "Service Unavailable",
@@ -45,6 +46,7 @@ def request_from_environ(environ: dict[str, Any]) -> HttpRequest:
         path=str(environ.get("PATH_INFO", "")),
         body=bytes(body),
         headers=headers,
+        client_ip=str(environ.get("REMOTE_ADDR") or "") or None,
     )
 
 
