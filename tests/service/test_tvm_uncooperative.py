@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tvmhelpers import call, client, proof
+from tvmhelpers import call, client, log_lines, proof
 
 from sentinelgw.service.client import ServiceRefused
 
@@ -479,3 +479,290 @@ def test_a_proof_dated_in_the_future_is_refused(enforced, alice):
     ahead["headers"]["Authorization"] = auth.replace(f"/{scope[1]}/", f"/{stamp[:8]}/", 1)
     status, data, _ = call(enforced.url, "/v1/sessions", {"proof": ahead, "profile": "dev"})
     assert (status, data["code"]) == (401, "ProofStale"), data
+
+
+def _session_of(credentials) -> object:
+    import boto3
+
+    return boto3.Session(
+        aws_access_key_id=credentials.access_key_id,
+        aws_secret_access_key=credentials.secret_access_key,
+        aws_session_token=credentials.session_token,
+        region_name="us-east-1",
+    )
+
+
+def test_a_blocked_user_cannot_come_back_as_a_role_session_for_prod(
+    alice_env, enforced, alice, blocked_alice
+):
+    creds = alice.client("sts").assume_role(
+        RoleArn=enforced.role_arn("dev"), RoleSessionName="alice2"
+    )["Credentials"]
+    env = {
+        **alice_env,
+        "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": creds["SessionToken"],
+    }
+    done = sentinel(["exec", "--profile", "prod", "--", "true"], env)
+    assert done.returncode == 1, done.stderr
+    assert "CallerKindNotAllowed" in done.stderr and "sentinel-dev/alice2" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_block_follows_the_user_into_a_sentinel_role_session(enforced, alice, alice_env):
+    grant = client(enforced, alice).start("dev")  # a role session named sentinel.alice.<id>
+    _block_alice(alice_env)
+    try:
+        with pytest.raises(ServiceRefused) as err:
+            client(enforced, _session_of(grant.credentials)).start("dev")
+    finally:
+        _unblock_alice(alice_env)
+    assert err.value.code == "UserBlocked" and "offboarding review" in err.value.detail
+
+
+def test_a_role_a_profile_lists_under_callers_is_served(enforced, alice, document):
+    prod, dev = enforced.role_arn("prod"), enforced.role_arn("dev")
+    document(
+        "\n".join(
+            [
+                "profiles:",
+                f"  prod: {{role_arn: {prod}, callers: [iam-user, 'role:sentinel-d*']}}",
+                f"  dev: {{role_arn: {dev}}}",
+                "policies:",
+                "  - name: prod-tracked",
+                f"    match: {{role_arn: '{prod}'}}",
+                "    effect: require_server_session",
+                "  - name: rest",
+                "    effect: allow",
+                "",
+            ]
+        )
+    )
+    creds = alice.client("sts").assume_role(RoleArn=dev, RoleSessionName="ci-run")["Credentials"]
+    import boto3
+
+    ci = boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name="us-east-1",
+    )
+    assert client(enforced, ci).start("prod").user == "sentinel-dev/ci-run"
+
+
+class _Unenforced:
+    """moto's IAM enforcement off for the calls inside (only this test talks to it then)."""
+
+    def __init__(self, enforced) -> None:
+        self.url = enforced.endpoint + "/moto-api/reset-auth"
+
+    def _set(self, value: bytes) -> None:
+        import urllib.request
+
+        req = urllib.request.Request(
+            self.url, data=value, method="POST", headers={"Content-Type": "text/plain"}
+        )
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            resp.read()
+
+    def __enter__(self) -> None:
+        self._set(b"1000000")
+
+    def __exit__(self, *exc: object) -> None:
+        self._set(b"0")
+
+
+def test_a_lookalike_identity_center_role_is_not_taken_for_its_session_name(enforced, alice):
+    import boto3
+
+    grant = client(enforced, alice).start("dev")
+    name = f"AWSReservedSSO_Lookalike_{os.urandom(4).hex()}"
+    anyone = {"aws_access_key_id": "AKIAANYONEANYONE0000", "aws_secret_access_key": "x"}
+    with _Unenforced(enforced):
+        # Someone with iam:CreateRole makes the role at path "/" and a session named security.
+        iam = boto3.client("iam", region_name="us-east-1", **anyone)
+        arn = iam.create_role(
+            RoleName=name,
+            AssumeRolePolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}
+                    ],
+                }
+            ),
+        )["Role"]["Arn"]
+        creds = boto3.client("sts", region_name="us-east-1", **anyone).assume_role(
+            RoleArn=arn, RoleSessionName="security"
+        )["Credentials"]
+    lookalike = boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name="us-east-1",
+    )
+    with pytest.raises(ServiceRefused) as err:
+        client(enforced, lookalike).revoke(grant.session_id, "I am security")
+    assert err.value.code == "NotAuthorized" and f"{name}/security" in err.value.detail
+    # The session still serves its owner.
+    assert client(enforced, alice).credentials(grant.session_id).session_id == grant.session_id
+
+
+def test_every_decision_line_names_the_client_address_and_user_agent(enforced, alice):
+    agent = "evil\x9b2J" + "A" * 1000  # a C1 CSI: clears the screen of whoever tails the log
+    status, data, _ = call(
+        enforced.url,
+        "/v1/sessions",
+        {"proof": proof(enforced, alice), "profile": "dev"},
+        headers={"User-Agent": agent},
+    )
+    assert status == 201, data
+    [line] = [x for x in log_lines(enforced) if x.get("request_id") == data["request_id"]]
+    assert line["client_ip"] == "127.0.0.1"
+    assert line["user_agent"].startswith("evil\\x9b2JAAA")
+    assert len(line["user_agent"]) <= 256 and "\x9b" not in line["user_agent"]
+
+
+def _revoked_policy(security, role: str) -> dict | None:
+    iam = security.client("iam")
+    try:
+        return iam.get_role_policy(RoleName=role, PolicyName="SentinelRevokedSessions")[
+            "PolicyDocument"
+        ]
+    except iam.exceptions.NoSuchEntityException:
+        return None
+
+
+def _put_revoked_policy(security, role: str, document: dict | None) -> None:
+    iam = security.client("iam")
+    if document is None:
+        try:
+            iam.delete_role_policy(RoleName=role, PolicyName="SentinelRevokedSessions")
+        except iam.exceptions.NoSuchEntityException:
+            pass
+        return
+    iam.put_role_policy(
+        RoleName=role,
+        PolicyName="SentinelRevokedSessions",
+        PolicyDocument=json.dumps(document, separators=(",", ":")),
+    )
+
+
+@pytest.fixture
+def prod_deny(security):
+    """The prod role's SentinelRevokedSessions, put back as it was after the test."""
+    original = _revoked_policy(security, "sentinel-prod")
+    try:
+        yield
+    finally:
+        _put_revoked_policy(security, "sentinel-prod", original)
+
+
+def _bucket(entries: list[str]) -> dict:
+    from datetime import UTC, datetime
+
+    from sentinelgw.sessions.revoked_policy import bucket_sid, deny_statement
+
+    return {
+        "Version": "2012-10-17",
+        "Statement": [deny_statement(bucket_sid(datetime.now(UTC)), set(entries))],
+    }
+
+
+def test_a_self_revoke_never_ends_every_session_of_the_role(enforced, alice, security, prod_deny):
+    watcher = client(enforced, security).start("prod")  # the security team's live session
+    # alice's earlier self-revokes filled the role's policy to just under IAM's quota.
+    filler = [f"sentinel.alice.{os.urandom(8).hex()}" for _ in range(280)]
+    _put_revoked_policy(security, "sentinel-prod", _bucket(filler))
+    own = client(enforced, alice).start("prod")
+    answer = client(enforced, alice).revoke(own.session_id, "done")
+    assert answer["status"] == "revoked"
+    iam = security.client("iam")
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_role_policy(RoleName="sentinel-prod", PolicyName="AWSRevokeOlderSessions")
+    creds = client(enforced, security).credentials(watcher.session_id).credentials
+    assert _session_of(creds).client("iam").list_roles()["Roles"]  # still works
+
+
+def test_entries_of_ended_sessions_are_pruned_on_every_write(enforced, alice, security, prod_deny):
+    from datetime import UTC, datetime, timedelta
+
+    from sentinelgw.sessions.model import SessionRecord
+    from sentinelgw.sourceidentity import format_source_identity, new_id
+
+    ended = SessionRecord.new(
+        id=(ident := new_id()),
+        user="alice",
+        profile="prod",
+        role_arn=enforced.role_arn("prod"),
+        started_at=datetime.now(UTC) - timedelta(hours=3),
+        expires_at=datetime.now(UTC) - timedelta(hours=2),
+        server_instance_id="test",
+        source_identity=format_source_identity("alice", ident),
+        host="test",
+    )
+    security.client("dynamodb").put_item(TableName="sentinel-sessions", Item=ended.to_item())
+    unknown = f"sentinel.alice.{new_id()}"  # no record: kept, denying too long is safe
+    _put_revoked_policy(security, "sentinel-prod", _bucket([ended.source_identity, unknown]))
+    own = client(enforced, alice).start("prod")
+    client(enforced, alice).revoke(own.session_id, "done")
+    entries = json.dumps(_revoked_policy(security, "sentinel-prod"))
+    assert own.source_identity in entries and unknown in entries
+    assert ended.source_identity not in entries
+
+
+def test_revokes_and_starts_past_the_limit_answer_429_with_retry_after(enforced, alice, document):
+    text = enforced.document.read_text()
+    document(text + "limits: {session_starts_per_minute: 3, revokes_per_minute: 2}\n")
+    user = f"limited-{os.urandom(3).hex()}"  # a fresh role session: its own counts
+    creds = alice.client("sts").assume_role(RoleArn=enforced.role_arn("dev"), RoleSessionName=user)[
+        "Credentials"
+    ]
+    import boto3
+
+    session = boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name="us-east-1",
+    )
+    grants = [client(enforced, session).start("dev") for _ in range(3)]
+    status, data, headers = call(
+        enforced.url, "/v1/sessions", {"proof": proof(enforced, session), "profile": "dev"}
+    )
+    assert (status, data["code"]) == (429, "TooManyRequests"), data
+    assert 1 <= int(headers["Retry-After"]) <= 60
+    for grant in grants[:2]:
+        client(enforced, session).revoke(grant.session_id, "done")
+    with pytest.raises(ServiceRefused) as err:
+        client(enforced, session).revoke(grants[2].session_id, "done")
+    assert err.value.status == 429 and "try again in" in err.value.detail
+
+
+def test_a_huge_duration_is_400_not_500(enforced, alice):
+    body = {"proof": proof(enforced, alice), "profile": "dev", "duration_seconds": 10**100}
+    status, data, _ = call(enforced.url, "/v1/sessions", body)
+    assert (status, data["code"]) == (400, "BadRequest"), data
+
+
+def test_a_non_ascii_user_agent_in_the_proof_is_401_not_a_false_outage(enforced, alice):
+    odd = proof(enforced, alice)
+    odd["headers"]["User-Agent"] = "bøtø/1.0 ☃"
+    status, data, _ = call(enforced.url, "/v1/sessions", {"proof": odd, "profile": "dev"})
+    assert (status, data["code"]) == (401, "ProofMalformed"), data
+
+
+def test_no_aws_error_text_reaches_the_caller(on_enforced, alice):
+    from datetime import UTC, datetime
+
+    from sentinelgw.service.refusal import Refusal
+    from sentinelgw.service.table import ServiceTable
+
+    # The sandbox answers this denial with an XML body, which botocore puts in the message.
+    table = ServiceTable(alice.client("dynamodb"), "x")
+    with pytest.raises(Refusal) as err:
+        table.read("0123456789abcdef", "alice", datetime.now(UTC))
+    assert err.value.message.startswith("the session table cannot be used (dynamodb:BatchGetItem")
+    assert "<" not in err.value.message and "not authorized" not in err.value.message
+    assert "ErrorResponse" in (err.value.detail or "")  # the service log keeps what AWS said

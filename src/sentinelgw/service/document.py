@@ -12,8 +12,8 @@ changes it. Example::
         callers: [iam-user, "role:ci-*"]
     admins: [security]            # users who may revoke any session through the service
     limits:                       # per user and instance, in a sliding minute (defaults shown)
-      session_starts_per_minute: 20
-      revokes_per_minute: 20
+      session_starts_per_minute: 60
+      revokes_per_minute: 10
     policies:                     # the usual policy, either syntax; rules may match role_arn
       - name: prod-tracked
         match: {role_arn: "arn:aws:iam::*:role/prod"}
@@ -49,7 +49,7 @@ from sentinelgw.yamlsrc import YamlDoc, YamlError, load_yaml
 SERVICE_KEYS = ("profiles", "admins", "limits")
 CALLER_KINDS = ("iam-user", "identity-center")
 ROLE_CALLER = "role:"
-LIMIT_KEYS = {"session_starts_per_minute": 20, "revokes_per_minute": 20}
+LIMIT_KEYS = {"session_starts_per_minute": 60, "revokes_per_minute": 10}
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 _PROFILE = re.compile(r"^[\w+=,.@-]{1,64}$")
 _ROLE_GLOB = re.compile(r"^[\w+=,.@*?-]{1,64}$")
