@@ -673,12 +673,27 @@ def _bucket(entries: list[str]) -> dict:
 def test_a_self_revoke_never_ends_every_session_of_the_role(enforced, alice, security, prod_deny):
     watcher = client(enforced, security).start("prod")  # the security team's live session
     # alice's earlier self-revokes filled the role's policy to just under IAM's quota.
-    filler = [f"sentinel.alice.{os.urandom(8).hex()}" for _ in range(280)]
+    from sentinelgw.sessions.revoked_policy import QUOTA_CHARS, compact
+
+    iam = security.client("iam")
+    others = sum(
+        len(
+            compact(
+                iam.get_role_policy(RoleName="sentinel-prod", PolicyName=name)["PolicyDocument"]
+            )
+        )
+        for name in iam.list_role_policies(RoleName="sentinel-prod")["PolicyNames"]
+        if name != "SentinelRevokedSessions"
+    )
+    filler: list[str] = []
+    while (
+        len(compact(_bucket([*filler, "sentinel.alice.0123456789abcdef"]))) + others < QUOTA_CHARS
+    ):
+        filler.append(f"sentinel.alice.{os.urandom(8).hex()}")
     _put_revoked_policy(security, "sentinel-prod", _bucket(filler))
     own = client(enforced, alice).start("prod")
     answer = client(enforced, alice).revoke(own.session_id, "done")
     assert answer["status"] == "revoked"
-    iam = security.client("iam")
     with pytest.raises(iam.exceptions.NoSuchEntityException):
         iam.get_role_policy(RoleName="sentinel-prod", PolicyName="AWSRevokeOlderSessions")
     creds = client(enforced, security).credentials(watcher.session_id).credentials
