@@ -18,6 +18,7 @@ Every builder returns a fresh ``dict`` ready for ``json.dumps``; none does I/O.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 Policy = dict[str, Any]
@@ -103,7 +104,7 @@ def service_role_policy(
             _allow(
                 "SentinelIdentityCenterRoles",
                 ("iam:GetRole",),
-                [f"arn:aws:iam::{_account(table_arn)}:{IDENTITY_CENTER_ROLES}"],
+                [f"{_iam_prefix(table_arn)}:{IDENTITY_CENTER_ROLES}"],
             )
         )
     logs = log_group_arn or _default_log_group(table_arn)
@@ -123,9 +124,20 @@ def _allow(sid: str, actions: tuple[str, ...], resources: list[str]) -> dict[str
     return {"Sid": sid, "Effect": "Allow", "Action": list(actions), "Resource": list(resources)}
 
 
-def _account(table_arn: str) -> str:
-    parts = table_arn.split(":")
-    return parts[4] if len(parts) > 5 and parts[4] else "*"
+# arn:<partition>:dynamodb:<region>:<account>:table/..., where each part may also be a
+# CloudFormation ${...} variable (which holds colons).
+_TABLE_ARN = re.compile(
+    r"^(?P<arn>arn:(?:\$\{[^}]*\}|[^:]+)):dynamodb:(?:\$\{[^}]*\}|[^:]*)"
+    r":(?P<account>\$\{[^}]*\}|[^:]*):table/"
+)
+
+
+def _iam_prefix(table_arn: str) -> str:
+    """``arn:<partition>:iam::<account>`` of the table's partition and account."""
+    m = _TABLE_ARN.match(table_arn)
+    if m is None or not m.group("account"):
+        return "arn:aws:iam::*"
+    return f"{m.group('arn')}:iam::{m.group('account')}"
 
 
 def _default_log_group(table_arn: str) -> str:

@@ -31,7 +31,15 @@ class Refusal(SentinelError):
 
 def aws_failure(exc: BaseException) -> str:
     """An AWS failure as its error code (or exception type) only, safe to answer with."""
+    import re
+
     from sentinelgw.awsclients import error_code
 
     code = error_code(exc) or type(exc).__name__
-    return "".join(c for c in code if c.isalnum() or c in ".-_")[:64] or "Error"
+    if code.isdigit():
+        # An HTTP status only: the body was not in the protocol botocore expected (a proxy's
+        # page, or XML for a JSON service); name the error code inside it, if there is one.
+        message = str(getattr(exc, "response", {}).get("Error", {}).get("Message", ""))
+        found = re.search(r"<Code>([A-Za-z0-9.]{1,64})</Code>", message)
+        code = found.group(1) if found else f"HTTP {code}"
+    return "".join(c for c in code if c.isalnum() or c in ". -_")[:64] or "Error"
