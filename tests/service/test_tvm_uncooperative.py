@@ -3,9 +3,12 @@ enforced sandbox, with the installed ``sentinel``, the real AWS CLI and boto3 ch
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import os
+import select
+import socket
 import subprocess
 import sys
 import threading
@@ -781,3 +784,72 @@ def test_no_aws_error_text_reaches_the_caller(on_enforced, alice):
     assert err.value.message.startswith("the session table cannot be used (dynamodb:BatchGetItem")
     assert "<" not in err.value.message and "not authorized" not in err.value.message
     assert "ErrorResponse" in (err.value.detail or "")  # the service log keeps what AWS said
+
+
+def _slow_clients(url: str, count: int, source: str) -> list[socket.socket]:
+    """``count`` connections from ``source`` that each sent half a request and then stalled."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    held = []
+    for _ in range(count):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.settimeout(2)
+        try:
+            sock.bind((source, 0))
+            sock.connect((parts.hostname, parts.port))
+            sock.sendall(b"GET /v1/health HTTP/1.1\r\nHost: tvm\r\n")
+        except OSError:
+            sock.close()
+            continue
+        held.append(sock)
+    return held
+
+
+def test_slowloris_from_one_address_leaves_the_service_answering_others(enforced):
+    from sentinelgw.service.wsgi import PER_ADDRESS
+
+    held = _slow_clients(enforced.url, 150, "127.0.0.2")
+    try:
+        for sock in held:  # one more header line each: activity that must not buy time
+            with contextlib.suppress(OSError):
+                sock.sendall(b"X-Slow: 1\r\n")
+        status, data, _ = call(enforced.url, "/v1/health", method="GET", timeout=2)
+        assert status == 200 and data["status"] == "ok"
+        readable, _, _ = select.select(held, [], [], 1.0)
+        closed = [s for s in readable if not _alive(s)]
+        assert len(closed) >= len(held) - PER_ADDRESS  # the rest were turned away at accept
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def _alive(sock: socket.socket) -> bool:
+    try:
+        return sock.recv(1, socket.MSG_DONTWAIT) != b""
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+
+
+def test_a_request_that_trickles_in_is_cut_off_at_its_header_deadline():
+    from sentinelgw.service.wsgi import ServiceServer
+
+    server = ServiceServer(None, host="127.0.0.1", port=0, header_timeout=1.0, request_timeout=2.0)
+    server.start()
+    try:
+        [sock] = _slow_clients(server.url, 1, "127.0.0.1")
+        with sock:
+            for _ in range(40):  # a header line every 0.2 s for up to 8 s
+                time.sleep(0.2)
+                try:
+                    sock.sendall(b"X-Slow: 1\r\n")
+                except OSError:
+                    break
+                if not _alive(sock):
+                    break
+            else:
+                pytest.fail("the server kept a trickling request open past its deadline")
+    finally:
+        server.stop()
