@@ -14,8 +14,8 @@ people's writes or from caller-chosen names, so they can hold any character:
 reads back unambiguously. :func:`text` wraps a value in a ``rich.text.Text``, which rich
 never parses as markup. :func:`csv_safe` escapes control characters the same way and
 neutralises formula prefixes the way OWASP's "CSV Injection" page recommends: a cell starting
-with ``=``, ``+``, ``-`` or ``@`` is prefixed with a single quote. :class:`CsvWriter` writes export rows that way. JSON output needs
-none of this and stays exact.
+with ``=``, ``+``, ``-`` or ``@`` is prefixed with a single quote. :class:`CsvWriter` writes
+export rows that way. JSON output needs none of this and stays exact.
 
 This module imports nothing heavy; rich is imported only by :func:`text`.
 """
