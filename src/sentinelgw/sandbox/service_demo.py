@@ -6,7 +6,8 @@ then the service sandbox (moto's IAM enforcement on, the credential service on l
 an ordinary user). Every move runs the installed ``sentinel`` and the AWS CLI as subprocesses
 and says whether it reached its aim. The demo passes when every move fails against the
 service; the local-mode column shows what a cooperative client cannot stop (a decoy table is
-refused locally too, because a rule without its own table accepts only the configured one).
+refused locally too, because a rule without its own table accepts only the configured one; a
+proof redirect has nothing to redirect in local mode, which sends no proof).
 moto's enforcement is process-wide, so run this in its own process (``sentinel demo
 --service`` does).
 """
