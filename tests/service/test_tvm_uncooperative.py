@@ -783,7 +783,15 @@ def test_no_aws_error_text_reaches_the_caller(on_enforced, alice):
         table.read("0123456789abcdef", "alice", datetime.now(UTC))
     assert err.value.message.startswith("the session table cannot be used (dynamodb:BatchGetItem")
     assert "<" not in err.value.message and "not authorized" not in err.value.message
-    assert "ErrorResponse" in (err.value.detail or "")  # the service log keeps what AWS said
+    assert "AccessDenied" in (err.value.detail or "")  # the service log's error field
+
+
+def test_no_aws_error_body_reaches_the_terminal(alice_env):
+    # alice may not read the table; the sandbox answers that JSON call with an XML body.
+    done = sentinel(["server-sessions", "--table", "sentinel-sessions"], alice_env)
+    assert done.returncode == 2, done.stderr
+    assert "AccessDenied" in done.stderr
+    assert "<" not in done.stderr and "Traceback" not in done.stderr
 
 
 def _slow_clients(url: str, count: int, source: str) -> list[socket.socket]:
