@@ -861,3 +861,27 @@ def test_a_request_that_trickles_in_is_cut_off_at_its_header_deadline():
                 pytest.fail("the server kept a trickling request open past its deadline")
     finally:
         server.stop()
+
+
+def test_an_identity_center_user_is_confirmed_by_iam_and_served_as_themselves(on_enforced):
+    enforced = on_enforced
+    import boto3
+
+    from sentinelgw.sandbox.sso import ROLE_NAME
+
+    sso_role = (
+        f"arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/us-east-1/{ROLE_NAME}"
+    )
+    anyone = {"aws_access_key_id": "AKIAANYONEANYONE0000", "aws_secret_access_key": "x"}
+    with _Unenforced(enforced):  # what Identity Center does on sign-in (AssumeRoleWithSAML)
+        creds = boto3.client("sts", region_name="us-east-1", **anyone).assume_role(
+            RoleArn=sso_role, RoleSessionName="carol@example.com"
+        )["Credentials"]
+    carol = boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name="us-east-1",
+    )
+    grant = client(enforced, carol).start("prod")  # a protected profile serves her
+    assert grant.user == "carol@example.com"

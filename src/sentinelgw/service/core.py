@@ -26,7 +26,7 @@ from typing import Any
 from sentinelgw.credentials.model import AwsCredentials
 from sentinelgw.errors import SentinelError, SessionNotFound
 from sentinelgw.policy import Decision, Mode, Request, denial_message, evaluate
-from sentinelgw.service.caller import ASSUMED_ROLE, Caller
+from sentinelgw.service.caller import ASSUMED_ROLE, SSO_ROLE_PATH, SSO_ROLE_PREFIX, Caller
 from sentinelgw.service.counter import RequestCounter
 from sentinelgw.service.document import (
     CALLER_KINDS,
@@ -400,12 +400,18 @@ def _check_caller_kind(target: Target, caller: Caller, decision: Decision) -> No
     served = [_KIND_NAMES[a] for a in accepted if a in _KIND_NAMES]
     served += [f"sessions of role {r}" for r in roles]
     what = "a role session" if caller.kind == ASSUMED_ROLE else _KIND_NAMES[caller.kind][:-1]
+    fix = "call with your own IAM user or Identity Center sign-in, not an assumed role"
+    if (caller.role or "").startswith(SSO_ROLE_PREFIX):
+        fix = (
+            "IAM did not confirm it as an Identity Center role (the service reads roles under "
+            f"{SSO_ROLE_PATH} with iam:GetRole; its operators may need to re-run "
+            "sentinel init tvm)"
+        )
     raise Refusal(
         403,
         "CallerKindNotAllowed",
         f"profile {target.profile} serves {' and '.join(served) or 'no caller'} only, and "
-        f"you called as {what} ({caller.user}); call with your own IAM user or Identity "
-        "Center sign-in, not an assumed role",
+        f"you called as {what} ({caller.user}); {fix}",
     )
 
 
