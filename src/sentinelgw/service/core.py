@@ -4,7 +4,7 @@ Each public method takes an already-verified :class:`Caller` and plain values, a
 data or raises :class:`Refusal`. The policy, the profile→role map and the table are the
 service's own; nothing the client sends selects them.
 
-Order for a new session: rate limit, policy, caller kind and block first, then the record (a
+Order for a new session: rate limit, blocks, policy and caller kind first, then the record (a
 conditional put), and only then AssumeRole, so no credentials exist for a session the table does
 not know. Every later credential request re-evaluates the current policy and reads the record
 and the user's block in one strongly consistent read; any table error refuses.
