@@ -404,11 +404,13 @@ class _Relay(http.server.BaseHTTPRequestHandler):
 
     target = ""
     proofs: list = []
+    replays: list = []
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         type(self).proofs.append(json.loads(raw).get("proof"))
         status, body, _ = call(type(self).target, self.path, raw)
+        type(self).replays.append((status, body.get("code")))
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -420,8 +422,25 @@ class _Relay(http.server.BaseHTTPRequestHandler):
         pass
 
 
+def test_a_remote_flag_naming_another_host_gets_a_proof_for_that_host_only(alice_env, enforced):
+    _Relay.target, _Relay.proofs, _Relay.replays = enforced.url, [], []
+    relay = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Relay)
+    threading.Thread(target=relay.serve_forever, daemon=True).start()
+    lookalike = f"http://127.0.0.1:{relay.server_port}"
+    env = {**alice_env, "SENTINEL_REMOTE_SERVICE_ID": enforced.url}  # the real service's id
+    try:
+        done = sentinel(["exec", "--remote", lookalike, "--profile", "prod", "--", "true"], env)
+    finally:
+        relay.shutdown()
+        relay.server_close()
+    assert done.returncode != 0
+    assert "SENTINEL_REMOTE_SERVICE_ID is for" in done.stderr
+    assert [p["headers"]["X-Sentinel-Service-Id"] for p in _Relay.proofs] == [lookalike]
+    assert _Relay.replays == [(401, "ProofWrongService")]  # useless to the look-alike
+
+
 def test_project_file_cannot_redirect_proofs_to_another_service(alice_env, enforced, tmp_path):
-    _Relay.target, _Relay.proofs = enforced.url, []
+    _Relay.target, _Relay.proofs, _Relay.replays = enforced.url, [], []
     relay = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Relay)
     threading.Thread(target=relay.serve_forever, daemon=True).start()
     home = Path(alice_env["HOME"])

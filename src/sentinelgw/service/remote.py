@@ -46,12 +46,38 @@ def _warn_ignored(ctx: Context) -> None:
         )
 
 
+def service_id_for(ctx: Context, url: str) -> str | None:
+    """The configured service id for ``url``, or None: proofs then name ``url``'s origin.
+
+    ``SENTINEL_REMOTE_SERVICE_ID`` goes with ``SENTINEL_REMOTE`` and the user's
+    ``defaults.remote_service_id`` with their ``defaults.remote``: an id is used only for the
+    origin of the URL configured beside it (or for any URL when none is), so ``--remote``
+    naming another host gets a proof for that host alone.
+    """
+    from sentinelgw.inert import visible
+    from sentinelgw.service.client import service_origin
+
+    cfg = ctx.config()
+    if ctx.env.get("SENTINEL_REMOTE_SERVICE_ID"):
+        service_id, name = ctx.env["SENTINEL_REMOTE_SERVICE_ID"], "SENTINEL_REMOTE_SERVICE_ID"
+        paired = ctx.env.get("SENTINEL_REMOTE") or cfg.default("remote")
+    elif cfg.default("remote_service_id"):
+        service_id, name = str(cfg.default("remote_service_id")), "defaults.remote_service_id"
+        paired = cfg.default("remote")
+    else:
+        return None
+    if paired and service_origin(str(paired)) != service_origin(url):
+        ctx.note(
+            f"warning: {name} is for {visible(service_origin(str(paired)))}, not "
+            f"{visible(service_origin(url))}; the proof names {visible(service_origin(url))}"
+        )
+        return None
+    return service_id
+
+
 def remote_client(ctx: Context, url: str) -> ServiceClient:
     from sentinelgw.service.client import client_for_session
 
-    service_id = ctx.env.get("SENTINEL_REMOTE_SERVICE_ID")
-    if not service_id:
-        setting = ctx.config().defaults.get("remote_service_id")
-        service_id = str(setting.value) if setting is not None else None
+    service_id = service_id_for(ctx, url)
     region = ctx.region()[0]
     return client_for_session(url, ctx.aws_session(region), region=region, service_id=service_id)
