@@ -12,6 +12,7 @@ calls (see :func:`make_session`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -138,6 +139,26 @@ def client(
         raise translate(exc, service, "client") from exc
 
 
+_MARKUP_CODE = re.compile(r"<Code>([A-Za-z0-9.]{1,64})</Code>")
+_MARKUP_MESSAGE = re.compile(r"<Message>([^<]{0,500})</Message>")
+
+
+def _readable_error(code: str, msg: str) -> tuple[str, str]:
+    """The error code and message, without a raw body.
+
+    When an endpoint answers in another protocol than botocore expected (XML for a JSON
+    service, or a proxy's HTML page), botocore's code is the HTTP status and its message the
+    whole body: keep the ``<Code>`` and ``<Message>`` inside it, or nothing.
+    """
+    if "<" not in msg:
+        return code, " ".join(msg.split())
+    found = _MARKUP_CODE.search(msg)
+    if found and code.isdigit():
+        code = found.group(1)
+    text = _MARKUP_MESSAGE.search(msg)
+    return code, " ".join(text.group(1).split()) if text else ""
+
+
 def translate(
     exc: BaseException, service: str, operation: str, resource: str = ""
 ) -> SentinelError:
@@ -149,8 +170,9 @@ def translate(
     what = f"{service}:{operation}" + (f" on {resource}" if resource else "")
     if isinstance(exc, be.ClientError):
         err = exc.response.get("Error", {})
-        code = str(err.get("Code", "Unknown"))
-        msg = str(err.get("Message", "")).strip()
+        code, msg = _readable_error(
+            str(err.get("Code", "Unknown")), str(err.get("Message", "")).strip()
+        )
         if code in {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}:
             perm = _PERMISSIONS.get((service, operation), f"{service}:{operation}")
             return AWSError(f"{what} was denied ({code})", hint=f"The caller needs {perm}")

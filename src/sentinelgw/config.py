@@ -28,6 +28,11 @@ Keys::
     policies: [...]               # inline policy (Sentinel form)
     version: "1" / rules: [...]   # inline policy (Go form)
 
+``remote`` and ``remote_service_id`` decide where the user's signed proofs of identity go, so
+they are read from the system and user config only: a project file (content of a repository)
+or a ``--config``/``SENTINEL_CONFIG`` file that sets them is ignored, and named in
+``Config.ignored_remote`` for a warning.
+
 Every effective value is a :class:`Setting` that records its source for ``config show``.
 """
 
@@ -55,6 +60,8 @@ DEFAULT_KEYS: dict[str, type | tuple[type, ...]] = {
 TOP_KEYS = {"defaults", "policy_source", "policies", "version", "rules"}
 POLICY_KEYS = {"policies", "version", "rules"}
 BUILTIN_DEFAULTS: dict[str, Any] = {"retention_days": DEFAULT_RETENTION_DAYS, "fail_open": False}
+# Where proofs are sent and which service they name: only the system or user config sets them.
+REMOTE_KEYS = ("remote", "remote_service_id")
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,8 @@ class Config:
     # (unless --debug-policy) and later files cannot replace it.
     policy_pinned: bool = False
     notes: list[str] = field(default_factory=list)  # settings that were ignored, and why
+    # "file:line" of each remote/remote_service_id a project or --config file tried to set
+    ignored_remote: list[str] = field(default_factory=list)
 
     def default(self, key: str) -> Any:
         s = self.defaults.get(key)
@@ -223,6 +232,14 @@ def _merge_file(cfg: Config, path: Path, cache_dir: str | None, kind: str) -> No
                 )
             if key == "retention_days" and int(value) < 1:
                 raise ConfigError(f"{doc.where(('defaults', key))}: retention_days must be ≥ 1")
+            if key in REMOTE_KEYS and kind not in CENTRAL_KINDS:
+                where = doc.where(("defaults", key))
+                cfg.ignored_remote.append(where)
+                cfg.notes.append(
+                    f"{where}: defaults.{key} ignored; only the user's own config, "
+                    "SENTINEL_REMOTE or --remote choose the credential service"
+                )
+                continue
             cfg.defaults[key] = Setting(value, doc.where(("defaults", key)))
     _merge_policy(cfg, doc, path, kind)
 

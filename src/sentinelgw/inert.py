@@ -12,10 +12,10 @@ people's writes or from caller-chosen names, so they can hold any character:
 :func:`visible` escapes every control character as a visible Python-style escape (``\\x1b``,
 ``\\r``, ``\\n``, ``\\t``, ``\\u2028``) and doubles a literal backslash, so the escaped text
 reads back unambiguously. :func:`text` wraps a value in a ``rich.text.Text``, which rich
-never parses as markup. :func:`csv_safe` neutralises formula prefixes the way OWASP's "CSV
-Injection" page recommends: a cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a CR is
-prefixed with a single quote. :class:`CsvWriter` writes export rows that way. JSON output needs
-none of this and stays exact.
+never parses as markup. :func:`csv_safe` escapes control characters the same way and
+neutralises formula prefixes the way OWASP's "CSV Injection" page recommends: a cell starting
+with ``=``, ``+``, ``-`` or ``@`` is prefixed with a single quote. :class:`CsvWriter` writes
+export rows that way. JSON output needs none of this and stays exact.
 
 This module imports nothing heavy; rich is imported only by :func:`text`.
 """
@@ -80,15 +80,17 @@ def text(value: object, style: str = "") -> Text:
 
 
 def csv_safe(value: object) -> str:
-    """A CSV cell that a spreadsheet will show as text, never evaluate as a formula.
+    """A CSV cell that a spreadsheet will show as text, never evaluate as a formula, and that
+    ``cat`` or ``column`` cannot turn into terminal commands.
 
-    A cell starting with ``=``, ``+``, ``-``, ``@``, tab or CR gets a leading single quote
-    (OWASP's recommendation). Other characters are kept exactly: the csv module quotes
-    embedded newlines and commas, so they cannot start a new row.
+    Control characters are escaped as :func:`visible` does for human output (ESC and BEL
+    would otherwise reach the terminal of whoever looks at the file; CR and LF would start a
+    row in tools that do not read CSV quoting). Then a cell starting with ``=``, ``+``, ``-``
+    or ``@`` gets a leading single quote (OWASP's recommendation).
     """
     if value is None:
         return ""
-    s = value if isinstance(value, str) else str(value)
+    s = visible(value)
     if s.startswith(FORMULA_PREFIXES):
         return "'" + s
     return s

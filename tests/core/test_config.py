@@ -42,6 +42,20 @@ def test_sentinel_config_env_is_used_and_flag_replaces_it(tmp_path: Path) -> Non
     assert load_config(str(b), env, tmp_path).default("region") == "ap-south-1"
 
 
+def test_only_the_user_config_chooses_the_credential_service(tmp_path: Path) -> None:
+    home, proj = tmp_path / "home", tmp_path / "proj"
+    write(home / ".sentinel/config.yaml", "defaults:\n  remote: https://tvm.example\n")
+    project = write(
+        proj / "sentinel.yaml",
+        "defaults:\n  remote: http://127.0.0.1:9\n  remote_service_id: https://tvm.example\n",
+    )
+    explicit = write(tmp_path / "x.yaml", "defaults:\n  remote_service_id: other\n")
+    cfg = load_config(str(explicit), {"HOME": str(home)}, proj)
+    assert cfg.default("remote") == "https://tvm.example"
+    assert cfg.default("remote_service_id") is None
+    assert cfg.ignored_remote == [f"{project}:2", f"{project}:3", f"{explicit}:2"]
+
+
 @pytest.mark.parametrize(
     ("text", "needle"),
     [

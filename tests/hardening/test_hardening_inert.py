@@ -98,7 +98,20 @@ def test_any_value_prints_in_a_rich_table_as_its_escaped_text(s: str) -> None:
 def test_csv_safe_never_starts_with_a_formula_prefix(s: str) -> None:
     cell = csv_safe(s)
     assert not cell.startswith(FORMULA_PREFIXES)
-    assert cell in (s, "'" + s)
+    assert cell in (visible(s), "'" + visible(s))
+
+
+@given(st.text())
+def test_csv_cells_hold_no_control_character(s: str) -> None:
+    cell = csv_safe(s)
+    assert not any(ord(c) < 32 or 127 <= ord(c) <= 159 for c in cell)
+
+
+def test_esc_and_bel_in_a_revoke_reason_are_escaped_in_csv() -> None:
+    buf = io.StringIO(newline="")
+    CsvWriter(buf).row(["s1", f"incident{ESC_TITLE}", "agent\x07"])
+    assert "\x1b" not in buf.getvalue() and "\x07" not in buf.getvalue()
+    assert "incident\\x1b]0;pwned\\x07" in buf.getvalue()
 
 
 @given(st.lists(st.text(), min_size=1, max_size=5))
@@ -164,9 +177,7 @@ def test_crlf_in_reason_cannot_forge_a_row(run_sentinel: Run, ddb: Any, table: s
     assert out.returncode == 0, out.stderr
     rows = list(csv.reader(io.StringIO(out.stdout, newline="")))
     assert len(rows) == 2, rows  # header + the one record, whatever the reason holds
-    assert rows[1][rows[0].index("revoked_reason")].replace("\r\n", "\n") == FORGED.replace(
-        "\r\n", "\n"
-    )
+    assert rows[1][rows[0].index("revoked_reason")] == visible(FORGED)
     shown = run_sentinel(["server-session", f"{5:016x}", "--table", table])
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()

@@ -68,6 +68,9 @@ def test_service_role_policy_scopes_each_permission_to_its_resource():
         "iam:DeleteRolePolicy",
     ]
     assert revoke["Resource"] == [PROD, STAGING]
+    sso = policy["SentinelIdentityCenterRoles"]
+    assert sso["Action"] == ["iam:GetRole"]
+    assert sso["Resource"] == ["arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/*"]
     logs = policy["SentinelLambdaLogs"]
     assert (
         logs["Resource"][0] == "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/sentinel*"

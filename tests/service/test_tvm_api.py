@@ -79,10 +79,11 @@ def test_a_user_may_revoke_only_their_own_session(enforced, alice, security):
     assert err.value.code == "SessionEnded"
 
 
-def test_unknown_profile_is_refused_with_the_known_ones(enforced, alice):
+def test_unknown_profile_names_only_the_profile_asked_for(enforced, alice):
     with pytest.raises(ServiceRefused) as err:
         client(enforced, alice).start("staging")
-    assert err.value.code == "UnknownProfile" and "dev, prod" in err.value.detail
+    assert err.value.code == "UnknownProfile" and "'staging'" in err.value.detail
+    assert "dev" not in err.value.detail and "prod" not in err.value.detail
 
 
 @pytest.mark.parametrize(

@@ -67,3 +67,25 @@ def test_table_access_denied_refuses_with_503(on_enforced, alice):
     with pytest.raises(Refusal) as err:
         table.read("0123456789abcdef", "alice", datetime.now(UTC))
     assert err.value.status == 503 and "denied" in err.value.message.lower()
+
+
+def test_identity_center_roles_are_confirmed_by_path_and_role_id(sandbox):
+    from sentinelgw.service.caller import IdentityCenterRoles
+
+    iam = sandbox._client("iam")
+    trust = '{"Version":"2012-10-17","Statement":[]}'
+    suffix = str(int(time.time() * 1000))[-8:]
+    real = iam.create_role(
+        RoleName=f"AWSReservedSSO_Real_{suffix}",
+        Path="/aws-reserved/sso.amazonaws.com/eu-west-1/",
+        AssumeRolePolicyDocument=trust,
+    )["Role"]
+    fake = iam.create_role(
+        RoleName=f"AWSReservedSSO_Lookalike_{suffix}", AssumeRolePolicyDocument=trust
+    )["Role"]
+    roles = IdentityCenterRoles(iam)
+    assert roles(real["RoleName"], real["RoleId"], "123456789012") is True
+    assert roles(fake["RoleName"], fake["RoleId"], "123456789012") is False
+    # Another role's id under the real name (a role re-created, or another account's): refused.
+    assert roles(real["RoleName"], fake["RoleId"], "123456789012") is False
+    assert roles(f"AWSReservedSSO_Gone_{suffix}", "AROAGONE", "123456789012") is False

@@ -152,3 +152,12 @@ def test_a_misconfigured_function_answers_json_503(monkeypatch, capsys):
     status, body, _ = _invoke(_event("/v1/health", None, method="GET"))
     assert (status, body["code"]) == (503, "ServiceMisconfigured")
     assert "SENTINEL_TVM_SERVICE_ID" in capsys.readouterr().err
+
+
+def test_lambda_decision_lines_name_the_source_ip_and_user_agent(lambda_env, alice, capsys):
+    p = proof(lambda_env, alice, service_id=FUNCTION_ARN)
+    status, body, _ = _invoke(_event("/v1/sessions", {"proof": p, "profile": "dev"}))
+    assert status == 201, body
+    lines = [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
+    [line] = [x for x in lines if x.get("request_id") == body["request_id"]]
+    assert (line["client_ip"], line["user_agent"]) == ("203.0.113.7", "sentinel")

@@ -141,7 +141,7 @@ def test_replay_cache_refuses_a_second_use_and_forgets_old_entries():
     assert _code(cache.claim, "e" * 64, later, later) == "ProofReplayCacheFull"
 
 
-def test_replay_is_refused_before_sts_is_asked():
+def test_replay_of_an_accepted_proof_is_refused_and_sts_is_asked_first():
     calls = []
 
     def transport(url, headers, body):
@@ -157,7 +157,29 @@ def test_replay_is_refused_before_sts_is_asked():
     proof = _proof()
     assert verifier.verify(proof, _now(proof)).arn.endswith(":user/alice")
     assert _code(verifier.verify, proof, _now(proof)) == "ProofReplayed"
-    assert calls == [STS]  # the configured endpoint, never the proof's own url
+    assert calls == [STS, STS]  # the configured endpoint, never the proof's own url
+
+
+def test_a_proof_sts_rejects_takes_no_place_in_the_replay_cache():
+    replay = ReplayCache(timedelta(minutes=5), limit=1)
+    verifier = ProofVerifier(
+        service_id=SERVICE,
+        sts_url=STS,
+        transport=lambda *a: (403, b"<Error><Code>SignatureDoesNotMatch</Code></Error>"),
+        replay=replay,
+    )
+    for _ in range(3):
+        proof = _proof()
+        assert _code(verifier.verify, proof, _now(proof)) == "ProofRejected"
+        assert _code(verifier.verify, proof, _now(proof)) == "ProofRejected"
+    assert replay._seen == {}
+
+
+def test_a_proof_dated_in_the_future_is_stale():
+    proof = _proof()
+    assert _check(proof, _now(proof) - timedelta(seconds=50))  # a little clock drift passes
+    assert _code(_check, proof, _now(proof) - timedelta(minutes=2)) == "ProofStale"
+    assert _code(_check, proof, _now(proof) + timedelta(minutes=6)) == "ProofStale"
 
 
 def test_sts_replay_goes_to_the_configured_endpoint_not_the_callers_url():
@@ -214,8 +236,29 @@ def test_unreachable_sts_is_503():
     ],
 )
 def test_user_is_derived_from_the_verified_arn(arn, user, kind):
-    caller = caller_from_arn(VerifiedCaller(arn=arn, account="123456789012", user_id="X"))
+    verified = VerifiedCaller(arn=arn, account="123456789012", user_id="AROAEXAMPLE:x")
+    caller = caller_from_arn(verified, lambda role, role_id, account: role_id == "AROAEXAMPLE")
     assert (caller.user, caller.kind, caller.account) == (user, kind, "123456789012")
+
+
+def test_an_sso_role_name_alone_is_an_ordinary_role_session():
+    arn = "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Lookalike_0000/security"
+    verified = VerifiedCaller(arn=arn, account="123456789012", user_id="AROAEXAMPLE:security")
+    for check in (None, lambda *a: False):
+        caller = caller_from_arn(verified, check)
+        assert (caller.user, caller.kind) == (
+            "AWSReservedSSO_Lookalike_0000/security",
+            "assumed-role",
+        )
+
+
+def test_a_block_applies_to_the_user_named_in_a_sentinel_session_name():
+    arn = "arn:aws:sts::123456789012:assumed-role/sentinel-dev/sentinel.alice.0123456789abcdef"
+    caller = caller_from_arn(VerifiedCaller(arn=arn, account="123456789012", user_id="AROA:x"))
+    assert caller.humans == ("sentinel-dev/sentinel.alice.0123456789abcdef", "alice")
+    plain = "arn:aws:sts::123456789012:assumed-role/sentinel-dev/alice2"
+    caller = caller_from_arn(VerifiedCaller(arn=plain, account="123456789012", user_id="AROA:x"))
+    assert caller.humans == ("sentinel-dev/alice2",)
 
 
 def test_caller_chosen_session_name_never_passes_as_a_bare_user():

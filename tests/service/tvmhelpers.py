@@ -35,11 +35,12 @@ def call(
     body: bytes | dict | None = None,
     method: str = "POST",
     headers: dict[str, str] | None = None,
+    timeout: float = 30,
 ) -> tuple[int, dict[str, Any], dict[str, str]]:
     data = json.dumps(body).encode() if isinstance(body, dict) else body
     req = urllib.request.Request(url + path, data=data, method=method, headers=headers or {})
     try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, json.loads(resp.read()), dict(resp.headers)
     except urllib.error.HTTPError as exc:
         with exc:

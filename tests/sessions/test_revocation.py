@@ -257,3 +257,30 @@ def test_a_record_naming_another_sessions_source_identity_denies_nothing(iam: An
 def test_a_value_sts_would_refuse_is_not_written(iam: Any) -> None:
     with pytest.raises(HardRevocationError, match="not a SourceIdentity STS accepts"):
         hard_revoke(iam, new_role(iam), "x" * 5000, now=T0, settle=0, sleep=no_wait)
+
+
+def test_entries_of_ended_sessions_are_pruned_whatever_their_age() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sentinelgw.sessions.revoked_policy import merge_document, revoked_entries
+
+    now = datetime(2026, 12, 1, 14, 30, tzinfo=UTC)
+    first, _ = merge_document(
+        None, "sentinel.a.0000000000000001", now=now, max_session=timedelta(hours=12)
+    )
+    second, _ = merge_document(
+        first, "sentinel.b.0000000000000002", now=now, max_session=timedelta(hours=12)
+    )
+    asked: list[set[str]] = []
+
+    def ended(entries: set[str]) -> set[str]:
+        asked.append(entries)
+        return {"sentinel.a.0000000000000001"}
+
+    doc, pruned = merge_document(
+        second, "sentinel.c.0000000000000003", now=now, max_session=timedelta(hours=12), ended=ended
+    )
+    assert pruned == 1
+    assert asked == [{"sentinel.a.0000000000000001", "sentinel.b.0000000000000002"}]
+    [entries] = revoked_entries(doc).values()
+    assert entries == {"sentinel.b.0000000000000002", "sentinel.c.0000000000000003"}

@@ -43,7 +43,16 @@ def tvm() -> None:
 @click.option(
     "--threads", type=click.IntRange(1, 256), default=16, show_default=True, help="Worker threads."
 )
-def serve(host: str, port: int, config_file: str | None, threads: int) -> int:
+@click.option(
+    "--per-address-limit",
+    type=click.IntRange(0, 10000),
+    default=32,
+    show_default=True,
+    help="Open connections one client address may hold; 0 for none (behind a load balancer).",
+)
+def serve(
+    host: str, port: int, config_file: str | None, threads: int, per_address_limit: int
+) -> int:
     """Run the credential service until SIGINT or SIGTERM; one JSON log line per decision."""
     import os
 
@@ -53,7 +62,13 @@ def serve(host: str, port: int, config_file: str | None, threads: int) -> int:
 
     env = dict(os.environ)
     settings = settings_from_file(config_file, env) if config_file else settings_from({}, env)
-    server = ServiceServer(build_app(settings), host=host, port=port, threads=threads)
+    server = ServiceServer(
+        build_app(settings),
+        host=host,
+        port=port,
+        threads=threads,
+        per_address=per_address_limit,
+    )
 
     def on_term(_signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt

@@ -6,7 +6,8 @@ then the service sandbox (moto's IAM enforcement on, the credential service on l
 an ordinary user). Every move runs the installed ``sentinel`` and the AWS CLI as subprocesses
 and says whether it reached its aim. The demo passes when every move fails against the
 service; the local-mode column shows what a cooperative client cannot stop (a decoy table is
-refused locally too, because a rule without its own table accepts only the configured one).
+refused locally too, because a rule without its own table accepts only the configured one; a
+proof redirect has nothing to redirect in local mode, which sends no proof).
 moto's enforcement is process-wide, so run this in its own process (``sentinel demo
 --service`` does).
 """
@@ -24,6 +25,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sentinelgw.sandbox.core import Sandbox
 from sentinelgw.sandbox.demo import aws_command, sentinel_command
@@ -58,7 +60,7 @@ class _Side:
         self.aws = aws_command() or ["aws"]
 
     def run(
-        self, argv: list[str], env: dict[str, str] | None = None
+        self, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
     ) -> subprocess.CompletedProcess[str]:
         shown = [
             "sentinel" if a == self.sentinel[0] else "aws" if a == self.aws[0] else a for a in argv
@@ -72,6 +74,7 @@ class _Side:
             timeout=120,
             check=False,
             stdin=subprocess.DEVNULL,
+            cwd=cwd,
         )
         last = (proc.stderr.strip().splitlines() or proc.stdout.strip().splitlines() or [""])[-1]
         if "SecretAccessKey" in last:
@@ -277,6 +280,110 @@ def assume_with_real_source_identity(s: _Side) -> bool:
     return proc.returncode == 0
 
 
+class _Relay(http.server.BaseHTTPRequestHandler):
+    """A look-alike service: keeps each proof it is sent and replays it to the real service."""
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        import urllib.error
+        import urllib.request
+
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        server: Any = self.server
+        server.proofs += 1
+        status, body = 503, b'{"code":"ServiceUnavailable","message":"try again later"}'
+        if server.target:
+            req = urllib.request.Request(  # noqa: S310 - the sandbox's loopback service
+                server.target + self.path,
+                data=raw,
+                method="POST",
+                headers={"Content-Type": "application/json"},
+            )
+            try:
+                with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
+                    status, body = resp.status, resp.read()
+            except urllib.error.HTTPError as exc:
+                status, body = exc.code, exc.read()
+                exc.close()
+            except OSError:
+                pass
+        server.replayed_ok += status == 201
+        # The victim sees only an outage, whatever the replay got.
+        status, body = 503, b'{"code":"ServiceUnavailable","message":"try again later"}'
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+def proof_redirect(s: _Side) -> bool:
+    """The aim: a colleague's proof, sent by a project file to a look-alike, replayed for prod."""
+    relay = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Relay)
+    server: Any = relay
+    server.target, server.proofs, server.replayed_ok = s.sb.service_url, 0, 0
+    threading.Thread(target=relay.serve_forever, daemon=True).start()
+    home = Path(s.env["HOME"])
+    project = s.sb.root / "cloned-repo"
+    project.mkdir(exist_ok=True)
+    (project / "sentinel.yaml").write_text(
+        f"defaults:\n  remote: http://127.0.0.1:{relay.server_port}\n"
+        + (f"  remote_service_id: {s.sb.service_url}\n" if s.sb.service_url else ""),
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in s.env.items() if k != "SENTINEL_REMOTE"}
+    if s.sb.service_url:
+        # The colleague's own config names the real service.
+        (home / ".sentinel").mkdir(mode=0o700, exist_ok=True)
+        (home / ".sentinel" / "config.yaml").write_text(
+            f"defaults:\n  remote: {s.sb.service_url}\n", encoding="utf-8"
+        )
+    victim = ["--aws-profile", "security"] if s.remote else []
+    try:
+        s.run(
+            [*s.sentinel, "exec", *victim, "--profile", "prod", "--", "true"],
+            env=env,
+            cwd=project,
+        )
+    finally:
+        relay.shutdown()
+        relay.server_close()
+        (home / ".sentinel" / "config.yaml").unlink(missing_ok=True)
+    s.echo(f"    the look-alike received {server.proofs} proof(s); {server.replayed_ok} replayed")
+    return bool(server.replayed_ok)
+
+
+def block_escape(s: _Side) -> bool:
+    """The aim: a prod session while blocked, as a role session of a role the user may assume."""
+    admin = ["--aws-profile", "security"] if s.remote else []
+    s.sentinel_run("server-revoke", "--user", "alice", "--block", "--reason", "demo", *admin)
+    try:
+        proc = s.aws_run(
+            "sts",
+            "assume-role",
+            "--role-arn",
+            s.sb.role_arns["dev"],
+            "--role-session-name",
+            "alice2",
+            "--output",
+            "json",
+        )
+        if proc.returncode != 0:
+            return False
+        c = json.loads(proc.stdout)["Credentials"]
+        env = {
+            **s.env,
+            "AWS_ACCESS_KEY_ID": c["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": c["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": c["SessionToken"],
+        }
+        return s.session(env=env) is not None
+    finally:
+        s.sentinel_run("server-unblock", "--user", "alice", *admin)
+
+
 MOVES: tuple[tuple[str, Callable[[_Side], bool]], ...] = (
     (
         "starts a new session right after a block (deleting the block first)",
@@ -291,6 +398,11 @@ MOVES: tuple[tuple[str, Callable[[_Side], bool]], ...] = (
         "calls aws sts assume-role with a real session's SourceIdentity",
         assume_with_real_source_identity,
     ),
+    (
+        "commits a sentinel.yaml that sends a colleague's proof to a look-alike",
+        proof_redirect,
+    ),
+    ("comes back after a block as a role session (sentinel-dev/alice2)", block_escape),
 )
 
 

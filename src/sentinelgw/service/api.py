@@ -15,7 +15,10 @@ and writes :class:`HttpResponse` back; nothing here knows which host it runs in.
 ================================================  ==========================================
 
 Errors are ``{"code", "message", "request_id"}`` with the matching status. A bug answers 500
-``InternalError`` with the request id only: the log line carries the exception type.
+``InternalError`` with the request id only: the log line carries the exception type. Every
+decision line names the client address and its User-Agent, escaped and cut to
+``MAX_LOGGED_AGENT`` characters (both are the caller's to choose, so they are evidence, not
+identity).
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
-from sentinelgw.service.caller import caller_from_arn
+from sentinelgw.inert import visible
+from sentinelgw.service.caller import IdentityCenterCheck, caller_from_arn
 from sentinelgw.service.core import Grant, SentinelService
 from sentinelgw.service.proof import ProofVerifier
 from sentinelgw.service.refusal import Refusal
@@ -37,6 +41,7 @@ from sentinelgw.sourceidentity import new_id
 from sentinelgw.timeutil import iso
 
 MAX_BODY = 64 * 1024
+MAX_LOGGED_AGENT = 256
 REQUEST_ID_HEADER = "X-Sentinel-Request-Id"
 _SESSION_CALL = re.compile(
     r"^/v1/sessions/(?P<id>[^/]{1,64})/(?P<call>credentials|revoke|renew|end)$"
@@ -57,6 +62,8 @@ LOG_FIELDS = (
     "rule",
     "message",
     "error",
+    "client_ip",
+    "user_agent",
 )
 
 
@@ -69,6 +76,8 @@ class HttpRequest:
     # The origin the host was reached at, set only by hosts where the platform (not the
     # caller) names it, such as a Lambda Function URL's domain. Proofs for it are accepted too.
     origin: str | None = None
+    # The address the connection came from, as the host saw it (None when it cannot say).
+    client_ip: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,15 +114,26 @@ class ServiceApp:
     verifier: ProofVerifier
     log: ServiceLog
     clock: Callable[[], datetime]
+    # Confirms AWSReservedSSO_* roles (see sentinelgw.service.caller); None trusts none.
+    identity_center: IdentityCenterCheck | None = None
 
     def handle(self, request: HttpRequest) -> HttpResponse:
         request_id = new_id()
         note: dict[str, Any] = {"request_id": request_id}
+        if request.client_ip:
+            note["client_ip"] = visible(request.client_ip)[:64]
+        agent = request.headers.get("user-agent")
+        if agent:
+            note["user_agent"] = visible(agent[: MAX_LOGGED_AGENT * 2])[:MAX_LOGGED_AGENT]
+        extra: dict[str, str] = {}
         try:
             status, body = self._route(request, note)
         except Refusal as exc:
             status, body = exc.status, {"code": exc.code, "message": exc.message}
             note.update(code=exc.code, message=exc.message)
+            if exc.detail:
+                note["error"] = exc.detail
+            extra = dict(exc.headers)
         except Exception as exc:  # a bug: the log names the type, the caller gets the id
             status, body = (
                 500,
@@ -134,6 +154,7 @@ class ServiceApp:
                 REQUEST_ID_HEADER: request_id,
                 "Content-Type": "application/json",
                 "Cache-Control": "no-store",
+                **extra,
             },
         )
 
@@ -151,7 +172,8 @@ class ServiceApp:
         note["event"] = view or ("session_create" if m is None else f"session_{m.group('call')}")
         body = _json_body(request.body)
         caller = caller_from_arn(
-            self.verifier.verify(body.get("proof"), self.clock(), also=request.origin)
+            self.verifier.verify(body.get("proof"), self.clock(), also=request.origin),
+            self.identity_center,
         )
         note.update(user=caller.user, caller_arn=caller.arn)
         self.service.admit(caller)

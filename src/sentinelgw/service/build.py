@@ -10,6 +10,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from sentinelgw.awsclients import retries_for
 from sentinelgw.service.api import ServiceApp, ServiceLog
+from sentinelgw.service.caller import IdentityCenterRoles
 from sentinelgw.service.core import SentinelService
 from sentinelgw.service.document import DocumentSource, open_fetch
 from sentinelgw.service.hardrevoke import iam_revoker
@@ -61,14 +62,15 @@ def build_app(
     documents = DocumentSource(
         settings.policy, open_fetch(settings.policy, client_for), refresh=settings.refresh_seconds
     )
+    table = ServiceTable(client_for("dynamodb"), settings.table)
     service = SentinelService(
         service_id=settings.service_id,
         documents=documents,
-        table=ServiceTable(client_for("dynamodb"), settings.table),
+        table=table,
         sts=client_for("sts"),
         clock=utcnow,
         accounts=settings.accounts,
-        hard_revoke=iam_revoker(client_for("iam")),
+        hard_revoke=iam_revoker(client_for("iam"), table.store),
         min_session=timedelta(seconds=settings.min_session_seconds),
     )
     verifier = ProofVerifier(
@@ -76,4 +78,10 @@ def build_app(
         sts_url=settings.sts_endpoint,
         transport=transport or botocore_transport(),
     )
-    return ServiceApp(service=service, verifier=verifier, log=ServiceLog(log_stream), clock=utcnow)
+    return ServiceApp(
+        service=service,
+        verifier=verifier,
+        log=ServiceLog(log_stream),
+        clock=utcnow,
+        identity_center=IdentityCenterRoles(client_for("iam")),
+    )

@@ -2,9 +2,11 @@
 use it. Every call carries a fresh proof signed with the user's own AWS credentials; the client
 needs no DynamoDB or IAM permission, only the ability to sign (any valid credentials).
 
-The service id the proof is bound to is ``SENTINEL_REMOTE_SERVICE_ID`` when set, else the
-origin of the service URL (``https://host[:port]``): the client never takes it from the
-service, so a service cannot obtain a proof that another service would accept.
+The service id the proof is bound to is the origin of the service URL it is sent to
+(``https://host[:port]``), unless ``SENTINEL_REMOTE_SERVICE_ID`` or the user's own
+``defaults.remote_service_id`` names another (never a project file's:
+:mod:`sentinelgw.service.remote`). The client never takes it from the service, so a service
+cannot obtain a proof that another service would accept.
 """
 
 from __future__ import annotations

@@ -4,10 +4,14 @@ Each public method takes an already-verified :class:`Caller` and plain values, a
 data or raises :class:`Refusal`. The policy, the profile→role map and the table are the
 service's own; nothing the client sends selects them.
 
-Order for a new session: policy and block first, then the record (a conditional put), and only
-then AssumeRole, so no credentials exist for a session the table does not know. Every later
-credential request re-evaluates the current policy and reads the record and the user's block
-in one strongly consistent read; any table error refuses.
+Order for a new session: rate limit, blocks, policy and caller kind first, then the record (a
+conditional put), and only then AssumeRole, so no credentials exist for a session the table does
+not know. Every later credential request re-evaluates the current policy and reads the record
+and the user's block in one strongly consistent read; any table error refuses.
+
+A block applies to every human behind the caller (:attr:`Caller.humans`). A profile serves only
+the caller kinds its ``callers`` allow (by default a protected profile serves IAM users and
+Identity Center users only), so a blocked user cannot come back as a role session.
 """
 
 from __future__ import annotations
@@ -22,10 +26,17 @@ from typing import Any
 from sentinelgw.credentials.model import AwsCredentials
 from sentinelgw.errors import SentinelError, SessionNotFound
 from sentinelgw.policy import Decision, Mode, Request, denial_message, evaluate
-from sentinelgw.service.caller import Caller
+from sentinelgw.service.caller import ASSUMED_ROLE, SSO_ROLE_PATH, SSO_ROLE_PREFIX, Caller
 from sentinelgw.service.counter import RequestCounter
-from sentinelgw.service.document import DocumentSource, ServiceDocument, Target
-from sentinelgw.service.refusal import Refusal
+from sentinelgw.service.document import (
+    CALLER_KINDS,
+    ROLE_CALLER,
+    DocumentSource,
+    ServiceDocument,
+    Target,
+)
+from sentinelgw.service.ratelimit import RateLimiter
+from sentinelgw.service.refusal import Refusal, aws_failure
 from sentinelgw.service.table import ServiceTable, StoredSession
 from sentinelgw.sessions.model import SessionRecord, is_session_id
 from sentinelgw.sourceidentity import format_source_identity, new_id
@@ -87,6 +98,7 @@ class SentinelService:
     # The shortest session or lease a caller may ask for (a setting, so a sandbox can test a
     # lapse in seconds).
     min_session: timedelta = MIN_SESSION
+    limiter: RateLimiter = field(default_factory=RateLimiter)
     _creds: dict[str, AwsCredentials] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -121,7 +133,13 @@ class SentinelService:
         try:
             return self.documents.current()
         except SentinelError as exc:
-            raise Refusal(503, "PolicyUnavailable", str(exc)) from None
+            raise Refusal(
+                503,
+                "PolicyUnavailable",
+                "the service document cannot be loaded, so the service refuses; "
+                "its operators find the reason in the service log",
+                detail=str(exc),
+            ) from None
 
     # -- the three calls ----------------------------------------------------------------
 
@@ -132,11 +150,13 @@ class SentinelService:
             raise Refusal(400, "BadRequest", "mode must be server, credential_process or console")
         note["profile"] = profile
         doc = self.document()
+        self._limit(doc, caller, "session_starts_per_minute", "started", "sessions")
         target = _target(doc, profile)
         now = self.clock()
-        block = self.table.block(caller.user, now)
-        if block is not None:
-            raise Refusal(403, "UserBlocked", block.describe())
+        for human in caller.humans:
+            block = self.table.block(human, now)
+            if block is not None:
+                raise Refusal(403, "UserBlocked", block.describe())
         decision = self._decide(doc, caller, target, mode, now, note)
         renewable = _flag(body, "renewable")
         cap = decision.max_server_duration
@@ -181,7 +201,7 @@ class SentinelService:
         note["session_id"] = session_id
         doc = self.document()
         now = self.clock()
-        stored, block = self.table.read(session_id, caller.user, now)
+        stored, block = self.table.read(session_id, caller.user, now, also=caller.humans)
         record = self._owned(stored, caller, session_id)
         note["profile"] = record.profile
         if record.status == "revoked":
@@ -221,6 +241,8 @@ class SentinelService:
         if stored is None:
             raise Refusal(404, "SessionNotFound", f"no session {session_id}")
         admin = any(fnmatchcase(caller.user, pattern) for pattern in doc.admins)
+        if not admin:
+            self._limit(doc, caller, "revokes_per_minute", "revoked", "sessions")
         if not admin and stored.caller_arn != caller.arn:
             raise Refusal(
                 403,
@@ -389,6 +411,18 @@ class SentinelService:
 
     # -- helpers ------------------------------------------------------------------------
 
+    def _limit(self, doc: ServiceDocument, caller: Caller, key: str, did: str, what: str) -> None:
+        limit = doc.limits[key]
+        wait = self.limiter.take(f"{key}:{caller.user}", limit)
+        if wait is not None:
+            raise Refusal(
+                429,
+                "TooManyRequests",
+                f"user {caller.user} {did} {limit} {what} in the last minute, the service's "
+                f"limit; try again in {wait}s",
+                headers={"Retry-After": str(wait)},
+            )
+
     def _owned(
         self, stored: StoredSession | None, caller: Caller, session_id: str
     ) -> SessionRecord:
@@ -426,6 +460,7 @@ class SentinelService:
                 "PolicyDenied",
                 "Sentinel policy denied this request: " + _service_denial(decision, request),
             )
+        _check_caller_kind(target, caller, decision)
         return decision
 
     def _cached(
@@ -466,7 +501,8 @@ class SentinelService:
             raise Refusal(
                 502,
                 "AssumeRoleFailed",
-                translate(exc, "sts", "AssumeRole", record.role_arn).message,
+                f"sts:AssumeRole on {record.role_arn} failed ({aws_failure(exc)})",
+                detail=translate(exc, "sts", "AssumeRole", record.role_arn).message,
             ) from exc
         c = resp["Credentials"]
         creds = AwsCredentials(
@@ -531,11 +567,47 @@ def _grant(
 def _target(doc: ServiceDocument, profile: str) -> Target:
     target = doc.profiles.get(profile)
     if target is None:
-        known = ", ".join(sorted(doc.profiles)) or "none"
+        # Only the name asked for: the list of profiles is not every caller's to read.
         raise Refusal(
-            403, "UnknownProfile", f"the service has no profile {profile!r} (it serves: {known})"
+            403,
+            "UnknownProfile",
+            f"the service has no profile {profile!r} for you; check the name with the "
+            "service's operators",
         )
     return target
+
+
+_KIND_NAMES = {"iam-user": "IAM users", "identity-center": "Identity Center users"}
+
+
+def _check_caller_kind(target: Target, caller: Caller, decision: Decision) -> None:
+    """Refuse a caller kind the profile does not serve (see the module docstring)."""
+    accepted = target.callers
+    if accepted is None:
+        if not (decision.requires_server or decision.requires_session_tracking):
+            return
+        accepted = CALLER_KINDS
+    if caller.kind in accepted:
+        return
+    roles = [a[len(ROLE_CALLER) :] for a in accepted if a.startswith(ROLE_CALLER)]
+    if caller.kind == ASSUMED_ROLE and any(fnmatchcase(caller.role or "", r) for r in roles):
+        return
+    served = [_KIND_NAMES[a] for a in accepted if a in _KIND_NAMES]
+    served += [f"sessions of role {r}" for r in roles]
+    what = "a role session" if caller.kind == ASSUMED_ROLE else _KIND_NAMES[caller.kind][:-1]
+    fix = "call with your own IAM user or Identity Center sign-in, not an assumed role"
+    if (caller.role or "").startswith(SSO_ROLE_PREFIX):
+        fix = (
+            "IAM did not confirm it as an Identity Center role (the service reads roles under "
+            f"{SSO_ROLE_PATH} with iam:GetRole; its operators may need to re-run "
+            "sentinel init tvm)"
+        )
+    raise Refusal(
+        403,
+        "CallerKindNotAllowed",
+        f"profile {target.profile} serves {' and '.join(served) or 'no caller'} only, and "
+        f"you called as {what} ({caller.user}); {fix}",
+    )
 
 
 def _string(body: dict[str, Any], key: str, *, required: bool = False) -> str | None:
@@ -565,6 +637,9 @@ def _lifetime(
     if raw is None:
         wanted = default
     elif isinstance(raw, int) and not isinstance(raw, bool):
+        # Checked as a number first: timedelta(seconds=10**100) overflows.
+        if not MIN_SESSION.total_seconds() <= raw <= MAX_SESSION.total_seconds():
+            raise Refusal(400, "BadRequest", "duration_seconds must be from 60 to 43200")
         wanted = timedelta(seconds=raw)
     else:
         raise Refusal(400, "BadRequest", "duration_seconds must be a whole number of seconds")

@@ -7,7 +7,13 @@ changes it. Example::
     profiles:
       prod: {role_arn: "arn:aws:iam::123456789012:role/prod"}
       dev:  {role_arn: "arn:aws:iam::123456789012:role/dev"}
+      deploy:                     # callers: who may use the profile (see below)
+        role_arn: "arn:aws:iam::123456789012:role/deploy"
+        callers: [iam-user, "role:ci-*"]
     admins: [security]            # users who may revoke any session through the service
+    limits:                       # per user and instance, in a sliding minute (defaults shown)
+      session_starts_per_minute: 60
+      revokes_per_minute: 10
     policies:                     # the usual policy, either syntax; rules may match role_arn
       - name: prod-tracked
         match: {role_arn: "arn:aws:iam::*:role/prod"}
@@ -17,6 +23,12 @@ changes it. Example::
 the last load (checked when a request arrives, so it also works in a frozen Lambda). A reload
 that fails keeps the last good document for ``max_stale`` seconds, then the service refuses
 (fail closed).
+
+``callers`` lists the kinds of caller a profile serves: ``iam-user``, ``identity-center`` and
+``role:<name>`` (a role name or glob, for role sessions of that role). Without it, a profile the
+policy protects (``require_server_session`` or ``require_server``) serves IAM users and Identity
+Center users only, so a blocked user cannot come back as a role session they started
+themselves; any other profile serves every kind.
 """
 
 from __future__ import annotations
@@ -25,7 +37,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +46,13 @@ from sentinelgw.policy.loader import policy_from_doc
 from sentinelgw.policy.model import Policy
 from sentinelgw.yamlsrc import YamlDoc, YamlError, load_yaml
 
-SERVICE_KEYS = ("profiles", "admins")
+SERVICE_KEYS = ("profiles", "admins", "limits")
+CALLER_KINDS = ("iam-user", "identity-center")
+ROLE_CALLER = "role:"
+LIMIT_KEYS = {"session_starts_per_minute": 60, "revokes_per_minute": 10}
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 _PROFILE = re.compile(r"^[\w+=,.@-]{1,64}$")
+_ROLE_GLOB = re.compile(r"^[\w+=,.@*?-]{1,64}$")
 MAX_DOCUMENT_BYTES = 256 * 1024
 
 
@@ -46,6 +62,8 @@ class Target:
 
     profile: str
     role_arn: str
+    # Caller kinds served (CALLER_KINDS and "role:<glob>"); None: the default (module doc).
+    callers: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +72,7 @@ class ServiceDocument:
     profiles: dict[str, Target]
     admins: tuple[str, ...]
     source: str
+    limits: dict[str, int] = field(default_factory=lambda: dict(LIMIT_KEYS))
 
 
 def parse_document(text: str | bytes, filename: str) -> ServiceDocument:
@@ -71,9 +90,12 @@ def parse_document(text: str | bytes, filename: str) -> ServiceDocument:
         )
     profiles = _profiles(doc, data.get("profiles"))
     admins = _admins(doc, data.get("admins"))
+    limits = _limits(doc, data.get("limits"))
     rest = {k: v for k, v in data.items() if k not in SERVICE_KEYS}
     policy = policy_from_doc(YamlDoc(data=rest, filename=filename, lines=doc.lines))
-    return ServiceDocument(policy=policy, profiles=profiles, admins=admins, source=filename)
+    return ServiceDocument(
+        policy=policy, profiles=profiles, admins=admins, source=filename, limits=limits
+    )
 
 
 def _profiles(doc: YamlDoc, raw: Any) -> dict[str, Target]:
@@ -90,13 +112,53 @@ def _profiles(doc: YamlDoc, raw: Any) -> dict[str, Target]:
         if not isinstance(name, str) or not _PROFILE.match(name):
             raise PolicyInvalid(f"{where}: invalid profile name {name!r}")
         role = entry.get("role_arn") if isinstance(entry, dict) else None
-        if not isinstance(role, str) or not _ROLE_ARN.match(role) or set(entry) != {"role_arn"}:
+        if (
+            not isinstance(role, str)
+            or not _ROLE_ARN.match(role)
+            or not {"role_arn"} <= set(entry) <= {"role_arn", "callers"}
+        ):
             raise PolicyInvalid(
                 f"{where}: profile {name} must be {{role_arn: "
-                "arn:aws:iam::<account>:role/<name>}}"
+                "arn:aws:iam::<account>:role/<name>, callers: [...]}} (callers optional)"
             )
-        out[name] = Target(profile=name, role_arn=role)
+        callers = _callers(doc, ("profiles", name, "callers"), entry.get("callers", None))
+        out[name] = Target(profile=name, role_arn=role, callers=callers)
     return out
+
+
+def _callers(doc: YamlDoc, path: tuple[str, ...], raw: Any) -> tuple[str, ...] | None:
+    if raw is None:
+        return None
+    values = raw if isinstance(raw, list) else [raw]
+    for value in values:
+        ok = isinstance(value, str) and (
+            value in CALLER_KINDS
+            or (value.startswith(ROLE_CALLER) and _ROLE_GLOB.match(value[len(ROLE_CALLER) :]))
+        )
+        if not ok:
+            raise PolicyInvalid(
+                f"{doc.where(path)}: callers must list iam-user, identity-center or "
+                f"role:<role name or glob>, not {value!r}"
+            )
+    return tuple(values)
+
+
+def _limits(doc: YamlDoc, raw: Any) -> dict[str, int]:
+    limits = dict(LIMIT_KEYS)
+    if raw is None:
+        return limits
+    if not isinstance(raw, dict):
+        raise PolicyInvalid(f"{doc.where(('limits',))}: 'limits' must be a mapping")
+    for key, value in raw.items():
+        if key not in LIMIT_KEYS or not isinstance(value, int) or isinstance(value, bool):
+            raise PolicyInvalid(
+                f"{doc.where(('limits', key))}: limits takes "
+                f"{', '.join(LIMIT_KEYS)}, each a whole number"
+            )
+        if not 1 <= value <= 10_000:
+            raise PolicyInvalid(f"{doc.where(('limits', key))}: {key} must be from 1 to 10000")
+        limits[key] = value
+    return limits
 
 
 def _admins(doc: YamlDoc, raw: Any) -> tuple[str, ...]:

@@ -43,6 +43,7 @@ def request_from_event(event: dict[str, Any]) -> HttpRequest:
         body=body,
         headers=headers,
         origin=origin,
+        client_ip=str(http.get("sourceIp") or "") or None,
     )
 
 

@@ -8,7 +8,8 @@ Who holds what:
 - the execution role gets exactly what the service does (:func:`service_role_policy`): assume
   the protected roles with a SourceIdentity and a session tag, read and write session records,
   read the policy parameter, manage the ``SentinelRevokedSessions`` inline policy on protected
-  roles for hard revocation, and write its own logs;
+  roles for hard revocation, read Identity Center roles (``iam:GetRole`` on their reserved
+  path, to tell them from look-alikes) and write its own logs;
 - users get only the right to call the service (:func:`user_invoke_policy`): no table access,
   no ``sts:AssumeRole`` on protected roles.
 
@@ -17,6 +18,7 @@ Every builder returns a fresh ``dict`` ready for ``json.dumps``; none does I/O.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 Policy = dict[str, Any]
@@ -44,6 +46,9 @@ REVOCATION_ACTIONS = (
     "iam:PutRolePolicy",
     "iam:DeleteRolePolicy",  # only for the AWSRevokeOlderSessions fallback
 )
+# The service confirms an Identity Center caller's role by reading it (its path and RoleId);
+# granted on that path only, so a look-alike role elsewhere reads as AccessDenied.
+IDENTITY_CENTER_ROLES = "role/aws-reserved/sso.amazonaws.com/*"
 LOG_ACTIONS = ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")
 # Since October 2025 AWS requires both actions to call a new AWS_IAM Function URL. Direct
 # invocation gives a caller nothing more: the service verifies the caller's signed proof on
@@ -95,6 +100,13 @@ def service_role_policy(
     statements.append(_allow("SentinelPolicyParameter", ("ssm:GetParameter",), [parameter_arn]))
     if roles:
         statements.append(_allow("SentinelHardRevocation", REVOCATION_ACTIONS, roles))
+        statements.append(
+            _allow(
+                "SentinelIdentityCenterRoles",
+                ("iam:GetRole",),
+                [f"{_iam_prefix(table_arn)}:{IDENTITY_CENTER_ROLES}"],
+            )
+        )
     logs = log_group_arn or _default_log_group(table_arn)
     statements.append(_allow("SentinelLambdaLogs", LOG_ACTIONS, [logs, f"{logs}:*"]))
     return {"Version": VERSION, "Statement": statements}
@@ -110,6 +122,22 @@ def user_invoke_policy(function_arn: str) -> Policy:
 
 def _allow(sid: str, actions: tuple[str, ...], resources: list[str]) -> dict[str, Any]:
     return {"Sid": sid, "Effect": "Allow", "Action": list(actions), "Resource": list(resources)}
+
+
+# arn:<partition>:dynamodb:<region>:<account>:table/..., where each part may also be a
+# CloudFormation ${...} variable (which holds colons).
+_TABLE_ARN = re.compile(
+    r"^(?P<arn>arn:(?:\$\{[^}]*\}|[^:]+)):dynamodb:(?:\$\{[^}]*\}|[^:]*)"
+    r":(?P<account>\$\{[^}]*\}|[^:]*):table/"
+)
+
+
+def _iam_prefix(table_arn: str) -> str:
+    """``arn:<partition>:iam::<account>`` of the table's partition and account."""
+    m = _TABLE_ARN.match(table_arn)
+    if m is None or not m.group("account"):
+        return "arn:aws:iam::*"
+    return f"{m.group('arn')}:iam::{m.group('account')}"
 
 
 def _default_log_group(table_arn: str) -> str:

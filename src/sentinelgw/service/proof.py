@@ -15,9 +15,14 @@ Checks, in order, each a :class:`ProofError` with a stable ``code`` (HTTP 401, e
 - ``ProofTooLarge``: over the size limits;
 - ``ProofWrongService``: the service-id header is missing, unsigned, or names another service;
 - ``ProofWrongEndpoint``: signed for another STS host than the one the service uses;
-- ``ProofStale``: ``X-Amz-Date`` further than the allowed skew from the service's clock;
-- ``ProofReplayed``: the same signature was already accepted within that window;
-- ``ProofRejected``: STS refused it (bad signature, unknown or expired key).
+- ``ProofStale``: ``X-Amz-Date`` further than the allowed skew in the past from the service's
+  clock, or more than ``FUTURE_SKEW`` ahead of it;
+- ``ProofRejected``: STS refused it (bad signature, unknown or expired key);
+- ``ProofReplayed``: the same signature was already accepted within that window.
+
+A signature is claimed in the replay cache only after STS accepted the proof: a proof STS
+rejects costs nothing in the cache, so it cannot be filled without valid credentials, and a
+rejected proof sent again is rejected again (``ProofRejected``), never ``ProofReplayed``.
 """
 
 from __future__ import annotations
@@ -60,6 +65,9 @@ MAX_HEADER_VALUE = 8192
 MAX_PROOF_CHARS = 16384
 MAX_STS_RESPONSE = 65536
 DEFAULT_MAX_SKEW = timedelta(minutes=5)
+# A proof dated ahead of the service's clock would stay in the replay cache longer; honest
+# clocks are synchronised well within this.
+FUTURE_SKEW = timedelta(minutes=1)
 _AUTH = re.compile(
     r"^AWS4-HMAC-SHA256 Credential=(?P<key>[A-Z0-9]{16,128})/(?P<date>\d{8})"
     r"/(?P<region>[a-z0-9-]{1,32})/sts/aws4_request, ?"
@@ -158,8 +166,13 @@ def parse_proof(raw: object) -> Proof:
             raise ProofError("ProofMalformed", "the caller proof has a header that is not allowed")
         if key in lowered:
             raise ProofError("ProofMalformed", "the caller proof repeats a header")
-        if any(c in value for c in "\r\n\0"):
-            raise ProofError("ProofMalformed", "a caller proof header holds a control character")
+        if not value.isascii() or not value.isprintable():
+            # STS takes ASCII headers only: such a proof could never verify, and sending it
+            # on would fail as a false "STS unavailable".
+            raise ProofError(
+                "ProofMalformed",
+                "a caller proof header holds a control or non-ASCII character",
+            )
         lowered[key] = value
     if size > MAX_PROOF_CHARS:
         raise ProofError("ProofTooLarge", "the caller proof is larger than allowed")
@@ -229,11 +242,12 @@ def check_proof(
         ) from None
     if at.strftime("%Y%m%d") != m.group("date"):
         raise ProofError("ProofMalformed", "the caller proof's date and credential scope differ")
-    if abs(now - at) > max_skew:
+    if now - at > max_skew or at - now > min(max_skew, FUTURE_SKEW):
         raise ProofError(
             "ProofStale",
             f"the caller proof was signed at {at:%Y-%m-%dT%H:%M:%SZ}, "
-            f"more than {int(max_skew.total_seconds())}s from the "
+            f"more than {int(max_skew.total_seconds())}s before or "
+            f"{int(min(max_skew, FUTURE_SKEW).total_seconds())}s after the "
             "service's clock; check the client's clock",
         )
     return _Signed(signature=m.group("sig"), amz_date=at)
@@ -366,6 +380,8 @@ class ProofVerifier:
             max_skew=self.max_skew,
             also=also,
         )
+        verified = ask_sts(proof, self.sts_url, self.transport)
+        # Only a proof STS accepted takes a place in the cache (see the module docstring).
         assert self.replay is not None
         self.replay.claim(signed.signature, signed.amz_date, now)
-        return ask_sts(proof, self.sts_url, self.transport)
+        return verified

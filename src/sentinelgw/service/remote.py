@@ -1,7 +1,10 @@
 """Choosing the credential service for a command, and its client for the caller's context.
 
 The URL is ``--remote``, else ``SENTINEL_REMOTE``, else ``defaults.remote``; ``--local`` forces
-local mode whatever is set. The proofs are signed with Sentinel's own credentials for the
+local mode whatever is set. ``defaults.remote`` and ``defaults.remote_service_id`` count only
+from the system or user config: a project ``sentinel.yaml`` or ``--config`` file that sets them
+could send the user's proofs to a service of its choosing, so it is ignored with a warning that
+names the file. The proofs are signed with Sentinel's own credentials for the
 caller (``--aws-profile``, else the default chain): any valid credentials, no permission needed.
 """
 
@@ -22,6 +25,7 @@ def resolve_remote(ctx: Context, flag: str | None, local: bool) -> str | None:
         if flag:
             raise UsageError("--remote and --local exclude each other")
         return None
+    _warn_ignored(ctx)
     if flag:
         return flag
     if ctx.env.get("SENTINEL_REMOTE"):
@@ -54,13 +58,51 @@ def decision_text(mode: dict[str, Any]) -> str:
     return f"{verdict} #{mode.get('rule_number')} {mode.get('rule')}"
 
 
+def _warn_ignored(ctx: Context) -> None:
+    from sentinelgw.inert import visible
+
+    ignored = ctx.config().ignored_remote
+    if ignored:
+        ctx.note(
+            f"warning: ignored defaults.remote/remote_service_id in {visible(ignored[0])}"
+            f"{f' (and {len(ignored) - 1} more)' if len(ignored) > 1 else ''}: only your own "
+            "config (~/.sentinel/config.yaml), SENTINEL_REMOTE or --remote choose the service"
+        )
+
+
+def service_id_for(ctx: Context, url: str) -> str | None:
+    """The configured service id for ``url``, or None: proofs then name ``url``'s origin.
+
+    ``SENTINEL_REMOTE_SERVICE_ID`` goes with ``SENTINEL_REMOTE`` and the user's
+    ``defaults.remote_service_id`` with their ``defaults.remote``: an id is used only for the
+    origin of the URL configured beside it (or for any URL when none is), so ``--remote``
+    naming another host gets a proof for that host alone.
+    """
+    from sentinelgw.inert import visible
+    from sentinelgw.service.client import service_origin
+
+    cfg = ctx.config()
+    if ctx.env.get("SENTINEL_REMOTE_SERVICE_ID"):
+        service_id, name = ctx.env["SENTINEL_REMOTE_SERVICE_ID"], "SENTINEL_REMOTE_SERVICE_ID"
+        paired = ctx.env.get("SENTINEL_REMOTE") or cfg.default("remote")
+    elif cfg.default("remote_service_id"):
+        service_id, name = str(cfg.default("remote_service_id")), "defaults.remote_service_id"
+        paired = cfg.default("remote")
+    else:
+        return None
+    if paired and service_origin(str(paired)) != service_origin(url):
+        ctx.note(
+            f"warning: {name} is for {visible(service_origin(str(paired)))}, not "
+            f"{visible(service_origin(url))}; the proof names {visible(service_origin(url))}"
+        )
+        return None
+    return service_id
+
+
 def remote_client(ctx: Context, url: str) -> ServiceClient:
     from sentinelgw.service.client import client_for_session
 
-    service_id = ctx.env.get("SENTINEL_REMOTE_SERVICE_ID")
-    if not service_id:
-        setting = ctx.config().defaults.get("remote_service_id")
-        service_id = str(setting.value) if setting is not None else None
+    service_id = service_id_for(ctx, url)
     region = ctx.region()[0]
     return client_for_session(url, ctx.aws_session(region), region=region, service_id=service_id)
 

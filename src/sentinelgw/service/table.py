@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sentinelgw.awsclients import error_code
-from sentinelgw.service.refusal import Refusal
+from sentinelgw.service.refusal import Refusal, aws_failure
 from sentinelgw.sessions.blocks import Block, block_id
 from sentinelgw.sessions.model import SessionRecord, decode_time, encode_time, retention_ttl
 from sentinelgw.sessions.store import SessionStore, store_error
@@ -33,11 +33,14 @@ class StoredSession:
 
 
 def unavailable(exc: BaseException, table: str, operation: str) -> Refusal:
+    """A 503 naming the call and AWS's error code; AWS's own text goes to the log only."""
     detail = store_error(exc, None, table, operation)
     return Refusal(
         503,
         "SessionTableUnavailable",
-        f"the session table cannot be used ({detail.message}), so the service refuses",
+        f"the session table cannot be used (dynamodb:{operation}: {aws_failure(exc)}), "
+        "so the service refuses",
+        detail=detail.message,
     )
 
 
@@ -70,10 +73,13 @@ class ServiceTable:
             raise unavailable(exc, self.table, "PutItem") from exc
 
     def read(
-        self, session_id: str, user: str, now: datetime
+        self, session_id: str, user: str, now: datetime, *, also: tuple[str, ...] = ()
     ) -> tuple[StoredSession | None, Block | None]:
-        """The session and the user's block in force, in one strongly consistent BatchGetItem."""
-        keys = [{"id": {"S": session_id}}, {"id": {"S": block_id(user)}}]
+        """The session and a block in force of ``user`` or of any user in ``also``, in one
+        strongly consistent BatchGetItem."""
+        users = list(dict.fromkeys((user, *also)))
+        blocks = {block_id(u): u for u in users}
+        keys = [{"id": {"S": session_id}}, *({"id": {"S": b}} for b in blocks)]
         request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
         items: list[dict[str, Any]] = []
         try:
@@ -98,8 +104,8 @@ class ServiceTable:
             ident = item.get("id", {}).get("S", "")
             if ident == session_id:
                 session = self._session(item)
-            elif ident == block_id(user):
-                block = _block(user, item, now)
+            elif ident in blocks:
+                block = block or _block(blocks[ident], item, now)
         return session, block
 
     def block(self, user: str, now: datetime) -> Block | None:

@@ -1,8 +1,28 @@
-"""WSGI host: the service as a WSGI application, served by waitress in ``sentinel tvm serve``."""
+"""WSGI host: the service as a WSGI application, served by waitress in ``sentinel tvm serve``.
+
+waitress reads each request in its event loop and hands complete ones to worker threads, so a
+slow client holds a connection, not a thread. What it lacks is a limit on how long a request may
+take to arrive (its ``channel_timeout`` restarts with every byte) and a limit per client
+address (its ``connection_limit`` is shared by everyone, so one client holding 100 connections
+locks all others out). :class:`ServiceServer` adds both, in waitress's own accept and
+maintenance path:
+
+- a request's headers must all arrive within ``header_timeout`` seconds of its first byte, and
+  the whole request within ``request_timeout``, however steadily it trickles in; a connection
+  past either is closed;
+- one client address holds at most ``per_address`` connections (0: no limit); a connection
+  beyond that is closed as soon as it is accepted;
+- ``connection_limit`` connections in all.
+
+Behind a load balancer every connection comes from the balancer's addresses: there, set
+``per_address`` to 0 and let the balancer, which reads complete requests before it forwards
+them, absorb slow clients (docs/service.md, "Slow clients").
+"""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -21,6 +41,7 @@ _REASONS = {
     405: "Method Not Allowed",
     409: "Conflict",
     413: "Payload Too Large",
+    429: "Too Many Requests",
     500: "Internal Server Error",
     502: "Bad Gateway",
     503: "Service Unavailable",
@@ -45,6 +66,7 @@ def request_from_environ(environ: dict[str, Any]) -> HttpRequest:
         path=str(environ.get("PATH_INFO", "")),
         body=bytes(body),
         headers=headers,
+        client_ip=str(environ.get("REMOTE_ADDR") or "") or None,
     )
 
 
@@ -66,17 +88,93 @@ class WsgiApp:
         return [data]
 
 
+HEADER_TIMEOUT = 10.0
+REQUEST_TIMEOUT = 30.0
+PER_ADDRESS = 32
+CONNECTION_LIMIT = 1000
+
+
+def _guarded_classes(
+    header_timeout: float, request_timeout: float, per_address: int
+) -> tuple[Any, Any]:
+    """waitress's server and channel classes with the deadlines and the per-address limit."""
+    from waitress.channel import HTTPChannel
+    from waitress.server import TcpWSGIServer
+
+    class Channel(HTTPChannel):  # type: ignore[misc]
+        began: float | None = None  # when the first byte of the request being read arrived
+
+        def received(self, data: bytes) -> bool:
+            if self.request is None:
+                self.began = time.monotonic()
+            done = bool(super().received(data))
+            if self.request is None:
+                self.began = None
+            return done
+
+        def overdue(self, now: float) -> bool:
+            if self.requests or self.began is None or self.request is None:
+                return False  # being served, or waiting for a request (channel_timeout's job)
+            limit = request_timeout if self.request.headers_finished else header_timeout
+            return now - self.began > limit
+
+    class Server(TcpWSGIServer):  # type: ignore[misc]
+        channel_class = Channel
+
+        def maintenance(self, now: float) -> None:
+            super().maintenance(now)
+            mono = time.monotonic()
+            for channel in list(self.active_channels.values()):
+                if isinstance(channel, Channel) and channel.overdue(mono):
+                    channel.will_close = True
+
+        def handle_accept(self) -> None:
+            try:
+                accepted = self.accept()
+                if accepted is None:
+                    return
+                conn, addr = accepted
+                self.set_socket_options(conn)
+            except OSError:
+                return
+            addr = self.fix_addr(addr)
+            if per_address:
+                host = addr[0] if isinstance(addr, tuple) else addr
+                held = sum(
+                    1
+                    for ch in list(self.active_channels.values())
+                    if isinstance(ch.addr, tuple) and ch.addr[0] == host
+                )
+                if held >= per_address:
+                    conn.close()  # this address holds its share already
+                    return
+            self.channel_class(self, conn, addr, self.adj, map=self._map)
+
+    return Server, Channel
+
+
 class ServiceServer:
     """The service on waitress (a production WSGI server), run in the foreground or a thread."""
 
     def __init__(
-        self, service: ServiceApp | None, *, host: str, port: int, threads: int = 16
+        self,
+        service: ServiceApp | None,
+        *,
+        host: str,
+        port: int,
+        threads: int = 16,
+        header_timeout: float = HEADER_TIMEOUT,
+        request_timeout: float = REQUEST_TIMEOUT,
+        per_address: int = PER_ADDRESS,
+        connection_limit: int = CONNECTION_LIMIT,
     ) -> None:
-        from waitress.server import create_server
+        from waitress.adjustments import Adjustments
+        from waitress.task import ThreadedTaskDispatcher
+
+        from sentinelgw.errors import UsageError
 
         self.wsgi = WsgiApp(service)
-        self._server: Any = create_server(
-            self.wsgi,
+        adj = Adjustments(
             host=host,
             port=port,
             threads=threads,
@@ -84,6 +182,21 @@ class ServiceServer:
             clear_untrusted_proxy_headers=True,
             max_request_body_size=WAITRESS_MAX_BODY,
             channel_timeout=30,
+            cleanup_interval=1,  # the deadlines are checked every second
+            connection_limit=connection_limit,
+            asyncore_use_poll=True,  # select() stops at file descriptor 1024
+        )
+        if len(adj.listen) != 1:
+            raise UsageError(
+                f"--host {host} names {len(adj.listen)} addresses",
+                hint="Give one address, such as 127.0.0.1, ::1 or 0.0.0.0",
+            )
+        dispatcher = ThreadedTaskDispatcher()
+        dispatcher.set_thread_count(threads)
+        server_class, _ = _guarded_classes(header_timeout, request_timeout, per_address)
+        self._map: dict[int, Any] = {}
+        self._server: Any = server_class(
+            self.wsgi, self._map, dispatcher=dispatcher, adj=adj, sockinfo=adj.listen[0]
         )
         self.host = host
         self.port = int(self._server.effective_port)
@@ -108,7 +221,7 @@ class ServiceServer:
         self._server.task_dispatcher.shutdown()
         # Closing every channel in the server's map (listener and open connections) ends the
         # loop that run() is in.
-        wasyncore.close_all(getattr(self._server, "_map", None))
+        wasyncore.close_all(self._map)
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None

@@ -101,6 +101,7 @@ def hard_revoke(
     *,
     now: datetime,
     on_fallback: Callable[[str], bool] | None = None,
+    ended: Callable[[set[str]], set[str]] | None = None,
     max_attempts: int = 5,
     settle: float = 0.5,
     sleep: Callable[[float], None] = time.sleep,
@@ -111,6 +112,8 @@ def hard_revoke(
     ``iam`` is a boto3 IAM client with the revoker's (or the service's) credentials. ``now`` is
     the revocation time. ``on_fallback`` receives the warning before ``AWSRevokeOlderSessions``
     is written and may refuse it by returning False (then HardRevocationError is raised).
+    ``ended`` names entries whose sessions' credentials have all expired, pruned on this write
+    (:func:`~sentinelgw.sessions.revoked_policy.merge_document`).
     Raises :class:`HardRevocationError` naming the missing permission when IAM refuses a call.
     """
     if not source_identity:
@@ -140,7 +143,7 @@ def hard_revoke(
                 attempt,
             )
         document, pruned = merge_document(
-            current, source_identity, now=now, max_session=max_session
+            current, source_identity, now=now, max_session=max_session, ended=ended
         )
         others = _other_policy_chars(iam, name, POLICY_NAME)
         if others + len(compact(document)) > QUOTA_CHARS:

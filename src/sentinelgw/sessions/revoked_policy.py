@@ -15,8 +15,10 @@ and the document stays plain IAM JSON::
 
 Pruning: credentials of a revoked session were issued before its revocation and last at most
 the role's ``MaxSessionDuration``, so a bucket whose hour ended more than ``MaxSessionDuration``
-ago denies nothing that still works. Every write drops such buckets. Statements whose ``Sid``
-Sentinel did not write are kept as they are.
+ago denies nothing that still works. Every write drops such buckets, and, when the writer can
+tell (the credential service reads its session records), every entry of a session whose
+credentials have all expired. Statements whose ``Sid`` Sentinel did not write are kept as they
+are.
 
 Size: a role's inline policies may total 10,240 characters (IAM does not count white space).
 Sentinel counts the role's other inline policies (ListRolePolicies, GetRolePolicy) and writes
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -79,11 +82,14 @@ def merge_document(
     *,
     now: datetime,
     max_session: timedelta,
+    ended: Callable[[set[str]], set[str]] | None = None,
 ) -> tuple[dict[str, Any], int]:
     """The document with ``source_identity`` added in ``now``'s bucket and stale buckets pruned.
 
-    Returns (new document, number of entries pruned). Foreign statements are kept in place at
-    the front; buckets follow in Sid order, entries sorted, so the result is deterministic.
+    ``ended`` is given the entries left after pruning by age and returns those whose sessions'
+    credentials have all expired; they are dropped too. Returns (new document, number of
+    entries pruned). Foreign statements are kept in place at the front; buckets follow in Sid
+    order, entries sorted, so the result is deterministic.
     """
     buckets = revoked_entries(document)
     foreign = [s for s in _statements(document) if not _is_bucket(s)]
@@ -93,6 +99,13 @@ def merge_document(
         assert start is not None
         if start + timedelta(hours=1) + max_session <= now:
             pruned += len(buckets.pop(sid))
+    present = set().union(*buckets.values()) - {source_identity}
+    gone = ended(present) & present if ended is not None and present else set()
+    for sid in list(buckets):
+        pruned += len(buckets[sid] & gone)
+        buckets[sid] -= gone
+        if not buckets[sid]:
+            del buckets[sid]
     if not any(source_identity in ids for ids in buckets.values()):
         buckets.setdefault(bucket_sid(now), set()).add(source_identity)
     statements = foreign + [deny_statement(sid, buckets[sid]) for sid in sorted(buckets)]
