@@ -9,7 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
+
+# Two sandboxes and nine moves, each a few `sentinel` and `aws` processes: about two minutes.
+@pytest.mark.slow
 def test_demo_service_shows_each_move_beside_local_mode(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SENTINEL_"))}
     env["HOME"] = str(tmp_path / "home")
