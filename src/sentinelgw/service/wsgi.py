@@ -14,6 +14,10 @@ maintenance path:
   beyond that is closed as soon as it is accepted;
 - ``connection_limit`` connections in all.
 
+The subclasses read waitress 3's channel state (``request``, ``requests``,
+``headers_finished``, ``active_channels``); the slowloris tests in
+``tests/service/test_tvm_uncooperative.py`` fail if a waitress upgrade moves it.
+
 Behind a load balancer every connection comes from the balancer's addresses: there, set
 ``per_address`` to 0 and let the balancer, which reads complete requests before it forwards
 them, absorb slow clients (docs/service.md, "Slow clients").
