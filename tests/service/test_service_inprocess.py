@@ -114,9 +114,12 @@ class FakeTable:
         assert record.id not in self.items
         self.items[record.id] = StoredSession(record, caller_arn)
 
-    def read(self, session_id: str, user: str, now: datetime) -> tuple[Any, Any]:
+    def read(
+        self, session_id: str, user: str, now: datetime, *, also: tuple[str, ...] = ()
+    ) -> tuple[Any, Any]:
         self._check()
-        return self.items.get(session_id), self.block(user, now)
+        blocks = (self.block(u, now) for u in (user, *also))
+        return self.items.get(session_id), next((b for b in blocks if b is not None), None)
 
     def block(self, user: str, now: datetime) -> Block | None:
         self._check()
