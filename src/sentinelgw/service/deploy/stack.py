@@ -222,7 +222,9 @@ class StackDeployment:
         )
         if problems:
             return base
-        return self._change_set(base, review_stack=stack is None)
+        # a stack a change set made, never executed (an interrupted plan): removed with it
+        review = stack is None or status == "REVIEW_IN_PROGRESS"
+        return self._change_set(base, review_stack=review)
 
     def _table(self, previous: dict[str, str], kind: str) -> tuple[str, list[str], list[str]]:
         from sentinelgw.sessions.schema import ensure_table
