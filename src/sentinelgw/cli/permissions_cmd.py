@@ -154,7 +154,7 @@ def check(
         verdicts = p.simulate(iam, arn, wanted)
         method = "iam:SimulatePrincipalPolicy"
     except Exception as exc:  # denied to the caller, or not implemented: read the policies
-        reason = error_code(exc) or type(exc).__name__
+        reason = error_code(exc) or f"no usable answer, {type(exc).__name__}"
         verdicts = p.evaluate_read(read_account(iam), arn, wanted)
         method = (
             f"its identity policies (iam:SimulatePrincipalPolicy unavailable: {reason}; "

@@ -330,7 +330,12 @@ def tvm_check(
     from sentinelgw.service.deploy.check import check_deployment
 
     clients, spec = _resolve(app, table, None, name, protect_roles)
-    findings = check_deployment(clients, spec, allowed_writers=frozenset(allow_writers))
+    notes: list[str] = []
+    findings = check_deployment(
+        clients, spec, allowed_writers=frozenset(allow_writers), notes=notes
+    )
+    for note in notes:
+        click.echo(f"  ! note: {note}", err=True)
     if not findings:
         click.echo(
             f"ok: credential service {spec.name} in {spec.region}, account "

@@ -4,6 +4,7 @@ deliberately over-broad ``sentinel-dev`` role."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -12,8 +13,11 @@ from pathlib import Path
 import pytest
 from tests.service.conftest import BIN_DIR, Enforced, _base_env, _keys
 
-# The sandbox's own principals and what they hold by design (see sentinelgw.sandbox.service).
-SANDBOX_WRITERS = ("sentinel-dev", "sentinel-prod", "security", "sentinel-tvm")
+from sentinelgw.service.policies import protected_role_trust_policy
+
+# The sandbox's own principals and what they hold by design (see sentinelgw.sandbox.service);
+# admin, the platform team, may change the protected roles' trust policies (init tvm does).
+SANDBOX_WRITERS = ("sentinel-dev", "sentinel-prod", "security", "sentinel-tvm", "admin")
 
 
 def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -34,12 +38,44 @@ def env(enforced: Enforced, tmp_path_factory: pytest.TempPathFactory) -> dict[st
 
 
 @pytest.fixture(scope="module")
-def deployed_name(env: dict[str, str]) -> Iterator[str]:
-    """A stack deployed on the enforced sandbox by ``admin`` (its own name: the sandbox is
-    shared with the other service tests)."""
+def protected(enforced: Enforced) -> str:
+    """A role the platform team made for this test, trusting the whole account."""
+    iam = _keys(enforced, "admin").client("iam", endpoint_url=enforced.endpoint)
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    name = f"prod-{uuid.uuid4().hex[:8]}"
+    return str(
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    )
+
+
+@pytest.fixture(scope="module")
+def deployed_name(env: dict[str, str], protected: str) -> Iterator[str]:
+    """A stack deployed on the enforced sandbox by ``admin``, protecting ``protected`` (its own
+    names: the sandbox is shared with the other service tests)."""
     name = f"sentinel-tvm-{uuid.uuid4().hex[:8]}"
-    done = _run(env, "--aws-profile", "admin", "init", "tvm", "--name", name, "--yes")
+    done = _run(
+        env,
+        "--aws-profile",
+        "admin",
+        "init",
+        "tvm",
+        "--name",
+        name,
+        "--protect-role",
+        protected,
+        "--yes",
+    )
     assert done.returncode == 0, done.stdout + done.stderr
+    assert f"done: trust policy of {protected}" in done.stdout
     yield name
 
 
@@ -58,7 +94,9 @@ def test_admin_plans_a_stack_on_the_enforced_sandbox(env):
         assert line in plan.stdout
 
 
-def test_admin_deploys_the_stack_and_the_next_plan_is_empty(env, enforced, deployed_name):
+def test_admin_deploys_the_stack_and_the_next_plan_is_empty(
+    env, enforced, deployed_name, protected
+):
     admin = _keys(enforced, "admin")
     cf = admin.client("cloudformation", endpoint_url=enforced.endpoint)
     [stack] = cf.describe_stacks(StackName=deployed_name)["Stacks"]
@@ -66,7 +104,22 @@ def test_admin_deploys_the_stack_and_the_next_plan_is_empty(env, enforced, deplo
     lam = admin.client("lambda", endpoint_url=enforced.endpoint)
     url = lam.get_function_url_config(FunctionName=deployed_name)
     assert url["AuthType"] == "AWS_IAM"
-    again = _run(env, "--aws-profile", "admin", "init", "tvm", "--name", deployed_name, "--plan")
+    iam = admin.client("iam", endpoint_url=enforced.endpoint)
+    trust = iam.get_role(RoleName=protected.rsplit("/", 1)[-1])["Role"]["AssumeRolePolicyDocument"]
+    role_arn = f"arn:aws:iam::123456789012:role/{deployed_name}"
+    assert trust == protected_role_trust_policy(role_arn)
+    again = _run(
+        env,
+        "--aws-profile",
+        "admin",
+        "init",
+        "tvm",
+        "--name",
+        deployed_name,
+        "--protect-role",
+        protected,
+        "--plan",
+    )
     assert again.returncode == 0, again.stderr
     assert "is already up to date" in again.stdout
     assert f"export SENTINEL_REMOTE={url['FunctionUrl']}" in again.stdout

@@ -180,16 +180,26 @@ def test_function_runs_the_installed_package_with_the_service_settings(deployed,
     }
 
 
-def test_an_existing_parameter_and_table_stay_outside_the_stack_untouched(
+def _existing_parameter_and_table(deployment: Any, aws: Callable[[str], Any]) -> None:
+    aws("ssm").put_parameter(Name=deployment.parameter, Value="operator: policy", Type="String")
+    ensure_table(aws("dynamodb"), deployment.table, plan=False, wait=False)
+
+
+def test_the_plan_says_an_existing_parameter_and_table_stay_outside_the_stack(
     deployment, run_sentinel, aws
 ):
-    aws("ssm").put_parameter(Name=deployment.parameter, Value="operator: policy", Type="String")
-    ensure_table(aws("dynamodb"), deployment.table, plan=False, wait=True)
+    _existing_parameter_and_table(deployment, aws)
     plan = run_sentinel(["init", "tvm", *deployment.flags(), "--plan"])
     assert plan.returncode == 0, plan.stderr
     assert f"= session table {deployment.table} exists: it stays outside the stack" in plan.stdout
     assert f"= policy parameter {deployment.parameter} exists" in plan.stdout
     assert "SessionTable" not in plan.stdout and "PolicyParameter" not in plan.stdout
+
+
+def test_an_existing_parameter_and_table_stay_outside_the_stack_untouched(
+    deployment, run_sentinel, aws
+):
+    _existing_parameter_and_table(deployment, aws)
     done = run_sentinel(["init", "tvm", *deployment.flags(), "--yes"])
     assert done.returncode == 0, done.stderr
     value = aws("ssm").get_parameter(Name=deployment.parameter)["Parameter"]["Value"]

@@ -52,13 +52,16 @@ def check_deployment(
     spec: s.DeploySpec,
     *,
     allowed_writers: frozenset[str] = frozenset(),
+    notes: list[str] | None = None,
 ) -> list[Finding]:
     """Every finding for the deployment ``spec`` describes; empty when it is sound.
 
     ``allowed_writers`` are user, group or role names or ARNs whose grants are accepted (the
-    security team, when it revokes with its own IAM permissions).
+    security team, when it revokes with its own IAM permissions). What could not be checked
+    is appended to ``notes``.
     """
     findings = list(_function_findings(clients.lambda_, spec))
+    findings += _drift_findings(clients, spec, notes if notes is not None else [])
     roles = sorted(set(spec.protected_roles) | _deployed_protected_roles(clients.iam, spec))
     for arn in roles:
         findings += _trust_findings(clients.iam, spec, arn)
@@ -76,6 +79,29 @@ def check_deployment(
         if not exempt(g, account, allowed_writers)
     ]
     return findings
+
+
+def _drift_findings(clients: DeployClients, spec: s.DeploySpec, notes: list[str]) -> list[Finding]:
+    """Resources of the stack changed or deleted outside CloudFormation."""
+    from sentinelgw.service.deploy.stack import DriftUnavailable, detect_drift, stack_name
+
+    cf = clients.cloudformation
+    if cf is None:
+        return []
+    name = stack_name(spec)
+    try:
+        drifted = detect_drift(cf, name)
+    except DriftUnavailable as exc:
+        notes.append(f"drift of stack {name} not checked: {exc}")
+        return []
+    return [
+        Finding(
+            f"stack {name} resource {logical}",
+            f"{kind} was {status.lower()} outside CloudFormation; put it back as the template "
+            "has it (or update the stack)",
+        )
+        for logical, kind, status in drifted
+    ]
 
 
 def _function_findings(lam: Any, spec: s.DeploySpec) -> Iterator[Finding]:

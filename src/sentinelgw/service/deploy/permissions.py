@@ -56,6 +56,12 @@ STACK_ACTIONS = (
     "cloudformation:DescribeStackEvents",
     "cloudformation:DeleteStack",
 )
+# tvm check's drift detection on the stack.
+DRIFT_ACTIONS = (
+    "cloudformation:DetectStackDrift",
+    "cloudformation:DescribeStackDriftDetectionStatus",
+    "cloudformation:DescribeStackResourceDrifts",
+)
 BUCKET_ACTIONS = ("s3:CreateBucket", "s3:ListBucket", "s3:PutBucketPublicAccessBlock")
 CODE_ACTIONS = ("s3:GetObject", "s3:PutObject")
 ROLE_ACTIONS = (
@@ -204,6 +210,9 @@ def _security(t: Target) -> list[dict[str, Any]]:
             ("lambda:GetFunction", "lambda:GetFunctionUrlConfig"),
             [t.function],
         ),
+        _allow(
+            "SentinelCheckStackDrift", ("cloudformation:DescribeStacks", *DRIFT_ACTIONS), [t.stack]
+        ),
     ]
     if t.protected:
         out.append(_allow("SentinelRevokeSessions", policies.REVOCATION_ACTIONS, t.protected))
@@ -213,7 +222,7 @@ def _security(t: Target) -> list[dict[str, Any]]:
 def _deployer(t: Target) -> list[dict[str, Any]]:
     bucket = f"arn:{t.partition}:s3:::{t.bucket}"
     out = [
-        _allow("SentinelStack", STACK_ACTIONS, [t.stack]),
+        _allow("SentinelStack", STACK_ACTIONS + DRIFT_ACTIONS, [t.stack]),
         _allow("SentinelCodeBucket", BUCKET_ACTIONS, [bucket]),
         _allow("SentinelCode", CODE_ACTIONS, [f"{bucket}/sentinel-tvm/*"]),
         _allow("SentinelExecutionRole", ROLE_ACTIONS, [t.role]),

@@ -1,7 +1,7 @@
 """What a deployment of the credential service is made of.
 
-Everything here is derived from a :class:`DeploySpec` without I/O, so the plan, the
-CloudFormation template and ``tvm check`` agree on every name and ARN.
+Everything here is derived from a :class:`DeploySpec` without I/O, so the template, the stack,
+``tvm check`` and ``sentinel permissions`` agree on every name and ARN.
 """
 
 from __future__ import annotations
@@ -76,16 +76,8 @@ class DeploySpec:
         return f"arn:aws:dynamodb:{self.region}:{self.account}:table/{self.table}"
 
     @property
-    def parameter_arn(self) -> str:
-        return f"arn:aws:ssm:{self.region}:{self.account}:parameter{_slash(self.policy_parameter)}"
-
-    @property
     def function_arn(self) -> str:
         return f"arn:aws:lambda:{self.region}:{self.account}:function:{self.function_name}"
-
-    @property
-    def log_group_arn(self) -> str:
-        return f"arn:aws:logs:{self.region}:{self.account}:log-group:{self.log_group}"
 
     @property
     def log_group(self) -> str:
@@ -121,7 +113,3 @@ def lambda_trust_policy() -> dict[str, Any]:
 def role_name_of(role_arn: str) -> str:
     """``arn:aws:iam::1:role/path/name`` → ``name`` (IAM calls take the name, not the path)."""
     return role_arn.rsplit("/", 1)[-1]
-
-
-def _slash(name: str) -> str:
-    return name if name.startswith("/") else f"/{name}"

@@ -222,7 +222,9 @@ class StackDeployment:
         )
         if problems:
             return base
-        return self._change_set(base, review_stack=stack is None)
+        # a stack a change set made, never executed (an interrupted plan): removed with it
+        review = stack is None or status == "REVIEW_IN_PROGRESS"
+        return self._change_set(base, review_stack=review)
 
     def _table(self, previous: dict[str, str], kind: str) -> tuple[str, list[str], list[str]]:
         from sentinelgw.sessions.schema import ensure_table
@@ -607,3 +609,47 @@ def _replace(plan: StackPlan, **changes: Any) -> StackPlan:
 
 def _slash(name: str) -> str:
     return name if name.startswith("/") else f"/{name}"
+
+
+class DriftUnavailable(Exception):
+    """CloudFormation could not tell whether the stack drifted (not a finding; a note)."""
+
+
+def detect_drift(
+    cf: Any, name: str, *, sleep: Callable[[float], None] = time.sleep
+) -> list[tuple[str, str, str]]:
+    """The stack's drifted resources as (logical id, type, status); raises
+    :class:`DriftUnavailable` when drift detection cannot run (no stack, no permission, or an
+    implementation without it)."""
+    try:
+        detection = cf.detect_stack_drift(StackName=name)["StackDriftDetectionId"]
+        deadline = time.monotonic() + 300
+        while True:
+            status = cf.describe_stack_drift_detection_status(StackDriftDetectionId=detection)
+            state = str(status.get("DetectionStatus"))
+            if state != "DETECTION_IN_PROGRESS":
+                break
+            if time.monotonic() >= deadline:
+                raise DriftUnavailable("drift detection did not finish within 300 s")
+            sleep(POLL_SECONDS)
+        if state == "DETECTION_FAILED" and not status.get("StackDriftStatus"):
+            raise DriftUnavailable(visible(status.get("DetectionStatusReason") or "it failed"))
+        drifts: list[dict[str, Any]] = []
+        pages = cf.get_paginator("describe_stack_resource_drifts").paginate(
+            StackName=name, StackResourceDriftStatusFilters=["MODIFIED", "DELETED"]
+        )
+        for page in pages:
+            drifts += page.get("StackResourceDrifts") or []
+    except DriftUnavailable:
+        raise
+    except Exception as exc:  # AccessDenied, not implemented, a raw error page: all the same
+        reason = error_code(exc) or f"no usable answer ({type(exc).__name__})"
+        raise DriftUnavailable(reason) from exc
+    return [
+        (
+            visible(d.get("LogicalResourceId")),
+            visible(d.get("ResourceType")),
+            visible(d.get("StackResourceDriftStatus")),
+        )
+        for d in drifts
+    ]
