@@ -160,7 +160,7 @@ def _report_revoke(outcome: RevokeOutcome) -> None:
     elif outcome.lapsed:
         click.echo(
             "  no IAM deny needed: every credential of the session expired at "
-            f"{iso(rec.expires_at)}"
+            f"{iso(rec.credentials_end())}"
         )
     elif outcome.iam is not None:
         res = outcome.iam

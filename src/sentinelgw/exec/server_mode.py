@@ -197,6 +197,7 @@ def start_refresher(
         lambda: admitted.provider.retrieve(admitted.plan, duration=sts_duration).credentials,
         admitted.lifetime,
         on_refresh=(lambda c: tracker.extend(c.expiration) if tracker and c.expiration else None),
+        on_issue=(lambda c: tracker.issued(c.expiration) if tracker and c.expiration else None),
         on_error=lambda exc: log.warn(f"credential refresh failed: {exc}", session_id=session_id),
     )
     # The revocation poller and the counter flush run boto3 calls in background threads. With

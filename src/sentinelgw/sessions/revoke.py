@@ -10,25 +10,29 @@ This is what ``sentinel server-revoke`` and the credential service's revoke call
 
 A failure of step 2 does not undo step 1: the outcome carries the error and the record stays
 revoked. Revoking a user puts the block first (when asked), so no new session can start while
-the existing ones are being revoked.
+the existing ones are being revoked; a user's sessions are revoked together (the table in
+parallel, then one IAM write per role): see :func:`revoke_user`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from sentinelgw.errors import HardRevocationError, SentinelError, SessionNotFound
 from sentinelgw.sessions.blocks import Block, put_block
-from sentinelgw.sessions.model import SessionRecord
-from sentinelgw.sessions.revocation import HardRevokeResult, hard_revoke
+from sentinelgw.sessions.model import CLOCK_SKEW, SessionRecord
+from sentinelgw.sessions.revocation import HardRevokeResult, hard_revoke, hard_revoke_many
 from sentinelgw.sessions.store import SessionStore
 from sentinelgw.sourceidentity import parse_source_identity
 
-# How long past expires_at a record's credentials are still treated as live (clock skew).
-LAPSE_MARGIN = timedelta(minutes=5)
+# How long past its last credential expiry a record's credentials are still treated as live.
+LAPSE_MARGIN = CLOCK_SKEW
+# Records revoked at once by a user's revocation (DynamoDB calls in flight; boto3's connection
+# pool holds 10 by default).
+TABLE_WORKERS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,21 +90,9 @@ def deny_in_iam(
     **hard_options: Any,
 ) -> RevokeOutcome:
     """Step 2 for a record already revoked; an IAM failure is returned, not raised."""
-    if soft:
-        return RevokeOutcome(record=record, soft=True)
-    parsed = parse_source_identity(record.source_identity)
-    if record.source_identity and (parsed is None or parsed.id != record.id):
-        # Record fields are untrusted: never deny a SourceIdentity of another session.
-        error = HardRevocationError(
-            f"the record's source_identity {record.source_identity[:80]!r} does not belong to "
-            f"session {record.id}, so it was not denied",
-            hint="The record may have been altered; check it with 'sentinel server-session'",
-        )
-        return RevokeOutcome(record=record, soft=False, iam_error=error)
-    if record.expires_at + LAPSE_MARGIN < now:
-        # Every credential served for the session expires by the record's expires_at (the
-        # server moves it on with each refresh), so nothing issued can still be used.
-        return RevokeOutcome(record=record, soft=False, lapsed=True)
+    early = _precheck(record, now=now, soft=soft)
+    if early is not None:
+        return early
     try:
         result = hard_revoke(
             iam,
@@ -115,6 +107,35 @@ def deny_in_iam(
     return RevokeOutcome(record=record, soft=False, iam=result)
 
 
+def _precheck(record: SessionRecord, *, now: datetime, soft: bool) -> RevokeOutcome | None:
+    """The outcome when no IAM write is needed or allowed for ``record``, else None."""
+    if soft:
+        return RevokeOutcome(record=record, soft=True)
+    parsed = parse_source_identity(record.source_identity)
+    if record.source_identity and (parsed is None or parsed.id != record.id):
+        # Record fields are untrusted: never deny a SourceIdentity of another session.
+        error = HardRevocationError(
+            f"the record's source_identity {record.source_identity[:80]!r} does not belong to "
+            f"session {record.id}, so it was not denied",
+            hint="The record may have been altered; check it with 'sentinel server-session'",
+        )
+        return RevokeOutcome(record=record, soft=False, iam_error=error)
+    if not record.credentials_may_be_live(now):
+        # Every credential issued for the session expired by credentials_end() (the server
+        # records the latest STS expiry it received), so nothing issued can still be used.
+        return RevokeOutcome(record=record, soft=False, lapsed=True)
+    if not record.source_identity:
+        return RevokeOutcome(
+            record=record,
+            soft=False,
+            iam_error=HardRevocationError(
+                "the session has no SourceIdentity, so IAM cannot deny it alone",
+                hint="Only role sessions created by Sentinel can be revoked through IAM",
+            ),
+        )
+    return None
+
+
 def revoke_user(
     store: SessionStore,
     iam: Any,
@@ -127,30 +148,145 @@ def revoke_user(
     block_until: datetime | None = None,
     soft: bool = False,
     on_fallback: Callable[[str], bool] | None = None,
+    workers: int = TABLE_WORKERS,
     **hard_options: Any,
 ) -> UserRevokeOutcome:
-    """Block ``user`` (if asked), then revoke every session of theirs still stored active."""
+    """Block ``user`` (if asked), then revoke every session of theirs that may still hold
+    live credentials, fast:
+
+    1. the block is written first (no new session from here on);
+    2. every session record found in the user index is revoked, in parallel (``workers``);
+    3. one IAM write per role holds all the user's SourceIdentities on it
+       (:func:`~sentinelgw.sessions.revocation.hard_revoke_many`), the roles in parallel.
+       For a blocked user, and wherever the entries would pass the quota, that write is the
+       user's wildcard: every credential of the user issued before the block (plus the clock
+       skew) is denied, including a session the index did not show yet;
+    4. the user index is read once more, and sessions that appeared meanwhile (the index is
+       updated eventually) go through steps 2 and 3.
+    """
     written = None
+    before: datetime | None = None
     if block:
         written = Block(user=user, blocked_by=by, reason=reason, blocked_at=now, until=block_until)
         put_block(store.client, store.table, written)
+        # Credentials issued before this bound are denied by the wildcard; a session that
+        # started before the block was seen has its credentials issued before the block was
+        # written (the service re-reads it after AssumeRole), so within the bound.
+        before = now + CLOCK_SKEW
+    done: set[str] = set()
     outcomes: list[RevokeOutcome] = []
-    active = [r for r in store.query(user=user, now=now) if r.status == "active"]
-    for record in active:
-        try:
-            outcomes.append(
-                revoke_session(
-                    store,
-                    iam,
-                    record.id,
-                    by=by,
-                    reason=reason,
-                    now=now,
-                    soft=soft,
-                    on_fallback=on_fallback,
-                    **hard_options,
-                )
-            )
-        except SessionNotFound:
-            continue  # ended or revoked by someone else meanwhile
+    for _round in range(2):
+        found = [
+            r for r in store.query(user=user, now=now) if r.id not in done and _revocable(r, now)
+        ]
+        if not found and _round:
+            break
+        done.update(r.id for r in found)
+        revoked = _revoke_records(store, found, by=by, reason=reason, now=now, workers=workers)
+        outcomes += _deny_many(
+            iam,
+            revoked,
+            now=now,
+            soft=soft,
+            before=before,
+            on_fallback=on_fallback,
+            workers=workers,
+            **hard_options,
+        )
     return UserRevokeOutcome(user=user, sessions=tuple(outcomes), block=written)
+
+
+def _revocable(record: SessionRecord, now: datetime) -> bool:
+    """Active, or ended with credentials that may still be valid (and never revoked)."""
+    if record.revoked_at is not None:
+        return False
+    return record.status == "active" or (
+        record.status == "expired" and record.credentials_may_be_live(now)
+    )
+
+
+def _revoke_records(
+    store: SessionStore,
+    records: list[SessionRecord],
+    *,
+    by: str,
+    reason: str,
+    now: datetime,
+    workers: int,
+) -> list[SessionRecord]:
+    """The table step for many sessions at once; those ended or revoked meanwhile are left
+    out. A table error is raised after every other record was tried."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(record: SessionRecord) -> SessionRecord | SentinelError | None:
+        try:
+            return store.revoke(record.id, by, reason, now)
+        except SessionNotFound:
+            return None  # ended or revoked by someone else meanwhile
+        except SentinelError as exc:
+            return exc
+
+    if not records:
+        return []
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(records)))) as pool:
+        results = list(pool.map(one, records))
+    errors = [r for r in results if isinstance(r, SentinelError)]
+    if errors:
+        raise errors[0]
+    return [r for r in results if isinstance(r, SessionRecord)]
+
+
+def _deny_many(
+    iam: Any,
+    records: list[SessionRecord],
+    *,
+    now: datetime,
+    soft: bool,
+    before: datetime | None,
+    on_fallback: Callable[[str], bool] | None,
+    workers: int,
+    **hard_options: Any,
+) -> list[RevokeOutcome]:
+    """The IAM step for many revoked sessions: one write per role, roles in parallel."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    outcomes: dict[str, RevokeOutcome] = {}
+    by_role: dict[tuple[str, str], list[SessionRecord]] = {}
+    for record in records:
+        early = _precheck(record, now=now, soft=soft)
+        if early is not None:
+            outcomes[record.id] = early
+            continue
+        parsed = parse_source_identity(record.source_identity)
+        assert parsed is not None
+        by_role.setdefault((record.role_arn, parsed.user), []).append(record)
+
+    def role_step(key: tuple[str, str]) -> list[RevokeOutcome]:
+        role_arn, user_part = key
+        group = by_role[key]
+        try:
+            result = hard_revoke_many(
+                iam,
+                role_arn,
+                [r.source_identity for r in group],
+                now=now,
+                user=user_part,
+                wildcard="always" if before is not None else "quota",
+                before=before,
+                on_fallback=on_fallback,
+                **hard_options,
+            )
+        except SentinelError as exc:
+            return [RevokeOutcome(record=r, soft=False, iam_error=exc) for r in group]
+        return [
+            RevokeOutcome(
+                record=r, soft=False, iam=replace(result, source_identity=r.source_identity)
+            )
+            for r in group
+        ]
+
+    if by_role:
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(by_role)))) as pool:
+            for group_outcomes in pool.map(role_step, list(by_role)):
+                outcomes.update((o.record.id, o) for o in group_outcomes)
+    return [outcomes[r.id] for r in records]
