@@ -51,6 +51,31 @@ def policy(iam: Any, role_arn: str, name: str = "SentinelRevokedSessions") -> An
     return iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
 
 
+def pad_role(iam: Any, role_arn: str, room: int) -> None:
+    """Add an inline policy so that only ``room`` characters of the quota remain."""
+    name = role_arn.rsplit("/", 1)[-1]
+    used = sum(
+        len(
+            json.dumps(
+                iam.get_role_policy(RoleName=name, PolicyName=p)["PolicyDocument"],
+                separators=(",", ":"),
+            )
+        )
+        for p in iam.list_role_policies(RoleName=name)["PolicyNames"]
+    )
+    skeleton: dict[str, Any] = {
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "Pad", "Effect": "Deny", "Action": "s3:GetObject", "Resource": ""}],
+    }
+    filler = 10_240 - room - used - len(json.dumps(skeleton, separators=(",", ":")))
+    skeleton["Statement"][0]["Resource"] = "arn:aws:s3:::" + "p" * (filler - 13)
+    iam.put_role_policy(
+        RoleName=name,
+        PolicyName="padding",
+        PolicyDocument=json.dumps(skeleton, separators=(",", ":")),
+    )
+
+
 class _DenyPutProxy(BaseHTTPRequestHandler):
     upstream = ""
 

@@ -90,9 +90,15 @@ def server_revoke(
                 "refused (the credential service enforces it; local mode checks it "
                 "before each session)"
             )
+        ended = sum(1 for o in outcomes if o.ended_early)
         click.echo(
             f"{len(outcomes)} active session{'s' if len(outcomes) != 1 else ''} "
-            f"of user {user} revoked"
+            f"of user {visible(user)} revoked"
+            + (
+                f" ({ended} of them had ended while credentials they issued may still be valid)"
+                if ended
+                else ""
+            )
         )
     for outcome in outcomes:
         _report_revoke(outcome)
@@ -166,6 +172,11 @@ def _report_revoke(outcome: RevokeOutcome) -> None:
         res = outcome.iam
         if res.outcome == "fallback":
             what = "every session of the role issued before now is denied"
+        elif res.wildcard is not None:
+            what = (
+                f"every credential of user {visible(rec.user)} issued before "
+                f"{iso(res.wildcard_before)} is denied ({res.wildcard})"
+            )
         else:
             what = f"SourceIdentity {res.source_identity} is denied"
         click.echo(

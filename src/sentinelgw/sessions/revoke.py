@@ -45,6 +45,9 @@ class RevokeOutcome:
     iam_error: SentinelError | None = None
     # True when the record's credentials had all expired: no IAM deny was needed.
     lapsed: bool = False
+    # True when the session had ended (stored expired) but a credential it issued may still
+    # have been valid when it was revoked.
+    ended_early: bool = False
 
     @property
     def iam_failed(self) -> bool:
@@ -182,6 +185,7 @@ def revoke_user(
         if not found and _round:
             break
         done.update(r.id for r in found)
+        ended = {r.id for r in found if r.status != "active"}
         revoked = _revoke_records(store, found, by=by, reason=reason, now=now, workers=workers)
         outcomes += _deny_many(
             iam,
@@ -191,6 +195,7 @@ def revoke_user(
             before=before,
             on_fallback=on_fallback,
             workers=workers,
+            ended=ended,
             **hard_options,
         )
     return UserRevokeOutcome(user=user, sessions=tuple(outcomes), block=written)
@@ -245,6 +250,7 @@ def _deny_many(
     before: datetime | None,
     on_fallback: Callable[[str], bool] | None,
     workers: int,
+    ended: set[str],
     **hard_options: Any,
 ) -> list[RevokeOutcome]:
     """The IAM step for many revoked sessions: one write per role, roles in parallel."""
@@ -289,4 +295,4 @@ def _deny_many(
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(by_role)))) as pool:
             for group_outcomes in pool.map(role_step, list(by_role)):
                 outcomes.update((o.record.id, o) for o in group_outcomes)
-    return [outcomes[r.id] for r in records]
+    return [replace(outcomes[r.id], ended_early=r.id in ended) for r in records]
