@@ -20,7 +20,7 @@ from sentinelgw.errors import HardRevocationError, SessionNotFound, UsageError
 from sentinelgw.inert import visible
 
 if TYPE_CHECKING:
-    from sentinelgw.sessions.revoke import RevokeOutcome
+    from sentinelgw.sessions.revoke import RevokeOutcome, RoleOutcome
 
 
 @click.command("server-revoke")
@@ -74,6 +74,7 @@ def server_revoke(
         "soft": soft,
         "on_fallback": _warn_fallback,
     }
+    roles: tuple[RoleOutcome, ...] = ()
     if session_id is not None:
         from sentinelgw.sessions.revoke import revoke_session
 
@@ -84,6 +85,7 @@ def server_revoke(
         assert user is not None
         result = revoke_user(store, iam, user, block=block, block_until=until, **kw)
         outcomes = result.sessions
+        roles = result.roles
         if result.block is not None:
             click.echo(
                 f"blocked user {user} {_until(result.block.until)}: new sessions are "
@@ -102,9 +104,21 @@ def server_revoke(
         )
     for outcome in outcomes:
         _report_revoke(outcome)
-    failed = [o for o in outcomes if o.iam_error is not None]
+    failed: list[Any] = [o for o in outcomes if o.iam_error is not None]
+    for role in roles:
+        if role.sessions:
+            continue  # reported with its sessions
+        if role.error is not None:
+            click.echo(f"  NOT denied by IAM on role {role.role_arn}: {role.error}", err=True)
+            failed.append(role)
+        elif role.result is not None:
+            click.echo(
+                f"also denied by IAM on role {role.role_arn}, where user {visible(user or '')} "
+                f"had recent sessions: every credential of the user issued before "
+                f"{_iso(role.result.wildcard_before)} ({role.result.wildcard})"
+            )
     if failed:
-        first = failed[0].iam_error
+        first = getattr(failed[0], "iam_error", None) or getattr(failed[0], "error", None)
         raise HardRevocationError(
             f"the IAM step failed for {len(failed)} session{'s' if len(failed) > 1 else ''} "
             f"({first.message if first else ''}); the record stays revoked, but credentials "
@@ -185,6 +199,12 @@ def _report_revoke(outcome: RevokeOutcome) -> None:
         )
     elif outcome.iam_error is not None:
         click.echo(f"  NOT denied by IAM: {outcome.iam_error}", err=True)
+
+
+def _iso(when: datetime | None) -> str:
+    from sentinelgw.timeutil import iso
+
+    return iso(when) or "?"
 
 
 def _warn_fallback(warning: str) -> bool:

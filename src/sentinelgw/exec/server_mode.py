@@ -149,7 +149,7 @@ def track(
 ) -> SessionTracker | None:
     """Record the session in its table (when tracking applies); expired again at teardown."""
     from sentinelgw.exec.tracking import SessionInfo, start_tracker, tracking_client
-    from sentinelgw.sessions.blocks import refuse_if_blocked
+    from sentinelgw.sessions.blocks import UserBlocked, refuse_if_blocked
 
     decision = admitted.decision
     if not (decision.tracking and decision.session_table):
@@ -181,6 +181,20 @@ def track(
     )
     if tracker is not None:
         teardown.callback(tracker.stop)
+        # Read the block again now that the record exists: a block written since the first
+        # read refuses the session before any credential is issued, and one written after this
+        # read finds the record (see sentinelgw.sessions.revoke.revoke_user).
+        try:
+            refuse_if_blocked(
+                client,
+                info.table,
+                info.user,
+                ctx.now(),
+                required=decision.requires_session_tracking,
+            )
+        except UserBlocked:
+            tracker.end_reason = "the user was blocked while the session started"
+            raise
     return tracker
 
 

@@ -5,7 +5,9 @@ data or raises :class:`Refusal`. The policy, the profile→role map and the tabl
 service's own; nothing the client sends selects them.
 
 Order for a new session: policy and block first, then the record (a conditional put), and only
-then AssumeRole, so no credentials exist for a session the table does not know. Every later
+then AssumeRole, so no credentials exist for a session the table does not know; then the block
+is read again before the credentials are handed out, so a block written meanwhile still
+refuses them. Every later
 credential request re-evaluates the current policy and reads the record and the user's block
 in one strongly consistent read; any table error refuses.
 """
@@ -150,6 +152,7 @@ class SentinelService:
             except SentinelError:
                 pass  # the record then expires by time; the AssumeRole failure is the answer
             raise
+        self._refuse_if_blocked_meanwhile(record, now)
         return _grant(record, creds)
 
     def credentials(self, caller: Caller, session_id: str, note: dict[str, Any]) -> Grant:
@@ -215,6 +218,32 @@ class SentinelService:
         if iam is not None:
             note["message"] = iam
         return {"session": revoked.to_export(now), "iam": iam}
+
+    def _refuse_if_blocked_meanwhile(self, record: SessionRecord, now: datetime) -> None:
+        """Read the block again, consistently, now that the record and the credentials exist.
+
+        A revoker writes the block first, then finds the user's sessions through an index that
+        DynamoDB updates eventually. A session whose first block check came just before the
+        block may be missing from that index: if this read sees the block, the session revokes
+        itself and its credentials are never handed out; if it does not, the credentials were
+        issued before the block was written, and a blocked user's revocation denies every
+        credential of the user issued before then (see docs/security.md).
+        """
+        block = self.table.block(record.user, self.clock())
+        if block is None:
+            return
+        with self._lock:
+            self._creds.pop(record.id, None)
+        try:
+            self.table.store.revoke(
+                record.id,
+                f"sentinel service {self.service_id}",
+                "the user was blocked while the session started",
+                now,
+            )
+        except SentinelError:
+            pass  # revoked or ended meanwhile; its credentials were never handed out
+        raise Refusal(403, "UserBlocked", block.describe())
 
     def healthy(self) -> dict[str, Any]:
         loaded = self.documents.loaded

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sentinelgw.errors import HardRevocationError, SentinelError, SessionNotFound
@@ -33,6 +33,9 @@ LAPSE_MARGIN = CLOCK_SKEW
 # Records revoked at once by a user's revocation (DynamoDB calls in flight; boto3's connection
 # pool holds 10 by default).
 TABLE_WORKERS = 10
+# A blocked user's wildcard goes on the roles of their sessions started this recently (the
+# longest session Sentinel serves).
+WILDCARD_LOOKBACK = timedelta(hours=12)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +58,24 @@ class RevokeOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class RoleOutcome:
+    """The one IAM write a user's revocation made on a role (``sessions`` of theirs there;
+    0 for a role that only got a blocked user's wildcard)."""
+
+    role_arn: str
+    sessions: int
+    result: HardRevokeResult | None = None
+    error: SentinelError | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class UserRevokeOutcome:
     """Every active session of ``user`` revoked, and the block written (if asked)."""
 
     user: str
     sessions: tuple[RevokeOutcome, ...]
     block: Block | None = None
+    roles: tuple[RoleOutcome, ...] = ()
 
 
 def revoke_session(
@@ -178,16 +193,27 @@ def revoke_user(
         before = now + CLOCK_SKEW
     done: set[str] = set()
     outcomes: list[RevokeOutcome] = []
+    roles: dict[str, RoleOutcome] = {}
     for _round in range(2):
-        found = [
-            r for r in store.query(user=user, now=now) if r.id not in done and _revocable(r, now)
-        ]
-        if not found and _round:
+        listed = list(store.query(user=user, now=now))
+        found = [r for r in listed if r.id not in done and _revocable(r, now)]
+        # A blocked user's wildcard also goes on every role of their recent sessions, ended
+        # or revoked: a new session there that the index does not show yet is covered too.
+        recent = set()
+        if before is not None and not soft:
+            recent = {
+                key
+                for r in listed
+                if r.started_at >= now - WILDCARD_LOOKBACK
+                and (key := _role_key(r)) is not None
+                and key[0] not in roles
+            }
+        if not found and not recent and _round:
             break
         done.update(r.id for r in found)
         ended = {r.id for r in found if r.status != "active"}
         revoked = _revoke_records(store, found, by=by, reason=reason, now=now, workers=workers)
-        outcomes += _deny_many(
+        session_outcomes, role_outcomes = _deny_many(
             iam,
             revoked,
             now=now,
@@ -196,9 +222,22 @@ def revoke_user(
             on_fallback=on_fallback,
             workers=workers,
             ended=ended,
+            extra_roles=recent,
             **hard_options,
         )
-    return UserRevokeOutcome(user=user, sessions=tuple(outcomes), block=written)
+        outcomes += session_outcomes
+        roles.update((o.role_arn, o) for o in role_outcomes)
+    return UserRevokeOutcome(
+        user=user, sessions=tuple(outcomes), block=written, roles=tuple(roles.values())
+    )
+
+
+def _role_key(record: SessionRecord) -> tuple[str, str] | None:
+    """(role ARN, user part of the SourceIdentity) of a record Sentinel could deny."""
+    parsed = parse_source_identity(record.source_identity)
+    if parsed is None or parsed.id != record.id or not record.role_arn:
+        return None
+    return record.role_arn, parsed.user
 
 
 def _revocable(record: SessionRecord, now: datetime) -> bool:
@@ -251,9 +290,13 @@ def _deny_many(
     on_fallback: Callable[[str], bool] | None,
     workers: int,
     ended: set[str],
+    extra_roles: set[tuple[str, str]],
     **hard_options: Any,
-) -> list[RevokeOutcome]:
-    """The IAM step for many revoked sessions: one write per role, roles in parallel."""
+) -> tuple[list[RevokeOutcome], list[RoleOutcome]]:
+    """The IAM step for many revoked sessions: one write per role, roles in parallel.
+
+    ``extra_roles`` (role ARN, user part) get the user's wildcard even without a session to
+    revoke there (only with ``before``). Returns the sessions' outcomes and one per role."""
     from concurrent.futures import ThreadPoolExecutor
 
     outcomes: dict[str, RevokeOutcome] = {}
@@ -263,9 +306,14 @@ def _deny_many(
         if early is not None:
             outcomes[record.id] = early
             continue
-        parsed = parse_source_identity(record.source_identity)
-        assert parsed is not None
-        by_role.setdefault((record.role_arn, parsed.user), []).append(record)
+        key = _role_key(record)
+        assert key is not None
+        by_role.setdefault(key, []).append(record)
+
+    if before is not None:
+        for key in extra_roles:
+            by_role.setdefault(key, [])
+    role_outcomes: list[RoleOutcome] = []
 
     def role_step(key: tuple[str, str]) -> list[RevokeOutcome]:
         role_arn, user_part = key
@@ -283,7 +331,9 @@ def _deny_many(
                 **hard_options,
             )
         except SentinelError as exc:
+            role_outcomes.append(RoleOutcome(role_arn=role_arn, sessions=len(group), error=exc))
             return [RevokeOutcome(record=r, soft=False, iam_error=exc) for r in group]
+        role_outcomes.append(RoleOutcome(role_arn=role_arn, sessions=len(group), result=result))
         return [
             RevokeOutcome(
                 record=r, soft=False, iam=replace(result, source_identity=r.source_identity)
@@ -295,4 +345,5 @@ def _deny_many(
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(by_role)))) as pool:
             for group_outcomes in pool.map(role_step, list(by_role)):
                 outcomes.update((o.record.id, o) for o in group_outcomes)
-    return [replace(outcomes[r.id], ended_early=r.id in ended) for r in records]
+    sessions = [replace(outcomes[r.id], ended_early=r.id in ended) for r in records]
+    return sessions, sorted(role_outcomes, key=lambda o: o.role_arn)
