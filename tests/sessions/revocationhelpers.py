@@ -78,11 +78,14 @@ def pad_role(iam: Any, role_arn: str, room: int) -> None:
 
 class _DenyPutProxy(BaseHTTPRequestHandler):
     upstream = ""
+    only_role = ""  # refuse only PutRolePolicy on this role name ("" = every role)
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        action = parse_qs(body.decode()).get("Action", [""])[0]
-        if action == "PutRolePolicy":
+        form = parse_qs(body.decode())
+        action = form.get("Action", [""])[0]
+        role = form.get("RoleName", [""])[0]
+        if action == "PutRolePolicy" and (not self.only_role or role == self.only_role):
             data = (
                 b'<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error>'
                 b"<Type>Sender</Type><Code>AccessDenied</Code><Message>not allowed"
@@ -112,9 +115,10 @@ class _DenyPutProxy(BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def deny_put_proxy(upstream: str) -> Iterator[str]:
-    """A loopback IAM endpoint that forwards to ``upstream`` but refuses PutRolePolicy."""
-    handler = type("Handler", (_DenyPutProxy,), {"upstream": upstream})
+def deny_put_proxy(upstream: str, only_role: str = "") -> Iterator[str]:
+    """A loopback IAM endpoint that forwards to ``upstream`` but refuses PutRolePolicy (on
+    every role, or only on ``only_role``)."""
+    handler = type("Handler", (_DenyPutProxy,), {"upstream": upstream, "only_role": only_role})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
