@@ -42,11 +42,31 @@ def lagging_index(sandbox: Any, seconds: float) -> Iterator[None]:
         sandbox.lag_index(0)
 
 
+ALICE = Caller(
+    user="alice",
+    arn="arn:aws:iam::123456789012:user/alice",
+    account="123456789012",
+    kind="iam-user",
+)
+
+
+def inprocess_service(sandbox: Any, store: SessionStore, tmp_path: Path, sts: Any) -> Any:
+    """The credential service's core on the sandbox, in this process, over ``store``."""
+    document = tmp_path / "service.yaml"
+    document.write_text(service_document_text(sandbox.role_arns), encoding="utf-8")
+    return SentinelService(
+        service_id="race",
+        documents=DocumentSource(str(document), file_fetch(str(document))),
+        table=ServiceTable(store.client, store.table),
+        sts=sts,
+        clock=lambda: datetime.now(UTC),
+        accounts=("123456789012",),
+    )
+
+
 def test_a_block_written_while_the_service_starts_a_session_refuses_its_credentials(
     sandbox: Any, store: SessionStore, tmp_path: Path
 ) -> None:
-    document = tmp_path / "service.yaml"
-    document.write_text(service_document_text(sandbox.role_arns), encoding="utf-8")
     sts = make_client(sandbox.endpoint_url, "sts")
 
     def revoker_blocks_now(**_kw: Any) -> None:
@@ -57,24 +77,11 @@ def test_a_block_written_while_the_service_starts_a_session_refuses_its_credenti
         put_block(store.client, store.table, block)
 
     sts.meta.events.register("before-call.sts.AssumeRole", revoker_blocks_now)
-    service = SentinelService(
-        service_id="race",
-        documents=DocumentSource(str(document), file_fetch(str(document))),
-        table=ServiceTable(store.client, store.table),
-        sts=sts,
-        clock=lambda: datetime.now(UTC),
-        accounts=("123456789012",),
-    )
-    alice = Caller(
-        user="alice",
-        arn="arn:aws:iam::123456789012:user/alice",
-        account="123456789012",
-        kind="iam-user",
-    )
+    service = inprocess_service(sandbox, store, tmp_path, sts)
     note: dict[str, Any] = {}
     with lagging_index(sandbox, 600):
         with pytest.raises(Refusal) as refused:
-            service.create_session(alice, {"profile": "prod"}, note)
+            service.create_session(ALICE, {"profile": "prod"}, note)
         # The revoker's index query does not show the new session ...
         assert list(store.query(user="alice")) == []
     assert (refused.value.status, refused.value.code) == (403, "UserBlocked")

@@ -126,3 +126,21 @@ def test_an_ended_session_past_its_last_credential_says_when_it_expired(
         store.revoke(rec.id, REVOKER, "late", T0)
     stored = store.get(rec.id)
     assert stored is not None and stored.status == "expired" and stored.revoked_at is None
+
+
+def test_the_service_records_the_sts_expiry_of_the_credentials_it_hands_out(
+    sandbox: Any, store: SessionStore, tmp_path: Path
+) -> None:
+    from sessionhelpers import make_client
+    from test_block_race import ALICE, inprocess_service
+
+    service = inprocess_service(sandbox, store, tmp_path, make_client(sandbox.endpoint_url, "sts"))
+    # A one-minute session: STS still issues 15 minutes.
+    grant = service.create_session(ALICE, {"profile": "dev", "duration_seconds": 60}, {})
+    stored = store.get(grant.session_id)
+    assert stored is not None and stored.credentials_expire_at is not None
+    expiry = grant.credentials.expiration
+    assert expiry is not None
+    # The table keeps milliseconds.
+    assert abs(stored.credentials_expire_at - expiry) < timedelta(milliseconds=1)
+    assert stored.credentials_expire_at - stored.expires_at > timedelta(minutes=13)

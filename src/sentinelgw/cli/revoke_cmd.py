@@ -20,6 +20,7 @@ from sentinelgw.errors import (
     HardRevocationError,
     RevocationIncomplete,
     SessionNotFound,
+    SessionStoreError,
     UsageError,
 )
 from sentinelgw.inert import visible
@@ -94,6 +95,7 @@ def server_revoke(
         "on_fallback": _warn_fallback,
     }
     roles: tuple[RoleOutcome, ...] = ()
+    table_errors: tuple[Any, ...] = ()
     if session_id is not None:
         from sentinelgw.sessions.revoke import revoke_session
 
@@ -105,6 +107,7 @@ def server_revoke(
         result = revoke_user(store, iam, user, block=block, block_until=until, **kw)
         outcomes = result.sessions
         roles = result.roles
+        table_errors = result.table_errors
         if result.block is not None:
             click.echo(
                 f"blocked user {user} {_until(result.block.until)}: new sessions are "
@@ -141,6 +144,12 @@ def server_revoke(
         if chains and not soft
         else []
     )
+    if table_errors:
+        raise SessionStoreError(
+            f"{len(table_errors)} session record{'s' if len(table_errors) > 1 else ''} of user "
+            f"{visible(user or '')} could not be revoked ({table_errors[0]}); the others were",
+            hint="Fix the cause and run the same command again: it is safe to repeat",
+        )
     if failed:
         first = getattr(failed[0], "iam_error", None) or getattr(failed[0], "error", None)
         raise HardRevocationError(
@@ -204,7 +213,7 @@ def _revoke_chains(
     for chained in results:
         role = chained.role
         hops = (
-            f"{role.depth} hop{'s' if role.depth != 1 else ''} from {role.via}"
+            f"{role.depth} hop{'s' if role.depth != 1 else ''} from {visible(role.via)}"
             if role.depth is not None and role.via
             else "reached by a hop not in the events"
         )

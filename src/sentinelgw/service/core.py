@@ -333,9 +333,23 @@ class SentinelService:
         creds = AwsCredentials(
             c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"], c["Expiration"]
         )
+        self._record_expiry(record, creds)
         with self._lock:
             self._creds[record.id] = creds
         return creds
+
+    def _record_expiry(self, record: SessionRecord, creds: AwsCredentials) -> None:
+        """Keep STS's expiry in the record (``credentials_expire_at``): STS issues at least 15
+        minutes, so credentials can outlive ``expires_at``, and a revoke decides by it whether
+        they may still be valid. Best effort: without it, ``expires_at`` is used."""
+        if creds.expiration is None or creds.expiration <= record.credentials_end():
+            return
+        try:
+            self.table.store.touch(
+                record.id, 0, self.clock(), credentials_expire_at=creds.expiration
+            )
+        except SentinelError:
+            pass
 
 
 def _service_denial(decision: Decision, request: Request) -> str:

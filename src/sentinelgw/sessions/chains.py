@@ -34,7 +34,11 @@ from sentinelgw.sourceidentity import parse_source_identity
 
 MAX_CHAIN_DEPTH = 5
 MAX_CHAIN_ROLES = 50
-_ARN = re.compile(r"^arn:aws[a-z-]*:(?:iam|sts)::(\d{12}):(?:assumed-)?role/(?:.*/)?([^/]+)$")
+# Only the characters IAM allows in role paths and names: event fields are untrusted.
+_ARN = re.compile(
+    r"^arn:aws[a-z-]*:iam::(\d{12}):role/(?:[\w+=,.@/-]*/)?([\w+=,.@-]{1,64})$",
+    re.ASCII,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +69,7 @@ class ChainOutcome:
 
 
 def role_key(arn: str | None) -> tuple[str, str] | None:
-    """(account, role name) of a role ARN or of an assumed-role session's issuer ARN."""
+    """(account, role name) of an IAM role ARN (a session issuer's ARN is one), else None."""
     m = _ARN.match(arn or "")
     return (m.group(1), m.group(2)) if m else None
 

@@ -76,6 +76,9 @@ class UserRevokeOutcome:
     sessions: tuple[RevokeOutcome, ...]
     block: Block | None = None
     roles: tuple[RoleOutcome, ...] = ()
+    # Records whose revocation failed in the table (throttling, permissions): the others were
+    # revoked and denied all the same.
+    table_errors: tuple[SentinelError, ...] = ()
 
 
 def revoke_session(
@@ -194,6 +197,7 @@ def revoke_user(
     done: set[str] = set()
     outcomes: list[RevokeOutcome] = []
     roles: dict[str, RoleOutcome] = {}
+    table_errors: list[SentinelError] = []
     for _round in range(2):
         listed = list(store.query(user=user, now=now))
         found = [r for r in listed if r.id not in done and _revocable(r, now)]
@@ -212,7 +216,10 @@ def revoke_user(
             break
         done.update(r.id for r in found)
         ended = {r.id for r in found if r.status != "active"}
-        revoked = _revoke_records(store, found, by=by, reason=reason, now=now, workers=workers)
+        revoked, errors = _revoke_records(
+            store, found, by=by, reason=reason, now=now, workers=workers
+        )
+        table_errors += errors
         session_outcomes, role_outcomes = _deny_many(
             iam,
             revoked,
@@ -228,7 +235,11 @@ def revoke_user(
         outcomes += session_outcomes
         roles.update((o.role_arn, o) for o in role_outcomes)
     return UserRevokeOutcome(
-        user=user, sessions=tuple(outcomes), block=written, roles=tuple(roles.values())
+        user=user,
+        sessions=tuple(outcomes),
+        block=written,
+        roles=tuple(roles.values()),
+        table_errors=tuple(table_errors),
     )
 
 
@@ -257,9 +268,9 @@ def _revoke_records(
     reason: str,
     now: datetime,
     workers: int,
-) -> list[SessionRecord]:
-    """The table step for many sessions at once; those ended or revoked meanwhile are left
-    out. A table error is raised after every other record was tried."""
+) -> tuple[list[SessionRecord], list[SentinelError]]:
+    """The table step for many sessions at once: (revoked records, table errors). Those ended
+    or revoked meanwhile are left out; an error on one record does not stop the others."""
     from concurrent.futures import ThreadPoolExecutor
 
     def one(record: SessionRecord) -> SessionRecord | SentinelError | None:
@@ -271,13 +282,11 @@ def _revoke_records(
             return exc
 
     if not records:
-        return []
+        return [], []
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(records)))) as pool:
         results = list(pool.map(one, records))
     errors = [r for r in results if isinstance(r, SentinelError)]
-    if errors:
-        raise errors[0]
-    return [r for r in results if isinstance(r, SessionRecord)]
+    return [r for r in results if isinstance(r, SessionRecord)], errors
 
 
 def _deny_many(
