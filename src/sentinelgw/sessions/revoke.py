@@ -33,6 +33,11 @@ LAPSE_MARGIN = CLOCK_SKEW
 # Records revoked at once by a user's revocation (DynamoDB calls in flight; boto3's connection
 # pool holds 10 by default).
 TABLE_WORKERS = 10
+# A blocked user's wildcard denies credentials issued up to this long after the block: the
+# clocks of the revoker and of AWS may differ, and a local session that read no block may
+# still be getting its first credentials. Lifting the block sooner leaves the user's new
+# sessions denied on those roles until then.
+BLOCK_MARGIN = timedelta(minutes=1)
 # A blocked user's wildcard goes on the roles of their sessions started this recently (the
 # longest session Sentinel serves).
 WILDCARD_LOOKBACK = timedelta(hours=12)
@@ -193,7 +198,7 @@ def revoke_user(
         # Credentials issued before this bound are denied by the wildcard; a session that
         # started before the block was seen has its credentials issued before the block was
         # written (the service re-reads it after AssumeRole), so within the bound.
-        before = now + CLOCK_SKEW
+        before = now + BLOCK_MARGIN
     done: set[str] = set()
     outcomes: list[RevokeOutcome] = []
     roles: dict[str, RoleOutcome] = {}
