@@ -32,15 +32,17 @@ def test_a_child_holding_chained_credentials_is_denied_when_the_session_is_revok
     run_sentinel: Run, sandbox_env: dict[str, str], sandbox: Any
 ) -> None:
     iam = iam_client(sandbox.endpoint_url)
-    target = new_role(iam)
-    with held(sandbox_env, "chain", target) as child:
+    first, target = new_role(iam), new_role(iam)
+    # prod -> first -> target: a chain of chains; the child holds the last credentials.
+    with held(sandbox_env, "chain", first, target) as child:
         sid = session_of(child)
         assert line(child) == "CHAINED"
         assert ask(child) == "OK"
         proc = run_sentinel(["server-revoke", sid, "--reason", "chained away"])
         assert proc.returncode == 0, proc.stderr
         assert "role chains found in CloudTrail (LookupEvents)" in proc.stdout
-        assert f"denied by IAM on chained role {target} (1 hop from" in proc.stdout
+        assert f"denied by IAM on chained role {first} (1 hop from" in proc.stdout
+        assert f"denied by IAM on chained role {target} (2 hops from {first})" in proc.stdout
         # The deny is in place when the command returns (the sandbox applies it at once).
         assert ask(child).split()[:2] == ["DENIED", "AccessDenied"]
         # ... and the chained session cannot chain itself again either.
