@@ -148,3 +148,40 @@ def test_a_session_the_lagging_index_hides_is_denied_by_the_blocked_users_wildca
             run_sentinel(["server-unblock", "--user", user])
             _drop_wildcards(iam, role_name)
             run_sentinel(["server-revoke", sid, "--reason", "cleanup", "--soft"])
+
+
+def test_a_block_written_while_a_local_server_session_starts_refuses_it(
+    run_sentinel: Run, sandbox_env: dict[str, str], sandbox: Any
+) -> None:
+    """``sentinel exec --server`` reads the block, writes its record, and reads the block
+    again before any credential is issued: a block landing between the two is honoured."""
+    blocked: list[str] = []
+
+    def block_with_the_record(request: dict[str, Any]) -> None:
+        item = request.get("Item", {})
+        if request.get("TableName") == sandbox.table and "source_identity" in item and not blocked:
+            user = item["user"]["S"]
+            put_block(
+                make_client(sandbox.endpoint_url),
+                sandbox.table,
+                Block(user=user, blocked_by=REVOKER, reason="race", blocked_at=datetime.now(UTC)),
+            )
+            blocked.append(user)
+
+    sandbox.before_put_item(block_with_the_record)
+    try:
+        proc = run_sentinel(["exec", "--server", "--profile", "prod", "--", "true"])
+    finally:
+        sandbox.before_put_item(None)
+        for user in blocked:
+            run_sentinel(["server-unblock", "--user", user])
+    assert blocked, "the session record was never written"
+    assert proc.returncode == 1, proc.stderr
+    assert f"user {blocked[0]} is blocked" in proc.stderr and "Traceback" not in proc.stderr
+    listed = json.loads(
+        run_sentinel(
+            ["server-sessions", "--user", blocked[0], "--limit", "1", "--format", "json"]
+        ).stdout
+    )
+    assert listed[0]["status"] == "expired"
+    assert listed[0]["end_reason"] == "the user was blocked while the session started"

@@ -37,6 +37,7 @@ log = logging.getLogger("sentinelgw.sandbox")
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 SSO_TOKEN_ENVIRON_KEY = "sentinelgw.sso_bearer_token"
 _QUERY_TARGET = "DynamoDB_20120810.Query"
+_PUT_ITEM_TARGET = "DynamoDB_20120810.PutItem"
 _SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 
 
@@ -154,6 +155,9 @@ class SandboxApp:
         self.revocations = RevocationFront(recorder, recorder.account_id, _read_body)
         # Seconds a session record takes to show in an index query (0: at once, as moto).
         self.index_lag = 0.0
+        # Tests: called with each DynamoDB PutItem request body before moto stores the item
+        # (to make something happen "at the same moment", such as a block).
+        self.before_put_item: Callable[[dict[str, Any]], None] | None = None
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -169,6 +173,9 @@ class SandboxApp:
         scope = credential_scope(environ)
         if self.index_lag > 0 and environ.get("HTTP_X_AMZ_TARGET") == _QUERY_TARGET:
             return self._lagging_query(environ, start_response, self.index_lag)
+        hook = self.before_put_item
+        if hook is not None and environ.get("HTTP_X_AMZ_TARGET") == _PUT_ITEM_TARGET:
+            hook(json.loads(_read_body(environ) or b"{}"))
         if scope is not None:
             answer = self.revocations.handle(environ, start_response, scope, self.moto_app)
             if answer is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import urllib.request
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,13 @@ class Sandbox:
         if getattr(self, "_app", None) is None:
             raise SandboxError("the sandbox is not running", hint="Call start() first")
         self._app.index_lag = max(0.0, float(seconds))
+
+    def before_put_item(self, hook: Callable[[dict[str, Any]], None] | None) -> None:
+        """Call ``hook`` with each DynamoDB PutItem request before moto stores the item (None:
+        stop); for tests of what happens between a check and a write."""
+        if getattr(self, "_app", None) is None:
+            raise SandboxError("the sandbox is not running", hint="Call start() first")
+        self._app.before_put_item = hook
 
     def expire_sso_token(self) -> None:
         """Make the sandbox SSO token expired (cache file and portal), for tests."""
