@@ -167,3 +167,17 @@ def test_one_hundred_sessions_of_one_user_are_revoked_table_and_iam(
     document = policy(iam, role)
     assert set().union(*revoked_entries(document).values()) == {r.source_identity for r in records}
     assert wildcard_entries(document) == {}
+
+
+def test_a_users_session_without_a_role_is_revoked_and_reported_not_denied(
+    store: SessionStore, iam: Any
+) -> None:
+    role = new_role(iam)
+    (with_role,) = live_sessions(1, role)
+    (no_role,) = live_sessions(1, "", first=1)
+    seed(store.client, store.table, [with_role, no_role])
+    result = revoke_user(store, iam, "alice", by=REVOKER, reason="x", now=datetime.now(UTC), **FAST)
+    by_id = {o.record.id: o for o in result.sessions}
+    assert by_id[with_role.id].iam is not None
+    assert "not an IAM role ARN" in str(by_id[no_role.id].iam_error)
+    assert {r.status for r in store.batch_get([with_role.id, no_role.id]).values()} == {"revoked"}

@@ -24,7 +24,12 @@ from typing import Any
 from sentinelgw.errors import HardRevocationError, SentinelError, SessionNotFound
 from sentinelgw.sessions.blocks import Block, put_block
 from sentinelgw.sessions.model import CLOCK_SKEW, SessionRecord
-from sentinelgw.sessions.revocation import HardRevokeResult, hard_revoke, hard_revoke_many
+from sentinelgw.sessions.revocation import (
+    HardRevokeResult,
+    hard_revoke,
+    hard_revoke_many,
+    role_name_from_arn,
+)
 from sentinelgw.sessions.store import SessionStore
 from sentinelgw.sourceidentity import parse_source_identity
 
@@ -185,8 +190,8 @@ def revoke_user(
     3. one IAM write per role holds all the user's SourceIdentities on it
        (:func:`~sentinelgw.sessions.revocation.hard_revoke_many`), the roles in parallel.
        For a blocked user, and wherever the entries would pass the quota, that write is the
-       user's wildcard: every credential of the user issued before the block (plus the clock
-       skew) is denied, including a session the index did not show yet;
+       user's wildcard: every credential of the user issued before the block (plus
+       :data:`BLOCK_MARGIN`) is denied, including a session the index did not show yet;
     4. the user index is read once more, and sessions that appeared meanwhile (the index is
        updated eventually) go through steps 2 and 3.
     """
@@ -321,7 +326,13 @@ def _deny_many(
             outcomes[record.id] = early
             continue
         key = _role_key(record)
-        assert key is not None
+        if key is None:  # no role ARN: nothing IAM could deny
+            try:
+                role_name_from_arn(record.role_arn)
+            except HardRevocationError as exc:
+                outcomes[record.id] = RevokeOutcome(record=record, soft=False, iam_error=exc)
+                continue
+            raise AssertionError(f"session {record.id} has a role but no key")
         by_role.setdefault(key, []).append(record)
 
     if before is not None:
