@@ -212,7 +212,11 @@ def hard_revoke_many(
     pattern = user_pattern(user) if user is not None and wildcard != "never" else None
     if pattern is None and wildcard == "always":
         raise HardRevocationError("a user wildcard needs the user's name")
-    bound = (before or now).replace(microsecond=0)
+    # The bound is kept to the second (in the Sid and the condition): rounded up, so that a
+    # credential issued in the same second as the revocation is still before it.
+    bound = before or now
+    if bound.microsecond:
+        bound = bound.replace(microsecond=0) + timedelta(seconds=1)
     name = role_name_from_arn(role_arn)
     max_session = timedelta(seconds=_max_session_seconds(iam, name))
     for attempt in range(1, max(1, max_attempts) + 1):
