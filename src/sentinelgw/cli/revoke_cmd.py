@@ -386,7 +386,7 @@ def _until(when: datetime | None) -> str:
 @common_options
 @pass_app
 def init_revocation_scp(app: App, table: str | None) -> int:
-    """Print a service control policy denying every revoked session, organisation-wide."""
+    """Print an SCP denying revoked sessions, organisation-wide."""
     from datetime import timedelta
 
     from sentinelgw.sessions.revoked_policy import compact
