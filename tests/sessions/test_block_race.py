@@ -28,6 +28,7 @@ from sentinelgw.sessions.blocks import Block, put_block
 from sentinelgw.sessions.model import SessionRecord
 from sentinelgw.sessions.revoked_policy import POLICY_NAME, WILDCARD_PREFIX, compact
 from sentinelgw.sessions.store import SessionStore
+from sentinelgw.sourceidentity import new_id
 
 Run = Callable[..., CompletedProcess[str]]
 REVOKER = "arn:aws:iam::123456789012:user/secops"
@@ -118,7 +119,7 @@ def test_a_session_the_lagging_index_hides_is_denied_by_the_blocked_users_wildca
         user, user_part = shown["user"], shown["source_identity"].split(".")[1]
         # An older session of the same user on the same role, which the index does show.
         now = datetime.now(UTC)
-        older_id = "0123456789abcdef"
+        older_id = new_id()  # the shared sandbox table: never an id other tests use
         older = SessionRecord.new(
             id=older_id,
             user=user,
@@ -148,6 +149,7 @@ def test_a_session_the_lagging_index_hides_is_denied_by_the_blocked_users_wildca
             run_sentinel(["server-unblock", "--user", user])
             _drop_wildcards(iam, role_name)
             run_sentinel(["server-revoke", sid, "--reason", "cleanup", "--soft"])
+            ddb.delete_item(TableName=sandbox.table, Key={"id": {"S": older_id}})
 
 
 def test_a_block_written_while_a_local_server_session_starts_refuses_it(
