@@ -24,6 +24,10 @@ Keys::
                                   # if the table is unreachable (with a warning)
       remote: https://...         # the credential service: exec/credentials use it by default
       remote_service_id: ...      # the id proofs name (default: the remote URL's origin)
+      audit_source: s3://bucket/prefix  # CloudTrail source server-revoke reads to find role
+                                  # chains (as --source; default: LookupEvents)
+      revoker_roles:              # account -> role server-revoke acts through there
+        "222233334444": arn:aws:iam::222233334444:role/SentinelRevoker
     policy_source: ssm:/sentinel/policies/prod   # or a file path
     policies: [...]               # inline policy (Sentinel form)
     version: "1" / rules: [...]   # inline policy (Go form)
@@ -56,6 +60,8 @@ DEFAULT_KEYS: dict[str, type | tuple[type, ...]] = {
     "fail_open": bool,
     "remote": str,
     "remote_service_id": str,
+    "audit_source": str,
+    "revoker_roles": dict,
 }
 TOP_KEYS = {"defaults", "policy_source", "policies", "version", "rules"}
 POLICY_KEYS = {"policies", "version", "rules"}
@@ -230,6 +236,8 @@ def _merge_file(cfg: Config, path: Path, cache_dir: str | None, kind: str) -> No
                     f"{doc.where(('defaults', key))}: defaults.{key} must be a non-empty "
                     f"{getattr(expected, '__name__', 'value')}, not {value!r}"
                 )
+            if key == "revoker_roles":
+                _check_revoker_roles(value, doc.where(("defaults", key)))
             if key == "retention_days" and int(value) < 1:
                 raise ConfigError(f"{doc.where(('defaults', key))}: retention_days must be ≥ 1")
             if key in REMOTE_KEYS and kind not in CENTRAL_KINDS:
@@ -242,6 +250,21 @@ def _merge_file(cfg: Config, path: Path, cache_dir: str | None, kind: str) -> No
                 continue
             cfg.defaults[key] = Setting(value, doc.where(("defaults", key)))
     _merge_policy(cfg, doc, path, kind)
+
+
+def _check_revoker_roles(value: dict[Any, Any], where: str) -> None:
+    import re
+
+    for account, role in value.items():
+        if not re.fullmatch(r"\d{12}", str(account)) or not (
+            isinstance(role, str)
+            and re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:role/\S+", role)
+            and role.split(":")[4] == str(account)
+        ):
+            raise ConfigError(
+                f"{where}: defaults.revoker_roles maps a 12-digit account id (quoted) to a role "
+                f"ARN in it, not {account!r}: {role!r}"
+            )
 
 
 def _merge_policy(cfg: Config, doc: YamlDoc, path: Path, kind: str) -> None:

@@ -103,6 +103,13 @@ class HardRevocationError(AWSError):
     """The IAM deny of a revoked session could not be written; the message names the permission."""
 
 
+class RevocationIncomplete(SentinelError):
+    """A revocation left a gap: the SourceIdentity is not denied on every role it reached (a
+    chained role Sentinel could not write, or past the chain bound). Exit 1, a gap found."""
+
+    exit_code = 1
+
+
 class SessionStoreError(SentinelError):
     """The session table could not be read or written."""
 

@@ -169,7 +169,9 @@ def test_no_command_leaks_a_secret(
     for fmt in ("human", "json"):
         run("server-session", prod_session, "--format", fmt)
     run("server-session", "0123456789abcdef", expect=2)
-    run("server-revoke", prod_session, "--reason", "already over", expect=2)
+    # Ended, but the credentials it served are still valid: hard-revoked; then a failure path.
+    run("server-revoke", prod_session, "--reason", "ended early", expect=0)
+    run("server-revoke", prod_session, "--reason", "already revoked", expect=2)
     for fmt in ("human", "json"):
         run("audit", "untracked-sessions", "--since", "1h", "--format", fmt, expect=(0, 1))
     for fmt in ("human", "json", "csv"):

@@ -51,13 +51,41 @@ def policy(iam: Any, role_arn: str, name: str = "SentinelRevokedSessions") -> An
     return iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
 
 
+def pad_role(iam: Any, role_arn: str, room: int) -> None:
+    """Add an inline policy so that only ``room`` characters of the quota remain."""
+    name = role_arn.rsplit("/", 1)[-1]
+    used = sum(
+        len(
+            json.dumps(
+                iam.get_role_policy(RoleName=name, PolicyName=p)["PolicyDocument"],
+                separators=(",", ":"),
+            )
+        )
+        for p in iam.list_role_policies(RoleName=name)["PolicyNames"]
+    )
+    skeleton: dict[str, Any] = {
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "Pad", "Effect": "Deny", "Action": "s3:GetObject", "Resource": ""}],
+    }
+    filler = 10_240 - room - used - len(json.dumps(skeleton, separators=(",", ":")))
+    skeleton["Statement"][0]["Resource"] = "arn:aws:s3:::" + "p" * (filler - 13)
+    iam.put_role_policy(
+        RoleName=name,
+        PolicyName="padding",
+        PolicyDocument=json.dumps(skeleton, separators=(",", ":")),
+    )
+
+
 class _DenyPutProxy(BaseHTTPRequestHandler):
     upstream = ""
+    only_role = ""  # refuse only PutRolePolicy on this role name ("" = every role)
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        action = parse_qs(body.decode()).get("Action", [""])[0]
-        if action == "PutRolePolicy":
+        form = parse_qs(body.decode())
+        action = form.get("Action", [""])[0]
+        role = form.get("RoleName", [""])[0]
+        if action == "PutRolePolicy" and (not self.only_role or role == self.only_role):
             data = (
                 b'<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error>'
                 b"<Type>Sender</Type><Code>AccessDenied</Code><Message>not allowed"
@@ -87,9 +115,10 @@ class _DenyPutProxy(BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def deny_put_proxy(upstream: str) -> Iterator[str]:
-    """A loopback IAM endpoint that forwards to ``upstream`` but refuses PutRolePolicy."""
-    handler = type("Handler", (_DenyPutProxy,), {"upstream": upstream})
+def deny_put_proxy(upstream: str, only_role: str = "") -> Iterator[str]:
+    """A loopback IAM endpoint that forwards to ``upstream`` but refuses PutRolePolicy (on
+    every role, or only on ``only_role``)."""
+    handler = type("Handler", (_DenyPutProxy,), {"upstream": upstream, "only_role": only_role})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from revocationhelpers import iam_client, new_role, policy
+from revocationhelpers import iam_client, new_role, pad_role, policy
 
 from sentinelgw.errors import HardRevocationError
 from sentinelgw.sessions.revocation import hard_revoke, role_name_from_arn
@@ -133,35 +133,10 @@ def test_every_write_prunes_entries_older_than_the_role_max_session(iam: Any) ->
     assert result.pruned == 1 and result.entries == 2
 
 
-def _pad_role(iam: Any, role_arn: str, room: int) -> None:
-    """Add an inline policy so that only ``room`` characters of the quota remain."""
-    name = role_arn.rsplit("/", 1)[-1]
-    used = sum(
-        len(
-            json.dumps(
-                iam.get_role_policy(RoleName=name, PolicyName=p)["PolicyDocument"],
-                separators=(",", ":"),
-            )
-        )
-        for p in iam.list_role_policies(RoleName=name)["PolicyNames"]
-    )
-    skeleton = {
-        "Version": "2012-10-17",
-        "Statement": [{"Sid": "Pad", "Effect": "Deny", "Action": "s3:GetObject", "Resource": ""}],
-    }
-    filler = 10_240 - room - used - len(json.dumps(skeleton, separators=(",", ":")))
-    skeleton["Statement"][0]["Resource"] = "arn:aws:s3:::" + "p" * (filler - 13)
-    iam.put_role_policy(
-        RoleName=name,
-        PolicyName="padding",
-        PolicyDocument=json.dumps(skeleton, separators=(",", ":")),
-    )
-
-
 def test_a_write_past_the_quota_falls_back_to_revoking_older_sessions(iam: Any) -> None:
     role = new_role(iam, max_session=3600)
     hard_revoke(iam, role, A, now=T0, settle=0, sleep=no_wait)
-    _pad_role(iam, role, room=20)  # adding B to A's statement takes 32 characters
+    pad_role(iam, role, room=20)  # adding B to A's statement takes 32 characters
     warnings: list[str] = []
     result = hard_revoke(
         iam,
@@ -193,7 +168,7 @@ def test_a_write_past_the_quota_falls_back_to_revoking_older_sessions(iam: Any) 
 
 def test_a_declined_fallback_writes_nothing(iam: Any) -> None:
     role = new_role(iam, max_session=3600)
-    _pad_role(iam, role, room=150)
+    pad_role(iam, role, room=150)
     with pytest.raises(HardRevocationError, match="fallback was declined"):
         hard_revoke(iam, role, A, now=T0, settle=0, sleep=no_wait, on_fallback=lambda _w: False)
     names = sorted(iam.list_role_policies(RoleName=role.rsplit("/", 1)[-1])["PolicyNames"])

@@ -87,10 +87,14 @@ def test_revoke_unknown_and_twice_are_session_not_found(store: SessionStore) -> 
         store.revoke(rec.id, REVOKER, "second", T0)
     got = store.get(rec.id)
     assert got is not None and got.revoked_reason == "first"
-    ended = record(6)
+    # An ended session whose last credential expired more than the clock skew ago.
+    ended = record(6, expires_at=T0 - timedelta(minutes=30))
     store.create(ended)
     store.mark_expired(ended.id, T0)
-    with pytest.raises(SessionNotFound, match="is already expired"):
+    with pytest.raises(
+        SessionNotFound,
+        match="has ended and the last credential it issued expired at 2026-01-24T08:30:00Z",
+    ):
         store.revoke(ended.id, REVOKER, "late", T0)
 
 

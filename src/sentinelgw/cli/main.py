@@ -69,7 +69,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 
 # group name -> subcommands other modules add to it: (module, attribute)
 SUBCOMMANDS: dict[str, tuple[tuple[str, str], ...]] = {
-    "init": (("sentinelgw.cli.tvm_deploy_cmd", "init_tvm"),),
+    "init": (
+        ("sentinelgw.cli.tvm_deploy_cmd", "init_tvm"),
+        ("sentinelgw.cli.revoke_cmd", "init_revocation_scp"),
+    ),
     "tvm": (("sentinelgw.cli.tvm_deploy_cmd", "tvm_check"),),
 }
 

@@ -16,11 +16,17 @@ import click
 
 from sentinelgw.cli.common import App, common_options, format_option, pass_app
 from sentinelgw.cli.sessions_cmd import TABLE_HELP, check_session_id
-from sentinelgw.errors import HardRevocationError, SessionNotFound, UsageError
+from sentinelgw.errors import (
+    HardRevocationError,
+    RevocationIncomplete,
+    SessionNotFound,
+    SessionStoreError,
+    UsageError,
+)
 from sentinelgw.inert import visible
 
 if TYPE_CHECKING:
-    from sentinelgw.sessions.revoke import RevokeOutcome
+    from sentinelgw.sessions.revoke import RevokeOutcome, RoleOutcome
 
 
 @click.command("server-revoke")
@@ -44,6 +50,18 @@ if TYPE_CHECKING:
     is_flag=True,
     help="Only mark the record: skip the IAM deny of credentials already issued.",
 )
+@click.option(
+    "--chains/--no-chains",
+    default=True,
+    help="Also deny the SourceIdentity on the roles the session chained into, found in "
+    "CloudTrail (default: on, unless --soft).",
+)
+@click.option(
+    "--audit-source",
+    metavar="SRC",
+    help="Where to read CloudTrail for role chains, as 'sentinel audit --source' "
+    "(default: defaults.audit_source, then LookupEvents).",
+)
 @click.option("--table", metavar="NAME", help=TABLE_HELP)
 @common_options
 @pass_app
@@ -55,6 +73,8 @@ def server_revoke(
     block_for: str | None,
     reason: str,
     soft: bool,
+    chains: bool,
+    audit_source: str | None,
     table: str | None,
 ) -> int:
     """Revoke a server session (or all of a user's): refused at the server, denied by IAM."""
@@ -74,6 +94,8 @@ def server_revoke(
         "soft": soft,
         "on_fallback": _warn_fallback,
     }
+    roles: tuple[RoleOutcome, ...] = ()
+    table_errors: tuple[Any, ...] = ()
     if session_id is not None:
         from sentinelgw.sessions.revoke import revoke_session
 
@@ -84,21 +106,52 @@ def server_revoke(
         assert user is not None
         result = revoke_user(store, iam, user, block=block, block_until=until, **kw)
         outcomes = result.sessions
+        roles = result.roles
+        table_errors = result.table_errors
         if result.block is not None:
             click.echo(
                 f"blocked user {user} {_until(result.block.until)}: new sessions are "
                 "refused (the credential service enforces it; local mode checks it "
                 "before each session)"
             )
+        ended = sum(1 for o in outcomes if o.ended_early)
         click.echo(
             f"{len(outcomes)} active session{'s' if len(outcomes) != 1 else ''} "
-            f"of user {user} revoked"
+            f"of user {visible(user)} revoked"
+            + (
+                f" ({ended} of them had ended while credentials they issued may still be valid)"
+                if ended
+                else ""
+            )
         )
     for outcome in outcomes:
         _report_revoke(outcome)
-    failed = [o for o in outcomes if o.iam_error is not None]
+    failed: list[Any] = [o for o in outcomes if o.iam_error is not None]
+    for role in roles:
+        if role.sessions:
+            continue  # reported with its sessions
+        if role.error is not None:
+            click.echo(f"  NOT denied by IAM on role {role.role_arn}: {role.error}", err=True)
+            failed.append(role)
+        elif role.result is not None:
+            click.echo(
+                f"also denied by IAM on role {role.role_arn}, where user {visible(user or '')} "
+                f"had recent sessions: every credential of the user issued before "
+                f"{_iso(role.result.wildcard_before)} ({role.result.wildcard})"
+            )
+    gaps = (
+        _revoke_chains(app, iam, who, region, outcomes, audit_source, kw["now"])
+        if chains and not soft
+        else []
+    )
+    if table_errors:
+        raise SessionStoreError(
+            f"{len(table_errors)} session record{'s' if len(table_errors) > 1 else ''} of user "
+            f"{visible(user or '')} could not be revoked ({table_errors[0]}); the others were",
+            hint="Fix the cause and run the same command again: it is safe to repeat",
+        )
     if failed:
-        first = failed[0].iam_error
+        first = getattr(failed[0], "iam_error", None) or getattr(failed[0], "error", None)
         raise HardRevocationError(
             f"the IAM step failed for {len(failed)} session{'s' if len(failed) > 1 else ''} "
             f"({first.message if first else ''}); the record stays revoked, but credentials "
@@ -109,7 +162,137 @@ def server_revoke(
                 else "The revoker needs iam:PutRolePolicy on the role"
             ),
         )
+    if gaps:
+        raise RevocationIncomplete(
+            f"revocation incomplete: the SourceIdentity is not denied on "
+            f"{', '.join(gaps)}; credentials chained there keep working until they expire",
+            hint="Fix what each line above names and run the revoke again (it is safe to "
+            "repeat), or deny it organisation-wide with 'sentinel init revocation-scp'",
+        )
     return 0
+
+
+def _revoke_chains(
+    app: App,
+    iam: Any,
+    who: dict[str, Any],
+    region: str | None,
+    outcomes: tuple[RevokeOutcome, ...],
+    audit_source: str | None,
+    now: datetime,
+) -> list[str]:
+    """Find the roles the revoked sessions chained into and deny them there; report each.
+
+    Returns what stays undenied (role ARNs, or the audit source that could not be read)."""
+    from sentinelgw.errors import SentinelError
+    from sentinelgw.sessions.chains import beyond_bound, deny_chained, find_chained_roles
+    from sentinelgw.sessions.model import CLOCK_SKEW
+    from sentinelgw.timeutil import iso
+
+    live = [o.record for o in outcomes if not o.soft and not o.lapsed and o.record.source_identity]
+    if not live:
+        return []
+    origins = {r.source_identity: r.role_arn for r in live}
+    since = min(r.started_at for r in live) - CLOCK_SKEW
+    source = audit_source or app.config().default("audit_source")
+    where = f"CloudTrail ({source or 'LookupEvents'}) since {iso(since)}"
+    try:
+        within, beyond = find_chained_roles(_chain_events(app, source, region, since, now), origins)
+    except SentinelError as exc:
+        click.echo(f"role chains: NOT searched: {exc}", err=True)
+        return [f"any role chained from it ({where} could not be read)"]
+    if not within and not beyond:
+        click.echo(f"role chains: none found in {where}")
+        return []
+    account = str(who.get("Account") or "")
+    results = deny_chained(within, _iam_for(app, iam, account, region), now=now) + [
+        beyond_bound(r) for r in beyond
+    ]
+    click.echo(f"role chains found in {where}: {len(results)}")
+    gaps: list[str] = []
+    for chained in results:
+        role = chained.role
+        hops = (
+            f"{role.depth} hop{'s' if role.depth != 1 else ''} from {visible(role.via)}"
+            if role.depth is not None and role.via
+            else "reached by a hop not in the events"
+        )
+        if chained.result is not None:
+            res = chained.result
+            what = (
+                f"every credential of the user issued before {iso(res.wildcard_before)}"
+                if res.wildcard
+                else f"SourceIdentity {', '.join(role.source_identities)}"
+            )
+            click.echo(
+                f"  denied by IAM on chained role {res.role_arn} ({hops}): policy "
+                f"{res.policy_name} ({what} is denied)"
+            )
+        else:
+            click.echo(
+                f"  NOT denied on chained role {visible(role.role_arn)} ({hops}): {chained.error}",
+                err=True,
+            )
+            gaps.append(visible(role.role_arn))
+    return gaps
+
+
+def _chain_events(
+    app: App, source: str | None, region: str | None, since: datetime, now: datetime
+) -> Any:
+    from sentinelgw.audit.events import ParseStats
+    from sentinelgw.audit.run import AuditInput, open_events
+    from sentinelgw.audit.sources import Window
+
+    inp = AuditInput(window=Window(since, now), source=source, region=region)
+    return open_events(app, inp, ParseStats())
+
+
+def _iam_for(app: App, iam: Any, account: str, region: str | None) -> Any:
+    """The IAM client for a chained role: the revoker's in their own account, else one acting
+    through ``defaults.revoker_roles`` for that account (assumed once per account)."""
+    from sentinelgw.awsclients import call
+    from sentinelgw.sessions.chains import role_key
+
+    configured = {str(k): str(v) for k, v in (app.config().default("revoker_roles") or {}).items()}
+    clients: dict[str, Any] = {}
+
+    def iam_for(role_arn: str) -> Any:
+        key = role_key(role_arn)
+        acct = key[0] if key else ""
+        if acct == account:
+            return iam
+        via = configured.get(acct)
+        if via is None:
+            raise HardRevocationError(
+                f"role {role_arn} is in account {acct}, and no role to act through is "
+                "configured there",
+                hint=f"Set defaults.revoker_roles.'{acct}' to a role in that account with the "
+                "revoker's IAM permissions",
+            )
+        if acct not in clients:
+            import boto3
+
+            from sentinelgw.awsclients import client
+
+            sts = app.client("sts", region)
+            creds = call(
+                "sts",
+                "AssumeRole",
+                lambda: sts.assume_role(
+                    RoleArn=via, RoleSessionName="sentinel-revoke", DurationSeconds=900
+                ),
+            )["Credentials"]
+            session = boto3.Session(
+                aws_access_key_id=creds["AccessKeyId"],
+                aws_secret_access_key=creds["SecretAccessKey"],
+                aws_session_token=creds["SessionToken"],
+                region_name=region,
+            )
+            clients[acct] = client("iam", session=session, region=region)
+        return clients[acct]
+
+    return iam_for
 
 
 def _check_revoke_flags(
@@ -160,12 +343,17 @@ def _report_revoke(outcome: RevokeOutcome) -> None:
     elif outcome.lapsed:
         click.echo(
             "  no IAM deny needed: every credential of the session expired at "
-            f"{iso(rec.expires_at)}"
+            f"{iso(rec.credentials_end())}"
         )
     elif outcome.iam is not None:
         res = outcome.iam
         if res.outcome == "fallback":
             what = "every session of the role issued before now is denied"
+        elif res.wildcard is not None:
+            what = (
+                f"every credential of user {visible(rec.user)} issued before "
+                f"{iso(res.wildcard_before)} is denied ({res.wildcard})"
+            )
         else:
             what = f"SourceIdentity {res.source_identity} is denied"
         click.echo(
@@ -174,6 +362,12 @@ def _report_revoke(outcome: RevokeOutcome) -> None:
         )
     elif outcome.iam_error is not None:
         click.echo(f"  NOT denied by IAM: {outcome.iam_error}", err=True)
+
+
+def _iso(when: datetime | None) -> str:
+    from sentinelgw.timeutil import iso
+
+    return iso(when) or "?"
 
 
 def _warn_fallback(warning: str) -> bool:
@@ -185,6 +379,51 @@ def _until(when: datetime | None) -> str:
     from sentinelgw.timeutil import iso
 
     return f"until {iso(when)}" if when is not None else "until it is lifted"
+
+
+@click.command("revocation-scp")
+@click.option("--table", metavar="NAME", help=TABLE_HELP)
+@common_options
+@pass_app
+def init_revocation_scp(app: App, table: str | None) -> int:
+    """Print an SCP denying revoked sessions, organisation-wide."""
+    from datetime import timedelta
+
+    from sentinelgw.sessions.revoked_policy import compact
+    from sentinelgw.sessions.scp import SCP_QUOTA_CHARS, revoked_live, scp_document
+    from sentinelgw.sessions.store import open_store
+    from sentinelgw.timeutil import iso
+
+    now = app.now()
+    store = open_store(app, table, None)
+    # A session's credentials end at most 13 hours after it started (12 h served, plus the
+    # last credential's hour), so older revoked records deny nothing that still works.
+    since = now - timedelta(hours=14)
+    records = revoked_live(store.query(status="revoked", since=since, now=now), now)
+    if not records:
+        click.echo(
+            f"no revoked session in table {store.table!r} has credentials that may still be "
+            "valid: nothing to deny (an SCP that holds only expired entries can be detached)",
+            err=True,
+        )
+        return 0
+    scp = scp_document(records)
+    for pattern, bound in scp.wildcards:
+        click.echo(
+            f"sentinel: warning: the entries do not fit {SCP_QUOTA_CHARS} characters one by one; "
+            f"{pattern} denies EVERY credential of that user issued before {iso(bound)} in the "
+            "organisation, not only the revoked sessions",
+            err=True,
+        )
+    click.echo(compact(scp.document))  # what Organizations counts; white space would count
+    click.echo(
+        f"{len(scp.named)} SourceIdentities named, {len(scp.wildcards)} user wildcards; "
+        f"{scp.chars} of {SCP_QUOTA_CHARS} characters (compact). Attach it with: aws "
+        "organizations create-policy --type SERVICE_CONTROL_POLICY --content file://scp.json "
+        "(or update-policy), then attach-policy to the root, an OU or the accounts",
+        err=True,
+    )
+    return 0
 
 
 @click.command("server-unblock")

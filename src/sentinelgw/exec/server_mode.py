@@ -149,7 +149,7 @@ def track(
 ) -> SessionTracker | None:
     """Record the session in its table (when tracking applies); expired again at teardown."""
     from sentinelgw.exec.tracking import SessionInfo, start_tracker, tracking_client
-    from sentinelgw.sessions.blocks import refuse_if_blocked
+    from sentinelgw.sessions.blocks import UserBlocked, refuse_if_blocked
 
     decision = admitted.decision
     if not (decision.tracking and decision.session_table):
@@ -181,6 +181,20 @@ def track(
     )
     if tracker is not None:
         teardown.callback(tracker.stop)
+        # Read the block again now that the record exists: a block written since the first
+        # read refuses the session before any credential is issued, and one written after this
+        # read finds the record (see sentinelgw.sessions.revoke.revoke_user).
+        try:
+            refuse_if_blocked(
+                client,
+                info.table,
+                info.user,
+                ctx.now(),
+                required=decision.requires_session_tracking,
+            )
+        except UserBlocked:
+            tracker.end_reason = "the user was blocked while the session started"
+            raise
     return tracker
 
 
@@ -197,6 +211,7 @@ def start_refresher(
         lambda: admitted.provider.retrieve(admitted.plan, duration=sts_duration).credentials,
         admitted.lifetime,
         on_refresh=(lambda c: tracker.extend(c.expiration) if tracker and c.expiration else None),
+        on_issue=(lambda c: tracker.issued(c.expiration) if tracker and c.expiration else None),
         on_error=lambda exc: log.warn(f"credential refresh failed: {exc}", session_id=session_id),
     )
     # The revocation poller and the counter flush run boto3 calls in background threads. With

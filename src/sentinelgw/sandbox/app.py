@@ -1,10 +1,16 @@
 """The sandbox's WSGI middleware in front of moto's dispatcher.
 
 Routing, in order: the SSO portal (``GET /federation/credentials``), CloudTrail LookupEvents
-(by ``X-Amz-Target``), the revocation front (:mod:`sentinelgw.sandbox.revoked`: the revocation
-policies, and AccessDenied for the sessions they name), STS AssumeRole (recorded after moto
-answers it), and everything else straight to moto, which picks the service from the SigV4
-credential scope as usual.
+(by ``X-Amz-Target``), the index lag (below), the revocation front
+(:mod:`sentinelgw.sandbox.revoked`: the revocation policies, and AccessDenied for the sessions
+they name), STS AssumeRole (recorded after moto answers it), and everything else straight to
+moto, which picks the service from the SigV4 credential scope as usual.
+
+Index lag: DynamoDB updates a global secondary index eventually, moto at once. With
+``index_lag`` set to N seconds (tests set it on the running sandbox with
+:meth:`sentinelgw.sandbox.core.Sandbox.lag_index`), a Query on any index leaves out the items
+whose ``started_at`` is less than N seconds old, as a lagging index would. Reads of the table
+itself (GetItem) are not affected.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ log = logging.getLogger("sentinelgw.sandbox")
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 SSO_TOKEN_ENVIRON_KEY = "sentinelgw.sso_bearer_token"
+_QUERY_TARGET = "DynamoDB_20120810.Query"
+_PUT_ITEM_TARGET = "DynamoDB_20120810.PutItem"
 _SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 
 
@@ -145,6 +153,11 @@ class SandboxApp:
         from sentinelgw.sandbox.revoked import RevocationFront
 
         self.revocations = RevocationFront(recorder, recorder.account_id, _read_body)
+        # Seconds a session record takes to show in an index query (0: at once, as moto).
+        self.index_lag = 0.0
+        # Tests: called with each DynamoDB PutItem request body before moto stores the item
+        # (to make something happen "at the same moment", such as a block).
+        self.before_put_item: Callable[[dict[str, Any]], None] | None = None
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -158,6 +171,11 @@ class SandboxApp:
             extra = {"x-amzn-ErrorType": payload["__type"]} if status != 200 else {}
             return _json(start_response, status, payload, extra, "application/x-amz-json-1.1")
         scope = credential_scope(environ)
+        if self.index_lag > 0 and environ.get("HTTP_X_AMZ_TARGET") == _QUERY_TARGET:
+            return self._lagging_query(environ, start_response, self.index_lag)
+        hook = self.before_put_item
+        if hook is not None and environ.get("HTTP_X_AMZ_TARGET") == _PUT_ITEM_TARGET:
+            hook(json.loads(_read_body(environ) or b"{}"))
         if scope is not None:
             answer = self.revocations.handle(environ, start_response, scope, self.moto_app)
             if answer is not None:
@@ -168,6 +186,34 @@ class SandboxApp:
             if form.get("Action") == "AssumeRole":
                 return self._assume_role(environ, start_response, form, scope)
         return self.moto_app(environ, start_response)
+
+    def _lagging_query(
+        self, environ: dict[str, Any], start_response: Callable[..., Any], lag: float
+    ) -> Iterable[bytes]:
+        import time
+
+        request = json.loads(_read_body(environ) or b"{}")
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured["status"], captured["headers"] = status, headers
+            return lambda _data: None
+
+        body = b"".join(self.moto_app(environ, capture))
+        status = str(captured.get("status", "500 INTERNAL SERVER ERROR"))
+        headers = [(k, v) for k, v in captured.get("headers", []) if k.lower() != "content-length"]
+        if status.startswith("200") and request.get("IndexName"):
+            answer = json.loads(body)
+            cutoff = time.time() - lag
+            kept = [
+                item
+                for item in answer.get("Items", [])
+                if float(item.get("started_at", {}).get("N", "0")) <= cutoff
+            ]
+            answer["Items"], answer["Count"] = kept, len(kept)
+            body = json.dumps(answer).encode()
+        start_response(status, [*headers, ("Content-Length", str(len(body)))])
+        return [body]
 
     def _sso(
         self, environ: dict[str, Any], start_response: Callable[..., Any], sso: SSOPortal

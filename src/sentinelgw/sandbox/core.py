@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import urllib.request
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ class Sandbox:
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._recorder: Any = None
+        self._app: Any = None
         self._sso: Any = None
         # With enforce_iam, the credential service runs on loopback and moto enforces IAM
         # (see sentinelgw.sandbox.service); moto's switch is process-wide.
@@ -96,6 +98,20 @@ class Sandbox:
         if self.service_url:
             env["SENTINEL_REMOTE"] = self.service_url
         return env
+
+    def lag_index(self, seconds: float) -> None:
+        """Make index queries leave out records younger than ``seconds`` (0: off), as
+        DynamoDB's eventually updated indexes may; for tests of that window."""
+        if getattr(self, "_app", None) is None:
+            raise SandboxError("the sandbox is not running", hint="Call start() first")
+        self._app.index_lag = max(0.0, float(seconds))
+
+    def before_put_item(self, hook: Callable[[dict[str, Any]], None] | None) -> None:
+        """Call ``hook`` with each DynamoDB PutItem request before moto stores the item (None:
+        stop); for tests of what happens between a check and a write."""
+        if getattr(self, "_app", None) is None:
+            raise SandboxError("the sandbox is not running", hint="Call start() first")
+        self._app.before_put_item = hook
 
     def expire_sso_token(self) -> None:
         """Make the sandbox SSO token expired (cache file and portal), for tests."""
@@ -172,6 +188,7 @@ class Sandbox:
         self._caller = MotoCaller(moto_app, self.account_id)
         self._recorder = CloudTrailRecorder(self.account_id, resolve=self._caller.resolve)
         app = SandboxApp(moto_app, self._recorder)
+        self._app = app
         busy = SandboxError(
             f"cannot listen on 127.0.0.1:{self.port}: the port is in use",
             hint="Choose another --port, or 0 for a free one",

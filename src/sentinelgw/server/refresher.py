@@ -32,6 +32,7 @@ class CredentialRefresher:
         served_lifetime: timedelta,
         *,
         on_refresh: Callable[[AwsCredentials], None] | None = None,
+        on_issue: Callable[[AwsCredentials], None] | None = None,
         on_error: Callable[[Exception], None] | None = None,
         clock: Callable[[], datetime] = _utcnow,
         monotonic: Callable[[], float] = time.monotonic,
@@ -41,6 +42,9 @@ class CredentialRefresher:
         self._issue = issue
         self._lifetime = served_lifetime
         self._on_refresh = on_refresh
+        # Receives the credentials as STS issued them, before they are served: their own
+        # expiry can pass the served one (STS issues at least 15 minutes).
+        self._on_issue = on_issue
         self._on_error = on_error
         self._current: AwsCredentials | None = None
         self._refresh_at = 0.0
@@ -70,6 +74,8 @@ class CredentialRefresher:
 
     def _fetch(self) -> AwsCredentials:
         issued = self._issue()
+        if self._on_issue is not None:
+            self._on_issue(issued)
         now = self._clock()
         cap = now + self._lifetime
         expiration = issued.expiration or cap

@@ -104,6 +104,21 @@ class SessionTracker:
             self.record = replace(self.record, expires_at=expires_at, ttl=self.record.ttl + shift)
             self._extended = True
 
+    def issued(self, expiration: datetime) -> None:
+        """Credentials that STS says expire at ``expiration`` are about to be served.
+
+        The record keeps the latest such expiry (``credentials_expire_at``), written now,
+        before the credentials are served, so a revoke after the session ended still knows
+        whether they can be live (:meth:`SessionStore.revoke`).
+        """
+        with self._lock:
+            known = self.record.credentials_expire_at
+            if known is not None and expiration <= known:
+                return
+            self.record = replace(self.record, credentials_expire_at=expiration)
+            self._extended = True
+        self._flush()
+
     def stop(self) -> None:
         """Final flush, then mark the record expired (unless it was revoked)."""
         self._stop.set()
@@ -165,7 +180,12 @@ class SessionTracker:
         try:
             if extended:
                 self.store.touch(
-                    record.id, n, datetime.now(UTC), expires_at=record.expires_at, ttl=record.ttl
+                    record.id,
+                    n,
+                    datetime.now(UTC),
+                    expires_at=record.expires_at,
+                    ttl=record.ttl,
+                    credentials_expire_at=record.credentials_expire_at,
                 )
             else:
                 self.store.touch(record.id, n, datetime.now(UTC))

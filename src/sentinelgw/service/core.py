@@ -6,8 +6,9 @@ service's own; nothing the client sends selects them.
 
 Order for a new session: rate limit, blocks, policy and caller kind first, then the record (a
 conditional put), and only then AssumeRole, so no credentials exist for a session the table does
-not know. Every later credential request re-evaluates the current policy and reads the record
-and the user's block in one strongly consistent read; any table error refuses.
+not know; then the block is read again before the credentials are handed out, so a block written
+meanwhile still refuses them. Every later credential request re-evaluates the current policy and
+reads the record and the user's block in one strongly consistent read; any table error refuses.
 
 A block applies to every human behind the caller (:attr:`Caller.humans`). A profile serves only
 the caller kinds its ``callers`` allow (by default a protected profile serves IAM users and
@@ -193,6 +194,7 @@ class SentinelService:
             except SentinelError:
                 pass  # the record then expires by time; the AssumeRole failure is the answer
             raise
+        self._refuse_if_blocked_meanwhile(record, now)
         return _grant(record, creds, renew_until)
 
     def credentials(self, caller: Caller, session_id: str, note: dict[str, Any]) -> Grant:
@@ -399,6 +401,32 @@ class SentinelService:
             "profiles": profiles,
         }
 
+    def _refuse_if_blocked_meanwhile(self, record: SessionRecord, now: datetime) -> None:
+        """Read the block again, consistently, now that the record and the credentials exist.
+
+        A revoker writes the block first, then finds the user's sessions through an index that
+        DynamoDB updates eventually. A session whose first block check came just before the
+        block may be missing from that index: if this read sees the block, the session revokes
+        itself and its credentials are never handed out; if it does not, the credentials were
+        issued before the block was written, and a blocked user's revocation denies every
+        credential of the user issued before then (see docs/security.md).
+        """
+        block = self.table.block(record.user, self.clock())
+        if block is None:
+            return
+        with self._lock:
+            self._creds.pop(record.id, None)
+        try:
+            self.table.store.revoke(
+                record.id,
+                f"sentinel service {self.service_id}",
+                "the user was blocked while the session started",
+                now,
+            )
+        except SentinelError:
+            pass  # revoked or ended meanwhile; its credentials were never handed out
+        raise Refusal(403, "UserBlocked", block.describe())
+
     def healthy(self) -> dict[str, Any]:
         loaded = self.documents.loaded
         reachable = self.table.reachable()
@@ -508,9 +536,23 @@ class SentinelService:
         creds = AwsCredentials(
             c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"], c["Expiration"]
         )
+        self._record_expiry(record, creds)
         with self._lock:
             self._creds[record.id] = creds
         return creds
+
+    def _record_expiry(self, record: SessionRecord, creds: AwsCredentials) -> None:
+        """Keep STS's expiry in the record (``credentials_expire_at``): STS issues at least 15
+        minutes, so credentials can outlive ``expires_at``, and a revoke decides by it whether
+        they may still be valid. Best effort: without it, ``expires_at`` is used."""
+        if creds.expiration is None or creds.expiration <= record.credentials_end():
+            return
+        try:
+            self.table.store.touch(
+                record.id, 0, self.clock(), credentials_expire_at=creds.expiration
+            )
+        except SentinelError:
+            pass
 
 
 def credentials_valid_until(record: SessionRecord, now: datetime, *, leased: bool) -> datetime:

@@ -24,6 +24,8 @@ from typing import Any
 
 from sentinelgw.timeutil import iso
 
+# How long past its expiry a credential is still treated as live (clock skew between hosts).
+CLOCK_SKEW = timedelta(minutes=5)
 # "ended": a remote exec session its exec (or its user) ended through the credential service.
 STATUSES = ("active", "revoked", "expired", "ended")
 DEFAULT_RETENTION_DAYS = 90
@@ -45,6 +47,7 @@ EXPORT_FIELDS: tuple[str, ...] = (
     "revoked_reason",
     "revoked_at",
     "end_reason",
+    "credentials_expire_at",
 )
 
 _ID = re.compile(r"^[0-9a-f]{16}$")
@@ -112,6 +115,9 @@ class SessionRecord:
     # start: ..."); None while active, when revoked, or when the server was killed.
     end_reason: str | None = None
     ttl: int = field(kw_only=True)
+    # The latest expiry of any credential issued for the session (STS's own expiry, which can
+    # pass expires_at: STS issues at least 15 minutes). None for records that do not say.
+    credentials_expire_at: datetime | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         if not is_session_id(self.id):
@@ -122,7 +128,7 @@ class SessionRecord:
             raise ValueError("session status must not be empty")
         if not self.user or not self.profile:
             raise ValueError("session user and profile must not be empty")
-        for name in (*_TIME_FIELDS, "revoked_at"):
+        for name in (*_TIME_FIELDS, "revoked_at", "credentials_expire_at"):
             value = getattr(self, name)
             if value is not None and value.tzinfo is None:
                 raise ValueError(f"session {name} must be timezone-aware")
@@ -171,6 +177,21 @@ class SessionRecord:
             return "expired"
         return self.status
 
+    def credentials_end(self) -> datetime:
+        """When the last credential issued for the session stops working (at the latest).
+
+        The recorded ``credentials_expire_at`` when the record has it, else ``expires_at``.
+        """
+        if self.credentials_expire_at is None:
+            return self.expires_at
+        return max(self.expires_at, self.credentials_expire_at)
+
+    def credentials_may_be_live(self, now: datetime) -> bool:
+        """True while a credential the session issued may still be valid (clock skew allowed),
+        whatever the stored status: a session that ended early may have handed out
+        credentials that outlive it."""
+        return now <= self.credentials_end() + CLOCK_SKEW
+
     def with_status(self, status: str, **changes: Any) -> SessionRecord:
         return replace(self, status=status, **changes)
 
@@ -193,6 +214,7 @@ class SessionRecord:
             "revoked_reason": self.revoked_reason,
             "revoked_at": iso(self.revoked_at),
             "end_reason": self.end_reason,
+            "credentials_expire_at": iso(self.credentials_expire_at),
         }
 
     def to_item(self) -> Item:
@@ -210,6 +232,8 @@ class SessionRecord:
             item[name] = {"N": encode_time(getattr(self, name))}
         if self.revoked_at is not None:
             item["revoked_at"] = {"N": encode_time(self.revoked_at)}
+        if self.credentials_expire_at is not None:
+            item["credentials_expire_at"] = {"N": encode_time(self.credentials_expire_at)}
         item["request_count"] = {"N": str(int(self.request_count))}
         item["ttl"] = {"N": str(int(self.ttl))}
         return item
@@ -223,6 +247,7 @@ class SessionRecord:
         """
         try:
             revoked_at = item.get("revoked_at")
+            creds_end = item.get("credentials_expire_at")
             return cls(
                 id=item["id"]["S"],
                 user=item["user"]["S"],
@@ -243,6 +268,7 @@ class SessionRecord:
                 # Decimal-free: DynamoDB numbers arrive as strings; a float-looking ttl is
                 # tolerated because other writers may use TypeSerializer with Decimals.
                 ttl=int(float(_n(item, "ttl") or "0")),
+                credentials_expire_at=decode_time(creds_end["N"]) if creds_end else None,
             )
         except KeyError as exc:
             raise UnreadableItem(item_id(item), f"is missing attribute {exc}") from None

@@ -26,8 +26,8 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,10 +38,12 @@ from sentinelgw.sessions.revoked_policy import (
     QUOTA_CHARS,
     as_document,
     compact,
+    denies_user,
     document_size,
     fallback_document,
     merge_document,
     revoked_entries,
+    user_pattern,
 )
 from sentinelgw.sourceidentity import is_valid_sts_value
 
@@ -74,6 +76,11 @@ class HardRevokeResult:
     role_policy_chars: int
     attempts: int
     warning: str | None = None
+    # hard_revoke_many: every SourceIdentity written (or found) in this one write, and the
+    # user wildcard if one was written (with the time it bounds aws:TokenIssueTime by).
+    source_identities: tuple[str, ...] = ()
+    wildcard: str | None = None
+    wildcard_before: datetime | None = None
 
 
 def role_name_from_arn(role_arn: str) -> str:
@@ -171,6 +178,149 @@ def hard_revoke(
         f"{source_identity} is not in it after {max_attempts} attempts",
         hint="Run the revoke again; it is safe to repeat",
     )
+
+
+def hard_revoke_many(
+    iam: Any,
+    role_arn: str,
+    source_identities: Sequence[str],
+    *,
+    now: datetime,
+    user: str | None = None,
+    wildcard: str = "quota",
+    before: datetime | None = None,
+    on_fallback: Callable[[str], bool] | None = None,
+    max_attempts: int = 5,
+    settle: float = 0.5,
+    sleep: Callable[[float], None] = time.sleep,
+    jitter: Callable[[], float] = random.random,
+) -> HardRevokeResult:
+    """Deny several SourceIdentities of one user on ``role_arn`` in ONE read-merge-write.
+
+    ``user`` is the user part of the SourceIdentities (``sentinel.<user>.<id>``). ``wildcard``:
+    ``"quota"`` writes one entry per SourceIdentity and, only when they do not fit the quota,
+    the user's wildcard instead (every credential of the user issued before ``now``);
+    ``"always"`` writes the wildcard with the bound ``before`` (default ``now``) whatever the
+    size, which also denies sessions the caller did not find; ``"never"`` falls back to
+    ``AWSRevokeOlderSessions`` like :func:`hard_revoke`. Same concurrency rules and errors as
+    :func:`hard_revoke`.
+    """
+    wanted = sorted(set(source_identities))
+    for ident in wanted:
+        if not ident or not is_valid_sts_value(ident):
+            raise HardRevocationError(
+                f"{ident[:80]!r} is not a SourceIdentity STS accepts, so no session has it",
+                hint="Check the session records' source_identity",
+            )
+    pattern = user_pattern(user) if user is not None and wildcard != "never" else None
+    if pattern is None and wildcard == "always":
+        raise HardRevocationError("a user wildcard needs the user's name")
+    # The bound is kept to the second (in the Sid and the condition): rounded up, so that a
+    # credential issued in the same second as the revocation is still before it.
+    bound = before or now
+    if bound.microsecond:
+        bound = bound.replace(microsecond=0) + timedelta(seconds=1)
+    name = role_name_from_arn(role_arn)
+    max_session = timedelta(seconds=_max_session_seconds(iam, name))
+    for attempt in range(1, max(1, max_attempts) + 1):
+        current = _get_policy(iam, name, POLICY_NAME)
+        use_wildcard = wildcard == "always"
+        if _all_denied(current, wanted, pattern if use_wildcard else None, bound):
+            return _many_result(
+                role_arn,
+                name,
+                wanted,
+                "present",
+                current,
+                0,
+                iam,
+                attempt,
+                pattern,
+                bound,
+                use_wildcard,
+            )
+        patterns = [pattern] if use_wildcard and pattern else []
+        document, pruned = merge_document(
+            current, wanted, now=now, max_session=max_session, user_patterns=patterns, before=bound
+        )
+        others = _other_policy_chars(iam, name, POLICY_NAME)
+        if others + len(compact(document)) > QUOTA_CHARS and pattern and not use_wildcard:
+            use_wildcard = True
+            document, pruned = merge_document(
+                current,
+                wanted,
+                now=now,
+                max_session=max_session,
+                user_patterns=[pattern],
+                before=bound,
+            )
+        if others + len(compact(document)) > QUOTA_CHARS:
+            first = wanted[0] if wanted else (pattern or "")
+            fallback = _fall_back(
+                iam, role_arn, name, first, now, current, document, on_fallback, attempt
+            )
+            return replace(fallback, source_identities=tuple(wanted))
+        _put_policy(iam, name, POLICY_NAME, document)
+        sleep(settle * (1 + jitter() / 2))
+        check = _get_policy(iam, name, POLICY_NAME)
+        if _all_denied(check, wanted, pattern if use_wildcard else None, bound):
+            return _many_result(
+                role_arn,
+                name,
+                wanted,
+                "added",
+                check,
+                pruned,
+                iam,
+                attempt,
+                pattern,
+                bound,
+                use_wildcard,
+            )
+        sleep(min(0.2 * 2 ** (attempt - 1), 2.0) * (0.5 + jitter()))
+    raise HardRevocationError(
+        f"policy {POLICY_NAME} on role {role_arn} kept changing under concurrent writes; "
+        f"the {len(wanted)} SourceIdentities are not all in it after {max_attempts} attempts",
+        hint="Run the revoke again; it is safe to repeat",
+    )
+
+
+def _all_denied(
+    document: dict[str, Any] | None, wanted: list[str], pattern: str | None, bound: datetime
+) -> bool:
+    if pattern is not None:
+        return denies_user(document, pattern, bound)
+    entries = revoked_entries(document).values()
+    return all(any(ident in ids for ids in entries) for ident in wanted)
+
+
+def _many_result(
+    role_arn: str,
+    name: str,
+    wanted: list[str],
+    outcome: str,
+    document: dict[str, Any] | None,
+    pruned: int,
+    iam: Any,
+    attempt: int,
+    pattern: str | None,
+    bound: datetime,
+    use_wildcard: bool,
+) -> HardRevokeResult:
+    result = _result(
+        role_arn,
+        name,
+        wanted[0] if wanted else "",
+        POLICY_NAME,
+        outcome,
+        document,
+        pruned,
+        _other_policy_chars(iam, name, POLICY_NAME) + document_size(document),
+        attempt,
+    )
+    if not use_wildcard:
+        return replace(result, source_identities=tuple(wanted))
+    return replace(result, source_identities=tuple(wanted), wildcard=pattern, wildcard_before=bound)
 
 
 def _fall_back(

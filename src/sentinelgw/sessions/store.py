@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from sentinelgw.awsclients import error_code, translate
 from sentinelgw.errors import SentinelError, SessionNotFound, SessionStoreError, UsageError
 from sentinelgw.sessions.model import (
+    CLOCK_SKEW,
     STATUSES,
     Item,
     SessionRecord,
@@ -54,6 +55,12 @@ DEFAULT_PAGE_SIZE = 1000
 BLOCK_PREFIX = "block#"  # user blocks share the table; see sentinelgw.sessions.blocks
 # The server's writes (request counts, expiry) apply only to a session never revoked.
 _STILL_ACTIVE = "#s = :active AND attribute_not_exists(revoked_at)"
+# An ended session one of whose credentials may still be valid (see SessionStore.revoke).
+_ENDED_BUT_LIVE = (
+    "(#s = :expired OR #s = :ended) AND attribute_not_exists(revoked_at) AND ("
+    "credentials_expire_at > :cutoff OR "
+    "(attribute_not_exists(credentials_expire_at) AND expires_at > :cutoff))"
+)
 
 
 def store_error(exc: BaseException, client: Any, table: str, operation: str) -> SentinelError:
@@ -141,11 +148,13 @@ class SessionStore:
         *,
         expires_at: datetime | None = None,
         ttl: int | None = None,
+        credentials_expire_at: datetime | None = None,
     ) -> bool:
         """Add ``count`` requests and set ``last_access_at``; False if no longer active.
 
         A server whose credentials were refreshed also moves ``expires_at`` (and the TTL) on,
-        so a long-running session is never reported expired while it still serves.
+        so a long-running session is never reported expired while it still serves, and
+        records the latest STS expiry it received (``credentials_expire_at``).
         """
         update = "ADD request_count :n SET last_access_at = :t"
         values: dict[str, dict[str, str]] = {
@@ -156,6 +165,9 @@ class SessionStore:
         if expires_at is not None:
             update += ", expires_at = :e"
             values[":e"] = {"N": encode_time(expires_at)}
+        if credentials_expire_at is not None:
+            update += ", credentials_expire_at = :c"
+            values[":c"] = {"N": encode_time(credentials_expire_at)}
         if ttl is not None:
             update += ", #ttl = :ttl"
             values[":ttl"] = {"N": str(int(ttl))}
@@ -207,12 +219,18 @@ class SessionStore:
         return True
 
     def revoke(self, id: str, by: str, reason: str, at: datetime) -> SessionRecord:
-        """Revoke an active session and return the revoked record.
+        """Revoke a session and return the revoked record.
 
         A record still stored ``active`` is revocable even past ``expires_at``: if its server is
-        in fact still running, refusing would leave it serving credentials.
-        Raises :class:`SessionNotFound` for an unknown id or a session already revoked/expired.
+        in fact still running, refusing would leave it serving credentials. A record stored
+        ``expired`` or ``ended`` (its server or its exec ended it) is revocable while a
+        credential it issued may still be valid (``credentials_expire_at``, else ``expires_at``,
+        plus clock skew): the child, or anything it handed the credentials to, may still use
+        them.
+        Raises :class:`SessionNotFound` for an unknown id, a session already revoked, or an
+        ended one whose credentials have all expired (the message says when).
         """
+        cutoff = {"N": encode_time(at - CLOCK_SKEW)}
         try:
             with translating(self.client, self.table, "UpdateItem"):
                 resp = self.client.update_item(
@@ -222,11 +240,14 @@ class SessionStore:
                         "SET #s = :revoked, revoked_by = :by, "
                         "revoked_reason = :reason, revoked_at = :at"
                     ),
-                    ConditionExpression=_STILL_ACTIVE,
+                    ConditionExpression=f"{_STILL_ACTIVE} OR ({_ENDED_BUT_LIVE})",
                     ExpressionAttributeNames={"#s": "status"},
                     ExpressionAttributeValues={
                         ":revoked": {"S": "revoked"},
                         ":active": {"S": "active"},
+                        ":expired": {"S": "expired"},
+                        ":ended": {"S": "ended"},
+                        ":cutoff": cutoff,
                         ":by": {"S": by},
                         ":reason": {"S": reason},
                         ":at": {"N": encode_time(at)},
@@ -243,8 +264,7 @@ class SessionStore:
                     f"unknown session {id} in table {self.table!r}",
                     hint="List sessions with: sentinel server-sessions --status active",
                 ) from None
-            state = "revoked" if "revoked_at" in old else old.get("status", {}).get("S", "unknown")
-            raise SessionNotFound(f"session {id} is already {state}; nothing to revoke") from None
+            raise SessionNotFound(_not_revocable(id, old)) from None
         return self._decode(resp["Attributes"])
 
     # -- reads ------------------------------------------------------------------------------
@@ -501,6 +521,27 @@ def _key(id: str) -> dict[str, dict[str, str]]:
 def _is_conditional(exc: BaseException) -> bool:
     cause = exc.__cause__
     return cause is not None and error_code(cause) == "ConditionalCheckFailedException"
+
+
+def _not_revocable(id: str, old: Item) -> str:
+    """Why a stored session could not be revoked; for an ended one, when its last credential
+    expired."""
+    if "revoked_at" in old:
+        return f"session {id} is already revoked; nothing to revoke"
+    state = old.get("status", {}).get("S", "unknown")
+    if state in ("expired", "ended"):
+        try:
+            last = SessionRecord.from_item(old).credentials_end()
+        except UnreadableItem:
+            last = None
+        if last is not None:
+            from sentinelgw.timeutil import iso
+
+            return (
+                f"session {id} has ended and the last credential it issued expired at "
+                f"{iso(last)}; nothing to revoke"
+            )
+    return f"session {id} is already {state}; nothing to revoke"
 
 
 def _failed_item(exc: BaseException) -> Item | None:
