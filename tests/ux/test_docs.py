@@ -116,7 +116,7 @@ def test_skipped_commands_are_still_in_the_docs() -> None:
         assert reason
     # The test named as running the demo instead still does.
     demo_test = (ROOT / "tests" / "sandbox" / "test_demo.py").read_text(encoding="utf-8")
-    assert '"demo"]' in demo_test and "PASS" in demo_test
+    assert '"demo"' in demo_test and "PASS" in demo_test
 
 
 def test_architecture_lists_every_module() -> None:

@@ -680,8 +680,9 @@ def _lifetime(
         wanted = default
     elif isinstance(raw, int) and not isinstance(raw, bool):
         # Checked as a number first: timedelta(seconds=10**100) overflows.
-        if not MIN_SESSION.total_seconds() <= raw <= MAX_SESSION.total_seconds():
-            raise Refusal(400, "BadRequest", "duration_seconds must be from 60 to 43200")
+        if not 0 < raw <= MAX_SESSION.total_seconds():
+            low = int(minimum.total_seconds())
+            raise Refusal(400, "BadRequest", f"duration_seconds must be from {low} to 43200")
         wanted = timedelta(seconds=raw)
     else:
         raise Refusal(400, "BadRequest", "duration_seconds must be a whole number of seconds")
