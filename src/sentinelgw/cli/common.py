@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from sentinelgw.context import Context, MfaPrompt, Notify
+from sentinelgw.context import Context, MfaPrompt, Notify, SecretPrompt
 from sentinelgw.errors import CredentialError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -32,6 +32,18 @@ def terminal_mfa_prompt(serial: str) -> str:
     return str(click.prompt(f"MFA code for {serial}", err=True, hide_input=True))
 
 
+def terminal_secret_prompt(what: str) -> str:
+    """Ask for a secret on the terminal, never echoed; refuse when there is no terminal."""
+    import sys
+
+    if not sys.stdin.isatty():
+        raise CredentialError(
+            f"{what[0].lower()}{what[1:]} is needed but there is no terminal to ask on",
+            hint="Run the command from an interactive terminal, or see: sentinel add --help",
+        )
+    return str(click.prompt(what, err=True, hide_input=True))
+
+
 def notify_stderr(message: str) -> None:
     click.echo(f"sentinel: {message}", err=True)
 
@@ -43,6 +55,7 @@ class App(Context):
 
     raw_args: list[str] = field(default_factory=list)
     prompt_mfa: MfaPrompt | None = terminal_mfa_prompt
+    prompt_secret: SecretPrompt | None = terminal_secret_prompt
     notify: Notify | None = notify_stderr
 
 
@@ -60,7 +73,7 @@ def _store(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
 
 
 def common_options(fn: F) -> F:
-    """Add ``--region --aws-profile --config --debug --log-file --log-stderr`` to a command."""
+    """Add ``--region --aws-profile --config --backend --debug --log-file --log-stderr``."""
     opts = [
         click.option(
             "--region",
@@ -84,6 +97,14 @@ def common_options(fn: F) -> F:
             callback=_store("config_path"),
             help="Sentinel config file (also SENTINEL_CONFIG).",
             metavar="FILE",
+        ),
+        click.option(
+            "--backend",
+            expose_value=False,
+            callback=_store("backend"),
+            help="Keyring of stored source keys: secret-service, kwallet, keychain, wincred or "
+            "file (also SENTINEL_BACKEND).",
+            metavar="NAME",
         ),
         click.option(
             "--debug",

@@ -18,6 +18,7 @@ from sentinelgw.cli.credential_options import (
     duration_seconds,
     mfa_token_option,
     no_cache_option,
+    no_session_option,
     remote_options,
 )
 from sentinelgw.exec import ExecInput
@@ -93,6 +94,7 @@ def split_profile(
 @duration_option
 @mfa_token_option
 @no_cache_option
+@no_session_option
 @remote_options
 @click.argument(
     "args", nargs=-1, type=click.UNPROCESSED, metavar=USAGE, shell_complete=complete_exec_args
@@ -111,6 +113,7 @@ def exec_(
     token_mode: str,
     duration: str | None,
     no_cache: bool,
+    no_session: bool,
     remote: str | None,
     local: bool,
     debug_policy: bool,
@@ -165,6 +168,7 @@ def exec_(
         token_mode=token_mode,
         duration=None if server else duration_seconds(duration),
         no_cache=no_cache,
+        no_session=no_session,
         debug_policy=debug_policy,
     )
     if url is not None:

@@ -16,6 +16,7 @@ from sentinelgw.cli.credential_options import (
     duration_seconds,
     mfa_token_option,
     no_cache_option,
+    no_session_option,
     policy_option,
     profile_option,
 )
@@ -36,6 +37,7 @@ FORMATS = ("env", "json", "credential-process", "ini")
     "document; ini: a credentials-file section.",
 )
 @no_cache_option
+@no_session_option
 @duration_option
 @mfa_token_option
 @common_options
@@ -46,6 +48,7 @@ def export(
     policy_spec: str | None,
     fmt: str,
     no_cache: bool,
+    no_session: bool,
     duration: str | None,
 ) -> int:
     """Print credentials for a profile, if the policy allows it (mode credential_process).
@@ -56,7 +59,7 @@ def export(
       sentinel export --profile dev --format ini >> ~/.aws/credentials
     """
     from sentinelgw.credentials.flow import issue_for_profile
-    from sentinelgw.credentials.profiles import load_profile
+    from sentinelgw.credentials.providers import find_profile
     from sentinelgw.exec.child_env import child_region_for
     from sentinelgw.policy import Mode
     from sentinelgw.timeutil import iso
@@ -69,9 +72,10 @@ def export(
         policy_spec,
         use_cache=not no_cache,
         duration=duration_seconds(duration),
+        session=not no_session,
     )
     creds = issued.credentials
-    region = child_region_for(app, load_profile(name).region)
+    region = child_region_for(app, find_profile(app, name).region)
     if fmt in ("json", "credential-process"):
         click.echo(json.dumps(creds.process_json()))
         return 0

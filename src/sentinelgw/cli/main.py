@@ -58,6 +58,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "dev": ("sentinelgw.cli.dev_cmd", "dev", "Run a local AWS sandbox (not for production)."),
     "demo": ("sentinelgw.cli.dev_cmd", "demo", "Guided end-to-end run on a fresh sandbox."),
     "tvm": ("sentinelgw.cli.tvm_cmd", "tvm", "Run and check the Sentinel credential service."),
+    "add": ("sentinelgw.cli.keys_cmd", "add", "Store a profile's access key in the keyring."),
+    "remove": ("sentinelgw.cli.keys_cmd", "remove", "Delete a profile's stored access key."),
+    "rotate": ("sentinelgw.cli.keys_cmd", "rotate", "Replace a profile's stored access key."),
+    "clear": ("sentinelgw.cli.keys_cmd", "clear", "Delete cached session credentials."),
 }
 
 # group name -> subcommands other modules add to it: (module, attribute)
