@@ -159,3 +159,42 @@ debug_policy_option = click.option(
     is_flag=True,
     help="Allow --policy even where the config pins a central policy source (logged).",
 )
+
+
+def hoist_options(params: list[click.Parameter], args: list[str]) -> list[str]:
+    """``args`` with the options that follow the first positional word (the profile) moved in
+    front of it, as aws-vault allows: ``exec dev --duration 2h -- cmd``.
+
+    Only this command's own options directly after the profile move; the first word that is
+    not one of them (or ``--``) starts the command, whose own flags are never touched.
+    """
+    takes_value: dict[str, bool] = {}
+    for param in params:
+        if isinstance(param, click.Option):
+            for name in (*param.opts, *param.secondary_opts):
+                takes_value[name] = not (param.is_flag or param.count)
+
+    def width(i: int) -> int:
+        """How many words the option at ``i`` spans; 0 when ``args[i]`` is not our option."""
+        word = args[i]
+        name = word.split("=", 1)[0]
+        if not word.startswith("-") or name not in takes_value:
+            return 0
+        return 2 if takes_value[name] and "=" not in word and i + 1 < len(args) else 1
+
+    i = 0
+    while i < len(args) and args[i] != "--" and args[i].startswith("-"):
+        i += width(i) or 1  # options before the profile: click reads them as usual
+    if i >= len(args) or args[i] == "--":
+        return args
+    profile, j = i, i + 1
+    while j < len(args) and args[j] != "--" and width(j):
+        j += width(j)
+    return [*args[:profile], *args[profile + 1 : j], args[profile], *args[j:]]
+
+
+class ProfileFirstCommand(click.Command):
+    """A command whose options may also follow its PROFILE argument (see hoist_options)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_options(self.params, args))

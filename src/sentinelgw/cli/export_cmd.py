@@ -5,6 +5,7 @@ is (mode ``credential_process``)."""
 from __future__ import annotations
 
 import json
+import re
 import shlex
 
 import click
@@ -21,7 +22,17 @@ from sentinelgw.cli.credential_options import (
     profile_option,
 )
 
-FORMATS = ("env", "json", "credential-process", "ini")
+FORMATS = (
+    "env",
+    "env-no-export",
+    "powershell",
+    "windows-cmd",
+    "json",
+    "credential-process",
+    "ini",
+)
+# cmd.exe has no quoting that makes every character inert: only these go into a set line.
+_CMD_SAFE = re.compile(r"^[A-Za-z0-9+/=:._-]*$")
 
 
 @click.command("export")
@@ -33,8 +44,10 @@ FORMATS = ("env", "json", "credential-process", "ini")
     type=click.Choice(FORMATS),
     default="env",
     show_default=True,
-    help="env: export lines for a shell; json and credential-process: the credential_process "
-    "document; ini: a credentials-file section.",
+    help="env: export lines for a POSIX shell; env-no-export: NAME=value lines; powershell: "
+    "$Env: lines; windows-cmd: set lines; json and credential-process: the credential_process "
+    "document; ini: a credentials-file section (the formats of aws configure "
+    "export-credentials).",
 )
 @no_cache_option
 @no_session_option
@@ -56,6 +69,7 @@ def export(
     \b
     Examples:
       eval "$(sentinel export --profile dev)"
+      sentinel export --profile dev --format powershell | Invoke-Expression
       sentinel export --profile dev --format ini >> ~/.aws/credentials
     """
     from sentinelgw.credentials.flow import issue_for_profile
@@ -87,10 +101,10 @@ def export(
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
     }
-    if fmt == "env":
+    if fmt in SHELL_LINE:
         for var, value in values.items():
             if value:
-                click.echo(f"export {var}={shlex.quote(value)}")
+                click.echo(SHELL_LINE[fmt](var, value))
         return 0
     click.echo(f"[{name}]")
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
@@ -99,3 +113,28 @@ def export(
     if region:
         click.echo(f"region = {region}")
     return 0
+
+
+def _windows_cmd(var: str, value: str) -> str:
+    from sentinelgw.errors import CredentialError
+
+    if not _CMD_SAFE.match(value):
+        # A region from a hostile AWS config could otherwise run a command in cmd.exe.
+        raise CredentialError(
+            f"the value of {var} cannot be written safely for cmd.exe",
+            hint="Check the profile's region in the AWS config, or use --format powershell",
+        )
+    return f'set "{var}={value}"'
+
+
+def _powershell(var: str, value: str) -> str:
+    quoted = value.replace("'", "''")  # a single-quoted PowerShell string expands nothing
+    return f"$Env:{var}='{quoted}'"
+
+
+SHELL_LINE = {
+    "env": lambda var, value: f"export {var}={shlex.quote(value)}",
+    "env-no-export": lambda var, value: f"{var}={shlex.quote(value)}",
+    "powershell": _powershell,
+    "windows-cmd": _windows_cmd,
+}

@@ -24,9 +24,15 @@ from sentinelgw.cli.common import App, common_options, format_option, pass_app
 def list_(app: App, user: str | None, policy_spec: str | None, fmt: str) -> int:
     """List AWS profiles with their kind, the rule deciding each mode, and the cache."""
     from sentinelgw.credentials.overview import decision_text, overview
+    from sentinelgw.errors import NoPolicyConfigured
     from sentinelgw.policy.source import open_policy_source
 
-    policy = open_policy_source(policy_spec, app).current()
+    try:
+        policy = open_policy_source(policy_spec, app).current()
+    except NoPolicyConfigured as exc:
+        policy = None  # a fresh machine: the profiles still, each with "no policy"
+        if fmt != "json":
+            app.note(f"note: {exc}")
     rows = overview(app, policy, user, app.now())
     if fmt == "json":
         doc = [
@@ -42,6 +48,7 @@ def list_(app: App, user: str | None, policy_spec: str | None, fmt: str) -> int:
                     for mode, d in r.decisions
                 },
                 "cached": r.cached,
+                "policy": policy is not None,
             }
             for r in rows
         ]
@@ -55,15 +62,22 @@ def list_(app: App, user: str | None, policy_spec: str | None, fmt: str) -> int:
     modes = [mode for mode, _ in rows[0].decisions]
     columns = [Column("profile", key=True), Column("kind", key=True)]
     columns += [Column(m.value, key=True) for m in modes]
+    if policy is None:
+        columns.append(Column("policy", key=True))
     columns.append(Column("cached", key=True))
     table = []
     for r in rows:
         row: dict[str, str] = {"profile": r.name, "kind": r.kind}
         row.update({m.value: decision_text(d) for m, d in r.decisions})
+        if policy is None:
+            row["policy"] = "no policy"
         row["cached"] = "yes" if r.cached else "no"
         table.append(row)
     from sentinelgw.wording import counted
 
     who = f"user {user}" if user else "an unknown user"
-    render(table, columns, title=f"{counted(len(rows), 'profile')}, policy for {who}")
+    title = f"{counted(len(rows), 'profile')}, policy for {who}"
+    if policy is None:
+        title = f"{counted(len(rows), 'profile')}, no policy configured"
+    render(table, columns, title=title)
     return 0

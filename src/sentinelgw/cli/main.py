@@ -62,6 +62,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "remove": ("sentinelgw.cli.keys_cmd", "remove", "Delete a profile's stored access key."),
     "rotate": ("sentinelgw.cli.keys_cmd", "rotate", "Replace a profile's stored access key."),
     "clear": ("sentinelgw.cli.keys_cmd", "clear", "Delete cached session credentials."),
+    "whoami": ("sentinelgw.cli.whoami_cmd", "whoami", "Show the caller's ARN and policy user."),
+    "shell": ("sentinelgw.cli.whoami_cmd", "shell", "Shell functions per allowed profile."),
 }
 
 # group name -> subcommands other modules add to it: (module, attribute)
