@@ -143,8 +143,10 @@ class SandboxApp:
         self.recorder = recorder
         self.sso = sso
         from sentinelgw.sandbox.revoked import RevocationFront
+        from sentinelgw.sandbox.signin import FederationEndpoint
 
         self.revocations = RevocationFront(recorder, recorder.account_id, _read_body)
+        self.federation = FederationEndpoint(recorder)
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -153,6 +155,8 @@ class SandboxApp:
         path = environ.get("PATH_INFO", "")
         if path == "/federation/credentials" and method == "GET" and self.sso is not None:
             return self._sso(environ, start_response, self.sso)
+        if path == "/federation" and method == "GET":
+            return self.federation(environ, start_response)
         if method == "POST" and environ.get("HTTP_X_AMZ_TARGET") == LOOKUP_TARGET:
             status, payload = handle_lookup(self.recorder, _read_body(environ))
             extra = {"x-amzn-ErrorType": payload["__type"]} if status != 200 else {}

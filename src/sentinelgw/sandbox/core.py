@@ -99,6 +99,8 @@ class Sandbox:
             "SENTINEL_BACKEND": "file",
             "SENTINEL_FILE_DIR": str(self.root / "keyring"),
             "SENTINEL_FILE_PASSPHRASE": KEY_FILE_PASSPHRASE,
+            # sentinel login: the sandbox's emulated federation sign-in endpoint
+            "SENTINEL_FEDERATION_ENDPOINT": f"{self.endpoint_url}/federation",
         }
         if self.service_url:
             env["SENTINEL_REMOTE"] = self.service_url
@@ -252,6 +254,9 @@ class Sandbox:
                 account_id=self.account_id,
                 role_arns=self.role_arns,
                 start_url=f"{self.endpoint_url}/start",
+                # moto would check the SSO portal's own (unsigned) STS call once it enforces
+                # IAM: the Identity Center profiles are in the --no-service sandbox only.
+                sso=not self.enforce_iam,
             ),
         )
         p.write_file(
