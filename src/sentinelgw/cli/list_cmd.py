@@ -9,6 +9,8 @@ import click
 
 from sentinelgw.cli.common import App, common_options, format_option, pass_app
 
+HEADERS = {"credential_process": "process"}
+
 
 @click.command("list")
 @click.option(
@@ -23,7 +25,7 @@ from sentinelgw.cli.common import App, common_options, format_option, pass_app
 @pass_app
 def list_(app: App, user: str | None, policy_spec: str | None, fmt: str) -> int:
     """List AWS profiles with their kind, the rule deciding each mode, and the cache."""
-    from sentinelgw.credentials.overview import decision_text, overview
+    from sentinelgw.credentials.overview import decision_cell, overview, rule_legend
     from sentinelgw.errors import NoPolicyConfigured
     from sentinelgw.policy.source import open_policy_source
 
@@ -61,14 +63,15 @@ def list_(app: App, user: str | None, policy_spec: str | None, fmt: str) -> int:
 
     modes = [mode for mode, _ in rows[0].decisions]
     columns = [Column("profile", key=True), Column("kind", key=True)]
-    columns += [Column(m.value, key=True) for m in modes]
+    # credential_process is the widest header: "process" keeps the five modes within 80.
+    columns += [Column(m.value, HEADERS.get(m.value, ""), key=True) for m in modes]
     if policy is None:
         columns.append(Column("policy", key=True))
     columns.append(Column("cached", key=True))
     table = []
     for r in rows:
         row: dict[str, str] = {"profile": r.name, "kind": r.kind}
-        row.update({m.value: decision_text(d) for m, d in r.decisions})
+        row.update({m.value: decision_cell(d) for m, d in r.decisions})
         if policy is None:
             row["policy"] = "no policy"
         row["cached"] = "yes" if r.cached else "no"
@@ -80,4 +83,8 @@ def list_(app: App, user: str | None, policy_spec: str | None, fmt: str) -> int:
     if policy is None:
         title = f"{counted(len(rows), 'profile')}, no policy configured"
     render(table, columns, title=title)
+    if policy is not None:
+        from sentinelgw.inert import visible
+
+        click.echo(visible(rule_legend(rows)))
     return 0

@@ -71,3 +71,17 @@ def decision_text(decision: Decision) -> str:
     if decision.rule is None:
         return f"{verdict} (no rule)"
     return f"{verdict} #{decision.rule.index + 1} {decision.rule.name}"
+
+
+def decision_cell(decision: Decision) -> str:
+    """``allow #2`` / ``deny #1`` / ``deny`` (no rule): a table cell; the rule names go in a
+    legend (:func:`rule_legend`), so five modes fit in 80 columns."""
+    verdict = "allow" if decision.allowed else "deny"
+    return verdict if decision.rule is None else f"{verdict} #{decision.rule.index + 1}"
+
+
+def rule_legend(rows: list[ProfileOverview]) -> str:
+    """``rules: #1 prod-tracked, #2 dev-open; deny alone: no rule matched``."""
+    rules = {d.rule.index: d.rule.name for r in rows for _, d in r.decisions if d.rule}
+    named = ", ".join(f"#{i + 1} {name}" for i, name in sorted(rules.items()))
+    return f"rules: {named or 'none matched'}; deny alone: no rule matched"
