@@ -31,6 +31,9 @@ def test_demo_passes_both_parts(tmp_path):
     assert "[step 7/7] PASS" in out.split("Part 2:")[0]
     assert "demo passed: every move fails against the service" in out
     # It reads right: the fix whole, the end reason of a clean exit, nothing cut with "…".
-    assert "Run: sentinel exec --server --profile prod -- ..." in out
-    assert "(expired: the command exited with status 0)" in out
+    words = " ".join(out.split())  # lines are wrapped at 100 columns, between words
+    assert "Run: sentinel exec --server --profile prod -- ..." in words
+    assert "it ended normally (the command exited with status 0" in words
+    assert "prod-sso" not in out.split("== step 7/7")[1].split("Part 2:")[0]  # nobody used it
+    assert max(len(line) for line in out.splitlines()) <= 100
     assert "…" not in out

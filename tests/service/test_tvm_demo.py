@@ -28,12 +28,18 @@ def test_demo_service_shows_each_move_beside_local_mode(tmp_path):
         check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    table = proc.stdout.split("local mode  service\n", 1)[1].splitlines()[:7]
+    out = proc.stdout
+    table = out.split("  local    service\n", 1)[1].splitlines()[:7]
     rows = [line.rsplit(None, 2) for line in table]  # title, local mode, service
-    assert all(service == "fails" for _, _, service in rows), proc.stdout[-3000:]
-    assert [title for title, local, _ in rows if local == "fails"] == [
+    assert all(service == "FAILS" for _, _, service in rows), out[-3000:]
+    assert [title for title, local, _ in rows if local != "WORKS"] == [
         "passes --session-table decoy"
     ]
-    assert "6 of 7 still work in local mode" in proc.stdout
+    # It reads on its own: what the verdicts mean, lines within 100 columns, no error
+    # counted as a success, and the flip undoes the revocation of a live session.
+    assert "WORKS: the attack reached its aim" in out and "=> UNCLEAR" not in out
+    assert max(len(line) for line in out.splitlines()) <= 100
+    assert "a live session:" in out and "(left running: its child holds the session open)" in out
+    assert "6 of 7 still work in local mode" in out
     assert "UserBlocked" in proc.stdout and "AccessDenied" in proc.stdout
     assert "demo passed" in proc.stdout and "Traceback" not in proc.stderr
