@@ -254,3 +254,93 @@ def test_clear_deletes_cached_sessions_of_one_profile_or_all(kr_env, sandbox) ->
     rest = sentinel(kr_env, "clear")
     assert "Cleared 1 cached session." in rest.stdout
     assert not list(cache.glob("*.json"))
+
+
+def _on_a_terminal(
+    argv: list[str], env: dict[str, str], answers: dict[bytes, bytes]
+) -> tuple[int, str]:
+    """Run ``argv`` on a pseudo-terminal, answering each prompt once; (exit code, screen)."""
+    import fcntl
+    import pty
+    import select
+    import termios
+
+    primary, secondary = pty.openpty()
+
+    def controlling_terminal() -> None:
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(
+        argv,
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        env=env,
+        preexec_fn=controlling_terminal,
+        close_fds=True,
+    )
+    os.close(secondary)
+    out, pending = b"", dict(answers)
+    while True:
+        ready, _, _ = select.select([primary], [], [], 30)
+        if not ready:
+            break
+        try:
+            data = os.read(primary, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        out += data
+        for prompt in [p for p in pending if p in out]:
+            os.write(primary, pending.pop(prompt))
+    proc.wait(timeout=60)
+    os.close(primary)
+    return proc.returncode, out.decode(errors="replace")
+
+
+def test_add_prompts_on_the_terminal_and_never_echoes(kr_env, sandbox) -> None:
+    key, secret = source_keys(sandbox)
+    env = {k: v for k, v in kr_env.items() if k != "SENTINEL_FILE_PASSPHRASE"}
+    code, screen = _on_a_terminal(
+        [*sentinel_command(), "add", "kr"],
+        env,
+        {
+            b"Access key ID": key.encode() + b"\n",
+            b"Secret access key": secret.encode() + b"\n",
+            b"New passphrase": b"typed-passphrase\n",
+            b"Repeat the passphrase": b"typed-passphrase\n",
+        },
+    )
+    assert code == 0, screen
+    assert f"Added key {key} of profile kr" in screen
+    assert secret not in screen and "typed-passphrase" not in screen
+    used = sentinel(
+        {**kr_env, "SENTINEL_FILE_PASSPHRASE": "typed-passphrase"},
+        "exec",
+        "--policy",
+        kr_env["TEST_POLICY"],
+        "--no-session",
+        "kr",
+        "--",
+        "python",
+        "-c",
+        SHOW_KEYS,
+    )
+    assert used.returncode == 0, used.stderr
+    assert used.stdout.split() == [key, "False"]
+
+
+def test_key_file_another_user_could_write_is_refused(kr_env, sandbox) -> None:
+    """A key file planted in a shared folder must not become anyone's source credentials."""
+    key, secret = source_keys(sandbox)
+    add_from_env(kr_env, "kr", key, secret)
+    key_file = Path(kr_env["SENTINEL_FILE_DIR"]) / "keys.cfg"
+    key_file.chmod(0o666)
+    out = sentinel(kr_env, "exec", "--policy", kr_env["TEST_POLICY"], "kr", "--", "true")
+    assert out.returncode == 2 and "is not private to this user" in out.stderr
+    key_file.chmod(0o600)
+    Path(kr_env["SENTINEL_FILE_DIR"]).chmod(0o777)
+    out = sentinel(kr_env, "exec", "--policy", kr_env["TEST_POLICY"], "kr", "--", "true")
+    assert out.returncode == 2 and "is not private to this user" in out.stderr

@@ -56,6 +56,16 @@ def test_options_after_the_profile_without_dashes_and_the_commands_own_flags_kep
     assert argv.strip() == "['--duration', '9h']"
 
 
+def test_with_profile_option_the_commands_flags_after_its_first_word_stay_its_own(
+    sandbox_env,
+) -> None:
+    out = sentinel(
+        sandbox_env, "exec", "--profile", "dev", "python", "--region", "x", "-c", "print(1)"
+    )
+    # python gets --region (and refuses it): exec did not take the command's flag as its own
+    assert out.returncode == 2 and "--region" in out.stderr and "sentinel:" not in out.stderr
+
+
 def test_unknown_option_after_the_profile_is_a_usage_error(sandbox_env) -> None:
     out = sentinel(sandbox_env, "exec", "dev", "--durration", "2h", "--", "true")
     assert out.returncode == 2 and "--durration" in out.stderr

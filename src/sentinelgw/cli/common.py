@@ -166,7 +166,8 @@ def hoist_options(params: list[click.Parameter], args: list[str]) -> list[str]:
     front of it, as aws-vault allows: ``exec dev --duration 2h -- cmd``.
 
     Only this command's own options directly after the profile move; the first word that is
-    not one of them (or ``--``) starts the command, whose own flags are never touched.
+    not one of them (or ``--``) starts the command, whose own flags are never touched. With
+    ``--profile NAME`` nothing moves: the first word is then the command.
     """
     takes_value: dict[str, bool] = {}
     for param in params:
@@ -184,6 +185,8 @@ def hoist_options(params: list[click.Parameter], args: list[str]) -> list[str]:
 
     i = 0
     while i < len(args) and args[i] != "--" and args[i].startswith("-"):
+        if args[i].split("=", 1)[0] == "--profile":
+            return args  # the profile is an option: the first word is the command's already
         i += width(i) or 1  # options before the profile: click reads them as usual
     if i >= len(args) or args[i] == "--":
         return args

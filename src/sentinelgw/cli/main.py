@@ -33,7 +33,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "export": (
         "sentinelgw.cli.export_cmd",
         "export",
-        "Print credentials for a profile (env, json, ini).",
+        "Print credentials for a profile (shell lines, json, ini).",
     ),
     "list": ("sentinelgw.cli.list_cmd", "list_", "List AWS profiles, their rules and the cache."),
     "login": ("sentinelgw.cli.login_cmd", "login", "Print an AWS console sign-in URL."),

@@ -224,12 +224,18 @@ class KeyStore:
         )
         if self.prompt is None:
             raise nobody
+        new_file = not self.path.exists()
+        what = "New passphrase" if new_file else "Passphrase"
         try:
-            value = self.prompt(f"Passphrase for the Sentinel key file {self.path}")
+            value = self.prompt(f"{what} for the Sentinel key file {self.path}")
+            # A typo in a new file's passphrase would lock its keys away: ask twice.
+            again = self.prompt("Repeat the passphrase") if new_file else value
         except CredentialError:
             raise nobody from None
         if not value.strip():
             raise CredentialError("the key file passphrase cannot be empty")
+        if again != value:
+            raise CredentialError("the two passphrases differ; nothing was stored")
         return value
 
     def _file_profiles(self) -> set[str]:
@@ -237,6 +243,7 @@ class KeyStore:
 
         if not self.path.exists():
             return set()
+        _check_ours(self.path)
         parser = configparser.RawConfigParser()
         try:
             parser.read_string(self.path.read_text(encoding="utf-8"))
@@ -335,6 +342,24 @@ def _locked(path: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def _check_ours(path: Path) -> None:
+    """Refuse a key file (or its folder) that another user owns or may write: keys planted
+    there would become the source credentials of the user's commands."""
+    for item in (path, path.parent):
+        st = item.lstat() if item == path else item.stat()
+        if st.st_uid != os.geteuid() or st.st_mode & 0o022 or (item == path and not _regular(st)):
+            raise CredentialError(
+                f"refusing the key file {path}: {item} is not private to this user",
+                hint="Keep it 0600 in a 0700 folder of yours (SENTINEL_FILE_DIR)",
+            )
+
+
+def _regular(st: os.stat_result) -> bool:
+    import stat
+
+    return stat.S_ISREG(st.st_mode)
 
 
 def _check_name(profile: str) -> None:
