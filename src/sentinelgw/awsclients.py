@@ -27,6 +27,8 @@ T = TypeVar("T")
 _PERMISSIONS = {
     ("sts", "AssumeRole"): "sts:AssumeRole and sts:SetSourceIdentity on the role",
     ("sts", "GetCallerIdentity"): "no permission (check that the credentials are valid)",
+    ("sts", "GetSessionToken"): "an IAM user's long-term keys (no permission; with an MFA "
+    "condition, mfa_serial in the profile)",
     ("ssm", "GetParameter"): "ssm:GetParameter (and kms:Decrypt for a SecureString)",
     ("dynamodb", "PutItem"): "dynamodb:PutItem on the session table",
     ("dynamodb", "GetItem"): "dynamodb:GetItem on the session table",

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from sentinelgw.decisionlog import DecisionLog
 
 MfaPrompt = Callable[[str], str]
+SecretPrompt = Callable[[str], str]
 Notify = Callable[[str], None]
 
 
@@ -36,6 +37,11 @@ class Context:
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     # Asks for the MFA code of the device named by its argument; None: nobody to ask.
     prompt_mfa: MfaPrompt | None = None
+    # Asks, input hidden, for the secret its argument describes (the key file's passphrase).
+    prompt_secret: SecretPrompt | None = None
+    # The keyring backend of stored source keys (--backend; None: SENTINEL_BACKEND, else
+    # the platform's, see sentinelgw.credentials.keystore).
+    backend: str | None = None
     # Shows a note or debug line to the person at the terminal; None: nobody is watching.
     notify: Notify | None = None
     _config: Config | None = None

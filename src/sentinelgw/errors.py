@@ -6,7 +6,8 @@ Only the CLI entry point catches these; it prints ``str(exc)`` as one line and e
     SentinelError                 exit 2 unless noted
     ├── UsageError                bad flag values, bad durations
     ├── ConfigError               unreadable or malformed config files, unknown profiles
-    │   └── YamlError             a YAML document does not parse (file:line)
+    │   ├── YamlError             a YAML document does not parse (file:line)
+    │   └── NoPolicyConfigured    no --policy, no policy_source, no inline policies
     ├── PolicyInvalid             policy validation failures (file, line, key, what is allowed)
     ├── PolicyDenied              exit 1: a policy decision said no
     ├── CredentialError           STS/SSO/profile failures while issuing credentials
@@ -56,6 +57,10 @@ class UsageError(SentinelError):
 
 class ConfigError(SentinelError):
     """A configuration file or AWS profile problem."""
+
+
+class NoPolicyConfigured(ConfigError):
+    """No policy anywhere: ``sentinel list`` still lists the profiles."""
 
 
 class YamlError(ConfigError):

@@ -43,8 +43,11 @@ def test_demo_passes_both_parts(demo: subprocess.CompletedProcess[str]) -> None:
     assert "[step 7/7] PASS" in out.split("Part 2:")[0]
     assert "demo passed: every move fails against the service" in out
     # It reads right: the fix whole, the end reason of a clean exit, nothing cut with "…".
-    assert "Run: sentinel exec --server --profile prod -- ..." in out
-    assert "(expired: the command exited with status 0)" in out
+    words = " ".join(out.split())  # lines are wrapped at 100 columns, between words
+    assert "Run: sentinel exec --server --profile prod -- ..." in words
+    assert "it ended normally (the command exited with status 0" in words
+    assert "prod-sso" not in out.split("== step 7/7")[1].split("Part 2:")[0]  # nobody used it
+    assert max(len(line) for line in out.splitlines()) <= 100
     assert "…" not in out
     assert "Traceback" not in demo.stderr
 
@@ -55,16 +58,20 @@ def test_demo_service_shows_each_move_beside_local_mode(
 ) -> None:
     out = demo.stdout
     assert demo.returncode == 0, out[-3000:] + demo.stderr[-2000:]
-    table = out.split("local mode  service\n", 1)[1].splitlines()[:9]
+    table = out.split("  local    service\n", 1)[1].splitlines()[:9]
     rows = [line.rsplit(None, 2) for line in table]  # title, local mode, service
-    assert all(service == "fails" for _, _, service in rows), out[-3000:]
+    assert all(service == "FAILS" for _, _, service in rows), out[-3000:]
     # Local mode sends no proof anywhere, so there is nothing to redirect there; and its own
     # block check (in the user's process) names the user behind the role session.
-    assert [title for title, local, _ in rows if local == "fails"] == [
+    assert [title for title, local, _ in rows if local != "WORKS"] == [
         "passes --session-table decoy",
         "commits a sentinel.yaml that sends a colleague's proof to a look-alike",
         "comes back after a block as a role session (sentinel-dev/alice2)",
-    ]
+    ], out[-3000:]
+    # It reads on its own: what the verdicts mean, no error counted as a success, and the
+    # flip undoes the revocation of a live session.
+    assert "WORKS: the attack reached its aim" in out and "=> UNCLEAR" not in out
+    assert "a live session:" in out and "(left running: its child holds the session open)" in out
     assert "6 of 9 still work in local mode" in out
     assert "UserBlocked" in out and "AccessDenied" in out
     assert "CallerKindNotAllowed" in out and "ignored defaults.remote" in out

@@ -22,6 +22,10 @@ EXPORTED = (
     "SENTINEL_CONFIG",
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
+    "SENTINEL_BACKEND",
+    "SENTINEL_FILE_DIR",
+    "SENTINEL_FILE_PASSPHRASE",
+    "SENTINEL_FEDERATION_ENDPOINT",
     "SENTINEL_REMOTE",
 )
 
@@ -88,6 +92,10 @@ def test_dev_prints_exports_serves_and_exits_zero_on_sigint(dev_server, tmp_path
     err = proc.stderr.read()
     assert "NOT FOR PRODUCTION" in err
     assert "Traceback" not in err
+    # the banner names the profiles of the default mode, the security team's included
+    for profile in ("dev", "prod", "security"):
+        assert f"\n  {profile} " in err, err
+    assert "sso-admin " not in err  # the Identity Center profiles are --no-service only
 
 
 def test_dev_exits_zero_on_sigterm(dev_server):
@@ -157,3 +165,88 @@ def test_second_sandbox_in_one_process_starts_from_a_reset_moto(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "['alice']"
+
+
+def _burn_cpu(seconds: float) -> subprocess.Popen[bytes]:
+    """A busy process for the length of a sandbox start: the load the race showed under."""
+    code = f"import time\nend = time.time() + {seconds}\nwhile time.time() < end: pass"
+    return subprocess.Popen([sys.executable, "-c", code])
+
+
+@pytest.mark.slow  # a whole sandbox start, on purpose under a CPU-bound neighbour
+def test_env_file_under_load_is_absent_or_complete_never_partial(tmp_path):
+    env = _base_env(tmp_path / "home")
+    env_file = tmp_path / "sb.env"
+    env_file.write_text("export AWS_ENDPOINT_URL=http://stale.invalid\n")  # an earlier run
+    burner = _burn_cpu(20)
+    proc = subprocess.Popen(
+        [
+            *_sentinel(),
+            "dev",
+            "--no-service",
+            "--dir",
+            str(tmp_path / "sb"),
+            "--env-file",
+            str(env_file),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen = []
+    try:
+        import time
+
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                text = env_file.read_text()
+            except FileNotFoundError:
+                time.sleep(0.01)
+                continue
+            seen.append(text)
+            if "stale.invalid" not in text:
+                break
+            time.sleep(0.01)
+        burner.kill()  # the race is in the start; the rest need not be slowed down
+        final = seen[-1]
+        assert "stale.invalid" not in final, "the stale file was not removed at start"
+        assert all(t == final for t in seen if "stale.invalid" not in t)
+        assert final.endswith("unset SENTINEL_REMOTE\n"), final
+        assert final.startswith("export AWS_ENDPOINT_URL=http://127.0.0.1:")
+        assert oct(env_file.stat().st_mode & 0o777) == "0o600"
+        shell = subprocess.run(
+            [
+                "sh",
+                "-c",
+                f"SENTINEL_REMOTE=http://old.invalid; . {env_file}; "
+                'echo "${SENTINEL_REMOTE-unset}"; aws sts get-caller-identity --output json',
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert shell.returncode == 0, shell.stderr
+        first, doc = shell.stdout.split("\n", 1)
+        assert first == "unset"  # the stale variable of a previous default-mode sandbox
+        assert json.loads(doc)["Arn"].endswith(":user/alice")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+        assert not env_file.exists()
+        err = proc.stderr.read() if proc.stderr else ""
+        assert "sso-admin" in err  # --no-service keeps the Identity Center profiles
+    finally:
+        burner.kill()
+        burner.wait()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+
+
+def test_no_service_exports_unset_the_service_variable():
+    lines = export_lines({"AWS_ENDPOINT_URL": "http://127.0.0.1:1"})
+    assert lines[-1] == "unset SENTINEL_REMOTE"
+    assert "unset SENTINEL_REMOTE" not in export_lines({"SENTINEL_REMOTE": "http://x"})

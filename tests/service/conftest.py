@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 BIN_DIR = Path(sys.executable).parent
-EXPORT_COUNT = 7
+MAX_EXPORTS = 30  # more export lines than this without SENTINEL_REMOTE: a broken dev
 
 
 @dataclass
@@ -75,9 +75,10 @@ def enforced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Enforced]:
     )
     try:
         exports: dict[str, str] = {}
-        for _ in range(EXPORT_COUNT):
+        while "SENTINEL_REMOTE" not in exports:  # the last export line in this mode
             line = proc.stdout.readline()
             assert line.startswith("export "), (line, proc.stderr.read() if proc.poll() else "")
+            assert len(exports) < MAX_EXPORTS, exports
             name, _, value = line[len("export ") :].rstrip("\n").partition("=")
             exports[name] = value.strip("'")
         yield Enforced(root=root, env=exports)

@@ -210,21 +210,12 @@ def test_child_region(
 def test_child_region_falls_back_to_defaults(
     run_sentinel: Any, env: dict[str, str], sandbox: Any
 ) -> None:
-    proc = _exec(run_sentinel, env, "dev-mfa", "--mfa-token", "123456")  # no region: defaults
-    assert proc.returncode == 2  # options after the profile belong to the command
-    proc = _exec(
-        run_sentinel,
-        env,
-        "--mfa-token",
-        "123456",
-        "dev-mfa",
-        "--",
-        PY,
-        "-c",
-        "import os; print(os.environ['AWS_REGION'])",
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == sandbox.region
+    show = ["--", PY, "-c", "import os; print(os.environ['AWS_REGION'])"]
+    # no region in the profile: the defaults; exec's options before or after the profile
+    for args in (["--mfa-token", "123456", "dev-mfa"], ["dev-mfa", "--mfa-token", "123456"]):
+        proc = _exec(run_sentinel, env, *args, *show)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip() == sandbox.region
 
 
 def test_mfa_prompt_on_a_terminal_does_not_echo(env: dict[str, str]) -> None:

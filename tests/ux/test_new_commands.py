@@ -52,7 +52,8 @@ def test_list_kinds_rules_and_cache(run_sentinel: Any, env: dict[str, str]) -> N
     human = _run(run_sentinel, env, "list")
     assert human.returncode == 0, human.stderr
     dev_line = next(ln for ln in human.stdout.splitlines() if ln.startswith("dev "))
-    assert "allow #2 dev-anything" in dev_line and dev_line.split()[-1] == "yes"
+    assert dev_line.split()[2:4] == ["allow", "#2"] and dev_line.split()[-1] == "yes"
+    assert "#2 dev-anything" in human.stdout.splitlines()[-1]  # the legend names the rules
 
 
 # --- export -----------------------------------------------------------------------------

@@ -231,3 +231,107 @@ def test_wide_characters_count_as_two_cells() -> None:
 
     assert all(cell_len(line) <= 80 for line in lines), lines
     assert any("用户用户用户" in line for line in lines)
+
+
+# --- list and server-blocks: the same layout ----------------------------------------------
+
+
+@pytest.fixture
+def blocked(sandbox: Any, sandbox_env: dict[str, str]) -> Any:
+    """A fresh table with two blocks whose blocked_by ARN and reason are long."""
+    from sentinelgw.sessions.blocks import Block, put_block
+    from sentinelgw.sessions.schema import ensure_table
+    from sentinelgw.timeutil import utcnow
+
+    table = f"ux-{uuid.uuid4().hex[:10]}"
+    ddb = sandbox_client(sandbox, "dynamodb")
+    ensure_table(ddb, table)
+    now = utcnow().replace(microsecond=0)
+    blocks = [
+        Block(
+            user=user,
+            blocked_by="arn:aws:iam::123456789012:user/security-team-oncall",
+            reason="Suspicious use of production credentials from an unknown host",
+            blocked_at=now,
+            until=until,
+        )
+        for user, until in (("alice", now + timedelta(hours=24)), ("mallory", None))
+    ]
+    for block in blocks:
+        put_block(ddb, table, block)
+    from sentinelgw.sandbox.provision import SOURCE_PROFILE
+
+    return table, dict(sandbox_env, AWS_PROFILE=SOURCE_PROFILE), blocks
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_server_blocks_in_a_terminal_keeps_key_cells_whole(blocked: Any, columns: int) -> None:
+    from tests.conftest import sentinel_command
+
+    from sentinelgw.timeutil import iso
+
+    table, env, blocks = blocked
+    out = _in_pty([*sentinel_command(), "server-blocks", "--table", table], env, columns)
+    lines = out.splitlines()
+    assert all(len(ln) <= columns for ln in lines), out
+    assert "…" not in out
+    tokens = {tok for ln in lines for tok in ln.split()}
+    for block in blocks:
+        assert {block.user, iso(block.blocked_at)} <= tokens, out
+    assert iso(blocks[0].until) in tokens
+    if columns == 80:  # the long ARN and reason do not fit: named, not cut
+        assert "not shown at this width: blocked_by, reason" in out
+        assert "arn:aws:i" not in out
+
+
+def test_server_blocks_piped_is_whole(blocked: Any, run_sentinel: Any) -> None:
+    table, env, blocks = blocked
+    proc = run_sentinel(["server-blocks", "--table", table], env=dict(env, COLUMNS="40"))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split() == [
+        "user",
+        "active",
+        "until",
+        "blocked_at",
+        "blocked_by",
+        "reason",
+        "lifted_by",
+    ]
+    row = next(ln for ln in lines if ln.startswith("alice "))
+    assert blocks[0].blocked_by in row and blocks[0].reason in row
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_list_in_a_terminal_fits_side_by_side(sandbox_env: dict[str, str], columns: int) -> None:
+    from tests.conftest import sentinel_command
+
+    out = _in_pty([*sentinel_command(), "list"], sandbox_env, columns)
+    lines = out.splitlines()
+    assert all(len(ln) <= columns for ln in lines), out
+    header = next(ln for ln in lines if ln.startswith("profile"))
+    assert header.split() == ["profile", "kind", "cli", "server", "process", "console", "cached"]
+    prod = next(ln for ln in lines if ln.startswith("prod "))
+    assert prod.split() == [
+        "prod",
+        "role",
+        "deny",
+        "#1",
+        "allow",
+        "#1",
+        "deny",
+        "#1",
+        "deny",
+        "#1",
+        "no",
+    ]
+    assert "#1 prod-tracked" in lines[-1]
+
+
+def test_list_piped_fits_80_columns(run_sentinel: Any) -> None:
+    proc = run_sentinel(["list"])
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert max(len(ln) for ln in lines) <= 80, proc.stdout
+    assert lines[0].split()[:3] == ["profile", "kind", "cli"]
+    assert any(ln.split()[:4] == ["dev", "role", "allow", "#2"] for ln in lines)

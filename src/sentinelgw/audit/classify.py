@@ -297,7 +297,7 @@ class Classifier:
             if event.event_name in NO_SOURCE_IDENTITY_PARAMETER:
                 return (
                     Category.NO_SOURCE_IDENTITY,
-                    f"{event.event_name} cannot carry a SourceIdentity: issued outside Sentinel",
+                    f"{event.event_name} cannot carry a SourceIdentity: not tracked",
                     None,
                     None,
                 )

@@ -92,6 +92,13 @@ def untracked_human(report: UntrackedReport, width: int = 120) -> str:
         + ("" if report.untracked_events else " No untracked sessions."),
         soft_wrap=True,  # one line; the terminal wraps it, so phrases stay searchable
     )
+    if report.required_untracked_events is not None:
+        console.print(
+            f"--required-only: {report.required_untracked_events} of them on profiles whose "
+            "rule requires tracking"
+            + ("." if report.required_untracked_events else "; the others do not fail the audit."),
+            soft_wrap=True,
+        )
     _unreadable(console, report.unreadable)
     text = str(console.file.getvalue())
     return "".join(line.rstrip() + "\n" for line in text.splitlines())

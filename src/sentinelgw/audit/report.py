@@ -125,6 +125,15 @@ class UntrackedReport:
     unreadable: tuple[str, ...] = ()
     malformed: tuple[MalformedRecord, ...] = ()
     events: tuple[EventItem, ...] | None = None  # every event, with --all
+    # --required-only: the untracked events on profiles whose rule requires tracking
+    required_untracked_events: int | None = None
+
+    @property
+    def failing_events(self) -> int:
+        """What the exit code counts: every gap, or with --required-only the required ones."""
+        if self.required_untracked_events is not None:
+            return self.required_untracked_events
+        return self.untracked_events
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -139,6 +148,8 @@ class UntrackedReport:
             "unreadable": list(self.unreadable),
             "malformed": [m.to_json() for m in self.malformed],
         }
+        if self.required_untracked_events is not None:
+            doc["required_untracked_events"] = self.required_untracked_events
         if self.events is not None:
             doc["events"] = [i.to_json() for i in self.events]
         return doc
@@ -228,14 +239,23 @@ def build_untracked(
     keep_all: bool = False,
     unreadable: Sequence[str] = (),
     malformed: Sequence[MalformedRecord] = (),
+    required: Callable[[str], bool] | None = None,
 ) -> UntrackedReport:
-    """Count every event by category and keep the gaps (every event with ``keep_all``)."""
+    """Count every event by category and keep the gaps (every event with ``keep_all``).
+
+    With ``required`` (``--required-only``), also count the gaps on a profile whose rule
+    requires tracking: a gap is attributed to profiles as :func:`build_compliance` does, so
+    the two audits agree on which gaps matter.
+    """
     counts = empty_counts()
     kept: list[ClassifiedEvent] = []
+    required_gaps = 0
     for ce in events:
         counts[ce.category] += ce.event.count
         if ce.gap or keep_all:
             kept.append(ce)
+        if ce.gap and required is not None and any(map(required, gap_rows(ce))):
+            required_gaps += ce.event.count
     # Items are built at the end: by then every copy of a cross-account pair has been seen.
     items = sorted(
         (EventItem.of(ce, accounts) for ce in kept), key=lambda i: (i.event_time, i.event_id)
@@ -253,7 +273,14 @@ def build_untracked(
         tuple(unreadable),
         tuple(malformed),
         tuple(items) if keep_all else None,
+        None if required is None else required_gaps,
     )
+
+
+def gap_rows(ce: ClassifiedEvent) -> tuple[str, ...]:
+    """The compliance rows a gap counts in: every profile whose ``role_arn`` names its role,
+    else the role ARN, else (a call without a role, such as GetSessionToken) its caller."""
+    return tuple(ce.profiles) or (ce.profile or ce.event.who,)
 
 
 def build_compliance(
@@ -282,7 +309,7 @@ def build_compliance(
             rows.setdefault(ce.profile or ce.event.who, [0, 0])[0] += n
         elif ce.gap:
             gaps += n
-            for name in ce.profiles or (ce.profile or ce.event.who,):
+            for name in gap_rows(ce):
                 rows.setdefault(name, [0, 0])[1] += n
     if only is not None:
         rows = {only: rows.get(only, [0, 0])}

@@ -7,7 +7,7 @@ made from the :class:`~sentinelgw.context.Context` here so tests can hand in a s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +37,7 @@ from sentinelgw.errors import UsageError
 
 if TYPE_CHECKING:
     from sentinelgw.context import Context as App
+    from sentinelgw.policy import Policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,8 +159,22 @@ def classified(
 
 
 def untracked_sessions(
-    app: App, inp: AuditInput, run: AuditRun | None = None, **kw: Any
+    app: App,
+    inp: AuditInput,
+    run: AuditRun | None = None,
+    *,
+    required_only: bool = False,
+    policy_spec: str | None = None,
+    **kw: Any,
 ) -> UntrackedReport:
+    """Every gap; with ``required_only`` the report also counts those on profiles whose rule
+    requires tracking (the policy must then be readable: without it, nothing is known to be
+    required, and the audit fails closed rather than pass everything)."""
+    required = None
+    if required_only:
+        from sentinelgw.policy.source import open_policy_source
+
+        required = requires_tracking(open_policy_source(policy_spec, app).current())
     run = run or AuditRun()
     resolver = kw.pop("resolver", None) or ProfileResolver.from_aws_config()
     check_filters(inp.role, inp.profile, resolver, lambda: _policy_profiles(app, None))
@@ -170,6 +185,7 @@ def untracked_sessions(
         keep_all=inp.keep_all,
         unreadable=run.parse.unreadable,
         malformed=run.parse.bad_records,
+        required=required,
     )
     fail_closed(run.parse.unreadable, allowed=inp.allow_unreadable)
     return report
@@ -187,6 +203,18 @@ def _policy_profiles(app: App, policy_spec: str | None) -> list[str]:
     return named_profiles(policy)
 
 
+def requires_tracking(policy: Policy) -> Callable[[str], bool]:
+    """Whether a compliance row's profile has a rule that requires tracked server sessions."""
+    from sentinelgw.policy import Effect, required_for_profile
+
+    def required(profile: str) -> bool:
+        # An unmapped role's row is named by its ARN, so a catch-all rule still covers it.
+        rule = required_for_profile(policy, profile)
+        return rule is not None and rule.effect == Effect.REQUIRE_SERVER_SESSION
+
+    return required
+
+
 def session_compliance(
     app: App,
     inp: AuditInput,
@@ -194,16 +222,10 @@ def session_compliance(
     run: AuditRun | None = None,
     **kw: Any,
 ) -> ComplianceReport:
-    from sentinelgw.policy import Effect, required_for_profile
     from sentinelgw.policy.source import open_policy_source
 
     policy = open_policy_source(policy_spec, app).current()
-
-    def required(profile: str) -> bool:
-        # An unmapped role's row is named by its ARN, so a catch-all rule still covers it.
-        rule = required_for_profile(policy, profile)
-        return rule is not None and rule.effect == Effect.REQUIRE_SERVER_SESSION
-
+    required = requires_tracking(policy)
     run = run or AuditRun()
     resolver = kw.pop("resolver", None) or ProfileResolver.from_aws_config()
     check_filters(inp.role, inp.profile, resolver, lambda: named_profiles(policy))

@@ -167,6 +167,19 @@ def _width() -> int:
     is_flag=True,
     help="List every audited event, not only the gaps (JSON: an events array).",
 )
+@click.option(
+    "--required-only",
+    is_flag=True,
+    help="Exit 1 only for gaps on profiles whose rule requires tracking (the CI gate); every "
+    "gap is still listed.",
+)
+@click.option(
+    "--policy",
+    "policy_spec",
+    metavar="SRC",
+    help="With --required-only: policy file or ssm:/name (default: policy_source, then the "
+    "inline policy).",
+)
 @_audit_options
 @athena_options
 @format_option("human", "json", "csv")
@@ -181,12 +194,15 @@ def untracked_sessions(
     profile: str | None,
     source: str | None,
     keep_all: bool,
+    required_only: bool,
+    policy_spec: str | None,
     allow_unreadable: bool,
     include_aws_service: bool,
     fmt: str,
     **athena: Any,
 ) -> int:
-    """STS credential issuance that bypassed session tracking. Exit 1 if any was found."""
+    """STS credential issuance that bypassed session tracking. Exit 1 if any was found (with
+    --required-only: any on a profile whose rule requires tracking)."""
     from sentinelgw.audit.render import untracked_human
     from sentinelgw.audit.report import events_csv, to_json_text
     from sentinelgw.audit.run import AuditRun
@@ -206,11 +222,22 @@ def untracked_sessions(
         include_aws_service=include_aws_service,
         athena=_source(settings),
     )
+    if policy_spec and not required_only:
+        from sentinelgw.errors import UsageError
+
+        raise UsageError("--policy applies to --required-only here")
     if settings is not None and settings.plan:
         return _plan(settings, inp)
     run = AuditRun()
     with _progress(fmt == "human") as progress:
-        report = run_untracked(app, inp, run, progress=progress)
+        report = run_untracked(
+            app,
+            inp,
+            run,
+            required_only=required_only,
+            policy_spec=policy_spec,
+            progress=progress,
+        )
     _warn(run)
     if fmt == "json":
         click.echo(to_json_text(_with_query(report.to_json(), run)))
@@ -219,7 +246,7 @@ def untracked_sessions(
         click.echo(events_csv(rows), nl=False)
     else:
         click.echo(untracked_human(report, _width()), nl=False)
-    return 1 if report.untracked_events else 0
+    return 1 if report.failing_events else 0
 
 
 @audit.command("session-compliance")

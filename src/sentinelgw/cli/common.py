@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from sentinelgw.context import Context, MfaPrompt, Notify
+from sentinelgw.context import Context, MfaPrompt, Notify, SecretPrompt
 from sentinelgw.errors import CredentialError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -32,6 +32,18 @@ def terminal_mfa_prompt(serial: str) -> str:
     return str(click.prompt(f"MFA code for {serial}", err=True, hide_input=True))
 
 
+def terminal_secret_prompt(what: str) -> str:
+    """Ask for a secret on the terminal, never echoed; refuse when there is no terminal."""
+    import sys
+
+    if not sys.stdin.isatty():
+        raise CredentialError(
+            f"{what[0].lower()}{what[1:]} is needed but there is no terminal to ask on",
+            hint="Run the command from an interactive terminal, or see: sentinel add --help",
+        )
+    return str(click.prompt(what, err=True, hide_input=True))
+
+
 def notify_stderr(message: str) -> None:
     click.echo(f"sentinel: {message}", err=True)
 
@@ -43,6 +55,7 @@ class App(Context):
 
     raw_args: list[str] = field(default_factory=list)
     prompt_mfa: MfaPrompt | None = terminal_mfa_prompt
+    prompt_secret: SecretPrompt | None = terminal_secret_prompt
     notify: Notify | None = notify_stderr
 
 
@@ -60,7 +73,7 @@ def _store(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
 
 
 def common_options(fn: F) -> F:
-    """Add ``--region --aws-profile --config --debug --log-file --log-stderr`` to a command."""
+    """Add ``--region --aws-profile --config --backend --debug --log-file --log-stderr``."""
     opts = [
         click.option(
             "--region",
@@ -84,6 +97,14 @@ def common_options(fn: F) -> F:
             callback=_store("config_path"),
             help="Sentinel config file (also SENTINEL_CONFIG).",
             metavar="FILE",
+        ),
+        click.option(
+            "--backend",
+            expose_value=False,
+            callback=_store("backend"),
+            help="Keyring of stored source keys: secret-service, kwallet, keychain, wincred or "
+            "file (also SENTINEL_BACKEND).",
+            metavar="NAME",
         ),
         click.option(
             "--debug",
@@ -138,3 +159,45 @@ debug_policy_option = click.option(
     is_flag=True,
     help="Allow --policy even where the config pins a central policy source (logged).",
 )
+
+
+def hoist_options(params: list[click.Parameter], args: list[str]) -> list[str]:
+    """``args`` with the options that follow the first positional word (the profile) moved in
+    front of it, as aws-vault allows: ``exec dev --duration 2h -- cmd``.
+
+    Only this command's own options directly after the profile move; the first word that is
+    not one of them (or ``--``) starts the command, whose own flags are never touched. With
+    ``--profile NAME`` nothing moves: the first word is then the command.
+    """
+    takes_value: dict[str, bool] = {}
+    for param in params:
+        if isinstance(param, click.Option):
+            for name in (*param.opts, *param.secondary_opts):
+                takes_value[name] = not (param.is_flag or param.count)
+
+    def width(i: int) -> int:
+        """How many words the option at ``i`` spans; 0 when ``args[i]`` is not our option."""
+        word = args[i]
+        name = word.split("=", 1)[0]
+        if not word.startswith("-") or name not in takes_value:
+            return 0
+        return 2 if takes_value[name] and "=" not in word and i + 1 < len(args) else 1
+
+    i = 0
+    while i < len(args) and args[i] != "--" and args[i].startswith("-"):
+        if args[i].split("=", 1)[0] == "--profile":
+            return args  # the profile is an option: the first word is the command's already
+        i += width(i) or 1  # options before the profile: click reads them as usual
+    if i >= len(args) or args[i] == "--":
+        return args
+    profile, j = i, i + 1
+    while j < len(args) and args[j] != "--" and width(j):
+        j += width(j)
+    return [*args[:profile], *args[profile + 1 : j], args[profile], *args[j:]]
+
+
+class ProfileFirstCommand(click.Command):
+    """A command whose options may also follow its PROFILE argument (see hoist_options)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_options(self.params, args))

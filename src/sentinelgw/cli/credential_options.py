@@ -106,3 +106,12 @@ def remote_options(fn: F) -> F:
         metavar="URL",
         help="Credential service URL (default: SENTINEL_REMOTE, then defaults.remote).",
     )(fn)
+
+
+def no_session_option(fn: F) -> F:
+    """``--no-session``: a static-key profile's own keys instead of a GetSessionToken session."""
+    return click.option(
+        "--no-session",
+        is_flag=True,
+        help="For a static-key profile, hand out its keys as they are (no sts:GetSessionToken).",
+    )(fn)

@@ -20,6 +20,7 @@ from sentinelgw.cli.credential_options import (
     duration_seconds,
     mfa_token_option,
     no_cache_option,
+    no_session_option,
     policy_option,
     profile_option,
     remote_options,
@@ -30,6 +31,7 @@ from sentinelgw.cli.credential_options import (
 @profile_option
 @policy_option
 @no_cache_option
+@no_session_option
 @duration_option
 @mfa_token_option
 @remote_options
@@ -41,6 +43,7 @@ def credentials(
     profile: str | None,
     policy_spec: str | None,
     no_cache: bool,
+    no_session: bool,
     duration: str | None,
     remote: str | None,
     local: bool,
@@ -73,6 +76,7 @@ def credentials(
         use_cache=not no_cache,
         duration=duration_seconds(duration),
         debug_policy=debug_policy,
+        session=not no_session,
     )
     sys.stdout.write(json.dumps(issued.credentials.process_json()) + "\n")
     return 0

@@ -21,13 +21,39 @@ BANNER = (
     "It is NOT FOR PRODUCTION: no real account. moto enforces IAM trust and identity\n"
     "policies (not conditions) unless --no-service is given.\n"
 )
+# What each sandbox profile is for; the banner names those the sandbox's AWS config has.
+PROFILE_NOTES = {
+    "dev": "alice's open role (CLI mode)",
+    "prod": "needs a tracked server session (sentinel exec --server prod)",
+    "security": "the security team: server-sessions, server-revoke, server-blocks",
+    "admin": "deploys and checks the credential service",
+    "sso-admin": "IAM Identity Center login (--no-service only)",
+    "prod-sso": "prod with sso-admin as source (--aws-profile sso-admin)",
+}
+SERVICE_VARIABLES = ("SENTINEL_REMOTE",)
 
 
 def export_lines(env: dict[str, str]) -> list[str]:
-    """``export NAME=VALUE`` lines, shell-quoted, in a stable order."""
+    """``export NAME=VALUE`` lines, shell-quoted, in a stable order; a service variable the
+    sandbox does not set is unset, so a shell that ran the default mode before does not keep
+    pointing at a service that is gone."""
     import shlex
 
-    return [f"export {name}={shlex.quote(value)}" for name, value in env.items()]
+    lines = [f"export {name}={shlex.quote(value)}" for name, value in env.items()]
+    return lines + [f"unset {name}" for name in SERVICE_VARIABLES if name not in env]
+
+
+def profiles_line(*aws_files: Path) -> str:
+    """The profiles the sandbox's AWS config and credentials files define, with their use."""
+    import configparser
+
+    names = set()
+    for path in aws_files:
+        parser = configparser.RawConfigParser()
+        parser.read(path, encoding="utf-8")
+        names |= {s.removeprefix("profile ") for s in parser.sections()}
+    known = [f"  {name:<10} {PROFILE_NOTES[name]}" for name in PROFILE_NOTES if name in names]
+    return "Profiles (--profile / --aws-profile):\n" + "\n".join(known)
 
 
 @click.command("dev")
@@ -55,13 +81,35 @@ def export_lines(env: dict[str, str]) -> list[str]:
     is_flag=True,
     help="No credential service and no IAM enforcement (local mode only).",
 )
+@click.option(
+    "--env-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the export lines to FILE (0600), atomically, once the sandbox is ready; "
+    "removed on exit.",
+)
 @common_options
 @pass_app
-def dev(app: App, directory: Path | None, port: int, table: str, no_service: bool) -> int:
+def dev(
+    app: App,
+    directory: Path | None,
+    port: int,
+    table: str,
+    no_service: bool,
+    env_file: Path | None,
+) -> int:
     """Run a local AWS sandbox (moto + CloudTrail recorder + SSO portal) until Ctrl-C.
 
-    Prints export lines on stdout; NOT FOR PRODUCTION. Use it from a second terminal, or:
-    sentinel dev > /tmp/sb.env &  then  eval "$(cat /tmp/sb.env)"
+    Prints export lines on stdout; NOT FOR PRODUCTION. Use it from a second terminal, or in
+    the background with --env-file, which appears only once the sandbox is ready:
+
+    \b
+      sentinel dev --env-file /tmp/sb.env &
+      until [ -f /tmp/sb.env ]; do sleep 0.2; done; . /tmp/sb.env
+
+    \b
+    Profiles: dev (alice, CLI mode), prod (tracked server sessions only), security (the
+    security team: server-sessions, server-revoke, server-blocks), admin where the sandbox
+    has it; sso-admin and prod-sso with --no-service (IAM Identity Center).
     """
     from sentinelgw.sandbox import missing_extra
 
@@ -78,6 +126,8 @@ def dev(app: App, directory: Path | None, port: int, table: str, no_service: boo
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    if env_file is not None:
+        env_file.unlink(missing_ok=True)  # a file from an earlier run is not a ready sandbox
     sb = Sandbox(
         root,
         port=port,
@@ -88,14 +138,24 @@ def dev(app: App, directory: Path | None, port: int, table: str, no_service: boo
     try:
         sb.start()
         click.echo(
-            BANNER + f"Sandbox folder: {root}\nEndpoint: {sb.endpoint_url}\nPress Ctrl-C to stop.",
+            BANNER
+            + f"Sandbox folder: {root}\nEndpoint: {sb.endpoint_url}\n"
+            + profiles_line(sb.aws_config_file, sb.credentials_file)
+            + "\nPress Ctrl-C to stop.",
             err=True,
         )
-        click.echo("\n".join(export_lines(sb.env())))
+        lines = "\n".join(export_lines(sb.env())) + "\n"
+        if env_file is not None:
+            from sentinelgw.fsutil import atomic_write
+
+            atomic_write(env_file, lines)  # complete or absent: never half-written
+        click.echo(lines, nl=False)
         sys.stdout.flush()
         while not stop.wait(0.5):
             pass
     finally:
+        if env_file is not None:
+            env_file.unlink(missing_ok=True)
         sb.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

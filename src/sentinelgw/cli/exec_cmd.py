@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import click
 
-from sentinelgw.cli.common import App, common_options, debug_policy_option, pass_app
+from sentinelgw.cli.common import (
+    App,
+    ProfileFirstCommand,
+    common_options,
+    debug_policy_option,
+    pass_app,
+)
 from sentinelgw.cli.completion_cmd import complete_exec_args, complete_profiles
 from sentinelgw.cli.credential_options import (
     duration_option,
     duration_seconds,
     mfa_token_option,
     no_cache_option,
+    no_session_option,
     remote_options,
 )
 from sentinelgw.exec import ExecInput
@@ -53,7 +60,7 @@ def split_profile(
     return None, ()
 
 
-@click.command("exec", context_settings={"allow_interspersed_args": False})
+@click.command("exec", cls=ProfileFirstCommand, context_settings={"allow_interspersed_args": False})
 @click.option(
     "--profile",
     "profile_opt",
@@ -95,6 +102,7 @@ def split_profile(
 @duration_option
 @mfa_token_option
 @no_cache_option
+@no_session_option
 @remote_options
 @click.argument(
     "args", nargs=-1, type=click.UNPROCESSED, metavar=USAGE, shell_complete=complete_exec_args
@@ -113,6 +121,7 @@ def exec_(
     token_mode: str,
     duration: str | None,
     no_cache: bool,
+    no_session: bool,
     remote: str | None,
     local: bool,
     debug_policy: bool,
@@ -120,12 +129,13 @@ def exec_(
 ) -> int:
     """Run COMMAND with credentials for PROFILE if the policy allows it (default: $SHELL).
 
-    Options go before PROFILE; everything after PROFILE (or after --) is the command.
+    Options go before or right after PROFILE (as in aws-vault); from the first word that is
+    not an option of exec (or after --) on, everything is the command.
 
     \b
     Examples:
       sentinel exec dev -- aws sts get-caller-identity
-      sentinel exec --duration 4h dev -- terraform plan
+      sentinel exec dev --duration 4h -- terraform plan
       sentinel exec --mfa-token 123456 dev-mfa -- aws s3 ls
       sentinel exec --server prod -- terraform apply
       sentinel exec --server --token-mode env prod -- node deploy.js
@@ -167,6 +177,7 @@ def exec_(
         token_mode=token_mode,
         duration=None if server else duration_seconds(duration),
         no_cache=no_cache,
+        no_session=no_session,
         debug_policy=debug_policy,
     )
     if url is not None:

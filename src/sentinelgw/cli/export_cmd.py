@@ -5,6 +5,7 @@ is (mode ``credential_process``)."""
 from __future__ import annotations
 
 import json
+import re
 import shlex
 
 import click
@@ -16,12 +17,23 @@ from sentinelgw.cli.credential_options import (
     duration_seconds,
     mfa_token_option,
     no_cache_option,
+    no_session_option,
     policy_option,
     profile_option,
     remote_options,
 )
 
-FORMATS = ("env", "json", "credential-process", "ini")
+FORMATS = (
+    "env",
+    "env-no-export",
+    "powershell",
+    "windows-cmd",
+    "json",
+    "credential-process",
+    "ini",
+)
+# cmd.exe has no quoting that makes every character inert: only these go into a set line.
+_CMD_SAFE = re.compile(r"^[A-Za-z0-9+/=:._-]*$")
 
 
 @click.command("export")
@@ -33,10 +45,13 @@ FORMATS = ("env", "json", "credential-process", "ini")
     type=click.Choice(FORMATS),
     default="env",
     show_default=True,
-    help="env: export lines for a shell; json and credential-process: the credential_process "
-    "document; ini: a credentials-file section.",
+    help="env: export lines for a POSIX shell; env-no-export: NAME=value lines; powershell: "
+    "$Env: lines; windows-cmd: set lines; json and credential-process: the credential_process "
+    "document; ini: a credentials-file section (the formats of aws configure "
+    "export-credentials).",
 )
 @no_cache_option
+@no_session_option
 @duration_option
 @mfa_token_option
 @remote_options
@@ -48,6 +63,7 @@ def export(
     policy_spec: str | None,
     fmt: str,
     no_cache: bool,
+    no_session: bool,
     duration: str | None,
     remote: str | None,
     local: bool,
@@ -60,10 +76,11 @@ def export(
     \b
     Examples:
       eval "$(sentinel export --profile dev)"
+      sentinel export --profile dev --format powershell | Invoke-Expression
       sentinel export --profile dev --format ini >> ~/.aws/credentials
     """
     from sentinelgw.credentials.flow import issue_for_profile
-    from sentinelgw.credentials.profiles import load_profile
+    from sentinelgw.credentials.providers import find_profile
     from sentinelgw.exec.child_env import child_region_for
     from sentinelgw.policy import Mode
     from sentinelgw.service.remote import resolve_remote
@@ -82,7 +99,7 @@ def export(
             duration_seconds=duration_seconds(duration),
             use_cache=not no_cache,
         ).credentials
-        region = child_region_for(app, _profile_region(name))
+        region = child_region_for(app, _profile_region(app, name))
     else:
         creds = issue_for_profile(
             app,
@@ -91,8 +108,9 @@ def export(
             policy_spec,
             use_cache=not no_cache,
             duration=duration_seconds(duration),
+            session=not no_session,
         ).credentials
-        region = child_region_for(app, load_profile(name).region)
+        region = child_region_for(app, find_profile(app, name).region)
     if fmt in ("json", "credential-process"):
         click.echo(json.dumps(creds.process_json()))
         return 0
@@ -104,10 +122,10 @@ def export(
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
     }
-    if fmt == "env":
+    if fmt in SHELL_LINE:
         for var, value in values.items():
             if value:
-                click.echo(f"export {var}={shlex.quote(value)}")
+                click.echo(SHELL_LINE[fmt](var, value))
         return 0
     click.echo(f"[{name}]")
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
@@ -118,13 +136,38 @@ def export(
     return 0
 
 
-def _profile_region(name: str) -> str | None:
+def _profile_region(app: App, name: str) -> str | None:
     """The profile's region where the local AWS config has the profile (the service may serve
     profiles this machine does not define)."""
-    from sentinelgw.credentials.profiles import load_profile
+    from sentinelgw.credentials.providers import find_profile
     from sentinelgw.errors import SentinelError
 
     try:
-        return load_profile(name).region
+        return find_profile(app, name).region
     except SentinelError:
         return None
+
+
+def _windows_cmd(var: str, value: str) -> str:
+    from sentinelgw.errors import CredentialError
+
+    if not _CMD_SAFE.match(value):
+        # A region from a hostile AWS config could otherwise run a command in cmd.exe.
+        raise CredentialError(
+            f"the value of {var} cannot be written safely for cmd.exe",
+            hint="Check the profile's region in the AWS config, or use --format powershell",
+        )
+    return f'set "{var}={value}"'
+
+
+def _powershell(var: str, value: str) -> str:
+    quoted = value.replace("'", "''")  # a single-quoted PowerShell string expands nothing
+    return f"$Env:{var}='{quoted}'"
+
+
+SHELL_LINE = {
+    "env": lambda var, value: f"export {var}={shlex.quote(value)}",
+    "env-no-export": lambda var, value: f"{var}={shlex.quote(value)}",
+    "powershell": _powershell,
+    "windows-cmd": _windows_cmd,
+}

@@ -10,6 +10,8 @@ import click
 from sentinelgw.cli.common import App, common_options, format_option, pass_app
 from sentinelgw.cli.credential_options import remote_options
 
+HEADERS = {"credential_process": "process"}
+
 
 @click.command("list")
 @click.option(
@@ -41,10 +43,16 @@ def list_(
     url = resolve_remote(app, remote, local)
     if url is not None:
         return _list_remote(app, url, user, policy_spec, fmt)
-    from sentinelgw.credentials.overview import decision_text, overview
+    from sentinelgw.credentials.overview import decision_cell, overview, rule_legend
+    from sentinelgw.errors import NoPolicyConfigured
     from sentinelgw.policy.source import open_policy_source
 
-    policy = open_policy_source(policy_spec, app).current()
+    try:
+        policy = open_policy_source(policy_spec, app).current()
+    except NoPolicyConfigured as exc:
+        policy = None  # a fresh machine: the profiles still, each with "no policy"
+        if fmt != "json":
+            app.note(f"note: {exc}")
     rows = overview(app, policy, user, app.now())
     if fmt == "json":
         doc = [
@@ -60,6 +68,7 @@ def list_(
                     for mode, d in r.decisions
                 },
                 "cached": r.cached,
+                "policy": policy is not None,
             }
             for r in rows
         ]
@@ -72,18 +81,30 @@ def list_(
 
     modes = [mode for mode, _ in rows[0].decisions]
     columns = [Column("profile", key=True), Column("kind", key=True)]
-    columns += [Column(m.value, key=True) for m in modes]
+    # credential_process is the widest header: "process" keeps the five modes within 80.
+    columns += [Column(m.value, HEADERS.get(m.value, ""), key=True) for m in modes]
+    if policy is None:
+        columns.append(Column("policy", key=True))
     columns.append(Column("cached", key=True))
     table = []
     for r in rows:
         row: dict[str, str] = {"profile": r.name, "kind": r.kind}
-        row.update({m.value: decision_text(d) for m, d in r.decisions})
+        row.update({m.value: decision_cell(d) for m, d in r.decisions})
+        if policy is None:
+            row["policy"] = "no policy"
         row["cached"] = "yes" if r.cached else "no"
         table.append(row)
     from sentinelgw.wording import counted
 
     who = f"user {user}" if user else "an unknown user"
-    render(table, columns, title=f"{counted(len(rows), 'profile')}, policy for {who}")
+    title = f"{counted(len(rows), 'profile')}, policy for {who}"
+    if policy is None:
+        title = f"{counted(len(rows), 'profile')}, no policy configured"
+    render(table, columns, title=title)
+    if policy is not None:
+        from sentinelgw.inert import visible
+
+        click.echo(visible(rule_legend(rows)))
     return 0
 
 

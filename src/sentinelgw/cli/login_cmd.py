@@ -45,7 +45,7 @@ def login(
     """
     from sentinelgw.credentials import console
     from sentinelgw.credentials.flow import issue_for_profile
-    from sentinelgw.credentials.profiles import load_profile
+    from sentinelgw.credentials.providers import find_profile
     from sentinelgw.exec.child_env import child_region_for
     from sentinelgw.policy import Mode
     from sentinelgw.service.remote import resolve_remote
@@ -70,7 +70,7 @@ def login(
         ).credentials
     endpoint = console.federation_endpoint(app.env)
     token = console.signin_token(credentials, endpoint)
-    region = child_region_for(app, load_profile(name).region)
+    region = child_region_for(app, find_profile(app, name).region)
     url = console.login_url(token, endpoint, console.console_destination(region))
     if open_browser:
         import webbrowser

@@ -33,7 +33,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "export": (
         "sentinelgw.cli.export_cmd",
         "export",
-        "Print credentials for a profile (env, json, ini).",
+        "Print credentials for a profile (shell lines, json, ini).",
     ),
     "list": ("sentinelgw.cli.list_cmd", "list_", "List AWS profiles, their rules and the cache."),
     "login": ("sentinelgw.cli.login_cmd", "login", "Print an AWS console sign-in URL."),
@@ -65,6 +65,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "permissions",
         "The IAM each principal of a deployment needs; check a principal.",
     ),
+    "add": ("sentinelgw.cli.keys_cmd", "add", "Store a profile's access key in the keyring."),
+    "remove": ("sentinelgw.cli.keys_cmd", "remove", "Delete a profile's stored access key."),
+    "rotate": ("sentinelgw.cli.keys_cmd", "rotate", "Replace a profile's stored access key."),
+    "clear": ("sentinelgw.cli.keys_cmd", "clear", "Delete cached session credentials."),
+    "whoami": ("sentinelgw.cli.whoami_cmd", "whoami", "Show the caller's ARN and policy user."),
+    "shell": ("sentinelgw.cli.whoami_cmd", "shell", "Shell functions per allowed profile."),
 }
 
 # group name -> subcommands other modules add to it: (module, attribute)

@@ -485,22 +485,24 @@ def server_blocks(app: App, table: str | None, include_ended: bool, fmt: str) ->
 
 
 def _render_blocks(rows: list[dict[str, Any]], table: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
+    """The layout server-sessions has: user, state and times whole (stacked below their
+    width); who blocked, why and who lifted shown when they fit, else named."""
+    from sentinelgw.cli.tables import Column, render
 
-    console = Console()
     if not rows:
-        console.print(Text(f"no blocked users in table {table!r}"))
+        click.echo(visible(f"no blocked users in table {table!r}"))
         return
-    grid = Table(title=Text(f"blocked users in {table} ({len(rows)})"), title_justify="left")
-    columns = ("user", "active", "until", "blocked_at", "blocked_by", "reason", "lifted_by")
-    for col in columns:
-        grid.add_column(col)
-    for row in rows:
-        cells = dict(
-            row, until=row["until"] or "lifted only", active="yes" if row["active"] else "no"
-        )
-        # Text cells: values come from the table and must not be read as rich markup.
-        grid.add_row(*[Text(visible(cells[c] or "")) for c in columns])
-    console.print(grid)
+    columns = [
+        Column("user", key=True),
+        Column("active", key=True),
+        Column("until", key=True),
+        Column("blocked_at", key=True),
+        Column("blocked_by"),
+        Column("reason"),
+        Column("lifted_by"),
+    ]
+    cells = [
+        dict(row, until=row["until"] or "lifted only", active="yes" if row["active"] else "no")
+        for row in rows
+    ]
+    render(cells, columns, title=f"blocked users in {table} ({len(rows)})")

@@ -252,3 +252,34 @@ def store_remote_session(
 def drop_remote_session(env: Mapping[str, str], key: str) -> None:
     with contextlib.suppress(OSError):
         _path(env, key).unlink()
+
+
+def clear(env: Mapping[str, str], profile: str | None = None) -> int:
+    """Delete cached credentials (of ``profile`` only, if given); the number of entries gone.
+
+    Only the user's own private entries are read; an entry that cannot be read is removed
+    when everything is cleared and kept when only one profile's entries are.
+    """
+    root = cache_root(env)
+    if not root.is_dir():
+        return 0
+    removed = 0
+    for path in sorted(root.glob("*.json")):
+        if profile is not None and _entry_profile(path) != profile:
+            continue
+        try:
+            path.unlink()
+            removed += 1
+        except FileNotFoundError:
+            pass
+    return removed
+
+
+def _entry_profile(path: Path) -> str | None:
+    """The profile a cache entry was issued for; None for one that is not ours or not JSON."""
+    try:
+        raw = read_private(path)
+        owner = json.loads(raw).get("profile") if raw else None
+    except (OSError, ValueError, AttributeError):
+        return None
+    return owner if isinstance(owner, str) else None

@@ -29,9 +29,11 @@ def issue_for_profile(
     use_cache: bool = True,
     debug_policy: bool = False,
     duration: int | None = None,
+    session: bool = True,
 ) -> Issued:
     """Evaluate the policy for the caller and, if it allows, issue (or reuse cached)
-    credentials; ``duration`` in seconds asks for that lifetime (a separate cache entry)."""
+    credentials; ``duration`` in seconds asks for that lifetime (a separate cache entry).
+    ``session=False`` (``--no-session``) hands out a static profile's long-term keys."""
     from sentinelgw.policy.source import open_policy_source
     from sentinelgw.tables import resolve_session_table
 
@@ -44,13 +46,15 @@ def issue_for_profile(
     def make() -> CredentialProvider:
         from sentinelgw.credentials.providers import provider_for
 
-        return provider_for(ctx, profile, region)
+        return provider_for(ctx, profile, region, session=session)
 
     provider: CredentialProvider
     if use_cache:
         key = cache.cache_key(ctx.env, profile, ctx.aws_profile, region)
         if duration is not None:
             key += f"\0duration={duration}"
+        if not session:
+            key += "\0no-session"
         provider = cache.CachedProvider(make, ctx.env, key, now, profile)
     else:
         provider = make()

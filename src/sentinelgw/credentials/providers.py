@@ -8,7 +8,10 @@ themselves (:meth:`CredentialProvider.retrieve`). The kinds:
   (``sentinel.<user>.<id>``) on every role session. Source credentials come from the
   profile's ``source_profile`` / ``credential_source``, else from ``--aws-profile``.
 - :class:`SSOProvider`: ``sso:GetRoleCredentials`` with the token ``aws sso login`` cached.
-- :class:`StaticProvider`: keys (or a ``credential_process``) botocore resolves itself.
+- :class:`StaticProvider`: keys (or a ``credential_process``) botocore resolves itself, or
+  keys ``sentinel add`` stored in the keyring (:mod:`sentinelgw.credentials.keystore`), which
+  come first. Long-term keys are exchanged for a session (``sts:GetSessionToken``, as
+  aws-vault does) unless ``--no-session`` asks for the keys themselves.
 
 Layers wrap any provider, as aws-vault's ``CachedSessionProvider`` wraps its providers:
 :class:`CachedProvider` (the 0600 on-disk cache of ``sentinel credentials``) and
@@ -77,6 +80,9 @@ class ProfileProvider:
     def _make_source(self) -> boto3.Session:
         from sentinelgw.awsclients import make_session
 
+        stored = stored_keys(self.ctx, self.profile.name)
+        if stored is not None:
+            return session_with(AwsCredentials(*stored), self.region)
         return make_session(self.profile.name, self.region)
 
     def source_session(self) -> boto3.Session:
@@ -124,7 +130,32 @@ class ProfileProvider:
 
 
 class StaticProvider(ProfileProvider):
-    """Keys in the AWS config (or anything else botocore resolves for the profile)."""
+    """Keys in the keyring or the AWS config (or anything else botocore resolves for the
+    profile). Long-term keys become a ``GetSessionToken`` session unless ``session`` is off,
+    so the child never holds a key that lives until someone deletes it."""
+
+    session = True
+
+    def retrieve(self, plan: Plan, *, duration: int | None = None) -> Issued:
+        issued = super().retrieve(plan)
+        if not self.session or issued.credentials.session_token:
+            return issued  # --no-session, or already temporary (a process, the environment)
+        from sentinelgw.awsclients import client, translate
+
+        params: dict[str, Any] = {"DurationSeconds": duration or DEFAULT_DURATION}
+        serial = self.profile.get("mfa_serial")
+        if serial:
+            params["SerialNumber"] = serial
+            params["TokenCode"] = self.ctx.mfa_code(serial)
+        sts = client("sts", session=self.source_session(), region=self.region)
+        try:
+            c = sts.get_session_token(**params)["Credentials"]
+        except Exception as exc:
+            raise translate(exc, "sts", "GetSessionToken", self.profile.name) from exc
+        keys = AwsCredentials(
+            c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"], c["Expiration"]
+        )
+        return self._issued(keys, plan)
 
 
 class SSOProvider(ProfileProvider):
@@ -156,7 +187,7 @@ class RoleProvider(ProfileProvider):
         src = self.profile.get("source_profile")
         if not src or src == self.profile.name:
             return None  # no source, or keys in the role profile itself
-        source = load_profile(src)
+        source = find_profile(self.ctx, src)
         if source.kind != "role":
             return None
         if depth >= MAX_CHAIN:
@@ -279,9 +310,42 @@ class RoleProvider(ProfileProvider):
 KINDS: Mapping[str, type[ProfileProvider]] = {"role": RoleProvider, "sso": SSOProvider}
 
 
-def provider_for(ctx: Context, name: str, region: str | None) -> ProfileProvider:
-    profile = load_profile(name)
-    return KINDS.get(profile.kind, StaticProvider)(ctx, profile, region)
+def provider_for(
+    ctx: Context, name: str, region: str | None, *, session: bool = True
+) -> ProfileProvider:
+    """The provider of profile ``name``; ``session=False`` (``--no-session``) hands out a
+    static profile's long-term keys as they are."""
+    profile = find_profile(ctx, name)
+    provider = KINDS.get(profile.kind, StaticProvider)(ctx, profile, region)
+    if isinstance(provider, StaticProvider):
+        provider.session = session
+    return provider
+
+
+def find_profile(ctx: Context, name: str) -> Profile:
+    """Profile ``name`` of the AWS config; a profile only ``sentinel add`` knows (keys in the
+    keyring, no section in the config) is a static profile with no settings."""
+    try:
+        return load_profile(name)
+    except ConfigError:
+        from sentinelgw.credentials.keystore import KeyStore
+
+        if not KeyStore.open(ctx.env, ctx.backend, prompt=ctx.prompt_secret).has(name):
+            raise
+        return Profile(name=name, kind="static", settings={})
+
+
+def stored_keys(ctx: Context, profile: str) -> tuple[str, str] | None:
+    """The key pair ``sentinel add`` stored for ``profile``, or None."""
+    from sentinelgw.credentials.keystore import KeyStore
+
+    store = KeyStore.open(ctx.env, ctx.backend, prompt=ctx.prompt_secret)
+    keys = store.get(profile)
+    if keys is None:
+        return None
+    if ctx.debug:
+        ctx.note(f"debug: source keys of {profile!r} from the {store.describe()} keyring")
+    return keys.access_key_id, keys.secret_access_key
 
 
 def profile_session(ctx: Context, name: str, region: str | None) -> boto3.Session:

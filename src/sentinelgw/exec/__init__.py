@@ -31,3 +31,4 @@ class ExecInput:
     debug_policy: bool = False  # --policy allowed over a pinned central source (logged)
     duration: int | None = None  # CLI mode: seconds the role credentials last (--duration)
     no_cache: bool = False  # CLI mode: neither read nor write the credentials cache
+    no_session: bool = False  # CLI mode: a static profile's own keys, no GetSessionToken

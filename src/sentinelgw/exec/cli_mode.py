@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 def run_cli_exec(ctx: Context, inp: ExecInput) -> int:
     """Issue credentials for ``inp.profile`` (mode ``cli``), run the child, return its status."""
     from sentinelgw.credentials.flow import issue_for_profile
-    from sentinelgw.credentials.profiles import load_profile
+    from sentinelgw.credentials.providers import find_profile
     from sentinelgw.exec.child_env import child_region_for, cli_mode_env
     from sentinelgw.exec.process import command_or_shell, run_child
     from sentinelgw.policy import Mode
@@ -25,7 +25,8 @@ def run_cli_exec(ctx: Context, inp: ExecInput) -> int:
         use_cache=not inp.no_cache,
         duration=inp.duration,
         debug_policy=inp.debug_policy,
+        session=not inp.no_session,
     )
-    region = child_region_for(ctx, load_profile(inp.profile).region)
+    region = child_region_for(ctx, find_profile(ctx, inp.profile).region)
     env = cli_mode_env(ctx.env, issued.credentials, region, inp.profile)
     return run_child(command_or_shell(inp.command, ctx.env), env)

@@ -22,7 +22,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sentinelgw.errors import AWSError, ConfigError, PolicyInvalid, SentinelError, UsageError
+from sentinelgw.errors import (
+    AWSError,
+    ConfigError,
+    NoPolicyConfigured,
+    PolicyInvalid,
+    SentinelError,
+    UsageError,
+)
 from sentinelgw.policy.loader import load_policy_text, policy_from_doc
 from sentinelgw.policy.model import Policy
 
@@ -227,7 +234,7 @@ def open_policy_source(
             doc = cfg.inline_policy
             return InlinePolicySource(doc)
         else:
-            raise ConfigError(
+            raise NoPolicyConfigured(
                 "no policy configured",
                 hint="Pass --policy FILE or --policy ssm:/NAME, set policy_source in the config, "
                 "or add policies: to ./sentinel.yaml or ~/.sentinel/config.yaml",

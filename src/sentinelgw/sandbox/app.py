@@ -151,6 +151,7 @@ class SandboxApp:
         self.recorder = recorder
         self.sso = sso
         from sentinelgw.sandbox.revoked import RevocationFront
+        from sentinelgw.sandbox.signin import FederationEndpoint
 
         self.revocations = RevocationFront(recorder, recorder.account_id, _read_body)
         # Seconds a session record takes to show in an index query (0: at once, as moto).
@@ -158,6 +159,7 @@ class SandboxApp:
         # Tests: called with each DynamoDB PutItem request body before moto stores the item
         # (to make something happen "at the same moment", such as a block).
         self.before_put_item: Callable[[dict[str, Any]], None] | None = None
+        self.federation = FederationEndpoint(recorder)
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -166,6 +168,8 @@ class SandboxApp:
         path = environ.get("PATH_INFO", "")
         if path == "/federation/credentials" and method == "GET" and self.sso is not None:
             return self._sso(environ, start_response, self.sso)
+        if path == "/federation" and method == "GET":
+            return self.federation(environ, start_response)
         if method == "POST" and environ.get("HTTP_X_AMZ_TARGET") == LOOKUP_TARGET:
             status, payload = handle_lookup(self.recorder, _read_body(environ))
             extra = {"x-amzn-ErrorType": payload["__type"]} if status != 200 else {}

@@ -20,6 +20,9 @@ ACCOUNT_ID = "123456789012"  # moto's default account
 # moto accepts any key for calls that need no identity; these only bootstrap the IAM setup.
 _BOOTSTRAP_KEY = "AKIASANDBOXBOOTSTRAP"
 _BOOTSTRAP_SECRET = "sandbox-bootstrap-not-a-secret"
+# The passphrase of the sandbox's encrypted key file (``sentinel add``): a test value in the
+# open, as the sandbox's keys are; never use it for a real key file.
+KEY_FILE_PASSPHRASE = "sandbox-key-file-not-a-secret"
 _started_in_process = 0
 _start_lock = threading.Lock()
 
@@ -94,6 +97,12 @@ class Sandbox:
             "SENTINEL_CONFIG": str(self.sentinel_config),
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
+            # sentinel add/remove/rotate: the encrypted-file keyring, inside the sandbox folder
+            "SENTINEL_BACKEND": "file",
+            "SENTINEL_FILE_DIR": str(self.root / "keyring"),
+            "SENTINEL_FILE_PASSPHRASE": KEY_FILE_PASSPHRASE,
+            # sentinel login: the sandbox's emulated federation sign-in endpoint
+            "SENTINEL_FEDERATION_ENDPOINT": f"{self.endpoint_url}/federation",
         }
         if self.service_url:
             env["SENTINEL_REMOTE"] = self.service_url
@@ -264,6 +273,9 @@ class Sandbox:
                 account_id=self.account_id,
                 role_arns=self.role_arns,
                 start_url=f"{self.endpoint_url}/start",
+                # moto would check the SSO portal's own (unsigned) STS call once it enforces
+                # IAM: the Identity Center profiles are in the --no-service sandbox only.
+                sso=not self.enforce_iam,
             ),
         )
         p.write_file(

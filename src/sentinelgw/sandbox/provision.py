@@ -103,27 +103,36 @@ def provision_iam(
 
 
 def aws_config_text(
-    *, region: str, account_id: str, role_arns: dict[str, str], start_url: str
+    *,
+    region: str,
+    account_id: str,
+    role_arns: dict[str, str],
+    start_url: str,
+    sso: bool = True,
 ) -> str:
-    return "\n".join(
-        [
-            "# Sentinel sandbox AWS config: NOT FOR PRODUCTION (all accounts are emulated)",
-            "[default]",
-            f"region = {region}",
-            "",
-            f"[profile {SOURCE_PROFILE}]",
-            f"region = {region}",
-            "",
-            "[profile dev]",
-            f"role_arn = {role_arns['dev']}",
-            f"source_profile = {SOURCE_PROFILE}",
-            f"region = {region}",
-            "",
-            "[profile prod]",
-            f"role_arn = {role_arns['prod']}",
-            f"source_profile = {SOURCE_PROFILE}",
-            f"region = {region}",
-            "",
+    """The sandbox's AWS config; ``sso=False`` (the enforced sandbox, where moto checks the
+    portal's own STS calls too) leaves out the IAM Identity Center profiles."""
+    lines = [
+        "# Sentinel sandbox AWS config: NOT FOR PRODUCTION (all accounts are emulated)",
+        "[default]",
+        f"region = {region}",
+        "",
+        f"[profile {SOURCE_PROFILE}]",
+        f"region = {region}",
+        "",
+        "[profile dev]",
+        f"role_arn = {role_arns['dev']}",
+        f"source_profile = {SOURCE_PROFILE}",
+        f"region = {region}",
+        "",
+        "[profile prod]",
+        f"role_arn = {role_arns['prod']}",
+        f"source_profile = {SOURCE_PROFILE}",
+        f"region = {region}",
+        "",
+    ]
+    if sso:
+        lines += [
             "# role_arn with no source: for "
             "'sentinel --aws-profile sso-admin ... --profile prod-sso'",
             "[profile prod-sso]",
@@ -142,7 +151,7 @@ def aws_config_text(
             "sso_registration_scopes = sso:account:access",
             "",
         ]
-    )
+    return "\n".join(lines)
 
 
 def credentials_text(access_key_id: str, secret: str) -> str:

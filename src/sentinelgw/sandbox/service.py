@@ -114,7 +114,8 @@ def provision_enforced(
     alice_policy = {
         "Version": policies.VERSION,
         "Statement": [
-            _allow(["sts:GetCallerIdentity"], ["*"]),
+            # GetSessionToken needs no permission in AWS; moto asks for one.
+            _allow(["sts:GetCallerIdentity", "sts:GetSessionToken"], ["*"]),
             _allow(list(policies.ASSUME_ACTIONS), dev),
         ],
     }
@@ -170,7 +171,10 @@ def _moto_resources(policy: dict[str, Any]) -> dict[str, Any]:
 
 
 def _with_identity(policy: dict[str, Any]) -> dict[str, Any]:
-    statements = [*policy["Statement"], _allow(["sts:GetCallerIdentity"], ["*"])]
+    statements = [
+        *policy["Statement"],
+        _allow(["sts:GetCallerIdentity", "sts:GetSessionToken"], ["*"]),
+    ]
     return {**policy, "Statement": statements}
 
 

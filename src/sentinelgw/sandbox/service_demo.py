@@ -4,10 +4,12 @@ Two sandboxes, one after the other in this process: first the local-mode sandbox
 enforcement, users may write the session table, as ``init sessions --generate-iam`` grants),
 then the service sandbox (moto's IAM enforcement on, the credential service on loopback, alice
 an ordinary user). Every move runs the installed ``sentinel`` and the AWS CLI as subprocesses
-and says whether it reached its aim. The demo passes when every move fails against the
-service; the local-mode column shows what a cooperative client cannot stop (a decoy table is
-refused locally too, because a rule without its own table accepts only the configured one; a
-proof redirect has nothing to redirect in local mode, which sends no proof).
+and says whether it reached its aim: ``WORKS`` (the attack succeeded) or ``FAILS`` (it was
+stopped). A command that errors where the move needed it (a set-up step, a read of the
+table) makes the move ``UNCLEAR``, never ``WORKS``. The demo passes when every move fails
+against the service; the local-mode column shows what a cooperative client cannot stop (a
+decoy table is refused locally too, because a rule without its own table accepts only the
+configured one; a proof redirect has nothing to redirect in local mode, which sends no proof).
 moto's enforcement is process-wide, so run this in its own process (``sentinel demo
 --service`` does).
 """
@@ -17,10 +19,11 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import shlex
+import re
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,10 +31,23 @@ from pathlib import Path
 from typing import Any
 
 from sentinelgw.sandbox.core import Sandbox
-from sentinelgw.sandbox.demo import aws_command, sentinel_command
+from sentinelgw.sandbox.demo import WIDTH, aws_command, command_lines, sentinel_command
 
 TABLE = "sentinel-sessions"
-PRINT_SESSION = "import os; print(os.environ['AWS_SENTINEL_SESSION_ID'])"
+PRINT_SESSION = 'import os; print(os.environ["AWS_SENTINEL_SESSION_ID"])'
+# Prints the session id, then holds the session open until its stdin closes.
+HOLD_SESSION = (
+    'import os, sys; print(os.environ["AWS_SENTINEL_SESSION_ID"], flush=True); sys.stdin.read()'
+)
+INTRO = (
+    "Each move is an attack by alice, an ordinary user. WORKS: the attack reached its aim. "
+    "FAILS: it was stopped. UNCLEAR: a command the move needed errored, so the demo cannot "
+    "tell (never counted as WORKS). Under each command: its exit code and its decisive line."
+)
+
+
+class Unclear(Exception):
+    """A command the move depends on failed: the move neither worked nor was stopped."""
 
 
 @dataclass(frozen=True)
@@ -39,10 +55,61 @@ class MoveResult:
     title: str
     local: bool  # the move reached its aim in local mode
     service: bool  # ... against the service
+    unclear: frozenset[str] = frozenset()  # "local" / "service": the move could not tell
 
     @property
     def passed(self) -> bool:
-        return not self.service
+        return not self.service and "service" not in self.unclear
+
+    def outcome(self, side: str) -> str:
+        if side in self.unclear:
+            return "UNCLEAR"
+        return "WORKS" if getattr(self, side) else "FAILS"
+
+
+def decisive_line(proc: subprocess.CompletedProcess[str]) -> str:
+    """The line that says what happened: a failure's error line (a raw XML body reduced to its
+    error code), else what a JSON answer says (the item's status, the ARN), else the first
+    line of output."""
+    out = [ln for ln in proc.stdout.splitlines() if ln.strip()]
+    err = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    if proc.returncode != 0:
+        words = ("error", "denied", "refused", "blocked", "not authorized")
+        line = next((ln for ln in err if any(w in ln.lower() for w in words)), "")
+        line = line or (err or out or [""])[-1]
+        if "<" in line:  # the AWS CLI quoting a service's XML body: only its code is shown
+            code = re.search(r"<Code>([A-Za-z0-9.]+)</Code>", proc.stderr)
+            line = line.split("<", 1)[0].rstrip(": ") + (f": {code.group(1)}" if code else "")
+        return line.strip()
+    if "SecretAccessKey" in proc.stdout or "SessionToken" in proc.stdout:
+        return "(credentials, not shown)"
+    try:
+        doc = json.loads(proc.stdout)
+    except ValueError:
+        return (out or err or [""])[0].strip()
+    return _json_gist(doc)
+
+
+def _json_gist(doc: object) -> str:
+    if isinstance(doc, dict) and isinstance(doc.get("Item"), dict):
+        status = doc["Item"].get("status", {})
+        return f"the record exists, status {status.get('S') if isinstance(status, dict) else '-'}"
+    if isinstance(doc, dict) and "Arn" in doc:
+        return str(doc["Arn"])
+    return json.dumps(doc, separators=(",", ":"))
+
+
+def result_lines(proc: subprocess.CompletedProcess[str], width: int = WIDTH) -> list[str]:
+    """``exit N: <decisive line>``, wrapped between words to ``width`` (nothing cut)."""
+    text = f"exit {proc.returncode}: {decisive_line(proc) or '(no output)'}"
+    return textwrap.wrap(
+        text,
+        width,
+        initial_indent="    ",
+        subsequent_indent="      ",
+        break_long_words=True,  # only a word longer than a line (a deep path) is split
+        break_on_hyphens=False,
+    )
 
 
 class _Side:
@@ -62,10 +129,8 @@ class _Side:
     def run(
         self, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
     ) -> subprocess.CompletedProcess[str]:
-        shown = [
-            "sentinel" if a == self.sentinel[0] else "aws" if a == self.aws[0] else a for a in argv
-        ]
-        self.echo("  $ " + shlex.join(shown)[:150])
+        for line in command_lines(self.shown(argv)):
+            self.echo(line)
         proc = subprocess.run(
             argv,
             env=env or self.env,
@@ -74,13 +139,16 @@ class _Side:
             timeout=120,
             check=False,
             stdin=subprocess.DEVNULL,
-            cwd=cwd,
+            cwd=cwd or self.sb.root,
         )
-        last = (proc.stderr.strip().splitlines() or proc.stdout.strip().splitlines() or [""])[-1]
-        if "SecretAccessKey" in last:
-            last = "(credentials, not shown)"
-        self.echo(f"    exit {proc.returncode}: {last[:140]}")
+        for line in result_lines(proc):
+            self.echo(line)
         return proc
+
+    def shown(self, argv: list[str]) -> list[str]:
+        """``argv`` as a user would type it: the commands by name, not by path."""
+        names = {self.sentinel[0]: "sentinel", self.aws[0]: "aws", sys.executable: "python"}
+        return [names.get(a, a) for a in argv]
 
     def sentinel_run(
         self, *args: str, env: dict[str, str] | None = None
@@ -120,10 +188,49 @@ class _Side:
             "--output",
             "json",
         )
-        if proc.returncode != 0 or not proc.stdout.strip():
+        if proc.returncode != 0:
+            raise Unclear("the session table could not be read")
+        if not proc.stdout.strip():
+            self.echo("    (no record with that id in the table)")
             return None
         item = json.loads(proc.stdout).get("Item")
         return item if isinstance(item, dict) else None
+
+    def live_session(self) -> tuple[subprocess.Popen[str], str]:
+        """A prod session whose child stays alive until its stdin closes, and its id."""
+        argv = [
+            *self.sentinel,
+            *self.exec_args("--profile", "prod", "--", sys.executable, "-c", HOLD_SESSION),
+        ]
+        for line in command_lines(self.shown(argv)):
+            self.echo(line)
+        self.echo("    (left running: its child holds the session open)")
+        child = subprocess.Popen(
+            argv,
+            env=self.env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert child.stdout is not None
+        session_id = child.stdout.readline().strip()
+        if not session_id:
+            end(child)
+            raise Unclear("the session to revoke did not start")
+        self.echo(f"    a live session: {session_id}")
+        return child, session_id
+
+
+def end(child: subprocess.Popen[str]) -> None:
+    """Close a held session's stdin, so its child exits; kill it if it does not."""
+    try:
+        if child.stdin is not None:
+            child.stdin.close()
+        child.wait(timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        child.kill()
+        child.wait(timeout=10)
 
 
 # -- the moves: each returns True when it reached its aim ----------------------------------
@@ -131,7 +238,11 @@ class _Side:
 
 def new_session_after_block(s: _Side) -> bool:
     admin = ["--aws-profile", "security"] if s.remote else []
-    s.sentinel_run("server-revoke", "--user", "alice", "--block", "--reason", "demo", *admin)
+    block = s.sentinel_run(
+        "server-revoke", "--user", "alice", "--block", "--reason", "demo", *admin
+    )
+    if block.returncode != 0:
+        raise Unclear("the security team's block did not take")
     s.aws_run(
         "dynamodb",
         "delete-item",
@@ -146,16 +257,23 @@ def new_session_after_block(s: _Side) -> bool:
 
 
 def unrevoke_with_update_item(s: _Side) -> bool:
-    session_id = s.session()
-    if session_id is None:
-        return False
-    s.sentinel_run(
+    child, session_id = s.live_session()
+    try:
+        return _flip(s, session_id)
+    finally:
+        end(child)
+
+
+def _flip(s: _Side, session_id: str) -> bool:
+    revoke = s.sentinel_run(
         "server-revoke",
         session_id,
         "--reason",
         "demo",
         *(["--aws-profile", "security"] if s.remote else []),
     )
+    if revoke.returncode != 0 or (s.record(session_id) or {}).get("status") != {"S": "revoked"}:
+        raise Unclear("the live session was not revoked")
     s.aws_run(
         "dynamodb",
         "update-item",
@@ -210,7 +328,8 @@ def client_policy_flag(s: _Side) -> bool:
     """The aim: prod credentials outside any session the table records."""
     allow = s.sb.root / "allow.yaml"
     allow.write_text("policies:\n  - name: everything\n    effect: allow\n", encoding="utf-8")
-    proc = s.sentinel_run("credentials", "--policy", str(allow), "--profile", "prod")
+    # Relative to the sandbox folder, where every command runs: as a user would type it.
+    proc = s.sentinel_run("credentials", "--policy", allow.name, "--profile", "prod")
     if proc.returncode != 0:
         return False
     doc = json.loads(proc.stdout)
@@ -222,8 +341,10 @@ def client_policy_flag(s: _Side) -> bool:
     who = s.aws_run(
         "sts", "get-caller-identity", "--query", "Arn", "--output", "text", env={**s.env, **keys}
     )
+    if who.returncode != 0:
+        raise Unclear("the issued credentials could not be checked")
     session_id = who.stdout.strip().rsplit(".", 1)[-1]
-    tracked = who.returncode == 0 and s.record(session_id) is not None
+    tracked = s.record(session_id) is not None
     s.echo(f"    the credentials' session {'is' if tracked else 'is not'} in the session table")
     return not tracked
 
@@ -258,11 +379,12 @@ def decoy_table(s: _Side) -> bool:
 
 def assume_with_real_source_identity(s: _Side) -> bool:
     session_id = s.session()
-    item = s.record(session_id) if session_id else None
-    field = (item or {}).get("source_identity")
+    if session_id is None:
+        raise Unclear("the real session to copy did not start")
+    field = (s.record(session_id) or {}).get("source_identity")
     source = str(field.get("S", "")) if isinstance(field, dict) else ""
     if not source:
-        return False
+        raise Unclear("the real session has no SourceIdentity in the table")
     proc = s.aws_run(
         "sts",
         "assume-role",
@@ -406,16 +528,23 @@ MOVES: tuple[tuple[str, Callable[[_Side], bool]], ...] = (
 )
 
 
-def _side(root: Path, remote: bool, echo: Callable[[str], None]) -> list[bool]:
+def _side(root: Path, remote: bool, echo: Callable[[str], None]) -> list[bool | None]:
+    """Each move's outcome on one sandbox: True WORKS, False FAILS, None UNCLEAR."""
     sb = Sandbox(root, enforce_iam=remote)
     try:
         sb.start()
         side = _Side(sb, remote, echo)
-        results = []
+        results: list[bool | None] = []
         for title, move in MOVES:
-            echo(f"- the user {title}")
-            reached = move(side)
-            echo(f"  => {'WORKS' if reached else 'FAILS'}")
+            echo(f"- alice {title}")
+            try:
+                reached: bool | None = move(side)
+            except Unclear as exc:
+                reached = None
+                echo(f"  => UNCLEAR: {exc}")
+            else:
+                verdict = "the attack reached its aim" if reached else "the attack was stopped"
+                echo(f"  => {'WORKS' if reached else 'FAILS'}: {verdict}")
             results.append(reached)
         return results
     finally:
@@ -427,22 +556,33 @@ def run_service_demo(
 ) -> tuple[MoveResult, ...]:
     """Run every move in local mode, then against the service; the results side by side."""
     root = Path(tempfile.mkdtemp(prefix="sentinel-demo-")) if directory is None else directory
-    echo("Local mode (cooperative): the user's own process, credentials and table decide")
+    for line in textwrap.wrap(INTRO, WIDTH):
+        echo(line)
+    echo("")
+    echo("Local mode (cooperative): alice's own process, credentials and table decide")
     local = _side(root / "local", False, echo)
     echo("")
     echo("The credential service: moto enforces IAM, the service decides")
     service = _side(root / "service", True, echo)
     results = tuple(
-        MoveResult(title, lo, sv) for (title, _), lo, sv in zip(MOVES, local, service, strict=True)
+        MoveResult(
+            title,
+            bool(lo),
+            bool(sv),
+            frozenset(n for n, v in (("local", lo), ("service", sv)) if v is None),
+        )
+        for (title, _), lo, sv in zip(MOVES, local, service, strict=True)
     )
     echo("")
-    width = max(len(r.title) for r in results)
-    echo(f"{'the user':<{width}}  local mode  service")
+    width = min(max(len(r.title) for r in results), WIDTH - 20)
+    echo(f"{'alice ... (WORKS: the attack reached its aim)':<{width}}  local    service")
     for r in results:
-        echo(
-            f"{r.title:<{width}}  {'works' if r.local else 'fails':<10}  "
-            f"{'works' if r.service else 'fails'}"
-        )
+        outcomes = f"{r.outcome('local'):<7}  {r.outcome('service')}"
+        if len(r.title) > width:  # a title is never cut: the outcomes go on their own line
+            echo(r.title)
+            echo(f"{'':<{width}}  {outcomes}")
+        else:
+            echo(f"{r.title:<{width}}  {outcomes}")
     ok = all(r.passed for r in results)
     echo(
         f"demo passed: every move fails against the service "
