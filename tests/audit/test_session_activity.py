@@ -220,7 +220,7 @@ def test_hostile_cloudtrail_fields_are_rendered_inert(
     store: Any, audit_env: dict[str, str], run_sentinel: Any, tmp_path: Path
 ) -> None:
     sid, si = tracked(store, keys=("ASIASESSIONKEY0001",))
-    agent = "=HYPERLINK(\"http://x\")\x1b[2J\u202eevil\nforged line"
+    agent = '=HYPERLINK("http://x")\x1b[2J\u202eevil\nforged line'
     write_log(
         tmp_path,
         [call(at=T0, key="ASIASESSIONKEY0001", si=si, agent=agent, name="Get\x1b]0;pwn\x07")],
