@@ -477,7 +477,11 @@ class ActivityReport:
 
 
 def collect(events: Iterable[ActivityEvent]) -> list[ActivityEvent]:
-    """Each event once (by sharedEventID, else eventID), oldest first."""
+    """Each event once (by sharedEventID, else eventID), oldest first.
+
+    CloudTrail's times are to the second; events of the same second keep the order the source
+    gave them (a log file's order, LookupEvents' per key).
+    """
     seen: set[str] = set()
     out = []
     for e in events:
@@ -485,7 +489,7 @@ def collect(events: Iterable[ActivityEvent]) -> list[ActivityEvent]:
             continue
         seen.add(e.dedup_key)
         out.append(e)
-    out.sort(key=lambda e: (e.event_time, e.event_id))
+    out.sort(key=lambda e: e.event_time)
     return out
 
 

@@ -167,16 +167,18 @@ def lookup_activity(
             "EndTime": window.end,
             "MaxResults": 50,
         }
+        listed: list[ActivityEvent] = []
         for page in lookup_pages(client, params, stats, pacing=pacing, **timing):
             for item in page.get("Events") or []:
                 event = _from_item(item, matcher, stats)
                 if event is None or not window.contains(event.event_time):
                     continue
                 stats.add(events=1)
-                yield event
+                listed.append(event)
                 if event.issued_key and event.issued_key not in done:
                     matcher.follow(event.issued_key, event.session_id)
                     todo.append(event.issued_key)
+        yield from reversed(listed)  # LookupEvents lists newest first
 
 
 def _from_item(item: Any, matcher: Matcher, stats: ParseStats) -> ActivityEvent | None:
