@@ -113,12 +113,11 @@ def session_activity(
     for warning in report.warnings:
         click.echo(f"sentinel: warning: {visible(warning)}", err=True)
     if stats.malformed:
+        from sentinelgw.wording import counted
+
         example = f" (e.g. {visible(stats.examples[0])})" if stats.examples else ""
-        click.echo(
-            f"sentinel: warning: skipped {stats.malformed} malformed CloudTrail record(s) "
-            f"or file(s){example}",
-            err=True,
-        )
+        what = counted(stats.malformed, "malformed CloudTrail record")
+        click.echo(f"sentinel: warning: skipped {what} or file{example}", err=True)
     if fmt == "json":
         click.echo(to_json_text(report.to_json()))
     elif fmt == "csv":
