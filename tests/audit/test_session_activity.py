@@ -251,3 +251,35 @@ def test_window_beyond_lookup_events_is_warned(
     out = activity(run_sentinel, audit_env, sid, "--since", "120d", "--format", "json")
     assert out.returncode == 0, out.stderr
     assert "LookupEvents keeps only the last 90 days" in out.stderr
+
+
+def test_s3_source_lists_the_sessions_calls(
+    store: Any, audit_env: dict[str, str], run_sentinel: Any, s3: Any, bucket: str
+) -> None:
+    from audithelpers import gz_records, log_key
+
+    sid, si = tracked(store, keys=("ASIASESSIONKEY0001",))
+    own = call(at=T0 + timedelta(minutes=1), key="ASIASESSIONKEY0001", si=si)
+    s3.put_object(Bucket=bucket, Key=log_key(T0, prefix="trail"), Body=gz_records([own]))
+    out = activity(
+        run_sentinel, audit_env, sid, "--source", f"s3://{bucket}/trail", "--format", "json"
+    )
+    assert out.returncode == 0, out.stderr
+    assert [e["event_id"] for e in json.loads(out.stdout)["events"]] == [own["eventID"]]
+
+
+def test_a_mistyped_record_costs_only_itself(
+    store: Any, audit_env: dict[str, str], run_sentinel: Any, tmp_path: Path
+) -> None:
+    sid, si = tracked(store, keys=("ASIASESSIONKEY0001",))
+    good = call(at=T0 + timedelta(minutes=1), key="ASIASESSIONKEY0001", si=si)
+    odd = call(at=T0 + timedelta(minutes=2), key="ASIASESSIONKEY0001", si=si)
+    odd["requestParameters"] = {"sourceIdentity": 7}  # a type surprise: the careful path
+    odd["resources"] = "not a list"
+    write_log(tmp_path, [good, odd, "not a record"])
+    out = activity(run_sentinel, audit_env, sid, "--source", str(tmp_path), "--format", "json")
+    assert out.returncode == 0, out.stderr
+    events = json.loads(out.stdout)["events"]
+    assert [e["event_id"] for e in events] == [good["eventID"], odd["eventID"]]
+    assert events[1]["resources"] == []
+    assert "skipped 1 malformed CloudTrail record" in out.stderr
