@@ -78,7 +78,8 @@ def last_assume_role(sandbox, session_name_prefix: str = "sentinel.") -> dict:
     events = [
         e
         for e in sandbox.recorder.events()
-        if e["requestParameters"].get("roleSessionName", "").startswith(session_name_prefix)
+        if e["eventName"] == "AssumeRole"
+        and e["requestParameters"].get("roleSessionName", "").startswith(session_name_prefix)
     ]
     return events[-1]
 

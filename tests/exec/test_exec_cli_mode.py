@@ -32,7 +32,8 @@ def test_assume_role_carries_a_sentinel_source_identity(run_sentinel, sandbox) -
     events = [
         e
         for e in sandbox.recorder.events()
-        if e["requestParameters"].get("roleArn") == sandbox.role_arns["dev"]
+        if e["eventName"] == "AssumeRole"
+        and e["requestParameters"].get("roleArn") == sandbox.role_arns["dev"]
     ]
     assert events, "no AssumeRole recorded"
     si = events[-1]["requestParameters"]["sourceIdentity"]

@@ -478,7 +478,8 @@ def test_aws_profile_does_not_override_a_configured_source(run_sentinel, sandbox
     event = next(
         e
         for e in reversed(sandbox.recorder.events())
-        if e["requestParameters"].get("roleSessionName") == session_name
+        if e["eventName"] == "AssumeRole"
+        and e["requestParameters"].get("roleSessionName") == session_name
     )
     assert event["userIdentity"]["type"] == "IAMUser"
     assert event["userIdentity"]["arn"].endswith(":user/alice")

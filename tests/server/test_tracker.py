@@ -125,3 +125,26 @@ def test_unreadable_status_becomes_unavailable(sandbox: Any) -> None:
     t.check_now()
     state = t.state()
     assert state.state == "unavailable" and "could not reach" in state.detail
+
+
+def test_issued_keys_reach_the_record_and_a_failed_write_is_retried(
+    store: SessionStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sentinelgw.errors import SessionStoreError
+
+    rec = record()
+    t = tracker(store, rec)
+    t.start()
+    t.add_key("ASIAFIRSTKEY000001")
+    real = store.add_access_keys
+
+    def down(*_: Any, **__: Any) -> None:
+        raise SessionStoreError("the table is unreachable")
+
+    monkeypatch.setattr(store, "add_access_keys", down)
+    t.add_key("ASIASECONDKEY00002")  # kept for the next flush
+    monkeypatch.setattr(store, "add_access_keys", real)
+    t.stop()
+    stored = store.get(rec.id)
+    assert stored is not None
+    assert stored.access_key_ids == ("ASIAFIRSTKEY000001", "ASIASECONDKEY00002")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from botocore.credentials import Credentials
 
-from sentinelgw.errors import SessionNotFound
+from sentinelgw.errors import SessionNotFound, SessionStoreError
 from sentinelgw.service.api import HttpRequest, ServiceApp, ServiceLog
 from sentinelgw.service.core import SentinelService
 from sentinelgw.service.document import DocumentSource, file_fetch
@@ -67,7 +67,7 @@ class TableDown(Exception):
 
 @dataclass
 class FakeStore:
-    """The part of SessionStore the service uses: revoke, mark_expired, touch."""
+    """The part of SessionStore the service uses: revoke, mark_expired, touch, add_access_keys."""
 
     table: FakeTable
 
@@ -90,6 +90,13 @@ class FakeStore:
 
     def touch(self, id: str, count: int, at: datetime, **_: Any) -> None:
         self.table.touched[id] = self.table.touched.get(id, 0) + count
+
+    def add_access_keys(self, id: str, keys: Any) -> None:
+        stored = self.table.items[id]
+        merged = tuple(sorted({*stored.record.access_key_ids, *keys}))
+        self.table.items[id] = StoredSession(
+            replace(stored.record, access_key_ids=merged), stored.caller_arn
+        )
 
 
 @dataclass
@@ -387,3 +394,20 @@ def test_every_decision_is_one_log_line_without_secrets(world):
 def test_health_holds_no_secret(world):
     status, body = world.call("/v1/health", method="GET")
     assert status == 200 and body["status"] == "ok" and body["service_id"] == SERVICE_ID
+
+
+def test_the_record_keeps_every_access_key_the_service_issued(world):
+    _, created = world.as_user(ALICE, "/v1/sessions", profile="prod")
+    sid = created["session_id"]
+    issued = created["credentials"]["AccessKeyId"]
+    assert world.table.items[sid].record.access_key_ids == (issued,)
+
+
+def test_a_key_the_table_cannot_record_is_not_handed_out(world, monkeypatch):
+    def down(*_: Any, **__: Any) -> None:
+        raise SessionStoreError("the table is unreachable")
+
+    monkeypatch.setattr(FakeStore, "add_access_keys", down)
+    status, body = world.as_user(ALICE, "/v1/sessions", profile="prod")
+    assert (status, body["code"]) == (503, "SessionTableUnavailable")
+    assert "credentials" not in body

@@ -91,3 +91,16 @@ def test_export_has_the_documented_fields_in_iso_utc() -> None:
 def test_foreign_item_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="missing"):
         SessionRecord.from_item({"id": {"S": "0" * 16}})
+
+
+def test_access_key_ids_round_trip_as_a_string_set() -> None:
+    from dataclasses import replace
+
+    rec = replace(record(2), access_key_ids=("ASIAB0000000000002", "ASIAA0000000000001"))
+    item = rec.to_item()
+    assert item["access_key_ids"] == {"SS": ["ASIAA0000000000001", "ASIAB0000000000002"]}
+    back = SessionRecord.from_item(item)
+    assert back.access_key_ids == ("ASIAA0000000000001", "ASIAB0000000000002")
+    assert "access_key_ids" not in record(3).to_item()  # DynamoDB refuses an empty set
+    with pytest.raises(ValueError, match="malformed"):
+        SessionRecord.from_item({**item, "access_key_ids": {"SS": "ASIA"}})

@@ -242,3 +242,26 @@ def test_touch_can_move_expiry_on_but_never_revives(store: SessionStore) -> None
     store.revoke(rec.id, REVOKER, "r", T0)
     assert store.touch(rec.id, 1, T0, expires_at=later + timedelta(hours=1)) is False
     assert store.get(rec.id).expires_at == later  # type: ignore[union-attr]
+
+
+def test_access_keys_are_added_as_a_set_whatever_the_status(store: SessionStore) -> None:
+    rec = record(3)
+    store.create(rec)
+    store.add_access_keys(rec.id, ["ASIAFIRSTKEY000001"])
+    store.add_access_keys(rec.id, ["ASIASECONDKEY00002", "ASIAFIRSTKEY000001"])
+    store.revoke(rec.id, REVOKER, "lost", T0)
+    store.add_access_keys(rec.id, ["ASIATHIRDKEY000003"])  # issued before the revoke landed
+    got = store.get(rec.id)
+    assert got is not None
+    assert got.access_key_ids == (
+        "ASIAFIRSTKEY000001",
+        "ASIASECONDKEY00002",
+        "ASIATHIRDKEY000003",
+    )
+    assert got.status == "revoked"
+
+
+def test_access_keys_of_an_unknown_session_are_refused(store: SessionStore) -> None:
+    with pytest.raises(SessionNotFound):
+        store.add_access_keys("e" * 16, ["ASIAFIRSTKEY000001"])
+    assert store.get("e" * 16) is None

@@ -12,11 +12,11 @@ import io
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sentinelgw.audit.decode import Unreadable
-from sentinelgw.audit.events import IssuanceEvent, ParseStats
-from sentinelgw.audit.stream import Readable, decode_whole, file_events
+from sentinelgw.audit.events import IssuanceEvent, ParseStats, parse_record
+from sentinelgw.audit.stream import Readable, RecordParser, decode_whole, file_events
 from sentinelgw.errors import SentinelError
 
 if TYPE_CHECKING:
@@ -26,6 +26,9 @@ Opener = Callable[[], Readable]
 _DONE = object()  # a worker finished one file
 
 
+WholeDecoder = Callable[[bytes, str, ParseStats], list[Any]]
+
+
 def read_parallel(
     units: Iterable[tuple[str, Opener]],
     window: Window,
@@ -33,12 +36,18 @@ def read_parallel(
     *,
     workers: int = 4,
     progress: Progress | None = None,
-) -> Iterator[IssuanceEvent]:
+    decode: WholeDecoder = decode_whole,
+    parse: RecordParser = parse_record,
+) -> Iterator[Any]:
     """Read files with a bounded pool of threads, yielding events as they are decoded.
 
     Workers hand over batches through a bounded queue, so memory stays bounded whatever the
     number or size of the files. A file that cannot be read or parsed is named in
     ``stats.unreadable``; a :class:`SentinelError` (a denied S3 call) stops the run.
+
+    ``decode`` (a whole file's text) and ``parse`` (one record of a streamed file) make the
+    events: the issuance audit's by default; ``session-activity`` passes its own. Either way the
+    events have an ``event_time`` and those outside the window are dropped.
     """
     # Whole files wait here inflated (at most WHOLE_LIMIT each), so keep the queue short.
     out: queue.Queue[object] = queue.Queue(maxsize=2 * max(1, workers))
@@ -63,7 +72,7 @@ def read_parallel(
                 if unit is None:
                     return
                 name, opener = unit
-                for item in _file_items(name, opener, stats):
+                for item in _file_items(name, opener, stats, parse):
                     if not put(item):
                         return
                 put(_DONE)
@@ -92,7 +101,7 @@ def read_parallel(
             elif isinstance(item, BaseException):
                 raise item
             else:
-                kept = [e for e in _decoded(item, stats) if contains(e.event_time)]
+                kept = [e for e in _decoded(item, stats, decode) if contains(e.event_time)]
                 stats.add(events=len(kept))
                 yield from kept
     finally:
@@ -101,22 +110,24 @@ def read_parallel(
             t.join()
 
 
-def _decoded(item: object, stats: ParseStats) -> list[IssuanceEvent]:
+def _decoded(item: object, stats: ParseStats, decode: WholeDecoder = decode_whole) -> list[Any]:
     """Events of a reader's item: a whole file (name, text) decoded here, or a batch."""
     if isinstance(item, tuple):
         name, data = item
         try:
-            return decode_whole(data, name, stats)
+            return decode(data, name, stats)
         except Unreadable as exc:
             stats.unreadable_file(name, str(exc))
             return []
     return item  # type: ignore[return-value]
 
 
-def _file_items(name: str, opener: Opener, stats: ParseStats) -> Iterator[object]:
+def _file_items(
+    name: str, opener: Opener, stats: ParseStats, parse: RecordParser = parse_record
+) -> Iterator[object]:
     """(name, whole text) or batches of events of one file; damage is recorded, not raised."""
     try:
-        for item in file_events(opener, name, stats):
+        for item in file_events(opener, name, stats, parse):
             yield (name, item) if isinstance(item, bytes) else item
     except SentinelError:
         raise

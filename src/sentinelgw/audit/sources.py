@@ -143,6 +143,29 @@ def lookup_events(
         "EndTime": window.end,
         "MaxResults": 50,
     }
+    for page in lookup_pages(client, params, stats, pacing=pacing, sleep=sleep, clock=clock):
+        for item in page.get("Events") or []:
+            event = _from_lookup_item(item, window, stats)
+            if event is not None:
+                yield event
+        if progress is not None:
+            progress(
+                f"CloudTrail LookupEvents: {counted(stats.pages, 'page')}, "
+                f"{counted(stats.events, 'STS event')}"
+            )
+
+
+def lookup_pages(
+    client: Any,
+    params: dict[str, Any],
+    stats: ParseStats,
+    *,
+    pacing: Pacing = Pacing(),
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Iterator[dict[str, Any]]:
+    """The pages of one LookupEvents listing, paced and retried on throttling."""
+    params = dict(params)
     last_call: float | None = None
     token: str | None = None
     while True:
@@ -172,15 +195,7 @@ def lookup_events(
                     raise
                 raise _audit_error(exc, "cloudtrail", "LookupEvents", "") from exc
         stats.add(pages=1)
-        for item in page.get("Events") or []:
-            event = _from_lookup_item(item, window, stats)
-            if event is not None:
-                yield event
-        if progress is not None:
-            progress(
-                f"CloudTrail LookupEvents: {counted(stats.pages, 'page')}, "
-                f"{counted(stats.events, 'STS event')}"
-            )
+        yield page
         token = page.get("NextToken")
         if not token:
             return
@@ -274,12 +289,16 @@ def folder_events(
     *,
     workers: int = 4,
     progress: Progress | None = None,
+    **decoders: Any,
 ) -> Iterator[IssuanceEvent]:
+    """Events of the folder's log files; ``decoders`` (``decode``, ``parse``) go to
+    :func:`~sentinelgw.audit.readers.read_parallel`."""
+
     def opener(path: Path) -> Opener:
         return lambda: path.open("rb")
 
     units = ((str(p), opener(p)) for p in folder_files(root, window))
-    return read_parallel(units, window, stats, workers=workers, progress=progress)
+    return read_parallel(units, window, stats, workers=workers, progress=progress, **decoders)
 
 
 # --- S3 -------------------------------------------------------------------------------------
@@ -353,6 +372,7 @@ def s3_events(
     *,
     workers: int = 8,
     progress: Progress | None = None,
+    **decoders: Any,
 ) -> Iterator[IssuanceEvent]:
     bucket, logs_prefix = parse_s3_url(url)
 
@@ -368,7 +388,7 @@ def s3_events(
 
     keys = s3_keys(client, bucket, logs_prefix, window)
     units = ((f"s3://{bucket}/{k}", opener(k)) for k in keys)
-    return read_parallel(units, window, stats, workers=workers, progress=progress)
+    return read_parallel(units, window, stats, workers=workers, progress=progress, **decoders)
 
 
 class _S3Body:

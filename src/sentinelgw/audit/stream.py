@@ -17,7 +17,7 @@ import json
 import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 from sentinelgw.audit.decode import Unreadable, decode_log, validate_log
 from sentinelgw.audit.events import IssuanceEvent, ParseStats, parse_record
@@ -33,6 +33,14 @@ BATCH = 2000  # events handed on at a time from a streamed file
 _NEEDLES = (b'"AssumeRo', b'"GetSessionToken"', b'"GetFederationToken"', b"\\u")
 _WS = re.compile(r"[ \t\r\n]*")
 _HEAD = re.compile(r'\{[ \t\r\n]*"Records"[ \t\r\n]*:[ \t\r\n]*\[')
+
+
+class RecordParser(Protocol):
+    """Reads one record (a decoded JSON value) of a streamed file; None when not wanted."""
+
+    def __call__(
+        self, record: Any, stats: ParseStats, *, where: str | None = ..., index: int | None = ...
+    ) -> Any: ...
 
 
 class Readable(Protocol):
@@ -76,8 +84,8 @@ def inflate(fh: Readable) -> Iterator[bytes]:
 
 
 def read_log(
-    chunks: Iterable[bytes], where: str, stats: ParseStats
-) -> Iterator[bytes | list[IssuanceEvent]]:
+    chunks: Iterable[bytes], where: str, stats: ParseStats, parse: RecordParser = parse_record
+) -> Iterator[bytes | list[Any]]:
     """One file's inflated chunks as its whole text (bytes, for :func:`decode_whole`) or, for
     a file past :data:`WHOLE_LIMIT`, as batches of events; raises :class:`Unreadable`.
 
@@ -92,7 +100,7 @@ def read_log(
         size += len(chunk)
         if size > WHOLE_LIMIT:
             stats.add(streamed=1, files=1)
-            yield from _stream(_chain(held, it), where, stats)
+            yield from _stream(_chain(held, it), where, stats, parse)
             return
     yield b"".join(held)
 
@@ -168,13 +176,13 @@ _DECODER = json.JSONDecoder()
 
 
 def _stream(
-    chunks: Iterator[bytes], where: str, stats: ParseStats
-) -> Iterator[list[IssuanceEvent]]:
+    chunks: Iterator[bytes], where: str, stats: ParseStats, parse: RecordParser = parse_record
+) -> Iterator[list[Any]]:
     text = _Text(chunks)
     if not text.skip_ws():
         raise Unreadable("empty file")
     text.expect(_HEAD, 'the file does not start with {"Records": [')
-    batch: list[IssuanceEvent] = []
+    batch: list[Any] = []
     index = 0
     if not text.skip_ws():
         raise Unreadable("truncated inside the Records list")
@@ -183,7 +191,7 @@ def _stream(
     else:
         while True:
             value = _next_value(text)
-            event = parse_record(value, stats, where=where, index=index)
+            event = parse(value, stats, where=where, index=index)
             index += 1
             if event is not None:
                 stats.add(records=1)
@@ -231,12 +239,19 @@ def _next_value(text: _Text) -> object:
 
 
 def file_events(
-    open_file: Callable[[], Readable], where: str, stats: ParseStats
-) -> Iterator[bytes | list[IssuanceEvent]]:
-    """One file as :func:`read_log` gives it; raises :class:`Unreadable` or OSError."""
+    open_file: Callable[[], Readable],
+    where: str,
+    stats: ParseStats,
+    parse: RecordParser = parse_record,
+) -> Iterator[bytes | list[Any]]:
+    """One file as :func:`read_log` gives it; raises :class:`Unreadable` or OSError.
+
+    ``parse`` reads one record of a streamed (very large) file: the issuance audit's
+    :func:`~sentinelgw.audit.events.parse_record` by default.
+    """
     fh = open_file()
     try:
-        yield from read_log(inflate(fh), where, stats)
+        yield from read_log(inflate(fh), where, stats, parse)
     except zlib.error as exc:
         raise Unreadable(f"not a readable gzip file ({exc})") from None
     except EOFError:

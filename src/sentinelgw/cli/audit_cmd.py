@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from sentinelgw.cli.activity_cmd import session_activity
 from sentinelgw.cli.athena_cmd import (
     AthenaSettings,
     athena_ddl,
@@ -312,3 +313,4 @@ def session_compliance(
 
 
 audit.add_command(athena_ddl)
+audit.add_command(session_activity)

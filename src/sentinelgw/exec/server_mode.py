@@ -19,6 +19,7 @@ from sentinelgw.errors import SentinelError, UsageError
 
 if TYPE_CHECKING:
     from sentinelgw.context import Context
+    from sentinelgw.credentials.model import AwsCredentials
     from sentinelgw.credentials.providers import Plan, ProfileProvider
     from sentinelgw.exec import ExecInput
     from sentinelgw.policy import Decision
@@ -210,7 +211,7 @@ def start_refresher(
     refresher = CredentialRefresher(
         lambda: admitted.provider.retrieve(admitted.plan, duration=sts_duration).credentials,
         admitted.lifetime,
-        on_refresh=(lambda c: tracker.extend(c.expiration) if tracker and c.expiration else None),
+        on_refresh=(lambda c: _issued(tracker, c)),
         on_issue=(lambda c: tracker.issued(c.expiration) if tracker and c.expiration else None),
         on_error=lambda exc: log.warn(f"credential refresh failed: {exc}", session_id=session_id),
     )
@@ -224,6 +225,15 @@ def start_refresher(
     teardown.callback(refresher.stop)
     refresher.start()
     return refresher
+
+
+def _issued(tracker: SessionTracker | None, creds: AwsCredentials) -> None:
+    """New credentials: their key goes into the session record, their expiry extends it."""
+    if tracker is None:
+        return
+    tracker.add_key(creds.access_key_id)
+    if creds.expiration:
+        tracker.extend(creds.expiration)
 
 
 def start_server(

@@ -1,5 +1,8 @@
 """The sandbox's WSGI middleware in front of moto's dispatcher.
 
+A request signed with a key the sandbox issued through AssumeRole is recorded as a CloudTrail
+event after it is answered (:mod:`sentinelgw.sandbox.calls`).
+
 Routing, in order: the SSO portal (``GET /federation/credentials``), CloudTrail LookupEvents
 (by ``X-Amz-Target``), the index lag (below), the revocation front
 (:mod:`sentinelgw.sandbox.revoked`: the revocation policies, and AccessDenied for the sessions
@@ -162,6 +165,72 @@ class SandboxApp:
         self.federation = FederationEndpoint(recorder)
 
     def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        scope = credential_scope(environ)
+        if scope is None or not self.recorder.is_issued(scope[0]):
+            return self._route(environ, start_response)
+        return self._recorded(environ, start_response, scope)
+
+    def _recorded(
+        self,
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+        scope: tuple[str, str, str],
+    ) -> Iterable[bytes]:
+        """Answer a request signed with an issued key, and record it as a CloudTrail event."""
+        from sentinelgw.sandbox.calls import ApiCall, action_of, error_of, s3_resources
+
+        form_body = (
+            _read_body(environ)
+            if "x-www-form-urlencoded" in str(environ.get("CONTENT_TYPE", ""))
+            else b""
+        )
+        action = action_of(environ, scope[2], form_body)
+        path = str(environ.get("PATH_INFO", "/"))
+        captured: dict[str, Any] = {}
+        chunks: list[bytes] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured["status"], captured["headers"] = status, headers
+            return chunks.append
+
+        app_iter = self._route(environ, capture)
+        try:
+            chunks.extend(app_iter)
+        finally:
+            close = getattr(app_iter, "close", None)
+            if close is not None:
+                close()
+        body = b"".join(chunks)
+        status = str(captured.get("status", "500 INTERNAL SERVER ERROR"))
+        code = int(status.split()[0]) if status.split()[0].isdigit() else 500
+        already = scope[2] == "sts" and action == "AssumeRole" and code == 200
+        if not already:  # a successful AssumeRole was recorded in its own shape
+            try:
+                error, message = error_of(code, body)
+                resources, params = s3_resources(path) if scope[2] == "s3" else ((), None)
+                self.recorder.record_call(
+                    ApiCall(
+                        access_key_id=scope[0],
+                        region=scope[1],
+                        service=scope[2],
+                        action=action,
+                        status=code,
+                        error_code=error,
+                        error_message=message,
+                        source_ip=str(environ.get("REMOTE_ADDR", "127.0.0.1")),
+                        user_agent=str(environ.get("HTTP_USER_AGENT", "")),
+                        resources=resources,
+                        request_parameters=params,
+                    )
+                )
+            except Exception as exc:  # recording must never break the answer itself
+                log.warning("could not record a call: %s", type(exc).__name__)
+        start_response(status, captured.get("headers", []))
+        return [body]
+
+    def _route(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")

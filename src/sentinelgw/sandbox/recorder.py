@@ -2,7 +2,9 @@
 
 Moto has no CloudTrail event history, so the sandbox records every successful STS AssumeRole
 that passes through it, in the shape CloudTrail documents for AssumeRole events, and serves the
-events through LookupEvents (:mod:`sentinelgw.sandbox.lookup`).
+events through LookupEvents (:mod:`sentinelgw.sandbox.lookup`). Every other call signed with a
+key the sandbox issued through AssumeRole is recorded too (:mod:`sentinelgw.sandbox.calls`),
+so a session's activity can be audited.
 
 Unlike real CloudTrail, the recorder never stores ``responseElements.credentials.sessionToken``:
 the sandbox must not put a secret into anything that looks like a log.
@@ -16,9 +18,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sentinelgw.timeutil import iso
+
+if TYPE_CHECKING:
+    from sentinelgw.sandbox.calls import ApiCall
 
 # CloudTrail writes the AssumeRole credential expiry in this human form, not in ISO 8601
 # (as in the example of the CloudTrail userIdentity element reference).
@@ -100,6 +105,7 @@ class CloudTrailRecorder:
         self._events: list[tuple[float, int, dict[str, Any]]] = []
         self._seq = itertools.count(1)
         self._keys: dict[str, Identity] = {}
+        self._issued: set[str] = set()  # keys the sandbox issued through STS AssumeRole
         self._throttle = 0
         self.lookup_calls = 0
 
@@ -238,7 +244,23 @@ class CloudTrailRecorder:
             created_at=iso(now),
         )
         self.register_key(call.new_access_key_id, session)
+        with self._lock:
+            self._issued.add(call.new_access_key_id)
         return self.add_event(event)
+
+    def is_issued(self, access_key_id: str) -> bool:
+        """True for a key the sandbox issued through STS AssumeRole: its calls are recorded."""
+        with self._lock:
+            return access_key_id in self._issued
+
+    def record_call(self, call: ApiCall) -> dict[str, Any]:
+        """Store any API call made with an issued key as a CloudTrail event."""
+        from sentinelgw.sandbox.calls import call_event
+
+        caller = self.identity_for(call.access_key_id)
+        return self.add_event(
+            call_event(call, caller.user_identity(call.access_key_id), self.account_id)
+        )
 
     def register_session(self, access_key_id: str, identity: Identity) -> None:
         """Attribute a session the sandbox made itself (the SSO portal) without an event."""

@@ -53,6 +53,7 @@ class SessionTracker:
         self._lock = threading.Lock()
         self._pending = 0
         self._extended = False
+        self._keys: set[str] = set()  # access key ids not yet written to the record
         self._revoked: str | None = None
         self._last_ok = time.monotonic()
         self._last_error = ""
@@ -119,6 +120,30 @@ class SessionTracker:
             self._extended = True
         self._flush()
 
+    def add_key(self, access_key_id: str) -> None:
+        """Credentials were issued: write their access key id to the record now.
+
+        Called by the refresher's thread (never on the request path). A failed write keeps the
+        key for the next flush, so it is never dropped.
+        """
+        with self._lock:
+            self._keys.add(access_key_id)
+        self._write_keys()
+
+    def _write_keys(self) -> None:
+        with self._lock:
+            keys, self._keys = self._keys, set()
+        if not keys:
+            return
+        try:
+            self.store.add_access_keys(self.record.id, keys)
+        except SentinelError as exc:
+            with self._lock:
+                self._keys |= keys
+            self._touch_failed(
+                f"could not record the access key of session {self.record.id}: {exc}", "keys"
+            )
+
     def stop(self) -> None:
         """Final flush, then mark the record expired (unless it was revoked)."""
         self._stop.set()
@@ -171,6 +196,7 @@ class SessionTracker:
             self._flush()
 
     def _flush(self) -> None:
+        self._write_keys()
         with self._lock:
             n, self._pending = self._pending, 0
             extended, self._extended = self._extended, False

@@ -537,6 +537,12 @@ class SentinelService:
             c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"], c["Expiration"]
         )
         self._record_expiry(record, creds)
+        # The record keeps every key it was issued (for 'audit session-activity'); keys the
+        # table does not know are never handed out.
+        try:
+            self.table.store.add_access_keys(record.id, [creds.access_key_id])
+        except SentinelError as exc:
+            raise Refusal(503, "SessionTableUnavailable", str(exc)) from None
         with self._lock:
             self._creds[record.id] = creds
         return creds

@@ -118,6 +118,9 @@ class SessionRecord:
     # The latest expiry of any credential issued for the session (STS's own expiry, which can
     # pass expires_at: STS issues at least 15 minutes). None for records that do not say.
     credentials_expire_at: datetime | None = field(default=None, kw_only=True)
+    # The access key ids of the credentials issued for the session (a string set, added to as
+    # they are issued), so ``sentinel audit session-activity`` can look its calls up by key.
+    access_key_ids: tuple[str, ...] = field(default=(), kw_only=True)
 
     def __post_init__(self) -> None:
         if not is_session_id(self.id):
@@ -236,6 +239,8 @@ class SessionRecord:
             item["credentials_expire_at"] = {"N": encode_time(self.credentials_expire_at)}
         item["request_count"] = {"N": str(int(self.request_count))}
         item["ttl"] = {"N": str(int(self.ttl))}
+        if self.access_key_ids:
+            item["access_key_ids"] = {"SS": sorted(set(self.access_key_ids))}
         return item
 
     @classmethod
@@ -269,6 +274,7 @@ class SessionRecord:
                 # tolerated because other writers may use TypeSerializer with Decimals.
                 ttl=int(float(_n(item, "ttl") or "0")),
                 credentials_expire_at=decode_time(creds_end["N"]) if creds_end else None,
+                access_key_ids=_ss(item, "access_key_ids"),
             )
         except KeyError as exc:
             raise UnreadableItem(item_id(item), f"is missing attribute {exc}") from None
@@ -304,6 +310,16 @@ def _s(item: Item, name: str) -> str | None:
     if not isinstance(value["S"], str):
         raise TypeError(f"{name} is not a string")
     return value["S"]
+
+
+def _ss(item: Item, name: str) -> tuple[str, ...]:
+    value = item.get(name)
+    if value is None:
+        return ()
+    keys = value["SS"]
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise TypeError(f"{name} is not a string set")
+    return tuple(sorted(keys))
 
 
 def _n(item: Item, name: str) -> str | None:

@@ -190,6 +190,29 @@ class SessionStore:
             raise
         return True
 
+    def add_access_keys(self, id: str, keys: Iterable[str]) -> None:
+        """Add the access key ids of credentials issued for the session to its record.
+
+        Whatever the session's status: the keys were issued, so an audit must find them. The
+        record must exist (a missing one raises :class:`SessionNotFound`).
+        """
+        wanted = sorted({k for k in keys if k})
+        if not wanted:
+            return
+        try:
+            with translating(self.client, self.table, "UpdateItem"):
+                self.client.update_item(
+                    TableName=self.table,
+                    Key=_key(id),
+                    UpdateExpression="ADD access_key_ids :k",
+                    ConditionExpression="attribute_exists(id)",
+                    ExpressionAttributeValues={":k": {"SS": wanted}},
+                )
+        except SessionStoreError as exc:
+            if _is_conditional(exc):
+                raise SessionNotFound(f"unknown session {id} in table {self.table!r}") from None
+            raise
+
     def mark_expired(self, id: str, at: datetime, reason: str | None = None) -> bool:
         """Move an active session to ``expired`` (server ended), recording ``reason`` as
         ``end_reason`` when given; False if it was not active."""
