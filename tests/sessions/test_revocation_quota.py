@@ -14,6 +14,7 @@ import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from subprocess import CompletedProcess
 from typing import Any
 
@@ -205,6 +206,27 @@ def test_all_before_never_shrinks_a_deny_already_in_place(
     assert proc.returncode == 0, proc.stderr
     assert "already denied" in proc.stdout
     assert policy(iam, role, OLDER) == held
+
+
+def test_all_before_takes_a_profile_with_role_arn_for_the_role(
+    run_sentinel: Run, sandbox_env: dict[str, str], iam: Any, tmp_path: Path
+) -> None:
+    role = new_role(iam)
+    config = tmp_path / "config"
+    original = Path(sandbox_env["AWS_CONFIG_FILE"]).read_text(encoding="utf-8")
+    config.write_text(
+        original + f"\n[profile wiped]\nrole_arn = {role}\nsource_profile = sentinel-source\n"
+        "\n[profile plain]\nregion = us-east-1\n",
+        encoding="utf-8",
+    )
+    env = dict(sandbox_env, AWS_CONFIG_FILE=str(config))
+    args = ["server-revoke", "--all-before", "now", "--reason", "incident", "--yes", "--role"]
+    plain = run_sentinel([*args, "plain"], env=env)
+    assert plain.returncode == 2 and "has no role_arn" in last_line(plain)
+    proc = run_sentinel([*args, "wiped"], env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert f"wrote policy {OLDER} on role {role}" in proc.stdout
+    assert names(iam, role) == [OLDER, "allow-all"]
 
 
 def test_all_before_in_the_future_is_refused_as_it_would_deny_sessions_not_started(
