@@ -194,6 +194,38 @@ def test_all_before_without_a_terminal_or_yes_writes_nothing_and_names_the_flag(
     assert names(iam, role) == ["allow-all"]
 
 
+def test_all_before_on_a_terminal_asks_first_and_no_changes_nothing(
+    sandbox_env: dict[str, str], iam: Any
+) -> None:
+    import os
+    import pty
+    import subprocess
+
+    from tests.conftest import sentinel_command
+
+    role = new_role(iam)
+    primary, secondary = pty.openpty()
+    try:
+        os.write(primary, b"n\n")
+        proc = subprocess.run(
+            [*sentinel_command(), "server-revoke", "--all-before", "now", "--role", role]
+            + ["--reason", "incident"],
+            env=sandbox_env,
+            stdin=secondary,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(secondary)
+        os.close(primary)
+    assert proc.returncode == 0, proc.stderr
+    assert "this denies EVERY credential of role" in proc.stdout
+    assert "End every session of the role" in proc.stdout and "nothing changed" in proc.stdout
+    assert names(iam, role) == ["allow-all"]
+
+
 def test_all_before_never_shrinks_a_deny_already_in_place(
     run_sentinel: Run, sandbox_env: dict[str, str], iam: Any
 ) -> None:
