@@ -65,8 +65,7 @@ def test_service_role_policy_scopes_each_permission_to_its_resource():
         "iam:ListRolePolicies",
         "iam:GetRolePolicy",
         "iam:PutRolePolicy",
-        "iam:DeleteRolePolicy",
-    ]
+    ]  # no iam:DeleteRolePolicy: the service never falls back on a role-wide deny
     assert revoke["Resource"] == [PROD, STAGING]
     sso = policy["SentinelIdentityCenterRoles"]
     assert sso["Action"] == ["iam:GetRole"]

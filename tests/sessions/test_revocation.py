@@ -1,4 +1,4 @@
-"""Hard revocation: the exact SentinelRevokedSessions document, pruning, the quota fallback and
+"""Hard revocation: the exact SentinelRevokedSessions document, pruning, the full quota and
 concurrent revokes, against the sandbox's IAM over HTTP."""
 
 from __future__ import annotations
@@ -12,7 +12,12 @@ import pytest
 from revocationhelpers import iam_client, new_role, pad_role, policy
 
 from sentinelgw.errors import HardRevocationError
-from sentinelgw.sessions.revocation import hard_revoke, role_name_from_arn
+from sentinelgw.sessions.revocation import (
+    RoleQuotaFull,
+    hard_revoke,
+    revoke_older_sessions,
+    role_name_from_arn,
+)
 from sentinelgw.sessions.revoked_policy import merge_document, revoked_entries
 
 T0 = datetime(2026, 12, 1, 14, 20, 5, tzinfo=UTC)
@@ -133,23 +138,29 @@ def test_every_write_prunes_entries_older_than_the_role_max_session(iam: Any) ->
     assert result.pruned == 1 and result.entries == 2
 
 
-def test_a_write_past_the_quota_falls_back_to_revoking_older_sessions(iam: Any) -> None:
+def test_a_write_past_the_quota_writes_nothing_and_never_revokes_older_sessions(
+    iam: Any,
+) -> None:
     role = new_role(iam, max_session=3600)
     hard_revoke(iam, role, A, now=T0, settle=0, sleep=no_wait)
     pad_role(iam, role, room=20)  # adding B to A's statement takes 32 characters
-    warnings: list[str] = []
-    result = hard_revoke(
-        iam,
-        role,
-        B,
-        now=T0 + timedelta(minutes=1),
-        settle=0,
-        sleep=no_wait,
-        on_fallback=lambda w: warnings.append(w) is None,
-    )
-    assert result.outcome == "fallback" and result.policy_name == "AWSRevokeOlderSessions"
-    assert len(warnings) == 1 and "ENDS EVERY CURRENT SESSION" in warnings[0]
-    assert result.warning == warnings[0]
+    with pytest.raises(RoleQuotaFull, match="never ends the role's other sessions"):
+        hard_revoke(iam, role, B, now=T0 + timedelta(minutes=1), settle=0, sleep=no_wait)
+    names = sorted(iam.list_role_policies(RoleName=role.rsplit("/", 1)[-1])["PolicyNames"])
+    assert names == ["SentinelRevokedSessions", "allow-all", "padding"]
+    assert revoked_entries(policy(iam, role)) == {"SentinelRevoked2026120114": {A}}
+
+
+def test_revoke_older_sessions_makes_room_only_when_every_entry_is_before_its_bound(
+    iam: Any,
+) -> None:
+    role = new_role(iam, max_session=3600)
+    hard_revoke(iam, role, A, now=T0, settle=0, sleep=no_wait)
+    pad_role(iam, role, room=20)
+    with pytest.raises(RoleQuotaFull, match="leave no room"):
+        revoke_older_sessions(iam, role, T0 - timedelta(minutes=1), now=T0)
+    result = revoke_older_sessions(iam, role, T0 + timedelta(seconds=30), now=T0)
+    assert (result.outcome, result.pruned) == ("added", 1)
     assert policy(iam, role, "AWSRevokeOlderSessions") == {
         "Version": "2012-10-17",
         "Statement": [
@@ -157,22 +168,13 @@ def test_a_write_past_the_quota_falls_back_to_revoking_older_sessions(iam: Any) 
                 "Effect": "Deny",
                 "Action": ["*"],
                 "Resource": ["*"],
-                "Condition": {"DateLessThan": {"aws:TokenIssueTime": "2026-12-01T14:21:05Z"}},
+                "Condition": {"DateLessThan": {"aws:TokenIssueTime": "2026-12-01T14:20:35Z"}},
             }
         ],
     }
     names = sorted(iam.list_role_policies(RoleName=role.rsplit("/", 1)[-1])["PolicyNames"])
-    # No room for both: the per-session list goes, since the fallback denies all it named.
+    # No room for both: the per-session list goes, since the new policy denies all it named.
     assert names == ["AWSRevokeOlderSessions", "allow-all", "padding"]
-
-
-def test_a_declined_fallback_writes_nothing(iam: Any) -> None:
-    role = new_role(iam, max_session=3600)
-    pad_role(iam, role, room=150)
-    with pytest.raises(HardRevocationError, match="fallback was declined"):
-        hard_revoke(iam, role, A, now=T0, settle=0, sleep=no_wait, on_fallback=lambda _w: False)
-    names = sorted(iam.list_role_policies(RoleName=role.rsplit("/", 1)[-1])["PolicyNames"])
-    assert names == ["allow-all", "padding"]
 
 
 def test_concurrent_revokes_on_one_role_lose_no_entry(endpoint_url: str, iam: Any) -> None:

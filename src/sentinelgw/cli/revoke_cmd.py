@@ -1,5 +1,6 @@
 """``sentinel server-revoke``, ``server-unblock`` and ``server-blocks``: revoking sessions and
-users (the record, the IAM deny, the block) and listing blocks.
+users (the record, the IAM deny, the block), ending every session of a role (``--all-before``,
+an admin's explicit step, confirmed) and listing blocks.
 
 Parsing and rendering only; the work is in :mod:`sentinelgw.sessions.revoke` and
 :mod:`sentinelgw.sessions.blocks`.
@@ -32,6 +33,22 @@ if TYPE_CHECKING:
 @click.command("server-revoke")
 @click.argument("session_id", metavar="[ID]", required=False)
 @click.option("--user", metavar="NAME", help="Revoke every active session of this user instead.")
+@click.option(
+    "--all-before",
+    "all_before",
+    metavar="TIME",
+    help="Admin only: deny EVERY credential of --role issued before TIME (ISO 8601 or 'now'), "
+    "whoever holds it, with AWS's AWSRevokeOlderSessions policy.",
+)
+@click.option(
+    "--role",
+    "role_ref",
+    metavar="ROLE_ARN_OR_PROFILE",
+    help="With --all-before: the role, as an ARN or an AWS profile with role_arn.",
+)
+@click.option(
+    "--yes", "-y", is_flag=True, help="With --all-before: do not ask (needed without a TTY)."
+)
 @click.option("--block", is_flag=True, help="With --user: also refuse the user's new sessions.")
 @click.option(
     "--for",
@@ -69,6 +86,9 @@ def server_revoke(
     app: App,
     session_id: str | None,
     user: str | None,
+    all_before: str | None,
+    role_ref: str | None,
+    yes: bool,
     block: bool,
     block_for: str | None,
     reason: str,
@@ -77,22 +97,34 @@ def server_revoke(
     audit_source: str | None,
     table: str | None,
 ) -> int:
-    """Revoke a server session (or all of a user's): refused at the server, denied by IAM."""
+    """Revoke a server session (or all of a user's): refused at the server, denied by IAM.
+
+    With --all-before and --role (admin only): deny every credential of the role issued
+    before a time, every user's. A full revocation policy never does that on its own.
+    """
     from sentinelgw.awsclients import call
     from sentinelgw.sessions.store import open_store
 
+    if all_before is not None or role_ref is not None:
+        _check_all_before_flags(session_id, user, all_before, role_ref, block, block_for, soft)
+        assert all_before is not None and role_ref is not None
+        return _revoke_all_before(app, all_before, role_ref, reason, yes)
     until = _check_revoke_flags(app, session_id, user, block, block_for, reason)
     store = open_store(app, table, None)
     region = app.region()[0]
     sts = app.client("sts", region)
     iam = None if soft else app.client("iam", region)
     who: dict[str, Any] = call("sts", "GetCallerIdentity", lambda: sts.get_caller_identity())
+    from sentinelgw.sessions.revoke import ended_sessions
+
+    now = app.now()
     kw: dict[str, Any] = {
         "by": str(who["Arn"]),
         "reason": reason.strip(),
-        "now": app.now(),
+        "now": now,
         "soft": soft,
-        "on_fallback": _warn_fallback,
+        # Every IAM write drops the entries of sessions whose credentials have all expired.
+        "ended": ended_sessions(store, now),
     }
     roles: tuple[RoleOutcome, ...] = ()
     table_errors: tuple[Any, ...] = ()
@@ -140,7 +172,7 @@ def server_revoke(
                 f"{_iso(role.result.wildcard_before)} ({role.result.wildcard})"
             )
     gaps = (
-        _revoke_chains(app, iam, who, region, outcomes, audit_source, kw["now"])
+        _revoke_chains(app, iam, who, region, outcomes, audit_source, now, kw["ended"])
         if chains and not soft
         else []
     )
@@ -150,6 +182,7 @@ def server_revoke(
             f"{visible(user or '')} could not be revoked ({table_errors[0]}); the others were",
             hint="Fix the cause and run the same command again: it is safe to repeat",
         )
+    _raise_if_full(failed)
     if failed:
         first = getattr(failed[0], "iam_error", None) or getattr(failed[0], "error", None)
         raise HardRevocationError(
@@ -180,6 +213,7 @@ def _revoke_chains(
     outcomes: tuple[RevokeOutcome, ...],
     audit_source: str | None,
     now: datetime,
+    ended: Any = None,
 ) -> list[str]:
     """Find the roles the revoked sessions chained into and deny them there; report each.
 
@@ -205,7 +239,7 @@ def _revoke_chains(
         click.echo(f"role chains: none found in {where}")
         return []
     account = str(who.get("Account") or "")
-    results = deny_chained(within, _iam_for(app, iam, account, region), now=now) + [
+    results = deny_chained(within, _iam_for(app, iam, account, region), now=now, ended=ended) + [
         beyond_bound(r) for r in beyond
     ]
     click.echo(f"role chains found in {where}: {len(results)}")
@@ -306,8 +340,9 @@ def _check_revoke_flags(
     """Usage errors for bad combinations; the block's end time, if --for was given."""
     if (session_id is None) == (user is None):
         raise UsageError(
-            "give either a session ID or --user NAME",
-            hint="Revoke one session by id, or every active session of a user",
+            "give either a session ID, --user NAME or --all-before TIME --role ROLE",
+            hint="Revoke one session by id, every active session of a user, or (admin) every "
+            "session of a role",
         )
     if (block or block_for) and user is None:
         raise UsageError("--block and --for need --user", hint="Blocks apply to a user")
@@ -347,9 +382,7 @@ def _report_revoke(outcome: RevokeOutcome) -> None:
         )
     elif outcome.iam is not None:
         res = outcome.iam
-        if res.outcome == "fallback":
-            what = "every session of the role issued before now is denied"
-        elif res.wildcard is not None:
+        if res.wildcard is not None:
             what = (
                 f"every credential of user {visible(rec.user)} issued before "
                 f"{iso(res.wildcard_before)} is denied ({res.wildcard})"
@@ -370,9 +403,137 @@ def _iso(when: datetime | None) -> str:
     return iso(when) or "?"
 
 
-def _warn_fallback(warning: str) -> bool:
-    click.echo(f"sentinel: warning: {warning}", err=True)
-    return True
+def _raise_if_full(failed: list[Any]) -> None:
+    """One line for sessions left undenied because a role's quota is full: the roles and the
+    fix. Sentinel never ends a role's other sessions on its own (``--all-before`` does)."""
+    from sentinelgw.sessions.revocation import RoleQuotaFull
+
+    errors = [getattr(f, "iam_error", None) or getattr(f, "error", None) for f in failed]
+    full = [e for e in errors if isinstance(e, RoleQuotaFull)]
+    if not full:
+        return
+    roles = sorted({e.role_arn for e in full})
+    count = sum(1 for e in errors if isinstance(e, RoleQuotaFull))
+    raise RoleQuotaFull(
+        f"policy SentinelRevokedSessions is full on role {', '.join(roles)}: {count} "
+        f"session{'s' if count != 1 else ''} NOT denied by IAM (never widened to every session "
+        "of the role on its own); the records stay revoked, and credentials already issued keep "
+        "working until they expire",
+        role_arn=roles[0],
+        hint=f"To end every session of the role, run: sentinel server-revoke --all-before now "
+        f"--role {roles[0]} --reason TEXT",
+    )
+
+
+def _check_all_before_flags(
+    session_id: str | None,
+    user: str | None,
+    all_before: str | None,
+    role: str | None,
+    block: bool,
+    block_for: str | None,
+    soft: bool,
+) -> None:
+    if all_before is None or role is None:
+        raise UsageError(
+            "--all-before and --role go together",
+            hint="End every session of a role with: sentinel server-revoke --all-before now "
+            "--role ROLE --reason TEXT",
+        )
+    if session_id is not None or user is not None or block or block_for or soft:
+        raise UsageError(
+            "--all-before cannot be combined with a session ID, --user, --block, --for or --soft",
+            hint="Run the role-wide revocation on its own",
+        )
+
+
+def _parse_before(app: App, text: str) -> datetime:
+    """``now`` or an ISO 8601 time (a time without a zone is UTC); never in the future."""
+    from datetime import UTC
+
+    from sentinelgw.sessions.model import CLOCK_SKEW
+
+    now = app.now()
+    if text.strip().lower() == "now":
+        return now
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"--all-before {visible(text[:60])!r} is not a time",
+            hint="Give 'now' or an ISO 8601 time such as 2026-12-01T14:00:00Z",
+        ) from None
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    if when > now + CLOCK_SKEW:
+        raise UsageError(
+            f"--all-before {when.strftime('%Y-%m-%dT%H:%M:%SZ')} is in the future: it would "
+            "also deny sessions not started yet",
+            hint="Give 'now' or a past time",
+        )
+    return when
+
+
+def _role_arn(role: str) -> str:
+    if role.startswith("arn:"):
+        return role
+    from sentinelgw.credentials.profiles import load_profile
+
+    arn = load_profile(role).role_arn
+    if not arn:
+        raise UsageError(
+            f"AWS profile {visible(role)!r} has no role_arn",
+            hint="Give the role's ARN, or a profile with role_arn",
+        )
+    return arn
+
+
+def _revoke_all_before(app: App, when_text: str, role: str, reason: str, yes: bool) -> int:
+    """``--all-before``: write AWSRevokeOlderSessions on the role, once confirmed."""
+    from sentinelgw.awsclients import call
+    from sentinelgw.sessions.revocation import revoke_older_sessions, role_name_from_arn
+    from sentinelgw.timeutil import iso
+
+    if not reason.strip():
+        raise UsageError("--reason must not be empty", hint="Say why every session is ended")
+    before = _parse_before(app, when_text)
+    role_arn = _role_arn(role)
+    role_name_from_arn(role_arn)  # refuses what IAM will not edit, before asking
+    click.echo(
+        f"this denies EVERY credential of role {visible(role_arn)} issued before {iso(before)}, "
+        "whoever holds it (every user's sessions, servers and the credential service's), with "
+        "AWS's AWSRevokeOlderSessions policy; new sessions are not affected"
+    )
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(
+                "not ending every session of the role without confirmation",
+                hint="Re-run with --yes (stdin is not a terminal)",
+            )
+        if not click.confirm("End every session of the role issued before that time?"):
+            click.echo("nothing changed")
+            return 0
+    region = app.region()[0]
+    sts = app.client("sts", region)
+    who: dict[str, Any] = call("sts", "GetCallerIdentity", lambda: sts.get_caller_identity())
+    result = revoke_older_sessions(app.client("iam", region), role_arn, before, now=app.now())
+    if result.outcome == "present":
+        click.echo(
+            f"already denied: policy {result.policy_name} on role {result.role_arn} denies every "
+            f"credential issued before {_iso(result.wildcard_before)} (nothing written)"
+        )
+        return 0
+    if result.pruned:
+        click.echo(
+            f"removed policy SentinelRevokedSessions from role {result.role_arn} to make room "
+            f"(its {result.pruned} entries were all issued before that time)"
+        )
+    click.echo(
+        f"wrote policy {result.policy_name} on role {result.role_arn}: every credential issued "
+        f"before {_iso(result.wildcard_before)} is denied ({result.role_policy_chars} of "
+        "10240 characters of inline policies; AWS applies policy changes within seconds to a "
+        f"few minutes); by {visible(str(who['Arn']))}: {visible(reason.strip())}"
+    )
+    return 0
 
 
 def _until(when: datetime | None) -> str:

@@ -14,17 +14,13 @@ own records), so the policy holds only sessions that can still act.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sentinelgw.service.core import HardRevoke
 from sentinelgw.sessions.model import SessionRecord
 from sentinelgw.sessions.revoked_policy import POLICY_NAME
-from sentinelgw.sourceidentity import parse_source_identity
 
-# Served credentials last at least 15 minutes (STS's minimum), so they can outlast the session
-# by that much; plus clock skew.
-CREDENTIALS_OUTLAST = timedelta(minutes=20)
 _AWS_TEXT = re.compile(r"(failed with [A-Za-z0-9.]{1,64}): .*$")
 
 
@@ -36,23 +32,17 @@ def iam_revoker(iam: Any, store: Any = None) -> HardRevoke:
     """
 
     def revoke(record: SessionRecord, now: datetime) -> str:
-        from sentinelgw.sessions.revoke import deny_in_iam
-
-        refused: list[str] = []
-
-        def no_fallback(warning: str) -> bool:
-            refused.append(warning)
-            return False
+        from sentinelgw.sessions.revocation import RoleQuotaFull
+        from sentinelgw.sessions.revoke import deny_in_iam, ended_sessions
 
         outcome = deny_in_iam(
             iam,
             record,
             now=now,
-            on_fallback=no_fallback,
             ended=None if store is None else ended_sessions(store, now),
         )
         if outcome.iam_error is not None:
-            if refused:
+            if isinstance(outcome.iam_error, RoleQuotaFull):
                 return (
                     f"NOT denied by IAM: policy {POLICY_NAME} on role {record.role_arn} is "
                     "full, and a revoke through the service never ends the role's other "
@@ -70,31 +60,3 @@ def iam_revoker(iam: Any, store: Any = None) -> HardRevoke:
         )
 
     return revoke
-
-
-def ended_sessions(store: Any, now: datetime) -> Any:
-    """``ended`` for :func:`merge_document`: entries whose session's credentials all expired.
-
-    An entry counts only when its record is found and names that very SourceIdentity; a
-    missing record or a table error keeps the entry (denying too long is the safe side).
-    """
-
-    def ended(identities: set[str]) -> set[str]:
-        ids = {}
-        for value in identities:
-            parsed = parse_source_identity(value)
-            if parsed is not None:
-                ids[parsed.id] = value
-        try:
-            records = store.batch_get(ids)
-        except Exception:
-            return set()
-        return {
-            value
-            for ident, value in ids.items()
-            if (rec := records.get(ident)) is not None
-            and rec.source_identity == value
-            and rec.expires_at + CREDENTIALS_OUTLAST < now
-        }
-
-    return ended

@@ -44,7 +44,9 @@ REVOCATION_ACTIONS = (
     "iam:ListRolePolicies",
     "iam:GetRolePolicy",
     "iam:PutRolePolicy",
-    "iam:DeleteRolePolicy",  # only for the AWSRevokeOlderSessions fallback
+    # No iam:DeleteRolePolicy: the service's revokes never fall back on AWSRevokeOlderSessions
+    # (that is only an admin's server-revoke --all-before), so it never deletes a policy, and
+    # a compromised service cannot lift a revocation by deleting one.
 )
 # The service confirms an Identity Center caller's role by reading it (its path and RoleId);
 # granted on that path only, so a look-alike role elsewhere reads as AccessDenied.

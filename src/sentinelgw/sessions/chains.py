@@ -172,7 +172,6 @@ def deny_chained(
     iam_for: Callable[[str], Any],
     *,
     now: datetime,
-    on_fallback: Callable[[str], bool] | None = None,
     **hard_options: Any,
 ) -> list[ChainOutcome]:
     """Write the SourceIdentities' Deny on each chained role (one write per role).
@@ -194,7 +193,6 @@ def deny_chained(
                 now=now,
                 user=users.pop() if len(users) == 1 else None,
                 wildcard="quota" if len(users) == 1 else "never",
-                on_fallback=on_fallback,
                 **hard_options,
             )
         except SentinelError as exc:

@@ -91,7 +91,7 @@ def generate_iam(
                 "Resource": [f"{arn}/index/status-index"],
             },
             # Hard revocation: read the role's limit and inline policies, write the Deny
-            # (DeleteRolePolicy only for the AWSRevokeOlderSessions fallback).
+            # (DeleteRolePolicy only for server-revoke --all-before, to make room).
             {
                 "Sid": "SentinelHardRevocation",
                 "Effect": "Allow",

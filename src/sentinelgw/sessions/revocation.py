@@ -6,9 +6,13 @@ its own SourceIdentity (``aws:SourceIdentity`` on each request it makes). A Deny
 that value therefore cuts off exactly one session. AWS documents that such a change takes from
 seconds to a few minutes to apply everywhere.
 
-The policy document (one Deny statement per revocation hour, pruning, the size quota and the
-``AWSRevokeOlderSessions`` fallback document) is described in
-:mod:`sentinelgw.sessions.revoked_policy`.
+The policy document (one Deny statement per revocation hour, pruning, the size quota and AWS's
+``AWSRevokeOlderSessions`` document) is described in :mod:`sentinelgw.sessions.revoked_policy`.
+
+A full quota never makes Sentinel end the role's other sessions on its own: the revoke fails
+with :class:`RoleQuotaFull`, which names the role and the fix. Ending every session of a role
+issued before a time is a separate, explicit step, :func:`revoke_older_sessions` (``sentinel
+server-revoke --all-before``).
 
 Concurrency: IAM has no conditional write. Each attempt reads the current document, merges the
 new entry, prunes, writes, waits ``settle`` seconds (with jitter) and reads again; if a
@@ -18,7 +22,7 @@ whose read and write straddle the whole settle wait; repeating the revoke is alw
 (an entry already present is not written again).
 
 Permissions the revoker needs on the role: ``iam:GetRole``, ``iam:ListRolePolicies``,
-``iam:GetRolePolicy``, ``iam:PutRolePolicy`` and, for the fallback, ``iam:DeleteRolePolicy``.
+``iam:GetRolePolicy`` and ``iam:PutRolePolicy``.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sentinelgw.errors import HardRevocationError, SentinelError
@@ -41,6 +45,7 @@ from sentinelgw.sessions.revoked_policy import (
     denies_user,
     document_size,
     fallback_document,
+    issue_time_bound,
     merge_document,
     revoked_entries,
     user_pattern,
@@ -52,17 +57,30 @@ _PERMISSIONS = {
     "ListRolePolicies": "iam:ListRolePolicies",
     "GetRolePolicy": "iam:GetRolePolicy",
     "PutRolePolicy": "iam:PutRolePolicy",
-    "DeleteRolePolicy": "iam:DeleteRolePolicy",
+    "DeleteRolePolicy": "iam:DeleteRolePolicy",  # only for server-revoke --all-before
 }
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/(?:[\w+=,.@/-]*/)?([\w+=,.@-]{1,64})$")
+
+
+class RoleQuotaFull(HardRevocationError):
+    """The entries do not fit the role's inline-policy quota, even with user wildcards and after
+    pruning; nothing was written. ``role_arn`` names the role. Exit 1: a gap is left (the
+    session stays undenied by IAM), not an infrastructure failure."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, role_arn: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.role_arn = role_arn
 
 
 @dataclass(frozen=True, slots=True)
 class HardRevokeResult:
     """What the IAM step did.
 
-    ``outcome`` is ``added`` (the entry was written), ``present`` (it was already there; nothing
-    written) or ``fallback`` (``AWSRevokeOlderSessions`` was written instead; see ``warning``).
+    ``outcome`` is ``added`` (the entry was written) or ``present`` (it was already there;
+    nothing written). :func:`revoke_older_sessions` reports on ``AWSRevokeOlderSessions`` in
+    ``policy_name``, with its bound in ``wildcard_before``.
     """
 
     role_arn: str
@@ -75,7 +93,6 @@ class HardRevokeResult:
     policy_chars: int
     role_policy_chars: int
     attempts: int
-    warning: str | None = None
     # hard_revoke_many: every SourceIdentity written (or found) in this one write, and the
     # user wildcard if one was written (with the time it bounds aws:TokenIssueTime by).
     source_identities: tuple[str, ...] = ()
@@ -107,7 +124,6 @@ def hard_revoke(
     source_identity: str,
     *,
     now: datetime,
-    on_fallback: Callable[[str], bool] | None = None,
     ended: Callable[[set[str]], set[str]] | None = None,
     max_attempts: int = 5,
     settle: float = 0.5,
@@ -117,11 +133,10 @@ def hard_revoke(
     """Deny ``source_identity`` on ``role_arn`` through ``SentinelRevokedSessions``.
 
     ``iam`` is a boto3 IAM client with the revoker's (or the service's) credentials. ``now`` is
-    the revocation time. ``on_fallback`` receives the warning before ``AWSRevokeOlderSessions``
-    is written and may refuse it by returning False (then HardRevocationError is raised).
-    ``ended`` names entries whose sessions' credentials have all expired, pruned on this write
-    (:func:`~sentinelgw.sessions.revoked_policy.merge_document`).
-    Raises :class:`HardRevocationError` naming the missing permission when IAM refuses a call.
+    the revocation time. ``ended`` names entries whose sessions' credentials have all expired,
+    pruned on this write (:func:`~sentinelgw.sessions.revoked_policy.merge_document`).
+    Raises :class:`HardRevocationError` naming the missing permission when IAM refuses a call,
+    and :class:`RoleQuotaFull` (nothing written) when the entry does not fit the quota.
     """
     if not source_identity:
         raise HardRevocationError(
@@ -154,9 +169,7 @@ def hard_revoke(
         )
         others = _other_policy_chars(iam, name, POLICY_NAME)
         if others + len(compact(document)) > QUOTA_CHARS:
-            return _fall_back(
-                iam, role_arn, name, source_identity, now, current, document, on_fallback, attempt
-            )
+            raise _quota_full(role_arn, source_identity, others + len(compact(document)))
         _put_policy(iam, name, POLICY_NAME, document)
         sleep(settle * (1 + jitter() / 2))
         check = _get_policy(iam, name, POLICY_NAME)
@@ -189,7 +202,7 @@ def hard_revoke_many(
     user: str | None = None,
     wildcard: str = "quota",
     before: datetime | None = None,
-    on_fallback: Callable[[str], bool] | None = None,
+    ended: Callable[[set[str]], set[str]] | None = None,
     max_attempts: int = 5,
     settle: float = 0.5,
     sleep: Callable[[float], None] = time.sleep,
@@ -201,9 +214,10 @@ def hard_revoke_many(
     ``"quota"`` writes one entry per SourceIdentity and, only when they do not fit the quota,
     the user's wildcard instead (every credential of the user issued before ``now``);
     ``"always"`` writes the wildcard with the bound ``before`` (default ``now``) whatever the
-    size, which also denies sessions the caller did not find; ``"never"`` falls back to
-    ``AWSRevokeOlderSessions`` like :func:`hard_revoke`. Same concurrency rules and errors as
-    :func:`hard_revoke`.
+    size, which also denies sessions the caller did not find; ``"never"`` writes entries only.
+    When even that does not fit, :class:`RoleQuotaFull` is raised and nothing is written (never
+    a role-wide deny). ``ended`` prunes as in :func:`hard_revoke`. Same concurrency rules and
+    errors as :func:`hard_revoke`.
     """
     wanted = sorted(set(source_identities))
     for ident in wanted:
@@ -241,7 +255,13 @@ def hard_revoke_many(
             )
         patterns = [pattern] if use_wildcard and pattern else []
         document, pruned = merge_document(
-            current, wanted, now=now, max_session=max_session, user_patterns=patterns, before=bound
+            current,
+            wanted,
+            now=now,
+            max_session=max_session,
+            ended=ended,
+            user_patterns=patterns,
+            before=bound,
         )
         others = _other_policy_chars(iam, name, POLICY_NAME)
         if others + len(compact(document)) > QUOTA_CHARS and pattern and not use_wildcard:
@@ -251,15 +271,21 @@ def hard_revoke_many(
                 wanted,
                 now=now,
                 max_session=max_session,
+                ended=ended,
                 user_patterns=[pattern],
                 before=bound,
             )
         if others + len(compact(document)) > QUOTA_CHARS:
-            first = wanted[0] if wanted else (pattern or "")
-            fallback = _fall_back(
-                iam, role_arn, name, first, now, current, document, on_fallback, attempt
+            what = (
+                f"the {len(wanted)} SourceIdentities"
+                if len(wanted) != 1
+                else wanted[0]
+                if wanted
+                else (pattern or "")
             )
-            return replace(fallback, source_identities=tuple(wanted))
+            if pattern:
+                what += f" (even as user wildcard {pattern})"
+            raise _quota_full(role_arn, what, others + len(compact(document)))
         _put_policy(iam, name, POLICY_NAME, document)
         sleep(settle * (1 + jitter() / 2))
         check = _get_policy(iam, name, POLICY_NAME)
@@ -323,53 +349,80 @@ def _many_result(
     return replace(result, source_identities=tuple(wanted), wildcard=pattern, wildcard_before=bound)
 
 
-def _fall_back(
-    iam: Any,
+def _quota_full(role_arn: str, what: str, chars: int) -> RoleQuotaFull:
+    return RoleQuotaFull(
+        f"policy {POLICY_NAME} on role {role_arn} is full: adding {what} would pass the "
+        f"{QUOTA_CHARS}-character quota on the role's inline policies ({chars} characters), "
+        "and Sentinel never ends the role's other sessions on its own; nothing was written",
+        role_arn=role_arn,
+        hint=f"An admin can end every session of the role with: sentinel server-revoke "
+        f"--all-before now --role {role_arn} --reason TEXT (or move the role's other inline "
+        "policies to managed policies)",
+    )
+
+
+def revoke_older_sessions(
+    iam: Any, role_arn: str, before: datetime, *, now: datetime
+) -> HardRevokeResult:
+    """Write AWS's ``AWSRevokeOlderSessions`` on ``role_arn``: deny every credential of the
+    role issued before ``before`` (to the second, rounded up), whoever holds it.
+
+    This ends every session of the role, so only an admin's explicit ``server-revoke
+    --all-before`` calls it. A policy already there with a bound at or after ``before`` is
+    kept (``present``; the deny never shrinks). When the role's other inline policies leave no
+    room and ``before`` is not earlier than ``now``, ``SentinelRevokedSessions`` is removed
+    first (its entry count is in ``pruned``): every entry in it was revoked, so issued, before
+    ``now``. Otherwise :class:`RoleQuotaFull`.
+    """
+    name = role_name_from_arn(role_arn)
+    bound = before.astimezone(UTC)
+    if bound.microsecond:
+        bound = bound.replace(microsecond=0) + timedelta(seconds=1)
+    current = _get_policy(iam, name, FALLBACK_POLICY_NAME)
+    held = issue_time_bound(current)
+    others = _other_policy_chars(iam, name, FALLBACK_POLICY_NAME)
+    if held is not None and held >= bound:
+        return _older_result(role_arn, name, "present", current, others, held)
+    doc = fallback_document(bound)
+    if others + len(compact(doc)) > QUOTA_CHARS:
+        listed = _get_policy(iam, name, POLICY_NAME)
+        freed = document_size(listed)
+        if listed is None or bound < now or others - freed + len(compact(doc)) > QUOTA_CHARS:
+            raise RoleQuotaFull(
+                f"the inline policies of role {role_arn} leave no room for "
+                f"{FALLBACK_POLICY_NAME} ({others} of {QUOTA_CHARS} characters)",
+                role_arn=role_arn,
+                hint="Move inline policies of the role to managed policies, then run it again",
+            )
+        _delete_policy(iam, name, POLICY_NAME)
+        others -= freed
+        removed = sum(len(v) for v in revoked_entries(listed).values())
+    else:
+        removed = 0
+    _put_policy(iam, name, FALLBACK_POLICY_NAME, doc)
+    return replace(_older_result(role_arn, name, "added", doc, others, bound), pruned=removed)
+
+
+def _older_result(
     role_arn: str,
     name: str,
-    source_identity: str,
-    now: datetime,
-    current: dict[str, Any] | None,
-    wanted: dict[str, Any],
-    on_fallback: Callable[[str], bool] | None,
-    attempt: int,
+    outcome: str,
+    document: dict[str, Any] | None,
+    others: int,
+    bound: datetime,
 ) -> HardRevokeResult:
-    warning = (
-        f"adding {source_identity} to {POLICY_NAME} would pass the {QUOTA_CHARS}-character "
-        f"quota on inline policies of role {role_arn} ({len(compact(wanted))} characters); "
-        f"writing AWS's {FALLBACK_POLICY_NAME} instead, which ENDS EVERY CURRENT SESSION of "
-        "the role (every credential issued before now), not only this one"
-    )
-    if on_fallback is not None and not on_fallback(warning):
-        raise HardRevocationError(
-            f"{POLICY_NAME} on role {role_arn} is full and the fallback was declined",
-            hint=f"Delete {POLICY_NAME} entries or other inline policies of the role",
-        )
-    doc = fallback_document(now)
-    others = _other_policy_chars(iam, name, POLICY_NAME, FALLBACK_POLICY_NAME)
-    if current is not None and others + document_size(current) + len(compact(doc)) > QUOTA_CHARS:
-        # Every entry it holds names a session issued before now, which the fallback denies.
-        _delete_policy(iam, name, POLICY_NAME)
-        current = None
-    if others + len(compact(doc)) > QUOTA_CHARS:
-        raise HardRevocationError(
-            f"the other inline policies of role {role_arn} leave no room for "
-            f"{FALLBACK_POLICY_NAME} ({others} of {QUOTA_CHARS} characters)",
-            hint="Move inline policies of the role to managed policies",
-        )
-    _put_policy(iam, name, FALLBACK_POLICY_NAME, doc)
     return HardRevokeResult(
         role_arn=role_arn,
         role_name=name,
-        source_identity=source_identity,
+        source_identity="",
         policy_name=FALLBACK_POLICY_NAME,
-        outcome="fallback",
+        outcome=outcome,
         entries=0,
         pruned=0,
-        policy_chars=len(compact(doc)),
-        role_policy_chars=others + len(compact(doc)) + document_size(current),
-        attempts=attempt,
-        warning=warning,
+        policy_chars=document_size(document),
+        role_policy_chars=others + document_size(document),
+        attempts=1,
+        wildcard_before=bound,
     )
 
 

@@ -8,6 +8,12 @@ This is what ``sentinel server-revoke`` and the credential service's revoke call
    ``SentinelRevokedSessions`` Deny (:func:`sentinelgw.sessions.revocation.hard_revoke`), so
    credentials it already holds stop working once IAM applies the change.
 
+Step 2 never denies more than the sessions asked for: when the role's inline-policy quota is
+full (and, for a user, the user's wildcard does not fit either), it fails with
+:class:`~sentinelgw.sessions.revocation.RoleQuotaFull` and writes nothing. Every write prunes
+the entries of sessions whose credentials have all expired when given ``ended`` (see
+:func:`ended_sessions`).
+
 A failure of step 2 does not undo step 1: the outcome carries the error and the record stays
 revoked. Revoking a user puts the block first (when asked), so no new session can start while
 the existing ones are being revoked; a user's sessions are revoked together (the table in
@@ -46,6 +52,10 @@ BLOCK_MARGIN = timedelta(minutes=1)
 # A blocked user's wildcard goes on the roles of their sessions started this recently (the
 # longest session Sentinel serves).
 WILDCARD_LOOKBACK = timedelta(hours=12)
+# How long past its session's recorded end a credential may still work, when pruning entries
+# of ended sessions: served credentials last at least 15 minutes (STS's minimum), so they can
+# outlast the session by that much; plus clock skew.
+CREDENTIALS_OUTLAST = timedelta(minutes=20)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +110,6 @@ def revoke_session(
     reason: str,
     now: datetime,
     soft: bool = False,
-    on_fallback: Callable[[str], bool] | None = None,
     **hard_options: Any,
 ) -> RevokeOutcome:
     """Revoke one session; raises SessionNotFound if it is unknown or no longer active.
@@ -108,7 +117,7 @@ def revoke_session(
     ``hard_options`` go to :func:`hard_revoke` (``settle``, ``max_attempts``, ...).
     """
     record = store.revoke(session_id, by, reason, now)
-    return deny_in_iam(iam, record, now=now, soft=soft, on_fallback=on_fallback, **hard_options)
+    return deny_in_iam(iam, record, now=now, soft=soft, **hard_options)
 
 
 def deny_in_iam(
@@ -117,7 +126,6 @@ def deny_in_iam(
     *,
     now: datetime,
     soft: bool = False,
-    on_fallback: Callable[[str], bool] | None = None,
     **hard_options: Any,
 ) -> RevokeOutcome:
     """Step 2 for a record already revoked; an IAM failure is returned, not raised."""
@@ -130,7 +138,6 @@ def deny_in_iam(
             record.role_arn,
             record.source_identity,
             now=now,
-            on_fallback=on_fallback,
             **hard_options,
         )
     except SentinelError as exc:
@@ -178,7 +185,6 @@ def revoke_user(
     block: bool = False,
     block_until: datetime | None = None,
     soft: bool = False,
-    on_fallback: Callable[[str], bool] | None = None,
     workers: int = TABLE_WORKERS,
     **hard_options: Any,
 ) -> UserRevokeOutcome:
@@ -225,7 +231,7 @@ def revoke_user(
         if not found and not recent and _round:
             break
         done.update(r.id for r in found)
-        ended = {r.id for r in found if r.status != "active"}
+        ended_early = {r.id for r in found if r.status != "active"}
         revoked, errors = _revoke_records(
             store, found, by=by, reason=reason, now=now, workers=workers
         )
@@ -236,9 +242,8 @@ def revoke_user(
             now=now,
             soft=soft,
             before=before,
-            on_fallback=on_fallback,
             workers=workers,
-            ended=ended,
+            ended_early=ended_early,
             extra_roles=recent,
             **hard_options,
         )
@@ -306,9 +311,8 @@ def _deny_many(
     now: datetime,
     soft: bool,
     before: datetime | None,
-    on_fallback: Callable[[str], bool] | None,
     workers: int,
-    ended: set[str],
+    ended_early: set[str],
     extra_roles: set[tuple[str, str]],
     **hard_options: Any,
 ) -> tuple[list[RevokeOutcome], list[RoleOutcome]]:
@@ -352,7 +356,6 @@ def _deny_many(
                 user=user_part,
                 wildcard="always" if before is not None else "quota",
                 before=before,
-                on_fallback=on_fallback,
                 **hard_options,
             )
         except SentinelError as exc:
@@ -370,5 +373,36 @@ def _deny_many(
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(by_role)))) as pool:
             for group_outcomes in pool.map(role_step, list(by_role)):
                 outcomes.update((o.record.id, o) for o in group_outcomes)
-    sessions = [replace(outcomes[r.id], ended_early=r.id in ended) for r in records]
+    sessions = [replace(outcomes[r.id], ended_early=r.id in ended_early) for r in records]
     return sessions, sorted(role_outcomes, key=lambda o: o.role_arn)
+
+
+def ended_sessions(store: SessionStore, now: datetime) -> Callable[[set[str]], set[str]]:
+    """``ended`` for the IAM writes: the entries (SourceIdentities) whose sessions'
+    credentials have all expired, judged from the session table's records.
+
+    An entry counts only when its record is found and names that very SourceIdentity, and the
+    record's last credential expiry (:meth:`SessionRecord.credentials_end`) plus
+    :data:`CREDENTIALS_OUTLAST` has passed; a missing record or a table error keeps the entry
+    (denying too long is the safe side).
+    """
+
+    def ended(identities: set[str]) -> set[str]:
+        ids = {}
+        for value in identities:
+            parsed = parse_source_identity(value)
+            if parsed is not None:
+                ids[parsed.id] = value
+        try:
+            records = store.batch_get(ids)
+        except Exception:
+            return set()
+        return {
+            value
+            for ident, value in ids.items()
+            if (rec := records.get(ident)) is not None
+            and rec.source_identity == value
+            and rec.credentials_end() + CREDENTIALS_OUTLAST < now
+        }
+
+    return ended

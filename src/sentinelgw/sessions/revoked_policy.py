@@ -29,11 +29,11 @@ block lets the user work again at once. It is pruned once the time plus
 
 Size: a role's inline policies may total 10,240 characters (IAM does not count white space).
 Sentinel counts the role's other inline policies (ListRolePolicies, GetRolePolicy) and writes
-compact JSON. When the new document would pass the quota, it falls back to AWS's own
+compact JSON. When the new document would pass the quota even with user wildcards and after
+pruning, the revoke writes nothing and says so: it never falls back on its own to AWS's
 ``AWSRevokeOlderSessions`` policy (Deny everything with ``DateLessThan aws:TokenIssueTime
-<now>``), which ends every session of the role issued before now, after the revoker was
-warned. That policy covers every entry of ``SentinelRevokedSessions`` too (each was issued
-before now), so if both do not fit, ``SentinelRevokedSessions`` is removed.
+<time>``), which ends every session of the role issued before the time; that is an admin's
+explicit ``sentinel server-revoke --all-before``.
 """
 
 from __future__ import annotations
@@ -244,6 +244,23 @@ def fallback_document(now: datetime) -> dict[str, Any]:
             }
         ],
     }
+
+
+def issue_time_bound(document: dict[str, Any] | None) -> datetime | None:
+    """The latest ``aws:TokenIssueTime`` an ``AWSRevokeOlderSessions`` document denies before
+    (None when it holds no such statement)."""
+    found: list[datetime] = []
+    for stmt in _statements(document):
+        cond = stmt.get("Condition")
+        less = cond.get("DateLessThan") if isinstance(cond, dict) else None
+        value = less.get("aws:TokenIssueTime") if isinstance(less, dict) else None
+        if stmt.get("Effect") == "Deny" and isinstance(value, str):
+            try:
+                stamp = datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+            except ValueError:
+                continue
+            found.append(stamp)
+    return max(found) if found else None
 
 
 def as_document(raw: Any) -> dict[str, Any] | None:
