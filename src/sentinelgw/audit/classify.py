@@ -147,7 +147,7 @@ class LookupStats:
 
 
 def _known(rec: RecordLike) -> _Known | None:
-    if rec.id.startswith(BLOCK_PREFIX):
+    if rec.id.startswith((BLOCK_PREFIX, "request#")):  # blocks and access requests
         return None
     revoked = rec.status == "revoked" and rec.revoked_at is not None
     end = rec.revoked_at if revoked and rec.revoked_at is not None else rec.expires_at

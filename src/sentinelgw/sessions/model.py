@@ -45,6 +45,7 @@ EXPORT_FIELDS: tuple[str, ...] = (
     "revoked_reason",
     "revoked_at",
     "end_reason",
+    "request_id",
 )
 
 _ID = re.compile(r"^[0-9a-f]{16}$")
@@ -58,7 +59,7 @@ _STR_FIELDS = (
     "source_identity",
     "host",
 )
-_OPTIONAL_STR = ("revoked_by", "revoked_reason", "end_reason")
+_OPTIONAL_STR = ("revoked_by", "revoked_reason", "end_reason", "request_id")
 
 Item = dict[str, dict[str, Any]]
 
@@ -111,6 +112,8 @@ class SessionRecord:
     # Why an ended session ended ("the command exited with status 0", "the server did not
     # start: ..."); None while active, when revoked, or when the server was killed.
     end_reason: str | None = None
+    # The approved access request a require_approval session was started under (issue 21).
+    request_id: str | None = None
     ttl: int = field(kw_only=True)
 
     def __post_init__(self) -> None:
@@ -193,6 +196,7 @@ class SessionRecord:
             "revoked_reason": self.revoked_reason,
             "revoked_at": iso(self.revoked_at),
             "end_reason": self.end_reason,
+            "request_id": self.request_id,
         }
 
     def to_item(self) -> Item:
@@ -240,6 +244,7 @@ class SessionRecord:
                 revoked_reason=_s(item, "revoked_reason"),
                 revoked_at=decode_time(revoked_at["N"]) if revoked_at else None,
                 end_reason=_s(item, "end_reason"),
+                request_id=_s(item, "request_id"),
                 # Decimal-free: DynamoDB numbers arrive as strings; a float-looking ttl is
                 # tolerated because other writers may use TypeSerializer with Decimals.
                 ttl=int(float(_n(item, "ttl") or "0")),
