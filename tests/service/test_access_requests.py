@@ -335,3 +335,44 @@ def test_requests_csv_and_status_filter(clean: dict[str, str], enforced: Any, al
     assert all(",pending," in line for line in lines[1:])
     assert rid not in json.dumps(a.access_requests(mine=True, status="denied"))
     a.decide_request(rid, "cancel")
+
+
+def test_audit_shows_the_request_id_and_counts_require_approval_as_required(
+    clean: dict[str, str], enforced: Any, alice: Any, security: Any, tmp_path: Path
+) -> None:
+    a, s = client(enforced, alice), client(enforced, security)
+    rid = a.request_access(PROFILE, "fix incident INC-42 in production")["id"]
+    s.decide_request(rid, "approve")
+    grant = a.start(PROFILE)
+    r = as_security(
+        clean, "audit", "untracked-sessions", "--since", "1h", "--all", "--format", "json"
+    )
+    assert r.returncode in (0, 1), r.stderr
+    events = [e for e in json.loads(r.stdout)["events"] if e["session_id"] == grant.session_id]
+    assert events and events[0]["category"] == "tracked"
+    assert events[0]["request_id"] == rid and rid in events[0]["reason"]
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "policies:\n  - name: approve\n    match: {profile: prod-approve}\n"
+        "    effect: require_approval\n  - name: rest\n    effect: allow\n"
+    )
+    r = as_security(
+        clean,
+        "audit",
+        "session-compliance",
+        "--since",
+        "1h",
+        "--policy",
+        str(policy),
+        "--profile",
+        PROFILE,
+        "--format",
+        "json",
+    )
+    assert r.returncode in (0, 1), r.stderr
+    [row] = json.loads(r.stdout)["profiles"]
+    assert row["profile"] == PROFILE and row["required"] is True
+    assert rid in row["requests"]
+    r = as_security(clean, "audit", "session-compliance", "--since", "1h", "--policy", str(policy))
+    assert "sessions under access requests" in r.stdout and rid in r.stdout
+    a.decide_request(rid, "cancel")
