@@ -294,7 +294,10 @@ class SentinelService:
         iam = None if self.hard_revoke is None else self.hard_revoke(revoked, now)
         if iam is not None:
             note["message"] = iam
-        self.requests.user_revoked(revoked.user, caller.user, now)
+        try:  # best effort: the revoke stands; the sweep cancels what this could not
+            self.requests.user_revoked(revoked.user, caller.user, now)
+        except Exception as exc:
+            note["error"] = f"pending access requests not cancelled ({type(exc).__name__})"
         return {"session": revoked.to_export(now), "iam": iam}
 
     # -- a session's own life: renewal, end, and the caller's views ------------------------
