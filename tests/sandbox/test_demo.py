@@ -75,3 +75,14 @@ def test_demo_service_shows_each_move_beside_local_mode(
     assert "6 of 9 still work in local mode" in out
     assert "UserBlocked" in out and "AccessDenied" in out
     assert "CallerKindNotAllowed" in out and "ignored defaults.remote" in out
+
+
+@pytest.mark.slow
+def test_demo_walks_the_access_request_flow(demo: subprocess.CompletedProcess[str]) -> None:
+    out = demo.stdout
+    assert demo.returncode == 0, out[-3000:] + demo.stderr[-2000:]
+    for n in range(1, 8):
+        assert f"[approval {n}/7] PASS" in out, out[-4000:]
+    assert "SelfApproval" in out and "was revoked when the approval ended" in out
+    assert "webhook.jsonl got: approve, expire, request, session_start" in out
+    assert "approval walkthrough passed" in out

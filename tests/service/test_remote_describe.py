@@ -101,7 +101,7 @@ def test_config_show_names_the_service_and_what_it_says(alice_env, enforced):
     assert doc["remote"]["value"] == enforced.url
     assert doc["remote"]["source"] == "env SENTINEL_REMOTE"
     assert doc["service.user"]["value"] == "alice"
-    assert sorted(doc["service.profiles"]["value"]) == ["dev", "prod"]
+    assert sorted(doc["service.profiles"]["value"]) == ["dev", "prod", "prod-approve"]
     local = json.loads(
         sentinel(["config", "show", "--local", "--format", "json"], alice_env).stdout
     )

@@ -120,6 +120,8 @@ class ClassifiedEvent(msgspec.Struct, frozen=True, gc=False):
     profiles: tuple[str, ...]  # the candidate profile names (empty when unmapped)
     session_id: str | None = None
     gap: bool = False
+    # The access request a tracked session was started under (require_approval), if any.
+    request_id: str | None = None
 
     @property
     def tracked(self) -> bool:
@@ -134,6 +136,7 @@ class _Known:
     start: datetime
     end: datetime  # revocation, else expiry
     revoked: bool
+    request_id: str | None = None
 
 
 @dataclass
@@ -147,11 +150,20 @@ class LookupStats:
 
 
 def _known(rec: RecordLike) -> _Known | None:
-    if rec.id.startswith(BLOCK_PREFIX):
+    if rec.id.startswith((BLOCK_PREFIX, "request#")):  # blocks and access requests
         return None
     revoked = rec.status == "revoked" and rec.revoked_at is not None
     end = rec.revoked_at if revoked and rec.revoked_at is not None else rec.expires_at
-    return _Known(rec.profile, rec.source_identity, rec.role_arn, rec.started_at, end, revoked)
+    request_id = getattr(rec, "request_id", None)  # sessions under an access request
+    return _Known(
+        rec.profile,
+        rec.source_identity,
+        rec.role_arn,
+        rec.started_at,
+        end,
+        revoked,
+        request_id if isinstance(request_id, str) else None,
+    )
 
 
 @dataclass
@@ -262,7 +274,11 @@ class Classifier:
         cat, reason, session_id, profile = self._verdict(event)
         gap = cat in GAPS or (cat is Category.AWS_SERVICE and self.include_aws_service)
         if profile is not None:
-            return ClassifiedEvent(event, cat, reason, profile, (profile,), session_id, gap)
+            known = self._cache.get(session_id) if session_id else None
+            under = known.request_id if known is not None else None
+            return ClassifiedEvent(
+                event, cat, reason, profile, (profile,), session_id, gap, request_id=under
+            )
         label, candidates = self._attribution(event.role_arn)
         return ClassifiedEvent(event, cat, reason, label, candidates, session_id, gap)
 
@@ -331,7 +347,8 @@ class Classifier:
         why = self._replay(event, known)
         if why is not None:
             return (Category.REPLAYED, f"session {ident}'s SourceIdentity{via} {why}", ident, None)
-        return Category.TRACKED, f"server session {ident}{via}", ident, known.profile
+        under = f" under access request {known.request_id}" if known.request_id else ""
+        return Category.TRACKED, f"server session {ident}{via}{under}", ident, known.profile
 
     def _replay(self, event: IssuanceEvent, known: _Known) -> str | None:
         """Why an event with a real session's SourceIdentity is not that session, or None."""

@@ -146,6 +146,12 @@ def compliance_human(report: ComplianceReport, width: int = 120) -> str:
         )
     if report.rows:
         console.print(table)
+    for r in report.rows:
+        if r.requests:
+            console.print(
+                _text(f"{r.profile}: sessions under access requests {', '.join(r.requests)}"),
+                soft_wrap=True,
+            )
     s = report.summary()
     verdict = (
         "compliant: every profile that requires tracking was tracked"

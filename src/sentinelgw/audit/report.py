@@ -40,6 +40,7 @@ EVENT_FIELDS = (
     "profile",
     "reason",
     "count",
+    "request_id",
 )
 COMPLIANCE_FIELDS = ("profile", "required", "tracked", "untracked", "compliance", "gap")
 Accounts = Callable[[IssuanceEvent], tuple[str, ...]]
@@ -74,6 +75,7 @@ class EventItem:
     reason: str
     who: str  # for the human rendering only
     count: int = 1  # events this item stands for (an aggregated Athena row: more than 1)
+    request_id: str | None = None  # the access request of a session under require_approval
 
     @classmethod
     def of(cls, ce: ClassifiedEvent, accounts: Accounts = _accounts_of) -> EventItem:
@@ -100,6 +102,7 @@ class EventItem:
             reason=ce.reason,
             who=ev.who,
             count=ev.count,
+            request_id=ce.request_id,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -163,6 +166,8 @@ class ComplianceRow:
     required: bool
     tracked: int
     untracked: int
+    # Access requests whose sessions were seen tracked (require_approval profiles).
+    requests: tuple[str, ...] = ()
 
     @property
     def compliance(self) -> float:
@@ -174,7 +179,7 @@ class ComplianceRow:
         return self.required and self.untracked > 0
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "profile": self.profile,
             "required": self.required,
             "tracked": self.tracked,
@@ -182,6 +187,9 @@ class ComplianceRow:
             "compliance": self.compliance,
             "gap": self.gap,
         }
+        if self.requests:  # only rows with sessions under access requests
+            doc["requests"] = list(self.requests)
+        return doc
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,6 +308,7 @@ def build_compliance(
     aws_service) count in no row. ``only`` keeps just that profile's row.
     """
     rows: dict[str, list[int]] = {name: [0, 0] for name in also}
+    under: dict[str, set[str]] = {}
     counts = empty_counts()
     gaps = 0
     for ce in events:
@@ -307,6 +316,8 @@ def build_compliance(
         counts[ce.category] += n
         if ce.tracked:
             rows.setdefault(ce.profile or ce.event.who, [0, 0])[0] += n
+            if ce.request_id:
+                under.setdefault(ce.profile or ce.event.who, set()).add(ce.request_id)
         elif ce.gap:
             gaps += n
             for name in gap_rows(ce):
@@ -314,7 +325,8 @@ def build_compliance(
     if only is not None:
         rows = {only: rows.get(only, [0, 0])}
     table = tuple(
-        ComplianceRow(name, required(name), c[0], c[1]) for name, c in sorted(rows.items())
+        ComplianceRow(name, required(name), c[0], c[1], tuple(sorted(under.get(name, ()))))
+        for name, c in sorted(rows.items())
     )
     return ComplianceReport(
         iso(window.start) or "",

@@ -210,7 +210,10 @@ def requires_tracking(policy: Policy) -> Callable[[str], bool]:
     def required(profile: str) -> bool:
         # An unmapped role's row is named by its ARN, so a catch-all rule still covers it.
         rule = required_for_profile(policy, profile)
-        return rule is not None and rule.effect == Effect.REQUIRE_SERVER_SESSION
+        return rule is not None and rule.effect in (
+            Effect.REQUIRE_SERVER_SESSION,
+            Effect.REQUIRE_APPROVAL,
+        )
 
     return required
 

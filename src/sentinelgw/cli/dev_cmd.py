@@ -217,9 +217,12 @@ def _service_demo(directory: Path | None, keep: bool) -> bool:
     from sentinelgw.sandbox.service_demo import run_service_demo
 
     root = (directory / "service") if directory else Path(tempfile.mkdtemp(prefix="sentinel-demo-"))
+    approvals: list[bool] = []
     try:
-        moves = run_service_demo(directory=root, echo=lambda line: click.echo(line))
+        moves = run_service_demo(
+            directory=root, echo=lambda line: click.echo(line), approvals=approvals
+        )
     finally:
         if directory is None and not keep:
             shutil.rmtree(root, ignore_errors=True)
-    return all(m.passed for m in moves)
+    return all(m.passed for m in moves) and all(approvals) and bool(approvals)

@@ -47,6 +47,19 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "init": ("sentinelgw.cli.sessions_cmd", "init", "Provision Sentinel infrastructure."),
     "sessions": ("sentinelgw.cli.self_cmd", "sessions", "List your own sessions (the service)."),
     "end": ("sentinelgw.cli.self_cmd", "end", "End one of your sessions (the service)."),
+    "request": (
+        "sentinelgw.cli.request_cmd",
+        "request",
+        "Ask for access to a profile that needs approval.",
+    ),
+    "requests": ("sentinelgw.cli.request_cmd", "requests", "List access requests (the service)."),
+    "request-cancel": (
+        "sentinelgw.cli.request_cmd",
+        "request_cancel",
+        "Cancel one of your access requests.",
+    ),
+    "approve": ("sentinelgw.cli.request_cmd", "approve", "Approve an access request."),
+    "deny": ("sentinelgw.cli.request_cmd", "deny", "Deny an access request."),
     "server-sessions": (
         "sentinelgw.cli.sessions_cmd",
         "server_sessions",

@@ -210,6 +210,13 @@ def _render(d: dict[str, Any]) -> None:
     _say(f"table:    {table or 'none'}{where}; tracking {'on' if d['tracking'] else 'off'}")
     if d["max_server_duration"]:
         _say(f"max server credential lifetime: {d['max_server_duration']}")
+    if d.get("requires_approval"):
+        under = d.get("approved_request")
+        _say(
+            "approval: "
+            + (f"under approved request {under}" if under else "an approved access request")
+            + " (the credential service checks it)"
+        )
     if d["message"]:
         _say(f"denied:   {d['message']}")
 

@@ -132,12 +132,19 @@ def _decide(
         table, table_source = request.session_table, request.session_table_source
     server = Mode(request.mode) is Mode.SERVER or request.via_service
     tracking_possible = server and table is not None and not request.no_session_tracking
-    requires_server = rule.effect in (Effect.REQUIRE_SERVER, Effect.REQUIRE_SERVER_SESSION)
-    requires_tracking = rule.effect is Effect.REQUIRE_SERVER_SESSION
+    requires_approval = rule.effect is Effect.REQUIRE_APPROVAL
+    requires_server = rule.effect in (
+        Effect.REQUIRE_SERVER,
+        Effect.REQUIRE_SERVER_SESSION,
+        Effect.REQUIRE_APPROVAL,
+    )
+    requires_tracking = rule.effect in (Effect.REQUIRE_SERVER_SESSION, Effect.REQUIRE_APPROVAL)
 
     denial: str | None = None
     if rule.effect is Effect.DENY:
         denial = "deny"
+    elif requires_approval and not request.approved_request:
+        denial = "no_approval"
     elif requires_server and not server:
         denial = "not_server"
     elif requires_tracking and table is None:
@@ -161,6 +168,8 @@ def _decide(
         denial=denial,
         max_server_duration=rule.max_server_duration,
         skipped=skipped,
+        requires_approval=requires_approval,
+        approved_request=request.approved_request if requires_approval else None,
     )
 
 
@@ -182,6 +191,7 @@ def _generated_reason(rule: Rule, request: Request) -> str:
         Effect.DENY: "denies",
         Effect.REQUIRE_SERVER: "requires server mode for",
         Effect.REQUIRE_SERVER_SESSION: "requires server mode with session tracking for",
+        Effect.REQUIRE_APPROVAL: "requires an approved access request and a tracked session for",
     }[rule.effect]
     return f"rule {rule.name} {what} profile {request.profile}"
 
@@ -196,6 +206,8 @@ def fix_command(decision: Decision, request: Request) -> str | None:
     type fixes it. Otherwise ``--session-table`` is added when the table came from that flag
     or from the rule (naming it is harmless and says which table tracks the session).
     """
+    if decision.denial == "no_approval":
+        return approval_command(request.profile)
     if decision.allowed or decision.denial not in (
         "not_server",
         "no_session_table",
@@ -221,6 +233,11 @@ def fix_command(decision: Decision, request: Request) -> str | None:
         parts.append("--no-session-tracking")
     parts += ["--profile", request.profile]
     return " ".join(shlex.quote(p) for p in parts) + " -- ..."
+
+
+def approval_command(profile: str) -> str:
+    """The command that asks for access to a ``require_approval`` profile."""
+    return f'sentinel request --profile {shlex.quote(profile)} --justification "…"'
 
 
 def _table_from_rule(decision: Decision) -> bool:
@@ -270,6 +287,12 @@ def denial_message(decision: Decision, request: Request) -> str:
     tracked = " with session tracking" if decision.requires_session_tracking else ""
     if decision.denial == "deny":
         return f"{label} denies profile {profile}{because}"
+    if decision.denial == "no_approval":
+        return (
+            f"{label} requires an approved access request for profile {profile}{because}, and "
+            f"you have none that covers it now (approvals are kept by the credential "
+            f"service).{run}"
+        )
     if decision.denial == "not_server":
         if Mode(request.mode) is Mode.CONSOLE:
             return (

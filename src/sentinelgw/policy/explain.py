@@ -26,6 +26,8 @@ def explain_data(decision: Decision, request: Request) -> dict[str, Any]:
         "session_table": decision.session_table,
         "session_table_source": decision.session_table_source,
         "tracking": decision.tracking,
+        "requires_approval": decision.requires_approval,
+        "approved_request": decision.approved_request,
         "denial": decision.denial,
         "message": None if decision.allowed else denial_message(decision, request),
         "fix": fix_command(decision, request),

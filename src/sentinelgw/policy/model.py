@@ -21,6 +21,9 @@ class Effect(StrEnum):
     DENY = "deny"
     REQUIRE_SERVER = "require_server"
     REQUIRE_SERVER_SESSION = "require_server_session"
+    # As require_server_session, and only under an approved access request (issue 21): the
+    # credential service checks the request, so without the service it always denies.
+    REQUIRE_APPROVAL = "require_approval"
 
 
 class Mode(StrEnum):
@@ -132,6 +135,9 @@ class Request:
     # every credential request checked there), so a server or tracking requirement is met
     # whatever the client's mode.
     via_service: bool = False
+    # The id of an approved access request that covers this profile for this user now (only
+    # the credential service can know one); a require_approval rule denies without it.
+    approved_request: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,7 +147,7 @@ class Decision:
     ``effect`` is the matched rule's effect (None if no rule matched); ``allowed`` is the effect
     resolved for the request's mode and table. ``denial`` is None when allowed, else one of
     ``no_match``, ``deny``, ``not_server``, ``no_session_table``, ``tracking_disabled``,
-    ``untrusted_session_table``.
+    ``untrusted_session_table``, ``no_approval``.
     ``skipped`` lists ``(index, rule name, why it did not match)`` for each earlier rule.
     """
 
@@ -158,6 +164,9 @@ class Decision:
     denial: str | None
     max_server_duration: timedelta | None
     skipped: tuple[tuple[int, str | None, str], ...] = ()
+    # A require_approval rule matched: the approved request it was allowed under, if any.
+    requires_approval: bool = False
+    approved_request: str | None = None
 
 
 DENIALS = (
@@ -167,4 +176,5 @@ DENIALS = (
     "no_session_table",
     "tracking_disabled",
     "untrusted_session_table",
+    "no_approval",
 )

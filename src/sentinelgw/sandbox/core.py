@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import urllib.request
@@ -67,6 +68,8 @@ class Sandbox:
         self._service: Any = None
         self.service_document = self.root / "service" / "service.yaml"
         self.service_credentials = self.root / "service" / "credentials"
+        self.webhook_file = self.root / "webhook.jsonl"
+        self._webhook: Any = None
 
     # -- properties --------------------------------------------------------------------
 
@@ -166,6 +169,9 @@ class Sandbox:
         service, self._service = self._service, None
         if service is not None:
             service.stop()
+        webhook, self._webhook = self._webhook, None
+        if webhook is not None:
+            webhook.stop()
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()
@@ -297,6 +303,7 @@ class Sandbox:
         from sentinelgw.sandbox import service as s
         from sentinelgw.sandbox.recorder import Identity
 
+        self._add_approval_profile()
         service, security = s.provision_enforced(
             self._client("iam"),
             account=self.account_id,
@@ -332,7 +339,10 @@ class Sandbox:
                 f"\n[{s.ADMIN_PROFILE}]\naws_access_key_id = {admin.access_key_id}\n"
                 f"aws_secret_access_key = {admin.secret}\n"
             )
-        document = s.service_document_text(self.role_arns)
+        from sentinelgw.sandbox.webhook import WebhookReceiver
+
+        self._webhook = WebhookReceiver(self.webhook_file).start()
+        document = s.service_document_text(self.role_arns, self._webhook.url)
         p.write_file(self.service_document, document)
         p.write_file(self.service_credentials, s.service_credentials_text(service), private=True)
         self._client("ssm").put_parameter(Name=s.PARAMETER, Value=document, Type="String")
@@ -345,6 +355,33 @@ class Sandbox:
             document=self.service_document,
         )
         s.enforce_iam(self.endpoint_url)
+
+    def _add_approval_profile(self) -> None:
+        """The role of ``prod-approve`` (issue 21): only the service may assume it."""
+        from sentinelgw.sandbox import provision as p
+        from sentinelgw.sandbox import service as s
+
+        iam = self._client("iam")
+        name = f"sentinel-{s.APPROVAL_PROFILE}"
+        role = iam.create_role(
+            RoleName=name,
+            AssumeRolePolicyDocument=p.trust_policy(self.account_id),
+            Description=f"Sentinel sandbox role for profile {s.APPROVAL_PROFILE}",
+            MaxSessionDuration=43200,
+        )["Role"]
+        admin = json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+            }
+        )
+        iam.put_role_policy(RoleName=name, PolicyName="sandbox-admin", PolicyDocument=admin)
+        self.role_arns[s.APPROVAL_PROFILE] = str(role["Arn"])
+        with open(self.aws_config_file, "a", encoding="utf-8") as fh:
+            fh.write(
+                f"\n[profile {s.APPROVAL_PROFILE}]\nrole_arn = {role['Arn']}\n"
+                f"source_profile = {p.SOURCE_PROFILE}\nregion = {self.region}\n"
+            )
 
     def _create_table(self) -> None:
         # The same code as 'sentinel init sessions', so the sandbox table matches production.

@@ -42,8 +42,10 @@ ADMIN_USER = "admin"
 ADMIN_PROFILE = "admin"
 MOTO_S3_ACTIONS = ("s3:HeadBucket", "s3:HeadObject", "s3:PutPublicAccessBlock")
 PARAMETER = "/sentinel/tvm/policy"
-PROTECTED = ("prod",)
+PROTECTED = ("prod", "prod-approve")
 SANDBOX_MIN_SESSION = 2  # seconds: leases that short let tests and the demo show a lapse
+SANDBOX_SWEEP_SECONDS = 1.0
+APPROVAL_PROFILE = "prod-approve"  # under require_approval, approved by security (issue 21)
 
 
 @dataclass(frozen=True)
@@ -191,9 +193,32 @@ def _trust(principals: list[str]) -> dict[str, Any]:
     }
 
 
-def service_document_text(role_arns: dict[str, str]) -> str:
-    """The sandbox service's document: profiles, admins, and a policy keyed on role ARNs."""
+def service_document_text(role_arns: dict[str, str], webhook_url: str | None = None) -> str:
+    """The sandbox service's document: profiles, admins, and a policy keyed on role ARNs;
+    ``prod-approve`` under require_approval with ``security`` as approver, and notifications
+    to the sandbox's webhook receiver."""
     q = json.dumps
+    approval: list[str] = []
+    if APPROVAL_PROFILE in role_arns:
+        approval = [
+            "  - name: prod-approve",
+            "    match:",
+            f"      role_arn: {q(role_arns[APPROVAL_PROFILE])}",
+            "    effect: require_approval",
+            "    max_server_duration: 2h",
+            "    reason: Production changes need an approved access request",
+        ]
+    tail = [
+        "approvals:",
+        "  pending_expiry: 24h",
+        "  rules:",
+        "    - name: prod-approvers",
+        f"      match: {{profile: {APPROVAL_PROFILE}}}",
+        "      approvers: [security]",
+        "      approvals_needed: 1",
+    ]
+    if webhook_url:
+        tail += ["notifications:", f"  webhook_url: {q(webhook_url)}"]
     return "\n".join(
         [
             "# Sentinel sandbox credential service document: NOT FOR PRODUCTION",
@@ -201,6 +226,7 @@ def service_document_text(role_arns: dict[str, str]) -> str:
             *(f"  {name}: {{role_arn: {q(arn)}}}" for name, arn in sorted(role_arns.items())),
             "admins: [security]",
             "policies:",
+            *approval,
             "  - name: prod-tracked",
             "    match:",
             f"      role_arn: {q(role_arns['prod'])}",
@@ -211,6 +237,7 @@ def service_document_text(role_arns: dict[str, str]) -> str:
             f"      role_arn: {q(role_arns['dev'])}",
             "    effect: allow",
             "    reason: Development is open",
+            *(tail if approval else []),
             "",
         ]
     )
@@ -266,5 +293,9 @@ def start_service(
     server.wsgi.service = build_app(
         settings, session=session, log_stream=log, endpoint_url=endpoint_url
     )
+    from sentinelgw.service.access import start_sweeper
+
+    # Every second: short approvals in tests and the demo end (and revoke) promptly.
+    start_sweeper(server.wsgi.service.service, SANDBOX_SWEEP_SECONDS)
     server.start()
     return server

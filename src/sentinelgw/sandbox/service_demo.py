@@ -528,12 +528,23 @@ MOVES: tuple[tuple[str, Callable[[_Side], bool]], ...] = (
 )
 
 
-def _side(root: Path, remote: bool, echo: Callable[[str], None]) -> list[bool | None]:
+def _side(
+    root: Path,
+    remote: bool,
+    echo: Callable[[str], None],
+    approvals: list[bool] | None = None,
+) -> list[bool | None]:
     """Each move's outcome on one sandbox: True WORKS, False FAILS, None UNCLEAR."""
     sb = Sandbox(root, enforce_iam=remote)
     try:
         sb.start()
         side = _Side(sb, remote, echo)
+        if remote and approvals is not None:  # before the moves: one of them blocks alice
+            from sentinelgw.sandbox.approval_demo import run_approval_demo
+
+            echo("Access on request: prod-approve needs an approval by security")
+            approvals.append(run_approval_demo(side.env, side.sentinel, sb.root, echo))
+            echo("")
         results: list[bool | None] = []
         for title, move in MOVES:
             echo(f"- alice {title}")
@@ -552,9 +563,15 @@ def _side(root: Path, remote: bool, echo: Callable[[str], None]) -> list[bool | 
 
 
 def run_service_demo(
-    *, directory: Path | None = None, echo: Callable[[str], None] = print
+    *,
+    directory: Path | None = None,
+    echo: Callable[[str], None] = print,
+    approvals: list[bool] | None = None,
 ) -> tuple[MoveResult, ...]:
-    """Run every move in local mode, then against the service; the results side by side."""
+    """Run every move in local mode, then against the service; the results side by side.
+
+    With ``approvals`` (a list), the service side first walks the access-request flow
+    (:mod:`sentinelgw.sandbox.approval_demo`) and appends whether it passed."""
     root = Path(tempfile.mkdtemp(prefix="sentinel-demo-")) if directory is None else directory
     for line in textwrap.wrap(INTRO, WIDTH):
         echo(line)
@@ -563,7 +580,7 @@ def run_service_demo(
     local = _side(root / "local", False, echo)
     echo("")
     echo("The credential service: moto enforces IAM, the service decides")
-    service = _side(root / "service", True, echo)
+    service = _side(root / "service", True, echo, approvals)
     results = tuple(
         MoveResult(
             title,

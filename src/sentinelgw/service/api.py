@@ -11,6 +11,11 @@ and writes :class:`HttpResponse` back; nothing here knows which host it runs in.
 ``POST /v1/sessions/{id}/end``                    ``{proof, reason?}``: its creator ends it
 ``POST /v1/me/sessions``                          ``{proof, limit?}``: the caller's sessions
 ``POST /v1/me/decisions``                         ``{proof, profile?}``: read-only decisions
+``POST /v1/requests``                             ``{proof, profile, justification,
+                                                  duration_seconds?}``: ask for access
+``POST /v1/me/requests``                          ``{proof, mine?, pending?, status?}``
+``POST /v1/requests/{id}``                        ``{proof}``: one request
+``POST /v1/requests/{id}/{approve|deny|cancel}``  ``{proof, comment?}``
 ``GET  /v1/health``                               readiness, no secrets
 ================================================  ==========================================
 
@@ -47,7 +52,13 @@ _SESSION_CALL = re.compile(
     r"^/v1/sessions/(?P<id>[^/]{1,64})/(?P<call>credentials|revoke|renew|end)$"
 )
 # The caller's own views: read-only, and still each needs a proof.
-_CALLER_VIEWS = {"/v1/me/sessions": "my_sessions", "/v1/me/decisions": "my_decisions"}
+_CALLER_VIEWS = {
+    "/v1/me/sessions": "my_sessions",
+    "/v1/me/decisions": "my_decisions",
+    "/v1/me/requests": "my_requests",
+}
+# Access requests (sentinelgw.service.access).
+_REQUEST_CALL = re.compile(r"^/v1/requests/(?P<id>[^/]{1,64})(?:/(?P<call>approve|deny|cancel))?$")
 LOG_FIELDS = (
     "time",
     "request_id",
@@ -64,6 +75,9 @@ LOG_FIELDS = (
     "error",
     "client_ip",
     "user_agent",
+    "access_request",
+    "decision",
+    "comment",
 )
 
 
@@ -117,6 +131,10 @@ class ServiceApp:
     # Confirms AWSReservedSSO_* roles (see sentinelgw.service.caller); None trusts none.
     identity_center: IdentityCenterCheck | None = None
 
+    def __post_init__(self) -> None:
+        if self.service.event_log is None:
+            self.service.event_log = self.log.write
+
     def handle(self, request: HttpRequest) -> HttpResponse:
         request_id = new_id()
         note: dict[str, Any] = {"request_id": request_id}
@@ -166,6 +184,9 @@ class ServiceApp:
             return (200 if health["status"] == "ok" else 503), health
         m = _SESSION_CALL.match(path)
         view = _CALLER_VIEWS.get(path)
+        r = _REQUEST_CALL.match(path)
+        if path == "/v1/requests" or r is not None:
+            return self._request_route(request, r, note)
         if path != "/v1/sessions" and m is None and view is None:
             raise Refusal(404, "NotFound", "unknown path; the API is under /v1")
         _method(request, "POST")
@@ -181,6 +202,8 @@ class ServiceApp:
             return 200, self.service.sessions(caller, body, note)
         if view == "my_decisions":
             return 200, self.service.decisions(caller, body, note)
+        if view == "my_requests":
+            return 200, self.service.requests.listing(caller, body, note)
         if m is None:
             return 201, _grant_body(self.service.create_session(caller, body, note))
         if m.group("call") == "credentials":
@@ -190,6 +213,27 @@ class ServiceApp:
         if m.group("call") == "end":
             return 200, self.service.end(caller, m.group("id"), body, note)
         return 200, self.service.revoke(caller, m.group("id"), body, note)
+
+    def _request_route(
+        self, request: HttpRequest, r: re.Match[str] | None, note: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
+        _method(request, "POST")
+        call = None if r is None else (r.group("call") or "show")
+        note["event"] = "request_create" if r is None else f"request_{call}"
+        body = _json_body(request.body)
+        caller = caller_from_arn(
+            self.verifier.verify(body.get("proof"), self.clock(), also=request.origin),
+            self.identity_center,
+        )
+        note.update(user=caller.user, caller_arn=caller.arn)
+        self.service.admit(caller)
+        requests = self.service.requests
+        if r is None:
+            return 201, requests.create(caller, body, note)
+        if call == "show":
+            return 200, requests.show(caller, r.group("id"), note)
+        assert call is not None
+        return 200, requests.decide(caller, r.group("id"), call, body, note)
 
 
 def _method(request: HttpRequest, allowed: str) -> None:

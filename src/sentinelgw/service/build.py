@@ -14,10 +14,11 @@ from sentinelgw.service.caller import IdentityCenterRoles
 from sentinelgw.service.core import SentinelService
 from sentinelgw.service.document import DocumentSource, open_fetch
 from sentinelgw.service.hardrevoke import iam_revoker
+from sentinelgw.service.notify import Notifier
 from sentinelgw.service.proof import ProofVerifier, Transport, botocore_transport
 from sentinelgw.service.settings import ServiceSettings
 from sentinelgw.service.table import ServiceTable
-from sentinelgw.timeutil import utcnow
+from sentinelgw.timeutil import iso, utcnow
 
 # The service answers within a request's budget, so it retries its own AWS calls once unless
 # the host sets AWS_MAX_ATTEMPTS / AWS_RETRY_MODE.
@@ -54,15 +55,28 @@ def build_app(
         **retries_for(sess, SERVICE_MAX_ATTEMPTS),
     )
 
-    def client_for(service: str) -> Any:
+    def client_for(service: str, region: str | None = None) -> Any:
         return sess.client(
-            service, region_name=settings.region, endpoint_url=endpoint_url, config=config
+            service, region_name=region or settings.region, endpoint_url=endpoint_url, config=config
         )
 
     documents = DocumentSource(
         settings.policy, open_fetch(settings.policy, client_for), refresh=settings.refresh_seconds
     )
     table = ServiceTable(client_for("dynamodb"), settings.table)
+    log = ServiceLog(log_stream)
+
+    def notify_failed(event: str, kind: str, why: str) -> None:
+        log.write(
+            {
+                "time": iso(utcnow()),
+                "event": "notify_failed",
+                "code": kind,
+                "message": f"the {kind} notification of {event} was not delivered: {why}",
+            }
+        )
+
+    notifier = Notifier(sns=lambda region: client_for("sns", region), on_failure=notify_failed)
     service = SentinelService(
         service_id=settings.service_id,
         documents=documents,
@@ -72,6 +86,7 @@ def build_app(
         accounts=settings.accounts,
         hard_revoke=iam_revoker(client_for("iam"), table.store),
         min_session=timedelta(seconds=settings.min_session_seconds),
+        notifier=notifier,
     )
     verifier = ProofVerifier(
         service_id=settings.service_id,
@@ -81,7 +96,7 @@ def build_app(
     return ServiceApp(
         service=service,
         verifier=verifier,
-        log=ServiceLog(log_stream),
+        log=log,
         clock=utcnow,
         identity_center=IdentityCenterRoles(client_for("iam")),
     )

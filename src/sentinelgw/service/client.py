@@ -130,6 +130,34 @@ class ServiceClient:
         """The service's read-only decisions for the caller (one profile, or all)."""
         return self._post("/v1/me/decisions", {"profile": profile} if profile else {})
 
+    # -- access requests (require_approval profiles) ----------------------------------------
+
+    def request_access(
+        self, profile: str, justification: str, duration_seconds: int | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"profile": profile, "justification": justification}
+        if duration_seconds is not None:
+            body["duration_seconds"] = duration_seconds
+        return self._post("/v1/requests", body)
+
+    def access_requests(
+        self, *, mine: bool = False, pending: bool = False, status: str | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"mine": mine, "pending": pending}
+        if status:
+            body["status"] = status
+        return self._post("/v1/me/requests", body)
+
+    def access_request(self, request_id: str) -> dict[str, Any]:
+        return self._post(f"/v1/requests/{request_id}", {})
+
+    def decide_request(
+        self, request_id: str, action: str, comment: str | None = None
+    ) -> dict[str, Any]:
+        """``approve``, ``deny`` or ``cancel`` a request; the updated request."""
+        body = {"comment": comment} if comment else {}
+        return self._post(f"/v1/requests/{request_id}/{action}", body)
+
     def credentials(self, session_id: str) -> RemoteGrant:
         return _grant(self._post(f"/v1/sessions/{session_id}/credentials", {}))
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any
@@ -27,6 +27,7 @@ from typing import Any
 from sentinelgw.credentials.model import AwsCredentials
 from sentinelgw.errors import SentinelError, SessionNotFound
 from sentinelgw.policy import Decision, Mode, Request, denial_message, evaluate
+from sentinelgw.service.access import AccessRequests
 from sentinelgw.service.caller import ASSUMED_ROLE, SSO_ROLE_PATH, SSO_ROLE_PREFIX, Caller
 from sentinelgw.service.counter import RequestCounter
 from sentinelgw.service.document import (
@@ -36,6 +37,7 @@ from sentinelgw.service.document import (
     ServiceDocument,
     Target,
 )
+from sentinelgw.service.notify import Notifier
 from sentinelgw.service.ratelimit import RateLimiter
 from sentinelgw.service.refusal import Refusal, aws_failure
 from sentinelgw.service.table import ServiceTable, StoredSession
@@ -100,12 +102,33 @@ class SentinelService:
     # lapse in seconds).
     min_session: timedelta = MIN_SESSION
     limiter: RateLimiter = field(default_factory=RateLimiter)
+    # Announces access requests and their decisions (None: no notifications).
+    notifier: Notifier | None = None
+    # Writes a line to the service log for decisions no API call makes (the sweep's).
+    event_log: Callable[[dict[str, Any]], None] | None = None
+    _requests: AccessRequests | None = field(default=None, repr=False)
     _creds: dict[str, AwsCredentials] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         if self.counter is None:
             self.counter = RequestCounter(self.table.store, self.clock)
+
+    @property
+    def requests(self) -> AccessRequests:
+        """Access requests (:mod:`sentinelgw.service.access`)."""
+        if self._requests is None:
+            self._requests = AccessRequests(self)
+        return self._requests
+
+    def log_event(self, entry: dict[str, Any]) -> None:
+        if self.event_log is not None:
+            self.event_log({"time": iso(self.clock()), **entry})
+
+    def forget(self, session_id: str) -> None:
+        """Drop the credentials held for a session that ended."""
+        with self._lock:
+            self._creds.pop(session_id, None)
 
     # -- callers ------------------------------------------------------------------------
 
@@ -159,8 +182,12 @@ class SentinelService:
             if block is not None:
                 raise Refusal(403, "UserBlocked", block.describe())
         decision = self._decide(doc, caller, target, mode, now, note)
+        under = self._approval(decision, caller, target, now)
         renewable = _flag(body, "renewable")
         cap = decision.max_server_duration
+        if under is not None and under.ends_at is not None:  # never outlives the approval
+            left = under.ends_at - now
+            cap = min(cap, left) if cap is not None else left
         lifetime = _lifetime(
             body.get("duration_seconds"),
             cap,
@@ -181,6 +208,9 @@ class SentinelService:
             source_identity=source_identity,
             host=f"service {self.service_id}",
         )
+        if under is not None:
+            record = replace(record, request_id=under.id)
+            note["access_request"] = under.id
         note["session_id"] = session_id
         if renew_until is None:
             self.table.create(record, caller.arn)
@@ -194,6 +224,8 @@ class SentinelService:
             except SentinelError:
                 pass  # the record then expires by time; the AssumeRole failure is the answer
             raise
+        if under is not None:
+            self.requests.attach(under, session_id, caller.user, now)
         self._refuse_if_blocked_meanwhile(record, now)
         return _grant(record, creds, renew_until)
 
@@ -222,7 +254,7 @@ class SentinelService:
                 f"profile {record.profile} no longer leads to "
                 "this session's role; start a new session",
             )
-        self._decide(doc, caller, target, Mode.SERVER, now, note)
+        self._decide(doc, caller, target, Mode.SERVER, now, note, under=record.request_id)
         leased = stored is not None and stored.renew_until is not None
         creds = self._cached(session_id, now, record.expires_at, leased=leased) or self._assume(
             record, now, leased=leased
@@ -264,6 +296,10 @@ class SentinelService:
         iam = None if self.hard_revoke is None else self.hard_revoke(revoked, now)
         if iam is not None:
             note["message"] = iam
+        try:  # best effort: the revoke stands; the sweep cancels what this could not
+            self.requests.user_revoked(revoked.user, caller.user, now)
+        except Exception as exc:
+            note["error"] = f"pending access requests not cancelled ({type(exc).__name__})"
         return {"session": revoked.to_export(now), "iam": iam}
 
     # -- a session's own life: renewal, end, and the caller's views ------------------------
@@ -293,7 +329,9 @@ class SentinelService:
                 "ProfileChanged",
                 f"profile {record.profile} no longer leads to this session's role",
             )
-        decision = self._decide(doc, caller, target, Mode.SERVER, now, note)
+        decision = self._decide(
+            doc, caller, target, Mode.SERVER, now, note, under=record.request_id
+        )
         until = stored.renew_until
         if decision.max_server_duration is not None:  # the policy may have tightened since
             until = min(until, record.started_at + decision.max_server_duration)
@@ -468,7 +506,12 @@ class SentinelService:
         mode: Mode,
         now: datetime,
         note: dict[str, Any],
+        *,
+        under: str | None = None,
     ) -> Decision:
+        """Evaluate the policy for the caller; a ``require_approval`` rule is met by the
+        caller's approved request covering the profile now (``under``: only that request, the
+        one an existing session was started under)."""
         request = Request(
             profile=target.profile,
             user=caller.user,
@@ -480,6 +523,21 @@ class SentinelService:
             via_service=True,
         )
         decision = evaluate(doc.policy, request)
+        if decision.denial == "no_approval":
+            covering = self.requests.covering(
+                caller, target.profile, target.role_arn, now, only=under
+            )
+            if covering is not None:
+                request = replace(request, approved_request=covering.id)
+                decision = evaluate(doc.policy, request)
+            elif under is not None:
+                raise Refusal(
+                    403,
+                    "RequestEnded",
+                    f"the access request {under} this session was started under is no longer "
+                    "approved; ask again with: sentinel request --profile "
+                    f'{target.profile} --justification "…"',
+                )
         note["rule"] = decision.rule.name if decision.rule else None
         note["role_arn"] = target.role_arn
         if not decision.allowed:
@@ -490,6 +548,14 @@ class SentinelService:
             )
         _check_caller_kind(target, caller, decision)
         return decision
+
+    def _approval(self, decision: Decision, caller: Caller, target: Target, now: datetime) -> Any:
+        """The approved request a require_approval decision was allowed under, else None."""
+        if not decision.approved_request:
+            return None
+        return self.requests.covering(
+            caller, target.profile, target.role_arn, now, only=decision.approved_request
+        )
 
     def _cached(
         self, session_id: str, now: datetime, session_end: datetime, *, leased: bool = False

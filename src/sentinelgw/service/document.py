@@ -29,6 +29,10 @@ that fails keeps the last good document for ``max_stale`` seconds, then the serv
 policy protects (``require_server_session`` or ``require_server``) serves IAM users and Identity
 Center users only, so a blocked user cannot come back as a role session they started
 themselves; any other profile serves every kind.
+
+``approvals:`` (who approves access requests for ``require_approval`` profiles) and
+``notifications:`` (an SNS topic and/or a webhook) are described in
+:mod:`sentinelgw.service.approvals`.
 """
 
 from __future__ import annotations
@@ -44,9 +48,15 @@ from typing import Any
 from sentinelgw.errors import ConfigError, PolicyInvalid, SentinelError
 from sentinelgw.policy.loader import policy_from_doc
 from sentinelgw.policy.model import Policy
+from sentinelgw.service.approvals import (
+    ApprovalPolicy,
+    NotifyConfig,
+    parse_approvals,
+    parse_notifications,
+)
 from sentinelgw.yamlsrc import YamlDoc, YamlError, load_yaml
 
-SERVICE_KEYS = ("profiles", "admins", "limits")
+SERVICE_KEYS = ("profiles", "admins", "limits", "approvals", "notifications")
 CALLER_KINDS = ("iam-user", "identity-center")
 ROLE_CALLER = "role:"
 LIMIT_KEYS = {"session_starts_per_minute": 60, "revokes_per_minute": 10}
@@ -73,6 +83,9 @@ class ServiceDocument:
     admins: tuple[str, ...]
     source: str
     limits: dict[str, int] = field(default_factory=lambda: dict(LIMIT_KEYS))
+    # Who approves access requests, and where the service announces them (issue 21).
+    approvals: ApprovalPolicy = field(default_factory=ApprovalPolicy)
+    notifications: NotifyConfig = field(default_factory=NotifyConfig)
 
 
 def parse_document(text: str | bytes, filename: str) -> ServiceDocument:
@@ -91,10 +104,18 @@ def parse_document(text: str | bytes, filename: str) -> ServiceDocument:
     profiles = _profiles(doc, data.get("profiles"))
     admins = _admins(doc, data.get("admins"))
     limits = _limits(doc, data.get("limits"))
+    approvals = parse_approvals(doc, data.get("approvals"))
+    notifications = parse_notifications(doc, data.get("notifications"))
     rest = {k: v for k, v in data.items() if k not in SERVICE_KEYS}
     policy = policy_from_doc(YamlDoc(data=rest, filename=filename, lines=doc.lines))
     return ServiceDocument(
-        policy=policy, profiles=profiles, admins=admins, source=filename, limits=limits
+        policy=policy,
+        profiles=profiles,
+        admins=admins,
+        source=filename,
+        limits=limits,
+        approvals=approvals,
+        notifications=notifications,
     )
 
 

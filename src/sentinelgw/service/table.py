@@ -237,7 +237,7 @@ class ServiceTable:
             while len(found) < limit:
                 resp = self.client.query(**req)
                 for item in resp.get("Items", []):
-                    if not str(item.get("id", {}).get("S", "")).startswith("block#"):
+                    if not str(item.get("id", {}).get("S", "")).startswith(("block#", "request#")):
                         found.append(self._session(item))
                 last = resp.get("LastEvaluatedKey")
                 if not last:

@@ -48,6 +48,7 @@ EXPORT_FIELDS: tuple[str, ...] = (
     "revoked_at",
     "end_reason",
     "credentials_expire_at",
+    "request_id",
 )
 
 _ID = re.compile(r"^[0-9a-f]{16}$")
@@ -61,7 +62,7 @@ _STR_FIELDS = (
     "source_identity",
     "host",
 )
-_OPTIONAL_STR = ("revoked_by", "revoked_reason", "end_reason")
+_OPTIONAL_STR = ("revoked_by", "revoked_reason", "end_reason", "request_id")
 
 Item = dict[str, dict[str, Any]]
 
@@ -114,6 +115,8 @@ class SessionRecord:
     # Why an ended session ended ("the command exited with status 0", "the server did not
     # start: ..."); None while active, when revoked, or when the server was killed.
     end_reason: str | None = None
+    # The approved access request a require_approval session was started under (issue 21).
+    request_id: str | None = None
     ttl: int = field(kw_only=True)
     # The latest expiry of any credential issued for the session (STS's own expiry, which can
     # pass expires_at: STS issues at least 15 minutes). None for records that do not say.
@@ -218,6 +221,7 @@ class SessionRecord:
             "revoked_at": iso(self.revoked_at),
             "end_reason": self.end_reason,
             "credentials_expire_at": iso(self.credentials_expire_at),
+            "request_id": self.request_id,
         }
 
     def to_item(self) -> Item:
@@ -270,6 +274,7 @@ class SessionRecord:
                 revoked_reason=_s(item, "revoked_reason"),
                 revoked_at=decode_time(revoked_at["N"]) if revoked_at else None,
                 end_reason=_s(item, "end_reason"),
+                request_id=_s(item, "request_id"),
                 # Decimal-free: DynamoDB numbers arrive as strings; a float-looking ttl is
                 # tolerated because other writers may use TypeSerializer with Decimals.
                 ttl=int(float(_n(item, "ttl") or "0")),

@@ -53,6 +53,10 @@ DEFAULT_TABLE = DEFAULT_SESSION_TABLE
 # and an uncapped page would make an export's memory grow with the partition size.
 DEFAULT_PAGE_SIZE = 1000
 BLOCK_PREFIX = "block#"  # user blocks share the table; see sentinelgw.sessions.blocks
+# Access requests share it too, written only by the credential service
+# (sentinelgw.service.requests); like blocks, they are never read as sessions.
+REQUEST_PREFIX = "request#"
+_NOT_SESSIONS = (BLOCK_PREFIX, REQUEST_PREFIX)
 # The server's writes (request counts, expiry) apply only to a session never revoked.
 _STILL_ACTIVE = "#s = :active AND attribute_not_exists(revoked_at)"
 # An ended session one of whose credentials may still be valid (see SessionStore.revoke).
@@ -294,7 +298,7 @@ class SessionStore:
 
     def get(self, id: str) -> SessionRecord | None:
         """The record for ``id`` (consistent read), or None (also for a ``block#`` id)."""
-        if id.startswith(BLOCK_PREFIX):
+        if id.startswith(_NOT_SESSIONS):
             return None
         self.read_calls += 1
         with translating(self.client, self.table, "GetItem"):
@@ -324,7 +328,7 @@ class SessionStore:
 
     def batch_get(self, ids: Iterable[str]) -> dict[str, SessionRecord]:
         """Records for ``ids`` (deduplicated; unknown ids are absent from the result)."""
-        unique = list(dict.fromkeys(i for i in ids if i and not i.startswith(BLOCK_PREFIX)))
+        unique = list(dict.fromkeys(i for i in ids if i and not i.startswith(_NOT_SESSIONS)))
         found: dict[str, SessionRecord] = {}
         for start in range(0, len(unique), BATCH_LIMIT):
             chunk = unique[start : start + BATCH_LIMIT]
@@ -534,7 +538,7 @@ def open_store(app: App, table_flag: str | None, region_flag: str | None) -> Ses
 
 def _is_block(item: Item) -> bool:
     ident = item.get("id", {}).get("S", "") if isinstance(item, dict) else ""
-    return isinstance(ident, str) and ident.startswith(BLOCK_PREFIX)
+    return isinstance(ident, str) and ident.startswith(_NOT_SESSIONS)
 
 
 def _key(id: str) -> dict[str, dict[str, str]]:

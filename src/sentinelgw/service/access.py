@@ -1,0 +1,611 @@
+"""Access requests at the credential service: ask, approve, deny, cancel, list, expire.
+
+Each call takes a verified :class:`Caller` (from a proof) and plain values, decides with the
+service's own document (``approvals:``) and table, and returns data or raises
+:class:`Refusal`; nothing the client sends names a policy, an approver or a table. Every
+decision is written on the request (who, their ARN, when, the comment) and in the service log
+(the ``note`` the API logs), and announced through :mod:`sentinelgw.service.notify`.
+
+Rules: a requester never approves or denies their own request (same ARN or same human); only an
+approver of the rule covering the profile decides; a request that is not pending cannot be
+decided; an approver counts once. A blocked requester's pending requests are cancelled, as are
+a user's pending requests when the service revokes one of their sessions. :meth:`sweep` marks
+requests past their time ``expired`` and revokes the sessions started under an approval that
+ended (hard, where the service has hard revocation).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from datetime import datetime, timedelta
+from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING, Any
+
+from sentinelgw.errors import SentinelError, SessionNotFound
+from sentinelgw.policy import Mode, Request, evaluate
+from sentinelgw.policy.evaluate import mismatch
+from sentinelgw.service.approvals import ApprovalRule, is_approver
+from sentinelgw.service.caller import Caller
+from sentinelgw.service.document import ServiceDocument, Target
+from sentinelgw.service.notify import Notice
+from sentinelgw.service.refusal import Refusal
+from sentinelgw.service.requests import (
+    FINAL,
+    MAX_COMMENT,
+    MAX_JUSTIFICATION,
+    MIN_JUSTIFICATION,
+    STATES,
+    AccessRequest,
+    RequestDecision,
+    RequestTable,
+    is_request_id,
+)
+from sentinelgw.sourceidentity import new_id
+from sentinelgw.timeutil import format_duration, iso
+
+if TYPE_CHECKING:
+    from sentinelgw.service.core import SentinelService
+
+SERVICE_ACTOR = "sentinel-service"
+MAX_REQUEST = timedelta(hours=12)
+
+
+class AccessRequests:
+    """The request calls of :class:`SentinelService` (``service.requests``)."""
+
+    def __init__(self, service: SentinelService) -> None:
+        self.service = service
+        self.table = RequestTable(service.table.client, service.table.table)
+
+    # -- the calls ----------------------------------------------------------------------
+
+    def create(self, caller: Caller, body: dict[str, Any], note: dict[str, Any]) -> dict[str, Any]:
+        from sentinelgw.service.core import _required, _target
+
+        s = self.service
+        profile = _required(body, "profile")
+        note["profile"] = profile
+        justification = _justification(body.get("justification"))
+        doc = s.document()
+        wait = s.limiter.take(f"requests:{caller.user}", doc.limits["session_starts_per_minute"])
+        if wait is not None:
+            raise Refusal(
+                429,
+                "TooManyRequests",
+                f"user {caller.user} asked too often in the last minute; try again in {wait}s",
+                headers={"Retry-After": str(wait)},
+            )
+        target = _target(doc, profile)
+        now = s.clock()
+        for human in caller.humans:
+            block = s.table.block(human, now)
+            if block is not None:
+                raise Refusal(403, "UserBlocked", block.describe())
+        decision = evaluate(doc.policy, self._policy_request(caller, target, now))
+        if decision.denial != "no_approval":
+            if decision.allowed:
+                raise Refusal(
+                    409,
+                    "ApprovalNotRequired",
+                    f"profile {profile} needs no approval for you; run: sentinel exec --remote "
+                    f"URL --profile {profile} -- ...",
+                )
+            from sentinelgw.service.core import _service_denial
+
+            raise Refusal(
+                403,
+                "PolicyDenied",
+                "Sentinel policy denied this request: "
+                + _service_denial(decision, self._policy_request(caller, target, now)),
+            )
+        cap = min(decision.max_server_duration or MAX_REQUEST, MAX_REQUEST)
+        duration = self._duration(body.get("duration_seconds"), doc, cap)
+        for old in self.table.all():
+            state = old.effective_status(now)
+            if (
+                old.requester_arn == caller.arn
+                and old.profile == profile
+                and state in ("pending", "approved")
+            ):
+                raise Refusal(
+                    409,
+                    "RequestExists",
+                    f"you already have request {old.id} for profile {profile} ({state}); "
+                    f"cancel it first with: sentinel request-cancel {old.id}",
+                )
+        rule = approval_rule(doc, target, caller.user, now)
+        request = AccessRequest(
+            id=new_id(),
+            requester=caller.user,
+            requester_arn=caller.arn,
+            profile=profile,
+            role_arn=target.role_arn,
+            justification=justification,
+            duration=duration,
+            status="pending",
+            created_at=now,
+            pending_until=now + doc.approvals.pending_expiry,
+            approvals_needed=rule.approvals_needed if rule else 1,
+            approval_rule=rule.name if rule else None,
+        )
+        auto = rule is not None and any(
+            mismatch(cond, self._policy_request(caller, target, now)) is None
+            for cond in rule.auto_approve
+        )
+        if auto:
+            request = replace(
+                request,
+                status="approved",
+                approved_at=now,
+                ends_at=now + duration,
+                decisions=(
+                    RequestDecision(
+                        action="auto-approve",
+                        by=SERVICE_ACTOR,
+                        by_arn=SERVICE_ACTOR,
+                        at=now,
+                        comment=f"auto-approved by approval rule {rule.name if rule else '?'}",
+                    ),
+                ),
+            )
+        self.table.create(request)
+        note.update(access_request=request.id, decision="auto-approve" if auto else "request")
+        note["message"] = f"access request for {profile}, {format_duration(duration)}" + (
+            " (auto-approved)" if auto else ""
+        )
+        self._notify(doc, "request", request, f"{caller.user} asks for access to {profile}")
+        if auto:
+            self._notify(doc, "approve", request, f"access to {profile} was auto-approved")
+        return self._export(request, now, doc, caller)
+
+    def decide(
+        self,
+        caller: Caller,
+        request_id: str,
+        action: str,
+        body: dict[str, Any],
+        note: dict[str, Any],
+    ) -> dict[str, Any]:
+        """``approve``, ``deny`` or ``cancel`` one request."""
+        s = self.service
+        note["access_request"] = request_id
+        note["decision"] = action
+        comment = _comment(body.get("comment"))
+        if comment:
+            note["comment"] = comment
+        doc = s.document()
+        now = s.clock()
+        request = self._get(request_id)
+        note["profile"] = request.profile
+        state = request.effective_status(now)
+        own = request.requester_arn == caller.arn or request.requester in caller.humans
+        admin = any(fnmatchcase(caller.user, a) for a in doc.admins)
+        if action == "cancel":
+            if not own and not admin:
+                raise Refusal(
+                    403,
+                    "NotRequester",
+                    f"request {request_id} is not yours; only its requester (or the service "
+                    "document's admins) may cancel it",
+                )
+            if state not in ("pending", "approved"):
+                raise Refusal(409, "RequestNotOpen", f"request {request_id} is already {state}")
+            return self._close(doc, request, "cancelled", caller, comment, now, note)
+        if own:
+            raise Refusal(
+                403,
+                "SelfApproval",
+                f"you cannot {action} your own request {request_id}; another approver must "
+                "decide it (cancel it with sentinel request-cancel)",
+            )
+        target = doc.profiles.get(request.profile)
+        rule = (
+            approval_rule(doc, target, request.requester, now)
+            if target is not None and target.role_arn == request.role_arn
+            else None
+        )
+        if not is_approver(rule, caller.user, doc.admins):
+            raise Refusal(
+                403,
+                "NotAnApprover",
+                f"user {caller.user} is not an approver for profile {request.profile} in the "
+                "service document's approvals",
+            )
+        if state != "pending":
+            raise Refusal(
+                409,
+                "RequestNotPending",
+                f"request {request_id} is {state}, not pending; nothing was changed",
+            )
+        if caller.arn in request.approvers():
+            raise Refusal(409, "AlreadyApproved", f"you already approved request {request_id}")
+        if s.table.block(request.requester, now) is not None:
+            self._close(doc, request, "cancelled", None, "the requester is blocked", now, {})
+            raise Refusal(
+                409,
+                "RequesterBlocked",
+                f"the requester of {request_id} is blocked; the request was cancelled",
+            )
+        if action == "deny":
+            return self._close(doc, request, "denied", caller, comment, now, note)
+        decision = RequestDecision(
+            action="approve", by=caller.user, by_arn=caller.arn, at=now, comment=comment
+        )
+        decisions = (*request.decisions, decision)
+        count = len({d.by_arn for d in decisions if d.action == "approve"})
+        assert rule is not None
+        updated = replace(request, decisions=decisions)
+        if count >= rule.approvals_needed:
+            updated = replace(
+                updated, status="approved", approved_at=now, ends_at=now + request.duration
+            )
+        updated = self.table.replace(request, updated)
+        note["message"] = (
+            f"approved ({count} of {rule.approvals_needed})"
+            if updated.status == "pending"
+            else f"approved until {iso(updated.ends_at)}"
+        )
+        self._notify(
+            doc,
+            "approve",
+            updated,
+            f"{caller.user} approved access to {request.profile} for {request.requester}",
+            comment=comment,
+        )
+        return self._export(updated, now, doc, caller)
+
+    def listing(self, caller: Caller, body: dict[str, Any], note: dict[str, Any]) -> dict[str, Any]:
+        s = self.service
+        doc = s.document()
+        now = s.clock()
+        status = body.get("status")
+        if status is not None and status not in STATES:
+            raise Refusal(400, "BadRequest", f"status must be one of {', '.join(STATES)}")
+        mine, pending = bool(body.get("mine")), bool(body.get("pending"))
+        self.sweep(now)
+        admin = any(fnmatchcase(caller.user, a) for a in doc.admins)
+        rows = []
+        for request in self.table.all():
+            own = request.requester_arn == caller.arn
+            may_decide = self._may_decide(doc, request, caller, now)
+            if mine and not own:
+                continue
+            if pending and not (may_decide and request.effective_status(now) == "pending"):
+                continue
+            if not (own or may_decide or admin):
+                continue
+            if status and request.effective_status(now) != status:
+                continue
+            rows.append(self._export(request, now, doc, caller))
+        return {"user": caller.user, "requests": rows}
+
+    def show(self, caller: Caller, request_id: str, note: dict[str, Any]) -> dict[str, Any]:
+        doc = self.service.document()
+        now = self.service.clock()
+        note["access_request"] = request_id
+        request = self._get(request_id)
+        admin = any(fnmatchcase(caller.user, a) for a in doc.admins)
+        if not (
+            request.requester_arn == caller.arn
+            or admin
+            or self._may_decide(doc, request, caller, now)
+        ):
+            raise Refusal(404, "RequestNotFound", f"no request {request_id} for you")
+        return self._export(request, now, doc, caller)
+
+    # -- used by the session calls -------------------------------------------------------
+
+    def covering(
+        self, caller: Caller, profile: str, role_arn: str, now: datetime, only: str | None = None
+    ) -> AccessRequest | None:
+        """The caller's approved request that covers ``profile`` now (``only``: that one)."""
+        if only is not None:
+            found = self.table.get(only)
+            candidates = [found] if found is not None else []
+        else:
+            candidates = self.table.all()
+        for request in candidates:
+            if (
+                request.requester_arn == caller.arn
+                and request.profile == profile
+                and request.role_arn == role_arn
+                and request.usable(now)
+            ):
+                return request
+        return None
+
+    def attach(self, request: AccessRequest, session_id: str, user: str, now: datetime) -> None:
+        """Record a session started under ``request`` and announce it (best effort: the
+        session record carries the request id whatever happens here)."""
+        for _ in range(3):
+            current = self.table.get(request.id) or request
+            try:
+                self.table.replace(
+                    current, replace(current, sessions=(*current.sessions, session_id))
+                )
+                break
+            except Refusal as exc:
+                if exc.code != "RequestChanged":
+                    break
+        try:
+            doc = self.service.document()
+        except Refusal:
+            return
+        self._notify(
+            doc,
+            "session_start",
+            request,
+            f"{user} started session {session_id} on {request.profile} under request {request.id}",
+        )
+
+    def user_revoked(self, user: str, by: str, now: datetime) -> int:
+        """Cancel ``user``'s pending requests (their session was revoked, or they are
+        blocked); returns how many."""
+        try:
+            doc = self.service.document()
+        except Refusal:
+            return 0
+        count = 0
+        for request in self.table.all():
+            if request.requester == user and request.effective_status(now) == "pending":
+                try:
+                    self._close(doc, request, "cancelled", None, f"user revoked by {by}", now, {})
+                    count += 1
+                except Refusal:
+                    pass
+        return count
+
+    def sweep(self, now: datetime) -> list[str]:
+        """Expire what is past its time, cancel blocked requesters' pending requests, and
+        revoke sessions under an approval that ended. Returns the ids it changed."""
+        doc = self.service.document()
+        changed = []
+        for request in self.table.all(now):
+            stored, state = request.status, request.effective_status(now)
+            try:
+                if stored in ("pending", "approved") and state == "expired":
+                    self._close(doc, request, "expired", None, "", now, {}, revoke_hard=True)
+                    changed.append(request.id)
+                elif stored == "pending" and self.service.table.block(request.requester, now):
+                    self._close(
+                        doc, request, "cancelled", None, "the requester is blocked", now, {}
+                    )
+                    changed.append(request.id)
+            except Refusal:
+                continue  # changed meanwhile; the next sweep sees it
+        return changed
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _close(
+        self,
+        doc: ServiceDocument,
+        request: AccessRequest,
+        status: str,
+        caller: Caller | None,
+        comment: str,
+        now: datetime,
+        note: dict[str, Any],
+        *,
+        revoke_hard: bool = True,
+    ) -> dict[str, Any]:
+        action = {"cancelled": "cancel", "denied": "deny", "expired": "expire"}[status]
+        by = caller.user if caller else SERVICE_ACTOR
+        decision = RequestDecision(
+            action=action,
+            by=by,
+            by_arn=caller.arn if caller else SERVICE_ACTOR,
+            at=now,
+            comment=comment,
+        )
+        reason = {
+            "cancelled": f"cancelled by {by}",
+            "denied": f"denied by {by}",
+            "expired": "the approval ended"
+            if request.status == "approved"
+            else "no decision before it expired",
+        }[status]
+        if comment and status != "expired":
+            reason += f": {comment}"
+        updated = self.table.replace(
+            request,
+            replace(
+                request,
+                status=status,
+                decisions=(*request.decisions, decision),
+                end_reason=reason[:600],
+                ends_at=min(request.ends_at, now) if request.ends_at else None,
+            ),
+        )
+        note["message"] = reason
+        revoked = self._revoke_sessions(updated, now, reason) if revoke_hard else 0
+        if revoked:
+            note["message"] = f"{reason}; revoked {revoked} session(s)"
+        event = {"cancelled": "cancel", "denied": "deny", "expired": "expire"}[status]
+        self._notify(
+            doc,
+            event,
+            updated,
+            f"access request {request.id} of {request.requester} for {request.profile} {status}",
+            comment=comment,
+        )
+        if not note.get("event"):  # not an API call's own decision: a line of its own
+            self.service.log_event(
+                {
+                    "event": f"request_{action}",
+                    "user": by,
+                    "profile": request.profile,
+                    "access_request": request.id,
+                    "decision": action,
+                    "message": note.get("message") or reason,
+                }
+            )
+        return self._export(updated, now, doc, caller)
+
+    def _revoke_sessions(self, request: AccessRequest, now: datetime, reason: str) -> int:
+        s = self.service
+        count = 0
+        for session_id in request.sessions:
+            try:
+                revoked = s.table.store.revoke(
+                    session_id, SERVICE_ACTOR, f"access request {request.id}: {reason}", now
+                )
+            except SessionNotFound:
+                continue  # already ended
+            except SentinelError:
+                continue  # the record then ends by time (its end is capped at the approval's)
+            s.forget(session_id)
+            count += 1
+            if s.hard_revoke is not None:
+                try:
+                    s.hard_revoke(revoked, now)
+                except Exception:  # noqa: S110 - the session is revoked in the table already
+                    pass
+        return count
+
+    def _get(self, request_id: str) -> AccessRequest:
+        if not is_request_id(request_id):
+            raise Refusal(404, "RequestNotFound", "no such request (ids are 16 hex characters)")
+        request = self.table.get(request_id)
+        if request is None:
+            raise Refusal(404, "RequestNotFound", f"no request {request_id}")
+        return request
+
+    def _may_decide(
+        self, doc: ServiceDocument, request: AccessRequest, caller: Caller, now: datetime
+    ) -> bool:
+        if request.requester_arn == caller.arn or request.requester in caller.humans:
+            return False
+        target = doc.profiles.get(request.profile)
+        if target is None:
+            return False
+        return is_approver(
+            approval_rule(doc, target, request.requester, now), caller.user, doc.admins
+        )
+
+    def _policy_request(self, caller: Caller, target: Target, now: datetime) -> Request:
+        return Request(
+            profile=target.profile,
+            user=caller.user,
+            mode=Mode.SERVER,
+            at=now,
+            session_table=self.service.table.table,
+            session_table_source="the service",
+            role_arn=target.role_arn,
+            via_service=True,
+        )
+
+    def _duration(self, raw: Any, doc: ServiceDocument, cap: timedelta) -> timedelta:
+        if raw is None:
+            return min(doc.approvals.default_duration, cap)
+        low = int(self.service.min_session.total_seconds())
+        if not isinstance(raw, int) or isinstance(raw, bool) or not low <= raw <= 43200:
+            raise Refusal(
+                400, "BadRequest", f"duration_seconds must be a whole number from {low} to 43200"
+            )
+        wanted = timedelta(seconds=raw)
+        if wanted > cap:
+            raise Refusal(
+                400,
+                "DurationTooLong",
+                f"the policy allows at most {format_duration(cap)} for this profile",
+            )
+        return wanted
+
+    def _export(
+        self, request: AccessRequest, now: datetime, doc: ServiceDocument, caller: Caller | None
+    ) -> dict[str, Any]:
+        row = request.to_export(now)
+        if caller is not None:
+            row["you_may_decide"] = self._may_decide(doc, request, caller, now)
+        return row
+
+    def _notify(
+        self,
+        doc: ServiceDocument,
+        event: str,
+        request: AccessRequest,
+        title: str,
+        *,
+        comment: str = "",
+    ) -> None:
+        notifier = self.service.notifier
+        if notifier is None:
+            return
+        lines = [
+            ("request", request.id),
+            ("requester", request.requester),
+            ("profile", request.profile),
+            ("status", request.status),
+            ("duration", format_duration(request.duration)),
+            ("justification", request.justification),
+        ]
+        if comment:
+            lines.append(("comment", comment))
+        if request.ends_at and request.status == "approved":
+            lines.append(("usable until", iso(request.ends_at) or ""))
+        notifier.send(
+            doc.notifications,
+            Notice(
+                event=event,
+                title=title,
+                lines=tuple(lines),
+                fields={
+                    "request_id": request.id,
+                    "requester": request.requester,
+                    "profile": request.profile,
+                    "status": request.status,
+                },
+            ),
+        )
+
+
+def start_sweeper(service: SentinelService, interval: float) -> threading.Event:
+    """Run :meth:`AccessRequests.sweep` every ``interval`` seconds on a daemon thread (a
+    long-running host); set the returned event to stop it. A failing sweep is retried."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(interval):
+            try:
+                service.requests.sweep(service.clock())
+            except Exception:  # noqa: S112 - the table or document is down; try again later
+                continue
+
+    threading.Thread(target=loop, name="sentinel-sweep", daemon=True).start()
+    return stop
+
+
+def approval_rule(
+    doc: ServiceDocument, target: Target, requester: str, now: datetime
+) -> ApprovalRule | None:
+    """The first approval rule whose match (profile, role_arn) covers ``target``."""
+    request = Request(
+        profile=target.profile, user=requester, mode=Mode.SERVER, at=now, role_arn=target.role_arn
+    )
+    for rule in doc.approvals.rules:
+        if mismatch(rule.match, request) is None:
+            return rule
+    return None
+
+
+def _justification(raw: Any) -> str:
+    if not isinstance(raw, str) or not MIN_JUSTIFICATION <= len(raw.strip()) <= MAX_JUSTIFICATION:
+        raise Refusal(
+            400,
+            "BadJustification",
+            f"the justification must be {MIN_JUSTIFICATION} to {MAX_JUSTIFICATION} characters",
+        )
+    return raw.strip()
+
+
+def _comment(raw: Any) -> str:
+    if raw is None:
+        return ""
+    if not isinstance(raw, str) or len(raw) > MAX_COMMENT:
+        raise Refusal(400, "BadComment", f"a comment is text of at most {MAX_COMMENT} characters")
+    return raw.strip()
+
+
+__all__ = ["FINAL", "AccessRequests", "approval_rule"]
