@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sentinelgw.sandbox.demo import WIDTH, command_lines
 from sentinelgw.sandbox.webhook import read_messages
 
 PROFILE = "prod-approve"
@@ -55,8 +57,8 @@ def run_approval_demo(
 
     def run(*args: str, security: bool = False) -> subprocess.CompletedProcess[str]:
         who = ["--aws-profile", "security"] if security else []
-        shown = " ".join(["sentinel", *who, *args])
-        echo(f"  $ {shown[:150]}")
+        for line in command_lines(["sentinel", *who, *(_shown(a) for a in args)]):
+            echo(line)
         return subprocess.run(
             [*sentinel, *who, *args],
             env=env,
@@ -171,10 +173,25 @@ def run_approval_demo(
     for n, (title, step) in enumerate(steps, 1):
         echo(f"[approval {n}/{STEPS}] {title}")
         try:
-            echo(f"[approval {n}/{STEPS}] PASS: {step()}")
+            _say(echo, f"[approval {n}/{STEPS}] PASS: {step()}")
         except (_Failed, ValueError, KeyError, subprocess.TimeoutExpired) as exc:
-            echo(f"[approval {n}/{STEPS}] FAIL: {exc}")
+            _say(echo, f"[approval {n}/{STEPS}] FAIL: {exc}")
             ok = False
             break
     echo("approval walkthrough passed" if ok else "approval walkthrough FAILED: see the step above")
     return ok
+
+
+def _shown(word: str) -> str:
+    """A word as the demo prints it: the interpreter by name, a program by what it does."""
+    if word == sys.executable:
+        return "python"
+    if "\n" in word:
+        return "<a program that fetches credentials every second until refused>"
+    return word
+
+
+def _say(echo: Callable[[str], None], text: str) -> None:
+    """``text`` wrapped between words to the demo's width (nothing cut)."""
+    for line in textwrap.wrap(text, WIDTH, subsequent_indent="    ", break_on_hyphens=False):
+        echo(line)
