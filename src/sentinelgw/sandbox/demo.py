@@ -114,7 +114,9 @@ def run_demo(
     sb = Sandbox(root)
     try:
         sb.start()
-        echo(f"sandbox: {sb.endpoint_url}, folder {root}")
+        # Two lines: the folder can be long (under a test runner's temporary folder).
+        echo(f"sandbox: {sb.endpoint_url}")
+        echo(f"folder:  {root}")
         return _Walkthrough(sb, echo).run()
     finally:
         sb.stop()
