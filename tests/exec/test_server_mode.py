@@ -151,6 +151,7 @@ def test_wrong_token_is_refused_on_the_wire(run_sentinel) -> None:
     assert out.stdout.strip() == "403"
 
 
+@pytest.mark.slow  # a live server session, revoked while its child keeps asking
 def test_revocation_while_the_child_runs(run_sentinel, sandbox_env) -> None:
     with probe(sandbox_env, "--profile", "prod") as proc:
         sid = session_id_of(proc)

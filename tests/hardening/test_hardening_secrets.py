@@ -97,6 +97,7 @@ def leak_env(sandbox_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
     return {**sandbox_env, "TMPDIR": str(tmpdir)}
 
 
+@pytest.mark.slow  # runs every command and format once (about 40 sentinel processes)
 def test_no_command_leaks_a_secret(
     sandbox: Any, leak_env: dict[str, str], tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

@@ -83,6 +83,7 @@ def document(enforced):
         write(original)
 
 
+@pytest.mark.slow  # the real AWS CLI and a boto3 child, each through remote exec
 def test_remote_exec_serves_the_aws_cli_and_a_boto3_child(alice_env):
     aws = sentinel(
         [

@@ -85,6 +85,7 @@ def test_unknown_status_is_a_usage_error(mixed: SessionStore) -> None:
         list(mixed.query(status="paused"))
 
 
+@pytest.mark.slow  # 2,500 records through moto's GSI query, which costs about 5 ms an item
 def test_paging_2500_records_with_small_pages(ddb: Any, store: SessionStore) -> None:
     records = [
         record(
