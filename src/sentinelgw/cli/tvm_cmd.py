@@ -63,7 +63,7 @@ def serve(
     env = dict(os.environ)
     settings = settings_from_file(config_file, env) if config_file else settings_from({}, env)
     app = build_app(settings)
-    from sentinelgw.service.access import start_sweeper
+    from sentinelgw.service.sweep import start_sweeper
 
     start_sweeper(app.service, 30.0)  # expire access requests, end sessions under them
     server = ServiceServer(

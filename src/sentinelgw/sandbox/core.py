@@ -304,6 +304,9 @@ class Sandbox:
         from sentinelgw.sandbox.recorder import Identity
 
         self._add_approval_profile()
+        from sentinelgw.sandbox.approvers import provision_approvers
+
+        approvers = provision_approvers(self._client)
         service, security = s.provision_enforced(
             self._client("iam"),
             account=self.account_id,
@@ -311,6 +314,7 @@ class Sandbox:
             table=self.table,
             role_arns=self.role_arns,
             alice_arn=alice.arn,
+            approvers=approvers,
         )
         admin = s.provision_admin(
             self._client("iam"),
@@ -342,7 +346,7 @@ class Sandbox:
         from sentinelgw.sandbox.webhook import WebhookReceiver
 
         self._webhook = WebhookReceiver(self.webhook_file).start()
-        document = s.service_document_text(self.role_arns, self._webhook.url)
+        document = s.service_document_text(self.role_arns, self._webhook.url, approvers)
         p.write_file(self.service_document, document)
         p.write_file(self.service_credentials, s.service_credentials_text(service), private=True)
         self._client("ssm").put_parameter(Name=s.PARAMETER, Value=document, Type="String")

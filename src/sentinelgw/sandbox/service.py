@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sentinelgw.sandbox.approvers import Approvers
 from sentinelgw.service import policies
 
 SERVICE_USER = "sentinel-tvm"
@@ -75,7 +76,14 @@ def table_arn(region: str, account: str, table: str) -> str:
 
 
 def provision_enforced(
-    iam: Any, *, account: str, region: str, table: str, role_arns: dict[str, str], alice_arn: str
+    iam: Any,
+    *,
+    account: str,
+    region: str,
+    table: str,
+    role_arns: dict[str, str],
+    alice_arn: str,
+    approvers: Approvers | None = None,
 ) -> tuple[Principal, Principal]:
     """Create the service and security users and rewrite trust and user policies.
 
@@ -88,7 +96,13 @@ def provision_enforced(
         SERVICE_USER,
         _with_identity(
             _moto_resources(
-                policies.service_role_policy(sorted(role_arns.values()), t_arn, parameter)
+                policies.service_role_policy(
+                    sorted(role_arns.values()),
+                    t_arn,
+                    parameter,
+                    sns_topic_arn=approvers.topic_arn if approvers else None,
+                    identity_store_id=approvers.identity_store_id if approvers else None,
+                )
             )
         ),
     )
@@ -161,12 +175,13 @@ def _allow(actions: list[str], resources: list[str]) -> dict[str, Any]:
 
 
 def _moto_resources(policy: dict[str, Any]) -> dict[str, Any]:
-    """moto checks DynamoDB and SSM calls against the resource ``*`` only, so a statement scoped
-    to the table or parameter ARN would never match there; the sandbox grants them on ``*``."""
+    """moto checks DynamoDB, SSM, SNS and Identity Store calls against the resource ``*`` only,
+    so a statement scoped to the table, parameter, topic or store would never match there; the
+    sandbox grants those statements' actions on ``*``."""
     statements = []
     for st in policy["Statement"]:
         actions = st.get("Action", [])
-        if any(str(a).startswith(("dynamodb:", "ssm:")) for a in actions):
+        if any(str(a).startswith(("dynamodb:", "ssm:", "sns:", "identitystore:")) for a in actions):
             st = {**st, "Resource": "*"}
         statements.append(st)
     return {**policy, "Statement": statements}
@@ -193,10 +208,13 @@ def _trust(principals: list[str]) -> dict[str, Any]:
     }
 
 
-def service_document_text(role_arns: dict[str, str], webhook_url: str | None = None) -> str:
+def service_document_text(
+    role_arns: dict[str, str], webhook_url: str | None = None, approvers: Approvers | None = None
+) -> str:
     """The sandbox service's document: profiles, admins, and a policy keyed on role ARNs;
-    ``prod-approve`` under require_approval with ``security`` as approver, and notifications
-    to the sandbox's webhook receiver."""
+    ``prod-approve`` under require_approval with ``security`` (and, with ``approvers``, the
+    Identity Center group) as approver, and notifications to the sandbox's webhook receiver
+    (and the SNS topic)."""
     q = json.dumps
     approval: list[str] = []
     if APPROVAL_PROFILE in role_arns:
@@ -208,17 +226,23 @@ def service_document_text(role_arns: dict[str, str], webhook_url: str | None = N
             "    max_server_duration: 2h",
             "    reason: Production changes need an approved access request",
         ]
+    group = [f"group:{approvers.group}"] if approvers else []
     tail = [
         "approvals:",
         "  pending_expiry: 24h",
+        *([f"  identity_store_id: {approvers.identity_store_id}"] if approvers else []),
         "  rules:",
         "    - name: prod-approvers",
         f"      match: {{profile: {APPROVAL_PROFILE}}}",
-        "      approvers: [security]",
+        f"      approvers: {q(['security', *group])}",
         "      approvals_needed: 1",
     ]
+    if webhook_url or approvers:
+        tail.append("notifications:")
     if webhook_url:
-        tail += ["notifications:", f"  webhook_url: {q(webhook_url)}"]
+        tail.append(f"  webhook_url: {q(webhook_url)}")
+    if approvers:
+        tail.append(f"  sns_topic_arn: {q(approvers.topic_arn)}")
     return "\n".join(
         [
             "# Sentinel sandbox credential service document: NOT FOR PRODUCTION",
@@ -293,7 +317,7 @@ def start_service(
     server.wsgi.service = build_app(
         settings, session=session, log_stream=log, endpoint_url=endpoint_url
     )
-    from sentinelgw.service.access import start_sweeper
+    from sentinelgw.service.sweep import start_sweeper
 
     # Every second: short approvals in tests and the demo end (and revoke) promptly.
     start_sweeper(server.wsgi.service.service, SANDBOX_SWEEP_SECONDS)

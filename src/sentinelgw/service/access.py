@@ -16,7 +16,6 @@ ended (hard, where the service has hard revocation).
 
 from __future__ import annotations
 
-import threading
 from dataclasses import replace
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
@@ -25,9 +24,10 @@ from typing import TYPE_CHECKING, Any
 from sentinelgw.errors import SentinelError, SessionNotFound
 from sentinelgw.policy import Mode, Request, evaluate
 from sentinelgw.policy.evaluate import mismatch
-from sentinelgw.service.approvals import ApprovalRule, is_approver
+from sentinelgw.service.approvals import ApprovalRule
 from sentinelgw.service.caller import Caller
 from sentinelgw.service.document import ServiceDocument, Target
+from sentinelgw.service.groups import may_approve
 from sentinelgw.service.notify import Notice
 from sentinelgw.service.refusal import Refusal
 from sentinelgw.service.requests import (
@@ -205,7 +205,7 @@ class AccessRequests:
             if target is not None and target.role_arn == request.role_arn
             else None
         )
-        if not is_approver(rule, caller.user, doc.admins):
+        if not may_approve(rule, caller, doc, s.groups):
             raise Refusal(
                 403,
                 "NotAnApprover",
@@ -480,9 +480,11 @@ class AccessRequests:
         target = doc.profiles.get(request.profile)
         if target is None:
             return False
-        return is_approver(
-            approval_rule(doc, target, request.requester, now), caller.user, doc.admins
-        )
+        rule = approval_rule(doc, target, request.requester, now)
+        try:
+            return may_approve(rule, caller, doc, self.service.groups)
+        except Refusal:
+            return False  # the identity store cannot answer: not offered as decidable
 
     def _policy_request(self, caller: Caller, target: Target, now: datetime) -> Request:
         return Request(
@@ -559,22 +561,6 @@ class AccessRequests:
                 },
             ),
         )
-
-
-def start_sweeper(service: SentinelService, interval: float) -> threading.Event:
-    """Run :meth:`AccessRequests.sweep` every ``interval`` seconds on a daemon thread (a
-    long-running host); set the returned event to stop it. A failing sweep is retried."""
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.wait(interval):
-            try:
-                service.requests.sweep(service.clock())
-            except Exception:  # noqa: S112 - the table or document is down; try again later
-                continue
-
-    threading.Thread(target=loop, name="sentinel-sweep", daemon=True).start()
-    return stop
 
 
 def approval_rule(

@@ -130,6 +130,9 @@ class ServiceApp:
     clock: Callable[[], datetime]
     # Confirms AWSReservedSSO_* roles (see sentinelgw.service.caller); None trusts none.
     identity_center: IdentityCenterCheck | None = None
+    # Sweep access requests after a request when the last sweep is old (a Lambda host:
+    # sentinelgw.service.sweep.maybe_sweep); a long-running host sweeps on a timer instead.
+    sweep_on_request: bool = False
 
     def __post_init__(self) -> None:
         if self.service.event_log is None:
@@ -165,6 +168,10 @@ class ServiceApp:
         note.update(status=status, time=iso(self.clock()))
         if note.get("event"):
             self.log.write(note)
+        if self.sweep_on_request:
+            from sentinelgw.service.sweep import maybe_sweep
+
+            maybe_sweep(self.service)
         return HttpResponse(
             status,
             body,

@@ -3,12 +3,13 @@
 Example::
 
     approvals:
+      identity_store_id: d-1234567890  # only with group approvers (IAM Identity Center)
       pending_expiry: 24h          # a pending request expires after this (default 24h)
       default_duration: 1h         # when the requester names none (default 1h)
       rules:                       # the first rule whose match holds decides who approves
         - name: prod
           match: {profile: prod-approve}        # profile and/or role_arn, as in policies
-          approvers: [security, admins]         # user names or globs, and/or "admins"
+          approvers: [security, admins, "group:Prod Approvers"]  # users/globs, admins, groups
           approvals_needed: 1                   # distinct approvers (default 1)
           auto_approve:                         # optional: approved at once, logged as such
             - {user: oncall-*, time: {days: [saturday, sunday]}}
@@ -19,8 +20,14 @@ Example::
 ``admins`` among the approvers means the document's ``admins``. A requester never approves
 their own request, whatever the rule says. A profile under ``require_approval`` that no rule
 covers has no approver: its requests can only expire or be cancelled (``sentinel requests``
-says so). Identity Center groups are not accepted as approvers: the service cannot confirm a
-caller's group membership from the proof alone (see docs/service.md).
+says so).
+
+``group:NAME`` among the approvers is an IAM Identity Center group (its display name). It
+needs ``identity_store_id`` under ``approvals:`` (and ``identity_store_region`` when the
+identity store is in another region than the service). Only a caller the service confirmed as
+an Identity Center user (:mod:`sentinelgw.service.caller`) can approve through a group; the
+service asks the identity store whether that user is a member
+(:mod:`sentinelgw.service.groups`) and refuses the approval when it cannot tell.
 
 ``webhook_url`` must be ``https``; plain ``http`` is accepted only for a loopback address
 (the sandbox's receiver).
@@ -43,7 +50,19 @@ from sentinelgw.yamlsrc import YamlDoc
 DEFAULT_PENDING = timedelta(hours=24)
 DEFAULT_DURATION = timedelta(hours=1)
 ADMINS = "admins"
-_APPROVAL_KEYS = ("pending_expiry", "default_duration", "rules")
+_APPROVAL_KEYS = (
+    "pending_expiry",
+    "default_duration",
+    "rules",
+    "identity_store_id",
+    "identity_store_region",
+)
+GROUP_PREFIX = "group:"
+_STORE_ID = re.compile(
+    r"^(d-[0-9a-f]{10}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
+)
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+_GROUP_NAME = re.compile(r"^[\w+=,.@ -]{1,128}$")
 _RULE_KEYS = ("name", "match", "approvers", "approvals_needed", "auto_approve")
 _MATCH_KEYS = ("profile", "role_arn")
 _AUTO_KEYS = ("user", "time")
@@ -65,6 +84,18 @@ class ApprovalPolicy:
     rules: tuple[ApprovalRule, ...] = ()
     pending_expiry: timedelta = DEFAULT_PENDING
     default_duration: timedelta = DEFAULT_DURATION
+    identity_store_id: str | None = None
+    identity_store_region: str | None = None
+
+    def groups(self) -> tuple[str, ...]:
+        """Every Identity Center group named as an approver (their display names)."""
+        names = {
+            a[len(GROUP_PREFIX) :]
+            for rule in self.rules
+            for a in rule.approvers
+            if a.startswith(GROUP_PREFIX)
+        }
+        return tuple(sorted(names))
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +105,13 @@ class NotifyConfig:
 
 
 def is_approver(rule: ApprovalRule | None, user: str, admins: tuple[str, ...]) -> bool:
-    """True when ``user`` may approve under ``rule`` (the requester check is separate)."""
+    """True when ``user`` may approve under ``rule`` by name (the requester check is separate;
+    group approvers are checked by :func:`sentinelgw.service.groups.may_approve`)."""
     if rule is None:
         return False
     for pattern in rule.approvers:
+        if pattern.startswith(GROUP_PREFIX):
+            continue
         if pattern == ADMINS:
             if any(fnmatchcase(user, a) for a in admins):
                 return True
@@ -99,11 +133,30 @@ def parse_approvals(doc: YamlDoc, raw: Any) -> ApprovalPolicy:
     if not isinstance(rules_raw, list):
         raise PolicyInvalid(f"{doc.where(('approvals', 'rules'))}: 'rules' must be a list")
     rules = tuple(_rule(doc, i, r) for i, r in enumerate(rules_raw))
-    return ApprovalPolicy(
+    store, region = raw.get("identity_store_id"), raw.get("identity_store_region")
+    if store is not None and (not isinstance(store, str) or not _STORE_ID.match(store)):
+        raise PolicyInvalid(
+            f"{doc.where(('approvals', 'identity_store_id'))}: identity_store_id must be the "
+            "identity store's id, like d-1234567890 (IAM Identity Center settings)"
+        )
+    if region is not None and (not isinstance(region, str) or not _REGION.match(region)):
+        raise PolicyInvalid(
+            f"{doc.where(('approvals', 'identity_store_region'))}: identity_store_region must "
+            "be a region name, like eu-west-1"
+        )
+    policy = ApprovalPolicy(
         rules=rules,
         pending_expiry=pending or DEFAULT_PENDING,
         default_duration=default or DEFAULT_DURATION,
+        identity_store_id=store,
+        identity_store_region=region,
     )
+    if policy.groups() and store is None:
+        raise PolicyInvalid(
+            f"{doc.where(('approvals',))}: group approvers need identity_store_id under "
+            "'approvals' (the Identity Center identity store the service asks)"
+        )
+    return policy
 
 
 def _rule(doc: YamlDoc, index: int, raw: Any) -> ApprovalRule:
@@ -124,11 +177,12 @@ def _rule(doc: YamlDoc, index: int, raw: Any) -> ApprovalRule:
         raise PolicyInvalid(
             f"{where}: 'approvers' must list user names or globs, and/or {ADMINS!r}"
         )
-    if any(v.startswith("group:") for v in values):
-        raise PolicyInvalid(
-            f"{where}: Identity Center groups cannot be approvers (the service cannot confirm "
-            "group membership from a proof); list the users, or 'admins'"
-        )
+    for v in values:
+        if v.startswith(GROUP_PREFIX) and not _GROUP_NAME.match(v[len(GROUP_PREFIX) :]):
+            raise PolicyInvalid(
+                f"{where}: {v!r} is not a group approver; write group:<Identity Center group "
+                "display name>"
+            )
     needed = raw.get("approvals_needed", 1)
     if not isinstance(needed, int) or isinstance(needed, bool) or not 1 <= needed <= 10:
         raise PolicyInvalid(f"{where}: approvals_needed must be a whole number from 1 to 10")

@@ -13,6 +13,7 @@ from sentinelgw.service.api import ServiceApp, ServiceLog
 from sentinelgw.service.caller import IdentityCenterRoles
 from sentinelgw.service.core import SentinelService
 from sentinelgw.service.document import DocumentSource, open_fetch
+from sentinelgw.service.groups import IdentityStoreGroups
 from sentinelgw.service.hardrevoke import iam_revoker
 from sentinelgw.service.notify import Notifier
 from sentinelgw.service.proof import ProofVerifier, Transport, botocore_transport
@@ -87,6 +88,7 @@ def build_app(
         hard_revoke=iam_revoker(client_for("iam"), table.store),
         min_session=timedelta(seconds=settings.min_session_seconds),
         notifier=notifier,
+        groups=IdentityStoreGroups(lambda region: client_for("identitystore", region)),
     )
     verifier = ProofVerifier(
         service_id=settings.service_id,

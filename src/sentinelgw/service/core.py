@@ -104,6 +104,8 @@ class SentinelService:
     limiter: RateLimiter = field(default_factory=RateLimiter)
     # Announces access requests and their decisions (None: no notifications).
     notifier: Notifier | None = None
+    # Checks Identity Center group approvers (service.groups.IdentityStoreGroups; None: none).
+    groups: Any = None
     # Writes a line to the service log for decisions no API call makes (the sweep's).
     event_log: Callable[[dict[str, Any]], None] | None = None
     _requests: AccessRequests | None = field(default=None, repr=False)

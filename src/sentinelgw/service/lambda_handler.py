@@ -3,6 +3,10 @@
 Handler: ``sentinelgw.service.lambda_handler.handler``. The service is built once per cold
 start from the function's environment (see :mod:`sentinelgw.service.settings`) and reused by
 every invocation of that instance.
+
+The stack's EventBridge rule invokes the function every minute with ``{"sentinel": "sweep"}``
+(:mod:`sentinelgw.service.deploy.schedule`): that event sweeps access requests (expiry without
+traffic) and answers ``{"swept": N}``; a failing sweep is logged and retried next minute.
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ def app() -> ServiceApp:
         from sentinelgw.service.settings import settings_from
 
         _APP = build_app(settings_from({}, os.environ))
+        _APP.sweep_on_request = True  # no timer in Lambda; the schedule and requests sweep
     return _APP
 
 
@@ -88,4 +93,15 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
             "message": "the Sentinel service is not configured; see its log",
         }
         return result_from_response(HttpResponse(503, body, {"Content-Type": "application/json"}))
+    from sentinelgw.service.deploy.schedule import is_sweep_event
+
+    if is_sweep_event(event):
+        return sweep(service)
     return handle_event(service, event)
+
+
+def sweep(service: ServiceApp) -> dict[str, Any]:
+    """Run the access-request sweep once (the scheduled event); never raises."""
+    from sentinelgw.service.sweep import run_sweep
+
+    return {"swept": run_sweep(service.service)}

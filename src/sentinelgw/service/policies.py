@@ -9,7 +9,10 @@ Who holds what:
   the protected roles with a SourceIdentity and a session tag, read and write session records,
   read the policy parameter, manage the ``SentinelRevokedSessions`` inline policy on protected
   roles for hard revocation, read Identity Center roles (``iam:GetRole`` on their reserved
-  path, to tell them from look-alikes) and write its own logs;
+  path, to tell them from look-alikes) and write its own logs; and, only when the service
+  document configures them, publish to the one notification topic (``sns:Publish`` on that
+  topic ARN) and read the one Identity Center identity store that group approvers live in
+  (``identitystore:GetUserId``, ``GetGroupId``, ``IsMemberInGroups``);
 - users get only the right to call the service (:func:`user_invoke_policy`): no table access,
   no ``sts:AssumeRole`` on protected roles.
 
@@ -51,6 +54,12 @@ REVOCATION_ACTIONS = (
 # The service confirms an Identity Center caller's role by reading it (its path and RoleId);
 # granted on that path only, so a look-alike role elsewhere reads as AccessDenied.
 IDENTITY_CENTER_ROLES = "role/aws-reserved/sso.amazonaws.com/*"
+# Identity Center group approvers: look up the user and the group, then ask membership.
+IDENTITY_STORE_ACTIONS = (
+    "identitystore:GetUserId",
+    "identitystore:GetGroupId",
+    "identitystore:IsMemberInGroups",
+)
 LOG_ACTIONS = ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")
 # Since October 2025 AWS requires both actions to call a new AWS_IAM Function URL. Direct
 # invocation gives a caller nothing more: the service verifies the caller's signed proof on
@@ -85,12 +94,16 @@ def service_role_policy(
     parameter_arn: str,
     *,
     log_group_arn: str | None = None,
+    sns_topic_arn: str | None = None,
+    identity_store_id: str | None = None,
 ) -> Policy:
     """The execution role's permissions: least privilege for what the service does.
 
     With no protected roles the STS and IAM statements are left out (an empty ``Resource`` is
     not a valid statement). ``log_group_arn`` defaults to the Lambda log groups of the table's
-    region and account whose function name starts with ``sentinel``.
+    region and account whose function name starts with ``sentinel``. ``sns_topic_arn`` and
+    ``identity_store_id`` (the document's ``notifications.sns_topic_arn`` and
+    ``approvals.identity_store_id``) add a statement each; without them there is none.
     """
     roles = sorted(set(protected_role_arns))
     statements: list[dict[str, Any]] = []
@@ -109,9 +122,35 @@ def service_role_policy(
                 [f"{_iam_prefix(table_arn)}:{IDENTITY_CENTER_ROLES}"],
             )
         )
+    statements += optional_statements(table_arn, sns_topic_arn, identity_store_id)
     logs = log_group_arn or _default_log_group(table_arn)
     statements.append(_allow("SentinelLambdaLogs", LOG_ACTIONS, [logs, f"{logs}:*"]))
     return {"Version": VERSION, "Statement": statements}
+
+
+def optional_statements(
+    table_arn: str, sns_topic_arn: str | None, identity_store_id: str | None
+) -> list[dict[str, Any]]:
+    """Publishing to exactly the configured topic; reading exactly the configured identity
+    store (its users and groups: ``IsMemberInGroups`` needs all three resource types)."""
+    out = []
+    if sns_topic_arn:
+        out.append(_allow("SentinelNotifications", ("sns:Publish",), [sns_topic_arn]))
+    if identity_store_id:
+        partition = _iam_prefix(table_arn).split(":iam::", 1)[0]
+        store = f"{partition}:identitystore::*:identitystore/{identity_store_id}"
+        out.append(
+            _allow(
+                "SentinelApproverGroups",
+                IDENTITY_STORE_ACTIONS,
+                [
+                    store,
+                    f"{partition}:identitystore:::user/*",
+                    f"{partition}:identitystore:::group/*",
+                ],
+            )
+        )
+    return out
 
 
 def user_invoke_policy(function_arn: str) -> Policy:

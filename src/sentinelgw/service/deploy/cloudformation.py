@@ -4,7 +4,8 @@ This template *is* the deployment: ``sentinel init tvm`` deploys it as one stack
 change set (:mod:`.stack`), and ``--output cloudformation`` prints it for teams that deploy with
 their own pipeline. It holds the execution role and its ``SentinelService`` policy, the session
 table (the schema ``sentinel init sessions`` uses, retained on stack deletion), the policy
-parameter, the log group, the function and its ``AWS_IAM`` Function URL.
+parameter, the log group, the function and its ``AWS_IAM`` Function URL, and the EventBridge
+rule that invokes the function every minute to sweep access requests (:mod:`.schedule`).
 
 A session table or policy parameter that exists before the stack is left outside it
 (``CreateSessionTable`` / ``CreatePolicyParameter`` = ``false``): a stack cannot create a
@@ -28,6 +29,7 @@ import json
 from typing import Any
 
 from sentinelgw.service.deploy import spec as s
+from sentinelgw.service.deploy.schedule import sweep_resources
 from sentinelgw.service.policies import (
     protected_role_trust_policy,
     service_role_policy,
@@ -59,7 +61,12 @@ def template(spec: s.DeploySpec, code: tuple[str, str] | None = None) -> dict[st
 
     table = {k: v for k, v in TABLE.create_request(spec.table).items() if k != "TableName"}
     policy = service_role_policy(
-        list(spec.protected_roles), _TABLE_ARN, _PARAM_ARN, log_group_arn=_LOG_GROUP_ARN
+        list(spec.protected_roles),
+        _TABLE_ARN,
+        _PARAM_ARN,
+        log_group_arn=_LOG_GROUP_ARN,
+        sns_topic_arn=spec.sns_topic_arn,
+        identity_store_id=spec.identity_store_id,
     )
     resources: dict[str, Any] = {
         "ExecutionRole": {
@@ -138,6 +145,7 @@ def template(spec: s.DeploySpec, code: tuple[str, str] | None = None) -> dict[st
                 "AuthType": s.URL_AUTH_TYPE,
             },
         },
+        **sweep_resources(),
     }
     outputs: dict[str, Any] = {
         "ServiceRoleArn": {

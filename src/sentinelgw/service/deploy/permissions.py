@@ -29,6 +29,11 @@ from sentinelgw.service import policies
 from sentinelgw.service.deploy import spec as s
 from sentinelgw.service.deploy.aws import fetch, statements
 from sentinelgw.service.deploy.principals import Account, allows
+from sentinelgw.service.deploy.schedule import (
+    EVENT_DEPLOY_ACTIONS,
+    PERMISSION_DEPLOY_ACTIONS,
+    RULE_SUFFIX,
+)
 
 PRINCIPALS = ("service", "security", "users", "deployer")
 DESCRIPTIONS = {
@@ -186,6 +191,8 @@ def policy_for(principal: str, target: Target) -> dict[str, Any]:
             target.table,
             target.parameter,
             log_group_arn=target.log_group,
+            sns_topic_arn=target.spec.sns_topic_arn,
+            identity_store_id=target.spec.identity_store_id,
         )
     if principal == "users":
         return policies.user_invoke_policy(target.function)
@@ -234,7 +241,14 @@ def _deployer(t: Target) -> list[dict[str, Any]]:
         _allow("SentinelPolicyParameter", PARAMETER_DEPLOY_ACTIONS, [t.parameter]),
         _allow("SentinelLogGroup", LOG_DEPLOY_ACTIONS, [t.log_group, f"{t.log_group}:*"]),
         _allow("SentinelDescribeLogGroups", ("logs:DescribeLogGroups",), ["*"]),
-        _allow("SentinelFunction", FUNCTION_DEPLOY_ACTIONS, [t.function]),
+        _allow(
+            "SentinelFunction", FUNCTION_DEPLOY_ACTIONS + PERMISSION_DEPLOY_ACTIONS, [t.function]
+        ),
+        _allow(
+            "SentinelSweepSchedule",
+            EVENT_DEPLOY_ACTIONS,
+            [t.arn("events", f"rule/{t.spec.function_name}{RULE_SUFFIX}")],
+        ),
         _allow("SentinelCheckDeployment", CHECK_ACTIONS, ["*"]),
     ]
     if t.protected:

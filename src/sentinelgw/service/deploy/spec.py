@@ -58,6 +58,10 @@ class DeploySpec:
     policy_parameter: str = DEFAULT_POLICY_PARAMETER
     name: str = DEFAULT_NAME
     protected_roles: tuple[str, ...] = ()
+    # The service document's notifications.sns_topic_arn and approvals.identity_store_id: the
+    # execution role may publish to / read exactly these, and nothing when they are None.
+    sns_topic_arn: str | None = None
+    identity_store_id: str | None = None
 
     @property
     def role_name(self) -> str:
