@@ -67,8 +67,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "server-session": ("sentinelgw.cli.sessions_cmd", "server_session", "Show one server session."),
     "server-revoke": ("sentinelgw.cli.revoke_cmd", "server_revoke", "Revoke a server session."),
-    "server-unblock": ("sentinelgw.cli.revoke_cmd", "server_unblock", "Lift a user's block."),
-    "server-blocks": ("sentinelgw.cli.revoke_cmd", "server_blocks", "List blocked users."),
+    "server-unblock": ("sentinelgw.cli.blocks_cmd", "server_unblock", "Lift a user's block."),
+    "server-blocks": ("sentinelgw.cli.blocks_cmd", "server_blocks", "List blocked users."),
     "audit": ("sentinelgw.cli.audit_cmd", "audit", "Audit CloudTrail against the session table."),
     "dev": ("sentinelgw.cli.dev_cmd", "dev", "Run a local AWS sandbox (not for production)."),
     "demo": ("sentinelgw.cli.dev_cmd", "demo", "Guided end-to-end run on a fresh sandbox."),
@@ -90,7 +90,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 SUBCOMMANDS: dict[str, tuple[tuple[str, str], ...]] = {
     "init": (
         ("sentinelgw.cli.tvm_deploy_cmd", "init_tvm"),
-        ("sentinelgw.cli.revoke_cmd", "init_revocation_scp"),
+        ("sentinelgw.cli.blocks_cmd", "init_revocation_scp"),
     ),
     "tvm": (("sentinelgw.cli.tvm_deploy_cmd", "tvm_check"),),
 }

@@ -359,3 +359,42 @@ class RequestTable:
             )
         except Exception:  # noqa: S110 - pruning the index is housekeeping only
             pass
+
+
+def cancel_user_requests(
+    client: Any, table: str, user: str, *, by: str, reason: str, now: datetime
+) -> list[str]:
+    """Cancel every pending request of ``user``: the security team's ``server-revoke --user``
+    (with or without ``--block``), writing the table with its own permissions. Each write is
+    conditional on the request's version (a request decided meanwhile is read again, up to
+    three times). Returns the ids cancelled; raises :class:`Refusal` when the table fails."""
+    requests = RequestTable(client, table)
+    done: list[str] = []
+    for request in requests.all():
+        current: AccessRequest | None = request
+        for _ in range(3):
+            if current is None or current.requester != user:
+                break
+            if current.effective_status(now) != "pending":
+                break
+            decision = RequestDecision(
+                action="cancel", by=by.rsplit("/", 1)[-1], by_arn=by, at=now, comment=reason
+            )
+            try:
+                requests.replace(
+                    current,
+                    replace(
+                        current,
+                        status="cancelled",
+                        decisions=(*current.decisions, decision),
+                        end_reason=f"user revoked by {by}: {reason}"[:600],
+                    ),
+                )
+            except Refusal as exc:
+                if exc.code != "RequestChanged":
+                    raise
+                current = requests.get(current.id)
+                continue
+            done.append(current.id)
+            break
+    return done

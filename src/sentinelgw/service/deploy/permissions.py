@@ -127,6 +127,7 @@ FUNCTION_DEPLOY_ACTIONS = (
 SECURITY_TABLE_ACTIONS = (
     "dynamodb:DescribeTable",
     "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",  # reading access requests, to cancel a revoked user's
     "dynamodb:Query",
     "dynamodb:Scan",
     "dynamodb:PutItem",
