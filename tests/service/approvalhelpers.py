@@ -94,6 +94,7 @@ def private_service(enforced: Any, folder: Path, document: dict[str, Any]) -> It
     parser = configparser.ConfigParser()
     parser.read(enforced.root / "service" / "credentials")
     keys = parser[SERVICE_USER]
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / "service.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     server = ServiceServer(None, host="127.0.0.1", port=0)
