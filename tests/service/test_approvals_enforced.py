@@ -232,3 +232,113 @@ def test_auto_approval_for_a_user_in_a_time_window_is_logged_as_auto_approved(
         [line] = [e for e in p.log_lines() if e.get("access_request") == row["id"]][:1]
         assert line["decision"] == "auto-approve" and "auto-approved" in line["message"]
         a.decide_request(row["id"], "cancel")
+
+
+# -- revoking a user, notifications, and the sweep ------------------------------------------
+
+
+def test_revoking_a_user_without_block_cancels_their_pending_requests(
+    clean: dict[str, str], enforced: Any, alice: Any, security: Any
+) -> None:
+    a = client(enforced, alice)
+    rid = a.request_access(PROFILE, WHY)["id"]
+    r = run(
+        clean,
+        "--aws-profile",
+        "security",
+        "server-revoke",
+        "--user",
+        "alice",
+        "--reason",
+        "rotating access",
+    )
+    assert r.returncode == 0, r.stderr
+    assert f"cancelled 1 pending access request of user alice: {rid}" in r.stdout
+    row = a.access_request(rid)
+    assert row["status"] == "cancelled" and "rotating access" in row["end_reason"]
+    assert row["decisions"][-1]["action"] == "cancel"
+    assert row["decisions"][-1]["by"] == "security"
+    assert refused(lambda: client(enforced, security).decide_request(rid, "approve")) == (
+        "RequestNotPending"
+    )
+    blocks = run(clean, "--aws-profile", "security", "server-blocks", "--format", "json")
+    assert "alice" not in [b.get("user") for b in json.loads(blocks.stdout or "[]")]
+
+
+def test_sns_notification_reaches_the_topic_on_the_enforced_sandbox(
+    clean: dict[str, str], enforced: Any, alice: Any
+) -> None:
+    import time
+
+    import boto3
+
+    rid = client(enforced, alice).request_access(PROFILE, WHY)["id"]
+    found: list[dict[str, Any]] = []
+    with unenforced(enforced):
+        sqs = boto3.client("sqs", region_name="us-east-1", **ANYONE)
+        url = sqs.get_queue_url(QueueName=QUEUE_NAME)["QueueUrl"]
+        for _ in range(20):
+            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+            for m in got.get("Messages", []):
+                envelope = json.loads(m["Body"])
+                body = json.loads(envelope["Message"])
+                if body.get("request_id") == rid:
+                    found.append({"subject": envelope.get("Subject"), **body})
+            if found:
+                break
+            time.sleep(0.3)
+    assert found, "the service's SNS publish never reached the subscribed queue"
+    assert found[0]["event"] == "request" and "alice" in found[0]["default"]
+    client(enforced, alice).decide_request(rid, "cancel")
+
+
+def test_a_refused_webhook_is_logged_with_the_channel_and_never_blocks_the_request(
+    clean: dict[str, str], enforced: Any, alice: Any, tmp_path: Path
+) -> None:
+    doc = sandbox_document(enforced)
+    secret = "T000SECRETPATH"
+    doc["notifications"] = {"webhook_url": f"http://127.0.0.1:{_dead_port()}/hooks/{secret}"}
+    with private_service(enforced, tmp_path, doc) as p:
+        p.app.service.notifier.backoff = 0.05
+        a = client(at(p.url, enforced), alice)
+        row = a.request_access(PROFILE, WHY)
+        assert row["status"] == "pending"
+        p.app.service.notifier.flush(10)
+        failed = [e for e in p.log_lines() if e.get("event") == "notify_failed"]
+        a.decide_request(row["id"], "cancel")
+    assert failed, p.log_lines()
+    line = failed[0]
+    assert line["code"] == "webhook" and "after 3 attempts" in line["message"]
+    assert "request" in line["message"]
+    assert secret not in json.dumps(failed) and "127.0.0.1" not in json.dumps(failed)
+
+
+def test_sweep_without_traffic_expires_pending_and_ends_approved_requests(
+    clean: dict[str, str], enforced: Any, alice: Any, security: Any, tmp_path: Path
+) -> None:
+    from sentinelgw.service.lambda_handler import sweep as lambda_sweep
+    from sentinelgw.service.sweep import run_sweep
+
+    with private_service(enforced, tmp_path, sandbox_document(enforced)) as p:
+        here = at(p.url, enforced)
+        a, s = client(here, alice), client(here, security)
+        approved = a.request_access(PROFILE, WHY, 600)["id"]
+        s.decide_request(approved, "approve")
+        grant = a.start(PROFILE)
+        svc = p.app.service
+        real = svc.clock
+        svc.clock = lambda: real() + timedelta(minutes=11)  # the approval has ended
+        assert run_sweep(svc) >= 1
+        row = a.access_request(approved)
+        assert row["status"] == "expired" and row["decisions"][-1]["action"] == "expire"
+        assert grant.session_id in row["sessions"]
+        svc.clock = real
+        pending = client(here, alice).request_access(PROFILE, WHY)["id"]
+        svc.clock = lambda: real() + timedelta(hours=25)  # past the 24h wait
+        assert lambda_sweep(p.app)["swept"] >= 1  # the scheduled Lambda event
+        assert a.access_request(pending)["status"] == "expired"
+        logged = {(e.get("access_request"), e.get("event")) for e in p.log_lines()}
+        assert (approved, "request_expire") in logged and (pending, "request_expire") in logged
+    sessions = json.loads(run(clean, "sessions", "--format", "json").stdout)
+    mine = next(x for x in sessions if x["id"] == grant.session_id)
+    assert mine["status"] == "revoked" and approved in mine["revoked_reason"]
