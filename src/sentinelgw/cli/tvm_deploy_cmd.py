@@ -55,6 +55,17 @@ def tvm() -> None:
     metavar="ARN",
     help="A role only the service may assume; its trust policy is replaced. Repeatable.",
 )
+@click.option(
+    "--notify-topic",
+    metavar="ARN",
+    help="The SNS topic of the document's notifications: the service may publish to it only.",
+)
+@click.option(
+    "--identity-store",
+    metavar="ID",
+    help="The identity store of the document's group approvers (d-...): the service may "
+    "read its users, groups and memberships only.",
+)
 @click.option("--plan", is_flag=True, help="Show what would be done; change nothing.")
 @click.option("--yes", "-y", is_flag=True, help="Apply without asking (required without a TTY).")
 @click.option(
@@ -92,6 +103,8 @@ def init_tvm(
     policy_parameter: str | None,
     name: str | None,
     protect_roles: tuple[str, ...],
+    notify_topic: str | None,
+    identity_store: str | None,
     plan: bool,
     yes: bool,
     generate_iam: bool,
@@ -105,11 +118,12 @@ def init_tvm(
         raise UsageError("--out and --package-out go with --output cloudformation")
     if code_bucket and output:
         raise UsageError("--code-bucket goes with a deployment, not with --output")
+    extras = service_extras(notify_topic, identity_store)
     if output:
         return _write_template(
-            app, table, policy_parameter, name, protect_roles, out_file, package_out
+            app, table, policy_parameter, name, protect_roles, out_file, package_out, extras
         )
-    clients, spec = _resolve(app, table, policy_parameter, name, protect_roles)
+    clients, spec = _resolve(app, table, policy_parameter, name, protect_roles, extras)
     if generate_iam:
         from sentinelgw.service.policies import user_invoke_policy
 
@@ -224,6 +238,7 @@ def _write_template(
     protect_roles: tuple[str, ...],
     out_file: Path | None,
     package_out: Path | None,
+    extras: dict[str, str | None],
 ) -> int:
     from sentinelgw.service.deploy.cloudformation import render
     from sentinelgw.service.deploy.spec import DeploySpec
@@ -234,6 +249,8 @@ def _write_template(
         account="",
         **deployment_names(app, table, policy_parameter, name),
         protected_roles=tuple(protect_roles),
+        sns_topic_arn=extras["sns_topic_arn"],
+        identity_store_id=extras["identity_store_id"],
     )
     text = render(spec)
     if out_file is None:
@@ -252,6 +269,23 @@ def _write_template(
             err=True,
         )
     return 0
+
+
+def service_extras(topic: str | None, store: str | None) -> dict[str, str | None]:
+    """The optional grants of the service's role, checked like the document checks them."""
+    from sentinelgw.service.approvals import SNS_ARN, STORE_ID
+
+    if topic is not None and not SNS_ARN.match(topic):
+        raise UsageError(
+            f"--notify-topic {topic[:80]!r} is not an SNS topic ARN",
+            hint="Give the document's notifications.sns_topic_arn",
+        )
+    if store is not None and not STORE_ID.match(store):
+        raise UsageError(
+            f"--identity-store {store[:80]!r} is not an identity store id",
+            hint="Give the document's approvals.identity_store_id, like d-1234567890",
+        )
+    return {"sns_topic_arn": topic, "identity_store_id": store}
 
 
 def deployment_names(
@@ -273,6 +307,7 @@ def _resolve(
     policy_parameter: str | None,
     name: str | None,
     protect_roles: tuple[str, ...],
+    extras: dict[str, str | None] | None = None,
 ) -> tuple[DeployClients, DeploySpec]:
     """The clients and the spec: the account comes from STS, the region from the usual chain."""
     from sentinelgw.awsclients import call
@@ -295,6 +330,8 @@ def _resolve(
         account=str(who["Account"]),
         **deployment_names(app, table, policy_parameter, name),
         protected_roles=tuple(dict.fromkeys(protect_roles)),
+        sns_topic_arn=(extras or {}).get("sns_topic_arn"),
+        identity_store_id=(extras or {}).get("identity_store_id"),
     )
     return clients, spec
 

@@ -58,7 +58,7 @@ _APPROVAL_KEYS = (
     "identity_store_region",
 )
 GROUP_PREFIX = "group:"
-_STORE_ID = re.compile(
+STORE_ID = re.compile(
     r"^(d-[0-9a-f]{10}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
 )
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
@@ -66,7 +66,7 @@ _GROUP_NAME = re.compile(r"^[\w+=,.@ -]{1,128}$")
 _RULE_KEYS = ("name", "match", "approvers", "approvals_needed", "auto_approve")
 _MATCH_KEYS = ("profile", "role_arn")
 _AUTO_KEYS = ("user", "time")
-_SNS_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]{1,256}$")
+SNS_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]{1,256}$")
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -134,7 +134,7 @@ def parse_approvals(doc: YamlDoc, raw: Any) -> ApprovalPolicy:
         raise PolicyInvalid(f"{doc.where(('approvals', 'rules'))}: 'rules' must be a list")
     rules = tuple(_rule(doc, i, r) for i, r in enumerate(rules_raw))
     store, region = raw.get("identity_store_id"), raw.get("identity_store_region")
-    if store is not None and (not isinstance(store, str) or not _STORE_ID.match(store)):
+    if store is not None and (not isinstance(store, str) or not STORE_ID.match(store)):
         raise PolicyInvalid(
             f"{doc.where(('approvals', 'identity_store_id'))}: identity_store_id must be the "
             "identity store's id, like d-1234567890 (IAM Identity Center settings)"
@@ -235,7 +235,7 @@ def parse_notifications(doc: YamlDoc, raw: Any) -> NotifyConfig:
     if not isinstance(raw, dict) or not set(raw) <= set(keys):
         raise PolicyInvalid(f"{doc.where(('notifications',))}: 'notifications' takes {keys}")
     topic = raw.get("sns_topic_arn")
-    if topic is not None and (not isinstance(topic, str) or not _SNS_ARN.match(topic)):
+    if topic is not None and (not isinstance(topic, str) or not SNS_ARN.match(topic)):
         raise PolicyInvalid(
             f"{doc.where(('notifications', 'sns_topic_arn'))}: sns_topic_arn must be "
             "arn:aws:sns:<region>:<account>:<topic>"
