@@ -114,6 +114,8 @@ def test_yes_deploys_one_stack_and_a_second_plan_is_empty(deployment, run_sentin
         "LogGroup",
         "Function",
         "FunctionUrl",
+        "SweepSchedule",  # expiry of access requests without traffic
+        "SweepPermission",
     }
     url = aws("lambda").get_function_url_config(FunctionName=deployment.name)
     assert url["AuthType"] == "AWS_IAM"
