@@ -155,3 +155,14 @@ def test_init_tvm_output_carries_the_topic_and_store_and_refuses_bad_ones(run_se
     r = run_sentinel(["init", "tvm", "--output", "cloudformation", "--notify-topic", "nope"])
     assert r.returncode == 2 and "--notify-topic" in r.stderr
     assert len(r.stderr.strip().splitlines()) <= 2
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "3601", "soon"])
+def test_sweep_seconds_out_of_range_is_a_config_error(value: str) -> None:
+    from sentinelgw.errors import ConfigError
+    from sentinelgw.service.settings import settings_from
+
+    base = {"service_id": "x", "table": "t", "policy": "p.yaml", "region": "us-east-1"}
+    assert settings_from({**base, "sweep_seconds": "5"}, {}).sweep_seconds == 5.0
+    with pytest.raises(ConfigError):
+        settings_from({**base, "sweep_seconds": value}, {})

@@ -342,3 +342,67 @@ def test_sweep_without_traffic_expires_pending_and_ends_approved_requests(
     sessions = json.loads(run(clean, "sessions", "--format", "json").stdout)
     mine = next(x for x in sessions if x["id"] == grant.session_id)
     assert mine["status"] == "revoked" and approved in mine["revoked_reason"]
+
+
+def test_tvm_serve_sweeps_on_its_timer_without_traffic(
+    on_enforced: Any, alice: Any, security: Any, tmp_path: Path
+) -> None:
+    """An approval ends while nobody calls ``tvm serve``; its timer marks it expired (a table
+    of its own, so the sandbox's service cannot be the one that swept)."""
+    import signal
+    import time
+
+    import boto3
+
+    from sentinelgw.sessions.schema import ensure_table
+
+    enforced = on_enforced
+    table = f"sweep-{tmp_path.name[-20:]}".replace("_", "-")
+    with unenforced(enforced):
+        ddb = boto3.client("dynamodb", region_name="us-east-1", **ANYONE)
+        ensure_table(ddb, table, plan=False, wait=True)
+    config = tmp_path / "service.yaml"
+    config.write_text(
+        f"service_id: http://127.0.0.1:0\ntable: {table}\npolicy: {enforced.document}\n"
+        "region: us-east-1\nmin_session_seconds: 2\nsweep_seconds: 1\n"
+    )
+    env = dict(enforced.env)
+    env.update(
+        PATH=str(Path(sys.executable).parent),
+        HOME=str(tmp_path),
+        AWS_SHARED_CREDENTIALS_FILE=str(enforced.root / "service" / "credentials"),
+        AWS_PROFILE="sentinel-tvm",
+    )
+    proc = subprocess.Popen(
+        [SENTINEL, "tvm", "serve", "--port", "0", "--config", str(config)],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stderr.readline()
+        assert "listening on http://127.0.0.1:" in line, line
+        url = line.split("listening on ", 1)[1].split()[0]
+        a = client(enforced, alice, service_id="http://127.0.0.1:0")
+        s = client(enforced, security, service_id="http://127.0.0.1:0")
+        a.base = s.base = url
+        rid = a.request_access(PROFILE, WHY, 2)["id"]
+        s.decide_request(rid, "approve")
+        key = {"id": {"S": f"request#{rid}"}}
+        raw = security.client("dynamodb", endpoint_url=enforced.endpoint)
+        stored = ""
+        for _ in range(30):  # no call to the service from here on
+            item = raw.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"]
+            stored = item["req_status"]["S"]
+            if stored == "expired":
+                break
+            time.sleep(0.3)
+        assert stored == "expired"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        log = [json.loads(x) for x in proc.stderr.read().splitlines() if x.startswith("{")]
+        assert any(e.get("event") == "request_expire" and e["access_request"] == rid for e in log)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)

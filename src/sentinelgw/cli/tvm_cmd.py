@@ -65,7 +65,8 @@ def serve(
     app = build_app(settings)
     from sentinelgw.service.sweep import start_sweeper
 
-    start_sweeper(app.service, 30.0)  # expire access requests, end sessions under them
+    # Expire access requests and end the sessions under ended approvals, without traffic too.
+    start_sweeper(app.service, settings.sweep_seconds)
     server = ServiceServer(
         app,
         host=host,

@@ -18,6 +18,8 @@ variable                       YAML key                               default
 ``SENTINEL_TVM_MIN_SESSION``   ``min_session_seconds``                60 (the shortest session
                                                                       or renewal lease a caller
                                                                       may ask for)
+``SENTINEL_TVM_SWEEP``         ``sweep_seconds``                      30 (how often ``tvm serve``
+                                                                      sweeps access requests)
 =============================  =====================================  ========================
 
 When the first three are unset, the names a ``sentinel init tvm`` deployment sets are read:
@@ -42,6 +44,7 @@ ENV = {
     "accounts": "SENTINEL_TVM_ACCOUNTS",
     "refresh_seconds": "SENTINEL_TVM_REFRESH",
     "min_session_seconds": "SENTINEL_TVM_MIN_SESSION",
+    "sweep_seconds": "SENTINEL_TVM_SWEEP",
 }
 # The names ``sentinel init tvm`` gives the Lambda function, read when the above are unset.
 DEPLOY_ENV = {
@@ -62,6 +65,7 @@ class ServiceSettings:
     accounts: tuple[str, ...] = ()
     refresh_seconds: float = 30.0
     min_session_seconds: int = 60
+    sweep_seconds: float = 30.0
 
 
 def settings_from(
@@ -118,8 +122,15 @@ def settings_from(
         raise ConfigError("min_session_seconds must be a whole number of seconds") from None
     if not 1 <= min_session <= 3600:
         raise ConfigError("min_session_seconds must be from 1 to 3600")
+    try:
+        sweep = float(get("sweep_seconds") or 30.0)
+    except (TypeError, ValueError):
+        raise ConfigError("sweep_seconds must be a number of seconds") from None
+    if not 1 <= sweep <= 3600:
+        raise ConfigError("sweep_seconds must be from 1 to 3600")
     return ServiceSettings(
         min_session_seconds=min_session,
+        sweep_seconds=sweep,
         service_id=str(get("service_id")),
         table=str(get("table")),
         policy=policy,
