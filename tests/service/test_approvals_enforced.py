@@ -337,8 +337,28 @@ def test_sweep_without_traffic_expires_pending_and_ends_approved_requests(
         svc.clock = lambda: real() + timedelta(hours=25)  # past the 24h wait
         assert lambda_sweep(p.app)["swept"] >= 1  # the scheduled Lambda event
         assert a.access_request(pending)["status"] == "expired"
+        # approving an expired request: refused, and nothing changes
+        before = a.access_request(pending)
+        assert refused(lambda: s.decide_request(pending, "approve")) == "RequestNotPending"
+        assert a.access_request(pending)["decisions"] == before["decisions"]
         logged = {(e.get("access_request"), e.get("event")) for e in p.log_lines()}
         assert (approved, "request_expire") in logged and (pending, "request_expire") in logged
+        # a sweep that cannot read the table is one log line, never an exception
+        import boto3
+        from botocore.config import Config
+
+        svc.requests.table.client = boto3.client(
+            "dynamodb",
+            endpoint_url=f"http://127.0.0.1:{_dead_port()}",
+            region_name="us-east-1",
+            config=Config(retries={"max_attempts": 1}, connect_timeout=1),
+            **ANYONE,
+        )
+        assert run_sweep(svc) == 0
+        [failed] = [e for e in p.log_lines() if e.get("event") == "sweep_failed"]
+        assert failed["code"] == "SessionTableUnavailable" and ANYONE[
+            "aws_access_key_id"
+        ] not in json.dumps(failed)
     sessions = json.loads(run(clean, "sessions", "--format", "json").stdout)
     mine = next(x for x in sessions if x["id"] == grant.session_id)
     assert mine["status"] == "revoked" and approved in mine["revoked_reason"]
