@@ -426,3 +426,22 @@ def test_tvm_serve_sweeps_on_its_timer_without_traffic(
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
+
+
+def test_a_lambda_host_sweeps_after_a_request_when_the_last_sweep_is_old(
+    clean: dict[str, str], enforced: Any, alice: Any, tmp_path: Path
+) -> None:
+    from sentinelgw.service import sweep
+
+    with private_service(enforced, tmp_path, sandbox_document(enforced)) as p:
+        a = client(at(p.url, enforced), alice)
+        rid = a.request_access(PROFILE, WHY)["id"]
+        svc = p.app.service
+        real = svc.clock
+        svc.clock = lambda: real() + timedelta(hours=25)
+        p.app.sweep_on_request = True  # what the Lambda handler sets
+        sweep._Last.at = float("-inf")
+        a.my_sessions()  # any call; not a listing of requests
+        stored = svc.requests.table.get(rid)
+        assert stored is not None and stored.status == "expired"
+        assert not sweep.maybe_sweep(svc)  # the next one waits ON_REQUEST_EVERY
