@@ -166,3 +166,15 @@ def test_sweep_seconds_out_of_range_is_a_config_error(value: str) -> None:
     assert settings_from({**base, "sweep_seconds": "5"}, {}).sweep_seconds == 5.0
     with pytest.raises(ConfigError):
         settings_from({**base, "sweep_seconds": value}, {})
+
+
+def test_permissions_for_the_service_names_the_topic_and_store_only_when_given(
+    run_sentinel,
+) -> None:
+    base = ["permissions", "--for", "service", "--format", "json", "--account", "123456789012"]
+    r = run_sentinel([*base, "--notify-topic", TOPIC, "--identity-store", STORE])
+    assert r.returncode == 0, r.stderr
+    assert TOPIC in r.stdout and "identitystore:IsMemberInGroups" in r.stdout
+    r = run_sentinel(base)
+    assert r.returncode == 0, r.stderr
+    assert "sns:" not in r.stdout and "identitystore:" not in r.stdout

@@ -49,6 +49,14 @@ def _deployment_options(fn: F) -> F:
         ),
         click.option("--code-bucket", metavar="BUCKET", help="The code bucket (as for init tvm)."),
         click.option(
+            "--notify-topic", metavar="ARN", help="The notification topic (as for init tvm)."
+        ),
+        click.option(
+            "--identity-store",
+            metavar="ID",
+            help="The approvers' identity store (as for init tvm).",
+        ),
+        click.option(
             "--account",
             metavar="ID",
             help="The account (default: the caller's, from STS; <account> without credentials).",
@@ -191,15 +199,20 @@ def _spec(
     policy_parameter: str | None,
     name: str | None,
     protect_roles: tuple[str, ...],
+    notify_topic: str | None = None,
+    identity_store: str | None = None,
 ) -> DeploySpec:
-    from sentinelgw.cli.tvm_deploy_cmd import deployment_names
+    from sentinelgw.cli.tvm_deploy_cmd import deployment_names, service_extras
     from sentinelgw.service.deploy.spec import DeploySpec
 
+    extras = service_extras(notify_topic, identity_store)
     return DeploySpec(
         region=app.region()[0] or "<region>",
         account=account,
         **deployment_names(app, table, policy_parameter, name),
         protected_roles=tuple(dict.fromkeys(protect_roles)),
+        sns_topic_arn=extras["sns_topic_arn"],
+        identity_store_id=extras["identity_store_id"],
     )
 
 
