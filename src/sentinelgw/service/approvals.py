@@ -175,7 +175,8 @@ def _rule(doc: YamlDoc, index: int, raw: Any) -> ApprovalRule:
     values = [v.strip() for v in given if isinstance(v, str) and v.strip()]
     if not values or len(values) != len(given):
         raise PolicyInvalid(
-            f"{where}: 'approvers' must list user names or globs, and/or {ADMINS!r}"
+            f"{where}: 'approvers' must list user names or globs, {ADMINS!r}, and/or "
+            "group:<Identity Center group>"
         )
     for v in values:
         if v.startswith(GROUP_PREFIX) and not _GROUP_NAME.match(v[len(GROUP_PREFIX) :]):
