@@ -8,8 +8,8 @@ pending requests are cancelled. It must run even when nobody calls the service:
 - ``sentinel tvm serve`` and the sandbox run it on a timer (:func:`start_sweeper`);
 - a Lambda deployment runs it on the stack's EventBridge schedule
   (:mod:`sentinelgw.service.deploy.schedule`, :func:`run_sweep`);
-- every host also runs it after an API request when the last sweep of that process is older
-  than :data:`ON_REQUEST_EVERY` (:func:`maybe_sweep`), so a busy instance needs neither.
+- a Lambda instance also runs it after an API request when its last sweep is older than
+  :data:`ON_REQUEST_EVERY` (:func:`maybe_sweep`, ``ServiceApp.sweep_on_request``).
 
 A sweep never raises to its caller: a failure is one line in the service log
 (``sweep_failed`` with the error code) and the next sweep tries again. A document without any
