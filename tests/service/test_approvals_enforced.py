@@ -80,6 +80,8 @@ def test_identity_center_group_member_approves_and_others_are_not_approvers(
     rid = a.request_access(PROFILE, WHY)["id"]
     dave = client(enforced, sso_session(enforced, OUTSIDER_USER))
     assert refused(lambda: dave.decide_request(rid, "approve")) == "NotAnApprover"
+    erin = client(enforced, sso_session(enforced, "erin"))  # not in the identity store at all
+    assert refused(lambda: erin.decide_request(rid, "approve")) == "NotAnApprover"
     # an IAM role session named carol on a role Identity Center did not make is not carol
     with unenforced(enforced):
         import boto3
