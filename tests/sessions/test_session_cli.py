@@ -201,7 +201,7 @@ def test_missing_table_is_one_line_with_the_fix(run_sentinel: Run) -> None:
     proc = run_sentinel(["server-sessions", "--table", "absent-table", "--format", "json"])
     assert_one_line_error(
         proc,
-        "session table 'absent-table' does not exist in us-east-1",
+        "session table 'absent-table' in us-east-1 does not exist",
         "sentinel init sessions --table absent-table --region us-east-1",
     )
     show = run_sentinel(["server-session", "a" * 16, "--table", "absent-table"])

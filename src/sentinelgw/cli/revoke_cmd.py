@@ -102,7 +102,7 @@ def server_revoke(
     With --all-before and --role (admin only): deny every credential of the role issued
     before a time, every user's. A full revocation policy never does that on its own.
     """
-    from sentinelgw.awsclients import call
+    from sentinelgw.awsclients import aws_call
     from sentinelgw.sessions.store import open_store
 
     if all_before is not None or role_ref is not None:
@@ -114,7 +114,8 @@ def server_revoke(
     region = app.region()[0]
     sts = app.client("sts", region)
     iam = None if soft else app.client("iam", region)
-    who: dict[str, Any] = call("sts", "GetCallerIdentity", lambda: sts.get_caller_identity())
+    with aws_call("sts", "GetCallerIdentity"):
+        who: dict[str, Any] = sts.get_caller_identity()
     from sentinelgw.sessions.revoke import ended_sessions
 
     now = app.now()
@@ -285,7 +286,7 @@ def _chain_events(
 def _iam_for(app: App, iam: Any, account: str, region: str | None) -> Any:
     """The IAM client for a chained role: the revoker's in their own account, else one acting
     through ``defaults.revoker_roles`` for that account (assumed once per account)."""
-    from sentinelgw.awsclients import call
+    from sentinelgw.awsclients import aws_call
     from sentinelgw.sessions.chains import role_key
 
     configured = {str(k): str(v) for k, v in (app.config().default("revoker_roles") or {}).items()}
@@ -310,13 +311,10 @@ def _iam_for(app: App, iam: Any, account: str, region: str | None) -> Any:
             from sentinelgw.awsclients import client
 
             sts = app.client("sts", region)
-            creds = call(
-                "sts",
-                "AssumeRole",
-                lambda: sts.assume_role(
+            with aws_call("sts", "AssumeRole", via):
+                creds = sts.assume_role(
                     RoleArn=via, RoleSessionName="sentinel-revoke", DurationSeconds=900
-                ),
-            )["Credentials"]
+                )["Credentials"]
             session = boto3.Session(
                 aws_access_key_id=creds["AccessKeyId"],
                 aws_secret_access_key=creds["SecretAccessKey"],
@@ -489,7 +487,7 @@ def _role_arn(role: str) -> str:
 
 def _revoke_all_before(app: App, when_text: str, role: str, reason: str, yes: bool) -> int:
     """``--all-before``: write AWSRevokeOlderSessions on the role, once confirmed."""
-    from sentinelgw.awsclients import call
+    from sentinelgw.awsclients import aws_call
     from sentinelgw.sessions.revocation import revoke_older_sessions, role_name_from_arn
     from sentinelgw.timeutil import iso
 
@@ -514,7 +512,8 @@ def _revoke_all_before(app: App, when_text: str, role: str, reason: str, yes: bo
             return 0
     region = app.region()[0]
     sts = app.client("sts", region)
-    who: dict[str, Any] = call("sts", "GetCallerIdentity", lambda: sts.get_caller_identity())
+    with aws_call("sts", "GetCallerIdentity"):
+        who: dict[str, Any] = sts.get_caller_identity()
     result = revoke_older_sessions(app.client("iam", region), role_arn, before, now=app.now())
     if result.outcome == "present":
         click.echo(
@@ -594,13 +593,14 @@ def init_revocation_scp(app: App, table: str | None) -> int:
 @pass_app
 def server_unblock(app: App, user: str, table: str | None) -> int:
     """Lift a user's block: new sessions are allowed again (revoked ones stay revoked)."""
-    from sentinelgw.awsclients import call
+    from sentinelgw.awsclients import aws_call
     from sentinelgw.sessions.blocks import lift_block
     from sentinelgw.sessions.store import open_store
 
     store = open_store(app, table, None)
     sts = app.client("sts", app.region()[0])
-    who: dict[str, Any] = call("sts", "GetCallerIdentity", lambda: sts.get_caller_identity())
+    with aws_call("sts", "GetCallerIdentity"):
+        who: dict[str, Any] = sts.get_caller_identity()
     lifted = lift_block(store.client, store.table, user, by=str(who["Arn"]), now=app.now())
     if lifted is None:
         raise SessionNotFound(
