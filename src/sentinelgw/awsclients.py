@@ -115,5 +115,3 @@ def client(
         cfg["read_timeout"] = read_timeout
     with aws_call(service, "client"):  # NoRegionError, ProfileNotFound, bad endpoint URL
         return sess.client(service, region_name=region or None, config=Config(**cfg))
-
-

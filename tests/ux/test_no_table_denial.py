@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tests.policy.test_policy_eval import AT
+
 from sentinelgw.policy import denial_message, evaluate
 from sentinelgw.policy.loader import load_policy_text
 from sentinelgw.policy.model import Mode, Request
-
-from tests.policy.test_policy_eval import AT
 
 POLICY = """\
 policies:
