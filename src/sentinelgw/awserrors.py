@@ -155,7 +155,7 @@ def translate(
     err = _client_error(exc, service, operation, what, raises)
     if err is not None and missing is not None and err.aws_code in NOT_FOUND:
         code = err.aws_code
-        err = raises(f"{resource or what} does not exist ({service}:{operation})", hint=missing)
+        err = raises(f"{resource or what} was not found ({service}:{operation})", hint=missing)
         err.aws_code = code
     if err is None:
         err = _botocore_error(exc, what, raises)
