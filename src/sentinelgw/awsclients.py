@@ -113,5 +113,11 @@ def client(
         cfg["connect_timeout"] = connect_timeout
     if read_timeout is not None:
         cfg["read_timeout"] = read_timeout
-    with aws_call(service, "client"):  # NoRegionError, ProfileNotFound, bad endpoint URL
-        return sess.client(service, region_name=region or None, config=Config(**cfg))
+    try:
+        with aws_call(service, "client"):  # NoRegionError, ProfileNotFound
+            return sess.client(service, region_name=region or None, config=Config(**cfg))
+    except ValueError as exc:  # botocore's "Invalid endpoint: ..." (a setting, not a bug)
+        raise ConfigError(
+            f"cannot make a {service} client: {' '.join(str(exc).split())[:200]}",
+            hint="Check AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>",
+        ) from exc

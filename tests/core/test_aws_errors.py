@@ -158,3 +158,19 @@ def test_a_bug_inside_the_boundary_is_not_an_aws_error() -> None:
     assert str(made) == (
         "internal error during dynamodb:Query: KeyError. Re-run with --debug and report it"
     )
+
+
+def test_an_invalid_endpoint_url_is_a_config_error_not_an_internal_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sentinelgw.awsclients import client
+    from sentinelgw.errors import ConfigError
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "not a url")
+    session = boto3.Session(aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="x")
+    with pytest.raises(ConfigError) as err:
+        client("dynamodb", session=session, region="us-east-1")
+    assert str(err.value) == (
+        "cannot make a dynamodb client: Invalid endpoint: not a url. "
+        "Check AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>"
+    )
