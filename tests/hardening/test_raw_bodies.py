@@ -56,5 +56,6 @@ def test_xml_403_from_the_table_endpoint_is_access_denied_and_debug_shows_the_bo
     assert out.returncode == 2
     line = one_error_line(out.stderr)
     assert "dynamodb:Query on session table" in line and "was denied (AccessDenied)" in line
+    assert "--aws-profile" not in line  # this sandbox's config sets no security_profile
     assert not any(m in out.stderr.lower() for m in RAW)
     assert "sentinel: debug: AWS answered: <?xml" in debug.stderr
