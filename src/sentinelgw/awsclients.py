@@ -1,4 +1,4 @@
-"""Creating AWS clients and translating their errors.
+"""Creating AWS clients (their errors: :mod:`sentinelgw.awserrors`, re-exported here).
 
 boto3 is imported lazily, inside these functions, so that commands which do not talk to AWS
 (``sentinel credentials`` with a warm cache, ``policy validate``) start fast.
@@ -12,37 +12,15 @@ calls (see :func:`make_session`).
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from sentinelgw.errors import AWSError, ConfigError, SentinelError
+from sentinelgw.awserrors import aws_call, error_code, is_botocore, translate
+from sentinelgw.errors import ConfigError
 
 if TYPE_CHECKING:
     import boto3
 
-T = TypeVar("T")
-
-# Permission each call needs, used to make AccessDenied messages actionable.
-_PERMISSIONS = {
-    ("sts", "AssumeRole"): "sts:AssumeRole and sts:SetSourceIdentity on the role",
-    ("sts", "GetCallerIdentity"): "no permission (check that the credentials are valid)",
-    ("sts", "GetSessionToken"): "an IAM user's long-term keys (no permission; with an MFA "
-    "condition, mfa_serial in the profile)",
-    ("ssm", "GetParameter"): "ssm:GetParameter (and kms:Decrypt for a SecureString)",
-    ("dynamodb", "PutItem"): "dynamodb:PutItem on the session table",
-    ("dynamodb", "GetItem"): "dynamodb:GetItem on the session table",
-    ("dynamodb", "UpdateItem"): "dynamodb:UpdateItem on the session table",
-    ("dynamodb", "Query"): "dynamodb:Query on the session table and its indexes",
-    ("dynamodb", "Scan"): "dynamodb:Scan on the session table's status-index",
-    ("dynamodb", "BatchGetItem"): "dynamodb:BatchGetItem on the session table",
-    ("dynamodb", "CreateTable"): "dynamodb:CreateTable and dynamodb:UpdateTimeToLive",
-    ("dynamodb", "DescribeTable"): "dynamodb:DescribeTable on the session table",
-    ("cloudtrail", "LookupEvents"): "cloudtrail:LookupEvents",
-    ("s3", "ListObjectsV2"): "s3:ListBucket on the trail bucket",
-    ("s3", "GetObject"): "s3:GetObject on the trail bucket",
-    ("sso", "GetRoleCredentials"): "an IAM Identity Center assignment for this account and role",
-}
+__all__ = ["aws_call", "client", "error_code", "is_botocore", "make_session", "translate"]
 
 # Sentinel's retry default, used only when the user set neither AWS_MAX_ATTEMPTS nor
 # AWS_RETRY_MODE (nor max_attempts / retry_mode in the AWS config profile): then botocore
@@ -136,116 +114,10 @@ def client(
     if read_timeout is not None:
         cfg["read_timeout"] = read_timeout
     try:
-        return sess.client(service, region_name=region or None, config=Config(**cfg))
-    except Exception as exc:  # NoRegionError, ProfileNotFound, bad endpoint URL
-        raise translate(exc, service, "client") from exc
-
-
-_MARKUP_CODE = re.compile(r"<Code>([A-Za-z0-9.]{1,64})</Code>")
-_MARKUP_MESSAGE = re.compile(r"<Message>([^<]{0,500})</Message>")
-
-
-def _readable_error(code: str, msg: str) -> tuple[str, str]:
-    """The error code and message, without a raw body.
-
-    When an endpoint answers in another protocol than botocore expected (XML for a JSON
-    service, or a proxy's HTML page), botocore's code is the HTTP status and its message the
-    whole body: keep the ``<Code>`` and ``<Message>`` inside it, or nothing.
-    """
-    if "<" not in msg:
-        return code, " ".join(msg.split())
-    found = _MARKUP_CODE.search(msg)
-    if found and code.isdigit():
-        code = found.group(1)
-    text = _MARKUP_MESSAGE.search(msg)
-    return code, " ".join(text.group(1).split()) if text else ""
-
-
-def translate(
-    exc: BaseException, service: str, operation: str, resource: str = ""
-) -> SentinelError:
-    """Turn a botocore exception into an :class:`AWSError` with a one-line, actionable message."""
-    import botocore.exceptions as be
-
-    if isinstance(exc, SentinelError):
-        return exc
-    what = f"{service}:{operation}" + (f" on {resource}" if resource else "")
-    if isinstance(exc, be.ClientError):
-        err = exc.response.get("Error", {})
-        code, msg = _readable_error(
-            str(err.get("Code", "Unknown")), str(err.get("Message", "")).strip()
-        )
-        if code in {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}:
-            perm = _PERMISSIONS.get((service, operation), f"{service}:{operation}")
-            return AWSError(f"{what} was denied ({code})", hint=f"The caller needs {perm}")
-        if code in {
-            "ExpiredToken",
-            "ExpiredTokenException",
-            "InvalidClientTokenId",
-            "UnrecognizedClientException",
-            "InvalidSignatureException",
-        }:
-            return AWSError(
-                f"{what} failed: the source credentials are invalid or expired ({code})",
-                hint="Refresh them (for SSO: 'aws sso login') and try again",
-            )
-        if code in {
-            "Throttling",
-            "ThrottlingException",
-            "ProvisionedThroughputExceededException",
-            "RequestLimitExceeded",
-            "TooManyRequestsException",
-        }:
-            return AWSError(
-                f"{what} was throttled after retries ({code})", hint="Wait a moment and try again"
-            )
-        detail = f": {msg}" if msg else ""
-        return AWSError(f"{what} failed with {code}{detail}")
-    if isinstance(exc, be.NoCredentialsError):
-        return AWSError(
-            f"{what}: no AWS credentials were found",
-            hint="Configure a profile (--aws-profile) or set AWS credentials",
-        )
-    if isinstance(exc, be.NoRegionError):
-        return ConfigError(
-            f"{what}: no AWS region is configured",
-            hint="Pass --region, set AWS_REGION, or set defaults.region in the Sentinel config",
-        )
-    if isinstance(exc, be.ProfileNotFound):
-        return ConfigError(f"{exc}", hint="Check the profile name or AWS_CONFIG_FILE")
-    if isinstance(exc, be.EndpointConnectionError | be.ConnectTimeoutError | be.ReadTimeoutError):
-        return AWSError(
-            f"{what}: could not reach the endpoint ({type(exc).__name__})",
-            hint="Check the network, the region and AWS_ENDPOINT_URL",
-        )
-    if isinstance(exc, be.ParamValidationError):
-        return AWSError(f"{what}: invalid parameters: {exc}")
-    if isinstance(exc, be.BotoCoreError):
-        return AWSError(f"{what} failed: {exc}")
-    return AWSError(f"{what} failed: {type(exc).__name__}: {exc}")
-
-
-def call(service: str, operation: str, fn: Callable[[], T], resource: str = "") -> T:
-    """Run ``fn`` (an AWS call) and translate any botocore failure."""
-    try:
-        return fn()
-    except SentinelError:
-        raise
-    except Exception as exc:
-        if _is_botocore(exc):
-            raise translate(exc, service, operation, resource) from exc
-        raise
-
-
-def error_code(exc: BaseException) -> str | None:
-    """The AWS error code of a ClientError, else None."""
-    resp = getattr(exc, "response", None)
-    if isinstance(resp, dict):
-        code = resp.get("Error", {}).get("Code")
-        return str(code) if code is not None else None
-    return None
-
-
-def _is_botocore(exc: BaseException) -> bool:
-    mod = type(exc).__module__
-    return mod.startswith("botocore") or mod.startswith("boto3")
+        with aws_call(service, "client"):  # NoRegionError, ProfileNotFound
+            return sess.client(service, region_name=region or None, config=Config(**cfg))
+    except ValueError as exc:  # botocore's "Invalid endpoint: ..." (a setting, not a bug)
+        raise ConfigError(
+            f"cannot make a {service} client: {' '.join(str(exc).split())[:200]}",
+            hint="Check AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>",
+        ) from exc

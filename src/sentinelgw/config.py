@@ -28,6 +28,8 @@ Keys::
                                   # chains (as --source; default: LookupEvents)
       revoker_roles:              # account -> role server-revoke acts through there
         "222233334444": arn:aws:iam::222233334444:role/SentinelRevoker
+      security_profile: security  # the AWS profile an access-denied message suggests
+                                  # (--aws-profile) for the security team's commands
     policy_source: ssm:/sentinel/policies/prod   # or a file path
     policies: [...]               # inline policy (Sentinel form)
     version: "1" / rules: [...]   # inline policy (Go form)
@@ -43,6 +45,7 @@ Every effective value is a :class:`Setting` that records its source for ``config
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,12 +65,14 @@ DEFAULT_KEYS: dict[str, type | tuple[type, ...]] = {
     "remote_service_id": str,
     "audit_source": str,
     "revoker_roles": dict,
+    "security_profile": str,
 }
 TOP_KEYS = {"defaults", "policy_source", "policies", "version", "rules"}
 POLICY_KEYS = {"policies", "version", "rules"}
 BUILTIN_DEFAULTS: dict[str, Any] = {"retention_days": DEFAULT_RETENTION_DAYS, "fail_open": False}
 # Where proofs are sent and which service they name: only the system or user config sets them.
 REMOTE_KEYS = ("remote", "remote_service_id")
+_PROFILE_NAME = re.compile(r"[A-Za-z0-9_.+=,@-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -238,6 +243,11 @@ def _merge_file(cfg: Config, path: Path, cache_dir: str | None, kind: str) -> No
                 )
             if key == "revoker_roles":
                 _check_revoker_roles(value, doc.where(("defaults", key)))
+            if key == "security_profile" and not _PROFILE_NAME.fullmatch(value):
+                raise ConfigError(
+                    f"{doc.where(('defaults', key))}: defaults.security_profile must be an AWS "
+                    "profile name (letters, digits and _.+=,@-)"
+                )
             if key == "retention_days" and int(value) < 1:
                 raise ConfigError(f"{doc.where(('defaults', key))}: retention_days must be ≥ 1")
             if key in REMOTE_KEYS and kind not in CENTRAL_KINDS:

@@ -1,7 +1,7 @@
 """The one exception tree of Sentinel.
 
-Only the CLI entry point catches these; it prints ``str(exc)`` as one line and exits with
-``exc.exit_code``::
+Every subclass of :class:`SentinelError` in the package is drawn here (a test walks the
+package and checks the drawing, parents included). Classes defined in another module name it::
 
     SentinelError                 exit 2 unless noted
     ├── UsageError                bad flag values, bad durations
@@ -10,20 +10,31 @@ Only the CLI entry point catches these; it prints ``str(exc)`` as one line and e
     │   └── NoPolicyConfigured    no --policy, no policy_source, no inline policies
     ├── PolicyInvalid             policy validation failures (file, line, key, what is allowed)
     ├── PolicyDenied              exit 1: a policy decision said no
+    │   ├── UserBlocked           exit 1: the user is blocked (sessions/blocks.py)
+    │   └── ServiceRefused        exit 1: the credential service said no (service/client.py)
     ├── CredentialError           STS/SSO/profile failures while issuing credentials
     │   └── SSOTokenExpired
     ├── AWSError                  an AWS call failed (service, operation, hint)
-    │   └── HardRevocationError   the IAM step of a revoke (SentinelRevokedSessions) failed
+    │   ├── HardRevocationError   the IAM step of a revoke (SentinelRevokedSessions) failed
+    │   │   └── RoleQuotaFull     exit 1: the deny does not fit the role (sessions/revocation.py)
+    │   └── ServiceUnavailable    the service is unreachable or failed (service/client.py)
+    ├── RevocationIncomplete      exit 1: a revocation left a role undenied
     ├── SessionStoreError         the DynamoDB session table could not be used
     │   └── SessionNotFound
     ├── AuditError                the audit could not run
     ├── DeployError               the credential service cannot be deployed as asked
-    └── SandboxError              the local sandbox could not start
+    ├── SandboxError              the local sandbox could not start
+    ├── InternalError             a bug met at an AWS boundary (not botocore's exception)
+    └── Refusal                   the service's answer: HTTP status + code (service/refusal.py)
+        └── ProofError            a signed identity proof was refused (service/proof.py)
 
-Outside the tree, the CLI entry point maps an abort (Ctrl-C, ``click.Abort``) to exit 130, as
-shells report an interrupted command (answering "no" to a confirmation prints "nothing
-changed" and exits 0), and any other
-exception (a bug) to exit 2 with one line; tracebacks only with ``--debug``.
+AWS failures enter this tree at one place, :func:`sentinelgw.awserrors.aws_call`. Where errors
+are caught, and why at each host, is in docs/architecture.md ("Errors"). The CLI entry point
+prints ``str(exc)`` as one line and exits with ``exc.exit_code``; it maps an abort (Ctrl-C,
+``click.Abort``) to exit 130, as shells report an interrupted command (answering "no" to a
+confirmation prints "nothing changed" and exits 0), and any other exception (a bug) to exit 2
+with one "internal error" line; tracebacks, and the raw AWS answer kept in ``debug_detail``,
+only with ``--debug``.
 
 Messages never contain secrets: they are built from names, ARNs and error codes only.
 """
@@ -35,6 +46,11 @@ class SentinelError(Exception):
     """Base class; ``exit_code`` is what the CLI exits with."""
 
     exit_code = 2
+    # Set by sentinelgw.awserrors for a failure made from an AWS answer: the AWS error code,
+    # whether it was access denied (401/403), and the raw body (shown with --debug only).
+    aws_code: str | None = None
+    access_denied = False
+    debug_detail: str | None = None
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         self.message = message
@@ -133,3 +149,7 @@ class AuditError(SentinelError):
 
 class SandboxError(SentinelError):
     """The local sandbox could not start."""
+
+
+class InternalError(SentinelError):
+    """A bug met where an AWS error was expected: not an AWS failure. The message says so."""

@@ -167,3 +167,12 @@ def test_corrupt_parse_cache_is_ignored(tmp_path: Path) -> None:
     for cached in (home / ".sentinel" / "cache" / "config").glob("yaml-*.json"):
         cached.write_text("{not json")
     assert load_config(str(f), env, tmp_path).default("region") == "eu-west-1"
+
+
+def test_security_profile_is_a_profile_name(tmp_path: Path) -> None:
+    ok = write(tmp_path / "ok.yaml", "defaults:\n  security_profile: security\n")
+    cfg = load_config(str(ok), {"HOME": str(tmp_path)}, tmp_path)
+    assert cfg.default("security_profile") == "security"
+    bad = write(tmp_path / "bad.yaml", 'defaults:\n  security_profile: "x; rm -rf ~"\n')
+    with pytest.raises(ConfigError, match="security_profile must be an AWS profile name"):
+        load_config(str(bad), {"HOME": str(tmp_path)}, tmp_path)

@@ -148,7 +148,7 @@ def test_ssm_missing_parameter_is_one_line(
     with pytest.raises(AWSError) as info:
         open_policy_source("ssm:/sentinel/none", make_app(tmp_path, monkeypatch, env=aws_env))
     msg = str(info.value)
-    assert msg.startswith("SSM parameter /sentinel/none was not found")
+    assert msg.startswith("SSM parameter /sentinel/none was not found (ssm:GetParameter)")
     assert "\n" not in msg
 
 
@@ -241,7 +241,7 @@ def test_cli_explain_with_ssm_policy(ssm: Any, aws_env: dict[str, str], run_sent
     )
     assert r.returncode == 2
     assert r.stderr.startswith(
-        "sentinel: error: SSM parameter /sentinel/policies/absent was not found"
+        "sentinel: error: SSM parameter /sentinel/policies/absent was not found (ssm:GetParameter)"
     )
 
 

@@ -61,10 +61,6 @@ KEYS = {
 }
 
 
-class TableDown(Exception):
-    """What the fake table raises when told to fail (any client error refuses)."""
-
-
 @dataclass
 class FakeStore:
     """The part of SessionStore the service uses: revoke, mark_expired, touch, add_access_keys."""
@@ -148,7 +144,13 @@ class FakeSts:
 
     def assume_role(self, **kw: Any) -> dict[str, Any]:
         if self.fail:
-            raise TableDown("AssumeRole failed")
+            # What botocore raises for an STS error (only botocore's errors are AWS failures;
+            # anything else is a bug, answered 500).
+            from botocore.exceptions import ClientError
+
+            raise ClientError(
+                {"Error": {"Code": "AccessDenied", "Message": "not allowed"}}, "AssumeRole"
+            )
         self.calls.append(kw)
         n = len(self.calls)
         return {

@@ -201,11 +201,11 @@ def test_missing_table_is_one_line_with_the_fix(run_sentinel: Run) -> None:
     proc = run_sentinel(["server-sessions", "--table", "absent-table", "--format", "json"])
     assert_one_line_error(
         proc,
-        "session table 'absent-table' does not exist in us-east-1",
+        "session table 'absent-table' in us-east-1 was not found",
         "sentinel init sessions --table absent-table --region us-east-1",
     )
     show = run_sentinel(["server-session", "a" * 16, "--table", "absent-table"])
-    assert_one_line_error(show, "does not exist")
+    assert_one_line_error(show, "was not found")
 
 
 def test_bad_since_is_a_usage_error(run_sentinel: Run, listed: str) -> None:

@@ -216,12 +216,12 @@ def test_missing_table_names_table_region_and_fix(ddb: Any) -> None:
     with pytest.raises(SessionStoreError) as err:
         missing.get("0" * 16)
     text = str(err.value)
-    assert "session table 'no-such-table' does not exist in us-east-1" in text
+    assert "session table 'no-such-table' in us-east-1 was not found" in text
     assert "dynamodb:GetItem" in text
     assert "sentinel init sessions --table no-such-table --region us-east-1" in text
-    with pytest.raises(SessionStoreError, match="does not exist"):
+    with pytest.raises(SessionStoreError, match="was not found"):
         list(missing.query(status="active"))
-    with pytest.raises(SessionStoreError, match="does not exist"):
+    with pytest.raises(SessionStoreError, match="was not found"):
         missing.create(record(0))
 
 

@@ -26,7 +26,8 @@ from sentinelgw.audit.athena_sql import (
     audit_query,
     record_from_row,
 )
-from sentinelgw.errors import AuditError, SentinelError
+from sentinelgw.awserrors import aws_call
+from sentinelgw.errors import AuditError
 
 if TYPE_CHECKING:
     from sentinelgw.audit.events import IssuanceEvent, ParseStats
@@ -127,24 +128,20 @@ class AthenaRunner:
         return f"Athena query {query_id} in {wg}" if query_id else f"Athena ({wg})"
 
     def _call(self, operation: str, query_id: str | None, fn: Callable[[], Any]) -> Any:
-        """One API call, retried on throttling, with botocore errors as AuditError."""
-        from sentinelgw.awsclients import error_code, translate
-
+        """One API call through the AWS error boundary (failures are AuditError), retried on
+        throttling."""
         attempt = 0
         while True:
             try:
-                return fn()
-            except SentinelError:
-                raise
-            except Exception as exc:
-                if error_code(exc) in _THROTTLE_CODES and attempt < 5:
+                with aws_call("athena", operation, self.describe(query_id), raises=AuditError):
+                    return fn()
+            except AuditError as exc:
+                if exc.aws_code in _THROTTLE_CODES and attempt < 5:
                     self.sleep(min(8.0, 0.5 * 2**attempt) * random.uniform(0.5, 1.0))  # noqa: S311
                     attempt += 1
                     continue
-                err = translate(exc, "athena", operation, self.target.workgroup)
-                raise AuditError(
-                    f"{self.describe(query_id)}: {err.message}", hint=err.hint or _HINT
-                ) from exc
+                exc.hint = exc.hint or _HINT
+                raise
 
     # -- the run -----------------------------------------------------------------------
 

@@ -36,7 +36,8 @@ from sentinelgw.audit.events import (
 from sentinelgw.audit.readers import Opener, read_parallel
 from sentinelgw.audit.readers import parse_log_bytes as parse_log_bytes
 from sentinelgw.audit.stream import Readable
-from sentinelgw.errors import AuditError, SentinelError, UsageError
+from sentinelgw.awserrors import aws_call
+from sentinelgw.errors import AuditError, UsageError
 from sentinelgw.wording import counted
 
 Progress = Callable[[str], None]
@@ -108,13 +109,6 @@ class Pacing:
     max_delay: float = 8.0
 
 
-def _audit_error(exc: BaseException, service: str, operation: str, resource: str) -> AuditError:
-    from sentinelgw.awsclients import translate
-
-    err = translate(exc, service, operation, resource)
-    return AuditError(f"the audit could not run: {err.message}", hint=err.hint)
-
-
 # --- LookupEvents ---------------------------------------------------------------------------
 
 
@@ -179,21 +173,18 @@ def lookup_pages(
                     sleep(wait)
             last_call = clock()
             try:
-                page = client.lookup_events(**params)
+                with aws_call("cloudtrail", "LookupEvents", raises=AuditError):
+                    page = client.lookup_events(**params)
                 break
-            except Exception as exc:
-                from sentinelgw.awsclients import error_code
-
-                if error_code(exc) in _THROTTLE_CODES and attempt + 1 < pacing.max_attempts:
+            except AuditError as exc:
+                if exc.aws_code in _THROTTLE_CODES and attempt + 1 < pacing.max_attempts:
                     stats.add(throttled=1)
                     delay = min(pacing.max_delay, pacing.base_delay * 2**attempt)
                     # Equal jitter: never less than half the delay, so retries do spread out.
                     sleep(delay / 2 + random.uniform(0, delay / 2))  # noqa: S311
                     attempt += 1
                     continue
-                if isinstance(exc, SentinelError):
-                    raise
-                raise _audit_error(exc, "cloudtrail", "LookupEvents", "") from exc
+                raise
         stats.add(pages=1)
         yield page
         token = page.get("NextToken")
@@ -320,12 +311,8 @@ def _list(client: Any, bucket: str, prefix: str, *, delimiter: bool) -> Iterator
     kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
     if delimiter:
         kwargs["Delimiter"] = "/"
-    try:
+    with aws_call("s3", "ListObjectsV2", f"s3://{bucket}/{prefix}", raises=AuditError):
         yield from client.get_paginator("list_objects_v2").paginate(**kwargs)
-    except SentinelError:
-        raise
-    except Exception as exc:
-        raise _audit_error(exc, "s3", "ListObjectsV2", f"s3://{bucket}/{prefix}") from exc
 
 
 def _children(client: Any, bucket: str, prefix: str) -> list[str]:
@@ -378,10 +365,8 @@ def s3_events(
 
     def opener(key: str) -> Opener:
         def open_object() -> Readable:
-            try:
+            with aws_call("s3", "GetObject", f"s3://{bucket}/{key}", raises=AuditError):
                 body: Readable = client.get_object(Bucket=bucket, Key=key)["Body"]
-            except Exception as exc:
-                raise _audit_error(exc, "s3", "GetObject", f"s3://{bucket}/{key}") from exc
             return _S3Body(body, f"s3://{bucket}/{key}")
 
         return open_object

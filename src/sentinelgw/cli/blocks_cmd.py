@@ -71,13 +71,14 @@ def init_revocation_scp(app: App, table: str | None) -> int:
 @pass_app
 def server_unblock(app: App, user: str, table: str | None) -> int:
     """Lift a user's block: new sessions are allowed again (revoked ones stay revoked)."""
-    from sentinelgw.awsclients import call
+    from sentinelgw.awsclients import aws_call
     from sentinelgw.sessions.blocks import lift_block
     from sentinelgw.sessions.store import open_store
 
     store = open_store(app, table, None)
     sts = app.client("sts", app.region()[0])
-    who: dict[str, Any] = call("sts", "GetCallerIdentity", lambda: sts.get_caller_identity())
+    with aws_call("sts", "GetCallerIdentity"):
+        who: dict[str, Any] = sts.get_caller_identity()
     lifted = lift_block(store.client, store.table, user, by=str(who["Arn"]), now=app.now())
     if lifted is None:
         raise SessionNotFound(

@@ -1,8 +1,11 @@
 """Entry point of the ``sentinel`` command.
 
 Subcommands are imported lazily so that ``sentinel credentials`` does not pay for the modules
-of ``audit`` or ``dev``. Only this module catches :class:`SentinelError`: it prints one line and
+of ``audit`` or ``dev``. This module is the CLI's host boundary for :class:`SentinelError`
+(docs/architecture.md, "Errors", lists the other catch sites and why): it prints one line and
 exits with the documented code (0 success, 1 denied or gap found, 2 usage or infrastructure).
+An access-denied AWS error names the security team's profile when ``defaults.security_profile``
+is set; ``--debug`` adds the traceback and the raw AWS answer, which the line never quotes.
 An abort (Ctrl-C, ``click.Abort``) exits 130, as shells report an interrupted command (answering
 no to a confirmation is not an abort: "nothing changed", exit 0); any other exception is a bug:
 one line, exit 2. Click's usage errors become one ``sentinel: error:`` line, exit 2.
@@ -154,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc()
-        _print_error(str(exc))
+            _print_debug_details(exc)
+        _print_error(str(exc) + _profile_hint(app, exc))
         code = exc.exit_code
     except click.exceptions.Abort:
         _print_error("aborted")
@@ -195,6 +199,42 @@ def _usage_line(exc: click.UsageError) -> str:
     path = exc.ctx.command_path if exc.ctx is not None else "sentinel"
     end = "" if message.endswith((".", "?")) else "."
     return f"{message}{end} See: {path} --help"
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and its causes, outermost first."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__
+    return seen
+
+
+def _profile_hint(app: App, exc: BaseException) -> str:
+    """For an access-denied AWS error: the configured security profile to retry with, unless
+    the command already used it."""
+    if not any(getattr(e, "access_denied", False) for e in _chain(exc)):
+        return ""
+    from sentinelgw.errors import SentinelError
+
+    try:
+        profile = app.config().default("security_profile")
+    except SentinelError:
+        return ""
+    if not isinstance(profile, str) or not profile or profile == app.aws_profile:
+        return ""
+    return f" (security team: add --aws-profile {profile})"
+
+
+def _print_debug_details(exc: BaseException) -> None:
+    """The raw AWS answers behind the error, for --debug only (control characters inert)."""
+    from sentinelgw.inert import visible
+
+    for err in _chain(exc):
+        detail = getattr(err, "debug_detail", None)
+        if detail:
+            click.echo(f"sentinel: debug: AWS answered: {visible(detail[:4000])}", err=True)
 
 
 def _safe(exc: BaseException) -> str:

@@ -142,7 +142,7 @@ def check(
     **names: Any,
 ) -> int:
     """Whether PROFILE's identity holds a principal's permissions (exit 1 naming what is not)."""
-    from sentinelgw.awsclients import call, client, error_code
+    from sentinelgw.awsclients import aws_call, client, error_code
     from sentinelgw.service.deploy import permissions as p
     from sentinelgw.service.deploy.principals import read_account
     from sentinelgw.service.deploy.stack import default_bucket
@@ -152,7 +152,8 @@ def check(
     principal = principals[0] if principals else "deployer"
     region = app.region()[0]
     sts = client("sts", profile=as_profile, region=region)
-    who: dict[str, Any] = call("sts", "GetCallerIdentity", lambda: sts.get_caller_identity())
+    with aws_call("sts", "GetCallerIdentity"):
+        who: dict[str, Any] = sts.get_caller_identity()
     spec = _spec(app, account or str(who["Account"]), **names)
     target = p.Target(spec, code_bucket or default_bucket(spec))
     wanted = p.needs(principal, target)
@@ -218,12 +219,13 @@ def _spec(
 
 def _account(app: App) -> str:
     """The caller's account, or ``<account>`` when there are no usable credentials."""
-    from sentinelgw.awsclients import call
+    from sentinelgw.awsclients import aws_call
     from sentinelgw.errors import SentinelError
 
     try:
         sts = app.client("sts", app.region()[0])
-        who: dict[str, Any] = call("sts", "GetCallerIdentity", lambda: sts.get_caller_identity())
+        with aws_call("sts", "GetCallerIdentity"):
+            who: dict[str, Any] = sts.get_caller_identity()
     except SentinelError:
         click.echo("  ! account unknown (no usable credentials): pass --account", err=True)
         return "<account>"

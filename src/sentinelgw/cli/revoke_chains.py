@@ -99,7 +99,7 @@ def _chain_events(
 def _iam_for(app: App, iam: Any, account: str, region: str | None) -> Any:
     """The IAM client for a chained role: the revoker's in their own account, else one acting
     through ``defaults.revoker_roles`` for that account (assumed once per account)."""
-    from sentinelgw.awsclients import call
+    from sentinelgw.awsclients import aws_call
     from sentinelgw.sessions.chains import role_key
 
     configured = {str(k): str(v) for k, v in (app.config().default("revoker_roles") or {}).items()}
@@ -124,13 +124,10 @@ def _iam_for(app: App, iam: Any, account: str, region: str | None) -> Any:
             from sentinelgw.awsclients import client
 
             sts = app.client("sts", region)
-            creds = call(
-                "sts",
-                "AssumeRole",
-                lambda: sts.assume_role(
+            with aws_call("sts", "AssumeRole", via):
+                creds = sts.assume_role(
                     RoleArn=via, RoleSessionName="sentinel-revoke", DurationSeconds=900
-                ),
-            )["Credentials"]
+                )["Credentials"]
             session = boto3.Session(
                 aws_access_key_id=creds["AccessKeyId"],
                 aws_secret_access_key=creds["SecretAccessKey"],

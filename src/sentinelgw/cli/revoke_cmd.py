@@ -154,10 +154,11 @@ def server_revoke(
 
 
 def _caller(app: App, region: str | None) -> dict[str, Any]:
-    from sentinelgw.awsclients import call
+    from sentinelgw.awsclients import aws_call
 
     sts = app.client("sts", region)
-    who: dict[str, Any] = call("sts", "GetCallerIdentity", lambda: sts.get_caller_identity())
+    with aws_call("sts", "GetCallerIdentity"):
+        who: dict[str, Any] = sts.get_caller_identity()
     return who
 
 

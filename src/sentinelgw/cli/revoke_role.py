@@ -88,7 +88,7 @@ def _role_arn(role: str) -> str:
 
 def revoke_all_before(app: App, when_text: str, role: str, reason: str, yes: bool) -> int:
     """``--all-before``: write AWSRevokeOlderSessions on the role, once confirmed."""
-    from sentinelgw.awsclients import call
+    from sentinelgw.awsclients import aws_call
     from sentinelgw.sessions.revocation import revoke_older_sessions, role_name_from_arn
     from sentinelgw.timeutil import iso
 
@@ -113,7 +113,8 @@ def revoke_all_before(app: App, when_text: str, role: str, reason: str, yes: boo
             return 0
     region = app.region()[0]
     sts = app.client("sts", region)
-    who: dict[str, Any] = call("sts", "GetCallerIdentity", lambda: sts.get_caller_identity())
+    with aws_call("sts", "GetCallerIdentity"):
+        who: dict[str, Any] = sts.get_caller_identity()
     result = revoke_older_sessions(app.client("iam", region), role_arn, before, now=app.now())
     if result.outcome == "present":
         click.echo(

@@ -310,13 +310,14 @@ def _resolve(
     extras: dict[str, str | None] | None = None,
 ) -> tuple[DeployClients, DeploySpec]:
     """The clients and the spec: the account comes from STS, the region from the usual chain."""
-    from sentinelgw.awsclients import call
+    from sentinelgw.awsclients import aws_call
     from sentinelgw.service.deploy.aws import DeployClients
     from sentinelgw.service.deploy.spec import DeploySpec
 
     region = app.region()[0]
     sts = app.client("sts", region)
-    who: dict[str, Any] = call("sts", "GetCallerIdentity", lambda: sts.get_caller_identity())
+    with aws_call("sts", "GetCallerIdentity"):
+        who: dict[str, Any] = sts.get_caller_identity()
     clients = DeployClients(
         iam=app.client("iam", region),
         dynamodb=app.client("dynamodb", region),

@@ -44,7 +44,7 @@ def rotate_keys(
     *,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Rotation:
-    from sentinelgw.awsclients import client, translate
+    from sentinelgw.awsclients import aws_call, client
     from sentinelgw.credentials.providers import caller_identity, session_with
 
     old = store.get(profile)
@@ -62,10 +62,8 @@ def rotate_keys(
         )
     user = identity.arn.rsplit("/", 1)[-1]
     iam_old = client("iam", session=old_session, region=region)
-    try:
+    with aws_call("iam", "CreateAccessKey", user):
         created = iam_old.create_access_key(UserName=user)["AccessKey"]
-    except Exception as exc:
-        raise translate(exc, "iam", "CreateAccessKey", user) from exc
     new = StoredKeys(str(created["AccessKeyId"]), str(created["SecretAccessKey"]))
     new_session = session_with(AwsCredentials(new.access_key_id, new.secret_access_key), region)
     try:

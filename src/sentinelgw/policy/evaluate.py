@@ -235,6 +235,23 @@ def fix_command(decision: Decision, request: Request) -> str | None:
     return " ".join(shlex.quote(p) for p in parts) + " -- ..."
 
 
+_SET_TABLE = (
+    "set defaults.session_table in the Sentinel config (or session_table on the policy rule)"
+)
+
+
+def _no_table(decision: Decision, request: Request) -> bool:
+    """No session table the policy would accept: none in the config, none on the rule."""
+    rule = decision.rule
+    return request.config_session_table is None and not (rule and rule.session_table)
+
+
+def _set_table_then(request: Request) -> str:
+    """The fix when no session table is configured anywhere: set one, then run in server mode."""
+    profile = shlex.quote(request.profile)
+    return f"{_SET_TABLE}, then run: sentinel exec --server --profile {profile} -- ..."
+
+
 def approval_command(profile: str) -> str:
     """The command that asks for access to a ``require_approval`` profile."""
     return f'sentinel request --profile {shlex.quote(profile)} --justification "…"'
@@ -305,12 +322,16 @@ def denial_message(decision: Decision, request: Request) -> str:
                 f"credential_process credentials cannot be tracked or served that way. "
                 f"Use sentinel exec --server instead.{run}"
             )
+        if decision.requires_session_tracking and not fix and _no_table(decision, request):
+            return (
+                f"{label} requires server mode{tracked} for profile {profile}{because}, and no "
+                f"session table is configured: {_set_table_then(request)}"
+            )
         return f"{label} requires server mode{tracked} for profile {profile}{because}.{run}"
     if decision.denial == "no_session_table":
         return (
             f"{label} requires session tracking for profile {profile}, but no session table "
-            "is configured: set defaults.session_table in the Sentinel config, or "
-            f"session_table on the rule.{run}"
+            f"is configured: {_set_table_then(request) if not fix else _SET_TABLE + '.' + run}"
         )
     if decision.denial == "untrusted_session_table":
         expected = request.config_session_table

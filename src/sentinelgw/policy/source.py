@@ -139,18 +139,16 @@ class SSMPolicySource(PolicySource):
         return f"ssm:{self.name}"
 
     def _fetch(self) -> Policy:
-        from sentinelgw.awsclients import error_code, translate
+        from sentinelgw.awserrors import aws_call
 
-        try:
+        with aws_call(
+            "ssm",
+            "GetParameter",
+            f"SSM parameter {self.name}",
+            missing="Check the name and --region, or create it with aws ssm put-parameter "
+            f"--name {self.name} --type SecureString --value file://policy.yaml",
+        ):
             resp = self._client.get_parameter(Name=self.name, WithDecryption=True)
-        except Exception as exc:
-            if error_code(exc) == "ParameterNotFound":
-                raise AWSError(
-                    f"SSM parameter {self.name} was not found",
-                    hint="Check the name and --region, or create it with aws ssm put-parameter "
-                    f"--name {self.name} --type SecureString --value file://policy.yaml",
-                ) from exc
-            raise translate(exc, "ssm", "GetParameter", self.name) from exc
         param = resp.get("Parameter", {})
         version = param.get("Version")
         with self._lock:

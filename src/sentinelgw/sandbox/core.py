@@ -291,7 +291,10 @@ class Sandbox:
         p.write_file(
             self.sentinel_config,
             p.sentinel_config_text(
-                table=self.table, region=self.region, sso_cache_dir=self.sso_cache_dir
+                table=self.table,
+                region=self.region,
+                sso_cache_dir=self.sso_cache_dir,
+                security_profile="security" if self.enforce_iam else None,  # SECURITY_PROFILE
             ),
         )
         self._create_table()

@@ -161,9 +161,13 @@ def credentials_text(access_key_id: str, secret: str) -> str:
     return f"[{SOURCE_PROFILE}]\n{keys}\n[default]\n{keys}"
 
 
-def sentinel_config_text(*, table: str, region: str, sso_cache_dir: Path) -> str:
+def sentinel_config_text(
+    *, table: str, region: str, sso_cache_dir: Path, security_profile: str | None = None
+) -> str:
     # Strings are written as JSON scalars, which are valid YAML whatever the path contains.
     q = json.dumps
+    # The enforced sandbox's security team: access-denied messages name its profile.
+    security = [f"  security_profile: {q(security_profile)}"] if security_profile else []
     return "\n".join(
         [
             "# Sentinel sandbox config: NOT FOR PRODUCTION",
@@ -171,6 +175,7 @@ def sentinel_config_text(*, table: str, region: str, sso_cache_dir: Path) -> str
             f"  session_table: {q(table)}",
             f"  region: {q(region)}",
             f"  sso_cache_dir: {q(str(sso_cache_dir))}",
+            *security,
             "policies:",
             "  - name: prod-tracked",
             "    match:",

@@ -24,8 +24,9 @@ from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any
 
+from sentinelgw.awserrors import aws_call
 from sentinelgw.credentials.model import AwsCredentials
-from sentinelgw.errors import SentinelError, SessionNotFound
+from sentinelgw.errors import AWSError, SentinelError, SessionNotFound
 from sentinelgw.policy import Decision, Mode, Request, denial_message, evaluate
 from sentinelgw.service.access import AccessRequests
 from sentinelgw.service.caller import ASSUMED_ROLE, SSO_ROLE_PATH, SSO_ROLE_PREFIX, Caller
@@ -39,7 +40,7 @@ from sentinelgw.service.document import (
 )
 from sentinelgw.service.notify import Notifier
 from sentinelgw.service.ratelimit import RateLimiter
-from sentinelgw.service.refusal import Refusal, aws_failure
+from sentinelgw.service.refusal import Refusal, safe_code
 from sentinelgw.service.table import ServiceTable, StoredSession
 from sentinelgw.sessions.model import SessionRecord, is_session_id
 from sentinelgw.sourceidentity import format_source_identity, new_id
@@ -584,21 +585,20 @@ class SentinelService:
         if leased:
             duration = STS_MIN_SECONDS
         try:
-            resp = self.sts.assume_role(
-                RoleArn=record.role_arn,
-                RoleSessionName=record.source_identity,
-                SourceIdentity=record.source_identity,
-                DurationSeconds=duration,
-                Tags=[{"Key": SESSION_TAG, "Value": record.id}],
-            )
-        except Exception as exc:
-            from sentinelgw.awsclients import translate
-
+            with aws_call("sts", "AssumeRole", record.role_arn):
+                resp = self.sts.assume_role(
+                    RoleArn=record.role_arn,
+                    RoleSessionName=record.source_identity,
+                    SourceIdentity=record.source_identity,
+                    DurationSeconds=duration,
+                    Tags=[{"Key": SESSION_TAG, "Value": record.id}],
+                )
+        except AWSError as exc:
             raise Refusal(
                 502,
                 "AssumeRoleFailed",
-                f"sts:AssumeRole on {record.role_arn} failed ({aws_failure(exc)})",
-                detail=translate(exc, "sts", "AssumeRole", record.role_arn).message,
+                f"sts:AssumeRole on {record.role_arn} failed ({safe_code(exc)})",
+                detail=exc.message,
             ) from exc
         c = resp["Credentials"]
         creds = AwsCredentials(

@@ -212,12 +212,10 @@ def file_fetch(path: str) -> Fetch:
 
 def ssm_fetch(client: Any, name: str) -> Fetch:
     def fetch() -> tuple[str, bytes]:
-        from sentinelgw.awsclients import translate
+        from sentinelgw.awserrors import aws_call
 
-        try:
+        with aws_call("ssm", "GetParameter", name):
             param = client.get_parameter(Name=name, WithDecryption=True)["Parameter"]
-        except Exception as exc:
-            raise translate(exc, "ssm", "GetParameter", name) from exc
         return str(param.get("Version")), str(param.get("Value", "")).encode()
 
     return fetch
@@ -225,13 +223,11 @@ def ssm_fetch(client: Any, name: str) -> Fetch:
 
 def s3_fetch(client: Any, bucket: str, key: str) -> Fetch:
     def fetch() -> tuple[str, bytes]:
-        from sentinelgw.awsclients import translate
+        from sentinelgw.awserrors import aws_call
 
-        try:
+        with aws_call("s3", "GetObject", f"s3://{bucket}/{key}"):
             obj = client.get_object(Bucket=bucket, Key=key)
             body = obj["Body"].read(MAX_DOCUMENT_BYTES + 1)
-        except Exception as exc:
-            raise translate(exc, "s3", "GetObject", f"s3://{bucket}/{key}") from exc
         return str(obj.get("ETag", "")), bytes(body)
 
     return fetch

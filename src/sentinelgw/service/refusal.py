@@ -29,17 +29,20 @@ class Refusal(SentinelError):
         self.headers = headers or {}  # extra response headers (Retry-After)
 
 
-def aws_failure(exc: BaseException) -> str:
-    """An AWS failure as its error code (or exception type) only, safe to answer with."""
-    import re
-
-    from sentinelgw.awsclients import error_code
-
-    code = error_code(exc) or type(exc).__name__
-    if code.isdigit():
-        # An HTTP status only: the body was not in the protocol botocore expected (a proxy's
-        # page, or XML for a JSON service); name the error code inside it, if there is one.
-        message = str(getattr(exc, "response", {}).get("Error", {}).get("Message", ""))
-        found = re.search(r"<Code>([A-Za-z0-9.]{1,64})</Code>", message)
-        code = found.group(1) if found else f"HTTP {code}"
+def safe_code(err: SentinelError) -> str:
+    """The AWS error code of an error from the AWS boundary (:mod:`sentinelgw.awserrors`), safe
+    to answer with: that boundary already keeps a raw body out of it."""
+    code = err.aws_code or "Error"
     return "".join(c for c in code if c.isalnum() or c in ". -_")[:64] or "Error"
+
+
+def refused(err: SentinelError, operation: str) -> Refusal:
+    """The 503 for a failed call on the session table: the answer names the call and AWS's
+    error code only; the full message goes to the service log."""
+    return Refusal(
+        503,
+        "SessionTableUnavailable",
+        f"the session table cannot be used (dynamodb:{operation}: {safe_code(err)}), "
+        "so the service refuses",
+        detail=err.message,
+    )

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sentinelgw.awsclients import error_code
+from sentinelgw.awsclients import error_code, translate
 from sentinelgw.service.refusal import Refusal
 from sentinelgw.sessions.model import decode_time, encode_time, is_session_id, retention_ttl
 from sentinelgw.sessions.store import REQUEST_PREFIX
@@ -249,9 +249,10 @@ class RequestTable:
         self.table = table
 
     def _unavailable(self, exc: BaseException, operation: str) -> Refusal:
-        from sentinelgw.service.table import unavailable
+        from sentinelgw.service.refusal import refused
 
-        return unavailable(exc, self.table, operation)
+        resource = f"session table {self.table!r}"
+        return refused(translate(exc, "dynamodb", operation, resource), operation)
 
     def create(self, request: AccessRequest) -> None:
         """Add the id to the index item, then put the request (an id whose item never came is

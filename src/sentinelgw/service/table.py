@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sentinelgw.awsclients import error_code
-from sentinelgw.service.refusal import Refusal, aws_failure
+from sentinelgw.errors import SessionStoreError
+from sentinelgw.service.refusal import Refusal, refused
 from sentinelgw.sessions.blocks import Block, block_id
+from sentinelgw.sessions.listing import on_table
 from sentinelgw.sessions.model import SessionRecord, decode_time, encode_time, retention_ttl
-from sentinelgw.sessions.store import SessionStore, store_error
+from sentinelgw.sessions.store import SessionStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,18 +31,6 @@ class StoredSession:
     lease: timedelta | None = None
     # Set when the session was ended: no credential it issued is valid after it.
     valid_until: datetime | None = None
-
-
-def unavailable(exc: BaseException, table: str, operation: str) -> Refusal:
-    """A 503 naming the call and AWS's error code; AWS's own text goes to the log only."""
-    detail = store_error(exc, None, table, operation)
-    return Refusal(
-        503,
-        "SessionTableUnavailable",
-        f"the session table cannot be used (dynamodb:{operation}: {aws_failure(exc)}), "
-        "so the service refuses",
-        detail=detail.message,
-    )
 
 
 class ServiceTable:
@@ -66,11 +55,12 @@ class ServiceTable:
             item["renew_until"] = {"N": encode_time(renew_until)}
             item["lease_seconds"] = {"N": str(int(lease.total_seconds()))}
         try:
-            self.client.put_item(
-                TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(id)"
-            )
-        except Exception as exc:
-            raise unavailable(exc, self.table, "PutItem") from exc
+            with on_table(self.client, self.table, "PutItem"):
+                self.client.put_item(
+                    TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(id)"
+                )
+        except SessionStoreError as exc:
+            raise refused(exc, "PutItem") from exc
 
     def read(
         self, session_id: str, user: str, now: datetime, *, also: tuple[str, ...] = ()
@@ -84,15 +74,16 @@ class ServiceTable:
         items: list[dict[str, Any]] = []
         try:
             for _ in range(4):
-                resp = self.client.batch_get_item(RequestItems=request)
+                with on_table(self.client, self.table, "BatchGetItem"):
+                    resp = self.client.batch_get_item(RequestItems=request)
                 items += resp.get("Responses", {}).get(self.table, [])
                 request = {
                     k: v for k, v in (resp.get("UnprocessedKeys") or {}).items() if v.get("Keys")
                 }
                 if not request:
                     break
-        except Exception as exc:
-            raise unavailable(exc, self.table, "BatchGetItem") from exc
+        except SessionStoreError as exc:
+            raise refused(exc, "BatchGetItem") from exc
         if request:
             raise Refusal(
                 503,
@@ -111,21 +102,23 @@ class ServiceTable:
     def block(self, user: str, now: datetime) -> Block | None:
         """The user's block in force at ``now`` (consistent read), else None."""
         try:
-            resp = self.client.get_item(
-                TableName=self.table, Key={"id": {"S": block_id(user)}}, ConsistentRead=True
-            )
-        except Exception as exc:
-            raise unavailable(exc, self.table, "GetItem") from exc
+            with on_table(self.client, self.table, "GetItem"):
+                resp = self.client.get_item(
+                    TableName=self.table, Key={"id": {"S": block_id(user)}}, ConsistentRead=True
+                )
+        except SessionStoreError as exc:
+            raise refused(exc, "GetItem") from exc
         item = resp.get("Item")
         return _block(user, item, now) if item else None
 
     def get(self, session_id: str) -> StoredSession | None:
         try:
-            resp = self.client.get_item(
-                TableName=self.table, Key={"id": {"S": session_id}}, ConsistentRead=True
-            )
-        except Exception as exc:
-            raise unavailable(exc, self.table, "GetItem") from exc
+            with on_table(self.client, self.table, "GetItem"):
+                resp = self.client.get_item(
+                    TableName=self.table, Key={"id": {"S": session_id}}, ConsistentRead=True
+                )
+        except SessionStoreError as exc:
+            raise refused(exc, "GetItem") from exc
         item = resp.get("Item")
         return self._session(item) if item else None
 
@@ -161,28 +154,29 @@ class ServiceTable:
         """Move an active session's ``expires_at`` (and TTL) on; a session that is no longer
         active (revoked, ended, or past its end: it missed its renewals) is refused."""
         try:
-            resp = self.client.update_item(
-                TableName=self.table,
-                Key={"id": {"S": session_id}},
-                UpdateExpression="SET expires_at = :e, #ttl = :ttl",
-                ConditionExpression=(
-                    "#s = :active AND attribute_not_exists(revoked_at) AND expires_at >= :now"
-                ),
-                ExpressionAttributeNames={"#s": "status", "#ttl": "ttl"},
-                ExpressionAttributeValues={
-                    ":e": {"N": encode_time(expires_at)},
-                    ":ttl": {"N": str(retention_ttl(expires_at))},
-                    ":active": {"S": "active"},
-                    ":now": {"N": encode_time(now)},
-                },
-                ReturnValues="ALL_NEW",
-            )
-        except Exception as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
+            with on_table(self.client, self.table, "UpdateItem"):
+                resp = self.client.update_item(
+                    TableName=self.table,
+                    Key={"id": {"S": session_id}},
+                    UpdateExpression="SET expires_at = :e, #ttl = :ttl",
+                    ConditionExpression=(
+                        "#s = :active AND attribute_not_exists(revoked_at) AND expires_at >= :now"
+                    ),
+                    ExpressionAttributeNames={"#s": "status", "#ttl": "ttl"},
+                    ExpressionAttributeValues={
+                        ":e": {"N": encode_time(expires_at)},
+                        ":ttl": {"N": str(retention_ttl(expires_at))},
+                        ":active": {"S": "active"},
+                        ":now": {"N": encode_time(now)},
+                    },
+                    ReturnValues="ALL_NEW",
+                )
+        except SessionStoreError as exc:
+            if exc.aws_code == "ConditionalCheckFailedException":
                 raise Refusal(
                     403, "SessionExpired", f"session {session_id} has ended; start a new one"
                 ) from None
-            raise unavailable(exc, self.table, "UpdateItem") from exc
+            raise refused(exc, "UpdateItem") from exc
         return self._session(resp["Attributes"]).record
 
     def end(
@@ -191,33 +185,34 @@ class ServiceTable:
         """``active`` to ``ended`` with ``end_reason``, ``ended_at`` and
         ``credentials_valid_until``; a session already out of ``active`` is a 409."""
         try:
-            resp = self.client.update_item(
-                TableName=self.table,
-                Key={"id": {"S": session_id}},
-                UpdateExpression=(
-                    "SET #s = :ended, end_reason = :reason, ended_at = :at, "
-                    "credentials_valid_until = :valid"
-                ),
-                ConditionExpression="#s = :active AND attribute_not_exists(revoked_at)",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={
-                    ":ended": {"S": "ended"},
-                    ":active": {"S": "active"},
-                    ":reason": {"S": reason},
-                    ":at": {"N": encode_time(now)},
-                    ":valid": {"N": encode_time(valid_until)},
-                },
-                ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except Exception as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                old = getattr(exc, "response", {}).get("Item") or {}
+            with on_table(self.client, self.table, "UpdateItem"):
+                resp = self.client.update_item(
+                    TableName=self.table,
+                    Key={"id": {"S": session_id}},
+                    UpdateExpression=(
+                        "SET #s = :ended, end_reason = :reason, ended_at = :at, "
+                        "credentials_valid_until = :valid"
+                    ),
+                    ConditionExpression="#s = :active AND attribute_not_exists(revoked_at)",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={
+                        ":ended": {"S": "ended"},
+                        ":active": {"S": "active"},
+                        ":reason": {"S": reason},
+                        ":at": {"N": encode_time(now)},
+                        ":valid": {"N": encode_time(valid_until)},
+                    },
+                    ReturnValues="ALL_NEW",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+        except SessionStoreError as exc:
+            if exc.aws_code == "ConditionalCheckFailedException":
+                old = getattr(exc.__cause__, "response", {}).get("Item") or {}
                 state = "revoked" if "revoked_at" in old else old.get("status", {}).get("S", "gone")
                 raise Refusal(
                     409, "SessionEnded", f"session {session_id} is already {state}"
                 ) from None
-            raise unavailable(exc, self.table, "UpdateItem") from exc
+            raise refused(exc, "UpdateItem") from exc
         return self._session(resp["Attributes"]).record
 
     def mine(self, user: str, caller_arn: str, limit: int) -> list[StoredSession]:
@@ -235,7 +230,8 @@ class ServiceTable:
         }
         try:
             while len(found) < limit:
-                resp = self.client.query(**req)
+                with on_table(self.client, self.table, "Query"):
+                    resp = self.client.query(**req)
                 for item in resp.get("Items", []):
                     if not str(item.get("id", {}).get("S", "")).startswith(("block#", "request#")):
                         found.append(self._session(item))
@@ -243,10 +239,8 @@ class ServiceTable:
                 if not last:
                     break
                 req["ExclusiveStartKey"] = last
-        except Refusal:
-            raise
-        except Exception as exc:
-            raise unavailable(exc, self.table, "Query") from exc
+        except SessionStoreError as exc:
+            raise refused(exc, "Query") from exc
         return found[:limit]
 
     def reachable(self) -> bool:

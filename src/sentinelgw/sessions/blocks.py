@@ -28,8 +28,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sentinelgw.errors import PolicyDenied, SessionStoreError, UsageError
+from sentinelgw.sessions.listing import on_table
 from sentinelgw.sessions.model import DEFAULT_RETENTION_DAYS, Item, decode_time, encode_time
-from sentinelgw.sessions.store import translating
 from sentinelgw.timeutil import iso
 
 BLOCK_PREFIX = "block#"
@@ -152,7 +152,7 @@ def put_block(
         "UpdateExpression": "ADD blocked_users :u",
         "ExpressionAttributeValues": {":u": {"SS": [block.user]}},
     }
-    with translating(client, table, "TransactWriteItems"):
+    with on_table(client, table, "TransactWriteItems"):
         client.transact_write_items(
             TransactItems=[{"Update": block_update}, {"Update": index_update}]
         )
@@ -175,7 +175,7 @@ def lift_block(
     if existing is None or not existing.active(now):
         return None
     ttl = int((now + timedelta(days=retention_days)).timestamp())
-    with translating(client, table, "UpdateItem"):
+    with on_table(client, table, "UpdateItem"):
         client.update_item(
             TableName=table,
             Key={"id": {"S": block_id(user)}},
@@ -233,7 +233,7 @@ def list_blocks(
     client: Any, table: str, now: datetime, *, include_ended: bool = False
 ) -> Iterator[Block]:
     """Every block in the index, by user; ended or lifted ones only with ``include_ended``."""
-    with translating(client, table, "GetItem"):
+    with on_table(client, table, "GetItem"):
         resp = client.get_item(TableName=table, Key={"id": {"S": INDEX_ID}}, ConsistentRead=True)
     users = sorted((resp.get("Item") or {}).get("blocked_users", {}).get("SS", []))
     for user in users:
@@ -243,7 +243,7 @@ def list_blocks(
 
 
 def _read(client: Any, table: str, user: str) -> Block | None:
-    with translating(client, table, "GetItem"):
+    with on_table(client, table, "GetItem"):
         resp = client.get_item(
             TableName=table, Key={"id": {"S": block_id(user)}}, ConsistentRead=True
         )

@@ -22,25 +22,26 @@ whose read and write straddle the whole settle wait; repeating the revoke is alw
 (an entry already present is not written again).
 
 Permissions the revoker needs on the role: ``iam:GetRole``, ``iam:ListRolePolicies``,
-``iam:GetRolePolicy`` and ``iam:PutRolePolicy``.
+``iam:GetRolePolicy`` and ``iam:PutRolePolicy`` (the calls: :mod:`.revocation_iam`).
 """
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
-from sentinelgw.errors import HardRevocationError, SentinelError
+from sentinelgw.errors import HardRevocationError
+from sentinelgw.sessions import revocation_iam as iam_calls
 from sentinelgw.sessions.revoked_policy import (
     FALLBACK_POLICY_NAME,
     POLICY_NAME,
     QUOTA_CHARS,
-    as_document,
     compact,
     denies_user,
     document_size,
@@ -52,13 +53,7 @@ from sentinelgw.sessions.revoked_policy import (
 )
 from sentinelgw.sourceidentity import is_valid_sts_value
 
-_PERMISSIONS = {
-    "GetRole": "iam:GetRole",
-    "ListRolePolicies": "iam:ListRolePolicies",
-    "GetRolePolicy": "iam:GetRolePolicy",
-    "PutRolePolicy": "iam:PutRolePolicy",
-    "DeleteRolePolicy": "iam:DeleteRolePolicy",  # only for server-revoke --all-before
-}
+Outcome = Literal["added", "present"]
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/(?:[\w+=,.@/-]*/)?([\w+=,.@-]{1,64})$")
 
 
@@ -87,7 +82,7 @@ class HardRevokeResult:
     role_name: str
     source_identity: str
     policy_name: str
-    outcome: str
+    outcome: Outcome
     entries: int
     pruned: int
     policy_chars: int
@@ -148,49 +143,42 @@ def hard_revoke(
             f"{source_identity[:80]!r} is not a SourceIdentity STS accepts, so no session has it",
             hint="Check the session record's source_identity",
         )
-    name = role_name_from_arn(role_arn)
-    max_session = timedelta(seconds=_max_session_seconds(iam, name))
+    role = _Role(role_arn, role_name_from_arn(role_arn))
+    max_session = timedelta(seconds=iam_calls.max_session_seconds(iam, role.name))
     for attempt in range(1, max(1, max_attempts) + 1):
-        current = _get_policy(iam, name, POLICY_NAME)
+        current = iam_calls.get_policy(iam, role.name, POLICY_NAME)
         if any(source_identity in ids for ids in revoked_entries(current).values()):
-            return _result(
-                role_arn,
-                name,
-                source_identity,
-                POLICY_NAME,
-                "present",
-                current,
-                0,
-                _other_policy_chars(iam, name, POLICY_NAME) + document_size(current),
-                attempt,
-            )
+            write = _Write(outcome="present", document=current, pruned=0, attempt=attempt)
+            return _result(iam, role, source_identity, write)
         document, pruned = merge_document(
             current, source_identity, now=now, max_session=max_session, ended=ended
         )
-        others = _other_policy_chars(iam, name, POLICY_NAME)
+        others = iam_calls.other_policy_chars(iam, role.name, POLICY_NAME)
         if others + len(compact(document)) > QUOTA_CHARS:
             raise _quota_full(role_arn, source_identity, others + len(compact(document)))
-        _put_policy(iam, name, POLICY_NAME, document)
+        iam_calls.put_policy(iam, role.name, POLICY_NAME, document)
         sleep(settle * (1 + jitter() / 2))
-        check = _get_policy(iam, name, POLICY_NAME)
+        check = iam_calls.get_policy(iam, role.name, POLICY_NAME)
         if any(source_identity in ids for ids in revoked_entries(check).values()):
-            return _result(
-                role_arn,
-                name,
-                source_identity,
-                POLICY_NAME,
-                "added",
-                check,
-                pruned,
-                others + document_size(check),
-                attempt,
-            )
+            write = _Write(outcome="added", document=check, pruned=pruned, attempt=attempt)
+            return _result(iam, role, source_identity, write, others=others)
         sleep(min(0.2 * 2 ** (attempt - 1), 2.0) * (0.5 + jitter()))
     raise HardRevocationError(
         f"policy {POLICY_NAME} on role {role_arn} kept changing under concurrent writes; "
         f"{source_identity} is not in it after {max_attempts} attempts",
         hint="Run the revoke again; it is safe to repeat",
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Many:
+    """What one :func:`hard_revoke_many` writes: the entries, and the user wildcard that may
+    replace them (``pattern``, denying what was issued before ``bound``)."""
+
+    wanted: list[str]
+    pattern: str | None
+    bound: datetime
+    always_wildcard: bool
 
 
 def hard_revoke_many(
@@ -219,6 +207,43 @@ def hard_revoke_many(
     a role-wide deny). ``ended`` prunes as in :func:`hard_revoke`. Same concurrency rules and
     errors as :func:`hard_revoke`.
     """
+    many = _plan_many(source_identities, user=user, wildcard=wildcard, bound=before or now)
+    role = _Role(role_arn, role_name_from_arn(role_arn))
+    max_session = timedelta(seconds=iam_calls.max_session_seconds(iam, role.name))
+    for attempt in range(1, max(1, max_attempts) + 1):
+        current = iam_calls.get_policy(iam, role.name, POLICY_NAME)
+        use_wildcard = many.always_wildcard
+        if _all_denied(current, many.wanted, many.pattern if use_wildcard else None, many.bound):
+            write = _Write(outcome="present", document=current, pruned=0, attempt=attempt)
+            return _many_result(iam, role, many, write, use_wildcard=use_wildcard)
+        merge = functools.partial(
+            _merge, many, current, now=now, max_session=max_session, ended=ended
+        )
+        document, pruned = merge(use_wildcard)
+        others = iam_calls.other_policy_chars(iam, role.name, POLICY_NAME)
+        if others + len(compact(document)) > QUOTA_CHARS and many.pattern and not use_wildcard:
+            use_wildcard = True
+            document, pruned = merge(True)
+        if others + len(compact(document)) > QUOTA_CHARS:
+            raise _quota_full(role_arn, _quota_what(many), others + len(compact(document)))
+        iam_calls.put_policy(iam, role.name, POLICY_NAME, document)
+        sleep(settle * (1 + jitter() / 2))
+        check = iam_calls.get_policy(iam, role.name, POLICY_NAME)
+        if _all_denied(check, many.wanted, many.pattern if use_wildcard else None, many.bound):
+            write = _Write(outcome="added", document=check, pruned=pruned, attempt=attempt)
+            return _many_result(iam, role, many, write, use_wildcard=use_wildcard)
+        sleep(min(0.2 * 2 ** (attempt - 1), 2.0) * (0.5 + jitter()))
+    raise HardRevocationError(
+        f"policy {POLICY_NAME} on role {role_arn} kept changing under concurrent writes; "
+        f"the {len(many.wanted)} SourceIdentities are not all in it after {max_attempts} attempts",
+        hint="Run the revoke again; it is safe to repeat",
+    )
+
+
+def _plan_many(
+    source_identities: Sequence[str], *, user: str | None, wildcard: str, bound: datetime
+) -> _Many:
+    """Check the SourceIdentities and settle the wildcard and its bound."""
     wanted = sorted(set(source_identities))
     for ident in wanted:
         if not ident or not is_valid_sts_value(ident):
@@ -231,84 +256,37 @@ def hard_revoke_many(
         raise HardRevocationError("a user wildcard needs the user's name")
     # The bound is kept to the second (in the Sid and the condition): rounded up, so that a
     # credential issued in the same second as the revocation is still before it.
-    bound = before or now
     if bound.microsecond:
         bound = bound.replace(microsecond=0) + timedelta(seconds=1)
-    name = role_name_from_arn(role_arn)
-    max_session = timedelta(seconds=_max_session_seconds(iam, name))
-    for attempt in range(1, max(1, max_attempts) + 1):
-        current = _get_policy(iam, name, POLICY_NAME)
-        use_wildcard = wildcard == "always"
-        if _all_denied(current, wanted, pattern if use_wildcard else None, bound):
-            return _many_result(
-                role_arn,
-                name,
-                wanted,
-                "present",
-                current,
-                0,
-                iam,
-                attempt,
-                pattern,
-                bound,
-                use_wildcard,
-            )
-        patterns = [pattern] if use_wildcard and pattern else []
-        document, pruned = merge_document(
-            current,
-            wanted,
-            now=now,
-            max_session=max_session,
-            ended=ended,
-            user_patterns=patterns,
-            before=bound,
-        )
-        others = _other_policy_chars(iam, name, POLICY_NAME)
-        if others + len(compact(document)) > QUOTA_CHARS and pattern and not use_wildcard:
-            use_wildcard = True
-            document, pruned = merge_document(
-                current,
-                wanted,
-                now=now,
-                max_session=max_session,
-                ended=ended,
-                user_patterns=[pattern],
-                before=bound,
-            )
-        if others + len(compact(document)) > QUOTA_CHARS:
-            what = (
-                f"the {len(wanted)} SourceIdentities"
-                if len(wanted) != 1
-                else wanted[0]
-                if wanted
-                else (pattern or "")
-            )
-            if pattern:
-                what += f" (even as user wildcard {pattern})"
-            raise _quota_full(role_arn, what, others + len(compact(document)))
-        _put_policy(iam, name, POLICY_NAME, document)
-        sleep(settle * (1 + jitter() / 2))
-        check = _get_policy(iam, name, POLICY_NAME)
-        if _all_denied(check, wanted, pattern if use_wildcard else None, bound):
-            return _many_result(
-                role_arn,
-                name,
-                wanted,
-                "added",
-                check,
-                pruned,
-                iam,
-                attempt,
-                pattern,
-                bound,
-                use_wildcard,
-            )
-        sleep(min(0.2 * 2 ** (attempt - 1), 2.0) * (0.5 + jitter()))
-    raise HardRevocationError(
-        f"policy {POLICY_NAME} on role {role_arn} kept changing under concurrent writes; "
-        f"the {len(wanted)} SourceIdentities are not all in it after {max_attempts} attempts",
-        hint="Run the revoke again; it is safe to repeat",
+    return _Many(wanted, pattern, bound, always_wildcard=wildcard == "always")
+
+
+def _merge(
+    many: _Many,
+    current: dict[str, Any] | None,
+    use_wildcard: bool,
+    *,
+    now: datetime,
+    max_session: timedelta,
+    ended: Callable[[set[str]], set[str]] | None,
+) -> tuple[dict[str, Any], int]:
+    return merge_document(
+        current,
+        many.wanted,
+        now=now,
+        max_session=max_session,
+        ended=ended,
+        user_patterns=[many.pattern] if use_wildcard and many.pattern else [],
+        before=many.bound,
     )
+
+
+def _quota_what(many: _Many) -> str:
+    """What did not fit, for :class:`RoleQuotaFull`'s message."""
+    what = many.wanted[0] if len(many.wanted) == 1 else f"the {len(many.wanted)} SourceIdentities"
+    if many.pattern:
+        what += f" (even as user wildcard {many.pattern})"
+    return what
 
 
 def _all_denied(
@@ -321,32 +299,17 @@ def _all_denied(
 
 
 def _many_result(
-    role_arn: str,
-    name: str,
-    wanted: list[str],
-    outcome: str,
-    document: dict[str, Any] | None,
-    pruned: int,
-    iam: Any,
-    attempt: int,
-    pattern: str | None,
-    bound: datetime,
-    use_wildcard: bool,
+    iam: Any, role: _Role, many: _Many, write: _Write, *, use_wildcard: bool
 ) -> HardRevokeResult:
-    result = _result(
-        role_arn,
-        name,
-        wanted[0] if wanted else "",
-        POLICY_NAME,
-        outcome,
-        document,
-        pruned,
-        _other_policy_chars(iam, name, POLICY_NAME) + document_size(document),
-        attempt,
-    )
+    result = _result(iam, role, many.wanted[0] if many.wanted else "", write)
     if not use_wildcard:
-        return replace(result, source_identities=tuple(wanted))
-    return replace(result, source_identities=tuple(wanted), wildcard=pattern, wildcard_before=bound)
+        return replace(result, source_identities=tuple(many.wanted))
+    return replace(
+        result,
+        source_identities=tuple(many.wanted),
+        wildcard=many.pattern,
+        wildcard_before=many.bound,
+    )
 
 
 def _quota_full(role_arn: str, what: str, chars: int) -> RoleQuotaFull:
@@ -378,14 +341,14 @@ def revoke_older_sessions(
     bound = before.astimezone(UTC)
     if bound.microsecond:
         bound = bound.replace(microsecond=0) + timedelta(seconds=1)
-    current = _get_policy(iam, name, FALLBACK_POLICY_NAME)
+    current = iam_calls.get_policy(iam, name, FALLBACK_POLICY_NAME)
     held = issue_time_bound(current)
-    others = _other_policy_chars(iam, name, FALLBACK_POLICY_NAME)
+    others = iam_calls.other_policy_chars(iam, name, FALLBACK_POLICY_NAME)
     if held is not None and held >= bound:
         return _older_result(role_arn, name, "present", current, others, held)
     doc = fallback_document(bound)
     if others + len(compact(doc)) > QUOTA_CHARS:
-        listed = _get_policy(iam, name, POLICY_NAME)
+        listed = iam_calls.get_policy(iam, name, POLICY_NAME)
         freed = document_size(listed)
         if listed is None or bound < now or others - freed + len(compact(doc)) > QUOTA_CHARS:
             raise RoleQuotaFull(
@@ -394,19 +357,19 @@ def revoke_older_sessions(
                 role_arn=role_arn,
                 hint="Move inline policies of the role to managed policies, then run it again",
             )
-        _delete_policy(iam, name, POLICY_NAME)
+        iam_calls.delete_policy(iam, name, POLICY_NAME)
         others -= freed
         removed = sum(len(v) for v in revoked_entries(listed).values())
     else:
         removed = 0
-    _put_policy(iam, name, FALLBACK_POLICY_NAME, doc)
+    iam_calls.put_policy(iam, name, FALLBACK_POLICY_NAME, doc)
     return replace(_older_result(role_arn, name, "added", doc, others, bound), pruned=removed)
 
 
 def _older_result(
     role_arn: str,
     name: str,
-    outcome: str,
+    outcome: Outcome,
     document: dict[str, Any] | None,
     others: int,
     bound: datetime,
@@ -426,120 +389,38 @@ def _older_result(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Role:
+    arn: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Write:
+    """One read-merge-write's end: what the policy held when the entry was found in it."""
+
+    outcome: Outcome
+    document: dict[str, Any] | None
+    pruned: int
+    attempt: int
+
+
 def _result(
-    role_arn: str,
-    name: str,
-    source_identity: str,
-    policy: str,
-    outcome: str,
-    document: dict[str, Any] | None,
-    pruned: int,
-    role_chars: int,
-    attempt: int,
+    iam: Any, role: _Role, source_identity: str, write: _Write, *, others: int | None = None
 ) -> HardRevokeResult:
+    """The result of a write; ``others`` is the size of the role's other inline policies when
+    already read (else it is read now)."""
+    if others is None:
+        others = iam_calls.other_policy_chars(iam, role.name, POLICY_NAME)
     return HardRevokeResult(
-        role_arn=role_arn,
-        role_name=name,
+        role_arn=role.arn,
+        role_name=role.name,
         source_identity=source_identity,
-        policy_name=policy,
-        outcome=outcome,
-        entries=sum(len(v) for v in revoked_entries(document).values()),
-        pruned=pruned,
-        policy_chars=document_size(document),
-        role_policy_chars=role_chars,
-        attempts=attempt,
+        policy_name=POLICY_NAME,
+        outcome=write.outcome,
+        entries=sum(len(v) for v in revoked_entries(write.document).values()),
+        pruned=write.pruned,
+        policy_chars=document_size(write.document),
+        role_policy_chars=others + document_size(write.document),
+        attempts=write.attempt,
     )
-
-
-# -- IAM calls ------------------------------------------------------------------------------
-
-
-def _max_session_seconds(iam: Any, name: str) -> int:
-    role = _call(iam, "GetRole", name, lambda: iam.get_role(RoleName=name))["Role"]
-    return int(role.get("MaxSessionDuration") or 3600)
-
-
-def _get_policy(iam: Any, name: str, policy: str) -> dict[str, Any] | None:
-    try:
-        resp = iam.get_role_policy(RoleName=name, PolicyName=policy)
-    except Exception as exc:
-        if _code(exc) == "NoSuchEntity":
-            return None
-        raise _translate(exc, "GetRolePolicy", name) from exc
-    return as_document(resp.get("PolicyDocument"))
-
-
-def _other_policy_chars(iam: Any, name: str, *exclude: str) -> int:
-    total = 0
-    for policy in _list_policies(iam, name):
-        if policy not in exclude:
-            total += document_size(_get_policy(iam, name, policy))
-    return total
-
-
-def _list_policies(iam: Any, name: str) -> list[str]:
-    names: list[str] = []
-    kwargs: dict[str, Any] = {"RoleName": name}
-    while True:
-        resp = _call(iam, "ListRolePolicies", name, lambda: iam.list_role_policies(**kwargs))
-        names.extend(str(n) for n in resp.get("PolicyNames", []))
-        if not resp.get("IsTruncated") or not resp.get("Marker"):
-            return names
-        kwargs["Marker"] = resp["Marker"]
-
-
-def _put_policy(iam: Any, name: str, policy: str, document: dict[str, Any]) -> None:
-    _call(
-        iam,
-        "PutRolePolicy",
-        name,
-        lambda: iam.put_role_policy(
-            RoleName=name, PolicyName=policy, PolicyDocument=compact(document)
-        ),
-    )
-
-
-def _delete_policy(iam: Any, name: str, policy: str) -> None:
-    try:
-        iam.delete_role_policy(RoleName=name, PolicyName=policy)
-    except Exception as exc:
-        if _code(exc) != "NoSuchEntity":
-            raise _translate(exc, "DeleteRolePolicy", name) from exc
-
-
-def _call(iam: Any, operation: str, name: str, fn: Callable[[], Any]) -> Any:
-    try:
-        return fn()
-    except Exception as exc:
-        raise _translate(exc, operation, name) from exc
-
-
-def _translate(exc: BaseException, operation: str, name: str) -> SentinelError:
-    from sentinelgw.awsclients import translate
-
-    if isinstance(exc, SentinelError):
-        return exc
-    code = _code(exc)
-    perm = _PERMISSIONS.get(operation, f"iam:{operation}")
-    if code in {"AccessDenied", "AccessDeniedException"}:
-        return HardRevocationError(
-            f"{perm} on role {name} was denied ({code})",
-            hint=f"The revoker needs {perm} on the role",
-        )
-    if code == "NoSuchEntity":
-        return HardRevocationError(
-            f"role {name} does not exist (iam:{operation})", hint="Check the session's role_arn"
-        )
-    if code == "LimitExceeded":
-        return HardRevocationError(
-            f"iam:{operation} on role {name} passed an IAM quota (LimitExceeded)",
-            hint="Remove inline policies of the role, then revoke again",
-        )
-    base = translate(exc, "iam", operation, f"role {name}")
-    return HardRevocationError(base.message, hint=base.hint)
-
-
-def _code(exc: BaseException) -> str:
-    from sentinelgw.awsclients import error_code
-
-    return error_code(exc) or ""

@@ -217,17 +217,7 @@ def revoke_user(
     for _round in range(2):
         listed = list(store.query(user=user, now=now))
         found = [r for r in listed if r.id not in done and _revocable(r, now)]
-        # A blocked user's wildcard also goes on every role of their recent sessions, ended
-        # or revoked: a new session there that the index does not show yet is covered too.
-        recent = set()
-        if before is not None and not soft:
-            recent = {
-                key
-                for r in listed
-                if r.started_at >= now - WILDCARD_LOOKBACK
-                and (key := _role_key(r)) is not None
-                and key[0] not in roles
-            }
+        recent = _recent_roles(listed, now, roles) if before is not None and not soft else set()
         if not found and not recent and _round:
             break
         done.update(r.id for r in found)
@@ -256,6 +246,20 @@ def revoke_user(
         roles=tuple(roles.values()),
         table_errors=tuple(table_errors),
     )
+
+
+def _recent_roles(
+    listed: list[SessionRecord], now: datetime, seen: dict[str, RoleOutcome]
+) -> set[tuple[str, str]]:
+    """A blocked user's wildcard also goes on every role of their recent sessions, ended or
+    revoked: a new session there that the index does not show yet is covered too."""
+    return {
+        key
+        for r in listed
+        if r.started_at >= now - WILDCARD_LOOKBACK
+        and (key := _role_key(r)) is not None
+        and key[0] not in seen
+    }
 
 
 def _role_key(record: SessionRecord) -> tuple[str, str] | None:

@@ -26,7 +26,7 @@ from typing import Any
 
 from sentinelgw.awsclients import error_code
 from sentinelgw.errors import SessionStoreError
-from sentinelgw.sessions.store import translating
+from sentinelgw.sessions.listing import on_table
 
 TTL_ATTRIBUTE = "ttl"
 BILLING_MODE = "PAY_PER_REQUEST"
@@ -145,7 +145,8 @@ def ensure_table(
         if plan:
             return report
         request = spec.create_request(table)
-        _call(client, table, "CreateTable", lambda: client.create_table(**request))
+        with on_table(client, table, "CreateTable"):
+            client.create_table(**request)
         report.created = True
         if wait:
             _wait_active(client, table, wait_seconds)
@@ -158,9 +159,8 @@ def ensure_table(
         return report
     if desc.get("TableStatus") not in (None, "ACTIVE") and wait and not plan:
         _wait_active(client, table, wait_seconds)
-    ttl = _call(
-        client, table, "DescribeTimeToLive", lambda: client.describe_time_to_live(TableName=table)
-    )
+    with on_table(client, table, "DescribeTimeToLive"):
+        ttl = client.describe_time_to_live(TableName=table)
     ttl_desc = ttl.get("TimeToLiveDescription", {})
     ttl_status = ttl_desc.get("TimeToLiveStatus", "DISABLED")
     ttl_attr = ttl_desc.get("AttributeName")
@@ -228,7 +228,7 @@ def _show_keys(schema: list[dict[str, str]]) -> str:
 
 def _describe(client: Any, table: str) -> dict[str, Any] | None:
     try:
-        with translating(client, table, "DescribeTable"):
+        with on_table(client, table, "DescribeTable"):
             resp = client.describe_table(TableName=table)
     except SessionStoreError as exc:
         if exc.__cause__ is not None and error_code(exc.__cause__) == "ResourceNotFoundException":
@@ -257,17 +257,8 @@ def _wait_active(client: Any, table: str, wait_seconds: float) -> None:
 
 
 def _enable_ttl(client: Any, table: str, spec: TableSpec) -> None:
-    _call(
-        client,
-        table,
-        "UpdateTimeToLive",
-        lambda: client.update_time_to_live(
+    with on_table(client, table, "UpdateTimeToLive"):
+        client.update_time_to_live(
             TableName=table,
             TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute},
-        ),
-    )
-
-
-def _call(client: Any, table: str, operation: str, fn: Any) -> Any:
-    with translating(client, table, operation):
-        return fn()
+        )

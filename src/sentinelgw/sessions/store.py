@@ -25,18 +25,23 @@ table chose them), so no record can hide from the listing by its status.
 
 from __future__ import annotations
 
-import contextlib
-import heapq
 import time
-from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sentinelgw.awsclients import error_code, translate
-from sentinelgw.errors import SentinelError, SessionNotFound, SessionStoreError, UsageError
+from sentinelgw.awserrors import error_code
+from sentinelgw.errors import SessionNotFound, SessionStoreError, UsageError
+from sentinelgw.sessions.listing import (
+    BLOCK_PREFIX,
+    NOT_SESSIONS,
+    REQUEST_PREFIX,
+    Listing,
+    is_not_session,
+    on_table,
+)
 from sentinelgw.sessions.model import (
     CLOCK_SKEW,
-    STATUSES,
     Item,
     SessionRecord,
     UnreadableItem,
@@ -47,16 +52,10 @@ from sentinelgw.tables import DEFAULT_SESSION_TABLE
 if TYPE_CHECKING:
     from sentinelgw.context import Context as App
 
+__all__ = ["BLOCK_PREFIX", "REQUEST_PREFIX", "SessionStore", "on_table", "open_store"]
+
 BATCH_LIMIT = 100  # DynamoDB BatchGetItem takes at most 100 keys per call
 DEFAULT_TABLE = DEFAULT_SESSION_TABLE
-# Items per Query page. DynamoDB also caps a page at 1 MB, but moto and other emulators do not,
-# and an uncapped page would make an export's memory grow with the partition size.
-DEFAULT_PAGE_SIZE = 1000
-BLOCK_PREFIX = "block#"  # user blocks share the table; see sentinelgw.sessions.blocks
-# Access requests share it too, written only by the credential service
-# (sentinelgw.service.requests); like blocks, they are never read as sessions.
-REQUEST_PREFIX = "request#"
-_NOT_SESSIONS = (BLOCK_PREFIX, REQUEST_PREFIX)
 # The server's writes (request counts, expiry) apply only to a session never revoked.
 _STILL_ACTIVE = "#s = :active AND attribute_not_exists(revoked_at)"
 # An ended session one of whose credentials may still be valid (see SessionStore.revoke).
@@ -67,36 +66,7 @@ _ENDED_BUT_LIVE = (
 )
 
 
-def store_error(exc: BaseException, client: Any, table: str, operation: str) -> SentinelError:
-    """A SessionStoreError naming the table, the call and the AWS error code."""
-    if isinstance(exc, SentinelError):
-        return exc
-    code = error_code(exc)
-    if code == "ResourceNotFoundException":
-        region = getattr(getattr(client, "meta", None), "region_name", None) or "this region"
-        return SessionStoreError(
-            f"session table {table!r} does not exist in {region} (dynamodb:{operation})",
-            hint=f"Create it with: sentinel init sessions --table {table} --region {region}",
-        )
-    base = translate(exc, "dynamodb", operation, f"session table {table!r}")
-    return SessionStoreError(base.message, hint=base.hint)
-
-
-@contextlib.contextmanager
-def translating(client: Any, table: str, operation: str) -> Iterator[None]:
-    """Translate botocore failures inside the block; let everything else through."""
-    try:
-        yield
-    except SentinelError:
-        raise
-    except Exception as exc:
-        mod = type(exc).__module__
-        if mod.startswith("botocore") or mod.startswith("boto3"):
-            raise store_error(exc, client, table, operation) from exc
-        raise
-
-
-class SessionStore:
+class SessionStore(Listing):
     """The session table behind one low-level DynamoDB client.
 
     ``read_calls`` counts the session items requested through :meth:`batch_get` and
@@ -130,7 +100,7 @@ class SessionStore:
     def create(self, record: SessionRecord) -> None:
         """Write a new record; refuses to overwrite an existing id."""
         try:
-            with translating(self.client, self.table, "PutItem"):
+            with on_table(self.client, self.table, "PutItem"):
                 self.client.put_item(
                     TableName=self.table,
                     Item=record.to_item(),
@@ -179,7 +149,7 @@ class SessionStore:
         if ttl is not None:
             names["#ttl"] = "ttl"
         try:
-            with translating(self.client, self.table, "UpdateItem"):
+            with on_table(self.client, self.table, "UpdateItem"):
                 self.client.update_item(
                     TableName=self.table,
                     Key=_key(id),
@@ -204,7 +174,7 @@ class SessionStore:
         if not wanted:
             return
         try:
-            with translating(self.client, self.table, "UpdateItem"):
+            with on_table(self.client, self.table, "UpdateItem"):
                 self.client.update_item(
                     TableName=self.table,
                     Key=_key(id),
@@ -230,7 +200,7 @@ class SessionStore:
             update += ", end_reason = :reason"
             values[":reason"] = {"S": reason}
         try:
-            with translating(self.client, self.table, "UpdateItem"):
+            with on_table(self.client, self.table, "UpdateItem"):
                 self.client.update_item(
                     TableName=self.table,
                     Key=_key(id),
@@ -259,7 +229,7 @@ class SessionStore:
         """
         cutoff = {"N": encode_time(at - CLOCK_SKEW)}
         try:
-            with translating(self.client, self.table, "UpdateItem"):
+            with on_table(self.client, self.table, "UpdateItem"):
                 resp = self.client.update_item(
                     TableName=self.table,
                     Key=_key(id),
@@ -298,10 +268,10 @@ class SessionStore:
 
     def get(self, id: str) -> SessionRecord | None:
         """The record for ``id`` (consistent read), or None (also for a ``block#`` id)."""
-        if id.startswith(_NOT_SESSIONS):
+        if id.startswith(NOT_SESSIONS):
             return None
         self.read_calls += 1
-        with translating(self.client, self.table, "GetItem"):
+        with on_table(self.client, self.table, "GetItem"):
             resp = self.client.get_item(TableName=self.table, Key=_key(id), ConsistentRead=True)
         item = resp.get("Item")
         return self._decode(item) if item else None
@@ -311,7 +281,7 @@ class SessionStore:
 
         Cheap enough for the server's revocation poller: one attribute, one item.
         """
-        with translating(self.client, self.table, "GetItem"):
+        with on_table(self.client, self.table, "GetItem"):
             resp = self.client.get_item(
                 TableName=self.table,
                 Key=_key(id),
@@ -328,7 +298,7 @@ class SessionStore:
 
     def batch_get(self, ids: Iterable[str]) -> dict[str, SessionRecord]:
         """Records for ``ids`` (deduplicated; unknown ids are absent from the result)."""
-        unique = list(dict.fromkeys(i for i in ids if i and not i.startswith(_NOT_SESSIONS)))
+        unique = list(dict.fromkeys(i for i in ids if i and not i.startswith(NOT_SESSIONS)))
         found: dict[str, SessionRecord] = {}
         for start in range(0, len(unique), BATCH_LIMIT):
             chunk = unique[start : start + BATCH_LIMIT]
@@ -337,12 +307,12 @@ class SessionStore:
             attempt = 0
             while pending:
                 self.batch_calls += 1
-                with translating(self.client, self.table, "BatchGetItem"):
+                with on_table(self.client, self.table, "BatchGetItem"):
                     resp = self.client.batch_get_item(RequestItems=pending)
                 for item in resp.get("Responses", {}).get(self.table, []):
-                    if _is_block(item):
+                    if is_not_session(item):
                         continue
-                    rec = self._decode_or_skip(item)
+                    rec = self.decode_or_skip(item)
                     if rec is not None:
                         found[rec.id] = rec
                 pending = {
@@ -360,151 +330,7 @@ class SessionStore:
                     time.sleep(min(self._retry_delay * (2 ** (attempt - 1)), 2.0))
         return found
 
-    def query(
-        self,
-        *,
-        status: str | None = None,
-        user: str | None = None,
-        profile: str | None = None,
-        since: datetime | None = None,
-        limit: int | None = None,
-        now: datetime | None = None,
-        page_size: int | None = None,
-    ) -> Iterator[SessionRecord]:
-        """Records matching every filter, newest ``started_at`` first, streamed page by page.
-
-        The most selective key picks the index (user, then profile, then status); the other
-        attribute filters run server side as a FilterExpression, the status filter client side
-        because it is the effective status (see the module docstring).
-        """
-        if status is not None and status not in STATUSES:
-            raise UsageError(f"invalid status {status!r}", hint=f"Use one of {', '.join(STATUSES)}")
-        if limit is not None and limit <= 0:
-            return
-        now = now or datetime.now(UTC)
-        extra: dict[str, str] = {}
-        if user is not None:
-            index, key_name, key_values = "user-index", "user", [user]
-            if profile is not None:
-                extra["profile"] = profile
-        elif profile is not None:
-            index, key_name, key_values = "profile-index", "profile", [profile]
-        else:
-            index, key_name = "status-index", "status"
-            # Effective "expired" lives in two stored states; effective "active" only in one.
-            # Effective "revoked" also covers an "active" record carrying revoked_at.
-            key_values = {
-                None: list(STATUSES),
-                "expired": ["expired", "active"],
-                "revoked": ["revoked", "active"],
-            }.get(status, [status or "active"])
-        # A small --limit needs no 1000-item pages; paging continues if filters drop items.
-        size = min(page_size or DEFAULT_PAGE_SIZE, limit or DEFAULT_PAGE_SIZE)
-        streams = [
-            self._query_index(index, key_name, value, since, extra, size) for value in key_values
-        ]
-        if index == "status-index" and status is None:
-            streams.append(self._unknown_statuses(since))
-        merged: Iterator[SessionRecord] = (
-            streams[0]
-            if len(streams) == 1
-            else heapq.merge(*streams, key=lambda r: r.started_at, reverse=True)
-        )
-        emitted = 0
-        for rec in merged:
-            if status is not None and rec.effective_status(now) != status:
-                continue
-            yield rec
-            emitted += 1
-            if limit is not None and emitted >= limit:
-                return
-
-    def _query_index(
-        self,
-        index: str,
-        key_name: str,
-        key_value: str,
-        since: datetime | None,
-        extra: dict[str, str],
-        page_size: int,
-    ) -> Iterator[SessionRecord]:
-        names = {"#k": key_name}
-        values: dict[str, dict[str, str]] = {":k": {"S": key_value}}
-        condition = "#k = :k"
-        if since is not None:
-            names["#t"] = "started_at"
-            values[":since"] = {"N": encode_time(since)}
-            condition += " AND #t >= :since"
-        req: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": index,
-            "KeyConditionExpression": condition,
-            "ScanIndexForward": False,  # newest first
-        }
-        filters = []
-        for i, (attr, want) in enumerate(sorted(extra.items())):
-            names[f"#f{i}"] = attr
-            values[f":f{i}"] = {"S": want}
-            filters.append(f"#f{i} = :f{i}")
-        if filters:
-            req["FilterExpression"] = " AND ".join(filters)
-        req["ExpressionAttributeNames"] = names
-        req["ExpressionAttributeValues"] = values
-        req["Limit"] = page_size
-        while True:
-            with translating(self.client, self.table, "Query"):
-                resp = self.client.query(**req)
-            for item in resp.get("Items", []):
-                if _is_block(item):
-                    continue
-                rec = self._decode_or_skip(item)
-                if rec is not None:
-                    yield rec
-            last = resp.get("LastEvaluatedKey")
-            if not last:
-                return
-            req["ExclusiveStartKey"] = last
-
-    def _unknown_statuses(self, since: datetime | None) -> Iterator[SessionRecord]:
-        """Records whose status Sentinel does not know, newest first.
-
-        The status index has one partition per status value, and the writer of a record picks
-        its status, so an unfiltered listing also scans that index for every other value. Only
-        the matching items come back, so they are few; they are sorted here.
-        """
-        names = {"#s": "status"}
-        values: dict[str, dict[str, str]] = {
-            f":s{i}": {"S": known} for i, known in enumerate(STATUSES)
-        }
-        condition = f"NOT (#s IN ({', '.join(values)}))"
-        if since is not None:
-            names["#t"] = "started_at"
-            values[":since"] = {"N": encode_time(since)}
-            condition += " AND #t >= :since"
-        req: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": "status-index",
-            "FilterExpression": condition,
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
-        }
-        # No Limit: pages are DynamoDB's 1 MB of scanned items, and only matches come back.
-        found: list[SessionRecord] = []
-        while True:
-            with translating(self.client, self.table, "Scan"):
-                resp = self.client.scan(**req)
-            for item in resp.get("Items", []):
-                rec = None if _is_block(item) else self._decode_or_skip(item)
-                if rec is not None:
-                    found.append(rec)
-            last = resp.get("LastEvaluatedKey")
-            if not last:
-                break
-            req["ExclusiveStartKey"] = last
-        found.sort(key=lambda r: r.started_at, reverse=True)
-        yield from found
-
-    def _decode_or_skip(self, item: Item) -> SessionRecord | None:
+    def decode_or_skip(self, item: Item) -> SessionRecord | None:
         """The record, or None after reporting an unreadable item to ``on_unreadable``."""
         if self.on_unreadable is None:
             return self._decode(item)
@@ -534,11 +360,6 @@ def open_store(app: App, table_flag: str | None, region_flag: str | None) -> Ses
         raise UsageError("no session table", hint="Pass --table or set defaults.session_table")
     region, _ = app.region(region_flag)
     return SessionStore(app.client("dynamodb", region), table)
-
-
-def _is_block(item: Item) -> bool:
-    ident = item.get("id", {}).get("S", "") if isinstance(item, dict) else ""
-    return isinstance(ident, str) and ident.startswith(_NOT_SESSIONS)
 
 
 def _key(id: str) -> dict[str, dict[str, str]]:

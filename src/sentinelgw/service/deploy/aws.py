@@ -8,7 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sentinelgw.awsclients import call, error_code, translate
+from sentinelgw.awserrors import aws_call
+from sentinelgw.errors import AWSError
 
 T = TypeVar("T")
 
@@ -28,20 +29,22 @@ class DeployClients:
 
 
 def fetch(service: str, operation: str, fn: Callable[[], T], resource: str) -> T | None:
-    """Run a read; ``None`` when AWS answers that the resource does not exist."""
+    """Run a read through :func:`~sentinelgw.awserrors.aws_call`; ``None`` when AWS answers
+    that the resource does not exist."""
     try:
-        return fn()
-    except Exception as exc:
-        if error_code(exc) in NOT_FOUND:
+        with aws_call(service, operation, resource):
+            return fn()
+    except AWSError as exc:
+        if exc.aws_code in NOT_FOUND:
             return None
-        if type(exc).__module__.startswith(("botocore", "boto3")):
-            raise translate(exc, service, operation, resource) from exc
         raise
 
 
 def run(service: str, operation: str, fn: Callable[[], T], resource: str) -> T:
-    """Run a call; any AWS failure becomes an :class:`~sentinelgw.errors.AWSError`."""
-    return call(service, operation, fn, resource)
+    """Run a call through :func:`~sentinelgw.awserrors.aws_call` (an AWS failure is an
+    :class:`~sentinelgw.errors.AWSError`)."""
+    with aws_call(service, operation, resource):
+        return fn()
 
 
 def policy_document(raw: Any) -> dict[str, Any]:
