@@ -203,7 +203,7 @@ def test_concurrent_revokes_on_one_role_lose_no_entry(endpoint_url: str, iam: An
 
 
 def test_an_unknown_role_is_one_error_naming_it(iam: Any) -> None:
-    with pytest.raises(HardRevocationError, match="role no-such-role does not exist"):
+    with pytest.raises(HardRevocationError, match="role no-such-role was not found"):
         hard_revoke(
             iam, "arn:aws:iam::123456789012:role/no-such-role", A, now=T0, settle=0, sleep=no_wait
         )
