@@ -216,6 +216,13 @@ def service_document_text(role_arns: dict[str, str], webhook_url: str | None = N
         f"      match: {{profile: {APPROVAL_PROFILE}}}",
         "      approvers: [security]",
         "      approvals_needed: 1",
+        "breakglass:",  # issue 22: alice may open emergency access to prod-approve
+        "  max_duration: 4h",
+        "  per_user: 3",
+        "  window: 24h",
+        "  cooldown: 10m",
+        "  allow:",
+        f"    - {{users: [alice], profiles: [{APPROVAL_PROFILE}]}}",
     ]
     if webhook_url:
         tail += ["notifications:", f"  webhook_url: {q(webhook_url)}"]

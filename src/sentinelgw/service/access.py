@@ -70,7 +70,7 @@ class AccessRequests:
     # -- the calls ----------------------------------------------------------------------
 
     def create(self, caller: Caller, body: dict[str, Any], note: dict[str, Any]) -> dict[str, Any]:
-        from sentinelgw.service.core import _required, _target
+        from sentinelgw.service.checks import _required, _target
 
         s = self.service
         profile = _required(body, "profile")
@@ -141,7 +141,7 @@ class AccessRequests:
                 f"profile {target.profile} needs no approval for you; run: sentinel exec "
                 f"--remote URL --profile {target.profile} -- ...",
             )
-        from sentinelgw.service.core import _service_denial
+        from sentinelgw.service.checks import _service_denial
 
         raise Refusal(
             403,

@@ -79,7 +79,7 @@ def parse_breakglass(doc: YamlDoc, raw: Any) -> BreakGlassPolicy:
     low, high = timedelta(minutes=1), MAX_DURATION
     max_duration = _duration(doc, "max_duration", raw, MAX_DURATION, low, high)
     default = _duration(doc, "default_duration", raw, DEFAULT_DURATION, low, high)
-    window = _duration(doc, "window", raw, DEFAULT_WINDOW, low, timedelta(days=30))
+    window = _duration(doc, "window", raw, DEFAULT_WINDOW, low, timedelta(days=7))
     cooldown = _duration(doc, "cooldown", raw, DEFAULT_COOLDOWN, timedelta(0), timedelta(days=1))
     per_user = raw.get("per_user", DEFAULT_PER_USER)
     if not isinstance(per_user, int) or isinstance(per_user, bool) or not 1 <= per_user <= 100:
