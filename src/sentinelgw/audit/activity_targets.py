@@ -104,8 +104,8 @@ def session_targets(store: Any, ids: Sequence[str]) -> list[SessionTarget]:
         unknown = [sid for sid, sessions in grants.items() if sessions is None]
         if unknown:
             raise UsageError(
-                f"unknown session, request or break-glass id {', '.join(unknown)} in table "
-                f"{store.table!r}",
+                f"unknown session {', '.join(unknown)} in table {store.table!r} (nor a "
+                "request or break-glass id)",
                 hint="List sessions with: sentinel server-sessions --since 90d",
             )
         empty = [sid for sid, sessions in grants.items() if not sessions]
