@@ -1,0 +1,76 @@
+"""What the demo's walkthroughs share: run the installed ``sentinel`` as alice or security
+(each command shown first, within the demo's width), and run numbered, checked steps."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sentinelgw.sandbox.demo import WIDTH, command_lines
+
+Step = tuple[str, Callable[[], str]]
+
+
+class Failed(Exception):
+    """A step's check did not hold; its message says what was seen."""
+
+
+class Walk:
+    def __init__(self, env: dict[str, str], sentinel: list[str], echo: Callable[[str], None]):
+        self.env = env
+        self.sentinel = sentinel
+        self.echo = echo
+        self.state: dict[str, Any] = {}
+
+    def command(self, args: Sequence[str], security: bool) -> list[str]:
+        who = ["--aws-profile", "security"] if security else []
+        for line in command_lines(["sentinel", *who, *(shown(a) for a in args)]):
+            self.echo(line)
+        return [*self.sentinel, *who, *args]
+
+    def run(
+        self, *args: str, security: bool = False, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.command(args, security),
+            env=env or self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def steps(self, name: str, steps: Sequence[Step]) -> bool:
+        """Each step in turn, ``[name n/N] PASS: ...``; the first failure ends the walk."""
+        ok = True
+        for n, (title, step) in enumerate(steps, 1):
+            self.echo(f"[{name} {n}/{len(steps)}] {title}")
+            try:
+                say(self.echo, f"[{name} {n}/{len(steps)}] PASS: {step()}")
+            except (Failed, ValueError, KeyError, subprocess.TimeoutExpired) as exc:
+                say(self.echo, f"[{name} {n}/{len(steps)}] FAIL: {exc}")
+                ok = False
+                break
+        self.echo(
+            f"{name} walkthrough passed" if ok else f"{name} walkthrough FAILED: see the step above"
+        )
+        return ok
+
+
+def shown(word: str) -> str:
+    """A word as the demo prints it: the interpreter by name, a program by what it does."""
+    if word == sys.executable:
+        return "python"
+    if "\n" in word:
+        return "<a program that fetches credentials every second until refused>"
+    return word
+
+
+def say(echo: Callable[[str], None], text: str) -> None:
+    """``text`` wrapped between words to the demo's width (nothing cut)."""
+    for line in textwrap.wrap(text, WIDTH, subsequent_indent="    ", break_on_hyphens=False):
+        echo(line)
