@@ -25,6 +25,8 @@ from sentinelgw.service.client import ServiceRefused
 SENTINEL = str(Path(sys.executable).parent / "sentinel")
 PROFILE = "prod-approve"
 WHY = "INC-77: checkout is down in production, rolling back"
+# Untrusted text: a Slack mention and terminal escapes in the justification.
+HOSTILE = "INC-78 <!channel> checkout down \x1b[31mred\x1b]0;title\x07"
 CHILD = """
 import os, boto3
 print(os.environ["AWS_SENTINEL_SESSION_ID"])
@@ -100,7 +102,7 @@ def test_breakglass_open_exec_urgent_cooldown_close_revokes_and_activity_marks_c
         "--reason-code",
         "incident",
         "--justification",
-        WHY,
+        HOSTILE,
         "--duration",
         "30m",
         "--format",
@@ -127,6 +129,10 @@ def test_breakglass_open_exec_urgent_cooldown_close_revokes_and_activity_marks_c
     )
     assert opened and opened[0]["sentinel"]["urgent"] is True
     assert "URGENT" in opened[0]["text"] and "alice" in opened[0]["text"]
+    text = json.dumps(opened[0])
+    assert "<!channel>" not in text and "&lt;!channel&gt;" in text and "\\u001b" not in text
+    shown = run(env, "breakglass-list")
+    assert shown.returncode == 0 and gid in shown.stdout and "\x1b" not in shown.stdout
     # 4. a second break-glass inside the cooldown is refused, naming when the next is possible
     r = run(
         env, "breakglass", "--profile", PROFILE, "--reason-code", "other", "--justification", WHY
