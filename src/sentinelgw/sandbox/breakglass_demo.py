@@ -97,10 +97,18 @@ class _BreakGlass(Walk):
         finally:
             if proc.poll() is None:
                 proc.kill()
-        seen: Any = json.loads((out.strip().splitlines() or ["{}"])[-1]).get("seen") or []
-        if r.returncode != 0 or not seen or seen[-1] != "SessionRevoked":
-            raise Failed(f"closing did not revoke the running session: {seen}")
-        return f"{r.stdout.strip()}; the running child then got {seen[-1]}"
+        done: Any = json.loads((out.strip().splitlines() or ["{}"])[-1])
+        seen = done.get("seen") or []
+        if r.returncode != 0 or not seen or seen[-1] == "ok":
+            raise Failed(f"closing did not stop the running session: {seen}")
+        rows = json.loads(self.run("sessions", "--format", "json").stdout or "[]")
+        row: dict[str, Any] = next((x for x in rows if x.get("id") == done["session"]), {})
+        if row.get("status") != "revoked" or row.get("breakglass_id") != self.state["id"]:
+            raise Failed(f"session {done['session']} is {row.get('status')}, not revoked")
+        return (
+            f"{r.stdout.strip()}; the running child then got {seen[-1]}, and its session "
+            f"{done['session']} is revoked"
+        )
 
     def activity(self) -> str:
         r = self.run("audit", "session-activity", self.state["id"], security=True)

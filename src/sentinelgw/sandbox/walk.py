@@ -65,6 +65,8 @@ def shown(word: str) -> str:
     """A word as the demo prints it: the interpreter by name, a program by what it does."""
     if word == sys.executable:
         return "python"
+    if "\n" in word and "create_bucket" in word:
+        return "<a program that calls S3 and STS>"
     if "\n" in word:
         return "<a program that fetches credentials every second until refused>"
     return word
