@@ -18,15 +18,19 @@ from sentinelgw.service.refusal import Refusal
 from sentinelgw.service.requests import AccessRequest
 
 ROLE = "arn:aws:iam::123456789012:role/prod"
+POLICY = "policies:\n  - {name: open, effect: allow}\n"
 NOW = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
 
 
 def doc(section: str) -> str:
-    return f"profiles:\n  prod: {{role_arn: {ROLE!r}}}\nbreakglass:\n{section}\npolicies: []\n"
+    head = f"profiles:\n  prod: {{role_arn: {ROLE!r}}}\n"
+    return f"{head}breakglass:\n{section}\n{POLICY}"
 
 
 def test_a_document_without_the_section_allows_nobody_and_the_defaults_hold() -> None:
-    parsed = parse_document("profiles: {}\npolicies: []\n", "service.yaml").breakglass
+    parsed = parse_document(
+        "profiles: {}\npolicies:\n  - {name: open, effect: allow}\n", "service.yaml"
+    ).breakglass
     assert not parsed.allows("alice", "prod")
     assert parsed.max_duration == timedelta(hours=4) and parsed.per_user == 3
     assert parsed.cooldown == timedelta(minutes=30) and parsed.require_mfa is False

@@ -75,7 +75,9 @@ def parse_breakglass(doc: YamlDoc, raw: Any) -> BreakGlassPolicy:
         raise PolicyInvalid(f"{where}: 'breakglass' takes {', '.join(_KEYS)}")
     mfa = raw.get("require_mfa", False)
     if not isinstance(mfa, bool):
-        raise PolicyInvalid(f"{doc.where(('breakglass', 'require_mfa'))}: true or false")
+        raise PolicyInvalid(
+            f"{doc.where(('breakglass', 'require_mfa'))}: require_mfa must be true or false"
+        )
     low, high = timedelta(minutes=1), MAX_DURATION
     max_duration = _duration(doc, "max_duration", raw, MAX_DURATION, low, high)
     default = _duration(doc, "default_duration", raw, DEFAULT_DURATION, low, high)
