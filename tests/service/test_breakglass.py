@@ -284,3 +284,22 @@ def _admin_keys(enforced: Any) -> dict[str, str]:
         "aws_secret_access_key": section["aws_secret_access_key"],
         "region_name": "us-east-1",
     }
+
+
+def test_session_activity_of_a_request_id_covers_all_its_sessions(
+    alice_env: dict[str, str], enforced: Any, alice: Any, security: Any
+) -> None:
+    a, s = client(enforced, alice), client(enforced, security)
+    for row in a.access_requests(mine=True)["requests"]:
+        if row["status"] in ("pending", "approved"):
+            a.decide_request(row["id"], "cancel")
+    rid = a.request_access(PROFILE, "look at the session activity of a request")["id"]
+    s.decide_request(rid, "approve")
+    first, second = a.start(PROFILE), a.start(PROFILE)
+    r = as_security(alice_env, "audit", "session-activity", rid, "--format", "json")
+    a.decide_request(rid, "cancel")
+    assert r.returncode == 0, r.stderr
+    ids = {row["id"] for row in json.loads(r.stdout)["sessions"]}
+    assert ids == {first.session_id, second.session_id}
+    r = as_security(alice_env, "audit", "session-activity", "0123456789abcdef")
+    assert r.returncode == 2 and "unknown session 0123456789abcdef" in r.stderr
