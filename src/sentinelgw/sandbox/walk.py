@@ -1,17 +1,52 @@
-"""What the demo's walkthroughs share: run the installed ``sentinel`` as alice or security
-(each command shown first, within the demo's width), and run numbered, checked steps."""
+"""What the demo's walkthroughs share: commands shown within the demo's width (``$ ...``), the
+installed ``sentinel`` and ``aws`` to run, running ``sentinel`` as alice or security, and
+numbered, checked steps."""
 
 from __future__ import annotations
 
+import shlex
+import shutil
 import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
-from sentinelgw.sandbox.demo import WIDTH, command_lines
-
 Step = tuple[str, Callable[[], str]]
+
+
+WIDTH = 100  # no line of the demo is wider
+
+
+def command_lines(words: list[str], width: int = WIDTH, prefix: str = "  $ ") -> list[str]:
+    """``$ command`` in lines of at most ``width`` columns, broken between words (a word is
+    never cut; one longer than a line stays whole), continued with a backslash."""
+    first, cont = prefix, " " * (len(prefix) + 2)
+    lines: list[str] = []
+    current = first
+    for word in (shlex.quote(w) for w in words):
+        if current in (first, cont):
+            current += word
+        elif len(current) + 1 + len(word) + 2 > width:
+            lines.append(current + " \\")
+            current = cont + word
+        else:
+            current += " " + word
+    lines.append(current)
+    return lines
+
+
+def sentinel_command() -> list[str]:
+    script = Path(sys.executable).parent / "sentinel"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "sentinelgw.cli.main"]
+
+
+def aws_command() -> list[str] | None:
+    found = shutil.which("aws", path=str(Path(sys.executable).parent)) or shutil.which("aws")
+    return [found] if found else None
 
 
 class Failed(Exception):
