@@ -211,6 +211,9 @@ def test_breakglass_bad_input_one_line_and_nothing_changes(
     one_line_refusal(r, "BadJustification")
     r = run(env, *base, "--reason-code", "incident", "--duration", "5h")
     one_line_refusal(r, "BadDuration")
+    # over the policy's max_server_duration for prod-approve (2h in the sandbox)
+    r = run(env, *base, "--reason-code", "incident", "--duration", "3h")
+    one_line_refusal(r, "DurationTooLong")
     # the service checks too, whatever the client sends
     a = client(enforced, alice)
     for body, code in (
