@@ -4,6 +4,7 @@ from what the proof shows, and the rate limits' refusals (the flow runs in test_
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from botocore.credentials import Credentials
@@ -156,3 +157,74 @@ def test_past_n_per_window_the_refusal_names_when_the_oldest_leaves_the_window()
     assert err.value.code == "BreakGlassRateLimited"
     assert "2026-03-02T07:00:00Z" in err.value.message and "limit is 2" in err.value.message
     _rate_limit(policy, [grant(NOW - timedelta(hours=25)), mine[1]], NOW)  # one left the window
+
+
+class _Grants:
+    """The request table's interface over a dict (conditional on the version, as DynamoDB)."""
+
+    def __init__(self, *grants: AccessRequest) -> None:
+        self.items = {g.id: g for g in grants}
+
+    def all(self, now: datetime | None = None) -> list[AccessRequest]:
+        return list(self.items.values())
+
+    def replace(self, old: AccessRequest, new: AccessRequest) -> AccessRequest:
+        from dataclasses import replace
+
+        assert self.items[old.id].version == old.version
+        self.items[old.id] = replace(new, version=old.version + 1)
+        return self.items[old.id]
+
+
+class _Store:
+    def __init__(self) -> None:
+        self.revoked: list[tuple[str, str]] = []
+
+    def revoke(self, session_id: str, by: str, reason: str, at: datetime) -> Any:
+        self.revoked.append((session_id, reason))
+        return session_id
+
+
+class _Notifier:
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+
+    def send(self, config: Any, notice: Any) -> None:
+        self.sent.append(notice)
+
+
+def test_a_grant_that_ran_out_is_expired_by_the_sweep_its_sessions_revoked_loudly() -> None:
+    from types import SimpleNamespace
+
+    from sentinelgw.service.grants import sweep_grants
+
+    running = replace_grant(grant(NOW - timedelta(hours=2)), status="approved")
+    table, store, notifier, log = _Grants(running), _Store(), _Notifier(), []
+    service = SimpleNamespace(
+        requests=SimpleNamespace(table=table),
+        table=SimpleNamespace(store=store, block=lambda user, now: None),
+        document=lambda: SimpleNamespace(notifications=None),
+        notifier=notifier,
+        hard_revoke=None,
+        forget=lambda session_id: None,
+        log_event=log.append,
+    )
+    assert sweep_grants(service, NOW) == [running.id]  # type: ignore[arg-type]
+    assert table.items[running.id].status == "expired"
+    assert [sid for sid, _ in store.revoked] == ["1111111111111111"]
+    assert "break-glass grant" in store.revoked[0][1]
+    [notice] = notifier.sent
+    assert notice.urgent and notice.event == "break_glass_expire"
+    assert log[0]["breakglass"] == running.id and log[0]["event"] == "breakglass_expire"
+
+
+def replace_grant(g: AccessRequest, **changes: Any) -> AccessRequest:
+    from dataclasses import replace
+
+    return replace(
+        g,
+        approved_at=g.created_at,
+        ends_at=g.created_at + g.duration,
+        sessions=("1111111111111111",),
+        **changes,
+    )
