@@ -168,6 +168,14 @@ def test_breakglass_open_exec_urgent_cooldown_close_revokes_and_activity_marks_c
     with pytest.raises(ServiceRefused) as err:
         a.credentials(live.session_id)
     assert err.value.code == "SessionRevoked" and gid in err.value.detail
+    log = [json.loads(line) for line in enforced.log.read_text().splitlines()]
+    served = [
+        e
+        for e in log
+        if e.get("event") == "session_credentials" and e.get("session_id") == live.session_id
+    ]
+    assert len(served) == 2 and all(e.get("breakglass") == gid for e in served)
+    assert served[0]["status"] == 200 and served[1]["code"] == "SessionRevoked"
     [closed] = [g for g in grants(env, "--status", "closed") if g["id"] == gid]
     assert closed["closed_by"] == "alice" and live.session_id in closed["sessions"]
     assert wait_for(

@@ -235,6 +235,8 @@ class SentinelService:
         stored, block = self.table.read(session_id, caller.user, now, also=caller.humans)
         record = self._owned(stored, caller, session_id)
         note["profile"] = record.profile
+        if record.breakglass_id:  # every credential request under a grant: a log line names it
+            note["breakglass"] = record.breakglass_id
         if record.status == "revoked":
             by = f" by {record.revoked_by}" if record.revoked_by else ""
             why = f": {record.revoked_reason}" if record.revoked_reason else ""
@@ -251,8 +253,6 @@ class SentinelService:
                 f"profile {record.profile} no longer leads to "
                 "this session's role; start a new session",
             )
-        if record.breakglass_id:  # every credential request under a grant: a log line names it
-            note["breakglass"] = record.breakglass_id
         under = record.request_id or record.breakglass_id
         self._decide(doc, caller, target, Mode.SERVER, now, note, under=under)
         leased = stored is not None and stored.renew_until is not None

@@ -42,6 +42,8 @@ def renew(
     record = service._owned(stored, caller, session_id)
     assert stored is not None
     note["profile"] = record.profile
+    if record.breakglass_id:
+        note["breakglass"] = record.breakglass_id
     _refuse_unless_active(record, now)
     if block is not None:
         raise Refusal(403, "UserBlocked", block.describe())
@@ -56,8 +58,6 @@ def renew(
             "ProfileChanged",
             f"profile {record.profile} no longer leads to this session's role",
         )
-    if record.breakglass_id:
-        note["breakglass"] = record.breakglass_id
     under = record.request_id or record.breakglass_id
     decision = service._decide(doc, caller, target, Mode.SERVER, now, note, under=under)
     until = stored.renew_until
