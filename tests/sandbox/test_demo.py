@@ -86,3 +86,18 @@ def test_demo_walks_the_access_request_flow(demo: subprocess.CompletedProcess[st
     assert "SelfApproval" in out and "was revoked when the approval ended" in out
     assert "webhook.jsonl got: approve, expire, request, session_start" in out
     assert "approval walkthrough passed" in out
+
+
+@pytest.mark.slow
+def test_demo_walks_break_glass_and_ends_with_the_session_activity(
+    demo: subprocess.CompletedProcess[str],
+) -> None:
+    out = demo.stdout
+    assert demo.returncode == 0, out[-3000:] + demo.stderr[-2000:]
+    for n in range(1, 8):
+        assert f"[break-glass {n}/7] PASS" in out, out[-4000:]
+    assert "[URGENT]" in out or "URGENT" in out
+    assert "the next one is possible at" in out and "is revoked" in out
+    tail = out.split("[break-glass 7/7]", 1)[1]
+    assert "s3:CreateBucket" in tail and "sts:GetCallerIdentity" in tail
+    assert "break-glass walkthrough passed" in out

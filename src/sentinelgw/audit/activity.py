@@ -25,23 +25,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from sentinelgw.audit.activity_targets import (  # re-exported: their home was here
+    AFTER_END,
+    BEFORE_START,
+    SessionTarget,
+    default_window,
+    no_keys_warning,
+    session_targets,
+)
 from sentinelgw.audit.decode import Unreadable, validate_log
 from sentinelgw.audit.events import ParseStats, parse_time
-from sentinelgw.errors import AuditError, UsageError
 from sentinelgw.timeutil import iso
 
 if TYPE_CHECKING:
-    from sentinelgw.sessions.model import SessionRecord
+    pass
 
-# How long after a session's end its credentials (and those chained from it) may still be used:
-# STS credentials last at least 15 minutes and a chained role session at most 1 hour.
-AFTER_END = timedelta(hours=2)
-BEFORE_START = timedelta(minutes=1)  # clock skew between the recording host and AWS
 KINDS = ("session", "chained", "issued")
 ISSUING = frozenset({"AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity"})
 
@@ -61,78 +64,6 @@ EVENT_FIELDS = (
     "account",
     "event_id",
 )
-
-
-# --- the sessions -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SessionTarget:
-    """One session whose activity is wanted, as its record describes it."""
-
-    id: str
-    user: str
-    profile: str
-    role_arn: str
-    source_identity: str
-    access_key_ids: tuple[str, ...]
-    started_at: datetime
-    expires_at: datetime
-
-    @classmethod
-    def of(cls, record: SessionRecord) -> SessionTarget:
-        return cls(
-            record.id,
-            record.user,
-            record.profile,
-            record.role_arn,
-            record.source_identity,
-            tuple(record.access_key_ids),
-            record.started_at,
-            max(record.expires_at, record.last_access_at),
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "user": self.user,
-            "profile": self.profile,
-            "role_arn": self.role_arn,
-            "source_identity": self.source_identity,
-            "access_key_ids": list(self.access_key_ids),
-            "started_at": iso(self.started_at),
-            "expires_at": iso(self.expires_at),
-        }
-
-
-def session_targets(store: Any, ids: Sequence[str]) -> list[SessionTarget]:
-    """The records of ``ids`` (each once, in the order given); an unknown id is an error."""
-    from sentinelgw.sessions.model import is_session_id
-
-    wanted = list(dict.fromkeys(ids))
-    if not wanted:
-        raise UsageError("no session id given", hint="Pass one or more session ids")
-    for sid in wanted:
-        if not is_session_id(sid):
-            raise UsageError(
-                f"{sid!r} is not a session id (16 lowercase hex characters)",
-                hint="List sessions with: sentinel server-sessions",
-            )
-    found = store.batch_get(wanted)
-    missing = [sid for sid in wanted if sid not in found]
-    if missing:
-        raise UsageError(
-            f"unknown session {', '.join(missing)} in table {store.table!r}",
-            hint="List sessions with: sentinel server-sessions --since 90d",
-        )
-    return [SessionTarget.of(found[sid]) for sid in wanted]
-
-
-def default_window(targets: Sequence[SessionTarget], now: datetime) -> tuple[datetime, datetime]:
-    """From just before the first session started to two hours after the last one ended."""
-    start = min(t.started_at for t in targets) - BEFORE_START
-    end = min(now, max(t.expires_at for t in targets) + AFTER_END)
-    return start, max(start, end)
 
 
 # --- the record's shape, as far as the report reads it ------------------------------------
@@ -493,79 +424,15 @@ def collect(events: Iterable[ActivityEvent]) -> list[ActivityEvent]:
     return out
 
 
-def activity_csv(report: ActivityReport) -> str:
-    import io
-
-    from sentinelgw.inert import CsvWriter
-
-    buf = io.StringIO()
-    writer = CsvWriter(buf)
-    writer.header(EVENT_FIELDS)
-    for e in report.events:
-        writer.row(e.row())
-    return buf.getvalue()
-
-
-def activity_human(report: ActivityReport) -> str:
-    """One line per call; every CloudTrail value shown inert."""
-    from sentinelgw.inert import visible
-    from sentinelgw.wording import counted
-
-    lines = []
-    for t in report.sessions:
-        keys = ", ".join(t.access_key_ids) or "none recorded"
-        lines.append(
-            f"Session {t.id}  user {visible(t.user)}  profile {visible(t.profile)}  "
-            f"SourceIdentity {visible(t.source_identity)}  access keys {visible(keys)}"
-        )
-    c = report.counts()
-    lines.append(
-        f"Window {iso(report.start)} to {iso(report.end)}, source {visible(report.source)}: "
-        f"{counted(c['events'], 'call')} ({c['session']} with the session's keys, "
-        f"{c['chained']} chained, {c['issued']} issuing, {counted(c['errors'], 'error')})"
-    )
-    if report.events:
-        lines.append("")
-        several = len(report.sessions) > 1
-        for e in report.events:
-            service = (e.service or "?").removesuffix(".amazonaws.com")
-            mark = {"session": "", "chained": "  [chained]", "issued": "  [issued]"}[e.kind]
-            parts = [f"{iso(e.event_time)}  {visible(service)}:{visible(e.action or '?')}{mark}"]
-            if several:
-                parts.append(f"session {e.session_id}")
-            if e.resources:
-                parts.append(visible(" ".join(e.resources)))
-            parts.append(f"error {visible(e.error_code)}" if e.error_code else "ok")
-            parts.append(f"from {visible(e.source_ip or '?')}")
-            parts.append(f"agent {visible(e.user_agent or '?')}")
-            if e.kind == "chained":
-                parts.append(f"as {visible(e.caller_arn or '?')}")
-            lines.append("  ".join(parts))
-    for name in report.unreadable:
-        lines.append(f"unreadable (skipped): {visible(name)}")
-    return "\n".join(lines) + "\n"
-
-
-def no_keys_warning(targets: Sequence[SessionTarget], lookup: bool) -> list[str]:
-    """Warnings for sessions whose record kept no access key ids (LookupEvents needs them)."""
-    out = []
-    for t in targets:
-        if t.access_key_ids:
-            continue
-        if lookup:
-            out.append(
-                f"session {t.id} has no recorded access keys (its record predates them, or no "
-                "credentials were issued): LookupEvents cannot find its calls; read them by "
-                "SourceIdentity with --source DIR, s3://... or athena:DB.TABLE"
-            )
-    if lookup and out and len(out) == len(targets):
-        raise AuditError(
-            "no session has recorded access keys, so LookupEvents cannot find their calls",
-            hint="Read them by SourceIdentity with --source DIR, s3://bucket/prefix or "
-            "athena:DATABASE.TABLE",
-        )
-    return out
-
-
 def utc(dt: datetime) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+__all__ = [
+    "AFTER_END",
+    "BEFORE_START",
+    "SessionTarget",
+    "default_window",
+    "no_keys_warning",
+    "session_targets",
+]

@@ -61,8 +61,10 @@ def session_activity(
     fmt: str,
     **athena: Any,
 ) -> int:
-    """Every API call made with the credentials of sessions ID... (chained ones marked)."""
-    from sentinelgw.audit.activity import activity_csv, activity_human
+    """Every API call made with the credentials of sessions ID... (chained ones marked).
+
+    An ID may also be an access request's or a break-glass grant's: all its sessions."""
+    from sentinelgw.audit.activity_render import activity_csv, activity_human
     from sentinelgw.audit.activity_run import ActivityInput, ids_of, targets
     from sentinelgw.audit.activity_run import session_activity as run_activity
     from sentinelgw.audit.athena import AthenaSource, QueryStats

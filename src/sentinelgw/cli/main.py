@@ -63,6 +63,26 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "approve": ("sentinelgw.cli.request_cmd", "approve", "Approve an access request."),
     "deny": ("sentinelgw.cli.request_cmd", "deny", "Deny an access request."),
+    "breakglass": (
+        "sentinelgw.cli.breakglass_cmd",
+        "breakglass",
+        "Open emergency access without approval (loud).",
+    ),
+    "breakglass-list": (
+        "sentinelgw.cli.breakglass_cmd",
+        "breakglass_list",
+        "List break-glass grants (the service).",
+    ),
+    "breakglass-show": (
+        "sentinelgw.cli.breakglass_cmd",
+        "breakglass_show",
+        "Show one break-glass grant.",
+    ),
+    "breakglass-close": (
+        "sentinelgw.cli.breakglass_cmd",
+        "breakglass_close",
+        "Close a break-glass grant; its sessions are revoked.",
+    ),
     "server-sessions": (
         "sentinelgw.cli.sessions_cmd",
         "server_sessions",

@@ -216,6 +216,13 @@ def _render_table(rows: list[dict[str, Any]], table: str) -> None:
         Column("request_count", "requests", right=True),
         Column("host"),
     ]
+    if any(r.get("breakglass_id") or r.get("request_id") for r in rows):  # loud: marked
+        for r in rows:
+            glass, request = r.get("breakglass_id"), r.get("request_id")
+            r["grant"] = (
+                f"BREAK-GLASS {glass}" if glass else (f"request {request}" if request else "")
+            )
+        columns.insert(4, Column("grant", key=True))
     render(rows, columns, title=f"sessions in {table} ({len(rows)})")
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from sentinelgw.errors import SandboxError
 from sentinelgw.sandbox.extra import missing_extra
+from sentinelgw.sandbox.provision import check_port, refuse_home_dirs
 from sentinelgw.tables import DEFAULT_SESSION_TABLE
 
 log = logging.getLogger("sentinelgw.sandbox")
@@ -144,7 +145,7 @@ class Sandbox:
         message = missing_extra()
         if message:
             raise SandboxError(message)
-        _refuse_home_dirs(self.root)
+        refuse_home_dirs(self.root)
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         with _start_lock:
             reset = _started_in_process > 0
@@ -208,7 +209,7 @@ class Sandbox:
             f"cannot listen on 127.0.0.1:{self.port}: the port is in use",
             hint="Choose another --port, or 0 for a free one",
         )
-        _check_port(self.port, busy)
+        check_port(self.port, busy)
         try:
             self._server = make_server(
                 "127.0.0.1", self.port, app, threaded=True, request_handler=SandboxRequestHandler
@@ -438,28 +439,3 @@ class Sandbox:
             session_token=f["SessionToken"],
             expiration=expiration,
         )
-
-
-def _refuse_home_dirs(root: Path) -> None:
-    """The sandbox must never write into the user's real AWS or Sentinel folders."""
-    home = Path.home().resolve()
-    for protected in (home / ".aws", home / ".sentinel"):
-        if root == protected or protected in root.parents:
-            raise SandboxError(
-                f"refusing to create a sandbox inside {protected}",
-                hint="Choose another folder with --dir",
-            )
-
-
-def _check_port(port: int, busy: SandboxError) -> None:
-    """Raise ``busy`` if 127.0.0.1:``port`` cannot be bound (werkzeug would print and exit)."""
-    import socket
-
-    if port == 0:
-        return
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug binds
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            raise busy from None

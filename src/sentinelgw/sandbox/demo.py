@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import shutil
 import subprocess
 import sys
@@ -22,6 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from sentinelgw.sandbox.core import Sandbox
+from sentinelgw.sandbox.walk import (  # re-exported: their home was here
+    WIDTH,
+    aws_command,
+    command_lines,
+    sentinel_command,
+)
 
 STEPS = (
     "exec --profile prod without --server is denied and names the fix",
@@ -35,9 +40,6 @@ STEPS = (
 COMMAND_TIMEOUT = 120.0
 _MAX_LINES = 14
 
-# The children of step 6 build ONE boto3 client, so they fetch credentials once and hold them
-# (the server lifetime is one hour): only the IAM deny of a hard revoke can stop them. "loop"
-# calls every 0.3 s until denied; "ask" makes one call per line on stdin.
 # The child holding its credentials: one boto3 S3 client; "loop" calls ListBuckets every 0.3 s
 # for up to 90 s, "ask" once per line on stdin (see sentinelgw.sandbox.held_child).
 HELD_CHILD = ["-m", "sentinelgw.sandbox.held_child"]
@@ -69,39 +71,6 @@ class DemoResult:
 
 class StepFailed(Exception):
     """A step's check did not hold; the message says what was expected."""
-
-
-WIDTH = 100  # no line of the demo is wider
-
-
-def command_lines(words: list[str], width: int = WIDTH, prefix: str = "  $ ") -> list[str]:
-    """``$ command`` in lines of at most ``width`` columns, broken between words (a word is
-    never cut; one longer than a line stays whole), continued with a backslash."""
-    first, cont = prefix, " " * (len(prefix) + 2)
-    lines: list[str] = []
-    current = first
-    for word in (shlex.quote(w) for w in words):
-        if current in (first, cont):
-            current += word
-        elif len(current) + 1 + len(word) + 2 > width:
-            lines.append(current + " \\")
-            current = cont + word
-        else:
-            current += " " + word
-    lines.append(current)
-    return lines
-
-
-def sentinel_command() -> list[str]:
-    script = Path(sys.executable).parent / "sentinel"
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-m", "sentinelgw.cli.main"]
-
-
-def aws_command() -> list[str] | None:
-    found = shutil.which("aws", path=str(Path(sys.executable).parent)) or shutil.which("aws")
-    return [found] if found else None
 
 
 def run_demo(
@@ -460,3 +429,6 @@ class _Walkthrough:
             f"prod: {prod[0].get('tracked')} tracked, {prod[0].get('untracked')} untracked "
             f"({prod[0].get('compliance')}%): the bypass of step 4 is the gap; exit 1"
         )
+
+
+__all__ = ["WIDTH", "aws_command", "command_lines", "run_demo", "sentinel_command"]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sentinelgw.errors import SandboxError
 from sentinelgw.fsutil import atomic_write, private_dir
 from sentinelgw.sandbox.sso import PERMISSION_SET, ROLE_NAME, SESSION_NAME
 
@@ -200,3 +201,28 @@ def sentinel_config_text(
 def write_file(path: Path, text: str, *, private: bool = False) -> None:
     private_dir(path.parent)
     atomic_write(path, text, mode=0o600 if private else 0o644)
+
+
+def refuse_home_dirs(root: Path) -> None:
+    """The sandbox must never write into the user's real AWS or Sentinel folders."""
+    home = Path.home().resolve()
+    for protected in (home / ".aws", home / ".sentinel"):
+        if root == protected or protected in root.parents:
+            raise SandboxError(
+                f"refusing to create a sandbox inside {protected}",
+                hint="Choose another folder with --dir",
+            )
+
+
+def check_port(port: int, busy: SandboxError) -> None:
+    """Raise ``busy`` if 127.0.0.1:``port`` cannot be bound (werkzeug would print and exit)."""
+    import socket
+
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug binds
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise busy from None

@@ -236,6 +236,13 @@ def service_document_text(
         f"      match: {{profile: {APPROVAL_PROFILE}}}",
         f"      approvers: {q(['security', *group])}",
         "      approvals_needed: 1",
+        "breakglass:",  # issue 22: alice may open emergency access to prod-approve
+        "  max_duration: 4h",
+        "  per_user: 3",
+        "  window: 24h",
+        "  cooldown: 10m",
+        "  allow:",
+        f"    - {{users: [alice], profiles: [{APPROVAL_PROFILE}]}}",
     ]
     if webhook_url or approvers:
         tail.append("notifications:")

@@ -21,20 +21,30 @@ from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
-from sentinelgw.errors import SentinelError, SessionNotFound
-from sentinelgw.policy import Mode, Request, evaluate
+from sentinelgw.policy import Decision, evaluate
 from sentinelgw.policy.evaluate import mismatch
+from sentinelgw.service.access_util import (
+    approval_rule,
+    auto_approved,
+    comment_of,
+    justification,
+    refuse_if_blocked,
+)
 from sentinelgw.service.approvals import ApprovalRule
 from sentinelgw.service.caller import Caller
 from sentinelgw.service.document import ServiceDocument, Target
+from sentinelgw.service.grants import (
+    BREAKGLASS,
+    attach_session,
+    close_grant,
+    notify_grant,
+    policy_request,
+    sweep_grants,
+)
 from sentinelgw.service.groups import may_approve
-from sentinelgw.service.notify import Notice
 from sentinelgw.service.refusal import Refusal
 from sentinelgw.service.requests import (
     FINAL,
-    MAX_COMMENT,
-    MAX_JUSTIFICATION,
-    MIN_JUSTIFICATION,
     STATES,
     AccessRequest,
     RequestDecision,
@@ -47,7 +57,6 @@ from sentinelgw.timeutil import format_duration, iso
 if TYPE_CHECKING:
     from sentinelgw.service.core import SentinelService
 
-SERVICE_ACTOR = "sentinel-service"
 MAX_REQUEST = timedelta(hours=12)
 
 
@@ -61,12 +70,12 @@ class AccessRequests:
     # -- the calls ----------------------------------------------------------------------
 
     def create(self, caller: Caller, body: dict[str, Any], note: dict[str, Any]) -> dict[str, Any]:
-        from sentinelgw.service.core import _required, _target
+        from sentinelgw.service.checks import _required, _target
 
         s = self.service
         profile = _required(body, "profile")
         note["profile"] = profile
-        justification = _justification(body.get("justification"))
+        text = justification(body.get("justification"))
         doc = s.document()
         wait = s.limiter.take(f"requests:{caller.user}", doc.limits["session_starts_per_minute"])
         if wait is not None:
@@ -78,33 +87,75 @@ class AccessRequests:
             )
         target = _target(doc, profile)
         now = s.clock()
-        for human in caller.humans:
-            block = s.table.block(human, now)
-            if block is not None:
-                raise Refusal(403, "UserBlocked", block.describe())
-        decision = evaluate(doc.policy, self._policy_request(caller, target, now))
-        if decision.denial != "no_approval":
-            if decision.allowed:
-                raise Refusal(
-                    409,
-                    "ApprovalNotRequired",
-                    f"profile {profile} needs no approval for you; run: sentinel exec --remote "
-                    f"URL --profile {profile} -- ...",
-                )
-            from sentinelgw.service.core import _service_denial
-
-            raise Refusal(
-                403,
-                "PolicyDenied",
-                "Sentinel policy denied this request: "
-                + _service_denial(decision, self._policy_request(caller, target, now)),
-            )
+        refuse_if_blocked(s, caller, now)
+        decision = self._needs_approval(doc, caller, target, now)
         cap = min(decision.max_server_duration or MAX_REQUEST, MAX_REQUEST)
         duration = self._duration(body.get("duration_seconds"), doc, cap)
+        self._refuse_if_open(caller, profile, now)
+        rule = approval_rule(doc, target, caller.user, now)
+        request = AccessRequest(
+            id=new_id(),
+            requester=caller.user,
+            requester_arn=caller.arn,
+            profile=profile,
+            role_arn=target.role_arn,
+            justification=text,
+            duration=duration,
+            status="pending",
+            created_at=now,
+            pending_until=now + doc.approvals.pending_expiry,
+            approvals_needed=rule.approvals_needed if rule else 1,
+            approval_rule=rule.name if rule else None,
+        )
+        auto = rule is not None and any(
+            mismatch(cond, policy_request(self.service, caller, target, now)) is None
+            for cond in rule.auto_approve
+        )
+        if auto:
+            request = auto_approved(request, rule.name if rule else "?", now)
+        self.table.create(request)
+        note.update(access_request=request.id, decision="auto-approve" if auto else "request")
+        note["message"] = f"access request for {profile}, {format_duration(duration)}" + (
+            " (auto-approved)" if auto else ""
+        )
+        notify_grant(
+            self.service, doc, "request", request, f"{caller.user} asks for access to {profile}"
+        )
+        if auto:
+            notify_grant(
+                self.service, doc, "approve", request, f"access to {profile} was auto-approved"
+            )
+        return self._export(request, now, doc, caller)
+
+    def _needs_approval(
+        self, doc: ServiceDocument, caller: Caller, target: Target, now: datetime
+    ) -> Decision:
+        """The policy's decision, which must be ``no_approval`` for a request to make sense."""
+        decision = evaluate(doc.policy, policy_request(self.service, caller, target, now))
+        if decision.denial == "no_approval":
+            return decision
+        if decision.allowed:
+            raise Refusal(
+                409,
+                "ApprovalNotRequired",
+                f"profile {target.profile} needs no approval for you; run: sentinel exec "
+                f"--remote URL --profile {target.profile} -- ...",
+            )
+        from sentinelgw.service.checks import _service_denial
+
+        raise Refusal(
+            403,
+            "PolicyDenied",
+            "Sentinel policy denied this request: "
+            + _service_denial(decision, policy_request(self.service, caller, target, now)),
+        )
+
+    def _refuse_if_open(self, caller: Caller, profile: str, now: datetime) -> None:
         for old in self.table.all():
             state = old.effective_status(now)
             if (
-                old.requester_arn == caller.arn
+                old.kind != BREAKGLASS
+                and old.requester_arn == caller.arn
                 and old.profile == profile
                 and state in ("pending", "approved")
             ):
@@ -114,50 +165,6 @@ class AccessRequests:
                     f"you already have request {old.id} for profile {profile} ({state}); "
                     f"cancel it first with: sentinel request-cancel {old.id}",
                 )
-        rule = approval_rule(doc, target, caller.user, now)
-        request = AccessRequest(
-            id=new_id(),
-            requester=caller.user,
-            requester_arn=caller.arn,
-            profile=profile,
-            role_arn=target.role_arn,
-            justification=justification,
-            duration=duration,
-            status="pending",
-            created_at=now,
-            pending_until=now + doc.approvals.pending_expiry,
-            approvals_needed=rule.approvals_needed if rule else 1,
-            approval_rule=rule.name if rule else None,
-        )
-        auto = rule is not None and any(
-            mismatch(cond, self._policy_request(caller, target, now)) is None
-            for cond in rule.auto_approve
-        )
-        if auto:
-            request = replace(
-                request,
-                status="approved",
-                approved_at=now,
-                ends_at=now + duration,
-                decisions=(
-                    RequestDecision(
-                        action="auto-approve",
-                        by=SERVICE_ACTOR,
-                        by_arn=SERVICE_ACTOR,
-                        at=now,
-                        comment=f"auto-approved by approval rule {rule.name if rule else '?'}",
-                    ),
-                ),
-            )
-        self.table.create(request)
-        note.update(access_request=request.id, decision="auto-approve" if auto else "request")
-        note["message"] = f"access request for {profile}, {format_duration(duration)}" + (
-            " (auto-approved)" if auto else ""
-        )
-        self._notify(doc, "request", request, f"{caller.user} asks for access to {profile}")
-        if auto:
-            self._notify(doc, "approve", request, f"access to {profile} was auto-approved")
-        return self._export(request, now, doc, caller)
 
     def decide(
         self,
@@ -171,7 +178,7 @@ class AccessRequests:
         s = self.service
         note["access_request"] = request_id
         note["decision"] = action
-        comment = _comment(body.get("comment"))
+        comment = comment_of(body.get("comment"))
         if comment:
             note["comment"] = comment
         doc = s.document()
@@ -180,9 +187,8 @@ class AccessRequests:
         note["profile"] = request.profile
         state = request.effective_status(now)
         own = request.requester_arn == caller.arn or request.requester in caller.humans
-        admin = any(fnmatchcase(caller.user, a) for a in doc.admins)
         if action == "cancel":
-            if not own and not admin:
+            if not own and not any(fnmatchcase(caller.user, a) for a in doc.admins):
                 raise Refusal(
                     403,
                     "NotRequester",
@@ -192,26 +198,7 @@ class AccessRequests:
             if state not in ("pending", "approved"):
                 raise Refusal(409, "RequestNotOpen", f"request {request_id} is already {state}")
             return self._close(doc, request, "cancelled", caller, comment, now, note)
-        if own:
-            raise Refusal(
-                403,
-                "SelfApproval",
-                f"you cannot {action} your own request {request_id}; another approver must "
-                "decide it (cancel it with sentinel request-cancel)",
-            )
-        target = doc.profiles.get(request.profile)
-        rule = (
-            approval_rule(doc, target, request.requester, now)
-            if target is not None and target.role_arn == request.role_arn
-            else None
-        )
-        if not may_approve(rule, caller, doc, s.groups):
-            raise Refusal(
-                403,
-                "NotAnApprover",
-                f"user {caller.user} is not an approver for profile {request.profile} in the "
-                "service document's approvals",
-            )
+        rule = self._decider_rule(doc, request, caller, action, own, now)
         if state != "pending":
             raise Refusal(
                 409,
@@ -229,12 +216,55 @@ class AccessRequests:
             )
         if action == "deny":
             return self._close(doc, request, "denied", caller, comment, now, note)
+        return self._approve(doc, request, rule, caller, comment, now, note)
+
+    def _decider_rule(
+        self,
+        doc: ServiceDocument,
+        request: AccessRequest,
+        caller: Caller,
+        action: str,
+        own: bool,
+        now: datetime,
+    ) -> ApprovalRule:
+        """The rule under which ``caller`` may decide ``request``; else a refusal."""
+        if own:
+            raise Refusal(
+                403,
+                "SelfApproval",
+                f"you cannot {action} your own request {request.id}; another approver must "
+                "decide it (cancel it with sentinel request-cancel)",
+            )
+        target = doc.profiles.get(request.profile)
+        rule = (
+            approval_rule(doc, target, request.requester, now)
+            if target is not None and target.role_arn == request.role_arn
+            else None
+        )
+        if rule is None or not may_approve(rule, caller, doc, self.service.groups):
+            raise Refusal(
+                403,
+                "NotAnApprover",
+                f"user {caller.user} is not an approver for profile {request.profile} in the "
+                "service document's approvals",
+            )
+        return rule
+
+    def _approve(
+        self,
+        doc: ServiceDocument,
+        request: AccessRequest,
+        rule: ApprovalRule,
+        caller: Caller,
+        comment: str,
+        now: datetime,
+        note: dict[str, Any],
+    ) -> dict[str, Any]:
         decision = RequestDecision(
             action="approve", by=caller.user, by_arn=caller.arn, at=now, comment=comment
         )
         decisions = (*request.decisions, decision)
         count = len({d.by_arn for d in decisions if d.action == "approve"})
-        assert rule is not None
         updated = replace(request, decisions=decisions)
         if count >= rule.approvals_needed:
             updated = replace(
@@ -246,7 +276,8 @@ class AccessRequests:
             if updated.status == "pending"
             else f"approved until {iso(updated.ends_at)}"
         )
-        self._notify(
+        notify_grant(
+            self.service,
             doc,
             "approve",
             updated,
@@ -267,6 +298,8 @@ class AccessRequests:
         admin = any(fnmatchcase(caller.user, a) for a in doc.admins)
         rows = []
         for request in self.table.all():
+            if request.kind == BREAKGLASS:
+                continue  # sentinel breakglass-list shows those
             own = request.requester_arn == caller.arn
             may_decide = self._may_decide(doc, request, caller, now)
             if mine and not own:
@@ -316,28 +349,9 @@ class AccessRequests:
         return None
 
     def attach(self, request: AccessRequest, session_id: str, user: str, now: datetime) -> None:
-        """Record a session started under ``request`` and announce it (best effort: the
-        session record carries the request id whatever happens here)."""
-        for _ in range(3):
-            current = self.table.get(request.id) or request
-            try:
-                self.table.replace(
-                    current, replace(current, sessions=(*current.sessions, session_id))
-                )
-                break
-            except Refusal as exc:
-                if exc.code != "RequestChanged":
-                    break
-        try:
-            doc = self.service.document()
-        except Refusal:
-            return
-        self._notify(
-            doc,
-            "session_start",
-            request,
-            f"{user} started session {session_id} on {request.profile} under request {request.id}",
-        )
+        """Record a session started under ``request`` (or a break-glass grant) and announce it
+        (best effort: the session record carries the id whatever happens here)."""
+        attach_session(self.service, request, session_id, user)
 
     def user_revoked(self, user: str, by: str, now: datetime) -> int:
         """Cancel ``user``'s pending requests (their session was revoked, or they are
@@ -358,23 +372,9 @@ class AccessRequests:
 
     def sweep(self, now: datetime) -> list[str]:
         """Expire what is past its time, cancel blocked requesters' pending requests, and
-        revoke sessions under an approval that ended. Returns the ids it changed."""
-        doc = self.service.document()
-        changed = []
-        for request in self.table.all(now):
-            stored, state = request.status, request.effective_status(now)
-            try:
-                if stored in ("pending", "approved") and state == "expired":
-                    self._close(doc, request, "expired", None, "", now, {}, revoke_hard=True)
-                    changed.append(request.id)
-                elif stored == "pending" and self.service.table.block(request.requester, now):
-                    self._close(
-                        doc, request, "cancelled", None, "the requester is blocked", now, {}
-                    )
-                    changed.append(request.id)
-            except Refusal:
-                continue  # changed meanwhile; the next sweep sees it
-        return changed
+        revoke sessions under an approval (or break-glass grant) that ended. Returns the ids
+        it changed."""
+        return sweep_grants(self.service, now)
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -387,82 +387,9 @@ class AccessRequests:
         comment: str,
         now: datetime,
         note: dict[str, Any],
-        *,
-        revoke_hard: bool = True,
     ) -> dict[str, Any]:
-        action = {"cancelled": "cancel", "denied": "deny", "expired": "expire"}[status]
-        by = caller.user if caller else SERVICE_ACTOR
-        decision = RequestDecision(
-            action=action,
-            by=by,
-            by_arn=caller.arn if caller else SERVICE_ACTOR,
-            at=now,
-            comment=comment,
-        )
-        reason = {
-            "cancelled": f"cancelled by {by}",
-            "denied": f"denied by {by}",
-            "expired": "the approval ended"
-            if request.status == "approved"
-            else "no decision before it expired",
-        }[status]
-        if comment and status != "expired":
-            reason += f": {comment}"
-        updated = self.table.replace(
-            request,
-            replace(
-                request,
-                status=status,
-                decisions=(*request.decisions, decision),
-                end_reason=reason[:600],
-                ends_at=min(request.ends_at, now) if request.ends_at else None,
-            ),
-        )
-        note["message"] = reason
-        revoked = self._revoke_sessions(updated, now, reason) if revoke_hard else 0
-        if revoked:
-            note["message"] = f"{reason}; revoked {revoked} session(s)"
-        event = {"cancelled": "cancel", "denied": "deny", "expired": "expire"}[status]
-        self._notify(
-            doc,
-            event,
-            updated,
-            f"access request {request.id} of {request.requester} for {request.profile} {status}",
-            comment=comment,
-        )
-        if not note.get("event"):  # not an API call's own decision: a line of its own
-            self.service.log_event(
-                {
-                    "event": f"request_{action}",
-                    "user": by,
-                    "profile": request.profile,
-                    "access_request": request.id,
-                    "decision": action,
-                    "message": note.get("message") or reason,
-                }
-            )
+        updated = close_grant(self.service, doc, request, status, caller, comment, now, note)
         return self._export(updated, now, doc, caller)
-
-    def _revoke_sessions(self, request: AccessRequest, now: datetime, reason: str) -> int:
-        s = self.service
-        count = 0
-        for session_id in request.sessions:
-            try:
-                revoked = s.table.store.revoke(
-                    session_id, SERVICE_ACTOR, f"access request {request.id}: {reason}", now
-                )
-            except SessionNotFound:
-                continue  # already ended
-            except SentinelError:
-                continue  # the record then ends by time (its end is capped at the approval's)
-            s.forget(session_id)
-            count += 1
-            if s.hard_revoke is not None:
-                try:
-                    s.hard_revoke(revoked, now)
-                except Exception:  # noqa: S110 - the session is revoked in the table already
-                    pass
-        return count
 
     def _get(self, request_id: str) -> AccessRequest:
         if not is_request_id(request_id):
@@ -470,6 +397,13 @@ class AccessRequests:
         request = self.table.get(request_id)
         if request is None:
             raise Refusal(404, "RequestNotFound", f"no request {request_id}")
+        if request.kind == BREAKGLASS:  # never approved, denied or cancelled as a request
+            raise Refusal(
+                404,
+                "RequestNotFound",
+                f"{request_id} is a break-glass grant, not a request; see it with sentinel "
+                f"breakglass-show {request_id}, close it with sentinel breakglass-close",
+            )
         return request
 
     def _may_decide(
@@ -485,18 +419,6 @@ class AccessRequests:
             return may_approve(rule, caller, doc, self.service.groups)
         except Refusal:
             return False  # the identity store cannot answer: not offered as decidable
-
-    def _policy_request(self, caller: Caller, target: Target, now: datetime) -> Request:
-        return Request(
-            profile=target.profile,
-            user=caller.user,
-            mode=Mode.SERVER,
-            at=now,
-            session_table=self.service.table.table,
-            session_table_source="the service",
-            role_arn=target.role_arn,
-            via_service=True,
-        )
 
     def _duration(self, raw: Any, doc: ServiceDocument, cap: timedelta) -> timedelta:
         if raw is None:
@@ -522,76 +444,6 @@ class AccessRequests:
         if caller is not None:
             row["you_may_decide"] = self._may_decide(doc, request, caller, now)
         return row
-
-    def _notify(
-        self,
-        doc: ServiceDocument,
-        event: str,
-        request: AccessRequest,
-        title: str,
-        *,
-        comment: str = "",
-    ) -> None:
-        notifier = self.service.notifier
-        if notifier is None:
-            return
-        lines = [
-            ("request", request.id),
-            ("requester", request.requester),
-            ("profile", request.profile),
-            ("status", request.status),
-            ("duration", format_duration(request.duration)),
-            ("justification", request.justification),
-        ]
-        if comment:
-            lines.append(("comment", comment))
-        if request.ends_at and request.status == "approved":
-            lines.append(("usable until", iso(request.ends_at) or ""))
-        notifier.send(
-            doc.notifications,
-            Notice(
-                event=event,
-                title=title,
-                lines=tuple(lines),
-                fields={
-                    "request_id": request.id,
-                    "requester": request.requester,
-                    "profile": request.profile,
-                    "status": request.status,
-                },
-            ),
-        )
-
-
-def approval_rule(
-    doc: ServiceDocument, target: Target, requester: str, now: datetime
-) -> ApprovalRule | None:
-    """The first approval rule whose match (profile, role_arn) covers ``target``."""
-    request = Request(
-        profile=target.profile, user=requester, mode=Mode.SERVER, at=now, role_arn=target.role_arn
-    )
-    for rule in doc.approvals.rules:
-        if mismatch(rule.match, request) is None:
-            return rule
-    return None
-
-
-def _justification(raw: Any) -> str:
-    if not isinstance(raw, str) or not MIN_JUSTIFICATION <= len(raw.strip()) <= MAX_JUSTIFICATION:
-        raise Refusal(
-            400,
-            "BadJustification",
-            f"the justification must be {MIN_JUSTIFICATION} to {MAX_JUSTIFICATION} characters",
-        )
-    return raw.strip()
-
-
-def _comment(raw: Any) -> str:
-    if raw is None:
-        return ""
-    if not isinstance(raw, str) or len(raw) > MAX_COMMENT:
-        raise Refusal(400, "BadComment", f"a comment is text of at most {MAX_COMMENT} characters")
-    return raw.strip()
 
 
 __all__ = ["FINAL", "AccessRequests", "approval_rule"]

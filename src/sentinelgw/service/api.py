@@ -16,6 +16,11 @@ and writes :class:`HttpResponse` back; nothing here knows which host it runs in.
 ``POST /v1/me/requests``                          ``{proof, mine?, pending?, status?}``
 ``POST /v1/requests/{id}``                        ``{proof}``: one request
 ``POST /v1/requests/{id}/{approve|deny|cancel}``  ``{proof, comment?}``
+``POST /v1/breakglass``                           ``{proof, profile, reason_code,
+                                                  justification, duration_seconds?}``
+``POST /v1/me/breakglass``                        ``{proof, status?}``: grants to see
+``POST /v1/breakglass/{id}``                      ``{proof}``: one break-glass grant
+``POST /v1/breakglass/{id}/close``                ``{proof, reason}``
 ``GET  /v1/health``                               readiness, no secrets
 ================================================  ==========================================
 
@@ -39,7 +44,8 @@ from typing import IO, Any
 
 from sentinelgw.inert import visible
 from sentinelgw.service.caller import IdentityCenterCheck, caller_from_arn
-from sentinelgw.service.core import Grant, SentinelService
+from sentinelgw.service.checks import Grant
+from sentinelgw.service.core import SentinelService
 from sentinelgw.service.proof import ProofVerifier
 from sentinelgw.service.refusal import Refusal
 from sentinelgw.sourceidentity import new_id
@@ -58,6 +64,8 @@ _CALLER_VIEWS = {
     "/v1/me/requests": "my_requests",
 }
 # Access requests (sentinelgw.service.access).
+# Break-glass (sentinelgw.service.breakglass).
+_BREAKGLASS_CALL = re.compile(r"^/v1/breakglass/(?P<id>[^/]{1,64})(?:/(?P<call>close))?$")
 _REQUEST_CALL = re.compile(r"^/v1/requests/(?P<id>[^/]{1,64})(?:/(?P<call>approve|deny|cancel))?$")
 LOG_FIELDS = (
     "time",
@@ -78,6 +86,7 @@ LOG_FIELDS = (
     "access_request",
     "decision",
     "comment",
+    "breakglass",
 )
 
 
@@ -194,6 +203,9 @@ class ServiceApp:
         r = _REQUEST_CALL.match(path)
         if path == "/v1/requests" or r is not None:
             return self._request_route(request, r, note)
+        b = _BREAKGLASS_CALL.match(path)
+        if path in ("/v1/breakglass", "/v1/me/breakglass") or b is not None:
+            return self._breakglass_route(request, b, note)
         if path != "/v1/sessions" and m is None and view is None:
             raise Refusal(404, "NotFound", "unknown path; the API is under /v1")
         _method(request, "POST")
@@ -221,6 +233,11 @@ class ServiceApp:
             return 200, self.service.end(caller, m.group("id"), body, note)
         return 200, self.service.revoke(caller, m.group("id"), body, note)
 
+    def _breakglass_route(
+        self, request: HttpRequest, b: re.Match[str] | None, note: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
+        return _breakglass_call(self, request, b, note)
+
     def _request_route(
         self, request: HttpRequest, r: re.Match[str] | None, note: dict[str, Any]
     ) -> tuple[int, dict[str, Any]]:
@@ -241,6 +258,31 @@ class ServiceApp:
             return 200, requests.show(caller, r.group("id"), note)
         assert call is not None
         return 200, requests.decide(caller, r.group("id"), call, body, note)
+
+
+def _breakglass_call(
+    app: ServiceApp, request: HttpRequest, b: re.Match[str] | None, note: dict[str, Any]
+) -> tuple[int, dict[str, Any]]:
+    _method(request, "POST")
+    call = "list" if b is None and request.path.startswith("/v1/me/") else None
+    call = call or ("open" if b is None else (b.group("call") or "show"))
+    note["event"] = f"breakglass_{call}"
+    body = _json_body(request.body)
+    caller = caller_from_arn(
+        app.verifier.verify(body.get("proof"), app.clock(), also=request.origin),
+        app.identity_center,
+    )
+    note.update(user=caller.user, caller_arn=caller.arn)
+    app.service.admit(caller)
+    glass = app.service.breakglass
+    if call == "open":
+        return 201, glass.open(caller, body, note)
+    if call == "list":
+        return 200, glass.listing(caller, body, note)
+    assert b is not None
+    if call == "show":
+        return 200, glass.show(caller, b.group("id"), note)
+    return 200, glass.close(caller, b.group("id"), body, note)
 
 
 def _method(request: HttpRequest, allowed: str) -> None:

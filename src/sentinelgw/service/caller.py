@@ -52,6 +52,8 @@ class Caller:
     kind: str  # IAM_USER, IDENTITY_CENTER or ASSUMED_ROLE
     role: str | None = None  # the role name of a role session
     humans: tuple[str, ...] = ()  # every user whose block applies to this caller
+    # An IAM user signing with temporary credentials (sts:GetSessionToken), see the proof.
+    temporary: bool = False
 
     def __post_init__(self) -> None:
         if not self.humans:
@@ -68,7 +70,13 @@ def caller_from_arn(
     arn = verified.arn
     m = _USER.match(arn)
     if m:
-        return Caller(user=m.group("name"), arn=arn, account=m.group("acct"), kind=IAM_USER)
+        return Caller(
+            user=m.group("name"),
+            arn=arn,
+            account=m.group("acct"),
+            kind=IAM_USER,
+            temporary=verified.temporary,
+        )
     m = _ASSUMED.match(arn)
     if m:
         role, session, account = m.group("role"), m.group("session"), m.group("acct")

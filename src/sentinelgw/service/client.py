@@ -158,6 +158,29 @@ class ServiceClient:
         body = {"comment": comment} if comment else {}
         return self._post(f"/v1/requests/{request_id}/{action}", body)
 
+    # -- break-glass -------------------------------------------------------------------------
+
+    def open_breakglass(
+        self, profile: str, reason_code: str, justification: str, duration_seconds: int | None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "profile": profile,
+            "reason_code": reason_code,
+            "justification": justification,
+        }
+        if duration_seconds is not None:
+            body["duration_seconds"] = duration_seconds
+        return self._post("/v1/breakglass", body)
+
+    def breakglass_grants(self, status: str | None = None) -> dict[str, Any]:
+        return self._post("/v1/me/breakglass", {"status": status} if status else {})
+
+    def breakglass_grant(self, grant_id: str) -> dict[str, Any]:
+        return self._post(f"/v1/breakglass/{grant_id}", {})
+
+    def close_breakglass(self, grant_id: str, reason: str) -> dict[str, Any]:
+        return self._post(f"/v1/breakglass/{grant_id}/close", {"reason": reason})
+
     def credentials(self, session_id: str) -> RemoteGrant:
         return _grant(self._post(f"/v1/sessions/{session_id}/credentials", {}))
 

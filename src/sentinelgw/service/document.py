@@ -32,7 +32,8 @@ themselves; any other profile serves every kind.
 
 ``approvals:`` (who approves access requests for ``require_approval`` profiles) and
 ``notifications:`` (an SNS topic and/or a webhook) are described in
-:mod:`sentinelgw.service.approvals`.
+:mod:`sentinelgw.service.approvals`; ``breakglass:`` (emergency access without approval) in
+:mod:`sentinelgw.service.breakglass_rules`.
 """
 
 from __future__ import annotations
@@ -54,9 +55,10 @@ from sentinelgw.service.approvals import (
     parse_approvals,
     parse_notifications,
 )
+from sentinelgw.service.breakglass_rules import BreakGlassPolicy, parse_breakglass
 from sentinelgw.yamlsrc import YamlDoc, YamlError, load_yaml
 
-SERVICE_KEYS = ("profiles", "admins", "limits", "approvals", "notifications")
+SERVICE_KEYS = ("profiles", "admins", "limits", "approvals", "notifications", "breakglass")
 CALLER_KINDS = ("iam-user", "identity-center")
 ROLE_CALLER = "role:"
 LIMIT_KEYS = {"session_starts_per_minute": 60, "revokes_per_minute": 10}
@@ -86,6 +88,8 @@ class ServiceDocument:
     # Who approves access requests, and where the service announces them (issue 21).
     approvals: ApprovalPolicy = field(default_factory=ApprovalPolicy)
     notifications: NotifyConfig = field(default_factory=NotifyConfig)
+    # Who may open emergency access without approval (issue 22).
+    breakglass: BreakGlassPolicy = field(default_factory=BreakGlassPolicy)
 
 
 def parse_document(text: str | bytes, filename: str) -> ServiceDocument:
@@ -106,6 +110,7 @@ def parse_document(text: str | bytes, filename: str) -> ServiceDocument:
     limits = _limits(doc, data.get("limits"))
     approvals = parse_approvals(doc, data.get("approvals"))
     notifications = parse_notifications(doc, data.get("notifications"))
+    breakglass = parse_breakglass(doc, data.get("breakglass"))
     rest = {k: v for k, v in data.items() if k not in SERVICE_KEYS}
     policy = policy_from_doc(YamlDoc(data=rest, filename=filename, lines=doc.lines))
     return ServiceDocument(
@@ -116,6 +121,7 @@ def parse_document(text: str | bytes, filename: str) -> ServiceDocument:
         limits=limits,
         approvals=approvals,
         notifications=notifications,
+        breakglass=breakglass,
     )
 
 

@@ -34,7 +34,9 @@ ATTEMPTS = 3
 BACKOFF = 0.5  # seconds before the 2nd attempt; doubles each time
 TIMEOUT = 5.0
 MAX_TEXT = 3000
-EVENTS = ("request", "approve", "deny", "cancel", "expire", "session_start", "break_glass")
+EVENTS = ("request", "approve", "deny", "cancel", "expire", "session_start")
+# A break-glass grant's notices (always urgent): sentinelgw.service.grants.notify_grant.
+BREAK_GLASS_EVENTS = tuple(f"break_glass_{e}" for e in ("open", "session_start", "close", "expire"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ import re
 import threading
 import xml.etree.ElementTree as ET  # noqa: S405 - parses the configured STS endpoint's answer
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -102,6 +102,10 @@ class VerifiedCaller:
     arn: str
     account: str
     user_id: str
+    # The proof was signed with temporary credentials: a signed X-Amz-Security-Token that STS
+    # accepted (STS rejects a session token beside a long-term key). For an IAM user's ARN
+    # these come from sts:GetSessionToken (see sentinelgw.service.breakglass on MFA).
+    temporary: bool = False
 
 
 # -- client side --------------------------------------------------------------------------
@@ -381,6 +385,11 @@ class ProofVerifier:
             also=also,
         )
         verified = ask_sts(proof, self.sts_url, self.transport)
+        auth = _AUTH.match(proof.headers.get("authorization", ""))
+        if proof.headers.get("x-amz-security-token") and auth is not None:
+            signed_names = auth.group("signed").split(";")
+            if "x-amz-security-token" in signed_names:
+                verified = replace(verified, temporary=True)
         # Only a proof STS accepted takes a place in the cache (see the module docstring).
         assert self.replay is not None
         self.replay.claim(signed.signature, signed.amz_date, now)

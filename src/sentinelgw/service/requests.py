@@ -52,7 +52,11 @@ EXPORT_FIELDS = (
     "decisions",
     "sessions",
     "end_reason",
+    "kind",
+    "reason_code",
+    "mfa",
 )
+KINDS = ("request", "breakglass")  # an access request, or a break-glass grant (issue 22)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,11 @@ class AccessRequest:
     decisions: tuple[RequestDecision, ...] = ()
     sessions: tuple[str, ...] = ()
     end_reason: str | None = None
+    # "breakglass": an emergency grant opened without approval (sentinelgw.service.breakglass),
+    # with its reason code and how MFA was met.
+    kind: str = "request"
+    reason_code: str | None = None
+    mfa: str | None = None
     version: int = 0
     ttl: int = field(default=0)
 
@@ -134,6 +143,9 @@ class AccessRequest:
             "decisions": [d.to_export() for d in self.decisions],
             "sessions": list(self.sessions),
             "end_reason": self.end_reason,
+            "kind": self.kind,
+            "reason_code": self.reason_code,
+            "mfa": self.mfa,
         }
 
     def to_item(self) -> dict[str, Any]:
@@ -162,6 +174,12 @@ class AccessRequest:
             item["req_ends_at"] = {"N": encode_time(self.ends_at)}
         if self.end_reason:
             item["req_end_reason"] = {"S": self.end_reason}
+        if self.kind != "request":
+            item["req_kind"] = {"S": self.kind}
+        if self.reason_code:
+            item["req_reason_code"] = {"S": self.reason_code}
+        if self.mfa:
+            item["req_mfa"] = {"S": self.mfa}
         return item
 
     @classmethod
@@ -188,6 +206,9 @@ class AccessRequest:
                 decisions=tuple(_decision(d["M"]) for d in item["req_decisions"]["L"]),
                 sessions=tuple(str(s["S"]) for s in item.get("req_sessions", {}).get("L", [])),
                 end_reason=_opt_s(item, "req_end_reason"),
+                kind=_opt_s(item, "req_kind") or "request",
+                reason_code=_opt_s(item, "req_reason_code"),
+                mfa=_opt_s(item, "req_mfa"),
                 version=int(item["req_version"]["N"]),
                 ttl=int(float(item.get("ttl", {}).get("N", "0"))),
             )

@@ -49,6 +49,7 @@ EXPORT_FIELDS: tuple[str, ...] = (
     "end_reason",
     "credentials_expire_at",
     "request_id",
+    "breakglass_id",
 )
 
 _ID = re.compile(r"^[0-9a-f]{16}$")
@@ -62,7 +63,7 @@ _STR_FIELDS = (
     "source_identity",
     "host",
 )
-_OPTIONAL_STR = ("revoked_by", "revoked_reason", "end_reason", "request_id")
+_OPTIONAL_STR = ("revoked_by", "revoked_reason", "end_reason", "request_id", "breakglass_id")
 
 Item = dict[str, dict[str, Any]]
 
@@ -117,6 +118,8 @@ class SessionRecord:
     end_reason: str | None = None
     # The approved access request a require_approval session was started under (issue 21).
     request_id: str | None = None
+    # The break-glass grant it was started under (issue 22): marked wherever sessions show.
+    breakglass_id: str | None = None
     ttl: int = field(kw_only=True)
     # The latest expiry of any credential issued for the session (STS's own expiry, which can
     # pass expires_at: STS issues at least 15 minutes). None for records that do not say.
@@ -222,6 +225,7 @@ class SessionRecord:
             "end_reason": self.end_reason,
             "credentials_expire_at": iso(self.credentials_expire_at),
             "request_id": self.request_id,
+            "breakglass_id": self.breakglass_id,
         }
 
     def to_item(self) -> Item:
@@ -275,6 +279,7 @@ class SessionRecord:
                 revoked_at=decode_time(revoked_at["N"]) if revoked_at else None,
                 end_reason=_s(item, "end_reason"),
                 request_id=_s(item, "request_id"),
+                breakglass_id=_s(item, "breakglass_id"),
                 # Decimal-free: DynamoDB numbers arrive as strings; a float-looking ttl is
                 # tolerated because other writers may use TypeSerializer with Decimals.
                 ttl=int(float(_n(item, "ttl") or "0")),

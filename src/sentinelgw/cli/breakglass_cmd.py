@@ -1,0 +1,252 @@
+"""Break-glass through the credential service: ``sentinel breakglass``, ``breakglass-list``,
+``breakglass-show`` and ``breakglass-close``.
+
+None of them needs access to the session table: each call carries a proof of the caller's
+identity, and the service decides (its document's ``breakglass:``). ``--mfa-token`` signs the
+proof with MFA session credentials from ``sts:GetSessionToken`` (see
+:mod:`sentinelgw.service.breakglass` for what the service verifies of them).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from sentinelgw.cli.common import App, common_options, format_option, pass_app
+from sentinelgw.cli.self_cmd import _client, _remote_option
+
+REASON_CODES = ("incident", "maintenance", "security", "recovery", "other")
+STATUSES = ("active", "closed", "expired")
+MIN_JUSTIFICATION, MAX_JUSTIFICATION = 20, 1000
+MAX_HOURS = 4
+CSV_FIELDS = (
+    "id",
+    "user",
+    "profile",
+    "status",
+    "reason_code",
+    "duration_seconds",
+    "opened_at",
+    "ends_at",
+    "mfa",
+    "justification",
+    "sessions",
+    "closed_by",
+    "end_reason",
+)
+
+
+def _check_id(grant_id: str) -> None:
+    from sentinelgw.errors import UsageError
+    from sentinelgw.inert import visible
+    from sentinelgw.sessions.model import is_session_id
+
+    if not is_session_id(grant_id):
+        raise UsageError(
+            f"invalid break-glass id {visible(grant_id)!r} (BadBreakGlassId)",
+            hint="Ids are 16 hex characters; list them with: sentinel breakglass-list",
+        )
+
+
+def _summary(row: dict[str, Any]) -> str:
+    from sentinelgw.inert import visible
+
+    text = (
+        f"break-glass {visible(row.get('id'))} on profile {visible(row.get('profile'))}: "
+        f"{visible(row.get('status'))}"
+    )
+    if row.get("status") == "active" and row.get("ends_at"):
+        text += f" until {visible(row.get('ends_at'))}"
+    elif row.get("end_reason"):
+        text += f" ({visible(row.get('end_reason'))})"
+    return text
+
+
+def _mfa_client(app: App, remote: str | None, code: str, serial: str | None) -> Any:
+    """A service client whose proofs are signed with MFA session credentials."""
+    from botocore.credentials import ReadOnlyCredentials
+
+    from sentinelgw.awsclients import translate
+    from sentinelgw.errors import UsageError
+    from sentinelgw.service.client import ServiceClient, signing_region
+    from sentinelgw.service.remote import resolve_remote, service_id_for
+
+    if not (code.isdigit() and len(code) == 6):
+        raise UsageError("--mfa-token takes the 6-digit code of your MFA device (BadMfaToken)")
+    url = resolve_remote(app, remote, False)
+    if url is None:
+        raise UsageError("no credential service configured", hint="Pass --remote URL")
+    region = signing_region(url, app.region()[0])
+    session = app.aws_session(region)
+    sts = session.client("sts", region_name=region)
+    try:
+        serial = serial or _mfa_serial(session)
+        got = sts.get_session_token(SerialNumber=serial, TokenCode=code, DurationSeconds=900)
+    except Exception as exc:
+        raise translate(exc, "sts", "GetSessionToken") from None
+    c = got["Credentials"]
+    frozen = ReadOnlyCredentials(c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])
+    return ServiceClient(
+        url,
+        signer=lambda: frozen,
+        sts_url=sts.meta.endpoint_url,
+        region=region,
+        service_id=service_id_for(app, url),
+    )
+
+
+def _mfa_serial(session: Any) -> str:
+    """The profile's ``mfa_serial``, else the caller's only MFA device (iam:ListMFADevices)."""
+    from sentinelgw.errors import UsageError
+
+    configured = session._session.get_scoped_config().get("mfa_serial")
+    if configured:
+        return str(configured)
+    devices = session.client("iam").list_mfa_devices().get("MFADevices") or []
+    if len(devices) != 1:
+        raise UsageError(
+            f"you have {len(devices)} MFA devices, so Sentinel cannot pick one",
+            hint="Pass --mfa-serial ARN, or set mfa_serial in your AWS profile",
+        )
+    return str(devices[0]["SerialNumber"])
+
+
+@click.command("breakglass")
+@click.option("--profile", required=True, help="The profile to open emergency access to.")
+@click.option(
+    "--reason-code", required=True, type=click.Choice(REASON_CODES), help="Why, in a word."
+)
+@click.option("--justification", required=True, help="What is on fire (20 to 1000 characters).")
+@click.option("--duration", default=None, help="How long (e.g. 1h; at most 4h, or the policy's).")
+@click.option("--mfa-token", default=None, metavar="CODE", help="Your MFA device's code.")
+@click.option("--mfa-serial", default=None, metavar="ARN", help="The MFA device (if several).")
+@format_option("human", "json")
+@_remote_option
+@common_options
+@pass_app
+def breakglass(
+    app: App,
+    profile: str,
+    reason_code: str,
+    justification: str,
+    duration: str | None,
+    mfa_token: str | None,
+    mfa_serial: str | None,
+    fmt: str,
+    remote: str | None,
+) -> int:
+    """Open emergency access to a profile without approval (loud: everyone is told)."""
+    from sentinelgw.errors import UsageError
+    from sentinelgw.timeutil import parse_duration
+
+    if not MIN_JUSTIFICATION <= len(justification.strip()) <= MAX_JUSTIFICATION:
+        raise UsageError(
+            f"the justification must be {MIN_JUSTIFICATION} to {MAX_JUSTIFICATION} characters "
+            "(BadJustification)",
+            hint='Say what is broken, e.g. --justification "INC-1234: checkout is down"',
+        )
+    seconds = None
+    if duration is not None:
+        seconds = int(parse_duration(duration, what="--duration").total_seconds())
+        if not 0 < seconds <= MAX_HOURS * 3600:
+            raise UsageError(f"--duration is at most {MAX_HOURS}h for break-glass (BadDuration)")
+    client = _mfa_client(app, remote, mfa_token, mfa_serial) if mfa_token else _client(app, remote)
+    answer = client.open_breakglass(profile, reason_code, justification, seconds)
+    if fmt == "json":
+        click.echo(json.dumps(answer, indent=2))
+        return 0
+    from sentinelgw.inert import visible
+
+    click.echo(_summary(answer))
+    click.echo(f"run: sentinel exec --profile {visible(answer.get('profile'))} -- ...")
+    click.echo(visible(answer.get("id")))
+    return 0
+
+
+@click.command("breakglass-list")
+@click.option("--status", type=click.Choice(STATUSES), default=None, help="Only this status.")
+@format_option("human", "json", "csv")
+@_remote_option
+@common_options
+@pass_app
+def breakglass_list(app: App, status: str | None, fmt: str, remote: str | None) -> int:
+    """List your break-glass grants (every grant, for the service's admins)."""
+    answer = _client(app, remote).breakglass_grants(status)
+    rows = [r for r in answer.get("grants") or [] if isinstance(r, dict)]
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return 0
+    table = [{**r, "sessions": " ".join(map(str, r.get("sessions") or []))} for r in rows]
+    if fmt == "csv":
+        from sentinelgw.inert import CsvWriter
+
+        writer = CsvWriter(sys.stdout)
+        writer.header(CSV_FIELDS)
+        for row in table:
+            writer.row(row.get(f) for f in CSV_FIELDS)
+        return 0
+    from sentinelgw.cli.tables import Column, render
+    from sentinelgw.inert import visible
+
+    user = visible(str(answer.get("user") or "?"))
+    if not rows:
+        click.echo(f"no break-glass grants for {user}")
+        return 0
+    columns = [
+        Column("id", key=True),
+        Column("user", key=True),
+        Column("profile", key=True),
+        Column("status", key=True),
+        Column("reason_code", "reason", key=True),
+        Column("ends_at", "until"),
+        Column("justification"),
+        Column("sessions"),
+    ]
+    render(table, columns, title=f"break-glass grants for {user} ({len(rows)})")
+    return 0
+
+
+@click.command("breakglass-show")
+@click.argument("grant_id", metavar="ID")
+@format_option("human", "json")
+@_remote_option
+@common_options
+@pass_app
+def breakglass_show(app: App, grant_id: str, fmt: str, remote: str | None) -> int:
+    """Show one break-glass grant (yours, or any for the service's admins)."""
+    from sentinelgw.inert import visible
+
+    _check_id(grant_id)
+    row = _client(app, remote).breakglass_grant(grant_id)
+    if fmt == "json":
+        click.echo(json.dumps(row, indent=2))
+        return 0
+    fields = [f for f in CSV_FIELDS if f != "sessions"] + ["sessions"]
+    width = max(len(f) for f in fields)
+    for name in fields:
+        value = row.get(name)
+        if isinstance(value, list):
+            value = " ".join(map(str, value))
+        click.echo(f"{name:<{width}}  {'-' if value in (None, '') else visible(value)}")
+    return 0
+
+
+@click.command("breakglass-close")
+@click.argument("grant_id", metavar="ID")
+@click.option("--reason", required=True, help="Why it is closed (recorded and announced).")
+@_remote_option
+@common_options
+@pass_app
+def breakglass_close(app: App, grant_id: str, reason: str, remote: str | None) -> int:
+    """Close a break-glass grant: its sessions are revoked (yours, or any for admins)."""
+    from sentinelgw.errors import UsageError
+
+    _check_id(grant_id)
+    if not reason.strip() or len(reason) > 500:
+        raise UsageError("--reason is 1 to 500 characters (BadReason)")
+    answer = _client(app, remote).close_breakglass(grant_id, reason)
+    click.echo(_summary(answer))
+    return 0

@@ -1,0 +1,139 @@
+"""The break-glass walkthrough of ``sentinel demo`` (issue 22), on the service sandbox.
+
+The sandbox's service document allows alice break-glass on ``prod-approve`` (10-minute
+cooldown). Each step runs the installed ``sentinel`` as alice or security and is checked: alice
+opens break-glass with nobody to approve, a child's S3 and STS calls work under it, the webhook
+receiver got an urgent message, a second one inside the cooldown is refused with the time,
+``server-sessions`` marks the session, closing the grant revokes a running session, and
+``audit session-activity`` of the grant lists what the child did.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sentinelgw.sandbox.approval_demo import PROFILE, UNTIL_REFUSED
+from sentinelgw.sandbox.walk import Failed, Walk, say
+from sentinelgw.sandbox.webhook import read_messages
+
+WHY = "demo: INC-99 checkout is down at 3 a.m., nobody to approve"
+CHILD = """
+import os, boto3
+print(os.environ["AWS_SENTINEL_SESSION_ID"])
+s3 = boto3.client("s3")
+s3.create_bucket(Bucket=os.environ["BUCKET"])
+s3.list_buckets()
+print(boto3.client("sts").get_caller_identity()["Arn"])
+"""
+
+
+class _BreakGlass(Walk):
+    """The steps; ``state``: the grant's ``id``, the child's ``session``."""
+
+    def open(self) -> str:
+        args = ("--reason-code", "incident", "--justification", WHY, "--duration", "1h")
+        r = self.run("breakglass", "--profile", PROFILE, *args, "--format", "json")
+        if r.returncode != 0:
+            raise Failed(f"break-glass failed: {r.stderr.strip()[:200]}")
+        grant = json.loads(r.stdout)
+        self.state["id"] = grant["id"]
+        return f"grant {grant['id']} is {grant['status']} until {grant['ends_at']}, unapproved"
+
+    def exec_works(self) -> str:
+        env = {**self.env, "BUCKET": f"breakglass-{self.state['id']}"}
+        r = self.run("exec", "--profile", PROFILE, "--", sys.executable, "-c", CHILD, env=env)
+        if r.returncode != 0 or "assumed-role/sentinel-prod-approve/" not in r.stdout:
+            raise Failed(f"exec failed under break-glass: {r.stderr.strip()[:200]}")
+        self.state["session"] = r.stdout.split()[0]
+        rows = json.loads(self.run("sessions", "--format", "json").stdout or "[]")
+        row: dict[str, Any] = next((s for s in rows if s.get("id") == self.state["session"]), {})
+        if row.get("breakglass_id") != self.state["id"]:
+            raise Failed(f"session {self.state['session']} does not carry the grant's id")
+        return f"the child's S3 and STS calls worked; session {self.state['session']} carries it"
+
+    def urgent(self, root: Path) -> str:
+        for _ in range(20):
+            for m in read_messages(root / "webhook.jsonl"):
+                body: Any = m.get("body")
+                meta = body.get("sentinel", {}) if isinstance(body, dict) else {}
+                if meta.get("breakglass_id") == self.state["id"] and meta.get("urgent"):
+                    return f"webhook.jsonl got: {str(body.get('text', '')).splitlines()[0]}"
+            time.sleep(0.5)
+        raise Failed("the webhook receiver got no urgent message")
+
+    def cooldown(self) -> str:
+        args = ("--reason-code", "other", "--justification", WHY)
+        r = self.run("breakglass", "--profile", PROFILE, *args)
+        if r.returncode != 1 or "BreakGlassCooldown" not in r.stderr:
+            raise Failed(f"a second break-glass was not refused (exit {r.returncode})")
+        return r.stderr.strip().split(": ", 1)[-1]
+
+    def marked(self) -> str:
+        r = self.run("server-sessions", "--since", "1h", "--format", "human", security=True)
+        if f"BREAK-GLASS {self.state['id']}" not in r.stdout:
+            raise Failed("server-sessions does not mark the session")
+        return f"server-sessions shows session {self.state['session']} as BREAK-GLASS"
+
+    def close(self) -> str:
+        args = ("exec", "--token-mode", "env", "--profile", PROFILE, "--")
+        proc = subprocess.Popen(
+            self.command([*args, sys.executable, "-c", UNTIL_REFUSED], False),
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
+        try:
+            time.sleep(4)  # the child fetches credentials every second meanwhile
+            r = self.run("breakglass-close", self.state["id"], "--reason", "demo: rolled back")
+            out, _ = proc.communicate(timeout=90)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        done: Any = json.loads((out.strip().splitlines() or ["{}"])[-1])
+        seen = done.get("seen") or []
+        if r.returncode != 0 or not seen or seen[-1] == "ok":
+            raise Failed(f"closing did not stop the running session: {seen}")
+        rows = json.loads(self.run("sessions", "--format", "json").stdout or "[]")
+        row: dict[str, Any] = next((x for x in rows if x.get("id") == done["session"]), {})
+        if row.get("status") != "revoked" or row.get("breakglass_id") != self.state["id"]:
+            raise Failed(f"session {done['session']} is {row.get('status')}, not revoked")
+        return (
+            f"{r.stdout.strip()}; the running child then got {seen[-1]}, and its session "
+            f"{done['session']} is revoked"
+        )
+
+    def activity(self) -> str:
+        r = self.run("audit", "session-activity", self.state["id"], security=True)
+        wanted = ("s3:CreateBucket", "s3:ListBuckets", "sts:GetCallerIdentity")
+        if r.returncode != 0 or not all(w in r.stdout for w in wanted):
+            raise Failed(f"session-activity did not list the child's calls: {r.stderr[:200]}")
+        for line in r.stdout.splitlines():
+            if any(w in line for w in wanted):
+                say(self.echo, "    " + line)
+        return f"session-activity of grant {self.state['id']} lists the child's calls"
+
+
+def run_breakglass_demo(
+    env: dict[str, str], sentinel: list[str], root: Path, echo: Callable[[str], None]
+) -> bool:
+    w = _BreakGlass(env, sentinel, echo)
+    return w.steps(
+        "break-glass",
+        [
+            ("alice opens break-glass on prod-approve", w.open),
+            ("alice runs a child on prod-approve", w.exec_works),
+            ("the urgent notification", lambda: w.urgent(root)),
+            ("alice tries a second one at once", w.cooldown),
+            ("security lists server sessions", w.marked),
+            ("alice closes it while a child runs", w.close),
+            ("security asks what the grant's sessions did", w.activity),
+        ],
+    )
