@@ -121,6 +121,7 @@ def test_breakglass_open_exec_urgent_cooldown_close_revokes_and_activity_marks_c
     mine = json.loads(run(env, "sessions", "--format", "json").stdout)
     [row] = [s for s in mine if s["id"] == sid]
     assert row["breakglass_id"] == gid and row["profile"] == PROFILE
+    assert f"BREAK-GLASS {gid}" in run(env, "sessions").stdout  # her own list marks it too
     # 3. the webhook receiver got an urgent message naming it
     opened = wait_for(
         lambda: [

@@ -50,6 +50,7 @@ def sessions(app: App, limit: int, fmt: str, remote: str | None) -> int:
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return 0
+    from sentinelgw.cli.sessions_cmd import mark_grants
     from sentinelgw.cli.tables import Column, render
     from sentinelgw.inert import visible
 
@@ -67,6 +68,7 @@ def sessions(app: App, limit: int, fmt: str, remote: str | None) -> int:
         Column("end_reason", "why it ended"),
     ]
     table = [{**r, "end_reason": r.get("end_reason") or r.get("revoked_reason")} for r in rows]
+    mark_grants(table, columns, at=3)
     render(table, columns, title=f"sessions of {user} ({len(rows)})")
     return 0
 

@@ -216,14 +216,21 @@ def _render_table(rows: list[dict[str, Any]], table: str) -> None:
         Column("request_count", "requests", right=True),
         Column("host"),
     ]
-    if any(r.get("breakglass_id") or r.get("request_id") for r in rows):  # loud: marked
-        for r in rows:
-            glass, request = r.get("breakglass_id"), r.get("request_id")
-            r["grant"] = (
-                f"BREAK-GLASS {glass}" if glass else (f"request {request}" if request else "")
-            )
-        columns.insert(4, Column("grant", key=True))
+    mark_grants(rows, columns, at=4)
     render(rows, columns, title=f"sessions in {table} ({len(rows)})")
+
+
+def mark_grants(rows: list[dict[str, Any]], columns: list[Any], *, at: int) -> None:
+    """Loud: when any session ran under a grant, a ``grant`` column (inserted at ``at``) names
+    it, ``BREAK-GLASS <id>`` or ``request <id>``."""
+    from sentinelgw.cli.tables import Column
+
+    if not any(r.get("breakglass_id") or r.get("request_id") for r in rows):
+        return
+    for r in rows:
+        glass, request = r.get("breakglass_id"), r.get("request_id")
+        r["grant"] = f"BREAK-GLASS {glass}" if glass else (f"request {request}" if request else "")
+    columns.insert(at, Column("grant", key=True))
 
 
 @click.command("server-session")
