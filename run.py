@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import venv
 from pathlib import Path
 
@@ -118,35 +119,72 @@ def compile_lock(*extra: str) -> None:
     )
 
 
-def check_packaging() -> None:
-    """Build the wheel and sdist with the locked build tools and run twine check on them."""
+def _tools_env() -> dict[str, str]:
+    """The environment of the test phases: this one, but Python may cache bytecode.
+
+    With PYTHONDONTWRITEBYTECODE set, every interpreter the tests start (hundreds of
+    ``sentinel`` and ``aws`` runs) would compile botocore, boto3 and moto from source again:
+    about half its CPU time. uv installs without bytecode; this lets the first run write it.
+    """
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def _static_checks(env: dict[str, str]) -> list[tuple[str, int, str]]:
+    """mypy, the import contracts and the packaging check (build, then twine check), one after
+    another with their output kept: (command, exit status, output) of each that ran."""
+    results: list[tuple[str, int, str]] = []
     out = Path(tempfile.mkdtemp(prefix="sentinel-dist-"))
-    try:
-        sh(
-            BIN / "python",
-            "-m",
-            "build",
-            "--no-isolation",
-            "--outdir",
-            out,
-            ".",
-            stdout=subprocess.DEVNULL,
+
+    def run(*args: str | os.PathLike[str], quiet: bool = False) -> int:
+        proc = subprocess.run(
+            [str(a) for a in args],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            check=False,
         )
-        sh(BIN / "twine", "check", "--strict", *sorted(out.iterdir()))
+        shown = "" if quiet and proc.returncode == 0 else proc.stdout
+        results.append((" ".join(str(a) for a in args), proc.returncode, shown))
+        return proc.returncode
+
+    try:
+        run(BIN / "mypy")
+        run(BIN / "lint-imports")
+        build = [BIN / "python", "-m", "build", "--no-isolation", "--outdir", out, "."]
+        if run(*build, quiet=True) == 0:
+            run(BIN / "twine", "check", "--strict", *sorted(out.iterdir()))
     finally:
         shutil.rmtree(out, ignore_errors=True)
+    return results
 
 
 def test(pytest_args: list[str]) -> int:
     ensure_venv()
-    sh(BIN / "ruff", "check", "src", "tests", "benchmarks", "run.py")
-    sh(BIN / "ruff", "format", "--check", "src", "tests", "benchmarks", "run.py")
-    sh(BIN / "mypy")
-    sh(BIN / "lint-imports")
-    check_packaging()
-    # Two workers, one test file each at a time: the suite waits on subprocesses and loopback
-    # servers as much as it computes, and module-scoped fixtures stay within one worker.
-    return sh(BIN / "python", "-m", "pytest", *PYTEST_WORKERS, *pytest_args, check=False)
+    env = _tools_env()
+    sh(BIN / "ruff", "check", "src", "tests", "benchmarks", "run.py", env=env)
+    sh(BIN / "ruff", "format", "--check", "src", "tests", "benchmarks", "run.py", env=env)
+    # The tests keep both cores busy most of the time but not all of it (they also wait on
+    # loopback servers and subprocesses): mypy, the import contracts and the packaging check
+    # run beside them, their output printed when the tests end.
+    print(f"+ {BIN / 'mypy'}; {BIN / 'lint-imports'}; build + twine check (beside the tests)")
+    static: list[tuple[str, int, str]] = []
+    checker = threading.Thread(target=lambda: static.extend(_static_checks(env)))
+    checker.start()
+    # Two workers, one test file each at a time: module-scoped fixtures stay within one worker.
+    code = sh(BIN / "python", "-m", "pytest", *PYTEST_WORKERS, *pytest_args, check=False, env=env)
+    checker.join()
+    for command, status, output in static:
+        print(f"+ {command}", flush=True)
+        if output.strip():
+            print(output.rstrip(), flush=True)
+        if status != 0:
+            print(f"run.py: {command} failed (exit {status})", flush=True)
+            code = code or status
+    return code
 
 
 def main(argv: list[str]) -> int:

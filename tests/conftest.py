@@ -4,14 +4,28 @@
   ``HOME`` at a temp dir, so neither ``~/.aws`` nor ``~/.sentinel`` is ever read.
 - ``sandbox`` (session): one :class:`sentinelgw.sandbox.Sandbox` in a temp dir.
 - ``sandbox_env``: an environment for subprocesses (``sentinel``, ``aws``) that uses it.
-- ``run_sentinel(args, env=None, input=None, timeout=60)``: runs the installed ``sentinel``.
+- ``run_sentinel(args, env=None, input=None, timeout=60, real=False)``: runs ``sentinel``.
+
+``run_sentinel`` runs most commands in this process (:func:`run_in_process`: the same ``main``
+the installed script calls, with the given environment, its own stdin and its own stdout and
+stderr at the file-descriptor level), because a new interpreter that imports boto3 costs about
+half a CPU-second and the suite runs hundreds of commands. The installed script still runs as a
+real process for what only a process shows: ``exec`` (a real child, signals, exit status),
+``credentials`` (what the AWS CLI runs as credential_process), ``dev``/``demo``/``tvm serve``
+(servers and signal handlers), with ``real=True``, and in a test marked
+``@pytest.mark.real_process``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import faulthandler
 import os
+import signal
 import subprocess
 import sys
+import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -73,24 +87,158 @@ def sentinel_command() -> list[str]:
     return [sys.executable, "-m", "sentinelgw.cli.main"]
 
 
+# Commands that always run as the installed script: what they do needs a process of their own.
+REAL_PROCESS_COMMANDS = frozenset({"exec", "credentials", "dev", "demo"})
+REAL_PROCESS_SUBCOMMANDS = frozenset({("tvm", "serve")})
+# Common options that take a value (given before the command name).
+_VALUE_OPTIONS = frozenset({"--region", "--aws-profile", "--config", "--backend", "--log-file"})
+_IN_PROCESS_LOCK = threading.Lock()
+
+
+def needs_real_process(args: list[str]) -> bool:
+    """Whether ``sentinel ARGS`` must run as its own process (see REAL_PROCESS_COMMANDS)."""
+    words = iter(args)
+    for word in words:
+        if word == "--":
+            return False
+        if word in _VALUE_OPTIONS:
+            next(words, None)
+            continue
+        if word.startswith("-"):
+            continue
+        if word in REAL_PROCESS_COMMANDS:
+            return True
+        sub = next((w for w in words if not w.startswith("-")), None)
+        return (word, sub) in REAL_PROCESS_SUBCOMMANDS
+    return False
+
+
+def _reset_process_state() -> None:
+    """What a new ``sentinel`` process starts without: per-process ids and default sessions."""
+    from sentinelgw.exec import tracking
+
+    tracking.instance_id.cache_clear()
+    if "boto3" in sys.modules:
+        sys.modules["boto3"].DEFAULT_SESSION = None
+
+
+def run_in_process(
+    args: list[str],
+    env: dict[str, str],
+    input: str | None = None,
+    timeout: float = 60,
+    cwd: str | os.PathLike[str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``sentinel ARGS`` through ``sentinelgw.cli.main.main`` in this process, as the installed
+    script would run it: ``os.environ`` is ``env``, fds 0/1/2 are files of its own (so a child
+    process writes where the command does), and nothing the command leaves behind (signal
+    handlers, the switch interval, the environment, the working directory) outlives it.
+
+    A command still running after ``timeout`` seconds ends the test process with every
+    thread's stack (a real process would have been killed; here nothing else can stop it).
+    """
+    from sentinelgw.cli.main import main
+
+    with _IN_PROCESS_LOCK, contextlib.ExitStack() as stack:
+        files = [stack.enter_context(tempfile.TemporaryFile()) for _ in range(3)]
+        files[0].write((input or "").encode("utf-8"))
+        files[0].seek(0)
+        saved_env = dict(os.environ)
+        saved_cwd = os.getcwd()
+        saved_streams = (sys.stdin, sys.stdout, sys.stderr)
+        saved_handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        saved_interval = sys.getswitchinterval()
+        for stream in saved_streams[1:]:
+            stream.flush()
+        saved_fds = [os.dup(fd) for fd in range(3)]
+        code: int | str | None = 2
+        try:
+            for fd, file in enumerate(files):
+                os.dup2(file.fileno(), fd)
+            errors = sys.__stdout__.errors if sys.__stdout__ is not None else "strict"
+            sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
+            sys.stdout = open(1, "w", encoding="utf-8", errors=errors, closefd=False)  # noqa: SIM115
+            sys.stderr = open(  # noqa: SIM115
+                2, "w", encoding="utf-8", errors="backslashreplace", closefd=False
+            )
+            os.environ.clear()
+            os.environ.update(env)
+            if cwd is not None:
+                os.chdir(cwd)
+            _reset_process_state()
+            faulthandler.dump_traceback_later(timeout, exit=True, file=saved_fds[2])
+            try:
+                code = main(list(args))
+            except SystemExit as exc:
+                code = exc.code
+            finally:
+                faulthandler.cancel_dump_traceback_later()
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            sys.stdin, sys.stdout, sys.stderr = saved_streams
+            for fd, saved in enumerate(saved_fds):
+                os.dup2(saved, fd)
+                os.close(saved)
+            os.environ.clear()
+            os.environ.update(saved_env)
+            os.chdir(saved_cwd)
+            for sig, handler in saved_handlers.items():
+                signal.signal(sig, handler)
+            sys.setswitchinterval(saved_interval)
+        out, err = (_read(file) for file in files[1:])
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        err, code = f"{err}{code}\n", 1
+    return subprocess.CompletedProcess([*sentinel_command(), *args], code, out, err)
+
+
+def _read(file: Any) -> str:
+    file.seek(0)
+    return str(file.read().decode("utf-8", errors="surrogateescape"))
+
+
+def run_cli(
+    args: list[str],
+    env: dict[str, str],
+    input: str | None = None,
+    timeout: float = 60,
+    cwd: str | os.PathLike[str] | None = None,
+    real: bool = False,
+) -> subprocess.CompletedProcess[str]:
+    """``sentinel ARGS``: in this process, or as the installed script (``real``, or a command
+    in REAL_PROCESS_COMMANDS)."""
+    if real or needs_real_process(args):
+        return subprocess.run(
+            [*sentinel_command(), *args],
+            env=env,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=cwd,
+            check=False,
+        )
+    return run_in_process(args, env, input=input, timeout=timeout, cwd=cwd)
+
+
 @pytest.fixture
-def run_sentinel(sandbox_env: dict[str, str]) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """``run_sentinel(args, env=None, input=None, timeout=60)`` → CompletedProcess (text)."""
+def run_sentinel(
+    sandbox_env: dict[str, str], request: pytest.FixtureRequest
+) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``run_sentinel(args, env=None, input=None, timeout=60, real=False)`` → CompletedProcess
+    (text). ``real=True`` (or the test's ``real_process`` mark) runs the installed script."""
+    marked = request.node.get_closest_marker("real_process") is not None
 
     def run(
         args: list[str],
         env: dict[str, str] | None = None,
         input: str | None = None,
         timeout: float = 60,
+        real: bool = False,
     ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*sentinel_command(), *args],
-            env=env or sandbox_env,
-            input=input,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        return run_cli(args, env or sandbox_env, input=input, timeout=timeout, real=real or marked)
 
     return run

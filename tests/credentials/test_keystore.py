@@ -12,7 +12,7 @@ from pathlib import Path
 
 import boto3
 import pytest
-from tests.conftest import sentinel_command
+from tests.conftest import run_cli, sentinel_command
 
 # Every keyring access derives the file's key with Argon2id (64 MB, 15 passes: the library's
 # defaults, which a test must not weaken), about a second each on a busy machine, and each
@@ -54,15 +54,8 @@ def kr_env(sandbox, sandbox_env, tmp_path: Path) -> dict[str, str]:
 
 
 def sentinel(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*sentinel_command(), *args],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    """``sentinel ARGS`` (in this process unless the command needs its own: tests/conftest.py)."""
+    return run_cli(list(args), env, input=stdin)
 
 
 def add_from_env(env: dict[str, str], profile: str, key: str, secret: str) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import configparser
 import json
 import stat
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 
 import pytest
 from hardeninghelpers import HOLDER, PY, live_session
-from tests.conftest import sentinel_command
+from tests.conftest import run_cli
 
 ENV_DUMP = (
     "import json, os, sys; e = os.environ; "
@@ -53,15 +52,8 @@ class Runner:
     def __call__(
         self, *args: str, expect: int | tuple[int, ...] | None = 0, input: str | None = None
     ) -> Ran:
-        out = subprocess.run(
-            [*sentinel_command(), *self.flags, *args],
-            env=self.env,
-            input=input,
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=False,
-        )
+        # In this process unless the command needs its own (exec, credentials: real runs).
+        out = run_cli([*self.flags, *args], self.env, input=input, timeout=180)
         ran = Ran(args, out.returncode, out.stdout, out.stderr)
         self.runs.append(ran)
         if expect is not None:

@@ -34,9 +34,11 @@ def clean_env(tmp_path: Path) -> dict[str, str]:
 def run_sentinel(
     clean_env: dict[str, str], tmp_path: Path
 ) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """Run the installed ``sentinel`` command (bounded) in an empty working directory."""
-    exe = shutil.which("sentinel", path=clean_env["PATH"])
-    assert exe, "the sentinel command is not installed next to the test interpreter"
+    """``sentinel ARGS`` (bounded) in an empty working directory: in this process, or as the
+    installed script for a command that needs its own (see tests/conftest.py ``run_cli``)."""
+    from tests.conftest import run_cli
+
+    assert shutil.which("sentinel", path=clean_env["PATH"]), "sentinel is not installed"
     work = tmp_path / "cwd"
     work.mkdir(exist_ok=True)
 
@@ -46,15 +48,7 @@ def run_sentinel(
         cwd: Path | None = None,
         stdin: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [exe, *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=env or clean_env,
-            cwd=cwd or work,
-            input=stdin,
-        )
+        return run_cli(list(args), env or clean_env, input=stdin, cwd=cwd or work)
 
     return run
 

@@ -48,9 +48,10 @@ print(json.dumps({"session": os.environ.get("AWS_SENTINEL_SESSION_ID"), "seen": 
 
 
 def run(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SENTINEL, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
+    """``sentinel ARGS`` (in this process unless the command needs its own: tests/conftest.py)."""
+    from tests.conftest import run_cli
+
+    return run_cli(list(args), env, timeout=timeout)
 
 
 def as_security(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -71,9 +71,10 @@ def child(tmp_path: Path) -> str:
 
 
 def sentinel(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SENTINEL, *args], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
+    """``sentinel ARGS`` (in this process unless the command needs its own: tests/conftest.py)."""
+    from tests.conftest import run_cli
+
+    return run_cli(args, env)
 
 
 def remote_exec(env: dict[str, str], child: str, *child_args: str, extra=()) -> Any:

@@ -33,7 +33,10 @@ def run(
 
 
 def sentinel(args: list[str], env: dict[str, str], **kw) -> subprocess.CompletedProcess[str]:
-    return run([SENTINEL, *args], env, **kw)
+    """``sentinel ARGS`` (in this process unless the command needs its own: tests/conftest.py)."""
+    from tests.conftest import run_cli
+
+    return run_cli(args, env, **kw)
 
 
 def _block_alice(env: dict[str, str]) -> None:

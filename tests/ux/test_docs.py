@@ -217,14 +217,45 @@ RUNNABLE = [c for c in doc_commands() if c.text not in SKIPPED]
 RAW_BODY_MARKERS = ("<?xml", "<!doctype", "<html")
 
 
+SHELL_SYNTAX = re.compile(r"[|&;<>()$`*?]")
+ASSIGNMENT = re.compile(r"^([A-Z_][A-Z0-9_]*)=(.*)$")
+
+
+def _in_process(text: str) -> tuple[dict[str, str], list[str], str | None] | None:
+    """A plain command (``VAR=value`` prefixes, words, at most ``> file`` at the end):
+    (variables, sentinel's arguments, output file); None when it needs a shell."""
+    command, redirect, target = text.partition(" > ")
+    if SHELL_SYNTAX.search(command) or (redirect and SHELL_SYNTAX.search(target)):
+        return None
+    words = shlex.split(command)
+    assigned = {}
+    while words and (match := ASSIGNMENT.match(words[0])):
+        assigned[match.group(1)] = match.group(2)
+        words = words[1:]
+    if words[:1] != ["sentinel"] or (redirect and len(shlex.split(target)) != 1):
+        return None
+    return assigned, words[1:], shlex.split(target)[0] if redirect else None
+
+
 @pytest.mark.parametrize("command", RUNNABLE, ids=[f"{c.where} {c.text}"[:90] for c in RUNNABLE])
 def test_doc_command_runs(command: DocCommand, doc_env: dict[str, str], tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+
     words = shlex.split(command.text)
+    line = command.text.replace("/tmp/", f"{tmp_path}/")
+    plain = _in_process(line)
     if words[:2] == ["sentinel", "dev"]:
         code, err = _run_dev(words, doc_env, tmp_path)
+    elif plain is not None:
+        # As the shell would run it: sentinel (in this process unless it needs its own, see
+        # tests/conftest.py run_cli) with the line's variables, stdin empty, stdout to the file.
+        assigned, argv, output = plain
+        done = run_cli(argv, {**doc_env, **assigned}, cwd=tmp_path, timeout=120)
+        if output is not None:
+            (tmp_path / output).write_text(done.stdout, encoding="utf-8")
+        code, err = done.returncode, done.stderr
     else:
         bin_dir = Path(sys.executable).parent
-        line = command.text.replace("/tmp/", f"{tmp_path}/")
         proc = subprocess.run(
             ["sh", "-c", line],
             env=dict(doc_env, PATH=f"{bin_dir}:{doc_env['PATH']}"),

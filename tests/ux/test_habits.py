@@ -12,21 +12,14 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from tests.conftest import sentinel_command
+from tests.conftest import run_cli
 
 SHOW = "import os, sys; print(os.environ['AWS_CREDENTIAL_EXPIRATION'], sys.argv[1:])"
 
 
 def sentinel(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*sentinel_command(), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
+    """``sentinel ARGS``, stdin empty (in this process unless the command needs its own)."""
+    return run_cli(list(args), env)
 
 
 def hours_left(expiration: str) -> float:

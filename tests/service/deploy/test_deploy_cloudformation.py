@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cfnhelpers import Lint, lint
 
 from sentinelgw.service.deploy.cloudformation import template
 from sentinelgw.service.deploy.package import build_package
@@ -15,18 +14,11 @@ from sentinelgw.service.deploy.spec import DeploySpec
 from sentinelgw.service.policies import protected_role_trust_policy
 from sentinelgw.sessions.schema import SPEC
 
-CFN_LINT = Path(sys.executable).parent / "cfn-lint"
 PROD = "arn:aws:iam::123456789012:role/prod"
 
 
-def _lint(path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(CFN_LINT), "--include-checks", "I", "--", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+def _lint(path: Path) -> Lint:
+    return lint(path)
 
 
 def _spec(*roles: str) -> DeploySpec:

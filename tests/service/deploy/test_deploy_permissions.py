@@ -4,28 +4,20 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cfnhelpers import Lint, lint
 
 from sentinelgw.service.deploy.permissions import Need, evaluate_read
 from sentinelgw.service.deploy.principals import Account, Principal
 from sentinelgw.service.policies import user_invoke_policy
 
-CFN_LINT = Path(sys.executable).parent / "cfn-lint"
 PROD = "arn:aws:iam::123456789012:role/prod"
 
 
-def _lint(path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(CFN_LINT), "--include-checks", "I", "--", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+def _lint(path: Path) -> Lint:
+    return lint(path)
 
 
 @pytest.mark.parametrize("roles", [(PROD,), ()], ids=["protected-role", "no-protected-role"])
