@@ -28,20 +28,20 @@ def command_or_shell(cmd: Sequence[str], env: Mapping[str, str]) -> list[str]:
 def run_child(argv: Sequence[str], env: Mapping[str, str]) -> int:
     """Start ``argv`` (never through a shell), forward signals, return its exit status.
 
-    A child killed by signal N yields 128 + N, as a shell reports it.
+    The forwarding handlers are in place before the child starts: a signal that arrives while
+    it is being started is held and sent to it as soon as it exists (a SIGINT in that gap used
+    to leave the child running). A child killed by signal N yields 128 + N, as a shell reports
+    it.
     """
-    try:
-        child = subprocess.Popen(list(argv), env=dict(env))
-    except FileNotFoundError:
-        raise UsageError(
-            f"command not found: {argv[0]}", hint="Check the command after --, or its PATH"
-        ) from None
-    except PermissionError:
-        raise UsageError(f"command is not executable: {argv[0]}") from None
+    started: list[subprocess.Popen[bytes]] = []
+    held: list[int] = []
 
     def forward(signum: int, _frame: object) -> None:
+        if not started:
+            held.append(signum)
+            return
         try:
-            child.send_signal(signum)
+            started[0].send_signal(signum)
         except ProcessLookupError:
             pass
 
@@ -52,9 +52,12 @@ def run_child(argv: Sequence[str], env: Mapping[str, str]) -> int:
         except (ValueError, OSError):  # not the main thread, or not supported
             pass
     try:
+        started.append(_start(argv, env))
+        for signum in held:
+            forward(signum, None)
         while True:
             try:
-                code = child.wait()
+                code = started[0].wait()
                 break
             except KeyboardInterrupt:  # pragma: no cover - SIGINT is forwarded instead
                 continue
@@ -62,6 +65,17 @@ def run_child(argv: Sequence[str], env: Mapping[str, str]) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 128 - code if code < 0 else code
+
+
+def _start(argv: Sequence[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    try:
+        return subprocess.Popen(list(argv), env=dict(env))
+    except FileNotFoundError:
+        raise UsageError(
+            f"command not found: {argv[0]}", hint="Check the command after --, or its PATH"
+        ) from None
+    except PermissionError:
+        raise UsageError(f"command is not executable: {argv[0]}") from None
 
 
 def refuse_nested(env: Mapping[str, str]) -> None:
