@@ -49,8 +49,11 @@ from pathlib import Path
 from typing import Any
 
 from sentinelgw.errors import ConfigError
-from sentinelgw.sessions.model import DEFAULT_RETENTION_DAYS
 from sentinelgw.yamlsrc import YamlDoc, YamlError, load_yaml_path
+
+# Days a session record is kept past its expiry (the DynamoDB TTL), unless
+# defaults.retention_days says otherwise.
+DEFAULT_RETENTION_DAYS = 90
 
 DEFAULT_KEYS: dict[str, type | tuple[type, ...]] = {
     "session_table": str,

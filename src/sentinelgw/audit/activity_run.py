@@ -32,7 +32,8 @@ from sentinelgw.audit.activity import (
     session_targets,
 )
 from sentinelgw.audit.events import ParseStats
-from sentinelgw.audit.sources import Pacing, Progress, Window, lookup_pages, parse_source
+from sentinelgw.audit.sources import Pacing, lookup_pages, parse_source
+from sentinelgw.audit.window import Progress, Window
 from sentinelgw.errors import UsageError
 
 if TYPE_CHECKING:

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from sentinelgw.audit.activity import ActivityEvent, Matcher, SessionTarget
     from sentinelgw.audit.athena import AthenaSource, QueryStats
     from sentinelgw.audit.events import ParseStats
-    from sentinelgw.audit.sources import Window
+    from sentinelgw.audit.window import Window
 
 # STS: SourceIdentity is 2-64 characters of [\w+=,.@-]; access key ids are 16-128 [\w].
 _SOURCE_IDENTITY = re.compile(r"^[A-Za-z0-9_+=,.@-]{2,64}$")

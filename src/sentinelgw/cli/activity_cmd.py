@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from sentinelgw.cli.athena_cmd import athena_options, athena_settings
-from sentinelgw.cli.common import App, common_options, format_option, pass_app
+from sentinelgw.cli.common import App, common_options, format_option, pass_app, progress_spinner
 
 _SOURCE_HELP = (
     "Where events come from: CloudTrail LookupEvents by the sessions' access keys (default, "
@@ -68,7 +68,6 @@ def session_activity(
     from sentinelgw.audit.athena import AthenaSource, QueryStats
     from sentinelgw.audit.events import ParseStats
     from sentinelgw.audit.report import to_json_text
-    from sentinelgw.cli.audit_cmd import _progress
     from sentinelgw.inert import visible
     from sentinelgw.timeutil import parse_point
     from sentinelgw.wording import lookup_window_warning
@@ -104,7 +103,7 @@ def session_activity(
         if warning:
             click.echo(f"sentinel: warning: {warning}", err=True)
     stats, query = ParseStats(), QueryStats()
-    with _progress(fmt == "human") as progress:
+    with progress_spinner(fmt == "human") as progress:
         report = run_activity(app, inp, stats=stats, query=query, progress=progress, found=found)
     if query.query_id:
         from sentinelgw.cli.athena_cmd import scanned_line

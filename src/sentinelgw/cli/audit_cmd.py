@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -21,7 +19,7 @@ from sentinelgw.cli.athena_cmd import (
     athena_options,
     athena_settings,
 )
-from sentinelgw.cli.common import App, common_options, format_option, pass_app
+from sentinelgw.cli.common import App, common_options, format_option, pass_app, progress_spinner
 
 if TYPE_CHECKING:
     from sentinelgw.audit.athena import AthenaSource
@@ -71,7 +69,7 @@ def audit() -> None:
 
 def _input(app: App, since: str, until: str | None, **kw: Any) -> AuditInput:
     from sentinelgw.audit.run import AuditInput
-    from sentinelgw.audit.sources import Window
+    from sentinelgw.audit.window import Window
     from sentinelgw.errors import UsageError
     from sentinelgw.timeutil import iso, parse_point
 
@@ -90,19 +88,6 @@ def _input(app: App, since: str, until: str | None, **kw: Any) -> AuditInput:
         if warning:
             click.echo(f"sentinel: warning: {warning}", err=True)
     return AuditInput(window=Window(start, end), region=app.region()[0], **kw)
-
-
-@contextmanager
-def _progress(enabled: bool) -> Iterator[Callable[[str], None] | None]:
-    """A spinner line on stderr, only on a terminal: never mixed into redirected output."""
-    if not enabled or not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    with console.status("Reading CloudTrail events…") as status:
-        yield lambda text: status.update(text)
 
 
 def _warn(run: AuditRun) -> None:
@@ -230,7 +215,7 @@ def untracked_sessions(
     if settings is not None and settings.plan:
         return _plan(settings, inp)
     run = AuditRun()
-    with _progress(fmt == "human") as progress:
+    with progress_spinner(fmt == "human") as progress:
         report = run_untracked(
             app,
             inp,
@@ -300,7 +285,7 @@ def session_compliance(
     if settings is not None and settings.plan:
         return _plan(settings, inp)
     run = AuditRun()
-    with _progress(fmt == "human") as progress:
+    with progress_spinner(fmt == "human") as progress:
         report = run_compliance(app, inp, policy_spec, run, progress=progress)
     _warn(run)
     if fmt == "json":

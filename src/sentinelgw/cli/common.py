@@ -7,13 +7,16 @@ Common flags may be given before or after the subcommand (``sentinel --debug exe
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import click
 
-from sentinelgw.context import Context, MfaPrompt, Notify, SecretPrompt
+from sentinelgw.context import Context, MfaPrompt, Notify, OwnSession, SecretPrompt
+from sentinelgw.credentials.providers import own_session
 from sentinelgw.errors import CredentialError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -57,6 +60,7 @@ class App(Context):
     prompt_mfa: MfaPrompt | None = terminal_mfa_prompt
     prompt_secret: SecretPrompt | None = terminal_secret_prompt
     notify: Notify | None = notify_stderr
+    own_session: OwnSession | None = own_session
 
 
 def _store(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
@@ -201,3 +205,16 @@ class ProfileFirstCommand(click.Command):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         return super().parse_args(ctx, hoist_options(self.params, args))
+
+
+@contextmanager
+def progress_spinner(enabled: bool) -> Iterator[Callable[[str], None] | None]:
+    """A spinner line on stderr, only on a terminal: never mixed into redirected output."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    with console.status("Reading CloudTrail events…") as status:
+        yield lambda text: status.update(text)

@@ -276,7 +276,7 @@ def _chain_events(
 ) -> Any:
     from sentinelgw.audit.events import ParseStats
     from sentinelgw.audit.run import AuditInput, open_events
-    from sentinelgw.audit.sources import Window
+    from sentinelgw.audit.window import Window
 
     inp = AuditInput(window=Window(since, now), source=source, region=region)
     return open_events(app, inp, ParseStats())

@@ -54,7 +54,8 @@ def start_tracker(
 ) -> SessionTracker | None:
     """Create the record and start tracking; None when tracking failed and fail-open allows."""
     from sentinelgw.server.tracker import SessionTracker
-    from sentinelgw.sessions.model import DEFAULT_RETENTION_DAYS, SessionRecord
+    from sentinelgw.config import DEFAULT_RETENTION_DAYS
+    from sentinelgw.sessions.model import SessionRecord
     from sentinelgw.sessions.store import SessionStore
 
     now = ctx.now()
