@@ -53,8 +53,8 @@ def start_tracker(
     fail_open: bool,
 ) -> SessionTracker | None:
     """Create the record and start tracking; None when tracking failed and fail-open allows."""
-    from sentinelgw.server.tracker import SessionTracker
     from sentinelgw.config import DEFAULT_RETENTION_DAYS
+    from sentinelgw.server.tracker import SessionTracker
     from sentinelgw.sessions.model import SessionRecord
     from sentinelgw.sessions.store import SessionStore
 

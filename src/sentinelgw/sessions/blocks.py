@@ -27,8 +27,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sentinelgw.errors import PolicyDenied, SessionStoreError, UsageError
 from sentinelgw.config import DEFAULT_RETENTION_DAYS
+from sentinelgw.errors import PolicyDenied, SessionStoreError, UsageError
 from sentinelgw.sessions.model import Item, decode_time, encode_time
 from sentinelgw.sessions.store import translating
 from sentinelgw.timeutil import iso
