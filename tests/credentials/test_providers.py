@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from sentinelgw.credentials.cache import CachedProvider, cache_key
+from sentinelgw.credentials.gate import PolicyGate
 from sentinelgw.credentials.model import AwsCredentials, Identity, Issued
 from sentinelgw.credentials.providers import Plan
 from sentinelgw.decisionlog import DecisionLog
 from sentinelgw.errors import PolicyDenied
-from sentinelgw.gate import PolicyGate
 from sentinelgw.policy import Mode, load_policy_text
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-import sentinelgw.gate as gate_mod
+import sentinelgw.credentials.gate as gate_mod
+from sentinelgw.credentials.gate import PolicyGate
 from sentinelgw.credentials.model import AwsCredentials, Identity, Issued
 from sentinelgw.credentials.providers import Plan
 from sentinelgw.decisionlog import DecisionLog
-from sentinelgw.gate import PolicyGate
 from sentinelgw.policy import Mode, Request, load_policy_text
 
 Run = Callable[..., CompletedProcess[str]]

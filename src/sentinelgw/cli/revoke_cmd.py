@@ -218,8 +218,8 @@ def _revoke_chains(
     """Find the roles the revoked sessions chained into and deny them there; report each.
 
     Returns what stays undenied (role ARNs, or the audit source that could not be read)."""
+    from sentinelgw.audit.chains import beyond_bound, deny_chained, find_chained_roles
     from sentinelgw.errors import SentinelError
-    from sentinelgw.sessions.chains import beyond_bound, deny_chained, find_chained_roles
     from sentinelgw.sessions.model import CLOCK_SKEW
     from sentinelgw.timeutil import iso
 
@@ -285,8 +285,8 @@ def _chain_events(
 def _iam_for(app: App, iam: Any, account: str, region: str | None) -> Any:
     """The IAM client for a chained role: the revoker's in their own account, else one acting
     through ``defaults.revoker_roles`` for that account (assumed once per account)."""
+    from sentinelgw.audit.chains import role_key
     from sentinelgw.awsclients import call
-    from sentinelgw.sessions.chains import role_key
 
     configured = {str(k): str(v) for k, v in (app.config().default("revoker_roles") or {}).items()}
     clients: dict[str, Any] = {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sentinelgw.credentials import cache
-from sentinelgw.gate import PolicyGate
+from sentinelgw.credentials.gate import PolicyGate
 from sentinelgw.sourceidentity import new_id
 
 if TYPE_CHECKING:

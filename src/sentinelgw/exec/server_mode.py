@@ -80,8 +80,8 @@ def run_server_exec(ctx: Context, inp: ExecInput) -> int:
 
 def admit(ctx: Context, inp: ExecInput) -> Admitted:
     """Evaluate the policy in mode ``server`` for the caller; PolicyDenied if it says no."""
+    from sentinelgw.credentials.gate import decide, make_request
     from sentinelgw.credentials.providers import provider_for
-    from sentinelgw.gate import decide, make_request
     from sentinelgw.policy import Mode
     from sentinelgw.policy.source import open_policy_source
     from sentinelgw.sourceidentity import new_id
