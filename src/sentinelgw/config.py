@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from sentinelgw.errors import ConfigError
+from sentinelgw.fsutil import home_dir
 from sentinelgw.yamlsrc import YamlDoc, YamlError, load_yaml_path
 
 # Days a session record is kept past its expiry (the DynamoDB TTL), unless
@@ -111,8 +112,6 @@ class Config:
 
 
 def user_config_path(env: Mapping[str, str] | None = None) -> Path:
-    from sentinelgw.fsutil import home_dir
-
     return home_dir(env) / ".sentinel" / "config.yaml"
 
 

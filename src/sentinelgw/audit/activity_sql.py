@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from sentinelgw.audit.athena import AthenaRunner
 from sentinelgw.audit.athena_sql import DAY_FORMAT, QueryPlan, _ts, partition_days
 from sentinelgw.audit.athena_table import identifier
 from sentinelgw.errors import AuditError
@@ -178,8 +179,6 @@ def athena_activity(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> Iterator[ActivityEvent]:
-    from sentinelgw.audit.athena import AthenaRunner
-
     t = source.target
     runner = AthenaRunner(client, t, source.polling, sleep=sleep, clock=clock, progress=progress)
     targets = list(matcher.targets.values())

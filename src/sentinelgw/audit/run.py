@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sentinelgw.audit.athena import AthenaSource, QueryStats
+from sentinelgw.audit.athena import AthenaSource, QueryStats, athena_events, athena_source
 from sentinelgw.audit.checks import check_filters, fail_closed, named_profiles
 from sentinelgw.audit.classify import ClassifiedEvent, Classifier, LookupStats, RecordLookup
 from sentinelgw.audit.events import IssuanceEvent, ParseStats
@@ -26,14 +26,16 @@ from sentinelgw.audit.report import (
 )
 from sentinelgw.audit.sources import (
     Pacing,
-    Progress,
-    Window,
     folder_events,
     lookup_events,
     parse_source,
     s3_events,
 )
-from sentinelgw.errors import UsageError
+from sentinelgw.audit.window import Progress, Window
+from sentinelgw.errors import SentinelError, UsageError
+from sentinelgw.policy import Effect, required_for_profile
+from sentinelgw.policy.source import open_policy_source
+from sentinelgw.sessions.store import open_store
 
 if TYPE_CHECKING:
     from sentinelgw.context import Context as App
@@ -81,8 +83,6 @@ def open_table(
     An item that cannot be decoded is skipped and named in ``run.unreadable_items``: one
     broken item never stops the audit, and the events that name it count as without record.
     """
-    from sentinelgw.sessions.store import open_store
-
     store = open_store(app, table_flag, region)
     if run is not None:
         store.on_unreadable = lambda exc: run.unreadable_items.append(str(exc))
@@ -107,8 +107,6 @@ def open_events(
     if src.kind == "folder":
         return folder_events(Path(src.value).expanduser(), inp.window, stats, progress=progress)
     if src.kind == "athena":
-        from sentinelgw.audit.athena import athena_events, athena_source
-
         return athena_events(
             app.client("athena", inp.region),
             inp.athena or athena_source(src.value),
@@ -172,8 +170,6 @@ def untracked_sessions(
     required, and the audit fails closed rather than pass everything)."""
     required = None
     if required_only:
-        from sentinelgw.policy.source import open_policy_source
-
         required = requires_tracking(open_policy_source(policy_spec, app).current())
     run = run or AuditRun()
     resolver = kw.pop("resolver", None) or ProfileResolver.from_aws_config()
@@ -193,9 +189,6 @@ def untracked_sessions(
 
 def _policy_profiles(app: App, policy_spec: str | None) -> list[str]:
     """Profile names the policy spells out (patterns with wildcards name none)."""
-    from sentinelgw.errors import SentinelError
-    from sentinelgw.policy.source import open_policy_source
-
     try:
         policy = open_policy_source(policy_spec, app).current()
     except SentinelError:
@@ -205,7 +198,6 @@ def _policy_profiles(app: App, policy_spec: str | None) -> list[str]:
 
 def requires_tracking(policy: Policy) -> Callable[[str], bool]:
     """Whether a compliance row's profile has a rule that requires tracked server sessions."""
-    from sentinelgw.policy import Effect, required_for_profile
 
     def required(profile: str) -> bool:
         # An unmapped role's row is named by its ARN, so a catch-all rule still covers it.
@@ -225,8 +217,6 @@ def session_compliance(
     run: AuditRun | None = None,
     **kw: Any,
 ) -> ComplianceReport:
-    from sentinelgw.policy.source import open_policy_source
-
     policy = open_policy_source(policy_spec, app).current()
     required = requires_tracking(policy)
     run = run or AuditRun()

@@ -8,6 +8,10 @@ import click
 
 from sentinelgw.cli.common import App, common_options, format_option, pass_app
 from sentinelgw.cli.credential_options import remote_options
+from sentinelgw.errors import SentinelError
+from sentinelgw.inert import visible
+from sentinelgw.service.remote import remote_client, remote_source
+from sentinelgw.tables import ENV_VAR, resolve_session_table
 
 
 @click.group("config")
@@ -22,8 +26,6 @@ def effective_settings(
     remote: str | None = None,
     local: bool = False,
 ) -> list[dict[str, object]]:
-    from sentinelgw.tables import ENV_VAR, resolve_session_table
-
     cfg = app.config()
     rows: list[dict[str, object]] = []
     rows.append(
@@ -54,7 +56,6 @@ def effective_settings(
             ),
         }
     )
-    from sentinelgw.service.remote import remote_source
 
     url, url_src = remote_source(app, remote, local)
     row: dict[str, object] = {"key": "remote", "value": url, "source": url_src}
@@ -128,8 +129,6 @@ def show(
     With a credential service, also what the service says about you: your identity as it sees
     it, its policy source, its profiles, and whether you are blocked.
     """
-    from sentinelgw.inert import visible
-
     rows = effective_settings(app, session_table, server_mode, remote, local)
     url = next(r["value"] for r in rows if r["key"] == "remote")
     if url:
@@ -158,9 +157,6 @@ def show(
 def _service_rows(app: App, url: str) -> list[dict[str, object]]:
     """The service's view of the caller, or one row saying why it is missing (``config show``
     never fails because the service does)."""
-    from sentinelgw.errors import SentinelError
-    from sentinelgw.service.remote import remote_client
-
     source = f"the credential service at {url}"
     try:
         answer = remote_client(app, url).decisions()

@@ -25,6 +25,8 @@ from sentinelgw.cli.credential_options import (
     profile_option,
     remote_options,
 )
+from sentinelgw.credentials.flow import issue_for_profile
+from sentinelgw.policy import Mode
 
 
 @click.command("credentials")
@@ -50,11 +52,9 @@ def credentials(
     debug_policy: bool,
 ) -> int:
     """Print credential_process JSON (Version 1) for a profile, if the policy allows it."""
-    from sentinelgw.credentials.flow import issue_for_profile
-    from sentinelgw.policy import Mode
-
     name = chosen_profile(app, profile)
     if remote or (not local and _configured_remote(app)):
+        # Lazy: the service client's HTTPS stack (ssl, urllib) costs every local call time.
         from sentinelgw.service.remote import remote_client, remote_credentials, resolve_remote
 
         url = resolve_remote(app, remote, local)

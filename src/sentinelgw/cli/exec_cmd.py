@@ -27,7 +27,14 @@ from sentinelgw.cli.credential_options import (
     no_session_option,
     remote_options,
 )
+from sentinelgw.credentials.profiles import default_profile
+from sentinelgw.errors import UsageError
 from sentinelgw.exec import ExecInput
+from sentinelgw.exec.cli_mode import run_cli_exec
+from sentinelgw.exec.process import refuse_nested
+from sentinelgw.exec.remote_mode import run_remote_exec
+from sentinelgw.exec.server_mode import run_server_exec
+from sentinelgw.service.remote import remote_client, resolve_remote
 
 USAGE = "[PROFILE] [-- COMMAND [ARG...]]"
 
@@ -48,8 +55,6 @@ def split_profile(
         cut = len(args) - after
         before = [a for a in args[:cut] if a != "--"]
         if len(before) > 1:
-            from sentinelgw.errors import UsageError
-
             raise UsageError(
                 f"unexpected arguments before --: {' '.join(before[1:])}",
                 hint="Use: sentinel exec --profile NAME -- COMMAND ...",
@@ -141,16 +146,11 @@ def exec_(
       sentinel exec --server --token-mode env prod -- node deploy.js
       AWS_PROFILE=dev sentinel exec -- make test
     """
-    from sentinelgw.credentials.profiles import default_profile
-    from sentinelgw.errors import UsageError
-    from sentinelgw.exec.process import refuse_nested
-
     refuse_nested(app.env)
     profile, command = split_profile(app, profile_opt, args)
     profile = profile or default_profile(app.env)
     if not profile:
         raise UsageError("no profile given", hint="Pass --profile NAME or set AWS_PROFILE")
-    from sentinelgw.service.remote import resolve_remote
 
     url = resolve_remote(app, remote, local)
     if (
@@ -181,14 +181,8 @@ def exec_(
         debug_policy=debug_policy,
     )
     if url is not None:
-        from sentinelgw.exec.remote_mode import run_remote_exec
-        from sentinelgw.service.remote import remote_client
-
         return run_remote_exec(app, inp, remote_client(app, url))
     if server:
-        from sentinelgw.exec.server_mode import run_server_exec
-
         return run_server_exec(app, inp)
-    from sentinelgw.exec.cli_mode import run_cli_exec
 
     return run_cli_exec(app, inp)

@@ -19,6 +19,12 @@ from sentinelgw.cli.credential_options import (
     profile_option,
     remote_options,
 )
+from sentinelgw.credentials import console
+from sentinelgw.credentials.flow import issue_for_profile
+from sentinelgw.credentials.providers import find_profile
+from sentinelgw.exec.child_env import child_region_for
+from sentinelgw.policy import Mode
+from sentinelgw.service.remote import remote_client, resolve_remote
 
 
 @click.command("login")
@@ -43,18 +49,9 @@ def login(
 
     The URL signs its holder in for 15 minutes: do not share or log it.
     """
-    from sentinelgw.credentials import console
-    from sentinelgw.credentials.flow import issue_for_profile
-    from sentinelgw.credentials.providers import find_profile
-    from sentinelgw.exec.child_env import child_region_for
-    from sentinelgw.policy import Mode
-    from sentinelgw.service.remote import resolve_remote
-
     name = chosen_profile(app, profile)
     url_of_service = resolve_remote(app, remote, local)
     if url_of_service is not None:
-        from sentinelgw.service.remote import remote_client
-
         grant = remote_client(app, url_of_service).start(
             name, mode="console", duration_seconds=duration_seconds(duration)
         )

@@ -14,8 +14,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from sentinelgw.awsclients import call, client, error_code
 from sentinelgw.cli.common import App, common_options, pass_app
-from sentinelgw.errors import UsageError
+from sentinelgw.cli.tvm_deploy_cmd import deployment_names
+from sentinelgw.errors import SentinelError, UsageError
+from sentinelgw.service.deploy import permissions as p
+from sentinelgw.service.deploy.principals import read_account
+from sentinelgw.service.deploy.spec import DeploySpec
+from sentinelgw.service.deploy.stack import default_bucket
 
 if TYPE_CHECKING:
     from sentinelgw.service.deploy.spec import DeploySpec
@@ -91,9 +97,6 @@ def _list(
     account: str | None,
     **names: Any,
 ) -> int:
-    from sentinelgw.service.deploy import permissions as p
-    from sentinelgw.service.deploy.stack import default_bucket
-
     chosen = tuple(dict.fromkeys(principals)) or PRINCIPALS
     if fmt == "cloudformation":
         spec = _spec(app, account or "", **names)
@@ -134,11 +137,6 @@ def check(
     **names: Any,
 ) -> int:
     """Whether PROFILE's identity holds a principal's permissions (exit 1 naming what is not)."""
-    from sentinelgw.awsclients import call, client, error_code
-    from sentinelgw.service.deploy import permissions as p
-    from sentinelgw.service.deploy.principals import read_account
-    from sentinelgw.service.deploy.stack import default_bucket
-
     if len(set(principals)) > 1:
         raise UsageError("check one principal at a time: give --for once")
     principal = principals[0] if principals else "deployer"
@@ -192,9 +190,6 @@ def _spec(
     name: str | None,
     protect_roles: tuple[str, ...],
 ) -> DeploySpec:
-    from sentinelgw.cli.tvm_deploy_cmd import deployment_names
-    from sentinelgw.service.deploy.spec import DeploySpec
-
     return DeploySpec(
         region=app.region()[0] or "<region>",
         account=account,
@@ -205,9 +200,6 @@ def _spec(
 
 def _account(app: App) -> str:
     """The caller's account, or ``<account>`` when there are no usable credentials."""
-    from sentinelgw.awsclients import call
-    from sentinelgw.errors import SentinelError
-
     try:
         sts = app.client("sts", app.region()[0])
         who: dict[str, Any] = call("sts", "GetCallerIdentity", lambda: sts.get_caller_identity())

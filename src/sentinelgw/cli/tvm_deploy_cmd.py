@@ -22,8 +22,18 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from sentinelgw.awsclients import call
 from sentinelgw.cli.common import App, common_options, pass_app
-from sentinelgw.errors import DeployError, UsageError
+from sentinelgw.errors import DeployError, SentinelError, UsageError
+from sentinelgw.service.deploy.aws import DeployClients
+from sentinelgw.service.deploy.check import check_deployment
+from sentinelgw.service.deploy.cloudformation import render
+from sentinelgw.service.deploy.package import build_package
+from sentinelgw.service.deploy.spec import DEFAULT_NAME, DEFAULT_POLICY_PARAMETER, DeploySpec
+from sentinelgw.service.deploy.stack import StackDeployment
+from sentinelgw.service.deploy.trust import apply_trust
+from sentinelgw.service.policies import user_invoke_policy
+from sentinelgw.sessions.store import DEFAULT_TABLE
 
 if TYPE_CHECKING:
     from sentinelgw.service.deploy.aws import DeployClients
@@ -111,8 +121,6 @@ def init_tvm(
         )
     clients, spec = _resolve(app, table, policy_parameter, name, protect_roles)
     if generate_iam:
-        from sentinelgw.service.policies import user_invoke_policy
-
         click.echo(json.dumps(user_invoke_policy(spec.function_arn), indent=2))
         return 0
     return _provision(clients, spec, plan=plan, yes=yes, bucket=code_bucket)
@@ -121,9 +129,6 @@ def init_tvm(
 def _provision(
     clients: DeployClients, spec: DeploySpec, *, plan: bool, yes: bool, bucket: str | None
 ) -> int:
-    from sentinelgw.service.deploy.package import build_package
-    from sentinelgw.service.deploy.stack import StackDeployment
-
     deployment = StackDeployment(clients, spec, build_package(), bucket=bucket)
     found = deployment.plan()
     executed = False
@@ -145,8 +150,6 @@ def _carry_out(
     yes: bool,
 ) -> bool:
     """Show the plan and, once confirmed, deploy it; True once the change set was executed."""
-    from sentinelgw.service.deploy.trust import apply_trust
-
     where = f"{spec.name} in {spec.region}, account {spec.account}"
     for warning in found.warnings:
         click.echo(f"  ! warning: {warning}", err=True)
@@ -202,8 +205,6 @@ def _carry_out(
 
 
 def _discard(deployment: StackDeployment, found: StackPlan) -> None:
-    from sentinelgw.errors import SentinelError
-
     try:
         deployment.discard(found)
     except SentinelError as exc:
@@ -225,9 +226,6 @@ def _write_template(
     out_file: Path | None,
     package_out: Path | None,
 ) -> int:
-    from sentinelgw.service.deploy.cloudformation import render
-    from sentinelgw.service.deploy.spec import DeploySpec
-
     region = app.region()[0] or ""
     spec = DeploySpec(
         region=region,
@@ -242,8 +240,6 @@ def _write_template(
         out_file.write_text(text, encoding="utf-8")
         click.echo(f"wrote CloudFormation template {out_file}", err=True)
     if package_out is not None:
-        from sentinelgw.service.deploy.package import build_package
-
         package = build_package()
         package_out.write_bytes(package.data)
         click.echo(
@@ -257,9 +253,6 @@ def _write_template(
 def deployment_names(
     app: App, table: str | None, policy_parameter: str | None, name: str | None
 ) -> dict[str, Any]:
-    from sentinelgw.service.deploy.spec import DEFAULT_NAME, DEFAULT_POLICY_PARAMETER
-    from sentinelgw.sessions.store import DEFAULT_TABLE
-
     return {
         "table": str(table or app.config().default("session_table") or DEFAULT_TABLE),
         "policy_parameter": policy_parameter or DEFAULT_POLICY_PARAMETER,
@@ -275,10 +268,6 @@ def _resolve(
     protect_roles: tuple[str, ...],
 ) -> tuple[DeployClients, DeploySpec]:
     """The clients and the spec: the account comes from STS, the region from the usual chain."""
-    from sentinelgw.awsclients import call
-    from sentinelgw.service.deploy.aws import DeployClients
-    from sentinelgw.service.deploy.spec import DeploySpec
-
     region = app.region()[0]
     sts = app.client("sts", region)
     who: dict[str, Any] = call("sts", "GetCallerIdentity", lambda: sts.get_caller_identity())
@@ -327,8 +316,6 @@ def tvm_check(
     allow_writers: tuple[str, ...],
 ) -> int:
     """Verify a deployment; exit 1 naming each way around the service."""
-    from sentinelgw.service.deploy.check import check_deployment
-
     clients, spec = _resolve(app, table, None, name, protect_roles)
     notes: list[str] = []
     findings = check_deployment(

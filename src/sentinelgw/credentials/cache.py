@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sentinelgw.credentials.model import AwsCredentials, Identity, Issued
+from sentinelgw.credentials.providers import Plan
 from sentinelgw.fsutil import atomic_write, home_dir, private_dir, read_private
 from sentinelgw.timeutil import iso
 
@@ -147,8 +148,6 @@ class CachedProvider:
         return self._inner
 
     def plan(self, request_id: str) -> Plan:
-        from sentinelgw.credentials.providers import Plan
-
         entry = self._entry
         if entry is None:
             return self.inner().plan(request_id)

@@ -11,6 +11,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sentinelgw.errors import PolicyDenied
+from sentinelgw.policy import Request, denial_message, evaluate
+from sentinelgw.timeutil import format_duration
 
 if TYPE_CHECKING:
     import boto3
@@ -33,8 +35,6 @@ def make_request(
     role_arn: str | None = None,
     config_session_table: str | None = None,
 ) -> Request:
-    from sentinelgw.policy import Request
-
     return Request(
         profile=profile,
         user=user,
@@ -58,8 +58,6 @@ def decide(
     session_id: str | None = None,
     raise_on_deny: bool = True,
 ) -> Decision:
-    from sentinelgw.policy import denial_message, evaluate
-
     decision = evaluate(policy, request)
     if log.enabled:
         log.write(
@@ -91,8 +89,6 @@ def policy_capped(
     if duration is None or cap is None or duration <= cap.total_seconds():
         return duration
     if note is not None:
-        from sentinelgw.timeutil import format_duration
-
         note(
             f"note: --duration capped at {format_duration(cap)} by the policy's max_server_duration"
         )

@@ -26,10 +26,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from sentinelgw.awsclients import client, make_session, translate
+from sentinelgw.credentials.identity import user_from_arn
 from sentinelgw.credentials.model import AwsCredentials, Identity, Issued
 from sentinelgw.credentials.profiles import Profile, load_profile
 from sentinelgw.errors import ConfigError, CredentialError
-from sentinelgw.sourceidentity import format_source_identity
+from sentinelgw.sourceidentity import format_source_identity, new_id
+from sentinelgw.timeutil import format_duration
 
 if TYPE_CHECKING:
     import boto3
@@ -78,8 +81,6 @@ class ProfileProvider:
         self._identity: Identity | None = None
 
     def _make_source(self) -> boto3.Session:
-        from sentinelgw.awsclients import make_session
-
         stored = stored_keys(self.ctx, self.profile.name)
         if stored is not None:
             return session_with(AwsCredentials(*stored), self.region)
@@ -140,7 +141,6 @@ class StaticProvider(ProfileProvider):
         issued = super().retrieve(plan)
         if not self.session or issued.credentials.session_token:
             return issued  # --no-session, or already temporary (a process, the environment)
-        from sentinelgw.awsclients import client, translate
 
         params: dict[str, Any] = {"DurationSeconds": duration or DEFAULT_DURATION}
         serial = self.profile.get("mfa_serial")
@@ -162,6 +162,7 @@ class SSOProvider(ProfileProvider):
     """IAM Identity Center: role credentials from the cached ``aws sso login`` token."""
 
     def _make_source(self) -> boto3.Session:
+        # Lazy: every command loads this module (cli.common), only SSO profiles need sso.py.
         from sentinelgw.credentials.sso import sso_boto3_session
 
         return sso_boto3_session(self.ctx, self.profile, self.region)
@@ -209,9 +210,6 @@ class RoleProvider(ProfileProvider):
         return session_with(self._inner.retrieve(inner_plan).credentials, self.region)
 
     def _make_source(self) -> boto3.Session:
-        from sentinelgw.awsclients import make_session
-        from sentinelgw.sourceidentity import new_id
-
         if self._inner is not None:
             # The inner role of a chain, assumed by Sentinel with a SourceIdentity.
             return self._session_for(self.plan(new_id()))
@@ -233,8 +231,6 @@ class RoleProvider(ProfileProvider):
         )
 
     def profile_session(self) -> boto3.Session:
-        from sentinelgw.awsclients import make_session
-
         return make_session(self.profile.name, self.region)  # botocore assumes the role
 
     def plan(self, request_id: str) -> Plan:
@@ -251,8 +247,6 @@ class RoleProvider(ProfileProvider):
         )
 
     def retrieve(self, plan: Plan, *, duration: int | None = None) -> Issued:
-        from sentinelgw.awsclients import client, translate
-
         p = self.profile
         if self._inner is not None:
             # STS caps a chained role session at one hour.
@@ -285,8 +279,6 @@ class RoleProvider(ProfileProvider):
     def _role_capped(self, duration: int) -> int:
         """``duration`` shortened to the role's MaxSessionDuration when ``iam:GetRole`` can
         read it; otherwise unchanged (STS then refuses a duration above the maximum)."""
-        from sentinelgw.awsclients import client
-
         if duration <= DEFAULT_DURATION or not self.profile.role_arn:
             return duration  # every role allows at least one hour
         name = self.profile.role_arn.rsplit("/", 1)[-1]
@@ -297,8 +289,6 @@ class RoleProvider(ProfileProvider):
             return duration
         if duration > maximum:
             from datetime import timedelta
-
-            from sentinelgw.timeutil import format_duration
 
             cap = format_duration(timedelta(seconds=maximum))
             self.ctx.note(f"note: --duration capped at {cap}, the role's MaxSessionDuration")
@@ -328,6 +318,7 @@ def find_profile(ctx: Context, name: str) -> Profile:
     try:
         return load_profile(name)
     except ConfigError:
+        # Lazy: the keyring backends are slow to load and only stored keys need them.
         from sentinelgw.credentials.keystore import KeyStore
 
         if not KeyStore.open(ctx.env, ctx.backend, prompt=ctx.prompt_secret).has(name):
@@ -337,7 +328,7 @@ def find_profile(ctx: Context, name: str) -> Profile:
 
 def stored_keys(ctx: Context, profile: str) -> tuple[str, str] | None:
     """The key pair ``sentinel add`` stored for ``profile``, or None."""
-    from sentinelgw.credentials.keystore import KeyStore
+    from sentinelgw.credentials.keystore import KeyStore  # lazy: see find_profile
 
     store = KeyStore.open(ctx.env, ctx.backend, prompt=ctx.prompt_secret)
     keys = store.get(profile)
@@ -360,9 +351,6 @@ def own_session(ctx: Context, name: str | None, region: str | None) -> boto3.Ses
     session is a gap in the audit. So a role profile is assumed by :class:`RoleProvider`,
     which stamps ``sentinel.<user>.<id>``; other kinds are used as botocore builds them.
     """
-    from sentinelgw.awsclients import make_session
-    from sentinelgw.sourceidentity import new_id
-
     if name is None:
         if not _default_is_role(ctx.env):
             return make_session(None, region)
@@ -400,9 +388,6 @@ def session_with(creds: AwsCredentials, region: str | None) -> boto3.Session:
 
 
 def caller_identity(session: boto3.Session, region: str | None) -> Identity:
-    from sentinelgw.awsclients import client, translate
-    from sentinelgw.credentials.identity import user_from_arn
-
     sts = client("sts", session=session, region=region)
     try:
         resp = sts.get_caller_identity()

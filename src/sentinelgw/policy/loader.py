@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 from sentinelgw.errors import PolicyInvalid, SentinelError
 from sentinelgw.policy.model import DAY_NAMES, Effect, Mode, Policy, Rule, TimeWindow
+from sentinelgw.timeutil import parse_duration
 from sentinelgw.wording import counted
 from sentinelgw.yamlsrc import Path, YamlDoc, YamlError, load_yaml
 
@@ -321,8 +322,6 @@ class _Checker:
         return tuple(out) if len(out) == len(names) else None
 
     def duration(self, item: dict[str, Any], path: Path) -> timedelta | None:
-        from sentinelgw.timeutil import parse_duration
-
         if item.get("max_server_duration") is None:
             return None
         value = item["max_server_duration"]

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sentinelgw.awsclients import error_code, translate
 from sentinelgw.errors import (
     AWSError,
     ConfigError,
@@ -139,8 +140,6 @@ class SSMPolicySource(PolicySource):
         return f"ssm:{self.name}"
 
     def _fetch(self) -> Policy:
-        from sentinelgw.awsclients import error_code, translate
-
         try:
             resp = self._client.get_parameter(Name=self.name, WithDecryption=True)
         except Exception as exc:

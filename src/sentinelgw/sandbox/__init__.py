@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sentinelgw.sandbox.core import Sandbox
 from sentinelgw.sandbox.extra import EXTRA_MESSAGE, missing_extra
 
 if TYPE_CHECKING:
@@ -18,7 +19,5 @@ __all__ = ["EXTRA_MESSAGE", "Sandbox", "missing_extra"]
 
 def __getattr__(name: str) -> Any:
     if name == "Sandbox":
-        from sentinelgw.sandbox.core import Sandbox
-
         return Sandbox
     raise AttributeError(name)

@@ -30,9 +30,12 @@ from urllib.parse import parse_qs
 
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
+from sentinelgw.sandbox.calls import ApiCall, action_of, error_of, s3_resources
 from sentinelgw.sandbox.lookup import TARGET as LOOKUP_TARGET
 from sentinelgw.sandbox.lookup import handle_lookup
 from sentinelgw.sandbox.recorder import AssumeRoleCall, CloudTrailRecorder, Identity
+from sentinelgw.sandbox.revoked import RevocationFront
+from sentinelgw.sandbox.signin import FederationEndpoint
 from sentinelgw.sandbox.sso import SSOPortal
 
 log = logging.getLogger("sentinelgw.sandbox")
@@ -153,8 +156,6 @@ class SandboxApp:
         self.moto_app = moto_app
         self.recorder = recorder
         self.sso = sso
-        from sentinelgw.sandbox.revoked import RevocationFront
-        from sentinelgw.sandbox.signin import FederationEndpoint
 
         self.revocations = RevocationFront(recorder, recorder.account_id, _read_body)
         # Seconds a session record takes to show in an index query (0: at once, as moto).
@@ -179,8 +180,6 @@ class SandboxApp:
         scope: tuple[str, str, str],
     ) -> Iterable[bytes]:
         """Answer a request signed with an issued key, and record it as a CloudTrail event."""
-        from sentinelgw.sandbox.calls import ApiCall, action_of, error_of, s3_resources
-
         form_body = (
             _read_body(environ)
             if "x-www-form-urlencoded" in str(environ.get("CONTENT_TYPE", ""))

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sentinelgw.awsclients import translate
 from sentinelgw.errors import ConfigError, PolicyInvalid, SentinelError
 from sentinelgw.policy.loader import policy_from_doc
 from sentinelgw.policy.model import Policy
@@ -212,8 +213,6 @@ def file_fetch(path: str) -> Fetch:
 
 def ssm_fetch(client: Any, name: str) -> Fetch:
     def fetch() -> tuple[str, bytes]:
-        from sentinelgw.awsclients import translate
-
         try:
             param = client.get_parameter(Name=name, WithDecryption=True)["Parameter"]
         except Exception as exc:
@@ -225,8 +224,6 @@ def ssm_fetch(client: Any, name: str) -> Fetch:
 
 def s3_fetch(client: Any, bucket: str, key: str) -> Fetch:
     def fetch() -> tuple[str, bytes]:
-        from sentinelgw.awsclients import translate
-
         try:
             obj = client.get_object(Bucket=bucket, Key=key)
             body = obj["Body"].read(MAX_DOCUMENT_BYTES + 1)

@@ -19,6 +19,8 @@ from typing import Any
 
 from sentinelgw.service.core import HardRevoke
 from sentinelgw.sessions.model import SessionRecord
+from sentinelgw.sessions.revocation import RoleQuotaFull
+from sentinelgw.sessions.revoke import deny_in_iam, ended_sessions
 from sentinelgw.sessions.revoked_policy import POLICY_NAME
 
 _AWS_TEXT = re.compile(r"(failed with [A-Za-z0-9.]{1,64}): .*$")
@@ -32,9 +34,6 @@ def iam_revoker(iam: Any, store: Any = None) -> HardRevoke:
     """
 
     def revoke(record: SessionRecord, now: datetime) -> str:
-        from sentinelgw.sessions.revocation import RoleQuotaFull
-        from sentinelgw.sessions.revoke import deny_in_iam, ended_sessions
-
         outcome = deny_in_iam(
             iam,
             record,

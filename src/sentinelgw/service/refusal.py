@@ -7,6 +7,7 @@ in ``detail``, which only the service log shows.
 
 from __future__ import annotations
 
+from sentinelgw.awsclients import error_code
 from sentinelgw.errors import SentinelError
 
 
@@ -32,8 +33,6 @@ class Refusal(SentinelError):
 def aws_failure(exc: BaseException) -> str:
     """An AWS failure as its error code (or exception type) only, safe to answer with."""
     import re
-
-    from sentinelgw.awsclients import error_code
 
     code = error_code(exc) or type(exc).__name__
     if code.isdigit():

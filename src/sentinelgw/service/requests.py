@@ -26,8 +26,10 @@ from typing import Any
 
 from sentinelgw.awsclients import error_code
 from sentinelgw.service.refusal import Refusal
+from sentinelgw.service.table import unavailable
 from sentinelgw.sessions.model import decode_time, encode_time, is_session_id, retention_ttl
 from sentinelgw.sessions.store import REQUEST_PREFIX
+from sentinelgw.timeutil import iso
 
 INDEX_ID = REQUEST_PREFIX  # the item listing request ids (string set req_ids)
 INDEX_KEEP = timedelta(days=7)  # an ended request stays listed this long
@@ -200,8 +202,6 @@ class AccessRequest:
 
 
 def _iso(value: datetime | None) -> str | None:
-    from sentinelgw.timeutil import iso
-
     return iso(value) if value is not None else None
 
 
@@ -249,8 +249,6 @@ class RequestTable:
         self.table = table
 
     def _unavailable(self, exc: BaseException, operation: str) -> Refusal:
-        from sentinelgw.service.table import unavailable
-
         return unavailable(exc, self.table, operation)
 
     def create(self, request: AccessRequest) -> None:

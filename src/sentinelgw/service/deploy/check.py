@@ -33,6 +33,7 @@ from sentinelgw.service.deploy.principals import (
     exempt,
     read_account,
 )
+from sentinelgw.service.deploy.stack import DriftUnavailable, detect_drift, stack_name
 from sentinelgw.service.policies import SOURCE_IDENTITY_PATTERN
 
 
@@ -83,8 +84,6 @@ def check_deployment(
 
 def _drift_findings(clients: DeployClients, spec: s.DeploySpec, notes: list[str]) -> list[Finding]:
     """Resources of the stack changed or deleted outside CloudFormation."""
-    from sentinelgw.service.deploy.stack import DriftUnavailable, detect_drift, stack_name
-
     cf = clients.cloudformation
     if cf is None:
         return []

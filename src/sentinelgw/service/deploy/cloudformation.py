@@ -27,12 +27,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sentinelgw import __version__
 from sentinelgw.service.deploy import spec as s
 from sentinelgw.service.policies import (
     protected_role_trust_policy,
     service_role_policy,
     user_invoke_policy,
 )
+from sentinelgw.sessions.schema import SPEC as TABLE
 
 # Parameters and conditions: a table or parameter that exists before the stack stays outside it.
 CREATE_TABLE = "CreateSessionTable"
@@ -55,8 +57,6 @@ def template(spec: s.DeploySpec, code: tuple[str, str] | None = None) -> dict[st
     deploys it (the key is content-addressed, so new code changes the template); without it
     they are the parameters ``CodeS3Bucket`` and ``CodeS3Key``.
     """
-    from sentinelgw.sessions.schema import SPEC as TABLE
-
     table = {k: v for k, v in TABLE.create_request(spec.table).items() if k != "TableName"}
     policy = service_role_policy(
         list(spec.protected_roles), _TABLE_ARN, _PARAM_ARN, log_group_arn=_LOG_GROUP_ARN
@@ -178,8 +178,6 @@ def render(spec: s.DeploySpec, code: tuple[str, str] | None = None) -> str:
 
 
 def _parameters(spec: s.DeploySpec, *, with_code: bool) -> dict[str, Any]:
-    from sentinelgw import __version__
-
     params: dict[str, Any] = {
         "FunctionName": {
             "Type": "String",

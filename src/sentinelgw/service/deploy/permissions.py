@@ -28,7 +28,9 @@ from typing import Any
 from sentinelgw.service import policies
 from sentinelgw.service.deploy import spec as s
 from sentinelgw.service.deploy.aws import fetch, statements
+from sentinelgw.service.deploy.cloudformation import substituted
 from sentinelgw.service.deploy.principals import Account, allows
+from sentinelgw.service.deploy.stack import stack_name
 
 PRINCIPALS = ("service", "security", "users", "deployer")
 DESCRIPTIONS = {
@@ -169,8 +171,6 @@ class Target:
 
     @property
     def stack(self) -> str:
-        from sentinelgw.service.deploy.stack import stack_name
-
         return self.arn("cloudformation", f"stack/{stack_name(self.spec)}/*")
 
     @property
@@ -301,8 +301,6 @@ def cloudformation_template(
     spec: s.DeploySpec, principals: tuple[str, ...], bucket: str | None = None
 ) -> dict[str, Any]:
     """A template with one ``AWS::IAM::ManagedPolicy`` per principal, in the stack's account."""
-    from sentinelgw.service.deploy.cloudformation import substituted
-
     cfn_spec = _tokens(spec, "${AWS::Region}", "${AWS::AccountId}")
     default = "sentinel-tvm-code-${AWS::AccountId}-${AWS::Region}"
     target = Target(cfn_spec, bucket or default, "${AWS::Partition}")

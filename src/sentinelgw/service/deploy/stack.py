@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
+from sentinelgw import __version__
 from sentinelgw.awsclients import error_code
 from sentinelgw.errors import DeployError
 from sentinelgw.inert import visible
@@ -36,6 +37,7 @@ from sentinelgw.service.deploy import spec as s
 from sentinelgw.service.deploy.aws import DeployClients, fetch, run
 from sentinelgw.service.deploy.package import HANDLER_FILE, LambdaPackage
 from sentinelgw.service.deploy.trust import TrustChange, trust_changes
+from sentinelgw.sessions.schema import ensure_table
 
 CAPABILITIES = ["CAPABILITY_NAMED_IAM"]
 CODE_PREFIX = "sentinel-tvm/"
@@ -227,8 +229,6 @@ class StackDeployment:
         return self._change_set(base, review_stack=review)
 
     def _table(self, previous: dict[str, str], kind: str) -> tuple[str, list[str], list[str]]:
-        from sentinelgw.sessions.schema import ensure_table
-
         report = ensure_table(self.c.dynamodb, self.spec.table, plan=True)
         problems = [f"session table {self.spec.table}: {d}" for d in report.differences]
         if kind == "UPDATE" and cfn.CREATE_TABLE in previous:
@@ -273,8 +273,6 @@ class StackDeployment:
         return CodeLocation(bucket, key, bucket_exists, object_exists), []
 
     def _change_set(self, base: StackPlan, *, review_stack: bool) -> StackPlan:
-        from sentinelgw import __version__
-
         cf = self.c.cloudformation
         body = cfn.render(self.spec, code=(self.bucket, self.key))
         name = f"sentinel-{int(time.time())}"
