@@ -11,12 +11,8 @@ import click
 from sentinelgw.cli.common import App
 from sentinelgw.credentials.profiles import default_profile
 from sentinelgw.errors import UsageError
-from sentinelgw.timeutil import parse_duration
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-MIN_DURATION = 900  # STS refuses shorter role sessions
-MAX_DURATION = 12 * 3600  # the longest MaxSessionDuration a role can have
 
 
 def profile_option(fn: F) -> F:
@@ -66,17 +62,6 @@ def mfa_token_option(fn: F) -> F:
         callback=_fixed_code,
         help="MFA code for profiles with mfa_serial (no prompt; for scripts).",
     )(fn)
-
-
-def duration_seconds(text: str | None) -> int | None:
-    """``--duration`` in seconds (15m to 12h), or None when not given."""
-    if text is None:
-        return None
-
-    seconds = int(parse_duration(text, what="--duration").total_seconds())
-    if not MIN_DURATION <= seconds <= MAX_DURATION:
-        raise UsageError(f"--duration {text} is out of range", hint="Use a value from 15m to 12h")
-    return seconds
 
 
 def duration_option(fn: F) -> F:

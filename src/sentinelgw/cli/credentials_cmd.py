@@ -17,7 +17,6 @@ from sentinelgw.cli.common import App, common_options, debug_policy_option, pass
 from sentinelgw.cli.credential_options import (
     chosen_profile,
     duration_option,
-    duration_seconds,
     mfa_token_option,
     no_cache_option,
     no_session_option,
@@ -27,6 +26,7 @@ from sentinelgw.cli.credential_options import (
 )
 from sentinelgw.credentials.flow import issue_for_profile
 from sentinelgw.policy import Mode
+from sentinelgw.timeutil import role_duration_seconds
 
 
 @click.command("credentials")
@@ -63,7 +63,7 @@ def credentials(
             app,
             remote_client(app, url),
             name,
-            duration_seconds=duration_seconds(duration),
+            duration_seconds=role_duration_seconds(duration),
             use_cache=not no_cache,
         )
         sys.stdout.write(json.dumps(grant.credentials.process_json()) + "\n")
@@ -74,7 +74,7 @@ def credentials(
         Mode.CREDENTIAL_PROCESS,
         policy_spec,
         use_cache=not no_cache,
-        duration=duration_seconds(duration),
+        duration=role_duration_seconds(duration),
         debug_policy=debug_policy,
         session=not no_session,
     )

@@ -21,7 +21,6 @@ from sentinelgw.cli.common import (
 from sentinelgw.cli.completion_cmd import complete_exec_args, complete_profiles
 from sentinelgw.cli.credential_options import (
     duration_option,
-    duration_seconds,
     mfa_token_option,
     no_cache_option,
     no_session_option,
@@ -153,18 +152,6 @@ def exec_(
         raise UsageError("no profile given", hint="Pass --profile NAME or set AWS_PROFILE")
 
     url = resolve_remote(app, remote, local)
-    if (
-        url is None
-        and not server
-        and (server_port is not None or server_duration or no_session_tracking)
-    ):
-        raise UsageError("--server-port, --server-duration and --no-session-tracking need --server")
-    if server and no_cache:
-        raise UsageError("--no-cache applies to CLI mode; server mode never uses the cache")
-    if server and duration and server_duration:
-        raise UsageError("give --duration or --server-duration, not both")
-    if server and duration:
-        server_duration = duration
     inp = ExecInput(
         profile=profile,
         command=command,
@@ -175,11 +162,12 @@ def exec_(
         server_port=server_port,
         server_duration=server_duration,
         token_mode=token_mode,
-        duration=None if server else duration_seconds(duration),
+        duration_flag=duration,
+        remote=url is not None,
         no_cache=no_cache,
         no_session=no_session,
         debug_policy=debug_policy,
-    )
+    ).validate()
     if url is not None:
         return run_remote_exec(app, inp, remote_client(app, url))
     if server:

@@ -14,7 +14,6 @@ from sentinelgw.cli.common import App, common_options, pass_app
 from sentinelgw.cli.credential_options import (
     chosen_profile,
     duration_option,
-    duration_seconds,
     mfa_token_option,
     no_cache_option,
     no_session_option,
@@ -28,7 +27,7 @@ from sentinelgw.errors import CredentialError, SentinelError
 from sentinelgw.exec.child_env import child_region_for
 from sentinelgw.policy import Mode
 from sentinelgw.service.remote import remote_client, remote_credentials, resolve_remote
-from sentinelgw.timeutil import iso
+from sentinelgw.timeutil import iso, role_duration_seconds
 
 FORMATS = (
     "env",
@@ -95,7 +94,7 @@ def export(
             app,
             remote_client(app, url),
             name,
-            duration_seconds=duration_seconds(duration),
+            duration_seconds=role_duration_seconds(duration),
             use_cache=not no_cache,
         ).credentials
         region = child_region_for(app, _profile_region(app, name))
@@ -106,7 +105,7 @@ def export(
             Mode.CREDENTIAL_PROCESS,
             policy_spec,
             use_cache=not no_cache,
-            duration=duration_seconds(duration),
+            duration=role_duration_seconds(duration),
             session=not no_session,
         ).credentials
         region = child_region_for(app, find_profile(app, name).region)

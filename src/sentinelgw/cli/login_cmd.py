@@ -13,7 +13,6 @@ from sentinelgw.cli.common import App, common_options, pass_app
 from sentinelgw.cli.credential_options import (
     chosen_profile,
     duration_option,
-    duration_seconds,
     mfa_token_option,
     policy_option,
     profile_option,
@@ -25,6 +24,7 @@ from sentinelgw.credentials.providers import find_profile
 from sentinelgw.exec.child_env import child_region_for
 from sentinelgw.policy import Mode
 from sentinelgw.service.remote import remote_client, resolve_remote
+from sentinelgw.timeutil import role_duration_seconds
 
 
 @click.command("login")
@@ -53,7 +53,7 @@ def login(
     url_of_service = resolve_remote(app, remote, local)
     if url_of_service is not None:
         grant = remote_client(app, url_of_service).start(
-            name, mode="console", duration_seconds=duration_seconds(duration)
+            name, mode="console", duration_seconds=role_duration_seconds(duration)
         )
         credentials = grant.credentials
     else:
@@ -63,7 +63,7 @@ def login(
             Mode.CONSOLE,
             policy_spec,
             use_cache=False,
-            duration=duration_seconds(duration),
+            duration=role_duration_seconds(duration),
         ).credentials
     endpoint = console.federation_endpoint(app.env)
     token = console.signin_token(credentials, endpoint)
