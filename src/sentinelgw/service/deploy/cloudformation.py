@@ -96,6 +96,27 @@ def template(spec: s.DeploySpec, code: tuple[str, str] | None = None) -> dict[st
                 "Description": "Sentinel credential service policy",
             },
         },
+        **_function_resources(code),
+    }
+    doc = {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": "Sentinel credential service. Protected roles are not changed by this "
+        "stack: set output ProtectedRoleTrustPolicy as their trust policy.",
+        "Parameters": _parameters(spec, with_code=code is None),
+        "Conditions": {
+            TABLE_IN_STACK: {"Fn::Equals": [{"Ref": CREATE_TABLE}, "true"]},
+            PARAMETER_IN_STACK: {"Fn::Equals": [{"Ref": CREATE_PARAMETER}, "true"]},
+        },
+        "Resources": resources,
+        "Outputs": _outputs(),
+    }
+    out: dict[str, Any] = substituted(doc)
+    return out
+
+
+def _function_resources(code: tuple[str, str] | None) -> dict[str, Any]:
+    """The function, its URL and its log group; ``code`` as in :func:`template`."""
+    return {
         "LogGroup": {
             "Type": "AWS::Logs::LogGroup",
             "DeletionPolicy": "Retain",
@@ -139,7 +160,11 @@ def template(spec: s.DeploySpec, code: tuple[str, str] | None = None) -> dict[st
             },
         },
     }
-    outputs: dict[str, Any] = {
+
+
+def _outputs() -> dict[str, Any]:
+    """What the stack reports: the role protected roles trust, the URL, the policies to set."""
+    return {
         "ServiceRoleArn": {
             "Description": "The only principal protected roles may trust",
             "Value": {"Fn::GetAtt": ["ExecutionRole", "Arn"]},
@@ -157,20 +182,6 @@ def template(spec: s.DeploySpec, code: tuple[str, str] | None = None) -> dict[st
             "Value": json.dumps(user_invoke_policy("${Function.Arn}")),
         },
     }
-    doc = {
-        "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": "Sentinel credential service. Protected roles are not changed by this "
-        "stack: set output ProtectedRoleTrustPolicy as their trust policy.",
-        "Parameters": _parameters(spec, with_code=code is None),
-        "Conditions": {
-            TABLE_IN_STACK: {"Fn::Equals": [{"Ref": CREATE_TABLE}, "true"]},
-            PARAMETER_IN_STACK: {"Fn::Equals": [{"Ref": CREATE_PARAMETER}, "true"]},
-        },
-        "Resources": resources,
-        "Outputs": outputs,
-    }
-    out: dict[str, Any] = substituted(doc)
-    return out
 
 
 def render(spec: s.DeploySpec, code: tuple[str, str] | None = None) -> str:
