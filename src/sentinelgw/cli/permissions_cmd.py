@@ -19,9 +19,9 @@ from sentinelgw.cli.common import App, common_options, pass_app
 from sentinelgw.cli.tvm_deploy_cmd import deployment_names
 from sentinelgw.errors import SentinelError, UsageError
 from sentinelgw.service.deploy import permissions as p
+from sentinelgw.service.deploy.code_bucket import default_bucket
 from sentinelgw.service.deploy.principals import read_account
 from sentinelgw.service.deploy.spec import DeploySpec
-from sentinelgw.service.deploy.stack import default_bucket
 
 if TYPE_CHECKING:
     from sentinelgw.service.deploy.spec import DeploySpec

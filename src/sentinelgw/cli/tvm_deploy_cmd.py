@@ -38,7 +38,7 @@ from sentinelgw.sessions.store import DEFAULT_TABLE
 if TYPE_CHECKING:
     from sentinelgw.service.deploy.aws import DeployClients
     from sentinelgw.service.deploy.spec import DeploySpec
-    from sentinelgw.service.deploy.stack import StackDeployment, StackPlan
+    from sentinelgw.service.deploy.stack_plan import StackPlan
 
 _NAME_HELP = "Name of the function and of its execution role (default: sentinel-tvm)."
 _TABLE_HELP = "Session table (default: defaults.session_table, then sentinel-sessions)."

@@ -36,9 +36,9 @@ from typing import Any
 from sentinelgw.service import policies
 from sentinelgw.service.access import start_sweeper
 from sentinelgw.service.build import build_app
+from sentinelgw.service.deploy.code_bucket import default_bucket
 from sentinelgw.service.deploy.permissions import Target, policy_for
 from sentinelgw.service.deploy.spec import DeploySpec
-from sentinelgw.service.deploy.stack import default_bucket
 from sentinelgw.service.settings import settings_from
 from sentinelgw.service.wsgi import ServiceServer
 

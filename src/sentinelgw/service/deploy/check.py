@@ -28,12 +28,13 @@ from sentinelgw.service.deploy.aws import (
     policy_document,
     statements,
 )
+from sentinelgw.service.deploy.drift import DriftUnavailable, detect_drift
 from sentinelgw.service.deploy.principals import (
     bypass_grants,
     exempt,
     read_account,
 )
-from sentinelgw.service.deploy.stack import DriftUnavailable, detect_drift, stack_name
+from sentinelgw.service.deploy.stack import stack_name
 from sentinelgw.service.policies import SOURCE_IDENTITY_PATTERN
 
 
