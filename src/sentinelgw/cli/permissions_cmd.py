@@ -18,6 +18,7 @@ from sentinelgw.awsclients import call, client, error_code
 from sentinelgw.cli.common import App, common_options, pass_app
 from sentinelgw.cli.tvm_deploy_cmd import deployment_names
 from sentinelgw.errors import SentinelError, UsageError
+from sentinelgw.service.deploy import permission_check as pc
 from sentinelgw.service.deploy import permissions as p
 from sentinelgw.service.deploy.code_bucket import default_bucket
 from sentinelgw.service.deploy.principals import read_account
@@ -145,15 +146,15 @@ def check(
     who: dict[str, Any] = call("sts", "GetCallerIdentity", lambda: sts.get_caller_identity())
     spec = _spec(app, account or str(who["Account"]), **names)
     target = p.Target(spec, code_bucket or default_bucket(spec))
-    wanted = p.needs(principal, target)
+    wanted = pc.needs(principal, target)
     iam = app.client("iam", region)
-    arn = p.principal_arn(iam, str(who["Arn"]))
+    arn = pc.principal_arn(iam, str(who["Arn"]))
     try:
-        verdicts = p.simulate(iam, arn, wanted)
+        verdicts = pc.simulate(iam, arn, wanted)
         method = "iam:SimulatePrincipalPolicy"
     except Exception as exc:  # denied to the caller, or not implemented: read the policies
         reason = error_code(exc) or f"no usable answer, {type(exc).__name__}"
-        verdicts = p.evaluate_read(read_account(iam), arn, wanted)
+        verdicts = pc.evaluate_read(read_account(iam), arn, wanted)
         method = (
             f"its identity policies (iam:SimulatePrincipalPolicy unavailable: {reason}; "
             "SCPs, boundaries and conditions not evaluated)"

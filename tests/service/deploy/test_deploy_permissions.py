@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sentinelgw.service.deploy.permissions import Need, evaluate_read
+from sentinelgw.service.deploy.permission_check import Need, evaluate_read
 from sentinelgw.service.deploy.principals import Account, Principal
 from sentinelgw.service.policies import user_invoke_policy
 
