@@ -8,6 +8,7 @@ import click
 
 from sentinelgw.cli.common import App, common_options, format_option, pass_app
 from sentinelgw.cli.credential_options import remote_options
+from sentinelgw.config import Config
 from sentinelgw.errors import SentinelError
 from sentinelgw.inert import visible
 from sentinelgw.service.remote import remote_client, remote_source
@@ -57,34 +58,14 @@ def effective_settings(
         }
     )
 
-    url, url_src = remote_source(app, remote, local)
-    row: dict[str, object] = {"key": "remote", "value": url, "source": url_src}
-    if url:
-        row["note"] = (
-            "exec, credentials, export, login, list and policy explain go through this "
-            "credential service (--local: local mode)"
-        )
-    rows.append(row)
+    rows.append(_remote_row(app, remote, local))
     for key, setting in sorted(cfg.defaults.items()):
         if key in {"region", "session_table", "remote"}:
             continue
         rows.append({"key": key, "value": setting.value, "source": setting.source})
     if cfg.notes:
         rows.append({"key": "ignored", "value": list(cfg.notes), "source": "config files"})
-    if cfg.policy_source is not None:
-        rows.append(
-            {
-                "key": "policy_source",
-                "value": cfg.policy_source.value,
-                "source": cfg.policy_source.source,
-            }
-        )
-    elif cfg.inline_policy is not None:
-        rows.append(
-            {"key": "policy_source", "value": "inline", "source": cfg.inline_policy.filename}
-        )
-    else:
-        rows.append({"key": "policy_source", "value": None, "source": "not set"})
+    rows.append(_policy_source_row(cfg))
     rows.append(
         {
             "key": "aws_profile",
@@ -101,6 +82,29 @@ def effective_settings(
         if app.env.get(var):
             rows.append({"key": var, "value": app.env[var], "source": f"env {var}"})
     return rows
+
+
+def _remote_row(app: App, remote: str | None, local: bool) -> dict[str, object]:
+    url, url_src = remote_source(app, remote, local)
+    row: dict[str, object] = {"key": "remote", "value": url, "source": url_src}
+    if url:
+        row["note"] = (
+            "exec, credentials, export, login, list and policy explain go through this "
+            "credential service (--local: local mode)"
+        )
+    return row
+
+
+def _policy_source_row(cfg: Config) -> dict[str, object]:
+    if cfg.policy_source is not None:
+        return {
+            "key": "policy_source",
+            "value": cfg.policy_source.value,
+            "source": cfg.policy_source.source,
+        }
+    if cfg.inline_policy is not None:
+        return {"key": "policy_source", "value": "inline", "source": cfg.inline_policy.filename}
+    return {"key": "policy_source", "value": None, "source": "not set"}
 
 
 @config.command("show")
