@@ -11,13 +11,15 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from sentinelgw.context import Context, MfaPrompt, Notify, OwnSession, SecretPrompt
-from sentinelgw.credentials.providers import own_session
 from sentinelgw.errors import CredentialError
+
+if TYPE_CHECKING:
+    import boto3
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,6 +51,14 @@ def terminal_secret_prompt(what: str) -> str:
 
 def notify_stderr(message: str) -> None:
     click.echo(f"sentinel: {message}", err=True)
+
+
+def own_session(ctx: Context, name: str | None, region: str | None) -> boto3.Session:
+    """:func:`sentinelgw.credentials.providers.own_session`, loaded when first needed: the warm
+    ``sentinel credentials`` path makes no AWS call and skips the providers' import time."""
+    from sentinelgw.credentials.providers import own_session as build
+
+    return build(ctx, name, region)
 
 
 @dataclass

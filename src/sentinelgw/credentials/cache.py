@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sentinelgw.credentials.model import AwsCredentials, Identity, Issued
-from sentinelgw.credentials.providers import Plan
 from sentinelgw.fsutil import atomic_write, home_dir, private_dir, read_private
 from sentinelgw.timeutil import iso
 
@@ -151,6 +150,9 @@ class CachedProvider:
         entry = self._entry
         if entry is None:
             return self.inner().plan(request_id)
+        # Lazy: the providers (and what they import) cost the warm path several milliseconds.
+        from sentinelgw.credentials.providers import Plan
+
         user = str(entry["user"])
         identity = Identity(arn=str(entry.get("identity_arn")), account="", user_id="", user=user)
         cached_id = str(entry.get("request_id") or request_id)

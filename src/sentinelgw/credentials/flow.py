@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 from sentinelgw.credentials import cache
 from sentinelgw.credentials.gate import PolicyGate
-from sentinelgw.credentials.providers import provider_for
 from sentinelgw.policy.source import open_policy_source
 from sentinelgw.sourceidentity import new_id
 from sentinelgw.tables import resolve_session_table
@@ -44,6 +43,9 @@ def issue_for_profile(
     now = ctx.now()
 
     def make() -> CredentialProvider:
+        # Lazy: a warm cache answers without the providers, which cost start-up time.
+        from sentinelgw.credentials.providers import provider_for
+
         return provider_for(ctx, profile, region, session=session)
 
     provider: CredentialProvider
