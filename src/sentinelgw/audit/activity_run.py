@@ -41,7 +41,7 @@ from sentinelgw.errors import UsageError
 from sentinelgw.sessions.store import open_store
 
 if TYPE_CHECKING:
-    from sentinelgw.audit.athena import AthenaSource, QueryStats
+    from sentinelgw.audit.athena import AthenaSource
     from sentinelgw.context import Context as App
 
 

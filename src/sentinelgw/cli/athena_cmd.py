@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
@@ -35,9 +35,6 @@ from sentinelgw.audit.athena_table import (
 from sentinelgw.cli.common import App, common_options, pass_app
 from sentinelgw.errors import UsageError
 from sentinelgw.timeutil import iso, parse_duration
-
-if TYPE_CHECKING:
-    from sentinelgw.audit.athena import AthenaTarget, Polling, QueryStats
 
 ATHENA_PREFIX = "athena:"
 _WORKGROUP = re.compile(r"^[A-Za-z0-9._-]{1,128}$")

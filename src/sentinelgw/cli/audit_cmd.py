@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shutil
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
@@ -32,10 +32,6 @@ from sentinelgw.cli.common import App, common_options, format_option, pass_app, 
 from sentinelgw.errors import UsageError
 from sentinelgw.timeutil import iso, parse_point
 from sentinelgw.wording import counted, lookup_window_warning
-
-if TYPE_CHECKING:
-    from sentinelgw.audit.athena import AthenaSource
-    from sentinelgw.audit.run import AuditInput, AuditRun
 
 _SOURCE_HELP = (
     "Where events come from: CloudTrail LookupEvents (default), s3://bucket/prefix "

@@ -5,7 +5,6 @@ aws-vault (the core is :mod:`sentinelgw.credentials.keystore` and
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 import click
 
@@ -15,9 +14,6 @@ from sentinelgw.credentials.keystore import KeyStore, StoredKeys
 from sentinelgw.credentials.rotation import rotate_keys
 from sentinelgw.errors import CredentialError, UsageError
 from sentinelgw.wording import counted
-
-if TYPE_CHECKING:
-    from sentinelgw.credentials.keystore import KeyStore
 
 # AWS documents access key ids as 16 to 128 word characters (AKIA... for an IAM user).
 _KEY_ID = re.compile(r"^[A-Z0-9]{16,128}$")

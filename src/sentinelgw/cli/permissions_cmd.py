@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 
@@ -23,9 +23,6 @@ from sentinelgw.service.deploy import permissions as p
 from sentinelgw.service.deploy.code_bucket import default_bucket
 from sentinelgw.service.deploy.principals import read_account
 from sentinelgw.service.deploy.spec import DeploySpec
-
-if TYPE_CHECKING:
-    from sentinelgw.service.deploy.spec import DeploySpec
 
 F = TypeVar("F", bound=Callable[..., Any])
 PRINCIPALS = ("service", "security", "users", "deployer")

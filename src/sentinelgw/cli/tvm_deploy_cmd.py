@@ -36,8 +36,6 @@ from sentinelgw.service.policies import user_invoke_policy
 from sentinelgw.sessions.store import DEFAULT_TABLE
 
 if TYPE_CHECKING:
-    from sentinelgw.service.deploy.aws import DeployClients
-    from sentinelgw.service.deploy.spec import DeploySpec
     from sentinelgw.service.deploy.stack_plan import StackPlan
 
 _NAME_HELP = "Name of the function and of its execution role (default: sentinel-tvm)."

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from sentinelgw.credentials.model import Issued
     from sentinelgw.credentials.providers import CredentialProvider, Plan
     from sentinelgw.decisionlog import DecisionLog
-    from sentinelgw.policy import Decision, Mode, Policy, Request
+    from sentinelgw.policy import Decision, Mode, Policy
 
 
 def make_request(

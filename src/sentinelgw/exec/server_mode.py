@@ -40,8 +40,7 @@ if TYPE_CHECKING:
     from sentinelgw.exec import ExecInput
     from sentinelgw.policy import Decision
     from sentinelgw.policy.source import PolicySource
-    from sentinelgw.server.http import CredentialHTTPServer, Response
-    from sentinelgw.server.refresher import CredentialRefresher
+    from sentinelgw.server.http import Response
     from sentinelgw.server.tracker import SessionTracker
 
 DEFAULT_DURATION = timedelta(minutes=15)

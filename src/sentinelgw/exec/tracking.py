@@ -22,7 +22,6 @@ from sentinelgw.sourceidentity import new_id
 
 if TYPE_CHECKING:
     from sentinelgw.context import Context
-    from sentinelgw.server.tracker import SessionTracker
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sentinelgw.sandbox.core import Sandbox
 from sentinelgw.sandbox.extra import EXTRA_MESSAGE, missing_extra
 
 if TYPE_CHECKING:
@@ -19,5 +18,7 @@ __all__ = ["EXTRA_MESSAGE", "Sandbox", "missing_extra"]
 
 def __getattr__(name: str) -> Any:
     if name == "Sandbox":
+        from sentinelgw.sandbox.core import Sandbox
+
         return Sandbox
     raise AttributeError(name)
