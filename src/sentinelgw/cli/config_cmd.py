@@ -12,7 +12,7 @@ from sentinelgw.config import Config
 from sentinelgw.errors import SentinelError
 from sentinelgw.inert import visible
 from sentinelgw.service.remote import remote_client, remote_source
-from sentinelgw.tables import ENV_VAR, resolve_session_table
+from sentinelgw.session_table import ENV_VAR, resolve_session_table
 
 
 @click.group("config")

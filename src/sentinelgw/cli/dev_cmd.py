@@ -17,7 +17,7 @@ from sentinelgw.errors import SandboxError
 from sentinelgw.sandbox import Sandbox, missing_extra
 from sentinelgw.sandbox.demo import run_demo
 from sentinelgw.sandbox.service_demo import run_service_demo
-from sentinelgw.tables import DEFAULT_SESSION_TABLE
+from sentinelgw.session_table import DEFAULT_SESSION_TABLE
 
 BANNER = (
     "WARNING: sentinel dev runs an in-memory AWS emulation (moto) on 127.0.0.1.\n"

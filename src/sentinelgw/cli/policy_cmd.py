@@ -21,7 +21,7 @@ from sentinelgw.inert import visible
 from sentinelgw.policy import Mode, Request, evaluate, explain_data, load_policy_text
 from sentinelgw.policy.source import open_policy_source
 from sentinelgw.service.remote import remote_client, resolve_remote
-from sentinelgw.tables import resolve_session_table
+from sentinelgw.session_table import resolve_session_table
 from sentinelgw.timeutil import format_duration, parse_point
 from sentinelgw.wording import counted
 

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 from sentinelgw.credentials import cache
 from sentinelgw.credentials.gate import PolicyGate
 from sentinelgw.policy.source import open_policy_source
+from sentinelgw.session_table import resolve_session_table
 from sentinelgw.sourceidentity import new_id
-from sentinelgw.tables import resolve_session_table
 
 if TYPE_CHECKING:
     from sentinelgw.context import Context

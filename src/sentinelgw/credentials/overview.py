@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from sentinelgw.credentials import cache
 from sentinelgw.credentials.profiles import all_profiles
 from sentinelgw.policy import Decision, Mode, Policy, Request, evaluate
-from sentinelgw.tables import resolve_session_table
+from sentinelgw.session_table import resolve_session_table
 
 if TYPE_CHECKING:
     from sentinelgw.context import Context

@@ -28,9 +28,9 @@ from sentinelgw.server.handler import RequestHandler
 from sentinelgw.server.http import CredentialHTTPServer
 from sentinelgw.server.notices import ThrottledNotice
 from sentinelgw.server.refresher import CredentialRefresher
+from sentinelgw.session_table import resolve_session_table
 from sentinelgw.sessions.blocks import UserBlocked, refuse_if_blocked
 from sentinelgw.sourceidentity import new_id
-from sentinelgw.tables import resolve_session_table
 from sentinelgw.timeutil import format_duration, parse_duration
 
 if TYPE_CHECKING:

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from sentinelgw.awsclients import error_code, translate
 from sentinelgw.errors import SentinelError, SessionNotFound, SessionStoreError, UsageError
+from sentinelgw.session_table import DEFAULT_SESSION_TABLE
 from sentinelgw.sessions.model import (
     CLOCK_SKEW,
     STATUSES,
@@ -42,7 +43,6 @@ from sentinelgw.sessions.model import (
     UnreadableItem,
     encode_time,
 )
-from sentinelgw.tables import DEFAULT_SESSION_TABLE
 
 if TYPE_CHECKING:
     from sentinelgw.context import Context as App
@@ -527,7 +527,7 @@ class SessionStore:
 
 def open_store(app: App, table_flag: str | None, region_flag: str | None) -> SessionStore:
     """The store for the security team's commands: table from flag/env/config, region likewise."""
-    from sentinelgw.tables import resolve_admin_table
+    from sentinelgw.session_table import resolve_admin_table
 
     table, _source = resolve_admin_table(table_flag, app.env, app.config())
     if not table:
