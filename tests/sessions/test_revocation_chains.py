@@ -17,7 +17,7 @@ from test_revocation_live import ask, held, line, session_of
 
 from sentinelgw.audit.chains import MAX_CHAIN_DEPTH, find_chained_roles
 from sentinelgw.audit.events import IssuanceEvent
-from sentinelgw.sessions.revoked_policy import revoked_entries
+from sentinelgw.sessions.revocation.deny_document import revoked_entries
 
 Run = Callable[..., CompletedProcess[str]]
 A = "sentinel.alice.aaaaaaaaaaaaaaaa"

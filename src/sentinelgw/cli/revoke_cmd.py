@@ -2,7 +2,7 @@
 users (the record, the IAM deny, the block), ending every session of a role (``--all-before``,
 an admin's explicit step, confirmed) and listing blocks.
 
-Parsing and rendering only; the work is in :mod:`sentinelgw.sessions.revoke` and
+Parsing and rendering only; the work is in :mod:`sentinelgw.sessions.revocation.revoke` and
 :mod:`sentinelgw.sessions.blocks`.
 """
 
@@ -27,7 +27,7 @@ from sentinelgw.errors import (
 from sentinelgw.inert import visible
 
 if TYPE_CHECKING:
-    from sentinelgw.sessions.revoke import RevokeOutcome, RoleOutcome
+    from sentinelgw.sessions.revocation.revoke import RevokeOutcome, RoleOutcome
 
 
 @click.command("server-revoke")
@@ -115,7 +115,7 @@ def server_revoke(
     sts = app.client("sts", region)
     iam = None if soft else app.client("iam", region)
     who: dict[str, Any] = call("sts", "GetCallerIdentity", lambda: sts.get_caller_identity())
-    from sentinelgw.sessions.revoke import ended_sessions
+    from sentinelgw.sessions.revocation.revoke import ended_sessions
 
     now = app.now()
     kw: dict[str, Any] = {
@@ -129,11 +129,11 @@ def server_revoke(
     roles: tuple[RoleOutcome, ...] = ()
     table_errors: tuple[Any, ...] = ()
     if session_id is not None:
-        from sentinelgw.sessions.revoke import revoke_session
+        from sentinelgw.sessions.revocation.revoke import revoke_session
 
         outcomes: tuple[RevokeOutcome, ...] = (revoke_session(store, iam, session_id, **kw),)
     else:
-        from sentinelgw.sessions.revoke import revoke_user
+        from sentinelgw.sessions.revocation.revoke import revoke_user
 
         assert user is not None
         result = revoke_user(store, iam, user, block=block, block_until=until, **kw)
@@ -406,7 +406,7 @@ def _iso(when: datetime | None) -> str:
 def _raise_if_full(failed: list[Any]) -> None:
     """One line for sessions left undenied because a role's quota is full: the roles and the
     fix. Sentinel never ends a role's other sessions on its own (``--all-before`` does)."""
-    from sentinelgw.sessions.revocation import RoleQuotaFull
+    from sentinelgw.sessions.revocation.role_deny import RoleQuotaFull
 
     errors = [getattr(f, "iam_error", None) or getattr(f, "error", None) for f in failed]
     full = [e for e in errors if isinstance(e, RoleQuotaFull)]
@@ -490,7 +490,7 @@ def _role_arn(role: str) -> str:
 def _revoke_all_before(app: App, when_text: str, role: str, reason: str, yes: bool) -> int:
     """``--all-before``: write AWSRevokeOlderSessions on the role, once confirmed."""
     from sentinelgw.awsclients import call
-    from sentinelgw.sessions.revocation import revoke_older_sessions, role_name_from_arn
+    from sentinelgw.sessions.revocation.role_deny import revoke_older_sessions, role_name_from_arn
     from sentinelgw.timeutil import iso
 
     if not reason.strip():
@@ -550,7 +550,7 @@ def init_revocation_scp(app: App, table: str | None) -> int:
     """Print an SCP denying revoked sessions, organisation-wide."""
     from datetime import timedelta
 
-    from sentinelgw.sessions.revoked_policy import compact
+    from sentinelgw.sessions.revocation.deny_document import compact
     from sentinelgw.sessions.scp import SCP_QUOTA_CHARS, revoked_live, scp_document
     from sentinelgw.sessions.store import open_store
     from sentinelgw.timeutil import iso

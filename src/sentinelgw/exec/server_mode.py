@@ -187,7 +187,7 @@ def track(
         teardown.callback(tracker.stop)
         # Read the block again now that the record exists: a block written since the first
         # read refuses the session before any credential is issued, and one written after this
-        # read finds the record (see sentinelgw.sessions.revoke.revoke_user).
+        # read finds the record (see sentinelgw.sessions.revocation.revoke.revoke_user).
         try:
             refuse_if_blocked(
                 client,

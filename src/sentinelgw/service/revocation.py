@@ -19,9 +19,9 @@ from typing import Any
 
 from sentinelgw.service.core import HardRevoke
 from sentinelgw.sessions.model import SessionRecord
-from sentinelgw.sessions.revocation import RoleQuotaFull
-from sentinelgw.sessions.revoke import deny_in_iam, ended_sessions
-from sentinelgw.sessions.revoked_policy import POLICY_NAME
+from sentinelgw.sessions.revocation.deny_document import POLICY_NAME
+from sentinelgw.sessions.revocation.revoke import deny_in_iam, ended_sessions
+from sentinelgw.sessions.revocation.role_deny import RoleQuotaFull
 
 _AWS_TEXT = re.compile(r"(failed with [A-Za-z0-9.]{1,64}): .*$")
 

@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sentinelgw.errors import HardRevocationError, SentinelError
-from sentinelgw.sessions.revoked_policy import (
+from sentinelgw.sessions.revocation.deny_document import (
     FALLBACK_POLICY_NAME,
     POLICY_NAME,
     QUOTA_CHARS,
