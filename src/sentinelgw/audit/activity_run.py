@@ -42,7 +42,7 @@ from sentinelgw.sessions.store import open_store
 
 if TYPE_CHECKING:
     from sentinelgw.audit.athena import AthenaSource
-    from sentinelgw.context import Context as App
+    from sentinelgw.context import Context
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +58,7 @@ class ActivityInput:
     pacing: Pacing = Pacing()
 
 
-def targets(app: App, inp: ActivityInput) -> tuple[list[SessionTarget], Window]:
+def targets(app: Context, inp: ActivityInput) -> tuple[list[SessionTarget], Window]:
     """The sessions' records and the window to read."""
     store = open_store(app, inp.table, inp.region)
     found = session_targets(store, inp.session_ids)
@@ -71,7 +71,7 @@ def targets(app: App, inp: ActivityInput) -> tuple[list[SessionTarget], Window]:
 
 
 def session_activity(
-    app: App,
+    app: Context,
     inp: ActivityInput,
     *,
     stats: ParseStats | None = None,
@@ -99,7 +99,7 @@ def session_activity(
 
 
 def open_activity(
-    app: App,
+    app: Context,
     inp: ActivityInput,
     kind: str,
     value: str,

@@ -38,7 +38,7 @@ from sentinelgw.policy.source import open_policy_source
 from sentinelgw.sessions.store import open_store
 
 if TYPE_CHECKING:
-    from sentinelgw.context import Context as App
+    from sentinelgw.context import Context
     from sentinelgw.policy import Policy
 
 
@@ -76,7 +76,7 @@ class AuditRun:
 
 
 def open_table(
-    app: App, table_flag: str | None, region: str | None, run: AuditRun | None = None
+    app: Context, table_flag: str | None, region: str | None, run: AuditRun | None = None
 ) -> tuple[str, RecordLookup]:
     """The session table to check against: ``--table``, else the configured default.
 
@@ -90,7 +90,7 @@ def open_table(
 
 
 def open_events(
-    app: App,
+    app: Context,
     inp: AuditInput,
     stats: ParseStats,
     progress: Progress | None = None,
@@ -119,7 +119,7 @@ def open_events(
 
 
 def classified(
-    app: App,
+    app: Context,
     inp: AuditInput,
     run: AuditRun,
     *,
@@ -157,7 +157,7 @@ def classified(
 
 
 def untracked_sessions(
-    app: App,
+    app: Context,
     inp: AuditInput,
     run: AuditRun | None = None,
     *,
@@ -187,7 +187,7 @@ def untracked_sessions(
     return report
 
 
-def _policy_profiles(app: App, policy_spec: str | None) -> list[str]:
+def _policy_profiles(app: Context, policy_spec: str | None) -> list[str]:
     """Profile names the policy spells out (patterns with wildcards name none)."""
     try:
         policy = open_policy_source(policy_spec, app).current()
@@ -211,7 +211,7 @@ def requires_tracking(policy: Policy) -> Callable[[str], bool]:
 
 
 def session_compliance(
-    app: App,
+    app: Context,
     inp: AuditInput,
     policy_spec: str | None,
     run: AuditRun | None = None,

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import boto3
 
     from sentinelgw.credentials.model import Issued
-    from sentinelgw.credentials.providers import CredentialProvider, Plan
+    from sentinelgw.credentials.providers import CredentialPlan, CredentialProvider
     from sentinelgw.decisionlog import DecisionLog
     from sentinelgw.policy import Decision, Mode, Policy
 
@@ -125,10 +125,10 @@ class PolicyGate:
         # Told when the policy shortens the asked-for lifetime; None: nobody is watching.
         self.note: Callable[[str], None] | None = None
 
-    def plan(self, request_id: str) -> Plan:
+    def plan(self, request_id: str) -> CredentialPlan:
         return self.inner.plan(request_id)
 
-    def retrieve(self, plan: Plan, *, duration: int | None = None) -> Issued:
+    def retrieve(self, plan: CredentialPlan, *, duration: int | None = None) -> Issued:
         request = make_request(
             self.profile,
             plan.identity.user,

@@ -36,7 +36,7 @@ from sentinelgw.timeutil import format_duration, parse_duration
 if TYPE_CHECKING:
     from sentinelgw.context import Context
     from sentinelgw.credentials.model import AwsCredentials
-    from sentinelgw.credentials.providers import Plan, ProfileProvider
+    from sentinelgw.credentials.providers import CredentialPlan, ProfileProvider
     from sentinelgw.exec import ExecInput
     from sentinelgw.policy import Decision
     from sentinelgw.policy.source import PolicySource
@@ -55,7 +55,7 @@ class Admitted:
     """A server session the policy allowed: who, under which rule, for how long."""
 
     provider: ProfileProvider
-    plan: Plan
+    plan: CredentialPlan
     policy_source: PolicySource
     decision: Decision
     table: str | None
