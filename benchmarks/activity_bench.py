@@ -38,7 +38,8 @@ from typing import Any
 
 from sentinelgw.audit.activity import Matcher, SessionTarget, collect
 from sentinelgw.audit.events import ParseStats
-from sentinelgw.audit.sources import Window, folder_events
+from sentinelgw.audit.sources import folder_events
+from sentinelgw.audit.window import Window
 from sentinelgw.timeutil import iso
 
 REGION = "us-east-1"

@@ -262,9 +262,10 @@ def run_duckdb(root: Path, start: datetime, end: datetime) -> tuple[int, int, in
 def run_folder(root: Path, start: datetime, end: datetime) -> int:
     from sentinelgw.audit import sources
     from sentinelgw.audit.events import ParseStats
+    from sentinelgw.audit.window import Window
 
     stats = ParseStats()
-    events: Iterator[Any] = sources.folder_events(root, sources.Window(start, end), stats)
+    events: Iterator[Any] = sources.folder_events(root, Window(start, end), stats)
     return sum(1 for _ in events)
 
 

@@ -43,7 +43,8 @@ from sentinelgw.audit.events import ParseStats
 from sentinelgw.audit.pipeline import Deduplicator
 from sentinelgw.audit.profiles import ProfileResolver
 from sentinelgw.audit.report import build_compliance
-from sentinelgw.audit.sources import Window, folder_events
+from sentinelgw.audit.sources import folder_events
+from sentinelgw.audit.window import Window
 from sentinelgw.sessions.model import SessionRecord
 from sentinelgw.sessions.schema import ensure_table
 from sentinelgw.sessions.store import SessionStore

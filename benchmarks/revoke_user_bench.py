@@ -11,10 +11,10 @@ that every record is revoked and every SourceIdentity (or the user's wildcard) i
 ``SentinelRevokedSessions``. Target: at most 10 s for 100 sessions.
 
 Baseline, same run: the way a user's sessions were revoked before, one session at a time
-(:func:`sentinelgw.sessions.revoke.revoke_session` per session: its record, then its own IAM
-read-merge-write with the half-second settle), over ``--baseline`` sessions; its per-session
-time times ``--sessions`` is what the sequential revocation would have taken. The sandbox
-applies a policy at once; on AWS add IAM's propagation (seconds to a few minutes).
+(:func:`sentinelgw.sessions.revocation.revoke.revoke_session` per session: its record,
+then its own IAM read-merge-write with the half-second settle), over ``--baseline`` sessions;
+its per-session time times ``--sessions`` is what the sequential revocation would have taken.
+The sandbox applies a policy at once; on AWS add IAM's propagation (seconds to a few minutes).
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def check(bench: Bench, records: list[Any]) -> tuple[int, int]:
     """(records revoked, SourceIdentities denied) after a run."""
     import fnmatch
 
-    from sentinelgw.sessions.revoked_policy import revoked_entries, wildcard_entries
+    from sentinelgw.sessions.revocation.deny_document import revoked_entries, wildcard_entries
     from sentinelgw.sessions.store import SessionStore
 
     store = SessionStore(client(bench, "dynamodb"), bench.sb.table)
@@ -118,7 +118,7 @@ def check(bench: Bench, records: list[Any]) -> tuple[int, int]:
 
 def sequential(bench: Bench, records: list[Any]) -> float:
     """The old way: one revoke_session per session (record, then its own IAM write)."""
-    from sentinelgw.sessions.revoke import revoke_session
+    from sentinelgw.sessions.revocation.revoke import revoke_session
     from sentinelgw.sessions.store import SessionStore
 
     store = SessionStore(client(bench, "dynamodb"), bench.sb.table)

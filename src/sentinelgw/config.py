@@ -52,8 +52,12 @@ from pathlib import Path
 from typing import Any
 
 from sentinelgw.errors import ConfigError
-from sentinelgw.sessions.model import DEFAULT_RETENTION_DAYS
+from sentinelgw.fsutil import home_dir
 from sentinelgw.yamlsrc import YamlDoc, YamlError, load_yaml_path
+
+# Days a session record is kept past its expiry (the DynamoDB TTL), unless
+# defaults.retention_days says otherwise.
+DEFAULT_RETENTION_DAYS = 90
 
 DEFAULT_KEYS: dict[str, type | tuple[type, ...]] = {
     "session_table": str,
@@ -113,8 +117,6 @@ class Config:
 
 
 def user_config_path(env: Mapping[str, str] | None = None) -> Path:
-    from sentinelgw.fsutil import home_dir
-
     return home_dir(env) / ".sentinel" / "config.yaml"
 
 

@@ -13,15 +13,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from sentinelgw import awsclients
+from sentinelgw.config import Config, load_config
+from sentinelgw.decisionlog import DecisionLog
+from sentinelgw.errors import ConfigError, CredentialError
+from sentinelgw.timeutil import utcnow
+
 if TYPE_CHECKING:
     import boto3
-
-    from sentinelgw.config import Config
-    from sentinelgw.decisionlog import DecisionLog
 
 MfaPrompt = Callable[[str], str]
 SecretPrompt = Callable[[str], str]
 Notify = Callable[[str], None]
+# Builds the session for Sentinel's own calls from a profile name (None: the default chain) and
+# a region. The CLI passes sentinelgw.credentials.providers.own_session, which assumes a role
+# profile itself with a SourceIdentity; injected so this module stays below the credentials.
+OwnSession = Callable[["Context", str | None, str | None], "boto3.Session"]
 
 
 @dataclass
@@ -44,20 +51,18 @@ class Context:
     backend: str | None = None
     # Shows a note or debug line to the person at the terminal; None: nobody is watching.
     notify: Notify | None = None
+    # Builds the sessions of aws_session(); None: no AWS call can be made from this context.
+    own_session: OwnSession | None = None
     _config: Config | None = None
     _log: DecisionLog | None = None
     _sessions: dict[tuple[str | None, str | None], Any] = field(default_factory=dict)
 
     def config(self) -> Config:
         if self._config is None:
-            from sentinelgw.config import load_config
-
             self._config = load_config(self.config_path, self.env)
         return self._config
 
     def now(self) -> datetime:
-        from sentinelgw.timeutil import utcnow
-
         return utcnow()
 
     def region(self, flag: str | None = None) -> tuple[str | None, str]:
@@ -85,21 +90,17 @@ class Context:
         reg = region or self.region()[0]
         key = (self.aws_profile, reg)
         if key not in self._sessions:
-            from sentinelgw.credentials.providers import own_session
-
-            self._sessions[key] = own_session(self, self.aws_profile, reg)
+            if self.own_session is None:
+                raise ConfigError("this context cannot make AWS calls (no own_session given)")
+            self._sessions[key] = self.own_session(self, self.aws_profile, reg)
         return self._sessions[key]
 
     def client(self, service: str, region: str | None = None, **kw: Any) -> Any:
-        from sentinelgw.awsclients import client
-
         reg = region or self.region()[0]
-        return client(service, session=self.aws_session(reg), region=reg, **kw)
+        return awsclients.client(service, session=self.aws_session(reg), region=reg, **kw)
 
     def decision_log(self) -> DecisionLog:
         if self._log is None:
-            from sentinelgw.decisionlog import DecisionLog
-
             self._log = DecisionLog.open(self.log_file, self.log_stderr)
         return self._log
 
@@ -110,8 +111,6 @@ class Context:
 
     def mfa_code(self, serial: str) -> str:
         """A 6-digit MFA code for ``serial`` from ``prompt_mfa``; CredentialError if none."""
-        from sentinelgw.errors import CredentialError
-
         if self.prompt_mfa is None:
             raise CredentialError(
                 f"an MFA code for {serial} is needed but there is no one to ask for it",

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from sentinelgw.errors import ConfigError
+from sentinelgw.fsutil import open_append_private
+from sentinelgw.inert import visible
 
 FIELDS = (
     "time",
@@ -66,8 +68,6 @@ class DecisionLog:
         streams: list[IO[str]] = []
         owned: list[IO[str]] = []
         if path:
-            from sentinelgw.fsutil import open_append_private
-
             try:
                 fd = open_append_private(path)
             except OSError as exc:
@@ -107,8 +107,6 @@ class DecisionLog:
         if self.streams:
             self.write(event=event, reason=message, **entry)
         else:
-            from sentinelgw.inert import visible
-
             print(f"sentinel: warning: {visible(message)}", file=sys.stderr, flush=True)
 
     def start_batching(self, interval: float = BATCH_INTERVAL) -> None:

@@ -11,6 +11,20 @@ _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$", re.IGNORECASE)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+ROLE_MIN_DURATION = 900  # STS refuses shorter role sessions
+ROLE_MAX_DURATION = 12 * 3600  # the longest MaxSessionDuration a role can have
+
+
+def role_duration_seconds(text: str | None) -> int | None:
+    """``--duration`` in seconds (15m to 12h), or None when not given."""
+    if text is None:
+        return None
+    seconds = int(parse_duration(text, what="--duration").total_seconds())
+    if not ROLE_MIN_DURATION <= seconds <= ROLE_MAX_DURATION:
+        raise UsageError(f"--duration {text} is out of range", hint="Use a value from 15m to 12h")
+    return seconds
+
+
 def parse_duration(text: str, *, what: str = "duration") -> timedelta:
     """``90s``, ``15m``, ``12h``, ``7d``, ``2w``, or a plain number of seconds."""
     raw = str(text).strip()

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sentinelgw.errors import YamlError
+from sentinelgw.fsutil import atomic_write, private_dir, read_private
 
 __all__ = ["YamlDoc", "YamlError", "load_yaml", "load_yaml_path"]
 
@@ -185,8 +186,6 @@ def _read_entry(cache_dir: str, path: str) -> Any:
     """The cached JSON for ``path``, or None unless folder and file are private and ours."""
     import json
 
-    from sentinelgw.fsutil import read_private
-
     raw = read_private(_cache_file(cache_dir, path))
     return None if raw is None else json.loads(raw)
 
@@ -206,8 +205,6 @@ def load_yaml_path(path: str, raw: bytes, cache_dir: str | None) -> YamlDoc:
             pass
     doc = load_yaml(raw, path)
     if key is not None and cache_dir and _jsonable(doc.data):
-        from sentinelgw.fsutil import atomic_write, private_dir
-
         entry = {
             "key": key,
             "data": doc.data,

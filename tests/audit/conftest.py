@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from sentinelgw.context import Context as App
+from sentinelgw.context import Context
+from sentinelgw.credentials.providers import own_session
 from sentinelgw.sessions.store import SessionStore
 
 KEYS = {"AWS_ACCESS_KEY_ID": "AKIAAUDITTESTS", "AWS_SECRET_ACCESS_KEY": "audit-test-not-secret"}
@@ -44,8 +45,8 @@ def store(sandbox: Any, audit_env: dict[str, str]) -> SessionStore:
 
 
 @pytest.fixture
-def app(audit_env: dict[str, str]) -> App:
-    return App(env=dict(os.environ))
+def app(audit_env: dict[str, str]) -> Context:
+    return Context(env=dict(os.environ), own_session=own_session)
 
 
 @pytest.fixture

@@ -393,7 +393,7 @@ def hostile_report(width: int) -> str:
     from sentinelgw.audit.profiles import ProfileResolver
     from sentinelgw.audit.render import untracked_human
     from sentinelgw.audit.report import build_untracked
-    from sentinelgw.audit.sources import Window
+    from sentinelgw.audit.window import Window
 
     long_role = (
         "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/eu-west-1/"

@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sentinelgw.audit.events import ParseStats, parse_record
-from sentinelgw.audit.sources import Window, parse_log_bytes
+from sentinelgw.audit.sources import parse_log_bytes
+from sentinelgw.audit.window import Window
 
 WINDOW = Window(T0 - timedelta(days=1), T0 + timedelta(days=1))
 

@@ -28,7 +28,8 @@ from audithelpers import (
 from sentinelgw.audit import stream
 from sentinelgw.audit.decode import Unreadable
 from sentinelgw.audit.events import ParseStats
-from sentinelgw.audit.sources import Window, folder_events
+from sentinelgw.audit.sources import folder_events
+from sentinelgw.audit.window import Window
 from sentinelgw.timeutil import iso
 
 WINDOW = Window(T0 - timedelta(hours=1), T0 + timedelta(hours=1))

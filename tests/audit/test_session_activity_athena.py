@@ -16,7 +16,8 @@ from test_session_activity import call, tracked
 from sentinelgw.audit.activity import Matcher, SessionTarget
 from sentinelgw.audit.activity_sql import activity_query, record_of_row
 from sentinelgw.audit.events import ParseStats
-from sentinelgw.audit.sources import Window, folder_events
+from sentinelgw.audit.sources import folder_events
+from sentinelgw.audit.window import Window
 from sentinelgw.errors import AuditError
 
 ORG = "o-exampleorgid"

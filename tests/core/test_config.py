@@ -10,7 +10,7 @@ import pytest
 
 from sentinelgw.config import load_config
 from sentinelgw.errors import ConfigError
-from sentinelgw.tables import resolve_session_table
+from sentinelgw.session_table import resolve_session_table
 
 
 def write(path: Path, text: str) -> Path:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sentinelgw.context import Context
-from sentinelgw.errors import CredentialError
+from sentinelgw.errors import ConfigError, CredentialError
 from sentinelgw.fsutil import atomic_write, home_dir, private_dir
 
 SERIAL = "arn:aws:iam::123456789012:mfa/alice"
@@ -78,3 +78,10 @@ def test_private_dir_narrows_an_existing_folder(tmp_path: Path) -> None:
 def test_home_dir_prefers_the_given_environment(tmp_path: Path) -> None:
     assert home_dir({"HOME": str(tmp_path)}) == tmp_path
     assert home_dir({}) == Path(os.path.expanduser("~"))
+
+
+def test_context_without_own_session_refuses_aws_calls_instead_of_using_botocores_chain() -> None:
+    # The context sits below the credential providers: the CLI injects own_session; a context
+    # built without one must not fall back to botocore assuming a role with no SourceIdentity.
+    with pytest.raises(ConfigError, match="own_session"):
+        Context(env={}).aws_session("us-east-1")

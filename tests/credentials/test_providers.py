@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from sentinelgw.credentials.cache import CachedProvider, cache_key
-from sentinelgw.credentials.model import AwsCredentials, Identity, Issued
-from sentinelgw.credentials.providers import Plan
+from sentinelgw.credentials.gate import PolicyGate
+from sentinelgw.credentials.model import AwsCredentials, CallerIdentity, Issued
+from sentinelgw.credentials.providers import CredentialPlan
 from sentinelgw.decisionlog import DecisionLog
 from sentinelgw.errors import PolicyDenied
-from sentinelgw.gate import PolicyGate
 from sentinelgw.policy import Mode, load_policy_text
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday
@@ -30,17 +30,17 @@ class FakeProvider:
 
     def __init__(self, user: str = "alice") -> None:
         self.user = user
-        self.retrieved: list[Plan] = []
+        self.retrieved: list[CredentialPlan] = []
         self.planned = 0
 
-    def plan(self, request_id: str) -> Plan:
+    def plan(self, request_id: str) -> CredentialPlan:
         self.planned += 1
-        ident = Identity(
+        ident = CallerIdentity(
             f"arn:aws:iam::123456789012:user/{self.user}", "123456789012", "AID", self.user
         )
-        return Plan(ident, request_id, f"sentinel.{self.user}.{request_id}")
+        return CredentialPlan(ident, request_id, f"sentinel.{self.user}.{request_id}")
 
-    def retrieve(self, plan: Plan, *, duration: int | None = None) -> Issued:
+    def retrieve(self, plan: CredentialPlan, *, duration: int | None = None) -> Issued:
         self.retrieved.append(plan)
         creds = AwsCredentials(
             f"ASIA{len(self.retrieved):016d}", "s" * 40, "t" * 40, NOW + timedelta(hours=1)

@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sentinelgw.audit.events import ParseStats
-from sentinelgw.audit.sources import Window, folder_events
+from sentinelgw.audit.sources import folder_events
+from sentinelgw.audit.window import Window
 from sentinelgw.timeutil import iso
 
 T0 = datetime(2025, 6, 2, 8, 0, 0, tzinfo=UTC)

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-import sentinelgw.gate as gate_mod
-from sentinelgw.credentials.model import AwsCredentials, Identity, Issued
-from sentinelgw.credentials.providers import Plan
+import sentinelgw.credentials.gate as gate_mod
+from sentinelgw.credentials.gate import PolicyGate
+from sentinelgw.credentials.model import AwsCredentials, CallerIdentity, Issued
+from sentinelgw.credentials.providers import CredentialPlan
 from sentinelgw.decisionlog import DecisionLog
-from sentinelgw.gate import PolicyGate
 from sentinelgw.policy import Mode, Request, load_policy_text
 
 Run = Callable[..., CompletedProcess[str]]
@@ -35,16 +35,16 @@ PROD_ROLE = "arn:aws:iam::123456789012:role/sentinel-prod"
 class Provider:
     """A provider whose profile resolves to the prod role."""
 
-    def plan(self, request_id: str) -> Plan:
-        ident = Identity(
+    def plan(self, request_id: str) -> CredentialPlan:
+        ident = CallerIdentity(
             arn="arn:aws:iam::123456789012:user/alice",
             account="123456789012",
             user_id="AIDA",
             user="alice",
         )
-        return Plan(ident, request_id, f"sentinel.alice.{request_id}", PROD_ROLE)
+        return CredentialPlan(ident, request_id, f"sentinel.alice.{request_id}", PROD_ROLE)
 
-    def retrieve(self, plan: Plan, *, duration: int | None = None) -> Issued:
+    def retrieve(self, plan: CredentialPlan, *, duration: int | None = None) -> Issued:
         return Issued(
             credentials=AwsCredentials("ASIA", "s", "t", None),
             profile="dev",

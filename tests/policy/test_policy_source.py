@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from sentinelgw.context import Context as App
+from sentinelgw.context import Context
+from sentinelgw.credentials.providers import own_session
 from sentinelgw.errors import AWSError, ConfigError, PolicyInvalid
 from sentinelgw.policy import Effect
 from sentinelgw.policy.source import (
@@ -78,7 +79,7 @@ def make_app(
     monkeypatch: pytest.MonkeyPatch,
     config: str | None = None,
     env: dict[str, str] | None = None,
-) -> App:
+) -> Context:
     cwd = tmp_path / "cwd"
     cwd.mkdir(exist_ok=True)
     monkeypatch.chdir(cwd)
@@ -86,7 +87,7 @@ def make_app(
         (cwd / "sentinel.yaml").write_text(config)
     base = dict(env or {"PATH": os.environ.get("PATH", "")})
     base["HOME"] = str(tmp_path / "home")
-    return App(env=base)
+    return Context(env=base, own_session=own_session)
 
 
 def test_open_source_fallbacks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -688,7 +688,7 @@ def prod_deny(security):
 def _bucket(entries: list[str]) -> dict:
     from datetime import UTC, datetime
 
-    from sentinelgw.sessions.revoked_policy import bucket_sid, deny_statement
+    from sentinelgw.sessions.revocation.deny_document import bucket_sid, deny_statement
 
     return {
         "Version": "2012-10-17",
@@ -699,7 +699,7 @@ def _bucket(entries: list[str]) -> dict:
 def test_a_self_revoke_never_ends_every_session_of_the_role(enforced, alice, security, prod_deny):
     watcher = client(enforced, security).start("prod")  # the security team's live session
     # alice's earlier self-revokes filled the role's policy to just under IAM's quota.
-    from sentinelgw.sessions.revoked_policy import QUOTA_CHARS, compact
+    from sentinelgw.sessions.revocation.deny_document import QUOTA_CHARS, compact
 
     iam = security.client("iam")
     others = sum(

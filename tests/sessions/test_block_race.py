@@ -27,7 +27,7 @@ from sentinelgw.service.refusal import Refusal
 from sentinelgw.service.table import ServiceTable
 from sentinelgw.sessions.blocks import Block, put_block
 from sentinelgw.sessions.model import SessionRecord
-from sentinelgw.sessions.revoked_policy import POLICY_NAME, WILDCARD_PREFIX, compact
+from sentinelgw.sessions.revocation.deny_document import POLICY_NAME, WILDCARD_PREFIX, compact
 from sentinelgw.sessions.store import SessionStore
 from sentinelgw.sourceidentity import new_id
 

@@ -12,13 +12,13 @@ import pytest
 from revocationhelpers import iam_client, new_role, pad_role, policy
 
 from sentinelgw.errors import HardRevocationError
-from sentinelgw.sessions.revocation import (
+from sentinelgw.sessions.revocation.deny_document import merge_document, revoked_entries
+from sentinelgw.sessions.revocation.role_deny import (
     RoleQuotaFull,
     hard_revoke,
     revoke_older_sessions,
     role_name_from_arn,
 )
-from sentinelgw.sessions.revoked_policy import merge_document, revoked_entries
 
 T0 = datetime(2026, 12, 1, 14, 20, 5, tzinfo=UTC)
 A = "sentinel.alice.aaaaaaaaaaaaaaaa"
@@ -217,7 +217,7 @@ def test_a_session_without_source_identity_cannot_be_denied_alone(iam: Any) -> N
 def test_a_record_naming_another_sessions_source_identity_denies_nothing(iam: Any) -> None:
     from sessionhelpers import record
 
-    from sentinelgw.sessions.revoke import deny_in_iam
+    from sentinelgw.sessions.revocation.revoke import deny_in_iam
 
     role = new_role(iam)
     # A tampered record: its source_identity belongs to session 00000000000000ff.
@@ -239,7 +239,7 @@ def test_a_value_sts_would_refuse_is_not_written(iam: Any) -> None:
 def test_entries_of_ended_sessions_are_pruned_whatever_their_age() -> None:
     from datetime import UTC, datetime, timedelta
 
-    from sentinelgw.sessions.revoked_policy import merge_document, revoked_entries
+    from sentinelgw.sessions.revocation.deny_document import merge_document, revoked_entries
 
     now = datetime(2026, 12, 1, 14, 30, tzinfo=UTC)
     first, _ = merge_document(

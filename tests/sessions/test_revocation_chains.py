@@ -15,9 +15,9 @@ from typing import Any
 from revocationhelpers import deny_put_proxy, iam_client, new_role, policy
 from test_revocation_live import ask, held, line, session_of
 
+from sentinelgw.audit.chains import MAX_CHAIN_DEPTH, find_chained_roles
 from sentinelgw.audit.events import IssuanceEvent
-from sentinelgw.sessions.chains import MAX_CHAIN_DEPTH, find_chained_roles
-from sentinelgw.sessions.revoked_policy import revoked_entries
+from sentinelgw.sessions.revocation.deny_document import revoked_entries
 
 Run = Callable[..., CompletedProcess[str]]
 A = "sentinel.alice.aaaaaaaaaaaaaaaa"
@@ -78,8 +78,8 @@ def test_a_chained_role_the_revoker_cannot_write_is_named_and_the_exit_code_says
 
 
 def test_a_role_in_another_account_without_a_role_to_act_through_is_reported() -> None:
+    from sentinelgw.audit.chains import deny_chained
     from sentinelgw.errors import HardRevocationError
-    from sentinelgw.sessions.chains import deny_chained
 
     far = role("far", "222233334444")
     within, _ = find_chained_roles([event(role("prod"), far)], {A: role("prod")})

@@ -21,7 +21,7 @@ import pytest
 from sessionhelpers import T0, record
 
 from sentinelgw.errors import SessionNotFound
-from sentinelgw.sessions.revoke import deny_in_iam
+from sentinelgw.sessions.revocation.revoke import deny_in_iam
 from sentinelgw.sessions.store import SessionStore
 
 Run = Callable[..., CompletedProcess[str]]

@@ -24,8 +24,8 @@ from botocore.exceptions import ClientError
 from revocationhelpers import iam_client, new_role, pad_role, policy
 from sessionhelpers import make_client, record, seed
 
-from sentinelgw.sessions.revocation import RoleQuotaFull, hard_revoke, hard_revoke_many
-from sentinelgw.sessions.revoked_policy import deny_statement, revoked_entries
+from sentinelgw.sessions.revocation.deny_document import deny_statement, revoked_entries
+from sentinelgw.sessions.revocation.role_deny import RoleQuotaFull, hard_revoke, hard_revoke_many
 from sentinelgw.sessions.store import SessionStore
 
 Run = Callable[..., CompletedProcess[str]]

@@ -78,7 +78,7 @@ def test_a_lapsed_session_needs_no_iam_deny() -> None:
     from datetime import UTC, datetime, timedelta
 
     from sentinelgw.sessions.model import SessionRecord
-    from sentinelgw.sessions.revoke import LAPSE_MARGIN, deny_in_iam
+    from sentinelgw.sessions.revocation.revoke import LAPSE_MARGIN, deny_in_iam
 
     now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
     sso_role = (

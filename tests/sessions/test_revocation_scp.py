@@ -14,7 +14,7 @@ from sessionhelpers import record, seed
 
 from sentinelgw.errors import HardRevocationError
 from sentinelgw.sessions.model import SessionRecord
-from sentinelgw.sessions.revoked_policy import compact, user_pattern
+from sentinelgw.sessions.revocation.deny_document import compact, user_pattern
 from sentinelgw.sessions.scp import SCP_QUOTA_CHARS, scp_document
 from sentinelgw.sessions.store import SessionStore
 

@@ -14,13 +14,13 @@ from sessionhelpers import record, seed
 
 from sentinelgw.sessions.blocks import get_block
 from sentinelgw.sessions.model import SessionRecord
-from sentinelgw.sessions.revoke import revoke_user
-from sentinelgw.sessions.revoked_policy import (
+from sentinelgw.sessions.revocation.deny_document import (
     merge_document,
     revoked_entries,
     user_pattern,
     wildcard_entries,
 )
+from sentinelgw.sessions.revocation.revoke import revoke_user
 from sentinelgw.sessions.store import SessionStore
 
 REVOKER = "arn:aws:iam::123456789012:user/secops"

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from uxhelpers import sandbox_client
 
-from sentinelgw.cli.tables import Column, choose_layout, render, visible
+from sentinelgw.cli.tables import Column, cell_text, choose_layout, render
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 COLUMNS = [
@@ -88,7 +88,9 @@ def test_hidden_columns_are_named_and_wide_terminal_shows_all() -> None:
 def test_stacked_below_the_key_width() -> None:
     rows = [_row(1, user="a-very-long-federated-user-name@example.com")]
     lines = _render(rows, 80)
-    layout = choose_layout([{c.field: visible(rows[0].get(c.field)) for c in COLUMNS}], COLUMNS, 80)
+    layout = choose_layout(
+        [{c.field: cell_text(rows[0].get(c.field)) for c in COLUMNS}], COLUMNS, 80
+    )
     assert layout.stacked
     assert any(
         ln.split() == ["user", "a-very-long-federated-user-name@example.com"] for ln in lines

@@ -31,13 +31,18 @@ from sentinelgw.audit.activity import (
     no_keys_warning,
     session_targets,
 )
+from sentinelgw.audit.activity_sql import athena_activity
+from sentinelgw.audit.athena import QueryStats, athena_source
+from sentinelgw.audit.checks import fail_closed
 from sentinelgw.audit.events import ParseStats
-from sentinelgw.audit.sources import Pacing, Progress, Window, lookup_pages, parse_source
+from sentinelgw.audit.sources import Pacing, folder_events, lookup_pages, parse_source, s3_events
+from sentinelgw.audit.window import Progress, Window
 from sentinelgw.errors import UsageError
+from sentinelgw.sessions.store import open_store
 
 if TYPE_CHECKING:
-    from sentinelgw.audit.athena import AthenaSource, QueryStats
-    from sentinelgw.context import Context as App
+    from sentinelgw.audit.athena import AthenaSource
+    from sentinelgw.context import Context
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +58,8 @@ class ActivityInput:
     pacing: Pacing = Pacing()
 
 
-def targets(app: App, inp: ActivityInput) -> tuple[list[SessionTarget], Window]:
+def targets(app: Context, inp: ActivityInput) -> tuple[list[SessionTarget], Window]:
     """The sessions' records and the window to read."""
-    from sentinelgw.sessions.store import open_store
-
     store = open_store(app, inp.table, inp.region)
     found = session_targets(store, inp.session_ids)
     start, end = default_window(found, app.now())
@@ -68,7 +71,7 @@ def targets(app: App, inp: ActivityInput) -> tuple[list[SessionTarget], Window]:
 
 
 def session_activity(
-    app: App,
+    app: Context,
     inp: ActivityInput,
     *,
     stats: ParseStats | None = None,
@@ -76,8 +79,6 @@ def session_activity(
     progress: Progress | None = None,
     found: tuple[list[SessionTarget], Window] | None = None,
 ) -> ActivityReport:
-    from sentinelgw.audit.checks import fail_closed
-
     sessions, window = found or targets(app, inp)
     stats = stats if stats is not None else ParseStats()
     src = parse_source(inp.source)
@@ -98,7 +99,7 @@ def session_activity(
 
 
 def open_activity(
-    app: App,
+    app: Context,
     inp: ActivityInput,
     kind: str,
     value: str,
@@ -110,16 +111,12 @@ def open_activity(
 ) -> Iterator[ActivityEvent]:
     decoders: dict[str, Any] = {"decode": matcher.decode_whole, "parse": matcher.parse}
     if kind == "folder":
-        from sentinelgw.audit.sources import folder_events
-
         path = Path(value).expanduser()
         found: Iterator[ActivityEvent] = folder_events(
             path, window, stats, progress=progress, **decoders
         )  # type: ignore[assignment]
         return found
     if kind == "s3":
-        from sentinelgw.audit.sources import s3_events
-
         client = app.client("s3", inp.region)
         listed: Iterator[ActivityEvent] = s3_events(
             client, value, window, stats, progress=progress, **decoders
@@ -129,9 +126,6 @@ def open_activity(
         client = app.client("cloudtrail", inp.region, max_attempts=0)
         return lookup_activity(client, matcher, window, stats, pacing=inp.pacing)
     if kind == "athena":
-        from sentinelgw.audit.activity_sql import athena_activity
-        from sentinelgw.audit.athena import QueryStats, athena_source
-
         return athena_activity(
             app.client("athena", inp.region),
             inp.athena or athena_source(value),

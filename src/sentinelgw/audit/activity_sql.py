@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from sentinelgw.audit.athena import AthenaRunner
 from sentinelgw.audit.athena_sql import DAY_FORMAT, QueryPlan, _ts, partition_days
 from sentinelgw.audit.athena_table import identifier
 from sentinelgw.errors import AuditError
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from sentinelgw.audit.activity import ActivityEvent, Matcher, SessionTarget
     from sentinelgw.audit.athena import AthenaSource, QueryStats
     from sentinelgw.audit.events import ParseStats
-    from sentinelgw.audit.sources import Window
+    from sentinelgw.audit.window import Window
 
 # STS: SourceIdentity is 2-64 characters of [\w+=,.@-]; access key ids are 16-128 [\w].
 _SOURCE_IDENTITY = re.compile(r"^[A-Za-z0-9_+=,.@-]{2,64}$")
@@ -178,8 +179,6 @@ def athena_activity(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> Iterator[ActivityEvent]:
-    from sentinelgw.audit.athena import AthenaRunner
-
     t = source.target
     runner = AthenaRunner(client, t, source.polling, sleep=sleep, clock=clock, progress=progress)
     targets = list(matcher.targets.values())

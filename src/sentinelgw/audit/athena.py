@@ -31,7 +31,7 @@ from sentinelgw.errors import AuditError
 
 if TYPE_CHECKING:
     from sentinelgw.audit.events import IssuanceEvent, ParseStats
-    from sentinelgw.audit.sources import Window
+    from sentinelgw.audit.window import Window
 
 DEFAULT_WORKGROUP = "primary"
 _TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED"}

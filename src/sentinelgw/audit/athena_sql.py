@@ -120,14 +120,42 @@ def audit_query(database: str, table: str, start: datetime, end: datetime) -> st
     """The audit's query over ``database.table`` for events in [start, end] (UTC)."""
     db, tbl = identifier(database, "database"), identifier(table, "table")
     first_day, last_day = partition_days(start, end)
-    names = ", ".join(f"'{n}'" for n in ISSUANCE_EVENTS)
     like = f"'{SENTINEL_PREFIX}%'"
     sentinel = " OR ".join(
         f"coalesce({c} LIKE {like}, false)"
         for c in ("source_identity", "response_source_identity", "context_source_identity")
     )
-    group = ", ".join(_GROUP_KEY)
     # Only validated names and formatted dates reach the text (S608 is about unchecked input).
+    return f"""{_issued(db, tbl, first_day, last_day)}in_window AS (
+  SELECT *,
+    event_ts IS NULL AS bad_time,
+    event_key IS NULL AS no_id,
+    {sentinel} AS is_sentinel
+  FROM issued
+  WHERE event_ts IS NULL
+    OR event_ts BETWEEN from_iso8601_timestamp('{_ts(start)}')
+                    AND from_iso8601_timestamp('{_ts(end)}')
+),
+copies AS (
+  SELECT *,
+    CASE WHEN event_key IS NULL THEN 1
+         ELSE row_number() OVER (PARTITION BY event_key ORDER BY recipient_account_id, event_id)
+    END AS copy,
+    CASE WHEN event_key IS NULL THEN coalesce(recipient_account_id, '')
+         ELSE array_join(array_sort(array_distinct(
+           array_agg(coalesce(recipient_account_id, '')) OVER (PARTITION BY event_key))), ',')
+    END AS accounts
+  FROM in_window
+),
+events AS (
+  SELECT * FROM copies WHERE copy = 1
+)
+{_output()}"""  # noqa: S608
+
+
+def _issued(db: str, tbl: str, first_day: date, last_day: date) -> str:
+    """The first step: the issuance events of the window's partitions, their fields named."""
+    names = ", ".join(f"'{n}'" for n in ISSUANCE_EVENTS)
     return f"""WITH issued AS (
   SELECT
     CASE WHEN nullif(sharedeventid, '') IS NOT NULL THEN 's:' || sharedeventid
@@ -162,31 +190,13 @@ def audit_query(database: str, table: str, start: datetime, end: datetime) -> st
     AND (eventsource = '{EVENT_SOURCE}' OR eventsource IS NULL)
     AND eventname IN ({names})
 ),
-in_window AS (
-  SELECT *,
-    event_ts IS NULL AS bad_time,
-    event_key IS NULL AS no_id,
-    {sentinel} AS is_sentinel
-  FROM issued
-  WHERE event_ts IS NULL
-    OR event_ts BETWEEN from_iso8601_timestamp('{_ts(start)}')
-                    AND from_iso8601_timestamp('{_ts(end)}')
-),
-copies AS (
-  SELECT *,
-    CASE WHEN event_key IS NULL THEN 1
-         ELSE row_number() OVER (PARTITION BY event_key ORDER BY recipient_account_id, event_id)
-    END AS copy,
-    CASE WHEN event_key IS NULL THEN coalesce(recipient_account_id, '')
-         ELSE array_join(array_sort(array_distinct(
-           array_agg(coalesce(recipient_account_id, '')) OVER (PARTITION BY event_key))), ',')
-    END AS accounts
-  FROM in_window
-),
-events AS (
-  SELECT * FROM copies WHERE copy = 1
-)
-SELECT
+"""  # noqa: S608
+
+
+def _output() -> str:
+    """The last step: Sentinel's events one row each, every other issuance grouped."""
+    group = ", ".join(_GROUP_KEY)
+    return f"""SELECT
   'event' AS row_kind, 1 AS event_count, event_id, shared_event_id, event_name, event_source,
   event_time AS first_time, event_time AS last_time, aws_region, aws_region AS regions,
   recipient_account_id, accounts, source_ip, user_agent, error_code, identity_type,

@@ -203,32 +203,32 @@ def is_issuance(record: Any) -> bool:
 # into these (skipping everything else); :func:`record_of` builds them from a dict.
 
 
-class Issuer(msgspec.Struct, gc=False):
+class EventIssuer(msgspec.Struct, gc=False):
     arn: str | None = None
 
 
-class Context(msgspec.Struct, gc=False):
+class EventContext(msgspec.Struct, gc=False):
     sourceIdentity: str | None = None
-    sessionIssuer: Issuer | None = None
+    sessionIssuer: EventIssuer | None = None
 
 
-class Caller(msgspec.Struct, gc=False):
+class EventCaller(msgspec.Struct, gc=False):
     type: str | None = None
     principalId: str | None = None
     arn: str | None = None
     userName: str | None = None
     invokedBy: str | None = None
-    sessionContext: Context | None = None
+    sessionContext: EventContext | None = None
 
 
-class Request(msgspec.Struct, gc=False):
+class EventRequest(msgspec.Struct, gc=False):
     roleArn: str | None = None
     roleSessionName: str | None = None
     name: str | None = None  # GetFederationToken's federated user name
     sourceIdentity: str | None = None
 
 
-class Response(msgspec.Struct, gc=False):
+class EventResponse(msgspec.Struct, gc=False):
     sourceIdentity: str | None = None
 
 
@@ -243,16 +243,16 @@ class Record(msgspec.Struct, gc=False):
     sourceIPAddress: str | None = None
     userAgent: str | None = None
     errorCode: str | None = None
-    userIdentity: Caller | None = None
-    requestParameters: Request | None = None
-    responseElements: Response | None = None
+    userIdentity: EventCaller | None = None
+    requestParameters: EventRequest | None = None
+    responseElements: EventResponse | None = None
 
 
-_NO_CALLER = Caller()
-_NO_CONTEXT = Context()
-_NO_ISSUER = Issuer()
-_NO_REQUEST = Request()
-_NO_RESPONSE = Response()
+_NO_CALLER = EventCaller()
+_NO_CONTEXT = EventContext()
+_NO_ISSUER = EventIssuer()
+_NO_REQUEST = EventRequest()
+_NO_RESPONSE = EventResponse()
 
 
 def record_of(d: dict[str, Any]) -> Record:
@@ -271,24 +271,24 @@ def record_of(d: dict[str, Any]) -> Record:
         sourceIPAddress=_str(d.get("sourceIPAddress")),
         userAgent=_str(d.get("userAgent")),
         errorCode=_str(d.get("errorCode")),
-        userIdentity=Caller(
+        userIdentity=EventCaller(
             type=_str(caller.get("type")),
             principalId=_str(caller.get("principalId")),
             arn=_str(caller.get("arn")),
             userName=_str(caller.get("userName")),
             invokedBy=_str(caller.get("invokedBy")),
-            sessionContext=Context(
+            sessionContext=EventContext(
                 sourceIdentity=_str(context.get("sourceIdentity")),
-                sessionIssuer=Issuer(arn=_str(_dict(context.get("sessionIssuer")).get("arn"))),
+                sessionIssuer=EventIssuer(arn=_str(_dict(context.get("sessionIssuer")).get("arn"))),
             ),
         ),
-        requestParameters=Request(
+        requestParameters=EventRequest(
             roleArn=_str(req.get("roleArn")),
             roleSessionName=_str(req.get("roleSessionName")),
             name=_str(req.get("name")),
             sourceIdentity=_str(req.get("sourceIdentity")),
         ),
-        responseElements=Response(
+        responseElements=EventResponse(
             sourceIdentity=_str(_dict(d.get("responseElements")).get("sourceIdentity"))
         ),
     )

@@ -13,7 +13,7 @@ from typing import Any
 
 from sentinelgw.audit.classify import ClassifiedEvent, Classifier, RecordLookup
 from sentinelgw.audit.events import IssuanceEvent, ParseStats, parse_record
-from sentinelgw.audit.sources import Window
+from sentinelgw.audit.window import Window
 
 
 @dataclass

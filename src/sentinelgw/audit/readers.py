@@ -20,7 +20,7 @@ from sentinelgw.audit.stream import Readable, RecordParser, decode_whole, file_e
 from sentinelgw.errors import SentinelError
 
 if TYPE_CHECKING:
-    from sentinelgw.audit.sources import Progress, Window
+    from sentinelgw.audit.window import Progress, Window
 
 Opener = Callable[[], Readable]
 _DONE = object()  # a worker finished one file

@@ -15,7 +15,7 @@ from typing import Any
 
 from sentinelgw.audit.classify import Category, ClassifiedEvent
 from sentinelgw.audit.events import IssuanceEvent, MalformedRecord
-from sentinelgw.audit.sources import Window
+from sentinelgw.audit.window import Window
 from sentinelgw.inert import CsvWriter
 from sentinelgw.timeutil import iso
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sentinelgw.audit.athena import AthenaSource, QueryStats
+from sentinelgw.audit.athena import AthenaSource, QueryStats, athena_events, athena_source
 from sentinelgw.audit.checks import check_filters, fail_closed, named_profiles
 from sentinelgw.audit.classify import ClassifiedEvent, Classifier, LookupStats, RecordLookup
 from sentinelgw.audit.events import IssuanceEvent, ParseStats
@@ -26,17 +26,19 @@ from sentinelgw.audit.report import (
 )
 from sentinelgw.audit.sources import (
     Pacing,
-    Progress,
-    Window,
     folder_events,
     lookup_events,
     parse_source,
     s3_events,
 )
-from sentinelgw.errors import UsageError
+from sentinelgw.audit.window import Progress, Window
+from sentinelgw.errors import SentinelError, UsageError
+from sentinelgw.policy import Effect, required_for_profile
+from sentinelgw.policy.source import open_policy_source
+from sentinelgw.sessions.store import open_store
 
 if TYPE_CHECKING:
-    from sentinelgw.context import Context as App
+    from sentinelgw.context import Context
     from sentinelgw.policy import Policy
 
 
@@ -74,15 +76,13 @@ class AuditRun:
 
 
 def open_table(
-    app: App, table_flag: str | None, region: str | None, run: AuditRun | None = None
+    app: Context, table_flag: str | None, region: str | None, run: AuditRun | None = None
 ) -> tuple[str, RecordLookup]:
     """The session table to check against: ``--table``, else the configured default.
 
     An item that cannot be decoded is skipped and named in ``run.unreadable_items``: one
     broken item never stops the audit, and the events that name it count as without record.
     """
-    from sentinelgw.sessions.store import open_store
-
     store = open_store(app, table_flag, region)
     if run is not None:
         store.on_unreadable = lambda exc: run.unreadable_items.append(str(exc))
@@ -90,7 +90,7 @@ def open_table(
 
 
 def open_events(
-    app: App,
+    app: Context,
     inp: AuditInput,
     stats: ParseStats,
     progress: Progress | None = None,
@@ -107,8 +107,6 @@ def open_events(
     if src.kind == "folder":
         return folder_events(Path(src.value).expanduser(), inp.window, stats, progress=progress)
     if src.kind == "athena":
-        from sentinelgw.audit.athena import athena_events, athena_source
-
         return athena_events(
             app.client("athena", inp.region),
             inp.athena or athena_source(src.value),
@@ -121,7 +119,7 @@ def open_events(
 
 
 def classified(
-    app: App,
+    app: Context,
     inp: AuditInput,
     run: AuditRun,
     *,
@@ -159,7 +157,7 @@ def classified(
 
 
 def untracked_sessions(
-    app: App,
+    app: Context,
     inp: AuditInput,
     run: AuditRun | None = None,
     *,
@@ -172,8 +170,6 @@ def untracked_sessions(
     required, and the audit fails closed rather than pass everything)."""
     required = None
     if required_only:
-        from sentinelgw.policy.source import open_policy_source
-
         required = requires_tracking(open_policy_source(policy_spec, app).current())
     run = run or AuditRun()
     resolver = kw.pop("resolver", None) or ProfileResolver.from_aws_config()
@@ -191,11 +187,8 @@ def untracked_sessions(
     return report
 
 
-def _policy_profiles(app: App, policy_spec: str | None) -> list[str]:
+def _policy_profiles(app: Context, policy_spec: str | None) -> list[str]:
     """Profile names the policy spells out (patterns with wildcards name none)."""
-    from sentinelgw.errors import SentinelError
-    from sentinelgw.policy.source import open_policy_source
-
     try:
         policy = open_policy_source(policy_spec, app).current()
     except SentinelError:
@@ -205,7 +198,6 @@ def _policy_profiles(app: App, policy_spec: str | None) -> list[str]:
 
 def requires_tracking(policy: Policy) -> Callable[[str], bool]:
     """Whether a compliance row's profile has a rule that requires tracked server sessions."""
-    from sentinelgw.policy import Effect, required_for_profile
 
     def required(profile: str) -> bool:
         # An unmapped role's row is named by its ARN, so a catch-all rule still covers it.
@@ -219,14 +211,12 @@ def requires_tracking(policy: Policy) -> Callable[[str], bool]:
 
 
 def session_compliance(
-    app: App,
+    app: Context,
     inp: AuditInput,
     policy_spec: str | None,
     run: AuditRun | None = None,
     **kw: Any,
 ) -> ComplianceReport:
-    from sentinelgw.policy.source import open_policy_source
-
     policy = open_policy_source(policy_spec, app).current()
     required = requires_tracking(policy)
     run = run or AuditRun()

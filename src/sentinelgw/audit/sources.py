@@ -21,7 +21,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +36,10 @@ from sentinelgw.audit.events import (
 from sentinelgw.audit.readers import Opener, read_parallel
 from sentinelgw.audit.readers import parse_log_bytes as parse_log_bytes
 from sentinelgw.audit.stream import Readable
+from sentinelgw.audit.window import Progress, Window
 from sentinelgw.awserrors import aws_call
 from sentinelgw.errors import AuditError, UsageError
 from sentinelgw.wording import counted
-
-Progress = Callable[[str], None]
 
 _THROTTLE_CODES = {
     "ThrottlingException",
@@ -77,26 +76,6 @@ def parse_source(spec: str | None) -> SourceSpec:
         if spec.startswith(prefix):
             return SourceSpec(kind, spec)
     return SourceSpec("folder", spec)
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """The audit window; both ends inclusive, as LookupEvents' StartTime/EndTime are."""
-
-    start: datetime
-    end: datetime
-
-    def contains(self, at: datetime) -> bool:
-        return self.start <= at <= self.end
-
-    def delivery_days(self) -> tuple[date, date]:
-        """Date folders that can hold the window's events.
-
-        A file lands in the folder of its *delivery* time, about 5 minutes (not guaranteed)
-        after its events, so events of the last minutes of a day may sit in the next day's
-        folder: read one extra day.
-        """
-        return self.start.date(), (self.end + timedelta(days=1)).date()
 
 
 @dataclass(frozen=True, slots=True)

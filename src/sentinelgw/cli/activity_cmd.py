@@ -10,8 +10,18 @@ from typing import Any
 
 import click
 
-from sentinelgw.cli.athena_cmd import athena_options, athena_settings
-from sentinelgw.cli.common import App, common_options, format_option, pass_app
+from sentinelgw.audit.activity_render import activity_csv, activity_human
+from sentinelgw.audit.activity_run import ActivityInput, ids_of, targets
+from sentinelgw.audit.activity_run import session_activity as run_activity
+from sentinelgw.audit.activity_sql import activity_plan
+from sentinelgw.audit.athena import AthenaSource, QueryStats
+from sentinelgw.audit.events import ParseStats
+from sentinelgw.audit.report import to_json_text
+from sentinelgw.cli.athena_cmd import athena_options, athena_settings, scanned_line
+from sentinelgw.cli.common import App, common_options, format_option, pass_app, progress_spinner
+from sentinelgw.inert import visible
+from sentinelgw.timeutil import iso, parse_point
+from sentinelgw.wording import counted, lookup_window_warning
 
 _SOURCE_HELP = (
     "Where events come from: CloudTrail LookupEvents by the sessions' access keys (default, "
@@ -64,17 +74,6 @@ def session_activity(
     """Every API call made with the credentials of sessions ID... (chained ones marked).
 
     An ID may also be an access request's or a break-glass grant's: all its sessions."""
-    from sentinelgw.audit.activity_render import activity_csv, activity_human
-    from sentinelgw.audit.activity_run import ActivityInput, ids_of, targets
-    from sentinelgw.audit.activity_run import session_activity as run_activity
-    from sentinelgw.audit.athena import AthenaSource, QueryStats
-    from sentinelgw.audit.events import ParseStats
-    from sentinelgw.audit.report import to_json_text
-    from sentinelgw.cli.audit_cmd import _progress
-    from sentinelgw.inert import visible
-    from sentinelgw.timeutil import parse_point
-    from sentinelgw.wording import lookup_window_warning
-
     settings = athena_settings(source, **athena)
     now = app.now()
     inp = ActivityInput(
@@ -90,9 +89,6 @@ def session_activity(
     found = targets(app, inp)
     sessions, window = found
     if settings is not None and settings.plan:
-        from sentinelgw.audit.activity_sql import activity_plan
-        from sentinelgw.timeutil import iso
-
         t = settings.target
         p = activity_plan(t.database, t.table, sessions, window.start, window.end)
         click.echo(
@@ -106,17 +102,13 @@ def session_activity(
         if warning:
             click.echo(f"sentinel: warning: {warning}", err=True)
     stats, query = ParseStats(), QueryStats()
-    with _progress(fmt == "human") as progress:
+    with progress_spinner(fmt == "human") as progress:
         report = run_activity(app, inp, stats=stats, query=query, progress=progress, found=found)
     if query.query_id:
-        from sentinelgw.cli.athena_cmd import scanned_line
-
         click.echo(scanned_line(query), err=True)
     for warning in report.warnings:
         click.echo(f"sentinel: warning: {visible(warning)}", err=True)
     if stats.malformed:
-        from sentinelgw.wording import counted
-
         example = f" (e.g. {visible(stats.examples[0])})" if stats.examples else ""
         what = counted(stats.malformed, "malformed CloudTrail record")
         click.echo(f"sentinel: warning: skipped {what} or file{example}", err=True)

@@ -11,14 +11,30 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
+from sentinelgw.audit.athena import (
+    DEFAULT_WORKGROUP,
+    PRICE_PER_TB,
+    AthenaRunner,
+    AthenaTarget,
+    Polling,
+    QueryStats,
+    format_bytes,
+    scanned_cost,
+)
+from sentinelgw.audit.athena_sql import plan
+from sentinelgw.audit.athena_table import (
+    TrailLocation,
+    create_database_sql,
+    create_table_sql,
+    parse_source,
+)
 from sentinelgw.cli.common import App, common_options, pass_app
-
-if TYPE_CHECKING:
-    from sentinelgw.audit.athena import AthenaTarget, Polling, QueryStats
+from sentinelgw.errors import UsageError
+from sentinelgw.timeutil import iso, parse_duration
 
 ATHENA_PREFIX = "athena:"
 _WORKGROUP = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -84,7 +100,6 @@ def athena_settings(
     The keyword names are those of :func:`athena_options`' parameters.
     """
     workgroup, output, timeout = athena_workgroup, athena_output, athena_timeout
-    from sentinelgw.errors import UsageError
 
     if not is_athena(source):
         given = [
@@ -103,9 +118,6 @@ def athena_settings(
                 hint="Add --source athena:DATABASE.TABLE, or drop them",
             )
         return None
-    from sentinelgw.audit.athena import DEFAULT_WORKGROUP, AthenaTarget, Polling
-    from sentinelgw.audit.athena_table import parse_source
-    from sentinelgw.timeutil import parse_duration
 
     assert source is not None
     database, table = parse_source(source)
@@ -132,9 +144,6 @@ def athena_settings(
 
 def show_plan(settings: AthenaSettings, start: datetime, end: datetime) -> str:
     """The text of ``--plan``: where it would run, the partitions, and the SQL."""
-    from sentinelgw.audit.athena_sql import plan
-    from sentinelgw.timeutil import iso
-
     p = plan(settings.target.database, settings.target.table, start, end)
     out = settings.target.output or "the workgroup's result location"
     return (
@@ -147,8 +156,6 @@ def show_plan(settings: AthenaSettings, start: datetime, end: datetime) -> str:
 
 def scanned_line(stats: QueryStats) -> str:
     """One stderr line: the query id and what it scanned (and cost, at the list price)."""
-    from sentinelgw.audit.athena import PRICE_PER_TB, format_bytes, scanned_cost
-
     return (
         f"sentinel: Athena query {stats.query_id} in workgroup {stats.workgroup} scanned "
         f"{format_bytes(stats.bytes_scanned)} (about ${scanned_cost(stats.bytes_scanned):.4f}"
@@ -215,12 +222,6 @@ def athena_ddl(
     athena_output: str | None,
 ) -> int:
     """The Athena table over an organisation trail, with partition projection."""
-    from sentinelgw.audit.athena_table import (
-        TrailLocation,
-        create_database_sql,
-        create_table_sql,
-    )
-
     location = TrailLocation(bucket=bucket, prefix=prefix, org_id=org_id)
     statements = [
         create_database_sql(database),
@@ -229,7 +230,6 @@ def athena_ddl(
     if not apply:
         click.echo("\n\n".join(f"{s};" for s in statements))
         return 0
-    from sentinelgw.audit.athena import AthenaRunner, QueryStats
 
     settings = athena_settings(
         f"{ATHENA_PREFIX}{database}.{table}", athena_workgroup, athena_output, None, False

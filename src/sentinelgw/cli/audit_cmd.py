@@ -8,24 +8,30 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
+from sentinelgw.audit.athena import AthenaSource
+from sentinelgw.audit.render import compliance_human, inert, untracked_human
+from sentinelgw.audit.report import compliance_csv, events_csv, to_json_text
+from sentinelgw.audit.run import AuditInput, AuditRun
+from sentinelgw.audit.run import session_compliance as run_compliance
+from sentinelgw.audit.run import untracked_sessions as run_untracked
+from sentinelgw.audit.window import Window
 from sentinelgw.cli.activity_cmd import session_activity
 from sentinelgw.cli.athena_cmd import (
     AthenaSettings,
     athena_ddl,
     athena_options,
     athena_settings,
+    scanned_line,
+    show_plan,
 )
-from sentinelgw.cli.common import App, common_options, format_option, pass_app
-
-if TYPE_CHECKING:
-    from sentinelgw.audit.athena import AthenaSource
-    from sentinelgw.audit.run import AuditInput, AuditRun
+from sentinelgw.cli.common import App, common_options, format_option, pass_app, progress_spinner
+from sentinelgw.errors import UsageError
+from sentinelgw.timeutil import iso, parse_point
+from sentinelgw.wording import counted, lookup_window_warning
 
 _SOURCE_HELP = (
     "Where events come from: CloudTrail LookupEvents (default), s3://bucket/prefix "
@@ -70,11 +76,6 @@ def audit() -> None:
 
 
 def _input(app: App, since: str, until: str | None, **kw: Any) -> AuditInput:
-    from sentinelgw.audit.run import AuditInput
-    from sentinelgw.audit.sources import Window
-    from sentinelgw.errors import UsageError
-    from sentinelgw.timeutil import iso, parse_point
-
     now = app.now()
     start = parse_point(since, now=now, what="--since")
     end = parse_point(until, now=now, what="--until") if until else now
@@ -84,34 +85,14 @@ def _input(app: App, since: str, until: str | None, **kw: Any) -> AuditInput:
             hint="Give an earlier --since",
         )
     if kw.get("source") is None:  # LookupEvents: CloudTrail answers for 90 days only
-        from sentinelgw.wording import lookup_window_warning
-
         warning = lookup_window_warning(start, now)
         if warning:
             click.echo(f"sentinel: warning: {warning}", err=True)
     return AuditInput(window=Window(start, end), region=app.region()[0], **kw)
 
 
-@contextmanager
-def _progress(enabled: bool) -> Iterator[Callable[[str], None] | None]:
-    """A spinner line on stderr, only on a terminal: never mixed into redirected output."""
-    if not enabled or not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    with console.status("Reading CloudTrail events…") as status:
-        yield lambda text: status.update(text)
-
-
 def _warn(run: AuditRun) -> None:
-    from sentinelgw.audit.render import inert
-    from sentinelgw.wording import counted
-
     if run.query.query_id:
-        from sentinelgw.cli.athena_cmd import scanned_line
-
         click.echo(scanned_line(run.query), err=True)
     p = run.parse
     if p.malformed:
@@ -127,14 +108,10 @@ def _warn(run: AuditRun) -> None:
 
 
 def _source(settings: AthenaSettings | None) -> AthenaSource | None:
-    from sentinelgw.audit.athena import AthenaSource
-
     return None if settings is None else AthenaSource(settings.target, settings.polling)
 
 
 def _plan(settings: AthenaSettings, inp: AuditInput) -> int:
-    from sentinelgw.cli.athena_cmd import show_plan
-
     click.echo(show_plan(settings, inp.window.start, inp.window.end), nl=False)
     return 0
 
@@ -204,11 +181,6 @@ def untracked_sessions(
 ) -> int:
     """STS credential issuance that bypassed session tracking. Exit 1 if any was found (with
     --required-only: any on a profile whose rule requires tracking)."""
-    from sentinelgw.audit.render import untracked_human
-    from sentinelgw.audit.report import events_csv, to_json_text
-    from sentinelgw.audit.run import AuditRun
-    from sentinelgw.audit.run import untracked_sessions as run_untracked
-
     settings = athena_settings(source, **athena)
     inp = _input(
         app,
@@ -224,13 +196,11 @@ def untracked_sessions(
         athena=_source(settings),
     )
     if policy_spec and not required_only:
-        from sentinelgw.errors import UsageError
-
         raise UsageError("--policy applies to --required-only here")
     if settings is not None and settings.plan:
         return _plan(settings, inp)
     run = AuditRun()
-    with _progress(fmt == "human") as progress:
+    with progress_spinner(fmt == "human") as progress:
         report = run_untracked(
             app,
             inp,
@@ -280,11 +250,6 @@ def session_compliance(
     **athena: Any,
 ) -> int:
     """Tracking coverage per profile. Exit 1 if a profile that requires tracking has gaps."""
-    from sentinelgw.audit.render import compliance_human
-    from sentinelgw.audit.report import compliance_csv, to_json_text
-    from sentinelgw.audit.run import AuditRun
-    from sentinelgw.audit.run import session_compliance as run_compliance
-
     settings = athena_settings(source, **athena)
     inp = _input(
         app,
@@ -300,7 +265,7 @@ def session_compliance(
     if settings is not None and settings.plan:
         return _plan(settings, inp)
     run = AuditRun()
-    with _progress(fmt == "human") as progress:
+    with progress_spinner(fmt == "human") as progress:
         report = run_compliance(app, inp, policy_spec, run, progress=progress)
     _warn(run)
     if fmt == "json":

@@ -2,7 +2,7 @@
 and the organisation-wide revocation policy.
 
 Parsing and rendering only; the work is in :mod:`sentinelgw.sessions.blocks` and
-:mod:`sentinelgw.sessions.revocation`.
+:mod:`sentinelgw.sessions.revocation.role_deny`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def init_revocation_scp(app: App, table: str | None) -> int:
     """Print an SCP denying revoked sessions, organisation-wide."""
     from datetime import timedelta
 
-    from sentinelgw.sessions.revoked_policy import compact
+    from sentinelgw.sessions.revocation.deny_document import compact
     from sentinelgw.sessions.scp import SCP_QUOTA_CHARS, revoked_live, scp_document
     from sentinelgw.sessions.store import open_store
     from sentinelgw.timeutil import iso

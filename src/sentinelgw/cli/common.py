@@ -7,14 +7,19 @@ Common flags may be given before or after the subcommand (``sentinel --debug exe
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from sentinelgw.context import Context, MfaPrompt, Notify, SecretPrompt
+from sentinelgw.context import Context, MfaPrompt, Notify, OwnSession, SecretPrompt
 from sentinelgw.errors import CredentialError
+
+if TYPE_CHECKING:
+    import boto3
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,6 +53,14 @@ def notify_stderr(message: str) -> None:
     click.echo(f"sentinel: {message}", err=True)
 
 
+def own_session(ctx: Context, name: str | None, region: str | None) -> boto3.Session:
+    """:func:`sentinelgw.credentials.providers.own_session`, loaded when first needed: the warm
+    ``sentinel credentials`` path makes no AWS call and skips the providers' import time."""
+    from sentinelgw.credentials.providers import own_session as build
+
+    return build(ctx, name, region)
+
+
 @dataclass
 class App(Context):
     """The core :class:`Context` plus what only the command line has: its raw arguments, and a
@@ -57,6 +70,7 @@ class App(Context):
     prompt_mfa: MfaPrompt | None = terminal_mfa_prompt
     prompt_secret: SecretPrompt | None = terminal_secret_prompt
     notify: Notify | None = notify_stderr
+    own_session: OwnSession | None = own_session
 
 
 def _store(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
@@ -201,3 +215,16 @@ class ProfileFirstCommand(click.Command):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         return super().parse_args(ctx, hoist_options(self.params, args))
+
+
+@contextmanager
+def progress_spinner(enabled: bool) -> Iterator[Callable[[str], None] | None]:
+    """A spinner line on stderr, only on a terminal: never mixed into redirected output."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    with console.status("Reading CloudTrail events…") as status:
+        yield lambda text: status.update(text)

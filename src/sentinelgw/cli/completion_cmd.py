@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import click
 
+from sentinelgw.cli.main import cli
+
 SHELLS = ("bash", "zsh", "fish")
 COMPLETE_VAR = "_SENTINEL_COMPLETE"
 
@@ -45,8 +47,6 @@ def completion(shell: str) -> None:
     fish:  sentinel completion fish > ~/.config/fish/completions/sentinel.fish
     """
     from click.shell_completion import get_completion_class
-
-    from sentinelgw.cli.main import cli
 
     cls = get_completion_class(shell)
     assert cls is not None

@@ -8,6 +8,11 @@ import click
 
 from sentinelgw.cli.common import App, common_options, format_option, pass_app
 from sentinelgw.cli.credential_options import remote_options
+from sentinelgw.config import Config
+from sentinelgw.errors import SentinelError
+from sentinelgw.inert import visible
+from sentinelgw.service.remote import remote_client, remote_source
+from sentinelgw.session_table import ENV_VAR, resolve_session_table
 
 
 @click.group("config")
@@ -22,8 +27,6 @@ def effective_settings(
     remote: str | None = None,
     local: bool = False,
 ) -> list[dict[str, object]]:
-    from sentinelgw.tables import ENV_VAR, resolve_session_table
-
     cfg = app.config()
     rows: list[dict[str, object]] = []
     rows.append(
@@ -54,36 +57,15 @@ def effective_settings(
             ),
         }
     )
-    from sentinelgw.service.remote import remote_source
 
-    url, url_src = remote_source(app, remote, local)
-    row: dict[str, object] = {"key": "remote", "value": url, "source": url_src}
-    if url:
-        row["note"] = (
-            "exec, credentials, export, login, list and policy explain go through this "
-            "credential service (--local: local mode)"
-        )
-    rows.append(row)
+    rows.append(_remote_row(app, remote, local))
     for key, setting in sorted(cfg.defaults.items()):
         if key in {"region", "session_table", "remote"}:
             continue
         rows.append({"key": key, "value": setting.value, "source": setting.source})
     if cfg.notes:
         rows.append({"key": "ignored", "value": list(cfg.notes), "source": "config files"})
-    if cfg.policy_source is not None:
-        rows.append(
-            {
-                "key": "policy_source",
-                "value": cfg.policy_source.value,
-                "source": cfg.policy_source.source,
-            }
-        )
-    elif cfg.inline_policy is not None:
-        rows.append(
-            {"key": "policy_source", "value": "inline", "source": cfg.inline_policy.filename}
-        )
-    else:
-        rows.append({"key": "policy_source", "value": None, "source": "not set"})
+    rows.append(_policy_source_row(cfg))
     rows.append(
         {
             "key": "aws_profile",
@@ -100,6 +82,29 @@ def effective_settings(
         if app.env.get(var):
             rows.append({"key": var, "value": app.env[var], "source": f"env {var}"})
     return rows
+
+
+def _remote_row(app: App, remote: str | None, local: bool) -> dict[str, object]:
+    url, url_src = remote_source(app, remote, local)
+    row: dict[str, object] = {"key": "remote", "value": url, "source": url_src}
+    if url:
+        row["note"] = (
+            "exec, credentials, export, login, list and policy explain go through this "
+            "credential service (--local: local mode)"
+        )
+    return row
+
+
+def _policy_source_row(cfg: Config) -> dict[str, object]:
+    if cfg.policy_source is not None:
+        return {
+            "key": "policy_source",
+            "value": cfg.policy_source.value,
+            "source": cfg.policy_source.source,
+        }
+    if cfg.inline_policy is not None:
+        return {"key": "policy_source", "value": "inline", "source": cfg.inline_policy.filename}
+    return {"key": "policy_source", "value": None, "source": "not set"}
 
 
 @config.command("show")
@@ -128,8 +133,6 @@ def show(
     With a credential service, also what the service says about you: your identity as it sees
     it, its policy source, its profiles, and whether you are blocked.
     """
-    from sentinelgw.inert import visible
-
     rows = effective_settings(app, session_table, server_mode, remote, local)
     url = next(r["value"] for r in rows if r["key"] == "remote")
     if url:
@@ -158,9 +161,6 @@ def show(
 def _service_rows(app: App, url: str) -> list[dict[str, object]]:
     """The service's view of the caller, or one row saying why it is missing (``config show``
     never fails because the service does)."""
-    from sentinelgw.errors import SentinelError
-    from sentinelgw.service.remote import remote_client
-
     source = f"the credential service at {url}"
     try:
         answer = remote_client(app, url).decisions()

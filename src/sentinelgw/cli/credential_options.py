@@ -9,16 +9,15 @@ from typing import Any, TypeVar
 import click
 
 from sentinelgw.cli.common import App
+from sentinelgw.credentials.profiles import default_profile
+from sentinelgw.errors import UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-MIN_DURATION = 900  # STS refuses shorter role sessions
-MAX_DURATION = 12 * 3600  # the longest MaxSessionDuration a role can have
 
 
 def profile_option(fn: F) -> F:
     """``--profile NAME`` (completed from the AWS config); see :func:`chosen_profile`."""
-    from sentinelgw.cli.completion_cmd import complete_profiles
+    from sentinelgw.cli.completion_cmd import complete_profiles  # a command module: lazy
 
     return click.option(
         "--profile",
@@ -37,9 +36,6 @@ def policy_option(fn: F) -> F:
 
 def chosen_profile(app: App, profile: str | None) -> str:
     """``--profile``, else AWS_PROFILE / AWS_DEFAULT_PROFILE; a usage error when none."""
-    from sentinelgw.credentials.profiles import default_profile
-    from sentinelgw.errors import UsageError
-
     name = profile or default_profile(app.env)
     if not name:
         raise UsageError("no profile given", hint="Pass --profile NAME or set AWS_PROFILE")
@@ -66,19 +62,6 @@ def mfa_token_option(fn: F) -> F:
         callback=_fixed_code,
         help="MFA code for profiles with mfa_serial (no prompt; for scripts).",
     )(fn)
-
-
-def duration_seconds(text: str | None) -> int | None:
-    """``--duration`` in seconds (15m to 12h), or None when not given."""
-    if text is None:
-        return None
-    from sentinelgw.errors import UsageError
-    from sentinelgw.timeutil import parse_duration
-
-    seconds = int(parse_duration(text, what="--duration").total_seconds())
-    if not MIN_DURATION <= seconds <= MAX_DURATION:
-        raise UsageError(f"--duration {text} is out of range", hint="Use a value from 15m to 12h")
-    return seconds
 
 
 def duration_option(fn: F) -> F:

@@ -17,7 +17,6 @@ from sentinelgw.cli.common import App, common_options, debug_policy_option, pass
 from sentinelgw.cli.credential_options import (
     chosen_profile,
     duration_option,
-    duration_seconds,
     mfa_token_option,
     no_cache_option,
     no_session_option,
@@ -25,6 +24,9 @@ from sentinelgw.cli.credential_options import (
     profile_option,
     remote_options,
 )
+from sentinelgw.credentials.flow import issue_for_profile
+from sentinelgw.policy import Mode
+from sentinelgw.timeutil import role_duration_seconds
 
 
 @click.command("credentials")
@@ -50,11 +52,9 @@ def credentials(
     debug_policy: bool,
 ) -> int:
     """Print credential_process JSON (Version 1) for a profile, if the policy allows it."""
-    from sentinelgw.credentials.flow import issue_for_profile
-    from sentinelgw.policy import Mode
-
     name = chosen_profile(app, profile)
     if remote or (not local and _configured_remote(app)):
+        # Lazy: the service client's HTTPS stack (ssl, urllib) costs every local call time.
         from sentinelgw.service.remote import remote_client, remote_credentials, resolve_remote
 
         url = resolve_remote(app, remote, local)
@@ -63,7 +63,7 @@ def credentials(
             app,
             remote_client(app, url),
             name,
-            duration_seconds=duration_seconds(duration),
+            duration_seconds=role_duration_seconds(duration),
             use_cache=not no_cache,
         )
         sys.stdout.write(json.dumps(grant.credentials.process_json()) + "\n")
@@ -74,7 +74,7 @@ def credentials(
         Mode.CREDENTIAL_PROCESS,
         policy_spec,
         use_cache=not no_cache,
-        duration=duration_seconds(duration),
+        duration=role_duration_seconds(duration),
         debug_policy=debug_policy,
         session=not no_session,
     )

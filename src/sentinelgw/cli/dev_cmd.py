@@ -14,7 +14,10 @@ import click
 
 from sentinelgw.cli.common import App, common_options, pass_app
 from sentinelgw.errors import SandboxError
-from sentinelgw.tables import DEFAULT_SESSION_TABLE
+from sentinelgw.sandbox import Sandbox, missing_extra
+from sentinelgw.sandbox.demo import run_demo
+from sentinelgw.sandbox.service_demo import run_service_demo
+from sentinelgw.session_table import DEFAULT_SESSION_TABLE
 
 BANNER = (
     "WARNING: sentinel dev runs an in-memory AWS emulation (moto) on 127.0.0.1.\n"
@@ -111,12 +114,9 @@ def dev(
     security team: server-sessions, server-revoke, server-blocks), admin where the sandbox
     has it; sso-admin and prod-sso with --no-service (IAM Identity Center).
     """
-    from sentinelgw.sandbox import missing_extra
-
     message = missing_extra()
     if message:
         raise SandboxError(message)
-    from sentinelgw.sandbox import Sandbox
 
     created = directory is None
     root = Path(tempfile.mkdtemp(prefix="sentinel-sandbox-")) if directory is None else directory
@@ -190,15 +190,11 @@ def dev(
 def demo(app: App, directory: Path | None, keep: bool, only: str | None) -> int:
     """Guided end-to-end run on fresh sandboxes: the seven-step walkthrough in local mode, then
     each uncooperative move in local mode beside the credential service. Every step is checked."""
-    from sentinelgw.sandbox import missing_extra
-
     message = missing_extra()
     if message:
         raise SandboxError(message.replace("sentinel dev", "sentinel demo"))
     passed = True
     if only != "service":
-        from sentinelgw.sandbox.demo import run_demo
-
         walk_dir = None if directory is None else directory / "walkthrough"
         result = run_demo(directory=walk_dir, keep=keep, echo=lambda line: click.echo(line))
         passed = result.passed
@@ -213,8 +209,6 @@ def demo(app: App, directory: Path | None, keep: bool, only: str | None) -> int:
 def _service_demo(directory: Path | None, keep: bool) -> bool:
     import shutil
     import tempfile
-
-    from sentinelgw.sandbox.service_demo import run_service_demo
 
     root = (directory / "service") if directory else Path(tempfile.mkdtemp(prefix="sentinel-demo-"))
     approvals: list[bool] = []

@@ -21,13 +21,19 @@ from sentinelgw.cli.common import (
 from sentinelgw.cli.completion_cmd import complete_exec_args, complete_profiles
 from sentinelgw.cli.credential_options import (
     duration_option,
-    duration_seconds,
     mfa_token_option,
     no_cache_option,
     no_session_option,
     remote_options,
 )
+from sentinelgw.credentials.profiles import default_profile
+from sentinelgw.errors import UsageError
 from sentinelgw.exec import ExecInput
+from sentinelgw.exec.cli_mode import run_cli_exec
+from sentinelgw.exec.process import refuse_nested
+from sentinelgw.exec.remote_mode import run_remote_exec
+from sentinelgw.exec.server_mode import run_server_exec
+from sentinelgw.service.remote import remote_client, resolve_remote
 
 USAGE = "[PROFILE] [-- COMMAND [ARG...]]"
 
@@ -48,8 +54,6 @@ def split_profile(
         cut = len(args) - after
         before = [a for a in args[:cut] if a != "--"]
         if len(before) > 1:
-            from sentinelgw.errors import UsageError
-
             raise UsageError(
                 f"unexpected arguments before --: {' '.join(before[1:])}",
                 hint="Use: sentinel exec --profile NAME -- COMMAND ...",
@@ -141,30 +145,13 @@ def exec_(
       sentinel exec --server --token-mode env prod -- node deploy.js
       AWS_PROFILE=dev sentinel exec -- make test
     """
-    from sentinelgw.credentials.profiles import default_profile
-    from sentinelgw.errors import UsageError
-    from sentinelgw.exec.process import refuse_nested
-
     refuse_nested(app.env)
     profile, command = split_profile(app, profile_opt, args)
     profile = profile or default_profile(app.env)
     if not profile:
         raise UsageError("no profile given", hint="Pass --profile NAME or set AWS_PROFILE")
-    from sentinelgw.service.remote import resolve_remote
 
     url = resolve_remote(app, remote, local)
-    if (
-        url is None
-        and not server
-        and (server_port is not None or server_duration or no_session_tracking)
-    ):
-        raise UsageError("--server-port, --server-duration and --no-session-tracking need --server")
-    if server and no_cache:
-        raise UsageError("--no-cache applies to CLI mode; server mode never uses the cache")
-    if server and duration and server_duration:
-        raise UsageError("give --duration or --server-duration, not both")
-    if server and duration:
-        server_duration = duration
     inp = ExecInput(
         profile=profile,
         command=command,
@@ -175,20 +162,15 @@ def exec_(
         server_port=server_port,
         server_duration=server_duration,
         token_mode=token_mode,
-        duration=None if server else duration_seconds(duration),
+        duration_flag=duration,
+        remote=url is not None,
         no_cache=no_cache,
         no_session=no_session,
         debug_policy=debug_policy,
-    )
+    ).validate()
     if url is not None:
-        from sentinelgw.exec.remote_mode import run_remote_exec
-        from sentinelgw.service.remote import remote_client
-
         return run_remote_exec(app, inp, remote_client(app, url))
     if server:
-        from sentinelgw.exec.server_mode import run_server_exec
-
         return run_server_exec(app, inp)
-    from sentinelgw.exec.cli_mode import run_cli_exec
 
     return run_cli_exec(app, inp)

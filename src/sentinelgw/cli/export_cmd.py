@@ -14,7 +14,6 @@ from sentinelgw.cli.common import App, common_options, pass_app
 from sentinelgw.cli.credential_options import (
     chosen_profile,
     duration_option,
-    duration_seconds,
     mfa_token_option,
     no_cache_option,
     no_session_option,
@@ -22,6 +21,13 @@ from sentinelgw.cli.credential_options import (
     profile_option,
     remote_options,
 )
+from sentinelgw.credentials.flow import issue_for_profile
+from sentinelgw.credentials.providers import find_profile
+from sentinelgw.errors import CredentialError, SentinelError
+from sentinelgw.exec.child_env import child_region_for
+from sentinelgw.policy import Mode
+from sentinelgw.service.remote import remote_client, remote_credentials, resolve_remote
+from sentinelgw.timeutil import iso, role_duration_seconds
 
 FORMATS = (
     "env",
@@ -79,24 +85,16 @@ def export(
       sentinel export --profile dev --format powershell | Invoke-Expression
       sentinel export --profile dev --format ini >> ~/.aws/credentials
     """
-    from sentinelgw.credentials.flow import issue_for_profile
-    from sentinelgw.credentials.providers import find_profile
-    from sentinelgw.exec.child_env import child_region_for
-    from sentinelgw.policy import Mode
-    from sentinelgw.service.remote import resolve_remote
-    from sentinelgw.timeutil import iso
-
     name = chosen_profile(app, profile)
     url = resolve_remote(app, remote, local)
     if url is not None:
         # Through the service, as ``sentinel credentials`` is: one live session per profile.
-        from sentinelgw.service.remote import remote_client, remote_credentials
 
         creds = remote_credentials(
             app,
             remote_client(app, url),
             name,
-            duration_seconds=duration_seconds(duration),
+            duration_seconds=role_duration_seconds(duration),
             use_cache=not no_cache,
         ).credentials
         region = child_region_for(app, _profile_region(app, name))
@@ -107,7 +105,7 @@ def export(
             Mode.CREDENTIAL_PROCESS,
             policy_spec,
             use_cache=not no_cache,
-            duration=duration_seconds(duration),
+            duration=role_duration_seconds(duration),
             session=not no_session,
         ).credentials
         region = child_region_for(app, find_profile(app, name).region)
@@ -139,9 +137,6 @@ def export(
 def _profile_region(app: App, name: str) -> str | None:
     """The profile's region where the local AWS config has the profile (the service may serve
     profiles this machine does not define)."""
-    from sentinelgw.credentials.providers import find_profile
-    from sentinelgw.errors import SentinelError
-
     try:
         return find_profile(app, name).region
     except SentinelError:
@@ -149,8 +144,6 @@ def _profile_region(app: App, name: str) -> str | None:
 
 
 def _windows_cmd(var: str, value: str) -> str:
-    from sentinelgw.errors import CredentialError
-
     if not _CMD_SAFE.match(value):
         # A region from a hostile AWS config could otherwise run a command in cmd.exe.
         raise CredentialError(

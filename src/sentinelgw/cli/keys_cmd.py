@@ -5,28 +5,25 @@ aws-vault (the core is :mod:`sentinelgw.credentials.keystore` and
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 import click
 
 from sentinelgw.cli.common import App, common_options, pass_app
-
-if TYPE_CHECKING:
-    from sentinelgw.credentials.keystore import KeyStore
+from sentinelgw.credentials import cache
+from sentinelgw.credentials.keystore import KeyStore, StoredKeys
+from sentinelgw.credentials.rotation import rotate_keys
+from sentinelgw.errors import CredentialError, UsageError
+from sentinelgw.wording import counted
 
 # AWS documents access key ids as 16 to 128 word characters (AKIA... for an IAM user).
 _KEY_ID = re.compile(r"^[A-Z0-9]{16,128}$")
 
 
 def _store(app: App) -> KeyStore:
-    from sentinelgw.credentials.keystore import KeyStore
-
     return KeyStore.open(app.env, app.backend, prompt=app.prompt_secret)
 
 
 def _keys_from(app: App, from_env: bool) -> tuple[str, str]:
-    from sentinelgw.errors import CredentialError, UsageError
-
     if from_env:
         key_id = app.env.get("AWS_ACCESS_KEY_ID", "").strip()
         secret = app.env.get("AWS_SECRET_ACCESS_KEY", "").strip()
@@ -80,8 +77,6 @@ def add(app: App, profile: str, from_env: bool) -> int:
       AWS_ACCESS_KEY_ID=AKIA... AWS_SECRET_ACCESS_KEY=... sentinel add dev --env
       SENTINEL_BACKEND=file sentinel add dev
     """
-    from sentinelgw.credentials.keystore import StoredKeys
-
     store = _store(app)
     key_id, secret = _keys_from(app, from_env)
     replaced = store.has(profile)
@@ -101,9 +96,6 @@ def remove(app: App, profile: str, force: bool) -> int:
 
     The key itself stays valid in IAM: delete it there (or use sentinel rotate first).
     """
-    from sentinelgw.credentials import cache
-    from sentinelgw.errors import CredentialError
-
     store = _store(app)
     if not store.has(profile):
         raise CredentialError(
@@ -117,7 +109,6 @@ def remove(app: App, profile: str, force: bool) -> int:
         return 0
     store.delete(profile)
     cleared = cache.clear(app.env, profile)
-    from sentinelgw.wording import counted
 
     gone = f" and {counted(cleared, 'cached session')}" if cleared else ""
     click.echo(f"Deleted the stored key of profile {profile}{gone}.")
@@ -133,9 +124,6 @@ def rotate(app: App, profile: str) -> int:
 
     Needs iam:CreateAccessKey and iam:DeleteAccessKey on the IAM user itself.
     """
-    from sentinelgw.credentials import cache
-    from sentinelgw.credentials.rotation import rotate_keys
-
     store = _store(app)
     done = rotate_keys(app, store, profile, app.region()[0])
     cache.clear(app.env, profile)
@@ -155,9 +143,6 @@ def clear(app: App, profile: str | None) -> int:
 
     Stored access keys are not touched (see sentinel remove).
     """
-    from sentinelgw.credentials import cache
-    from sentinelgw.wording import counted
-
     removed = cache.clear(app.env, profile)
     whose = f" of profile {profile}" if profile else ""
     click.echo(f"Cleared {counted(removed, 'cached session')}{whose}.")

@@ -9,6 +9,13 @@ import click
 
 from sentinelgw.cli.common import App, common_options, format_option, pass_app
 from sentinelgw.cli.credential_options import remote_options
+from sentinelgw.cli.tables import Column, render
+from sentinelgw.credentials.overview import decision_cell, overview, rule_legend
+from sentinelgw.errors import NoPolicyConfigured
+from sentinelgw.inert import visible
+from sentinelgw.policy.source import open_policy_source
+from sentinelgw.service.remote import decision_text, remote_client, resolve_remote
+from sentinelgw.wording import counted
 
 HEADERS = {"credential_process": "process"}
 
@@ -38,14 +45,9 @@ def list_(
     With a credential service (--remote, SENTINEL_REMOTE or defaults.remote) the profiles are
     the service's and each decision is the service's for you; --local lists local ones.
     """
-    from sentinelgw.service.remote import resolve_remote
-
     url = resolve_remote(app, remote, local)
     if url is not None:
         return _list_remote(app, url, user, policy_spec, fmt)
-    from sentinelgw.credentials.overview import decision_cell, overview, rule_legend
-    from sentinelgw.errors import NoPolicyConfigured
-    from sentinelgw.policy.source import open_policy_source
 
     try:
         policy = open_policy_source(policy_spec, app).current()
@@ -77,7 +79,6 @@ def list_(
     if not rows:
         click.echo("no AWS profiles (see AWS_CONFIG_FILE, default ~/.aws/config)")
         return 0
-    from sentinelgw.cli.tables import Column, render
 
     modes = [mode for mode, _ in rows[0].decisions]
     columns = [Column("profile", key=True), Column("kind", key=True)]
@@ -94,7 +95,6 @@ def list_(
             row["policy"] = "no policy"
         row["cached"] = "yes" if r.cached else "no"
         table.append(row)
-    from sentinelgw.wording import counted
 
     who = f"user {user}" if user else "an unknown user"
     title = f"{counted(len(rows), 'profile')}, policy for {who}"
@@ -102,16 +102,11 @@ def list_(
         title = f"{counted(len(rows), 'profile')}, no policy configured"
     render(table, columns, title=title)
     if policy is not None:
-        from sentinelgw.inert import visible
-
         click.echo(visible(rule_legend(rows)))
     return 0
 
 
 def _list_remote(app: App, url: str, user: str | None, policy_spec: str | None, fmt: str) -> int:
-    from sentinelgw.inert import visible
-    from sentinelgw.service.remote import decision_text, remote_client
-
     for flag, given in (("--user", user), ("--policy", policy_spec)):
         if given:
             app.note(f"note: {flag} is ignored with --remote: the service decides for you")
@@ -133,7 +128,6 @@ def _list_remote(app: App, url: str, user: str | None, policy_spec: str | None, 
     if not profiles:
         click.echo(f"the service at {visible(url)} serves no profiles")
         return 0
-    from sentinelgw.cli.tables import Column, render
 
     modes = ("server", "credential_process", "console")
     columns = [Column("profile", key=True), *(Column(m, key=True) for m in modes)]
@@ -144,7 +138,6 @@ def _list_remote(app: App, url: str, user: str | None, policy_spec: str | None, 
         decided = p.get("modes") or {}
         row.update({m: decision_text(decided.get(m) or {}) for m in modes})
         table.append(row)
-    from sentinelgw.wording import counted
 
     render(
         table,

@@ -13,12 +13,18 @@ from sentinelgw.cli.common import App, common_options, pass_app
 from sentinelgw.cli.credential_options import (
     chosen_profile,
     duration_option,
-    duration_seconds,
     mfa_token_option,
     policy_option,
     profile_option,
     remote_options,
 )
+from sentinelgw.credentials import console
+from sentinelgw.credentials.flow import issue_for_profile
+from sentinelgw.credentials.providers import find_profile
+from sentinelgw.exec.child_env import child_region_for
+from sentinelgw.policy import Mode
+from sentinelgw.service.remote import remote_client, resolve_remote
+from sentinelgw.timeutil import role_duration_seconds
 
 
 @click.command("login")
@@ -43,20 +49,11 @@ def login(
 
     The URL signs its holder in for 15 minutes: do not share or log it.
     """
-    from sentinelgw.credentials import console
-    from sentinelgw.credentials.flow import issue_for_profile
-    from sentinelgw.credentials.providers import find_profile
-    from sentinelgw.exec.child_env import child_region_for
-    from sentinelgw.policy import Mode
-    from sentinelgw.service.remote import resolve_remote
-
     name = chosen_profile(app, profile)
     url_of_service = resolve_remote(app, remote, local)
     if url_of_service is not None:
-        from sentinelgw.service.remote import remote_client
-
         grant = remote_client(app, url_of_service).start(
-            name, mode="console", duration_seconds=duration_seconds(duration)
+            name, mode="console", duration_seconds=role_duration_seconds(duration)
         )
         credentials = grant.credentials
     else:
@@ -66,7 +63,7 @@ def login(
             Mode.CONSOLE,
             policy_spec,
             use_cache=False,
-            duration=duration_seconds(duration),
+            duration=role_duration_seconds(duration),
         ).credentials
     endpoint = console.federation_endpoint(app.env)
     token = console.signin_token(credentials, endpoint)

@@ -22,6 +22,8 @@ import click
 
 from sentinelgw import __version__
 from sentinelgw.cli.common import App, common_options
+from sentinelgw.errors import SentinelError
+from sentinelgw.inert import visible
 
 EXIT_ABORTED = 130  # as a shell reports a command interrupted by SIGINT (128 + 2)
 
@@ -164,8 +166,6 @@ def cli(ctx: click.Context) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from sentinelgw.errors import SentinelError
-
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args[: args.index("--")] if "--" in args else "--debug" in args
     app = App(raw_args=args)
@@ -263,8 +263,6 @@ def _safe(exc: BaseException) -> str:
 
 
 def _print_error(message: str) -> None:
-    from sentinelgw.inert import visible
-
     # Messages quote names from records and files: one line, no control characters.
     line = visible(" ".join(message.split()))
     click.echo(f"sentinel: error: {line}", err=True)

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 
+from sentinelgw.awsclients import aws_call, client, error_code
 from sentinelgw.cli.common import App, common_options, pass_app
-from sentinelgw.errors import UsageError
-
-if TYPE_CHECKING:
-    from sentinelgw.service.deploy.spec import DeploySpec
+from sentinelgw.cli.tvm_deploy_cmd import deployment_names, service_extras
+from sentinelgw.errors import SentinelError, UsageError
+from sentinelgw.service.deploy import permission_check as pc
+from sentinelgw.service.deploy import permissions as p
+from sentinelgw.service.deploy.code_bucket import default_bucket
+from sentinelgw.service.deploy.principals import read_account
+from sentinelgw.service.deploy.spec import DeploySpec
 
 F = TypeVar("F", bound=Callable[..., Any])
 PRINCIPALS = ("service", "security", "users", "deployer")
@@ -99,9 +103,6 @@ def _list(
     account: str | None,
     **names: Any,
 ) -> int:
-    from sentinelgw.service.deploy import permissions as p
-    from sentinelgw.service.deploy.stack import default_bucket
-
     chosen = tuple(dict.fromkeys(principals)) or PRINCIPALS
     if fmt == "cloudformation":
         spec = _spec(app, account or "", **names)
@@ -142,11 +143,6 @@ def check(
     **names: Any,
 ) -> int:
     """Whether PROFILE's identity holds a principal's permissions (exit 1 naming what is not)."""
-    from sentinelgw.awsclients import aws_call, client, error_code
-    from sentinelgw.service.deploy import permissions as p
-    from sentinelgw.service.deploy.principals import read_account
-    from sentinelgw.service.deploy.stack import default_bucket
-
     if len(set(principals)) > 1:
         raise UsageError("check one principal at a time: give --for once")
     principal = principals[0] if principals else "deployer"
@@ -156,15 +152,15 @@ def check(
         who: dict[str, Any] = sts.get_caller_identity()
     spec = _spec(app, account or str(who["Account"]), **names)
     target = p.Target(spec, code_bucket or default_bucket(spec))
-    wanted = p.needs(principal, target)
+    wanted = pc.needs(principal, target)
     iam = app.client("iam", region)
-    arn = p.principal_arn(iam, str(who["Arn"]))
+    arn = pc.principal_arn(iam, str(who["Arn"]))
     try:
-        verdicts = p.simulate(iam, arn, wanted)
+        verdicts = pc.simulate(iam, arn, wanted)
         method = "iam:SimulatePrincipalPolicy"
     except Exception as exc:  # denied to the caller, or not implemented: read the policies
         reason = error_code(exc) or f"no usable answer, {type(exc).__name__}"
-        verdicts = p.evaluate_read(read_account(iam), arn, wanted)
+        verdicts = pc.evaluate_read(read_account(iam), arn, wanted)
         method = (
             f"its identity policies (iam:SimulatePrincipalPolicy unavailable: {reason}; "
             "SCPs, boundaries and conditions not evaluated)"
@@ -203,9 +199,6 @@ def _spec(
     notify_topic: str | None = None,
     identity_store: str | None = None,
 ) -> DeploySpec:
-    from sentinelgw.cli.tvm_deploy_cmd import deployment_names, service_extras
-    from sentinelgw.service.deploy.spec import DeploySpec
-
     extras = service_extras(notify_topic, identity_store)
     return DeploySpec(
         region=app.region()[0] or "<region>",
@@ -219,9 +212,6 @@ def _spec(
 
 def _account(app: App) -> str:
     """The caller's account, or ``<account>`` when there are no usable credentials."""
-    from sentinelgw.awsclients import aws_call
-    from sentinelgw.errors import SentinelError
-
     try:
         sts = app.client("sts", app.region()[0])
         with aws_call("sts", "GetCallerIdentity"):

@@ -17,6 +17,12 @@ from sentinelgw.cli.common import (
 )
 from sentinelgw.cli.credential_options import remote_options
 from sentinelgw.errors import ConfigError, PolicyInvalid
+from sentinelgw.inert import visible
+from sentinelgw.policy import Mode, Request, evaluate, explain_data, load_policy_text
+from sentinelgw.policy.source import open_policy_source
+from sentinelgw.service.remote import remote_client, resolve_remote
+from sentinelgw.session_table import resolve_session_table
+from sentinelgw.timeutil import format_duration, parse_point
 from sentinelgw.wording import counted
 
 if TYPE_CHECKING:
@@ -52,11 +58,7 @@ def validate(app: App, file: str) -> int:
 
 
 def _load(app: App, file: str, name: str) -> Policy:
-    from sentinelgw.policy import load_policy_text
-
     if file.startswith("ssm:"):
-        from sentinelgw.policy.source import open_policy_source
-
         return open_policy_source(file, app).current()
     try:
         raw = sys.stdin.buffer.read() if file == "-" else open(file, "rb").read()  # noqa: SIM115
@@ -131,8 +133,6 @@ def explain(
     decides, for you and now, as it would for exec (mode server unless --mode says otherwise);
     --local evaluates the local policy.
     """
-    from sentinelgw.service.remote import resolve_remote
-
     url = resolve_remote(app, remote, local)
     if url is not None:
         given = {
@@ -146,10 +146,6 @@ def explain(
         for flag in (f for f, v in given.items() if v):
             app.note(f"note: {flag} is ignored with --remote: the service decides for you, now")
         return _explain_remote(app, url, profile, "server" if mode == "cli" else mode, fmt)
-    from sentinelgw.policy import Mode, Request, evaluate, explain_data
-    from sentinelgw.policy.source import open_policy_source
-    from sentinelgw.tables import resolve_session_table
-    from sentinelgw.timeutil import parse_point
 
     now = app.now()
     at = parse_point(at_text, now=now, what="--at") if at_text else now
@@ -181,8 +177,6 @@ def explain(
 
 def _say(line: str, *, err: bool = False) -> None:
     """Echo a line quoting names from the request and the policy, control characters escaped."""
-    from sentinelgw.inert import visible
-
     click.echo(visible(line), err=err)
 
 
@@ -222,8 +216,6 @@ def _render(d: dict[str, Any]) -> None:
 
 
 def _explain_remote(app: App, url: str, profile: str, mode: str, fmt: str) -> int:
-    from sentinelgw.service.remote import remote_client
-
     answer = remote_client(app, url).decisions(profile)
     found = [p for p in answer.get("profiles") or [] if isinstance(p, dict)]
     target = found[0] if found else {}
@@ -260,8 +252,6 @@ def _explain_remote(app: App, url: str, profile: str, mode: str, fmt: str) -> in
     cap = d.get("max_server_duration_seconds")
     if cap:
         from datetime import timedelta
-
-        from sentinelgw.timeutil import format_duration
 
         _say(f"max server session: {format_duration(timedelta(seconds=int(cap)))}")
     if data["blocked"]:

@@ -15,6 +15,11 @@ import click
 
 from sentinelgw.cli.common import App, common_options, format_option, pass_app
 from sentinelgw.cli.self_cmd import _client, _remote_option
+from sentinelgw.cli.tables import Column, render
+from sentinelgw.errors import UsageError
+from sentinelgw.inert import CsvWriter, visible
+from sentinelgw.sessions.model import is_session_id
+from sentinelgw.timeutil import parse_duration
 
 STATUSES = ("pending", "approved", "denied", "cancelled", "expired")
 CSV_FIELDS = (
@@ -36,10 +41,6 @@ CSV_FIELDS = (
 
 
 def _check_id(request_id: str) -> None:
-    from sentinelgw.errors import UsageError
-    from sentinelgw.inert import visible
-    from sentinelgw.sessions.model import is_session_id
-
     if not is_session_id(request_id):
         raise UsageError(
             f"invalid request id {visible(request_id)!r} (BadRequestId)",
@@ -57,8 +58,6 @@ def _decided_by(row: dict[str, Any]) -> str:
 
 
 def _summary(row: dict[str, Any]) -> str:
-    from sentinelgw.inert import visible
-
     status = visible(row.get("status"))
     text = f"request {visible(row.get('id'))} for profile {visible(row.get('profile'))}: {status}"
     if status == "approved" and row.get("ends_at"):
@@ -91,9 +90,6 @@ def request(
     remote: str | None,
 ) -> int:
     """Ask for access to a profile that needs approval; prints the request id."""
-    from sentinelgw.errors import UsageError
-    from sentinelgw.timeutil import parse_duration
-
     if not 10 <= len(justification.strip()) <= 500:
         raise UsageError(
             "the justification must be 10 to 500 characters (BadJustification)",
@@ -106,7 +102,6 @@ def request(
     if fmt == "json":
         click.echo(json.dumps(answer, indent=2))
         return 0
-    from sentinelgw.inert import visible
 
     click.echo(_summary(answer))
     click.echo(visible(answer.get("id")))
@@ -135,15 +130,11 @@ def requests(
         for r in rows
     ]
     if fmt == "csv":
-        from sentinelgw.inert import CsvWriter
-
         writer = CsvWriter(sys.stdout)
         writer.header(CSV_FIELDS)
         for row in table:
             writer.row(row.get(f) for f in CSV_FIELDS)
         return 0
-    from sentinelgw.cli.tables import Column, render
-    from sentinelgw.inert import visible
 
     user = visible(str(answer.get("user") or "?"))
     if not rows:
@@ -163,8 +154,6 @@ def requests(
 
 
 def _decide(app: App, request_id: str, action: str, comment: str | None, remote: str | None) -> int:
-    from sentinelgw.errors import UsageError
-
     _check_id(request_id)
     if comment is not None and len(comment) > 500:
         raise UsageError("a comment is at most 500 characters (BadComment)")

@@ -1,7 +1,7 @@
 """Role chains of revoked sessions, for ``sentinel server-revoke``: find the roles the revoked
 sessions chained into (CloudTrail) and deny them there too, then report each.
 
-Rendering only; the work is in :mod:`sentinelgw.sessions.chains`.
+Rendering only; the work is in :mod:`sentinelgw.audit.chains`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from sentinelgw.errors import HardRevocationError
 from sentinelgw.inert import visible
 
 if TYPE_CHECKING:
-    from sentinelgw.sessions.revoke import RevokeOutcome
+    from sentinelgw.sessions.revocation.revoke import RevokeOutcome
 
 
 def revoke_chains(
@@ -32,8 +32,8 @@ def revoke_chains(
     """Find the roles the revoked sessions chained into and deny them there; report each.
 
     Returns what stays undenied (role ARNs, or the audit source that could not be read)."""
+    from sentinelgw.audit.chains import beyond_bound, deny_chained, find_chained_roles
     from sentinelgw.errors import SentinelError
-    from sentinelgw.sessions.chains import beyond_bound, deny_chained, find_chained_roles
     from sentinelgw.sessions.model import CLOCK_SKEW
     from sentinelgw.timeutil import iso
 
@@ -90,7 +90,7 @@ def _chain_events(
 ) -> Any:
     from sentinelgw.audit.events import ParseStats
     from sentinelgw.audit.run import AuditInput, open_events
-    from sentinelgw.audit.sources import Window
+    from sentinelgw.audit.window import Window
 
     inp = AuditInput(window=Window(since, now), source=source, region=region)
     return open_events(app, inp, ParseStats())
@@ -99,8 +99,8 @@ def _chain_events(
 def _iam_for(app: App, iam: Any, account: str, region: str | None) -> Any:
     """The IAM client for a chained role: the revoker's in their own account, else one acting
     through ``defaults.revoker_roles`` for that account (assumed once per account)."""
+    from sentinelgw.audit.chains import role_key
     from sentinelgw.awsclients import aws_call
-    from sentinelgw.sessions.chains import role_key
 
     configured = {str(k): str(v) for k, v in (app.config().default("revoker_roles") or {}).items()}
     clients: dict[str, Any] = {}

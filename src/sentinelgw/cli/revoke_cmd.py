@@ -2,7 +2,7 @@
 block, and a revoked user's pending access requests cancelled), and ending every session of a
 role (``--all-before``, an admin's explicit step, confirmed).
 
-Parsing and rendering only; the work is in :mod:`sentinelgw.sessions.revoke`,
+Parsing and rendering only; the work is in :mod:`sentinelgw.sessions.revocation.revoke`,
 :mod:`sentinelgw.service.requests` (cancelling requests) and, for role chains,
 :mod:`sentinelgw.cli.revoke_chains`. Blocks are listed and lifted in
 :mod:`sentinelgw.cli.blocks_cmd`.
@@ -28,7 +28,7 @@ from sentinelgw.errors import (
 from sentinelgw.inert import visible
 
 if TYPE_CHECKING:
-    from sentinelgw.sessions.revoke import RevokeOutcome, RoleOutcome
+    from sentinelgw.sessions.revocation.revoke import RevokeOutcome, RoleOutcome
 
 
 @click.command("server-revoke")
@@ -114,7 +114,7 @@ def server_revoke(
     region = app.region()[0]
     iam = None if soft else app.client("iam", region)
     who = _caller(app, region)
-    from sentinelgw.sessions.revoke import ended_sessions
+    from sentinelgw.sessions.revocation.revoke import ended_sessions
 
     now = app.now()
     kw: dict[str, Any] = {
@@ -129,11 +129,11 @@ def server_revoke(
     table_errors: tuple[Any, ...] = ()
     cancel_error: str | None = None
     if session_id is not None:
-        from sentinelgw.sessions.revoke import revoke_session
+        from sentinelgw.sessions.revocation.revoke import revoke_session
 
         outcomes: tuple[RevokeOutcome, ...] = (revoke_session(store, iam, session_id, **kw),)
     else:
-        from sentinelgw.sessions.revoke import revoke_user
+        from sentinelgw.sessions.revocation.revoke import revoke_user
 
         assert user is not None
         result = revoke_user(store, iam, user, block=block, block_until=until, **kw)
@@ -340,7 +340,7 @@ def _iso(when: datetime | None) -> str:
 def _raise_if_full(failed: list[Any]) -> None:
     """One line for sessions left undenied because a role's quota is full: the roles and the
     fix. Sentinel never ends a role's other sessions on its own (``--all-before`` does)."""
-    from sentinelgw.sessions.revocation import RoleQuotaFull
+    from sentinelgw.sessions.revocation.role_deny import RoleQuotaFull
 
     errors = [getattr(f, "iam_error", None) or getattr(f, "error", None) for f in failed]
     full = [e for e in errors if isinstance(e, RoleQuotaFull)]

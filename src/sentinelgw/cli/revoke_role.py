@@ -2,7 +2,7 @@
 denies every credential of a role issued before a time (AWS's ``AWSRevokeOlderSessions``),
 confirmed first.
 
-Parsing and rendering only; the work is in :mod:`sentinelgw.sessions.revocation`.
+Parsing and rendering only; the work is in :mod:`sentinelgw.sessions.revocation.role_deny`.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def _role_arn(role: str) -> str:
 def revoke_all_before(app: App, when_text: str, role: str, reason: str, yes: bool) -> int:
     """``--all-before``: write AWSRevokeOlderSessions on the role, once confirmed."""
     from sentinelgw.awsclients import aws_call
-    from sentinelgw.sessions.revocation import revoke_older_sessions, role_name_from_arn
+    from sentinelgw.sessions.revocation.role_deny import revoke_older_sessions, role_name_from_arn
     from sentinelgw.timeutil import iso
 
     if not reason.strip():

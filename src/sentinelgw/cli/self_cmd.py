@@ -11,6 +11,12 @@ from typing import Any
 import click
 
 from sentinelgw.cli.common import App, common_options, format_option, pass_app
+from sentinelgw.cli.sessions_cmd import mark_grants
+from sentinelgw.cli.tables import Column, render
+from sentinelgw.errors import UsageError
+from sentinelgw.inert import visible
+from sentinelgw.service.remote import remote_client, resolve_remote
+from sentinelgw.sessions.model import is_session_id
 
 
 def _remote_option(fn: Any) -> Any:
@@ -22,9 +28,6 @@ def _remote_option(fn: Any) -> Any:
 
 
 def _client(app: App, remote: str | None) -> Any:
-    from sentinelgw.errors import UsageError
-    from sentinelgw.service.remote import remote_client, resolve_remote
-
     url = resolve_remote(app, remote, False)
     if url is None:
         raise UsageError(
@@ -50,9 +53,6 @@ def sessions(app: App, limit: int, fmt: str, remote: str | None) -> int:
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return 0
-    from sentinelgw.cli.sessions_cmd import mark_grants
-    from sentinelgw.cli.tables import Column, render
-    from sentinelgw.inert import visible
 
     user = visible(str(answer.get("user") or "?"))
     if not rows:
@@ -82,10 +82,6 @@ def sessions(app: App, limit: int, fmt: str, remote: str | None) -> int:
 def end(app: App, session_id: str, reason: str | None, remote: str | None) -> int:
     """End one of your sessions at the credential service (its exec stops getting
     credentials; those already issued stay valid until the time printed)."""
-    from sentinelgw.errors import UsageError
-    from sentinelgw.inert import visible
-    from sentinelgw.sessions.model import is_session_id
-
     if not is_session_id(session_id):
         raise UsageError(
             f"invalid session id {visible(session_id)!r}",

@@ -17,9 +17,15 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from sentinelgw.cli.common import App, common_options, format_option, pass_app
+from sentinelgw.cli.tables import Column, render
 from sentinelgw.errors import SessionNotFound, SessionStoreError, UsageError
 from sentinelgw.inert import visible
+from sentinelgw.sessions.export import write_csv, write_json
+from sentinelgw.sessions.iam import generate_iam as make_policies
 from sentinelgw.sessions.model import EXPORT_FIELDS, STATUSES, UnreadableItem, is_session_id
+from sentinelgw.sessions.schema import SPEC, ensure_table
+from sentinelgw.sessions.store import DEFAULT_TABLE, open_store
+from sentinelgw.timeutil import parse_point
 from sentinelgw.wording import counted
 
 if TYPE_CHECKING:
@@ -52,17 +58,11 @@ def init() -> None:
 @pass_app
 def init_sessions(app: App, table: str | None, plan: bool, generate_iam: bool, yes: bool) -> int:
     """Create the DynamoDB session table (idempotent)."""
-    from sentinelgw.sessions.store import DEFAULT_TABLE
-
     name = table or app.config().default("session_table") or DEFAULT_TABLE
     region, _ = app.region()
     if generate_iam:
-        from sentinelgw.sessions.iam import generate_iam as make_policies
-
         click.echo(json.dumps(make_policies(str(name), region), indent=2))
         return 0
-
-    from sentinelgw.sessions.schema import SPEC, ensure_table
 
     client = app.client("dynamodb", region)
     where = f"{name} in {client.meta.region_name}"
@@ -149,9 +149,6 @@ def server_sessions(
     strict: bool,
 ) -> int:
     """List and export server sessions, newest first."""
-    from sentinelgw.sessions.store import open_store
-    from sentinelgw.timeutil import parse_point
-
     now = app.now()
     since_at = parse_point(since, now=now, what="--since") if since else None
     store = open_store(app, table, None)
@@ -162,12 +159,8 @@ def server_sessions(
     )
     out = sys.stdout
     if fmt == "json":
-        from sentinelgw.sessions.export import write_json
-
         write_json(records, out, now)
     elif fmt == "csv":
-        from sentinelgw.sessions.export import write_csv
-
         write_csv(records, out, now)
     else:
         _render_table([r.to_export(now) for r in records], store.table)
@@ -200,8 +193,6 @@ class SkipReporter:
 
 
 def _render_table(rows: list[dict[str, Any]], table: str) -> None:
-    from sentinelgw.cli.tables import Column, render
-
     if not rows:
         click.echo(f"no sessions in table {table!r} match")
         return
@@ -241,8 +232,6 @@ def mark_grants(rows: list[dict[str, Any]], columns: list[Any], *, at: int) -> N
 @pass_app
 def server_session(app: App, session_id: str, table: str | None, fmt: str) -> int:
     """Show one server session."""
-    from sentinelgw.sessions.store import open_store
-
     check_session_id(session_id)
     store = open_store(app, table, None)
     rec = store.get(session_id)

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
-from sentinelgw.inert import visible as inert_visible
+from sentinelgw.inert import visible
 
 GAPS = (2, 1)
 EMPTY = "-"
@@ -43,12 +43,12 @@ class Column:
         return self.header or self.field
 
 
-def visible(value: object) -> str:
+def cell_text(value: object) -> str:
     """``value`` with control and format characters escaped (:func:`sentinelgw.inert.visible`);
     None or empty is ``-``."""
     if value is None or value == "":
         return EMPTY
-    return inert_visible(value)
+    return visible(value)
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ def render(
     """
     stream = sys.stdout if out is None else out
     is_tty = stream.isatty() if terminal is None else terminal
-    cells = [{c.field: visible(row.get(c.field)) for c in columns} for row in rows]
+    cells = [{c.field: cell_text(row.get(c.field)) for c in columns} for row in rows]
     if not is_tty:
         _plain(cells, columns, stream)
         return

@@ -12,6 +12,11 @@ from types import FrameType
 
 import click
 
+from sentinelgw.service.build import build_app
+from sentinelgw.service.settings import settings_from, settings_from_file
+from sentinelgw.service.sweep import start_sweeper
+from sentinelgw.service.wsgi import ServiceServer
+
 
 @click.group("tvm")
 def tvm() -> None:
@@ -56,14 +61,9 @@ def serve(
     """Run the credential service until SIGINT or SIGTERM; one JSON log line per decision."""
     import os
 
-    from sentinelgw.service.build import build_app
-    from sentinelgw.service.settings import settings_from, settings_from_file
-    from sentinelgw.service.wsgi import ServiceServer
-
     env = dict(os.environ)
     settings = settings_from_file(config_file, env) if config_file else settings_from({}, env)
     app = build_app(settings)
-    from sentinelgw.service.sweep import start_sweeper
 
     # Expire access requests and end the sessions under ended approvals, without traffic too.
     start_sweeper(app.service, settings.sweep_seconds)

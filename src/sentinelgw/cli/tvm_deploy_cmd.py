@@ -22,13 +22,21 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from sentinelgw.awsclients import aws_call
 from sentinelgw.cli.common import App, common_options, pass_app
-from sentinelgw.errors import DeployError, UsageError
+from sentinelgw.errors import DeployError, SentinelError, UsageError
+from sentinelgw.service.deploy.aws import DeployClients
+from sentinelgw.service.deploy.check import check_deployment
+from sentinelgw.service.deploy.cloudformation import render
+from sentinelgw.service.deploy.package import build_package
+from sentinelgw.service.deploy.spec import DEFAULT_NAME, DEFAULT_POLICY_PARAMETER, DeploySpec
+from sentinelgw.service.deploy.stack import StackDeployment
+from sentinelgw.service.deploy.trust import apply_trust
+from sentinelgw.service.policies import user_invoke_policy
+from sentinelgw.sessions.store import DEFAULT_TABLE
 
 if TYPE_CHECKING:
-    from sentinelgw.service.deploy.aws import DeployClients
-    from sentinelgw.service.deploy.spec import DeploySpec
-    from sentinelgw.service.deploy.stack import StackDeployment, StackPlan
+    from sentinelgw.service.deploy.stack_plan import StackPlan
 
 _NAME_HELP = "Name of the function and of its execution role (default: sentinel-tvm)."
 _TABLE_HELP = "Session table (default: defaults.session_table, then sentinel-sessions)."
@@ -125,8 +133,6 @@ def init_tvm(
         )
     clients, spec = _resolve(app, table, policy_parameter, name, protect_roles, extras)
     if generate_iam:
-        from sentinelgw.service.policies import user_invoke_policy
-
         click.echo(json.dumps(user_invoke_policy(spec.function_arn), indent=2))
         return 0
     return _provision(clients, spec, plan=plan, yes=yes, bucket=code_bucket)
@@ -135,9 +141,6 @@ def init_tvm(
 def _provision(
     clients: DeployClients, spec: DeploySpec, *, plan: bool, yes: bool, bucket: str | None
 ) -> int:
-    from sentinelgw.service.deploy.package import build_package
-    from sentinelgw.service.deploy.stack import StackDeployment
-
     deployment = StackDeployment(clients, spec, build_package(), bucket=bucket)
     found = deployment.plan()
     executed = False
@@ -159,8 +162,6 @@ def _carry_out(
     yes: bool,
 ) -> bool:
     """Show the plan and, once confirmed, deploy it; True once the change set was executed."""
-    from sentinelgw.service.deploy.trust import apply_trust
-
     where = f"{spec.name} in {spec.region}, account {spec.account}"
     for warning in found.warnings:
         click.echo(f"  ! warning: {warning}", err=True)
@@ -216,8 +217,6 @@ def _carry_out(
 
 
 def _discard(deployment: StackDeployment, found: StackPlan) -> None:
-    from sentinelgw.errors import SentinelError
-
     try:
         deployment.discard(found)
     except SentinelError as exc:
@@ -240,9 +239,6 @@ def _write_template(
     package_out: Path | None,
     extras: dict[str, str | None],
 ) -> int:
-    from sentinelgw.service.deploy.cloudformation import render
-    from sentinelgw.service.deploy.spec import DeploySpec
-
     region = app.region()[0] or ""
     spec = DeploySpec(
         region=region,
@@ -259,8 +255,6 @@ def _write_template(
         out_file.write_text(text, encoding="utf-8")
         click.echo(f"wrote CloudFormation template {out_file}", err=True)
     if package_out is not None:
-        from sentinelgw.service.deploy.package import build_package
-
         package = build_package()
         package_out.write_bytes(package.data)
         click.echo(
@@ -291,9 +285,6 @@ def service_extras(topic: str | None, store: str | None) -> dict[str, str | None
 def deployment_names(
     app: App, table: str | None, policy_parameter: str | None, name: str | None
 ) -> dict[str, Any]:
-    from sentinelgw.service.deploy.spec import DEFAULT_NAME, DEFAULT_POLICY_PARAMETER
-    from sentinelgw.sessions.store import DEFAULT_TABLE
-
     return {
         "table": str(table or app.config().default("session_table") or DEFAULT_TABLE),
         "policy_parameter": policy_parameter or DEFAULT_POLICY_PARAMETER,
@@ -310,10 +301,6 @@ def _resolve(
     extras: dict[str, str | None] | None = None,
 ) -> tuple[DeployClients, DeploySpec]:
     """The clients and the spec: the account comes from STS, the region from the usual chain."""
-    from sentinelgw.awsclients import aws_call
-    from sentinelgw.service.deploy.aws import DeployClients
-    from sentinelgw.service.deploy.spec import DeploySpec
-
     region = app.region()[0]
     sts = app.client("sts", region)
     with aws_call("sts", "GetCallerIdentity"):
@@ -365,8 +352,6 @@ def tvm_check(
     allow_writers: tuple[str, ...],
 ) -> int:
     """Verify a deployment; exit 1 naming each way around the service."""
-    from sentinelgw.service.deploy.check import check_deployment
-
     clients, spec = _resolve(app, table, None, name, protect_roles)
     notes: list[str] = []
     findings = check_deployment(

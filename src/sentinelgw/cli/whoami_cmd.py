@@ -11,6 +11,12 @@ import click
 
 from sentinelgw.cli.common import App, common_options, format_option, pass_app
 from sentinelgw.cli.credential_options import policy_option, profile_option
+from sentinelgw.credentials.overview import overview
+from sentinelgw.credentials.profiles import default_profile
+from sentinelgw.credentials.providers import caller_identity, provider_for
+from sentinelgw.inert import visible
+from sentinelgw.policy import Mode
+from sentinelgw.policy.source import open_policy_source
 
 # A profile becomes part of a function name only when the shell reads it as a plain word.
 _FUNCTION_SAFE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -28,9 +34,6 @@ def whoami(app: App, profile: str | None, fmt: str) -> int:
     the one its rules are evaluated for (no role is assumed). Without: Sentinel's own
     credentials (--aws-profile, else the default chain).
     """
-    from sentinelgw.credentials.profiles import default_profile
-    from sentinelgw.credentials.providers import caller_identity, provider_for
-
     region = app.region()[0]
     name = profile or default_profile(app.env)
     if name:
@@ -49,7 +52,6 @@ def whoami(app: App, profile: str | None, fmt: str) -> int:
         }
         click.echo(json.dumps(doc, indent=2))
         return 0
-    from sentinelgw.inert import visible
 
     click.echo(f"arn      {visible(identity.arn)}")
     click.echo(f"account  {visible(identity.account)}")
@@ -87,10 +89,6 @@ def shell_init(app: App, shell_name: str, user: str | None, policy_spec: str | N
     then:
       sentinel-dev aws s3 ls
     """
-    from sentinelgw.credentials.overview import overview
-    from sentinelgw.policy import Mode
-    from sentinelgw.policy.source import open_policy_source
-
     policy = open_policy_source(policy_spec, app).current()
     lines = [f"# sentinel shell init {shell_name}: one function per profile the policy allows"]
     for row in overview(app, policy, user, app.now()):

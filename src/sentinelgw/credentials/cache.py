@@ -21,14 +21,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sentinelgw.credentials.model import AwsCredentials, Identity, Issued
+from sentinelgw.credentials.model import AwsCredentials, CallerIdentity, Issued
 from sentinelgw.fsutil import atomic_write, home_dir, private_dir, read_private
 from sentinelgw.timeutil import iso
 
 if TYPE_CHECKING:
     import boto3
 
-    from sentinelgw.credentials.providers import CredentialProvider, Plan
+    from sentinelgw.credentials.providers import CredentialPlan, CredentialProvider
 
 MIN_REMAINING = timedelta(minutes=15)
 
@@ -146,18 +146,23 @@ class CachedProvider:
             self._inner = self._make_inner()
         return self._inner
 
-    def plan(self, request_id: str) -> Plan:
-        from sentinelgw.credentials.providers import Plan
-
+    def plan(self, request_id: str) -> CredentialPlan:
         entry = self._entry
         if entry is None:
             return self.inner().plan(request_id)
-        user = str(entry["user"])
-        identity = Identity(arn=str(entry.get("identity_arn")), account="", user_id="", user=user)
-        cached_id = str(entry.get("request_id") or request_id)
-        return Plan(identity, cached_id, entry.get("source_identity"), entry.get("role_arn"))
+        # Lazy: the providers (and what they import) cost the warm path several milliseconds.
+        from sentinelgw.credentials.providers import CredentialPlan
 
-    def retrieve(self, plan: Plan, *, duration: int | None = None) -> Issued:
+        user = str(entry["user"])
+        identity = CallerIdentity(
+            arn=str(entry.get("identity_arn")), account="", user_id="", user=user
+        )
+        cached_id = str(entry.get("request_id") or request_id)
+        return CredentialPlan(
+            identity, cached_id, entry.get("source_identity"), entry.get("role_arn")
+        )
+
+    def retrieve(self, plan: CredentialPlan, *, duration: int | None = None) -> Issued:
         entry = self._entry
         if entry is not None:
             return Issued(

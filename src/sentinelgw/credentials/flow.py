@@ -10,7 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sentinelgw.credentials import cache
-from sentinelgw.gate import PolicyGate
+from sentinelgw.credentials.gate import PolicyGate
+from sentinelgw.policy.source import open_policy_source
+from sentinelgw.session_table import resolve_session_table
 from sentinelgw.sourceidentity import new_id
 
 if TYPE_CHECKING:
@@ -34,9 +36,6 @@ def issue_for_profile(
     """Evaluate the policy for the caller and, if it allows, issue (or reuse cached)
     credentials; ``duration`` in seconds asks for that lifetime (a separate cache entry).
     ``session=False`` (``--no-session``) hands out a static profile's long-term keys."""
-    from sentinelgw.policy.source import open_policy_source
-    from sentinelgw.tables import resolve_session_table
-
     policy = open_policy_source(policy_spec, ctx, debug_policy=debug_policy).current()
     # The table that server mode would use: only for naming the fix in a denial.
     table, table_source = resolve_session_table(None, ctx.env, ctx.config(), server_mode=True)
@@ -44,6 +43,7 @@ def issue_for_profile(
     now = ctx.now()
 
     def make() -> CredentialProvider:
+        # Lazy: a warm cache answers without the providers, which cost start-up time.
         from sentinelgw.credentials.providers import provider_for
 
         return provider_for(ctx, profile, region, session=session)

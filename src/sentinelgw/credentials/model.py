@@ -40,7 +40,7 @@ class AwsCredentials:
 
 
 @dataclass(frozen=True)
-class Identity:
+class CallerIdentity:
     """The AWS identity behind some credentials (sts:GetCallerIdentity)."""
 
     arn: str

@@ -12,7 +12,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sentinelgw.credentials import cache
+from sentinelgw.credentials.profiles import all_profiles
 from sentinelgw.policy import Decision, Mode, Policy, Request, evaluate
+from sentinelgw.session_table import resolve_session_table
 
 if TYPE_CHECKING:
     from sentinelgw.context import Context
@@ -30,8 +32,6 @@ def overview(
     ctx: Context, policy: Policy | None, user: str | None, now: datetime
 ) -> list[ProfileOverview]:
     """Every profile; with no policy (``None``) the decisions are empty."""
-    from sentinelgw.credentials.profiles import all_profiles
-
     region = ctx.region()[0]
     out = []
     for profile in all_profiles():
@@ -45,8 +45,6 @@ def overview(
 def _decisions(
     ctx: Context, policy: Policy, profile: str, user: str | None, now: datetime
 ) -> tuple[tuple[Mode, Decision], ...]:
-    from sentinelgw.tables import resolve_session_table
-
     decisions = []
     for mode in Mode:
         table, source = resolve_session_table(

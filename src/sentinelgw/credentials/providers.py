@@ -26,10 +26,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sentinelgw.credentials.model import AwsCredentials, Identity, Issued
+from sentinelgw.awsclients import client, make_session, translate
+from sentinelgw.credentials.identity import user_from_arn
+from sentinelgw.credentials.model import AwsCredentials, CallerIdentity, Issued
 from sentinelgw.credentials.profiles import Profile, load_profile
 from sentinelgw.errors import ConfigError, CredentialError
-from sentinelgw.sourceidentity import format_source_identity
+from sentinelgw.sourceidentity import format_source_identity, new_id
+from sentinelgw.timeutil import format_duration
 
 if TYPE_CHECKING:
     import boto3
@@ -42,10 +45,10 @@ MAX_CHAIN = 8  # role profiles in one source_profile chain
 
 
 @dataclass(frozen=True)
-class Plan:
+class CredentialPlan:
     """Who asks and what the credentials will carry; decided on before any secret exists."""
 
-    identity: Identity
+    identity: CallerIdentity
     request_id: str
     source_identity: str | None
     # The role the profile resolves to (None for non-role kinds): policies can match it, so
@@ -54,11 +57,11 @@ class Plan:
 
 
 class CredentialProvider(Protocol):
-    def plan(self, request_id: str) -> Plan:
+    def plan(self, request_id: str) -> CredentialPlan:
         """The requesting identity, and the SourceIdentity the credentials would carry."""
         ...
 
-    def retrieve(self, plan: Plan, *, duration: int | None = None) -> Issued:
+    def retrieve(self, plan: CredentialPlan, *, duration: int | None = None) -> Issued:
         """Credentials for ``plan`` (``duration`` in seconds where the kind supports it)."""
         ...
 
@@ -75,11 +78,9 @@ class ProfileProvider:
         self.profile = profile
         self.region = region or profile.region
         self._source: boto3.Session | None = None
-        self._identity: Identity | None = None
+        self._identity: CallerIdentity | None = None
 
     def _make_source(self) -> boto3.Session:
-        from sentinelgw.awsclients import make_session
-
         stored = stored_keys(self.ctx, self.profile.name)
         if stored is not None:
             return session_with(AwsCredentials(*stored), self.region)
@@ -94,16 +95,16 @@ class ProfileProvider:
         """A session with the profile's own credentials (for a role profile: the role's)."""
         return self.source_session()
 
-    def identity(self) -> Identity:
+    def identity(self) -> CallerIdentity:
         """The requesting user: GetCallerIdentity of the source credentials."""
         if self._identity is None:
             self._identity = caller_identity(self.source_session(), self.region)
         return self._identity
 
-    def plan(self, request_id: str) -> Plan:
-        return Plan(self.identity(), request_id, None, self.profile.role_arn)
+    def plan(self, request_id: str) -> CredentialPlan:
+        return CredentialPlan(self.identity(), request_id, None, self.profile.role_arn)
 
-    def retrieve(self, plan: Plan, *, duration: int | None = None) -> Issued:
+    def retrieve(self, plan: CredentialPlan, *, duration: int | None = None) -> Issued:
         creds = self.source_session().get_credentials()
         if creds is None:
             raise CredentialError(
@@ -116,7 +117,7 @@ class ProfileProvider:
         keys = AwsCredentials(frozen.access_key, frozen.secret_key, frozen.token, expiration)
         return self._issued(keys, plan)
 
-    def _issued(self, creds: AwsCredentials, plan: Plan) -> Issued:
+    def _issued(self, creds: AwsCredentials, plan: CredentialPlan) -> Issued:
         return Issued(
             credentials=creds,
             profile=self.profile.name,
@@ -136,11 +137,10 @@ class StaticProvider(ProfileProvider):
 
     session = True
 
-    def retrieve(self, plan: Plan, *, duration: int | None = None) -> Issued:
+    def retrieve(self, plan: CredentialPlan, *, duration: int | None = None) -> Issued:
         issued = super().retrieve(plan)
         if not self.session or issued.credentials.session_token:
             return issued  # --no-session, or already temporary (a process, the environment)
-        from sentinelgw.awsclients import client, translate
 
         params: dict[str, Any] = {"DurationSeconds": duration or DEFAULT_DURATION}
         serial = self.profile.get("mfa_serial")
@@ -162,6 +162,7 @@ class SSOProvider(ProfileProvider):
     """IAM Identity Center: role credentials from the cached ``aws sso login`` token."""
 
     def _make_source(self) -> boto3.Session:
+        # Lazy: every command loads this module (cli.common), only SSO profiles need sso.py.
         from sentinelgw.credentials.sso import sso_boto3_session
 
         return sso_boto3_session(self.ctx, self.profile, self.region)
@@ -181,7 +182,7 @@ class RoleProvider(ProfileProvider):
     ) -> None:
         super().__init__(ctx, profile, region)
         self._inner = self._chained(depth)
-        self._inner_plans: dict[str, Plan] = {}
+        self._inner_plans: dict[str, CredentialPlan] = {}
 
     def _chained(self, depth: int) -> RoleProvider | None:
         src = self.profile.get("source_profile")
@@ -198,10 +199,10 @@ class RoleProvider(ProfileProvider):
             )
         return RoleProvider(self.ctx, source, self.region, depth=depth + 1)
 
-    def identity(self) -> Identity:
+    def identity(self) -> CallerIdentity:
         return self._inner.identity() if self._inner else super().identity()
 
-    def _session_for(self, plan: Plan) -> boto3.Session:
+    def _session_for(self, plan: CredentialPlan) -> boto3.Session:
         """The source session for ``plan``: for a chain, the inner role assumed afresh."""
         if self._inner is None:
             return self.source_session()
@@ -209,9 +210,6 @@ class RoleProvider(ProfileProvider):
         return session_with(self._inner.retrieve(inner_plan).credentials, self.region)
 
     def _make_source(self) -> boto3.Session:
-        from sentinelgw.awsclients import make_session
-        from sentinelgw.sourceidentity import new_id
-
         if self._inner is not None:
             # The inner role of a chain, assumed by Sentinel with a SourceIdentity.
             return self._session_for(self.plan(new_id()))
@@ -233,26 +231,24 @@ class RoleProvider(ProfileProvider):
         )
 
     def profile_session(self) -> boto3.Session:
-        from sentinelgw.awsclients import make_session
-
         return make_session(self.profile.name, self.region)  # botocore assumes the role
 
-    def plan(self, request_id: str) -> Plan:
+    def plan(self, request_id: str) -> CredentialPlan:
         if self._inner is not None:
             inner = self._inner.plan(request_id)
             self._inner_plans[request_id] = inner
-            return Plan(inner.identity, request_id, inner.source_identity, self.profile.role_arn)
+            return CredentialPlan(
+                inner.identity, request_id, inner.source_identity, self.profile.role_arn
+            )
         user = self.identity().user
-        return Plan(
+        return CredentialPlan(
             self.identity(),
             request_id,
             format_source_identity(user, request_id),
             self.profile.role_arn,
         )
 
-    def retrieve(self, plan: Plan, *, duration: int | None = None) -> Issued:
-        from sentinelgw.awsclients import client, translate
-
+    def retrieve(self, plan: CredentialPlan, *, duration: int | None = None) -> Issued:
         p = self.profile
         if self._inner is not None:
             # STS caps a chained role session at one hour.
@@ -285,8 +281,6 @@ class RoleProvider(ProfileProvider):
     def _role_capped(self, duration: int) -> int:
         """``duration`` shortened to the role's MaxSessionDuration when ``iam:GetRole`` can
         read it; otherwise unchanged (STS then refuses a duration above the maximum)."""
-        from sentinelgw.awsclients import client
-
         if duration <= DEFAULT_DURATION or not self.profile.role_arn:
             return duration  # every role allows at least one hour
         name = self.profile.role_arn.rsplit("/", 1)[-1]
@@ -297,8 +291,6 @@ class RoleProvider(ProfileProvider):
             return duration
         if duration > maximum:
             from datetime import timedelta
-
-            from sentinelgw.timeutil import format_duration
 
             cap = format_duration(timedelta(seconds=maximum))
             self.ctx.note(f"note: --duration capped at {cap}, the role's MaxSessionDuration")
@@ -328,6 +320,7 @@ def find_profile(ctx: Context, name: str) -> Profile:
     try:
         return load_profile(name)
     except ConfigError:
+        # Lazy: the keyring backends are slow to load and only stored keys need them.
         from sentinelgw.credentials.keystore import KeyStore
 
         if not KeyStore.open(ctx.env, ctx.backend, prompt=ctx.prompt_secret).has(name):
@@ -337,7 +330,7 @@ def find_profile(ctx: Context, name: str) -> Profile:
 
 def stored_keys(ctx: Context, profile: str) -> tuple[str, str] | None:
     """The key pair ``sentinel add`` stored for ``profile``, or None."""
-    from sentinelgw.credentials.keystore import KeyStore
+    from sentinelgw.credentials.keystore import KeyStore  # lazy: see find_profile
 
     store = KeyStore.open(ctx.env, ctx.backend, prompt=ctx.prompt_secret)
     keys = store.get(profile)
@@ -360,9 +353,6 @@ def own_session(ctx: Context, name: str | None, region: str | None) -> boto3.Ses
     session is a gap in the audit. So a role profile is assumed by :class:`RoleProvider`,
     which stamps ``sentinel.<user>.<id>``; other kinds are used as botocore builds them.
     """
-    from sentinelgw.awsclients import make_session
-    from sentinelgw.sourceidentity import new_id
-
     if name is None:
         if not _default_is_role(ctx.env):
             return make_session(None, region)
@@ -399,17 +389,14 @@ def session_with(creds: AwsCredentials, region: str | None) -> boto3.Session:
     )
 
 
-def caller_identity(session: boto3.Session, region: str | None) -> Identity:
-    from sentinelgw.awsclients import client, translate
-    from sentinelgw.credentials.identity import user_from_arn
-
+def caller_identity(session: boto3.Session, region: str | None) -> CallerIdentity:
     sts = client("sts", session=session, region=region)
     try:
         resp = sts.get_caller_identity()
     except Exception as exc:
         raise translate(exc, "sts", "GetCallerIdentity") from exc
     arn = str(resp["Arn"])
-    return Identity(
+    return CallerIdentity(
         arn=arn, account=str(resp["Account"]), user_id=str(resp["UserId"]), user=user_from_arn(arn)
     )
 

@@ -15,9 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sentinelgw.awsclients import aws_call, client
 from sentinelgw.credentials.keystore import StoredKeys
 from sentinelgw.credentials.model import AwsCredentials
-from sentinelgw.errors import AWSError, CredentialError
+from sentinelgw.credentials.providers import caller_identity, session_with
+from sentinelgw.errors import AWSError, CredentialError, SentinelError
 
 if TYPE_CHECKING:
     from sentinelgw.context import Context
@@ -44,9 +46,6 @@ def rotate_keys(
     *,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Rotation:
-    from sentinelgw.awsclients import aws_call, client
-    from sentinelgw.credentials.providers import caller_identity, session_with
-
     old = store.get(profile)
     if old is None:
         raise CredentialError(
@@ -86,9 +85,6 @@ def rotate_keys(
 
 
 def _wait_usable(session: Any, region: str | None, sleep: Callable[[float], None]) -> None:
-    from sentinelgw.credentials.providers import caller_identity
-    from sentinelgw.errors import SentinelError
-
     for attempt in range(VERIFY_ATTEMPTS):
         try:
             caller_identity(session, region)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sentinelgw.awsclients import error_code, make_session, translate
 from sentinelgw.credentials.model import AwsCredentials
 from sentinelgw.credentials.profiles import Profile, sso_session_settings
 from sentinelgw.errors import ConfigError, SSOTokenExpired
@@ -80,8 +81,6 @@ def load_token(ctx: Context, profile: Profile, now: datetime) -> tuple[str, str]
 
 
 def sso_credentials(ctx: Context, profile: Profile, now: datetime) -> AwsCredentials:
-    from sentinelgw.awsclients import error_code, make_session, translate
-
     token, region = load_token(ctx, profile, now)
     account, role = profile.get("sso_account_id"), profile.get("sso_role_name")
     if not account or not role:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from sentinelgw.credentials.model import AwsCredentials
 from sentinelgw.fsutil import atomic_write
+from sentinelgw.timeutil import iso
 
 if TYPE_CHECKING:
     from sentinelgw.context import Context
@@ -78,8 +79,6 @@ def cli_mode_env(
     env: Mapping[str, str], creds: AwsCredentials, region: str | None, profile: str
 ) -> dict[str, str]:
     """CLI mode: the keys themselves, in the variables every AWS SDK reads first."""
-    from sentinelgw.timeutil import iso
-
     out = scrubbed_env(env)
     out["AWS_ACCESS_KEY_ID"] = creds.access_key_id
     out["AWS_SECRET_ACCESS_KEY"] = creds.secret_access_key

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sentinelgw.credentials.flow import issue_for_profile
+from sentinelgw.credentials.providers import find_profile
+from sentinelgw.exec.child_env import child_region_for, cli_mode_env
+from sentinelgw.exec.process import command_or_shell, run_child
+from sentinelgw.policy import Mode
+
 if TYPE_CHECKING:
     from sentinelgw.context import Context
     from sentinelgw.exec import ExecInput
@@ -11,12 +17,6 @@ if TYPE_CHECKING:
 
 def run_cli_exec(ctx: Context, inp: ExecInput) -> int:
     """Issue credentials for ``inp.profile`` (mode ``cli``), run the child, return its status."""
-    from sentinelgw.credentials.flow import issue_for_profile
-    from sentinelgw.credentials.providers import find_profile
-    from sentinelgw.exec.child_env import child_region_for, cli_mode_env
-    from sentinelgw.exec.process import command_or_shell, run_child
-    from sentinelgw.policy import Mode
-
     issued = issue_for_profile(
         ctx,
         inp.profile,

@@ -22,6 +22,15 @@ from contextlib import ExitStack
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from sentinelgw.exec.child_env import server_mode_env
+from sentinelgw.exec.process import command_or_shell, run_child
+from sentinelgw.exec.server_mode import listen
+from sentinelgw.exec.workdir import create_workdir, remove_workdir
+from sentinelgw.server.notices import ThrottledNotice
+from sentinelgw.service.client import ServiceRefused, ServiceUnavailable
+from sentinelgw.service.forward import ForwardingHandler
+from sentinelgw.timeutil import parse_duration
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -41,13 +50,6 @@ MAX_RENEW_INTERVAL = 120.0
 
 
 def run_remote_exec(ctx: Context, inp: ExecInput, client: ServiceClient) -> int:
-    from sentinelgw.exec.child_env import server_mode_env
-    from sentinelgw.exec.process import command_or_shell, run_child
-    from sentinelgw.exec.server_mode import listen
-    from sentinelgw.exec.workdir import create_workdir, remove_workdir
-    from sentinelgw.server.notices import ThrottledNotice
-    from sentinelgw.service.forward import ForwardingHandler
-
     for attr, flag in IGNORED:
         if getattr(inp, attr):
             ctx.note(
@@ -111,8 +113,6 @@ class SessionEnd:
         self.valid_until: str | None = None
 
     def end(self) -> None:
-        from sentinelgw.service.client import ServiceRefused, ServiceUnavailable
-
         try:
             answer = self.client.end(self.session_id, self.reason[:256])
         except ServiceRefused as exc:
@@ -166,8 +166,6 @@ class Renewer:
             self._thread.join(timeout=self.client.timeout + 1)
 
     def _run(self) -> None:
-        from sentinelgw.service.client import ServiceRefused, ServiceUnavailable
-
         while not self._stop.wait(self.interval):
             try:
                 answer = self.client.renew(self.session_id)
@@ -207,6 +205,5 @@ def _duration(inp: ExecInput) -> int | None:
         return inp.duration
     if not inp.server_duration:
         return None
-    from sentinelgw.timeutil import parse_duration
 
     return int(parse_duration(inp.server_duration, what="--server-duration").total_seconds())

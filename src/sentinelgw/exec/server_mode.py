@@ -15,17 +15,32 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from sentinelgw.credentials.gate import decide, make_request
+from sentinelgw.credentials.providers import provider_for
 from sentinelgw.errors import SentinelError, UsageError
+from sentinelgw.exec.child_env import child_region_for, server_mode_env
+from sentinelgw.exec.process import command_or_shell, run_child
+from sentinelgw.exec.tracking import SessionInfo, start_tracker, tracking_client
+from sentinelgw.exec.workdir import create_workdir, remove_workdir
+from sentinelgw.policy import Mode
+from sentinelgw.policy.source import open_policy_source
+from sentinelgw.server.handler import RequestHandler
+from sentinelgw.server.http import CredentialHTTPServer
+from sentinelgw.server.notices import ThrottledNotice
+from sentinelgw.server.refresher import CredentialRefresher
+from sentinelgw.session_table import resolve_session_table
+from sentinelgw.sessions.blocks import UserBlocked, refuse_if_blocked
+from sentinelgw.sourceidentity import new_id
+from sentinelgw.timeutil import format_duration, parse_duration
 
 if TYPE_CHECKING:
     from sentinelgw.context import Context
     from sentinelgw.credentials.model import AwsCredentials
-    from sentinelgw.credentials.providers import Plan, ProfileProvider
+    from sentinelgw.credentials.providers import CredentialPlan, ProfileProvider
     from sentinelgw.exec import ExecInput
     from sentinelgw.policy import Decision
     from sentinelgw.policy.source import PolicySource
-    from sentinelgw.server.http import CredentialHTTPServer, Response
-    from sentinelgw.server.refresher import CredentialRefresher
+    from sentinelgw.server.http import Response
     from sentinelgw.server.tracker import SessionTracker
 
 DEFAULT_DURATION = timedelta(minutes=15)
@@ -40,7 +55,7 @@ class Admitted:
     """A server session the policy allowed: who, under which rule, for how long."""
 
     provider: ProfileProvider
-    plan: Plan
+    plan: CredentialPlan
     policy_source: PolicySource
     decision: Decision
     table: str | None
@@ -80,13 +95,6 @@ def run_server_exec(ctx: Context, inp: ExecInput) -> int:
 
 def admit(ctx: Context, inp: ExecInput) -> Admitted:
     """Evaluate the policy in mode ``server`` for the caller; PolicyDenied if it says no."""
-    from sentinelgw.credentials.providers import provider_for
-    from sentinelgw.gate import decide, make_request
-    from sentinelgw.policy import Mode
-    from sentinelgw.policy.source import open_policy_source
-    from sentinelgw.sourceidentity import new_id
-    from sentinelgw.tables import resolve_session_table
-
     policy_source = open_policy_source(inp.policy_spec, ctx, debug_policy=inp.debug_policy)
     policy = policy_source.current()
     region = ctx.region()[0]
@@ -129,8 +137,6 @@ def admit(ctx: Context, inp: ExecInput) -> Admitted:
 
 def served_duration(ctx: Context, flag: str | None, cap: timedelta | None) -> timedelta:
     """``--server-duration`` (default 15m, 1m to 12h), capped by the policy's maximum."""
-    from sentinelgw.timeutil import format_duration, parse_duration
-
     wanted = parse_duration(flag, what="--server-duration") if flag else DEFAULT_DURATION
     if wanted < timedelta(minutes=1) or wanted > timedelta(hours=12):
         raise UsageError(
@@ -149,9 +155,6 @@ def track(
     ctx: Context, inp: ExecInput, admitted: Admitted, teardown: ExitStack
 ) -> SessionTracker | None:
     """Record the session in its table (when tracking applies); expired again at teardown."""
-    from sentinelgw.exec.tracking import SessionInfo, start_tracker, tracking_client
-    from sentinelgw.sessions.blocks import UserBlocked, refuse_if_blocked
-
     decision = admitted.decision
     if not (decision.tracking and decision.session_table):
         if inp.no_session_tracking:
@@ -184,7 +187,7 @@ def track(
         teardown.callback(tracker.stop)
         # Read the block again now that the record exists: a block written since the first
         # read refuses the session before any credential is issued, and one written after this
-        # read finds the record (see sentinelgw.sessions.revoke.revoke_user).
+        # read finds the record (see sentinelgw.sessions.revocation.revoke.revoke_user).
         try:
             refuse_if_blocked(
                 client,
@@ -203,8 +206,6 @@ def start_refresher(
     ctx: Context, admitted: Admitted, tracker: SessionTracker | None, teardown: ExitStack
 ) -> CredentialRefresher:
     """Issue the first credentials and keep them fresh; also starts the SSM policy refresh."""
-    from sentinelgw.server.refresher import CredentialRefresher
-
     log = ctx.decision_log()
     session_id = admitted.session_id
     sts_duration = max(STS_MIN_DURATION, int(admitted.lifetime.total_seconds()))
@@ -246,9 +247,6 @@ def start_server(
     teardown: ExitStack,
 ) -> CredentialHTTPServer:
     """Listen on 127.0.0.1 (``--server-port`` or a random port) with the per-request checks."""
-    from sentinelgw.server.handler import RequestHandler
-    from sentinelgw.server.notices import ThrottledNotice
-
     refusals = ThrottledNotice(lambda message: ctx.note(f"warning: {message}"))
     teardown.callback(refusals.flush)
 
@@ -282,8 +280,6 @@ def listen(
 ) -> CredentialHTTPServer:
     """The loopback credential server for ``handler`` on ``port`` (None: a random one),
     started, and stopped by ``teardown``; a busy port is a usage error."""
-    from sentinelgw.server.http import CredentialHTTPServer
-
     try:
         server = CredentialHTTPServer(
             token, CREDENTIALS_PATH, handler, port=port or 0, on_reject=on_reject
@@ -308,10 +304,6 @@ def run_child_against(
     teardown: ExitStack,
 ) -> int:
     """Run the child with the endpoint in its environment; return its exit status."""
-    from sentinelgw.exec.child_env import child_region_for, server_mode_env
-    from sentinelgw.exec.process import command_or_shell, run_child
-    from sentinelgw.exec.workdir import create_workdir, remove_workdir
-
     workdir = create_workdir()  # also removes the folders of servers killed with SIGKILL
     teardown.callback(remove_workdir, workdir)
     session_id = admitted.session_id if tracker else None

@@ -12,11 +12,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from sentinelgw.awsclients import client
+from sentinelgw.config import DEFAULT_RETENTION_DAYS
 from sentinelgw.errors import SentinelError, SessionStoreError
+from sentinelgw.server.tracker import SessionTracker
+from sentinelgw.sessions.model import SessionRecord
+from sentinelgw.sessions.store import SessionStore
+from sentinelgw.sourceidentity import new_id
 
 if TYPE_CHECKING:
     from sentinelgw.context import Context
-    from sentinelgw.server.tracker import SessionTracker
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,8 +41,6 @@ def tracking_client(ctx: Context, region: str | None, issuer_session: Any) -> An
     """DynamoDB client for the session table: ``--aws-profile`` if given, else the same source
     credentials the session is issued from (the user's own identity). Short timeouts so a
     hanging endpoint cannot stall the revocation poller for long."""
-    from sentinelgw.awsclients import client
-
     kw: dict[str, Any] = {"connect_timeout": 2.0, "read_timeout": 2.0, "max_attempts": 3}
     if ctx.aws_profile:
         return ctx.client("dynamodb", region, **kw)
@@ -53,10 +56,6 @@ def start_tracker(
     fail_open: bool,
 ) -> SessionTracker | None:
     """Create the record and start tracking; None when tracking failed and fail-open allows."""
-    from sentinelgw.server.tracker import SessionTracker
-    from sentinelgw.sessions.model import DEFAULT_RETENTION_DAYS, SessionRecord
-    from sentinelgw.sessions.store import SessionStore
-
     now = ctx.now()
     record = SessionRecord.new(
         id=info.session_id,
@@ -104,6 +103,4 @@ def _tracking_failed(
 @functools.cache
 def instance_id() -> str:
     """One id per sentinel process: the record's server_instance_id."""
-    from sentinelgw.sourceidentity import new_id
-
     return new_id()

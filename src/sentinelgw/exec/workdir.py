@@ -16,6 +16,8 @@ import stat
 import tempfile
 from pathlib import Path
 
+from sentinelgw.fsutil import atomic_write
+
 PREFIX = "sentinel-server-"
 PID_FILE = "pid"
 
@@ -25,7 +27,6 @@ def create_workdir() -> Path:
     remove_stale_workdirs()
     folder = Path(tempfile.mkdtemp(prefix=PREFIX))
     os.chmod(folder, 0o700)
-    from sentinelgw.fsutil import atomic_write
 
     atomic_write(folder / PID_FILE, str(os.getpid()))
     return folder

@@ -22,7 +22,7 @@ from sentinelgw.policy.model import (
     TimeWindow,
     hhmm,
 )
-from sentinelgw.tables import ENV_VAR, FLAG_SOURCE
+from sentinelgw.session_table import ENV_VAR, FLAG_SOURCE
 
 
 def evaluate(policy: Policy, request: Request) -> Decision:

@@ -6,12 +6,11 @@ from typing import Any
 
 from sentinelgw.policy.evaluate import denial_message, fix_command
 from sentinelgw.policy.model import Decision, Mode, Request
+from sentinelgw.timeutil import format_duration, iso
 
 
 def explain_data(decision: Decision, request: Request) -> dict[str, Any]:
     """A JSON-ready description of ``decision``; ``effect`` is the resolved allow/deny."""
-    from sentinelgw.timeutil import format_duration, iso
-
     rule = decision.rule
     msd = decision.max_server_duration
     return {

@@ -21,14 +21,14 @@ Every problem is collected with ``file:line``; :class:`PolicyInvalid` carries th
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sentinelgw.errors import PolicyInvalid, SentinelError
-from sentinelgw.policy.model import DAY_NAMES, Effect, Mode, Policy, Rule, TimeWindow
+from sentinelgw.policy.model import Effect, Mode, Policy, Rule
+from sentinelgw.policy.time_checks import TimeChecks, show, suggest
+from sentinelgw.timeutil import parse_duration
 from sentinelgw.wording import counted
 from sentinelgw.yamlsrc import Path, YamlDoc, YamlError, load_yaml
 
@@ -42,12 +42,6 @@ CONDITION_KEYS = {
     "policies": ("profile", "user", "mode", "time", "role_arn"),
     "rules": ("profiles", "users", "mode", "time", "role_arns"),
 }
-TIME_KEYS = ("days", "hours", "timezone")
-HOURS_KEYS = ("start", "end")
-_DAYS = {name: i for i, name in enumerate(DAY_NAMES)} | {
-    name[:3]: i for i, name in enumerate(DAY_NAMES)
-}
-_HHMM = re.compile(r"^(\d{1,2}):(\d{2})$")
 _TABLE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 _MAX_SERVER_DURATION = timedelta(hours=12)
 
@@ -75,20 +69,8 @@ def policy_from_doc(doc: YamlDoc) -> Policy:
     return policy
 
 
-def _suggest(word: str, allowed: Iterable[str]) -> str:
-    import difflib  # only on the error path: keeps start-up lean
-
-    close = difflib.get_close_matches(word, list(allowed), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 @dataclass
-class _Checker:
+class _Checker(TimeChecks):
     doc: YamlDoc
     problems: list[str] = field(default_factory=list)
 
@@ -113,7 +95,7 @@ class _Checker:
             if key not in allowed_top:
                 self.problem(
                     (key,),
-                    f"unknown top-level key '{key}'{_suggest(key, allowed_top)}; "
+                    f"unknown top-level key '{key}'{suggest(key, allowed_top)}; "
                     f"allowed: {', '.join(sorted(allowed_top))}",
                 )
         if has_policies and has_go:
@@ -135,7 +117,7 @@ class _Checker:
         if syntax == "rules":
             version = data.get("version", "1")
             if str(version) != "1" or isinstance(version, bool | float):
-                self.problem(("version",), f'unsupported version {_show(version)}; allowed: "1"')
+                self.problem(("version",), f'unsupported version {show(version)}; allowed: "1"')
             if "rules" not in data:
                 self.problem(
                     ("version",), "'version' is given but 'rules:' is missing; add a list of rules"
@@ -143,7 +125,7 @@ class _Checker:
                 return None
         items = data[syntax]
         if not isinstance(items, list):
-            self.problem((syntax,), f"'{syntax}' must be a list of rules, not {_show(items)}")
+            self.problem((syntax,), f"'{syntax}' must be a list of rules, not {show(items)}")
             return None
         if not items:
             self.problem(
@@ -174,13 +156,13 @@ class _Checker:
                 base,
                 f"rule #{index + 1} must be a mapping with 'effect:' and "
                 f"'{'match' if syntax == 'policies' else 'conditions'}:', "
-                f"not {_show(item)}",
+                f"not {show(item)}",
             )
             return None
         allowed = RULE_KEYS[syntax]
         for key in item:
             if key not in allowed:
-                hint = _suggest(key, allowed)
+                hint = suggest(key, allowed)
                 other = "rules" if syntax == "policies" else "policies"
                 if not hint and key in RULE_KEYS[other]:
                     hint = f" ('{key}' belongs to the '{other}:' form)"
@@ -202,7 +184,7 @@ class _Checker:
                 (*base, cond_key),
                 f"'{cond_key}' must be a mapping of conditions "
                 f"({', '.join(CONDITION_KEYS[syntax])}), not "
-                f"{_show(conditions)}",
+                f"{show(conditions)}",
             )
         elif conditions:
             cpath: Path = (*base, cond_key)
@@ -211,7 +193,7 @@ class _Checker:
                 if key not in ckeys:
                     self.problem(
                         (*cpath, key),
-                        f"unknown condition '{key}'{_suggest(key, ckeys)}; "
+                        f"unknown condition '{key}'{suggest(key, ckeys)}; "
                         f"allowed: {', '.join(ckeys)}",
                     )
             profiles = self.names(conditions, cpath, ckeys[0])
@@ -224,7 +206,7 @@ class _Checker:
         if table is not None and not _TABLE.match(table):
             self.problem(
                 (*base, "session_table"),
-                f"invalid session_table {_show(table)}; a "
+                f"invalid session_table {show(table)}; a "
                 "DynamoDB table name is 3-255 characters of letters, digits, _ . -",
             )
         duration = self.duration(item, (*base, "max_server_duration"))
@@ -254,7 +236,7 @@ class _Checker:
             return None
         value = item[key]
         if not isinstance(value, str) or not value.strip():
-            self.problem(path, f"'{key}' must be a non-empty string, not {_show(value)}")
+            self.problem(path, f"'{key}' must be a non-empty string, not {show(value)}")
             return None
         return value.strip()
 
@@ -266,8 +248,8 @@ class _Checker:
         value = item["effect"]
         if isinstance(value, str) and value in Effect._value2member_map_:
             return Effect(value)
-        hint = _suggest(value, [e.value for e in Effect]) if isinstance(value, str) else ""
-        self.problem((*base, "effect"), f"unknown effect {_show(value)}{hint}; allowed: {allowed}")
+        hint = suggest(value, [e.value for e in Effect]) if isinstance(value, str) else ""
+        self.problem((*base, "effect"), f"unknown effect {show(value)}{hint}; allowed: {allowed}")
         return None
 
     def names(self, cond: dict[str, Any], path: Path, key: str) -> tuple[str, ...] | None:
@@ -284,7 +266,7 @@ class _Checker:
             if not isinstance(v, str) or not v.strip():
                 self.problem(
                     where,
-                    f"'{key}' must be a name or glob (a string) or a list of them, not {_show(v)}",
+                    f"'{key}' must be a name or glob (a string) or a list of them, not {show(v)}",
                 )
             else:
                 out.append(v.strip())
@@ -299,7 +281,7 @@ class _Checker:
             self.problem(
                 (*path, key),
                 f"'{key}' must be an IAM role ARN or an ARN glob such as "
-                f"arn:aws:iam::*:role/prod-*, not {_show(value)}",
+                f"arn:aws:iam::*:role/prod-*, not {show(value)}",
             )
         return None if bad else values
 
@@ -313,7 +295,7 @@ class _Checker:
             if name not in allowed:
                 self.problem(
                     (*path, "mode"),
-                    f"unknown mode {_show(name)}{_suggest(name, allowed)}"
+                    f"unknown mode {show(name)}{suggest(name, allowed)}"
                     f"; allowed: {', '.join(allowed)}",
                 )
             else:
@@ -321,147 +303,19 @@ class _Checker:
         return tuple(out) if len(out) == len(names) else None
 
     def duration(self, item: dict[str, Any], path: Path) -> timedelta | None:
-        from sentinelgw.timeutil import parse_duration
-
         if item.get("max_server_duration") is None:
             return None
         value = item["max_server_duration"]
         usage = "use a duration such as 15m, 1h or 900 (seconds), at most 12h"
         if isinstance(value, bool) or not isinstance(value, str | int):
-            self.problem(path, f"invalid max_server_duration {_show(value)}; {usage}")
+            self.problem(path, f"invalid max_server_duration {show(value)}; {usage}")
             return None
         try:
             td = parse_duration(str(value), what="max_server_duration")
         except SentinelError:
-            self.problem(path, f"invalid max_server_duration {_show(value)}; {usage}")
+            self.problem(path, f"invalid max_server_duration {show(value)}; {usage}")
             return None
         if td <= timedelta(0) or td > _MAX_SERVER_DURATION:
-            self.problem(path, f"max_server_duration {_show(value)} is out of range; {usage}")
+            self.problem(path, f"max_server_duration {show(value)} is out of range; {usage}")
             return None
         return td
-
-    def time(self, value: Any, path: Path) -> TimeWindow | None:
-        if not isinstance(value, dict) or not value:
-            self.problem(
-                path,
-                "'time' must be a mapping with 'days' and/or 'hours' (and an "
-                f"optional 'timezone'), not {_show(value)}",
-            )
-            return None
-        before = len(self.problems)
-        for key in value:
-            if key not in TIME_KEYS:
-                self.problem(
-                    (*path, key),
-                    f"unknown time key '{key}'{_suggest(key, TIME_KEYS)}; "
-                    f"allowed: {', '.join(TIME_KEYS)}",
-                )
-        if "days" not in value and "hours" not in value:
-            self.problem(path, "'time' needs 'days' and/or 'hours'")
-        days = self.days(value["days"], (*path, "days")) if "days" in value else None
-        start = end = None
-        if "hours" in value:
-            start, end = self.hours(value["hours"], (*path, "hours"))
-        tz_name = "UTC"
-        zone = None
-        if value.get("timezone") is not None:
-            tz = value["timezone"]
-            if not isinstance(tz, str) or not tz.strip():
-                self.problem(
-                    (*path, "timezone"),
-                    f"'timezone' must be an IANA zone name such as Europe/Berlin, not {_show(tz)}",
-                )
-            else:
-                tz_name = tz.strip()
-                zone = self.zone(tz_name, (*path, "timezone"))
-        else:
-            zone = ZoneInfo("UTC")
-        if len(self.problems) > before or zone is None:
-            return None
-        return TimeWindow(days=days, start=start, end=end, timezone=tz_name, zone=zone)
-
-    def zone(self, name: str, path: Path) -> ZoneInfo | None:
-        try:
-            return ZoneInfo(name)
-        except Exception:  # ZoneInfoNotFoundError, ValueError for odd keys, OSError
-            import zoneinfo
-
-            try:
-                known = zoneinfo.available_timezones()
-            except Exception:
-                known = set()
-            self.problem(
-                path,
-                f"unknown timezone {_show(name)}{_suggest(name, known)}; use an "
-                "IANA name such as UTC, Europe/Berlin or America/New_York",
-            )
-            return None
-
-    def days(self, value: Any, path: Path) -> frozenset[int] | None:
-        values = value if isinstance(value, list) else [value]
-        allowed = "monday..sunday or mon..sun"
-        if not values:
-            self.problem(path, f"'days' is an empty list; omit it to match any day ({allowed})")
-            return None
-        out: set[int] = set()
-        ok = True
-        for i, v in enumerate(values):
-            where = (*path, i) if isinstance(value, list) else path
-            key = v.strip().lower() if isinstance(v, str) else None
-            if key is None or key not in _DAYS:
-                shown = _suggest(key, _DAYS) if key else ""
-                self.problem(where, f"unknown day {_show(v)}{shown}; allowed: {allowed}")
-                ok = False
-            else:
-                out.add(_DAYS[key])
-        return frozenset(out) if ok else None
-
-    def hours(self, value: Any, path: Path) -> tuple[int | None, int | None]:
-        if not isinstance(value, dict):
-            self.problem(
-                path,
-                f'\'hours\' must be a mapping {{start: "HH:MM", end: "HH:MM"}}, not {_show(value)}',
-            )
-            return None, None
-        for key in value:
-            if key not in HOURS_KEYS:
-                self.problem(
-                    (*path, key),
-                    f"unknown hours key '{key}'{_suggest(key, HOURS_KEYS)}; allowed: start, end",
-                )
-        start = self.clock(value, path, "start")
-        end = self.clock(value, path, "end")
-        if start is not None and end is not None and start == end:
-            self.problem(
-                path,
-                f"hours start and end are both {value['start']}; the window "
-                "would be empty (omit 'hours' to match the whole day)",
-            )
-            return None, None
-        return start, end
-
-    def clock(self, value: dict[str, Any], path: Path, key: str) -> int | None:
-        if key not in value:
-            self.problem(path, f"'hours' needs '{key}' (\"HH:MM\")")
-            return None
-        raw = value[key]
-        where = (*path, key)
-        if isinstance(raw, int) and not isinstance(raw, bool):
-            # YAML 1.1 reads an unquoted 18:00 as the base-60 number 1080.
-            self.problem(
-                where,
-                f'hours.{key} must be a quoted "HH:MM" string such as '
-                f'"18:00"; YAML read {raw!r} as a number',
-            )
-            return None
-        m = _HHMM.match(raw) if isinstance(raw, str) else None
-        if m is not None:
-            h, mi = int(m.group(1)), int(m.group(2))
-            if (h < 24 and mi < 60) or (key == "end" and h == 24 and mi == 0):
-                return h * 60 + mi
-        self.problem(
-            where,
-            f'invalid time {_show(raw)} for hours.{key}; use "HH:MM" from '
-            "00:00 to 23:59 (end may be 24:00)",
-        )
-        return None

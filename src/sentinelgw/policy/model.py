@@ -112,7 +112,7 @@ class Request:
     """A credential request to decide. ``at`` must be timezone-aware.
 
     ``session_table`` is the table from ``--session-table`` / ``SENTINEL_SESSION_TABLE`` /
-    ``defaults.session_table`` (see :mod:`sentinelgw.tables`); a matched rule's own table
+    ``defaults.session_table`` (see :mod:`sentinelgw.session_table`); a matched rule's own table
     overrides it. ``user`` None means the identity is unknown: rules with a user condition then
     do not match. ``role_arn`` is the role the profile resolves to, when the caller knows it (the
     credential service always does); None means unknown, and rules with a ``role_arn`` condition

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sentinelgw.awserrors import aws_call
 from sentinelgw.errors import (
     AWSError,
     ConfigError,
@@ -139,8 +140,6 @@ class SSMPolicySource(PolicySource):
         return f"ssm:{self.name}"
 
     def _fetch(self) -> Policy:
-        from sentinelgw.awserrors import aws_call
-
         with aws_call(
             "ssm",
             "GetParameter",

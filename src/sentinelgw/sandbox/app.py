@@ -5,9 +5,9 @@ event after it is answered (:mod:`sentinelgw.sandbox.calls`).
 
 Routing, in order: the SSO portal (``GET /federation/credentials``), CloudTrail LookupEvents
 (by ``X-Amz-Target``), the index lag (below), the revocation front
-(:mod:`sentinelgw.sandbox.revoked`: the revocation policies, and AccessDenied for the sessions
-they name), STS AssumeRole (recorded after moto answers it), and everything else straight to
-moto, which picks the service from the SigV4 credential scope as usual.
+(:mod:`sentinelgw.sandbox.revocation_enforcer`: the revocation policies, and AccessDenied
+for the sessions they name), STS AssumeRole (recorded after moto answers it), and everything
+else straight to moto, which picks the service from the SigV4 credential scope as usual.
 
 Index lag: DynamoDB updates a global secondary index eventually, moto at once. With
 ``index_lag`` set to N seconds (tests set it on the running sandbox with
@@ -30,9 +30,12 @@ from urllib.parse import parse_qs
 
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
+from sentinelgw.sandbox.calls import ApiCall, action_of, error_of, s3_resources
 from sentinelgw.sandbox.lookup import TARGET as LOOKUP_TARGET
 from sentinelgw.sandbox.lookup import handle_lookup
 from sentinelgw.sandbox.recorder import AssumeRoleCall, CloudTrailRecorder, Identity
+from sentinelgw.sandbox.revocation_enforcer import RevocationFront
+from sentinelgw.sandbox.signin import FederationEndpoint
 from sentinelgw.sandbox.sso import SSOPortal
 
 log = logging.getLogger("sentinelgw.sandbox")
@@ -153,8 +156,6 @@ class SandboxApp:
         self.moto_app = moto_app
         self.recorder = recorder
         self.sso = sso
-        from sentinelgw.sandbox.revoked import RevocationFront
-        from sentinelgw.sandbox.signin import FederationEndpoint
 
         self.revocations = RevocationFront(recorder, recorder.account_id, _read_body)
         # Seconds a session record takes to show in an index query (0: at once, as moto).
@@ -179,8 +180,6 @@ class SandboxApp:
         scope: tuple[str, str, str],
     ) -> Iterable[bytes]:
         """Answer a request signed with an issued key, and record it as a CloudTrail event."""
-        from sentinelgw.sandbox.calls import ApiCall, action_of, error_of, s3_resources
-
         form_body = (
             _read_body(environ)
             if "x-www-form-urlencoded" in str(environ.get("CONTENT_TYPE", ""))

@@ -16,32 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sentinelgw.sandbox.walk import Failed, Walk
+from sentinelgw.sandbox.breakglass_demo import run_breakglass_demo
+from sentinelgw.sandbox.walk import PROFILE, UNTIL_REFUSED, Failed, Walk
 from sentinelgw.sandbox.webhook import read_messages
 
-PROFILE = "prod-approve"
 DURATION = "15s"
 WHO_AM_I = "import boto3; print(boto3.client('sts').get_caller_identity()['Arn'])"
-# Fetches credentials afresh every second until refused, stays up 3 s more (so the service's
-# sweep revokes the session while it runs), then prints what it saw.
-UNTIL_REFUSED = r"""
-import json, os, time, urllib.error, urllib.request
-seen = []
-for _ in range(60):
-    req = urllib.request.Request(
-        os.environ["AWS_CONTAINER_CREDENTIALS_FULL_URI"],
-        headers={"Authorization": os.environ["AWS_CONTAINER_AUTHORIZATION_TOKEN"]},
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=30):
-            seen.append("ok")
-    except urllib.error.HTTPError as exc:
-        seen.append(json.loads(exc.read()).get("Code"))
-        time.sleep(3)
-        break
-    time.sleep(1)
-print(json.dumps({"session": os.environ.get("AWS_SENTINEL_SESSION_ID"), "seen": seen}))
-"""
 
 
 class _Approval(Walk):
@@ -148,8 +128,6 @@ def run_approval_demo(
             ("the notifications", lambda: w.webhook(root)),
         ],
     )
-    from sentinelgw.sandbox.breakglass_demo import run_breakglass_demo
-
     echo("")
     echo("Break-glass: emergency access to prod-approve with nobody to approve, always loud")
     return run_breakglass_demo(env, sentinel, root, echo) and ok

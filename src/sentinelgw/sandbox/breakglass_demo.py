@@ -18,8 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sentinelgw.sandbox.approval_demo import PROFILE, UNTIL_REFUSED
-from sentinelgw.sandbox.walk import Failed, Walk, say
+from sentinelgw.sandbox.walk import PROFILE, UNTIL_REFUSED, Failed, Walk, say
 from sentinelgw.sandbox.webhook import read_messages
 
 WHY = "demo: INC-99 checkout is down at 3 a.m., nobody to approve"

@@ -14,7 +14,7 @@ from typing import Any
 from sentinelgw.errors import SandboxError
 from sentinelgw.sandbox.extra import missing_extra
 from sentinelgw.sandbox.provision import check_port, refuse_home_dirs
-from sentinelgw.tables import DEFAULT_SESSION_TABLE
+from sentinelgw.session_table import DEFAULT_SESSION_TABLE
 
 log = logging.getLogger("sentinelgw.sandbox")
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from sentinelgw.sandbox.calls import call_event
 from sentinelgw.timeutil import iso
 
 if TYPE_CHECKING:
@@ -255,8 +256,6 @@ class CloudTrailRecorder:
 
     def record_call(self, call: ApiCall) -> dict[str, Any]:
         """Store any API call made with an issued key as a CloudTrail event."""
-        from sentinelgw.sandbox.calls import call_event
-
         caller = self.identity_for(call.access_key_id)
         return self.add_event(
             call_event(call, caller.user_identity(call.access_key_id), self.account_id)

@@ -35,6 +35,13 @@ from typing import Any
 
 from sentinelgw.sandbox.approvers import Approvers
 from sentinelgw.service import policies
+from sentinelgw.service.build import build_app
+from sentinelgw.service.deploy.code_bucket import default_bucket
+from sentinelgw.service.deploy.permissions import Target, policy_for
+from sentinelgw.service.deploy.spec import DeploySpec
+from sentinelgw.service.settings import settings_from
+from sentinelgw.service.sweep import start_sweeper
+from sentinelgw.service.wsgi import ServiceServer
 
 SERVICE_USER = "sentinel-tvm"
 SECURITY_USER = "security"
@@ -152,10 +159,6 @@ def provision_admin(
     only when the role exists), so the sandbox grants these actions on ``*``: the admin may
     therefore change any role's policies, which ``tvm check`` reports.
     """
-    from sentinelgw.service.deploy.permissions import Target, policy_for
-    from sentinelgw.service.deploy.spec import DeploySpec
-    from sentinelgw.service.deploy.stack import default_bucket
-
     spec = DeploySpec(
         region=region,
         account=account,
@@ -299,10 +302,6 @@ def start_service(
     """Run the credential service on loopback as ``principal``; returns the started server."""
     import boto3
 
-    from sentinelgw.service.build import build_app
-    from sentinelgw.service.settings import settings_from
-    from sentinelgw.service.wsgi import ServiceServer
-
     server = ServiceServer(None, host="127.0.0.1", port=0)
     settings = settings_from(
         {
@@ -324,7 +323,6 @@ def start_service(
     server.wsgi.service = build_app(
         settings, session=session, log_stream=log, endpoint_url=endpoint_url
     )
-    from sentinelgw.service.sweep import start_sweeper
 
     # Every second: short approvals in tests and the demo end (and revoke) promptly.
     start_sweeper(server.wsgi.service.service, SANDBOX_SWEEP_SECONDS)

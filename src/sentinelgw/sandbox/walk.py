@@ -13,6 +13,29 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+# The profile both walkthroughs use (require_approval, break-glass allowed for alice).
+PROFILE = "prod-approve"
+# Fetches credentials afresh every second until refused, stays up 3 s more (so the service's
+# sweep revokes the session while it runs), then prints what it saw.
+UNTIL_REFUSED = r"""
+import json, os, time, urllib.error, urllib.request
+seen = []
+for _ in range(60):
+    req = urllib.request.Request(
+        os.environ["AWS_CONTAINER_CREDENTIALS_FULL_URI"],
+        headers={"Authorization": os.environ["AWS_CONTAINER_AUTHORIZATION_TOKEN"]},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=30):
+            seen.append("ok")
+    except urllib.error.HTTPError as exc:
+        seen.append(json.loads(exc.read()).get("Code"))
+        time.sleep(3)
+        break
+    time.sleep(1)
+print(json.dumps({"session": os.environ.get("AWS_SENTINEL_SESSION_ID"), "seen": seen}))
+"""
+
 Step = tuple[str, Callable[[], str]]
 
 

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from sentinelgw.credentials.gate import make_request
 from sentinelgw.errors import SentinelError
-from sentinelgw.gate import make_request
 from sentinelgw.policy import Mode, evaluate
 from sentinelgw.policy import denial_message as deny_text
 from sentinelgw.server.http import Response, error

@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sentinelgw.errors import SentinelError
+from sentinelgw.inert import visible
+from sentinelgw.server.notices import ThrottledNotice
 
 if TYPE_CHECKING:
     from sentinelgw.decisionlog import DecisionLog
@@ -61,7 +63,6 @@ class SessionTracker:
         self._threads: list[threading.Thread] = []
         # Recorded as the record's end_reason when stop() marks it expired.
         self.end_reason: str | None = None
-        from sentinelgw.server.notices import ThrottledNotice
 
         # An outage fails every flush: warn at once, then once a minute with the count.
         self._touch_failed = ThrottledNotice(lambda m: log.warn(m, session_id=record.id))
@@ -180,7 +181,6 @@ class SessionTracker:
             rec = None
         if rec is None or not rec.revoked_by:
             return f"session {self.record.id} was revoked"
-        from sentinelgw.inert import visible
 
         # Record fields are untrusted; the child's SDK may print this message on a terminal.
         reason = f": {visible(rec.revoked_reason)}" if rec.revoked_reason else ""

@@ -45,6 +45,7 @@ from urllib.parse import urlsplit
 from sentinelgw.errors import PolicyInvalid, UsageError
 from sentinelgw.policy.loader import policy_from_doc
 from sentinelgw.policy.model import Rule
+from sentinelgw.timeutil import parse_duration
 from sentinelgw.yamlsrc import YamlDoc
 
 DEFAULT_PENDING = timedelta(hours=24)
@@ -216,7 +217,6 @@ def _conditions(doc: YamlDoc, name: str, matches: list[dict[str, Any]]) -> list[
 def _duration(doc: YamlDoc, path: tuple[str, ...], raw: Any) -> timedelta | None:
     if raw is None:
         return None
-    from sentinelgw.timeutil import parse_duration
 
     try:
         value = parse_duration(str(raw), what=path[-1])

@@ -14,9 +14,9 @@ from sentinelgw.service.caller import IdentityCenterRoles
 from sentinelgw.service.core import SentinelService
 from sentinelgw.service.document import DocumentSource, open_fetch
 from sentinelgw.service.groups import IdentityStoreGroups
-from sentinelgw.service.hardrevoke import iam_revoker
 from sentinelgw.service.notify import Notifier
 from sentinelgw.service.proof import ProofVerifier, Transport, botocore_transport
+from sentinelgw.service.revocation import iam_revoker
 from sentinelgw.service.settings import ServiceSettings
 from sentinelgw.service.table import ServiceTable
 from sentinelgw.timeutil import iso, utcnow

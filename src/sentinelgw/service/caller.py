@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sentinelgw.awsclients import error_code
 from sentinelgw.service.proof import ProofError, VerifiedCaller
 from sentinelgw.sourceidentity import parse_source_identity
 
@@ -141,8 +142,6 @@ class IdentityCenterRoles:
         return confirmed
 
     def _ask(self, role: str, role_id: str) -> bool:
-        from sentinelgw.awsclients import error_code
-
         try:
             found = self.iam.get_role(RoleName=role)["Role"]
         except Exception as exc:

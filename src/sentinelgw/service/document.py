@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sentinelgw.awserrors import aws_call
 from sentinelgw.errors import ConfigError, PolicyInvalid, SentinelError
 from sentinelgw.policy.loader import policy_from_doc
 from sentinelgw.policy.model import Policy
@@ -218,8 +219,6 @@ def file_fetch(path: str) -> Fetch:
 
 def ssm_fetch(client: Any, name: str) -> Fetch:
     def fetch() -> tuple[str, bytes]:
-        from sentinelgw.awserrors import aws_call
-
         with aws_call("ssm", "GetParameter", name):
             param = client.get_parameter(Name=name, WithDecryption=True)["Parameter"]
         return str(param.get("Version")), str(param.get("Value", "")).encode()
@@ -229,8 +228,6 @@ def ssm_fetch(client: Any, name: str) -> Fetch:
 
 def s3_fetch(client: Any, bucket: str, key: str) -> Fetch:
     def fetch() -> tuple[str, bytes]:
-        from sentinelgw.awserrors import aws_call
-
         with aws_call("s3", "GetObject", f"s3://{bucket}/{key}"):
             obj = client.get_object(Bucket=bucket, Key=key)
             body = obj["Body"].read(MAX_DOCUMENT_BYTES + 1)

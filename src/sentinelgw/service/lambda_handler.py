@@ -21,6 +21,8 @@ from typing import Any
 
 from sentinelgw.errors import SentinelError
 from sentinelgw.service.api import HttpRequest, HttpResponse, ServiceApp
+from sentinelgw.service.build import build_app
+from sentinelgw.service.settings import settings_from
 
 _APP: ServiceApp | None = None
 _FUNCTION_URL = re.compile(r"^[a-z0-9]{1,64}\.lambda-url\.[a-z0-9-]{1,32}\.on\.aws$")
@@ -64,9 +66,6 @@ def result_from_response(response: HttpResponse) -> dict[str, Any]:
 def app() -> ServiceApp:
     global _APP
     if _APP is None:
-        from sentinelgw.service.build import build_app
-        from sentinelgw.service.settings import settings_from
-
         _APP = build_app(settings_from({}, os.environ))
         _APP.sweep_on_request = True  # no timer in Lambda; the schedule and requests sweep
     return _APP

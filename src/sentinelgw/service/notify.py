@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sentinelgw.awsclients import error_code
 from sentinelgw.inert import visible
 
 ATTEMPTS = 3
@@ -176,7 +177,6 @@ class Notifier:
 def _why(exc: BaseException) -> str:
     if isinstance(exc, urllib.error.HTTPError):
         return f"HTTP {exc.code}"
-    from sentinelgw.awsclients import error_code
 
     code = error_code(exc)
     return code or type(exc).__name__

@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sentinelgw.credentials.cache import (
+    drop_remote_session,
+    load_remote_session,
+    remote_session_key,
+    store_remote_session,
+)
 from sentinelgw.errors import UsageError
+from sentinelgw.inert import visible
+from sentinelgw.service.client import ServiceRefused, client_for_session, service_origin
 
 if TYPE_CHECKING:
     from sentinelgw.context import Context
@@ -59,8 +67,6 @@ def decision_text(mode: dict[str, Any]) -> str:
 
 
 def _warn_ignored(ctx: Context) -> None:
-    from sentinelgw.inert import visible
-
     ignored = ctx.config().ignored_remote
     if ignored:
         ctx.note(
@@ -78,9 +84,6 @@ def service_id_for(ctx: Context, url: str) -> str | None:
     origin of the URL configured beside it (or for any URL when none is), so ``--remote``
     naming another host gets a proof for that host alone.
     """
-    from sentinelgw.inert import visible
-    from sentinelgw.service.client import service_origin
-
     cfg = ctx.config()
     if ctx.env.get("SENTINEL_REMOTE_SERVICE_ID"):
         service_id, name = ctx.env["SENTINEL_REMOTE_SERVICE_ID"], "SENTINEL_REMOTE_SERVICE_ID"
@@ -100,8 +103,6 @@ def service_id_for(ctx: Context, url: str) -> str | None:
 
 
 def remote_client(ctx: Context, url: str) -> ServiceClient:
-    from sentinelgw.service.client import client_for_session
-
     service_id = service_id_for(ctx, url)
     region = ctx.region()[0]
     return client_for_session(url, ctx.aws_session(region), region=region, service_id=service_id)
@@ -130,14 +131,6 @@ def remote_credentials(
     forgotten, so the caller sees the revocation, and the next call starts a new session
     unless the user is blocked. ``use_cache=False`` starts a new session and remembers none.
     """
-    from sentinelgw.credentials.cache import (
-        drop_remote_session,
-        load_remote_session,
-        remote_session_key,
-        store_remote_session,
-    )
-    from sentinelgw.service.client import ServiceRefused
-
     key = remote_session_key(
         ctx.env,
         service_id=client.service_id,

@@ -25,9 +25,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sentinelgw.awsclients import error_code, translate
-from sentinelgw.service.refusal import Refusal
+from sentinelgw.service.refusal import Refusal, refused
 from sentinelgw.sessions.model import decode_time, encode_time, is_session_id, retention_ttl
 from sentinelgw.sessions.store import REQUEST_PREFIX
+from sentinelgw.timeutil import iso
 
 INDEX_ID = REQUEST_PREFIX  # the item listing request ids (string set req_ids)
 INDEX_KEEP = timedelta(days=7)  # an ended request stays listed this long
@@ -221,8 +222,6 @@ class AccessRequest:
 
 
 def _iso(value: datetime | None) -> str | None:
-    from sentinelgw.timeutil import iso
-
     return iso(value) if value is not None else None
 
 
@@ -270,8 +269,6 @@ class RequestTable:
         self.table = table
 
     def _unavailable(self, exc: BaseException, operation: str) -> Refusal:
-        from sentinelgw.service.refusal import refused
-
         resource = f"session table {self.table!r}"
         return refused(translate(exc, "dynamodb", operation, resource), operation)
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sentinelgw.errors import ConfigError
+from sentinelgw.yamlsrc import YamlError, load_yaml
 
 ENV = {
     "service_id": "SENTINEL_TVM_SERVICE_ID",
@@ -143,8 +144,6 @@ def settings_from(
 
 def settings_from_file(path: str, env: Mapping[str, str]) -> ServiceSettings:
     """Settings from a YAML file (``tvm serve --config``); variables fill what it leaves out."""
-    from sentinelgw.yamlsrc import YamlError, load_yaml
-
     try:
         with open(path, "rb") as fh:
             doc = load_yaml(fh.read(), path)

@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from sentinelgw.errors import UsageError
 from sentinelgw.service.api import MAX_BODY, HttpRequest, HttpResponse, ServiceApp
 
 # waitress itself refuses bodies past this (with a plain-text 413); between MAX_BODY and this
@@ -174,8 +175,6 @@ class ServiceServer:
     ) -> None:
         from waitress.adjustments import Adjustments
         from waitress.task import ThreadedTaskDispatcher
-
-        from sentinelgw.errors import UsageError
 
         self.wsgi = WsgiApp(service)
         adj = Adjustments(

@@ -27,9 +27,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from sentinelgw.config import DEFAULT_RETENTION_DAYS
 from sentinelgw.errors import PolicyDenied, SessionStoreError, UsageError
 from sentinelgw.sessions.listing import on_table
-from sentinelgw.sessions.model import DEFAULT_RETENTION_DAYS, Item, decode_time, encode_time
+from sentinelgw.sessions.model import Item, decode_time, encode_time
 from sentinelgw.timeutil import iso
 
 BLOCK_PREFIX = "block#"

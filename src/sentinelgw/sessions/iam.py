@@ -44,7 +44,16 @@ def generate_iam(
     arn = table_arn(table, region, account)
     roles = role_arns or [f"arn:aws:iam::{account}:role/*"]
     param_arn = f"arn:aws:ssm:{region}:{account}:parameter{_leading_slash(policy_parameter)}"
-    users: Policy = {
+    return {
+        "sentinel-users": _users_policy(arn, roles, param_arn),
+        "security-team": _security_policy(arn, roles, param_arn, trail_bucket),
+        "table-admin": _admin_policy(arn),
+    }
+
+
+def _users_policy(arn: str, roles: list[str], param_arn: str) -> Policy:
+    """Everyone running Sentinel: their session records, the roles, the central policy."""
+    return {
         "Version": "2012-10-17",
         "Statement": [
             {
@@ -67,7 +76,11 @@ def generate_iam(
             },
         ],
     }
-    security: Policy = {
+
+
+def _security_policy(arn: str, roles: list[str], param_arn: str, trail_bucket: str) -> Policy:
+    """The security team: list and revoke sessions, hard revocation, the audits."""
+    return {
         "Version": "2012-10-17",
         "Statement": [
             {
@@ -131,7 +144,11 @@ def generate_iam(
             },
         ],
     }
-    admin: Policy = {
+
+
+def _admin_policy(arn: str) -> Policy:
+    """Whoever provisions the session table."""
+    return {
         "Version": "2012-10-17",
         "Statement": [
             {
@@ -147,7 +164,6 @@ def generate_iam(
             },
         ],
     }
-    return {"sentinel-users": users, "security-team": security, "table-admin": admin}
 
 
 def _leading_slash(name: str) -> str:

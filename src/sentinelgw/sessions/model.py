@@ -22,13 +22,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sentinelgw.config import DEFAULT_RETENTION_DAYS
 from sentinelgw.timeutil import iso
 
 # How long past its expiry a credential is still treated as live (clock skew between hosts).
 CLOCK_SKEW = timedelta(minutes=5)
 # "ended": a remote exec session its exec (or its user) ended through the credential service.
 STATUSES = ("active", "revoked", "expired", "ended")
-DEFAULT_RETENTION_DAYS = 90
 
 EXPORT_FIELDS: tuple[str, ...] = (
     "id",

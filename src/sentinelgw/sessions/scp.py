@@ -25,7 +25,7 @@ from typing import Any
 
 from sentinelgw.errors import HardRevocationError
 from sentinelgw.sessions.model import SessionRecord
-from sentinelgw.sessions.revoked_policy import compact, user_pattern
+from sentinelgw.sessions.revocation.deny_document import compact, user_pattern
 from sentinelgw.sourceidentity import is_valid_sts_value, parse_source_identity
 
 SCP_QUOTA_CHARS = 5_120

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from sentinelgw.awserrors import error_code
 from sentinelgw.errors import SessionNotFound, SessionStoreError, UsageError
+from sentinelgw.session_table import DEFAULT_SESSION_TABLE
 from sentinelgw.sessions.listing import (
     BLOCK_PREFIX,
     NOT_SESSIONS,
@@ -47,7 +48,6 @@ from sentinelgw.sessions.model import (
     UnreadableItem,
     encode_time,
 )
-from sentinelgw.tables import DEFAULT_SESSION_TABLE
 
 if TYPE_CHECKING:
     from sentinelgw.context import Context as App
@@ -353,7 +353,7 @@ class SessionStore(Listing):
 
 def open_store(app: App, table_flag: str | None, region_flag: str | None) -> SessionStore:
     """The store for the security team's commands: table from flag/env/config, region likewise."""
-    from sentinelgw.tables import resolve_admin_table
+    from sentinelgw.session_table import resolve_admin_table
 
     table, _source = resolve_admin_table(table_flag, app.env, app.config())
     if not table:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cfnhelpers import Lint, lint
 
-from sentinelgw.service.deploy.permissions import Need, evaluate_read
+from sentinelgw.service.deploy.permission_check import Need, evaluate_read
 from sentinelgw.service.deploy.principals import Account, Principal
 from sentinelgw.service.policies import user_invoke_policy
 

@@ -28,11 +28,13 @@ from sentinelgw.service.deploy.aws import (
     policy_document,
     statements,
 )
+from sentinelgw.service.deploy.drift import DriftUnavailable, detect_drift
 from sentinelgw.service.deploy.principals import (
     bypass_grants,
     exempt,
     read_account,
 )
+from sentinelgw.service.deploy.stack import stack_name
 from sentinelgw.service.policies import SOURCE_IDENTITY_PATTERN
 
 
@@ -83,8 +85,6 @@ def check_deployment(
 
 def _drift_findings(clients: DeployClients, spec: s.DeploySpec, notes: list[str]) -> list[Finding]:
     """Resources of the stack changed or deleted outside CloudFormation."""
-    from sentinelgw.service.deploy.stack import DriftUnavailable, detect_drift, stack_name
-
     cf = clients.cloudformation
     if cf is None:
         return []

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sentinelgw import __version__
 from sentinelgw.service.deploy import spec as s
 from sentinelgw.service.deploy.schedule import sweep_resources
 from sentinelgw.service.policies import (
@@ -35,6 +36,7 @@ from sentinelgw.service.policies import (
     service_role_policy,
     user_invoke_policy,
 )
+from sentinelgw.sessions.schema import SPEC as TABLE
 
 # Parameters and conditions: a table or parameter that exists before the stack stays outside it.
 CREATE_TABLE = "CreateSessionTable"
@@ -57,8 +59,6 @@ def template(spec: s.DeploySpec, code: tuple[str, str] | None = None) -> dict[st
     deploys it (the key is content-addressed, so new code changes the template); without it
     they are the parameters ``CodeS3Bucket`` and ``CodeS3Key``.
     """
-    from sentinelgw.sessions.schema import SPEC as TABLE
-
     table = {k: v for k, v in TABLE.create_request(spec.table).items() if k != "TableName"}
     policy = service_role_policy(
         list(spec.protected_roles),
@@ -103,6 +103,27 @@ def template(spec: s.DeploySpec, code: tuple[str, str] | None = None) -> dict[st
                 "Description": "Sentinel credential service policy",
             },
         },
+        **_function_resources(code),
+    }
+    doc = {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": "Sentinel credential service. Protected roles are not changed by this "
+        "stack: set output ProtectedRoleTrustPolicy as their trust policy.",
+        "Parameters": _parameters(spec, with_code=code is None),
+        "Conditions": {
+            TABLE_IN_STACK: {"Fn::Equals": [{"Ref": CREATE_TABLE}, "true"]},
+            PARAMETER_IN_STACK: {"Fn::Equals": [{"Ref": CREATE_PARAMETER}, "true"]},
+        },
+        "Resources": resources,
+        "Outputs": _outputs(),
+    }
+    out: dict[str, Any] = substituted(doc)
+    return out
+
+
+def _function_resources(code: tuple[str, str] | None) -> dict[str, Any]:
+    """The function, its URL and its log group; ``code`` as in :func:`template`."""
+    return {
         "LogGroup": {
             "Type": "AWS::Logs::LogGroup",
             "DeletionPolicy": "Retain",
@@ -147,7 +168,11 @@ def template(spec: s.DeploySpec, code: tuple[str, str] | None = None) -> dict[st
         },
         **sweep_resources(),
     }
-    outputs: dict[str, Any] = {
+
+
+def _outputs() -> dict[str, Any]:
+    """What the stack reports: the role protected roles trust, the URL, the policies to set."""
+    return {
         "ServiceRoleArn": {
             "Description": "The only principal protected roles may trust",
             "Value": {"Fn::GetAtt": ["ExecutionRole", "Arn"]},
@@ -165,20 +190,6 @@ def template(spec: s.DeploySpec, code: tuple[str, str] | None = None) -> dict[st
             "Value": json.dumps(user_invoke_policy("${Function.Arn}")),
         },
     }
-    doc = {
-        "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": "Sentinel credential service. Protected roles are not changed by this "
-        "stack: set output ProtectedRoleTrustPolicy as their trust policy.",
-        "Parameters": _parameters(spec, with_code=code is None),
-        "Conditions": {
-            TABLE_IN_STACK: {"Fn::Equals": [{"Ref": CREATE_TABLE}, "true"]},
-            PARAMETER_IN_STACK: {"Fn::Equals": [{"Ref": CREATE_PARAMETER}, "true"]},
-        },
-        "Resources": resources,
-        "Outputs": outputs,
-    }
-    out: dict[str, Any] = substituted(doc)
-    return out
 
 
 def render(spec: s.DeploySpec, code: tuple[str, str] | None = None) -> str:
@@ -186,8 +197,6 @@ def render(spec: s.DeploySpec, code: tuple[str, str] | None = None) -> str:
 
 
 def _parameters(spec: s.DeploySpec, *, with_code: bool) -> dict[str, Any]:
-    from sentinelgw import __version__
-
     params: dict[str, Any] = {
         "FunctionName": {
             "Type": "String",

@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import sentinelgw
 from sentinelgw.errors import SentinelError
 
 EXCLUDED_SUBPACKAGES = ("cli", "sandbox")
@@ -60,8 +61,6 @@ class LambdaPackage:
 
 def build_package() -> LambdaPackage:
     """Zip the installed ``sentinelgw`` and its pure-Python Lambda dependencies."""
-    import sentinelgw
-
     roots = [Path(sentinelgw.__file__).resolve().parent]
     roots += [_package_dir(name) for name in DEPENDENCIES]
     entries = sorted(

@@ -22,23 +22,24 @@ create): :mod:`.trust` is that separate step.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
+from sentinelgw import __version__
 from sentinelgw.awsclients import error_code
 from sentinelgw.errors import DeployError
 from sentinelgw.inert import visible
 from sentinelgw.service.deploy import cloudformation as cfn
 from sentinelgw.service.deploy import spec as s
 from sentinelgw.service.deploy.aws import DeployClients, fetch, run
+from sentinelgw.service.deploy.code_bucket import code_key, default_bucket, locate_code, upload_code
 from sentinelgw.service.deploy.package import HANDLER_FILE, LambdaPackage
-from sentinelgw.service.deploy.trust import TrustChange, trust_changes
+from sentinelgw.service.deploy.stack_plan import ResourceChange, StackPlan
+from sentinelgw.service.deploy.trust import trust_changes
+from sentinelgw.sessions.schema import ensure_table
 
 CAPABILITIES = ["CAPABILITY_NAMED_IAM"]
-CODE_PREFIX = "sentinel-tvm/"
 TAGS = [{"Key": "sentinel:component", "Value": "credential-service"}]
 POLL_SECONDS = 2.0
 WAIT_SECONDS = 1800.0
@@ -68,91 +69,6 @@ _UPDATABLE = frozenset(
         "IMPORT_ROLLBACK_COMPLETE",
     }
 )
-_SIGNS = {"Add": "+", "Modify": "~", "Remove": "-"}
-
-
-@dataclass(frozen=True)
-class CodeLocation:
-    """Where the function zip goes, and what is already there."""
-
-    bucket: str
-    key: str
-    bucket_exists: bool
-    object_exists: bool
-
-    def lines(self) -> list[str]:
-        out = [] if self.bucket_exists else [f"+ create code bucket {self.bucket}"]
-        if not self.object_exists:
-            out.append(f"+ upload function code s3://{self.bucket}/{self.key}")
-        return out
-
-
-@dataclass(frozen=True)
-class ResourceChange:
-    """One line of a change set: what CloudFormation will do to one resource."""
-
-    action: str
-    logical_id: str
-    resource_type: str
-    physical_id: str = ""
-    replacement: str = ""
-    scope: tuple[str, ...] = ()
-
-    def line(self) -> str:
-        sign = _SIGNS.get(self.action, "*")
-        text = f"{sign} {self.action.lower()} {self.logical_id} ({self.resource_type})"
-        if self.physical_id:
-            text += f" {visible(self.physical_id)}"
-        if self.scope:
-            text += f": {', '.join(visible(x) for x in self.scope)}"
-        if self.replacement == "True":
-            text += " [replaced]"
-        elif self.replacement == "Conditional":
-            text += " [may be replaced]"
-        return text
-
-
-@dataclass(frozen=True)
-class StackPlan:
-    """What ``init tvm`` would do: the code upload, the change set, the trust-policy step."""
-
-    spec: s.DeploySpec
-    stack_name: str
-    code: CodeLocation | None = None
-    change_set_id: str | None = None
-    change_set_type: str = "CREATE"
-    changes: tuple[ResourceChange, ...] = ()
-    trust: tuple[TrustChange, ...] = ()
-    problems: tuple[str, ...] = ()
-    warnings: tuple[str, ...] = ()
-    review_stack: bool = False  # the change set created the (empty) stack
-    parameters: tuple[tuple[str, str], ...] = field(default=())
-
-    @property
-    def stack_changes(self) -> bool:
-        return bool(self.changes)
-
-    @property
-    def empty(self) -> bool:
-        return not self.changes and not self.trust and not (self.code and self.code.lines())
-
-    def lines(self) -> list[str]:
-        """The stack part of the plan, as text."""
-        out = list(self.code.lines()) if self.code else []
-        if not self.changes:
-            return out
-        verb = "create" if self.change_set_type == "CREATE" else "update"
-        out.append(f"stack {self.stack_name} ({verb}, change set):")
-        out += [f"  {c.line()}" for c in self.changes]
-        kept = dict(self.parameters)
-        if kept.get(cfn.CREATE_TABLE) == "false":
-            out.append(f"  = session table {self.spec.table} exists: it stays outside the stack")
-        if kept.get(cfn.CREATE_PARAMETER) == "false":
-            out.append(
-                f"  = policy parameter {self.spec.policy_parameter} exists: it stays outside "
-                "the stack, its value untouched"
-            )
-        return out
 
 
 class StackDeployment:
@@ -199,7 +115,7 @@ class StackDeployment:
         problems += table_problems
         warnings += table_warnings
         create_parameter = self._parameter(previous, kind)
-        code, code_problems = self._code()
+        code, code_problems = locate_code(self.c.s3, self.bucket, self.key)
         problems += code_problems
         trust, trust_problems = trust_changes(self.c.iam, self.spec)
         problems += trust_problems
@@ -227,8 +143,6 @@ class StackDeployment:
         return self._change_set(base, review_stack=review)
 
     def _table(self, previous: dict[str, str], kind: str) -> tuple[str, list[str], list[str]]:
-        from sentinelgw.sessions.schema import ensure_table
-
         report = ensure_table(self.c.dynamodb, self.spec.table, plan=True)
         problems = [f"session table {self.spec.table}: {d}" for d in report.differences]
         if kind == "UPDATE" and cfn.CREATE_TABLE in previous:
@@ -251,30 +165,7 @@ class StackDeployment:
         found = fetch("ssm", "GetParameter", lambda: self.c.ssm.get_parameter(Name=name), name)
         return "false" if found is not None else "true"
 
-    def _code(self) -> tuple[CodeLocation, list[str]]:
-        bucket, key = self.bucket, self.key
-        try:
-            self.c.s3.head_bucket(Bucket=bucket)
-            bucket_exists = True
-        except Exception as exc:
-            code = error_code(exc)
-            if code in ("404", "NoSuchBucket", "NotFound"):
-                bucket_exists = False
-            elif code in ("403", "AccessDenied", "Forbidden"):
-                return CodeLocation(bucket, key, True, False), [
-                    f"code bucket {bucket} exists but this caller may not use it: "
-                    "name one it may write with --code-bucket"
-                ]
-            else:
-                from sentinelgw.awsclients import translate
-
-                raise translate(exc, "s3", "HeadBucket", bucket) from exc
-        object_exists = bucket_exists and (fetch_object(self.c.s3, bucket, key) is not None)
-        return CodeLocation(bucket, key, bucket_exists, object_exists), []
-
     def _change_set(self, base: StackPlan, *, review_stack: bool) -> StackPlan:
-        from sentinelgw import __version__
-
         cf = self.c.cloudformation
         body = cfn.render(self.spec, code=(self.bucket, self.key))
         name = f"sentinel-{int(time.time())}"
@@ -394,51 +285,8 @@ class StackDeployment:
 
     def upload(self, plan: StackPlan, on_step: Callable[[str], None]) -> None:
         """Create the code bucket if needed and upload the zip if it is not there yet."""
-        code = plan.code
-        if code is None:
-            return
-        s3 = self.c.s3
-        if not code.bucket_exists:
-            region = self.spec.region
-            extra = (
-                {}
-                if region == "us-east-1"
-                else {"CreateBucketConfiguration": {"LocationConstraint": region}}
-            )
-            run(
-                "s3",
-                "CreateBucket",
-                lambda: s3.create_bucket(Bucket=code.bucket, **extra),
-                code.bucket,
-            )
-            run(
-                "s3",
-                "PutPublicAccessBlock",
-                lambda: s3.put_public_access_block(
-                    Bucket=code.bucket,
-                    PublicAccessBlockConfiguration={
-                        "BlockPublicAcls": True,
-                        "IgnorePublicAcls": True,
-                        "BlockPublicPolicy": True,
-                        "RestrictPublicBuckets": True,
-                    },
-                ),
-                code.bucket,
-            )
-            on_step(f"created code bucket {code.bucket}")
-        if not code.object_exists:
-            run(
-                "s3",
-                "PutObject",
-                lambda: s3.put_object(
-                    Bucket=code.bucket,
-                    Key=code.key,
-                    Body=self.package.data,
-                    ContentType="application/zip",
-                ),
-                f"s3://{code.bucket}/{code.key}",
-            )
-            on_step(f"uploaded function code s3://{code.bucket}/{code.key}")
+        if plan.code is not None:
+            upload_code(self.c.s3, self.spec.region, plan.code, self.package.data, on_step)
 
     def execute(self, plan: StackPlan, on_step: Callable[[str], None]) -> None:
         """Execute the change set and wait (after :meth:`upload`); a failure rolls back, raises."""
@@ -569,27 +417,6 @@ def stack_name(spec: s.DeploySpec) -> str:
     return spec.name.replace("_", "-")
 
 
-def default_bucket(spec: s.DeploySpec) -> str:
-    return f"sentinel-tvm-code-{spec.account}-{spec.region}"
-
-
-def code_key(package: LambdaPackage) -> str:
-    """The content-addressed key of the function zip: the same code, the same key."""
-    return f"{CODE_PREFIX}{hashlib.sha256(package.data).hexdigest()}.zip"
-
-
-def fetch_object(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
-    try:
-        got: dict[str, Any] = s3.head_object(Bucket=bucket, Key=key)
-    except Exception as exc:
-        if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
-            return None
-        from sentinelgw.awsclients import translate
-
-        raise translate(exc, "s3", "HeadObject", f"s3://{bucket}/{key}") from exc
-    return got
-
-
 def _blocking_status(name: str, status: str) -> str:
     if status == "ROLLBACK_COMPLETE":
         return (
@@ -609,47 +436,3 @@ def _replace(plan: StackPlan, **changes: Any) -> StackPlan:
 
 def _slash(name: str) -> str:
     return name if name.startswith("/") else f"/{name}"
-
-
-class DriftUnavailable(Exception):
-    """CloudFormation could not tell whether the stack drifted (not a finding; a note)."""
-
-
-def detect_drift(
-    cf: Any, name: str, *, sleep: Callable[[float], None] = time.sleep
-) -> list[tuple[str, str, str]]:
-    """The stack's drifted resources as (logical id, type, status); raises
-    :class:`DriftUnavailable` when drift detection cannot run (no stack, no permission, or an
-    implementation without it)."""
-    try:
-        detection = cf.detect_stack_drift(StackName=name)["StackDriftDetectionId"]
-        deadline = time.monotonic() + 300
-        while True:
-            status = cf.describe_stack_drift_detection_status(StackDriftDetectionId=detection)
-            state = str(status.get("DetectionStatus"))
-            if state != "DETECTION_IN_PROGRESS":
-                break
-            if time.monotonic() >= deadline:
-                raise DriftUnavailable("drift detection did not finish within 300 s")
-            sleep(POLL_SECONDS)
-        if state == "DETECTION_FAILED" and not status.get("StackDriftStatus"):
-            raise DriftUnavailable(visible(status.get("DetectionStatusReason") or "it failed"))
-        drifts: list[dict[str, Any]] = []
-        pages = cf.get_paginator("describe_stack_resource_drifts").paginate(
-            StackName=name, StackResourceDriftStatusFilters=["MODIFIED", "DELETED"]
-        )
-        for page in pages:
-            drifts += page.get("StackResourceDrifts") or []
-    except DriftUnavailable:
-        raise
-    except Exception as exc:  # AccessDenied, not implemented, a raw error page: all the same
-        reason = error_code(exc) or f"no usable answer ({type(exc).__name__})"
-        raise DriftUnavailable(reason) from exc
-    return [
-        (
-            visible(d.get("LogicalResourceId")),
-            visible(d.get("ResourceType")),
-            visible(d.get("StackResourceDriftStatus")),
-        )
-        for d in drifts
-    ]

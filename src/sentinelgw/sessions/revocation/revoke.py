@@ -30,7 +30,7 @@ from typing import Any
 from sentinelgw.errors import HardRevocationError, SentinelError, SessionNotFound
 from sentinelgw.sessions.blocks import Block, put_block
 from sentinelgw.sessions.model import CLOCK_SKEW, SessionRecord
-from sentinelgw.sessions.revocation import (
+from sentinelgw.sessions.revocation.role_deny import (
     HardRevokeResult,
     hard_revoke,
     hard_revoke_many,

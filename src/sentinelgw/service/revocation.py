@@ -1,5 +1,6 @@
 """Hard revocation from the service: after a revoke, the session's SourceIdentity is added to
-the role's ``SentinelRevokedSessions`` Deny (:func:`sentinelgw.sessions.revoke.deny_in_iam`),
+the role's ``SentinelRevokedSessions`` Deny
+(:func:`sentinelgw.sessions.revocation.revoke.deny_in_iam`),
 with the service's own IAM permissions, so credentials already handed out stop working once
 IAM applies the change. The outcome is one line for the answer and the log.
 
@@ -19,7 +20,9 @@ from typing import Any
 
 from sentinelgw.service.core import HardRevoke
 from sentinelgw.sessions.model import SessionRecord
-from sentinelgw.sessions.revoked_policy import POLICY_NAME
+from sentinelgw.sessions.revocation.deny_document import POLICY_NAME
+from sentinelgw.sessions.revocation.revoke import deny_in_iam, ended_sessions
+from sentinelgw.sessions.revocation.role_deny import RoleQuotaFull
 
 _AWS_TEXT = re.compile(r"(failed with [A-Za-z0-9.]{1,64}): .*$")
 
@@ -32,9 +35,6 @@ def iam_revoker(iam: Any, store: Any = None) -> HardRevoke:
     """
 
     def revoke(record: SessionRecord, now: datetime) -> str:
-        from sentinelgw.sessions.revocation import RoleQuotaFull
-        from sentinelgw.sessions.revoke import deny_in_iam, ended_sessions
-
         outcome = deny_in_iam(
             iam,
             record,

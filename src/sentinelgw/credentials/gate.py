@@ -11,14 +11,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sentinelgw.errors import PolicyDenied
+from sentinelgw.policy import Request, denial_message, evaluate
+from sentinelgw.timeutil import format_duration
 
 if TYPE_CHECKING:
     import boto3
 
     from sentinelgw.credentials.model import Issued
-    from sentinelgw.credentials.providers import CredentialProvider, Plan
+    from sentinelgw.credentials.providers import CredentialPlan, CredentialProvider
     from sentinelgw.decisionlog import DecisionLog
-    from sentinelgw.policy import Decision, Mode, Policy, Request
+    from sentinelgw.policy import Decision, Mode, Policy
 
 
 def make_request(
@@ -33,8 +35,6 @@ def make_request(
     role_arn: str | None = None,
     config_session_table: str | None = None,
 ) -> Request:
-    from sentinelgw.policy import Request
-
     return Request(
         profile=profile,
         user=user,
@@ -58,8 +58,6 @@ def decide(
     session_id: str | None = None,
     raise_on_deny: bool = True,
 ) -> Decision:
-    from sentinelgw.policy import denial_message, evaluate
-
     decision = evaluate(policy, request)
     if log.enabled:
         log.write(
@@ -91,8 +89,6 @@ def policy_capped(
     if duration is None or cap is None or duration <= cap.total_seconds():
         return duration
     if note is not None:
-        from sentinelgw.timeutil import format_duration
-
         note(
             f"note: --duration capped at {format_duration(cap)} by the policy's max_server_duration"
         )
@@ -129,10 +125,10 @@ class PolicyGate:
         # Told when the policy shortens the asked-for lifetime; None: nobody is watching.
         self.note: Callable[[str], None] | None = None
 
-    def plan(self, request_id: str) -> Plan:
+    def plan(self, request_id: str) -> CredentialPlan:
         return self.inner.plan(request_id)
 
-    def retrieve(self, plan: Plan, *, duration: int | None = None) -> Issued:
+    def retrieve(self, plan: CredentialPlan, *, duration: int | None = None) -> Issued:
         request = make_request(
             self.profile,
             plan.identity.user,

@@ -7,7 +7,8 @@ that value therefore cuts off exactly one session. AWS documents that such a cha
 seconds to a few minutes to apply everywhere.
 
 The policy document (one Deny statement per revocation hour, pruning, the size quota and AWS's
-``AWSRevokeOlderSessions`` document) is described in :mod:`sentinelgw.sessions.revoked_policy`.
+``AWSRevokeOlderSessions`` document) is described in
+:mod:`sentinelgw.sessions.revocation.deny_document`.
 
 A full quota never makes Sentinel end the role's other sessions on its own: the revoke fails
 with :class:`RoleQuotaFull`, which names the role and the fix. Ending every session of a role
@@ -37,8 +38,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from sentinelgw.errors import HardRevocationError
-from sentinelgw.sessions import revocation_iam as iam_calls
-from sentinelgw.sessions.revoked_policy import (
+from sentinelgw.sessions.revocation import role_iam as iam_calls
+from sentinelgw.sessions.revocation.deny_document import (
     FALLBACK_POLICY_NAME,
     POLICY_NAME,
     QUOTA_CHARS,
@@ -129,7 +130,7 @@ def hard_revoke(
 
     ``iam`` is a boto3 IAM client with the revoker's (or the service's) credentials. ``now`` is
     the revocation time. ``ended`` names entries whose sessions' credentials have all expired,
-    pruned on this write (:func:`~sentinelgw.sessions.revoked_policy.merge_document`).
+    pruned on this write (:func:`~sentinelgw.sessions.revocation.deny_document.merge_document`).
     Raises :class:`HardRevocationError` naming the missing permission when IAM refuses a call,
     and :class:`RoleQuotaFull` (nothing written) when the entry does not fit the quota.
     """

@@ -29,7 +29,11 @@ from typing import Any
 
 from sentinelgw.audit.events import ROLE_EVENTS, IssuanceEvent
 from sentinelgw.errors import HardRevocationError, SentinelError
-from sentinelgw.sessions.revocation import HardRevokeResult, hard_revoke_many, role_name_from_arn
+from sentinelgw.sessions.revocation.role_deny import (
+    HardRevokeResult,
+    hard_revoke_many,
+    role_name_from_arn,
+)
 from sentinelgw.sourceidentity import parse_source_identity
 
 MAX_CHAIN_DEPTH = 5

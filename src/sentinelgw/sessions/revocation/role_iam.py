@@ -1,5 +1,5 @@
-"""The IAM calls of hard revocation (:mod:`sentinelgw.sessions.revocation`), each through the
-AWS error boundary (:func:`~sentinelgw.awserrors.aws_call`): a failure is a
+"""The IAM calls of hard revocation (:mod:`sentinelgw.sessions.revocation.role_deny`), each
+through the AWS error boundary (:func:`~sentinelgw.awserrors.aws_call`): a failure is a
 :class:`HardRevocationError` naming the role and the permission the revoker lacks.
 
 Permissions the revoker needs on the role: ``iam:GetRole``, ``iam:ListRolePolicies``,
@@ -14,7 +14,7 @@ from typing import Any
 
 from sentinelgw.awserrors import aws_call
 from sentinelgw.errors import HardRevocationError
-from sentinelgw.sessions.revoked_policy import as_document, compact, document_size
+from sentinelgw.sessions.revocation.deny_document import as_document, compact, document_size
 
 
 def on_role(operation: str, name: str) -> AbstractContextManager[None]:
