@@ -119,22 +119,6 @@ LAZY_OWN_IMPORTS = {
     # The package imports without the dev extra; Sandbox resolves on first use.
     ("sentinelgw.sandbox", "sentinelgw.sandbox.core"): "dev extra",
 }
-# Files other changes are splitting (issue 24's size and AWS-error work); their function-local
-# imports move with those splits. Delete an entry when its file no longer needs it.
-BEING_SPLIT = {
-    "sentinelgw.audit.activity",
-    "sentinelgw.audit.athena",
-    "sentinelgw.audit.sources",
-    "sentinelgw.cli.revoke_cmd",
-    "sentinelgw.sandbox.core",
-    "sentinelgw.sandbox.service_demo",
-    "sentinelgw.service.access",
-    "sentinelgw.service.core",
-    "sentinelgw.service.deploy.code_bucket",
-    "sentinelgw.service.deploy.stack",
-    "sentinelgw.sessions.revocation.role_deny",
-    "sentinelgw.sessions.store",
-}
 
 
 def local_own_imports(source: str, module: str, is_package: bool) -> set[str]:
@@ -162,8 +146,6 @@ def test_own_imports_sit_at_module_top_unless_listed_with_a_reason() -> None:
     offenders = {}
     for path in sorted(PACKAGE_ROOT.rglob("*.py")):
         module = module_name(path)
-        if module in BEING_SPLIT:
-            continue
         source = path.read_text(encoding="utf-8")
         hidden = local_own_imports(source, module, path.name == "__init__.py")
         hidden = {t for t in hidden if (module, t) not in LAZY_OWN_IMPORTS}

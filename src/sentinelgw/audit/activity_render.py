@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sentinelgw.audit.activity import EVENT_FIELDS
+from sentinelgw.inert import CsvWriter, visible
 from sentinelgw.timeutil import iso
+from sentinelgw.wording import counted
 
 if TYPE_CHECKING:
     from sentinelgw.audit.activity import ActivityReport
@@ -13,11 +16,8 @@ if TYPE_CHECKING:
 def activity_csv(report: ActivityReport) -> str:
     import io
 
-    from sentinelgw.inert import CsvWriter
-
     buf = io.StringIO()
     writer = CsvWriter(buf)
-    from sentinelgw.audit.activity import EVENT_FIELDS
 
     writer.header(EVENT_FIELDS)
     for e in report.events:
@@ -27,8 +27,6 @@ def activity_csv(report: ActivityReport) -> str:
 
 def activity_human(report: ActivityReport) -> str:
     """One line per call; every CloudTrail value shown inert."""
-    from sentinelgw.inert import visible
-    from sentinelgw.wording import counted
 
     lines = []
     for t in report.sessions:

@@ -9,7 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from sentinelgw.awsclients import translate
 from sentinelgw.errors import AuditError, UsageError
+from sentinelgw.sessions.model import is_session_id
+from sentinelgw.sessions.store import REQUEST_PREFIX
 from sentinelgw.timeutil import iso
 
 if TYPE_CHECKING:
@@ -63,9 +66,6 @@ class SessionTarget:
 def grant_sessions(store: Any, grant_id: str) -> list[str] | None:
     """The sessions started under the access request or break-glass grant ``grant_id`` (the
     item the credential service writes), or None when there is no such item."""
-    from sentinelgw.awsclients import translate
-    from sentinelgw.sessions.model import is_session_id
-    from sentinelgw.sessions.store import REQUEST_PREFIX
 
     try:
         item = store.client.get_item(
@@ -86,7 +86,6 @@ def session_targets(store: Any, ids: Sequence[str]) -> list[SessionTarget]:
     """The records of ``ids`` (each once, in the order given): session ids, or the id of an
     access request or break-glass grant, which stands for every session started under it. An
     unknown id is an error."""
-    from sentinelgw.sessions.model import is_session_id
 
     wanted = list(dict.fromkeys(ids))
     if not wanted:

@@ -26,6 +26,8 @@ from sentinelgw.audit.athena_sql import (
     audit_query,
     record_from_row,
 )
+from sentinelgw.audit.athena_table import parse_source
+from sentinelgw.audit.events import parse_record
 from sentinelgw.awserrors import aws_call
 from sentinelgw.errors import AuditError
 
@@ -73,7 +75,6 @@ class AthenaSource:
 
 def athena_source(spec: str) -> AthenaSource:
     """The source of ``athena:DATABASE.TABLE`` with default workgroup and polling."""
-    from sentinelgw.audit.athena_table import parse_source
 
     database, table = parse_source(spec)
     return AthenaSource(AthenaTarget(database=database, table=table))
@@ -348,8 +349,6 @@ def athena_events(
     CloudTrail records. An aggregated row becomes one event with its ``count``; a row that is
     not a valid event is counted malformed, as many times as it stands for."""
     import msgspec
-
-    from sentinelgw.audit.events import parse_record
 
     t = source.target
     where = f"athena:{t.database}.{t.table}"

@@ -13,10 +13,17 @@ from typing import Any
 
 import click
 
+from sentinelgw.awsclients import aws_call
 from sentinelgw.cli.common import App, common_options, format_option, pass_app
 from sentinelgw.cli.sessions_cmd import TABLE_HELP
+from sentinelgw.cli.tables import Column, render
 from sentinelgw.errors import SessionNotFound
-from sentinelgw.inert import visible
+from sentinelgw.inert import CsvWriter, visible
+from sentinelgw.sessions.blocks import BLOCK_FIELDS, lift_block, list_blocks
+from sentinelgw.sessions.revocation.deny_document import compact
+from sentinelgw.sessions.scp import SCP_QUOTA_CHARS, revoked_live, scp_document
+from sentinelgw.sessions.store import open_store
+from sentinelgw.timeutil import iso
 
 
 @click.command("revocation-scp")
@@ -26,11 +33,6 @@ from sentinelgw.inert import visible
 def init_revocation_scp(app: App, table: str | None) -> int:
     """Print an SCP denying revoked sessions, organisation-wide."""
     from datetime import timedelta
-
-    from sentinelgw.sessions.revocation.deny_document import compact
-    from sentinelgw.sessions.scp import SCP_QUOTA_CHARS, revoked_live, scp_document
-    from sentinelgw.sessions.store import open_store
-    from sentinelgw.timeutil import iso
 
     now = app.now()
     store = open_store(app, table, None)
@@ -71,9 +73,6 @@ def init_revocation_scp(app: App, table: str | None) -> int:
 @pass_app
 def server_unblock(app: App, user: str, table: str | None) -> int:
     """Lift a user's block: new sessions are allowed again (revoked ones stay revoked)."""
-    from sentinelgw.awsclients import aws_call
-    from sentinelgw.sessions.blocks import lift_block
-    from sentinelgw.sessions.store import open_store
 
     store = open_store(app, table, None)
     sts = app.client("sts", app.region()[0])
@@ -100,8 +99,6 @@ def server_unblock(app: App, user: str, table: str | None) -> int:
 @pass_app
 def server_blocks(app: App, table: str | None, include_ended: bool, fmt: str) -> int:
     """List blocked users."""
-    from sentinelgw.sessions.blocks import BLOCK_FIELDS, list_blocks
-    from sentinelgw.sessions.store import open_store
 
     now = app.now()
     store = open_store(app, table, None)
@@ -112,8 +109,6 @@ def server_blocks(app: App, table: str | None, include_ended: bool, fmt: str) ->
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
     elif fmt == "csv":
-        from sentinelgw.inert import CsvWriter
-
         writer = CsvWriter(sys.stdout)
         writer.header(BLOCK_FIELDS)
         for row in rows:
@@ -126,7 +121,6 @@ def server_blocks(app: App, table: str | None, include_ended: bool, fmt: str) ->
 def _render_blocks(rows: list[dict[str, Any]], table: str) -> None:
     """The layout server-sessions has: user, state and times whole (stacked below their
     width); who blocked, why and who lifted shown when they fit, else named."""
-    from sentinelgw.cli.tables import Column, render
 
     if not rows:
         click.echo(visible(f"no blocked users in table {table!r}"))

@@ -15,8 +15,16 @@ from typing import Any
 
 import click
 
+from sentinelgw.awsclients import translate
 from sentinelgw.cli.common import App, common_options, format_option, pass_app
 from sentinelgw.cli.self_cmd import _client, _remote_option
+from sentinelgw.cli.tables import Column, render
+from sentinelgw.errors import UsageError
+from sentinelgw.inert import CsvWriter, visible
+from sentinelgw.service.client import ServiceClient, signing_region
+from sentinelgw.service.remote import resolve_remote, service_id_for
+from sentinelgw.sessions.model import is_session_id
+from sentinelgw.timeutil import parse_duration
 
 REASON_CODES = ("incident", "maintenance", "security", "recovery", "other")
 STATUSES = ("active", "closed", "expired")
@@ -40,9 +48,6 @@ CSV_FIELDS = (
 
 
 def _check_id(grant_id: str) -> None:
-    from sentinelgw.errors import UsageError
-    from sentinelgw.inert import visible
-    from sentinelgw.sessions.model import is_session_id
 
     if not is_session_id(grant_id):
         raise UsageError(
@@ -52,7 +57,6 @@ def _check_id(grant_id: str) -> None:
 
 
 def _summary(row: dict[str, Any]) -> str:
-    from sentinelgw.inert import visible
 
     text = (
         f"break-glass {visible(row.get('id'))} on profile {visible(row.get('profile'))}: "
@@ -68,11 +72,6 @@ def _summary(row: dict[str, Any]) -> str:
 def _mfa_client(app: App, remote: str | None, code: str, serial: str | None) -> Any:
     """A service client whose proofs are signed with MFA session credentials."""
     from botocore.credentials import ReadOnlyCredentials
-
-    from sentinelgw.awsclients import translate
-    from sentinelgw.errors import UsageError
-    from sentinelgw.service.client import ServiceClient, signing_region
-    from sentinelgw.service.remote import resolve_remote, service_id_for
 
     if not (code.isdigit() and len(code) == 6):
         raise UsageError("--mfa-token takes the 6-digit code of your MFA device (BadMfaToken)")
@@ -100,7 +99,6 @@ def _mfa_client(app: App, remote: str | None, code: str, serial: str | None) -> 
 
 def _mfa_serial(session: Any) -> str:
     """The profile's ``mfa_serial``, else the caller's only MFA device (iam:ListMFADevices)."""
-    from sentinelgw.errors import UsageError
 
     configured = session._session.get_scoped_config().get("mfa_serial")
     if configured:
@@ -139,8 +137,6 @@ def breakglass(
     remote: str | None,
 ) -> int:
     """Open emergency access to a profile without approval (loud: everyone is told)."""
-    from sentinelgw.errors import UsageError
-    from sentinelgw.timeutil import parse_duration
 
     if not MIN_JUSTIFICATION <= len(justification.strip()) <= MAX_JUSTIFICATION:
         raise UsageError(
@@ -158,7 +154,6 @@ def breakglass(
     if fmt == "json":
         click.echo(json.dumps(answer, indent=2))
         return 0
-    from sentinelgw.inert import visible
 
     click.echo(_summary(answer))
     click.echo(f"run: sentinel exec --profile {visible(answer.get('profile'))} -- ...")
@@ -181,15 +176,11 @@ def breakglass_list(app: App, status: str | None, fmt: str, remote: str | None) 
         return 0
     table = [{**r, "sessions": " ".join(map(str, r.get("sessions") or []))} for r in rows]
     if fmt == "csv":
-        from sentinelgw.inert import CsvWriter
-
         writer = CsvWriter(sys.stdout)
         writer.header(CSV_FIELDS)
         for row in table:
             writer.row(row.get(f) for f in CSV_FIELDS)
         return 0
-    from sentinelgw.cli.tables import Column, render
-    from sentinelgw.inert import visible
 
     user = visible(str(answer.get("user") or "?"))
     if not rows:
@@ -217,7 +208,6 @@ def breakglass_list(app: App, status: str | None, fmt: str, remote: str | None) 
 @pass_app
 def breakglass_show(app: App, grant_id: str, fmt: str, remote: str | None) -> int:
     """Show one break-glass grant (yours, or any for the service's admins)."""
-    from sentinelgw.inert import visible
 
     _check_id(grant_id)
     row = _client(app, remote).breakglass_grant(grant_id)
@@ -242,7 +232,6 @@ def breakglass_show(app: App, grant_id: str, fmt: str, remote: str | None) -> in
 @pass_app
 def breakglass_close(app: App, grant_id: str, reason: str, remote: str | None) -> int:
     """Close a break-glass grant: its sessions are revoked (yours, or any for admins)."""
-    from sentinelgw.errors import UsageError
 
     _check_id(grant_id)
     if not reason.strip() or len(reason) > 500:

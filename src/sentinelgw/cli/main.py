@@ -236,7 +236,6 @@ def _profile_hint(app: App, exc: BaseException) -> str:
     the command already used it."""
     if not any(getattr(e, "access_denied", False) for e in _chain(exc)):
         return ""
-    from sentinelgw.errors import SentinelError
 
     try:
         profile = app.config().default("security_profile")
@@ -249,7 +248,6 @@ def _profile_hint(app: App, exc: BaseException) -> str:
 
 def _print_debug_details(exc: BaseException) -> None:
     """The raw AWS answers behind the error, for --debug only (control characters inert)."""
-    from sentinelgw.inert import visible
 
     for err in _chain(exc):
         detail = getattr(err, "debug_detail", None)

@@ -11,9 +11,16 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from sentinelgw.audit.chains import beyond_bound, deny_chained, find_chained_roles, role_key
+from sentinelgw.audit.events import ParseStats
+from sentinelgw.audit.run import AuditInput, open_events
+from sentinelgw.audit.window import Window
+from sentinelgw.awsclients import aws_call, client
 from sentinelgw.cli.common import App
-from sentinelgw.errors import HardRevocationError
+from sentinelgw.errors import HardRevocationError, SentinelError
 from sentinelgw.inert import visible
+from sentinelgw.sessions.model import CLOCK_SKEW
+from sentinelgw.timeutil import iso
 
 if TYPE_CHECKING:
     from sentinelgw.sessions.revocation.revoke import RevokeOutcome
@@ -32,10 +39,6 @@ def revoke_chains(
     """Find the roles the revoked sessions chained into and deny them there; report each.
 
     Returns what stays undenied (role ARNs, or the audit source that could not be read)."""
-    from sentinelgw.audit.chains import beyond_bound, deny_chained, find_chained_roles
-    from sentinelgw.errors import SentinelError
-    from sentinelgw.sessions.model import CLOCK_SKEW
-    from sentinelgw.timeutil import iso
 
     live = [o.record for o in outcomes if not o.soft and not o.lapsed and o.record.source_identity]
     if not live:
@@ -88,9 +91,6 @@ def revoke_chains(
 def _chain_events(
     app: App, source: str | None, region: str | None, since: datetime, now: datetime
 ) -> Any:
-    from sentinelgw.audit.events import ParseStats
-    from sentinelgw.audit.run import AuditInput, open_events
-    from sentinelgw.audit.window import Window
 
     inp = AuditInput(window=Window(since, now), source=source, region=region)
     return open_events(app, inp, ParseStats())
@@ -99,8 +99,6 @@ def _chain_events(
 def _iam_for(app: App, iam: Any, account: str, region: str | None) -> Any:
     """The IAM client for a chained role: the revoker's in their own account, else one acting
     through ``defaults.revoker_roles`` for that account (assumed once per account)."""
-    from sentinelgw.audit.chains import role_key
-    from sentinelgw.awsclients import aws_call
 
     configured = {str(k): str(v) for k, v in (app.config().default("revoker_roles") or {}).items()}
     clients: dict[str, Any] = {}
@@ -120,8 +118,6 @@ def _iam_for(app: App, iam: Any, account: str, region: str | None) -> Any:
             )
         if acct not in clients:
             import boto3
-
-            from sentinelgw.awsclients import client
 
             sts = app.client("sts", region)
             with aws_call("sts", "AssumeRole", via):

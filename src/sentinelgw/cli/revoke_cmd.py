@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from sentinelgw.awsclients import aws_call
 from sentinelgw.cli.common import App, common_options, pass_app
 from sentinelgw.cli.revoke_chains import revoke_chains
 from sentinelgw.cli.revoke_role import check_all_before_flags, revoke_all_before
@@ -22,10 +23,17 @@ from sentinelgw.cli.sessions_cmd import TABLE_HELP, check_session_id
 from sentinelgw.errors import (
     HardRevocationError,
     RevocationIncomplete,
+    SentinelError,
     SessionStoreError,
     UsageError,
 )
 from sentinelgw.inert import visible
+from sentinelgw.service.refusal import Refusal
+from sentinelgw.service.requests import cancel_user_requests
+from sentinelgw.sessions.revocation.revoke import ended_sessions, revoke_session, revoke_user
+from sentinelgw.sessions.revocation.role_deny import RoleQuotaFull
+from sentinelgw.sessions.store import open_store
+from sentinelgw.timeutil import iso, parse_duration
 
 if TYPE_CHECKING:
     from sentinelgw.sessions.revocation.revoke import RevokeOutcome, RoleOutcome
@@ -103,7 +111,6 @@ def server_revoke(
     With --all-before and --role (admin only): deny every credential of the role issued
     before a time, every user's. A full revocation policy never does that on its own.
     """
-    from sentinelgw.sessions.store import open_store
 
     if all_before is not None or role_ref is not None:
         check_all_before_flags(session_id, user, all_before, role_ref, block, block_for, soft)
@@ -114,7 +121,6 @@ def server_revoke(
     region = app.region()[0]
     iam = None if soft else app.client("iam", region)
     who = _caller(app, region)
-    from sentinelgw.sessions.revocation.revoke import ended_sessions
 
     now = app.now()
     kw: dict[str, Any] = {
@@ -129,12 +135,8 @@ def server_revoke(
     table_errors: tuple[Any, ...] = ()
     cancel_error: str | None = None
     if session_id is not None:
-        from sentinelgw.sessions.revocation.revoke import revoke_session
-
         outcomes: tuple[RevokeOutcome, ...] = (revoke_session(store, iam, session_id, **kw),)
     else:
-        from sentinelgw.sessions.revocation.revoke import revoke_user
-
         assert user is not None
         result = revoke_user(store, iam, user, block=block, block_until=until, **kw)
         outcomes, roles, table_errors = result.sessions, result.roles, result.table_errors
@@ -154,7 +156,6 @@ def server_revoke(
 
 
 def _caller(app: App, region: str | None) -> dict[str, Any]:
-    from sentinelgw.awsclients import aws_call
 
     sts = app.client("sts", region)
     with aws_call("sts", "GetCallerIdentity"):
@@ -184,9 +185,6 @@ def _report_user(user: str, result: Any) -> None:
 
 def _cancel_requests(store: Any, user: str, kw: dict[str, Any]) -> str | None:
     """Cancel the user's pending access requests (issue 21); the error, if any."""
-    from sentinelgw.errors import SentinelError
-    from sentinelgw.service.refusal import Refusal
-    from sentinelgw.service.requests import cancel_user_requests
 
     try:
         cancelled = cancel_user_requests(
@@ -288,13 +286,11 @@ def _check_revoke_flags(
         check_session_id(session_id)
     if not block_for:
         return None
-    from sentinelgw.timeutil import parse_duration
 
     return app.now() + parse_duration(block_for, what="--for")
 
 
 def _report_revoke(outcome: RevokeOutcome) -> None:
-    from sentinelgw.timeutil import iso
 
     rec = outcome.record
     click.echo(
@@ -332,7 +328,6 @@ def _report_revoke(outcome: RevokeOutcome) -> None:
 
 
 def _iso(when: datetime | None) -> str:
-    from sentinelgw.timeutil import iso
 
     return iso(when) or "?"
 
@@ -340,7 +335,6 @@ def _iso(when: datetime | None) -> str:
 def _raise_if_full(failed: list[Any]) -> None:
     """One line for sessions left undenied because a role's quota is full: the roles and the
     fix. Sentinel never ends a role's other sessions on its own (``--all-before`` does)."""
-    from sentinelgw.sessions.revocation.role_deny import RoleQuotaFull
 
     errors = [getattr(f, "iam_error", None) or getattr(f, "error", None) for f in failed]
     full = [e for e in errors if isinstance(e, RoleQuotaFull)]
@@ -360,6 +354,5 @@ def _raise_if_full(failed: list[Any]) -> None:
 
 
 def _until(when: datetime | None) -> str:
-    from sentinelgw.timeutil import iso
 
     return f"until {iso(when)}" if when is not None else "until it is lifted"

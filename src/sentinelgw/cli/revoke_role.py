@@ -13,13 +13,17 @@ from typing import Any
 
 import click
 
+from sentinelgw.awsclients import aws_call
 from sentinelgw.cli.common import App
+from sentinelgw.credentials.profiles import load_profile
 from sentinelgw.errors import UsageError
 from sentinelgw.inert import visible
+from sentinelgw.sessions.model import CLOCK_SKEW
+from sentinelgw.sessions.revocation.role_deny import revoke_older_sessions, role_name_from_arn
+from sentinelgw.timeutil import iso
 
 
 def _iso(when: datetime | None) -> str:
-    from sentinelgw.timeutil import iso
 
     return iso(when) or "?"
 
@@ -50,8 +54,6 @@ def _parse_before(app: App, text: str) -> datetime:
     """``now`` or an ISO 8601 time (a time without a zone is UTC); never in the future."""
     from datetime import UTC
 
-    from sentinelgw.sessions.model import CLOCK_SKEW
-
     now = app.now()
     if text.strip().lower() == "now":
         return now
@@ -75,7 +77,6 @@ def _parse_before(app: App, text: str) -> datetime:
 def _role_arn(role: str) -> str:
     if role.startswith("arn:"):
         return role
-    from sentinelgw.credentials.profiles import load_profile
 
     arn = load_profile(role).role_arn
     if not arn:
@@ -88,9 +89,6 @@ def _role_arn(role: str) -> str:
 
 def revoke_all_before(app: App, when_text: str, role: str, reason: str, yes: bool) -> int:
     """``--all-before``: write AWSRevokeOlderSessions on the role, once confirmed."""
-    from sentinelgw.awsclients import aws_call
-    from sentinelgw.sessions.revocation.role_deny import revoke_older_sessions, role_name_from_arn
-    from sentinelgw.timeutil import iso
 
     if not reason.strip():
         raise UsageError("--reason must not be empty", hint="Say why every session is ended")

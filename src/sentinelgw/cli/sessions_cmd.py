@@ -214,7 +214,6 @@ def _render_table(rows: list[dict[str, Any]], table: str) -> None:
 def mark_grants(rows: list[dict[str, Any]], columns: list[Any], *, at: int) -> None:
     """Loud: when any session ran under a grant, a ``grant`` column (inserted at ``at``) names
     it, ``BREAK-GLASS <id>`` or ``request <id>``."""
-    from sentinelgw.cli.tables import Column
 
     if not any(r.get("breakglass_id") or r.get("request_id") for r in rows):
         return

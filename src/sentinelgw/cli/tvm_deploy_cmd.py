@@ -25,6 +25,7 @@ import click
 from sentinelgw.awsclients import aws_call
 from sentinelgw.cli.common import App, common_options, pass_app
 from sentinelgw.errors import DeployError, SentinelError, UsageError
+from sentinelgw.service.approvals import SNS_ARN, STORE_ID
 from sentinelgw.service.deploy.aws import DeployClients
 from sentinelgw.service.deploy.check import check_deployment
 from sentinelgw.service.deploy.cloudformation import render
@@ -267,7 +268,6 @@ def _write_template(
 
 def service_extras(topic: str | None, store: str | None) -> dict[str, str | None]:
     """The optional grants of the service's role, checked like the document checks them."""
-    from sentinelgw.service.approvals import SNS_ARN, STORE_ID
 
     if topic is not None and not SNS_ARN.match(topic):
         raise UsageError(

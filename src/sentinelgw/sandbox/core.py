@@ -12,9 +12,19 @@ from pathlib import Path
 from typing import Any
 
 from sentinelgw.errors import SandboxError
+from sentinelgw.sandbox import provision as p
+from sentinelgw.sandbox import service as s
+from sentinelgw.sandbox.app import MotoCaller, SandboxApp, parse_xml_fields
+from sentinelgw.sandbox.approvers import provision_approvers
 from sentinelgw.sandbox.extra import missing_extra
+from sentinelgw.sandbox.handler import SandboxRequestHandler
+from sentinelgw.sandbox.motofix import install as install_moto_fixes
 from sentinelgw.sandbox.provision import check_port, refuse_home_dirs
+from sentinelgw.sandbox.recorder import CloudTrailRecorder, Identity
+from sentinelgw.sandbox.sso import SSO_USER, RoleCredentials, SSOPortal
+from sentinelgw.sandbox.webhook import WebhookReceiver
 from sentinelgw.session_table import DEFAULT_SESSION_TABLE
+from sentinelgw.sessions.schema import ensure_table
 
 log = logging.getLogger("sentinelgw.sandbox")
 
@@ -193,12 +203,6 @@ class Sandbox:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import make_server
 
-        from sentinelgw.sandbox.app import MotoCaller, SandboxApp
-        from sentinelgw.sandbox.handler import SandboxRequestHandler
-        from sentinelgw.sandbox.motofix import install as install_moto_fixes
-        from sentinelgw.sandbox.recorder import CloudTrailRecorder
-        from sentinelgw.sandbox.sso import SSOPortal
-
         install_moto_fixes()  # Lambda GET signatures, AWS::Lambda::Url in CloudFormation
         moto_app = DomainDispatcherApplication(create_backend_app)
         self._caller = MotoCaller(moto_app, self.account_id)
@@ -255,8 +259,6 @@ class Sandbox:
         )
 
     def _provision(self) -> None:
-        from sentinelgw.sandbox import provision as p
-        from sentinelgw.sandbox.recorder import Identity
 
         user, secret, self.role_arns, self.sso_role_arn = p.provision_iam(
             self._client("iam"), self.account_id, self.region
@@ -303,12 +305,8 @@ class Sandbox:
             self._provision_service(user)
 
     def _provision_service(self, alice: Any) -> None:
-        from sentinelgw.sandbox import provision as p
-        from sentinelgw.sandbox import service as s
-        from sentinelgw.sandbox.recorder import Identity
 
         self._add_approval_profile()
-        from sentinelgw.sandbox.approvers import provision_approvers
 
         approvers = provision_approvers(self._client)
         service, security = s.provision_enforced(
@@ -347,7 +345,6 @@ class Sandbox:
                 f"\n[{s.ADMIN_PROFILE}]\naws_access_key_id = {admin.access_key_id}\n"
                 f"aws_secret_access_key = {admin.secret}\n"
             )
-        from sentinelgw.sandbox.webhook import WebhookReceiver
 
         self._webhook = WebhookReceiver(self.webhook_file).start()
         document = s.service_document_text(self.role_arns, self._webhook.url, approvers)
@@ -366,8 +363,6 @@ class Sandbox:
 
     def _add_approval_profile(self) -> None:
         """The role of ``prod-approve`` (issue 21): only the service may assume it."""
-        from sentinelgw.sandbox import provision as p
-        from sentinelgw.sandbox import service as s
 
         iam = self._client("iam")
         name = f"sentinel-{s.APPROVAL_PROFILE}"
@@ -393,16 +388,12 @@ class Sandbox:
 
     def _create_table(self) -> None:
         # The same code as 'sentinel init sessions', so the sandbox table matches production.
-        from sentinelgw.sessions.schema import ensure_table
 
         ensure_table(self._client("dynamodb"), self.table, plan=False, wait=True)
         self.table_created = True
 
     def _assume_sso_role(self) -> Any:
         """An STS session of the SSO role for alice, made inside moto (never recorded)."""
-        from sentinelgw.sandbox.app import parse_xml_fields
-        from sentinelgw.sandbox.recorder import Identity
-        from sentinelgw.sandbox.sso import SSO_USER, RoleCredentials
 
         status, body = self._caller.query(
             "sts",

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sentinelgw.sandbox.approval_demo import run_approval_demo
 from sentinelgw.sandbox.core import Sandbox
 from sentinelgw.sandbox.service_side import (
     TABLE,
@@ -34,6 +35,7 @@ from sentinelgw.sandbox.service_side import (
     end,
 )
 from sentinelgw.sandbox.walk import WIDTH
+from sentinelgw.sessions.schema import ensure_table
 
 INTRO = (
     "Each move is an attack by alice, an ordinary user. WORKS: the attack reached its aim. "
@@ -175,8 +177,6 @@ def profile_alias(s: _Side) -> bool:
 
 def decoy_table(s: _Side) -> bool:
     if not s.remote:
-        from sentinelgw.sessions.schema import ensure_table
-
         ensure_table(s.sb._client("dynamodb"), "decoy", plan=False, wait=True)
     env = {**s.env, "SENTINEL_SESSION_TABLE": "decoy"}
     session_id = s.session("--session-table", "decoy", env=env)
@@ -346,8 +346,6 @@ def _side(
         sb.start()
         side = _Side(sb, remote, echo)
         if remote and approvals is not None:  # before the moves: one of them blocks alice
-            from sentinelgw.sandbox.approval_demo import run_approval_demo
-
             echo("Access on request: prod-approve needs an approval by security")
             approvals.append(run_approval_demo(side.env, side.sentinel, sb.root, echo))
             echo("")

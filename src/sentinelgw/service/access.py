@@ -32,6 +32,7 @@ from sentinelgw.service.access_util import (
 )
 from sentinelgw.service.approvals import ApprovalRule
 from sentinelgw.service.caller import Caller
+from sentinelgw.service.checks import _required, _service_denial, _target
 from sentinelgw.service.document import ServiceDocument, Target
 from sentinelgw.service.grants import (
     BREAKGLASS,
@@ -70,7 +71,6 @@ class AccessRequests:
     # -- the calls ----------------------------------------------------------------------
 
     def create(self, caller: Caller, body: dict[str, Any], note: dict[str, Any]) -> dict[str, Any]:
-        from sentinelgw.service.checks import _required, _target
 
         s = self.service
         profile = _required(body, "profile")
@@ -141,7 +141,6 @@ class AccessRequests:
                 f"profile {target.profile} needs no approval for you; run: sentinel exec "
                 f"--remote URL --profile {target.profile} -- ...",
             )
-        from sentinelgw.service.checks import _service_denial
 
         raise Refusal(
             403,

@@ -48,6 +48,7 @@ from sentinelgw.service.checks import Grant
 from sentinelgw.service.core import SentinelService
 from sentinelgw.service.proof import ProofVerifier
 from sentinelgw.service.refusal import Refusal
+from sentinelgw.service.sweep import maybe_sweep
 from sentinelgw.sourceidentity import new_id
 from sentinelgw.timeutil import iso
 
@@ -178,8 +179,6 @@ class ServiceApp:
         if note.get("event"):
             self.log.write(note)
         if self.sweep_on_request:
-            from sentinelgw.service.sweep import maybe_sweep
-
             maybe_sweep(self.service)
         return HttpResponse(
             status,

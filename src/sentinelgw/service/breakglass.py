@@ -40,6 +40,7 @@ from sentinelgw.service.breakglass_rules import (
     BreakGlassPolicy,
 )
 from sentinelgw.service.caller import IAM_USER, Caller
+from sentinelgw.service.checks import _check_caller_kind, _required, _service_denial, _target
 from sentinelgw.service.document import ServiceDocument, Target
 from sentinelgw.service.grants import BREAKGLASS, close_grant, notify_grant, policy_request
 from sentinelgw.service.refusal import Refusal
@@ -107,7 +108,6 @@ class BreakGlass:
         self.service = service
 
     def open(self, caller: Caller, body: dict[str, Any], note: dict[str, Any]) -> dict[str, Any]:
-        from sentinelgw.service.checks import _check_caller_kind, _required, _target
 
         s = self.service
         profile = _required(body, "profile")
@@ -159,8 +159,6 @@ class BreakGlass:
         """The policy's decision with the grant standing in for an approval: break-glass
         replaces the approver, never a deny of the policy."""
         from dataclasses import replace
-
-        from sentinelgw.service.checks import _service_denial
 
         request = policy_request(self.service, caller, target, now)
         decision = evaluate(doc.policy, request)

@@ -27,6 +27,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from sentinelgw.errors import PolicyInvalid, UsageError
+from sentinelgw.timeutil import format_duration, parse_duration
 from sentinelgw.yamlsrc import YamlDoc
 
 REASON_CODES = ("incident", "maintenance", "security", "recovery", "other")
@@ -129,7 +130,6 @@ def _duration(
     value = raw.get(key)
     if value is None:
         return default
-    from sentinelgw.timeutil import format_duration, parse_duration
 
     try:
         parsed: timedelta | None = parse_duration(str(value), what=key)

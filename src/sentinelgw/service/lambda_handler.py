@@ -22,7 +22,9 @@ from typing import Any
 from sentinelgw.errors import SentinelError
 from sentinelgw.service.api import HttpRequest, HttpResponse, ServiceApp
 from sentinelgw.service.build import build_app
+from sentinelgw.service.deploy.schedule import is_sweep_event
 from sentinelgw.service.settings import settings_from
+from sentinelgw.service.sweep import run_sweep
 
 _APP: ServiceApp | None = None
 _FUNCTION_URL = re.compile(r"^[a-z0-9]{1,64}\.lambda-url\.[a-z0-9-]{1,32}\.on\.aws$")
@@ -92,7 +94,6 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
             "message": "the Sentinel service is not configured; see its log",
         }
         return result_from_response(HttpResponse(503, body, {"Content-Type": "application/json"}))
-    from sentinelgw.service.deploy.schedule import is_sweep_event
 
     if is_sweep_event(event):
         return sweep(service)
@@ -101,6 +102,5 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
 
 def sweep(service: ServiceApp) -> dict[str, Any]:
     """Run the access-request sweep once (the scheduled event); never raises."""
-    from sentinelgw.service.sweep import run_sweep
 
     return {"swept": run_sweep(service.service)}

@@ -22,6 +22,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from sentinelgw.awsclients import error_code
 from sentinelgw.policy.model import Effect
 
 if TYPE_CHECKING:
@@ -45,8 +46,6 @@ def run_sweep(service: SentinelService) -> int:
             return 0
         return len(service.requests.sweep(service.clock()))
     except Exception as exc:
-        from sentinelgw.awsclients import error_code
-
         code = getattr(exc, "code", None) or error_code(exc) or type(exc).__name__
         service.log_event(
             {

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from sentinelgw.awserrors import error_code
 from sentinelgw.errors import SessionNotFound, SessionStoreError, UsageError
-from sentinelgw.session_table import DEFAULT_SESSION_TABLE
+from sentinelgw.session_table import DEFAULT_SESSION_TABLE, resolve_admin_table
 from sentinelgw.sessions.listing import (
     BLOCK_PREFIX,
     NOT_SESSIONS,
@@ -48,6 +48,7 @@ from sentinelgw.sessions.model import (
     UnreadableItem,
     encode_time,
 )
+from sentinelgw.timeutil import iso
 
 if TYPE_CHECKING:
     from sentinelgw.context import Context as App
@@ -353,7 +354,6 @@ class SessionStore(Listing):
 
 def open_store(app: App, table_flag: str | None, region_flag: str | None) -> SessionStore:
     """The store for the security team's commands: table from flag/env/config, region likewise."""
-    from sentinelgw.session_table import resolve_admin_table
 
     table, _source = resolve_admin_table(table_flag, app.env, app.config())
     if not table:
@@ -383,8 +383,6 @@ def _not_revocable(id: str, old: Item) -> str:
         except UnreadableItem:
             last = None
         if last is not None:
-            from sentinelgw.timeutil import iso
-
             return (
                 f"session {id} has ended and the last credential it issued expired at "
                 f"{iso(last)}; nothing to revoke"

@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-from sentinelgw.awsclients import error_code
+from sentinelgw.awsclients import error_code, translate
 from sentinelgw.service.deploy import spec as s
 from sentinelgw.service.deploy.aws import run
 from sentinelgw.service.deploy.package import LambdaPackage
@@ -30,7 +30,6 @@ def fetch_object(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
     except Exception as exc:
         if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
             return None
-        from sentinelgw.awsclients import translate
 
         raise translate(exc, "s3", "HeadObject", f"s3://{bucket}/{key}") from exc
     return got
@@ -51,8 +50,6 @@ def locate_code(s3: Any, bucket: str, key: str) -> tuple[CodeLocation, list[str]
                 "name one it may write with --code-bucket"
             ]
         else:
-            from sentinelgw.awsclients import translate
-
             raise translate(exc, "s3", "HeadBucket", bucket) from exc
     object_exists = bucket_exists and (fetch_object(s3, bucket, key) is not None)
     return CodeLocation(bucket, key, bucket_exists, object_exists), []

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from sentinelgw import __version__
-from sentinelgw.awsclients import error_code
+from sentinelgw.awsclients import error_code, translate
 from sentinelgw.errors import DeployError
 from sentinelgw.inert import visible
 from sentinelgw.service.deploy import cloudformation as cfn
@@ -183,7 +183,6 @@ class StackDeployment:
         except Exception as exc:
             if error_code(exc) == "ValidationError" and any(m in str(exc) for m in _NO_CHANGES):
                 return base  # some implementations refuse an empty change set outright
-            from sentinelgw.awsclients import translate
 
             raise translate(exc, "cloudformation", "CreateChangeSet", self.stack_name) from exc
         cs_id = str(made["Id"])
@@ -385,7 +384,6 @@ class StackDeployment:
         except Exception as exc:
             if error_code(exc) == "ValidationError" and "does not exist" in str(exc):
                 return None
-            from sentinelgw.awsclients import translate
 
             raise translate(exc, "cloudformation", "DescribeStacks", self.stack_name) from exc
         stacks = got.get("Stacks") or []
