@@ -79,7 +79,10 @@ def last_assume_role(sandbox, session_name_prefix: str = "sentinel.") -> dict:
         e
         for e in sandbox.recorder.events()
         if e["eventName"] == "AssumeRole"
-        and e["requestParameters"].get("roleSessionName", "").startswith(session_name_prefix)
+        # a refused AssumeRole made with keys the sandbox issued is recorded without parameters
+        and (e["requestParameters"] or {})
+        .get("roleSessionName", "")
+        .startswith(session_name_prefix)
     ]
     return events[-1]
 

@@ -236,7 +236,9 @@ def test_ssm_unavailable_when_the_policy_lives_there(
     out = run_sentinel(cmd, env=env, timeout=120)
     assert out.returncode == 2, out.stderr
     line = one_error_line(out.stderr)
-    assert "ssm:GetParameter on /sentinel/policy" in line and "could not reach" in line
+    assert (
+        "ssm:GetParameter on SSM parameter /sentinel/policy" in line and "could not reach" in line
+    )
     assert out.stdout == "" and not marker.exists()
 
 
