@@ -12,6 +12,7 @@ calls (see :func:`make_session`).
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from sentinelgw.awserrors import aws_call, error_code, is_botocore, translate
@@ -37,6 +38,9 @@ DEFAULT_RETRIES: dict[str, Any] = {"mode": "standard", "max_attempts": 4}
 _RETRY_VARIABLES = ("AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE")
 _RETRY_KEYS = ("max_attempts", "retry_mode")
 
+
+# The clients made so far, per session (a session's clients go with it).
+_CLIENTS: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], Any]] = weakref.WeakKeyDictionary()
 
 # The last parse of the AWS config and credentials files: (their paths and bytes, the parse).
 _CONFIG_CACHE: list[tuple[tuple[str, str, bytes | None, bytes | None], dict[str, Any]]] = []
@@ -170,11 +174,28 @@ def client(
         cfg["connect_timeout"] = connect_timeout
     if read_timeout is not None:
         cfg["read_timeout"] = read_timeout
+    import os
+
+    # One client per session, service and settings: a second client of the same service
+    # (GetCallerIdentity, then AssumeRole on the same source session) would load the service
+    # model and endpoint rules again. The AWS_* variables are part of the key, so a changed
+    # endpoint or setting gets a new client. Clients are thread-safe; sessions are not shared.
+    key = (
+        service,
+        region or None,
+        repr(sorted(cfg.items())),
+        tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_"))),
+    )
+    clients = _CLIENTS.setdefault(sess, {})
+    if key in clients:
+        return clients[key]
     try:
         with aws_call(service, "client"):  # NoRegionError, ProfileNotFound
-            return sess.client(service, region_name=region or None, config=Config(**cfg))
+            made = sess.client(service, region_name=region or None, config=Config(**cfg))
     except ValueError as exc:  # botocore's "Invalid endpoint: ..." (a setting, not a bug)
         raise ConfigError(
             f"cannot make a {service} client: {' '.join(str(exc).split())[:200]}",
             hint="Check AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>",
         ) from exc
+    clients[key] = made
+    return made
