@@ -31,10 +31,10 @@ class Profile:
 
 
 def _full_config() -> dict[str, Any]:
-    import botocore.session
+    from sentinelgw.awsclients import aws_config
 
     try:
-        cfg = botocore.session.Session().full_config
+        cfg = aws_config()
     except Exception as exc:  # configparser errors in a hand-edited file
         raise ConfigError(
             f"cannot parse the AWS config: {type(exc).__name__}: {str(exc).splitlines()[0]}",
