@@ -74,7 +74,7 @@ def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def last_assume_role(sandbox, session_name_prefix: str = "sentinel.") -> dict:
+def last_assume_role(sandbox, prefix: str = "sentinel.") -> dict:
     events = [
         e
         for e in sandbox.recorder.events()
