@@ -80,9 +80,7 @@ def last_assume_role(sandbox, prefix: str = "sentinel.") -> dict:
         for e in sandbox.recorder.events()
         if e["eventName"] == "AssumeRole"
         # a refused AssumeRole made with keys the sandbox issued is recorded without parameters
-        and (e["requestParameters"] or {})
-        .get("roleSessionName", "")
-        .startswith(session_name_prefix)
+        and (e["requestParameters"] or {}).get("roleSessionName", "").startswith(prefix)
     ]
     return events[-1]
 
