@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sentinelgw.awsclients import aws_config
 from sentinelgw.errors import ConfigError
 
 
@@ -31,7 +32,6 @@ class Profile:
 
 
 def _full_config() -> dict[str, Any]:
-    from sentinelgw.awsclients import aws_config
 
     try:
         cfg = aws_config()
