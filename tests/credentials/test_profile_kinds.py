@@ -79,8 +79,8 @@ def last_assume_role(sandbox, prefix: str = "sentinel.") -> dict:
         e
         for e in sandbox.recorder.events()
         if e["eventName"] == "AssumeRole"
-        # a refused AssumeRole made with keys the sandbox issued is recorded without parameters
-        and (e["requestParameters"] or {}).get("roleSessionName", "").startswith(prefix)
+        # refused AssumeRoles made with keys the sandbox issued carry no parameters
+        and (e.get("requestParameters") or {}).get("roleSessionName", "").startswith(prefix)
     ]
     return events[-1]
 
