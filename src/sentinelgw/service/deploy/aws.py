@@ -28,7 +28,7 @@ class DeployClients:
     s3: Any = None
 
 
-def fetch(service: str, operation: str, fn: Callable[[], T], resource: str) -> T | None:
+def read_or_none(service: str, operation: str, fn: Callable[[], T], resource: str) -> T | None:
     """Run a read through :func:`~sentinelgw.awserrors.aws_call`; ``None`` when AWS answers
     that the resource does not exist."""
     try:
@@ -38,13 +38,6 @@ def fetch(service: str, operation: str, fn: Callable[[], T], resource: str) -> T
         if exc.aws_code in NOT_FOUND:
             return None
         raise
-
-
-def run(service: str, operation: str, fn: Callable[[], T], resource: str) -> T:
-    """Run a call through :func:`~sentinelgw.awserrors.aws_call` (an AWS failure is an
-    :class:`~sentinelgw.errors.AWSError`)."""
-    with aws_call(service, operation, resource):
-        return fn()
 
 
 def policy_document(raw: Any) -> dict[str, Any]:

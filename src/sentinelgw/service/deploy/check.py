@@ -23,9 +23,9 @@ from sentinelgw.service.deploy import spec as s
 from sentinelgw.service.deploy.aws import (
     DeployClients,
     as_list,
-    fetch,
     normalized,
     policy_document,
+    read_or_none,
     statements,
 )
 from sentinelgw.service.deploy.drift import DriftUnavailable, detect_drift
@@ -106,13 +106,13 @@ def _drift_findings(clients: DeployClients, spec: s.DeploySpec, notes: list[str]
 
 def _function_findings(lam: Any, spec: s.DeploySpec) -> Iterator[Finding]:
     name = spec.function_name
-    got = fetch("lambda", "GetFunction", lambda: lam.get_function(FunctionName=name), name)
+    got = read_or_none("lambda", "GetFunction", lambda: lam.get_function(FunctionName=name), name)
     if got is None:
         yield Finding(
             spec.function_arn, "the function is missing; deploy it with 'sentinel init tvm --yes'"
         )
         return
-    url = fetch(
+    url = read_or_none(
         "lambda",
         "GetFunctionUrlConfig",
         lambda: lam.get_function_url_config(FunctionName=name),
@@ -128,7 +128,7 @@ def _function_findings(lam: Any, spec: s.DeploySpec) -> Iterator[Finding]:
 
 
 def _deployed_protected_roles(iam: Any, spec: s.DeploySpec) -> set[str]:
-    got = fetch(
+    got = read_or_none(
         "iam",
         "GetRolePolicy",
         lambda: iam.get_role_policy(RoleName=spec.role_name, PolicyName=s.SERVICE_POLICY_NAME),
@@ -148,7 +148,7 @@ def _deployed_protected_roles(iam: Any, spec: s.DeploySpec) -> set[str]:
 
 def _trust_findings(iam: Any, spec: s.DeploySpec, arn: str) -> list[Finding]:
     name = s.role_name_of(arn)
-    role = fetch("iam", "GetRole", lambda: iam.get_role(RoleName=name), arn)
+    role = read_or_none("iam", "GetRole", lambda: iam.get_role(RoleName=name), arn)
     if role is None:
         return [Finding(arn, "the protected role does not exist")]
     doc = normalized(policy_document(role["Role"].get("AssumeRolePolicyDocument")))

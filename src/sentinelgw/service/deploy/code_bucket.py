@@ -7,8 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from sentinelgw.awsclients import error_code, translate
+from sentinelgw.awserrors import aws_call
 from sentinelgw.service.deploy import spec as s
-from sentinelgw.service.deploy.aws import run
 from sentinelgw.service.deploy.package import LambdaPackage
 from sentinelgw.service.deploy.stack_plan import CodeLocation
 
@@ -65,16 +65,10 @@ def upload_code(
             if region == "us-east-1"
             else {"CreateBucketConfiguration": {"LocationConstraint": region}}
         )
-        run(
-            "s3",
-            "CreateBucket",
-            lambda: s3.create_bucket(Bucket=code.bucket, **extra),
-            code.bucket,
-        )
-        run(
-            "s3",
-            "PutPublicAccessBlock",
-            lambda: s3.put_public_access_block(
+        with aws_call("s3", "CreateBucket", code.bucket):
+            s3.create_bucket(Bucket=code.bucket, **extra)
+        with aws_call("s3", "PutPublicAccessBlock", code.bucket):
+            s3.put_public_access_block(
                 Bucket=code.bucket,
                 PublicAccessBlockConfiguration={
                     "BlockPublicAcls": True,
@@ -82,20 +76,14 @@ def upload_code(
                     "BlockPublicPolicy": True,
                     "RestrictPublicBuckets": True,
                 },
-            ),
-            code.bucket,
-        )
+            )
         on_step(f"created code bucket {code.bucket}")
     if not code.object_exists:
-        run(
-            "s3",
-            "PutObject",
-            lambda: s3.put_object(
+        with aws_call("s3", "PutObject", f"s3://{code.bucket}/{code.key}"):
+            s3.put_object(
                 Bucket=code.bucket,
                 Key=code.key,
                 Body=data,
                 ContentType="application/zip",
-            ),
-            f"s3://{code.bucket}/{code.key}",
-        )
+            )
         on_step(f"uploaded function code s3://{code.bucket}/{code.key}")

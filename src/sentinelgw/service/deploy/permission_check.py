@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sentinelgw.service.deploy.aws import fetch, statements
+from sentinelgw.service.deploy.aws import read_or_none, statements
 from sentinelgw.service.deploy.permissions import Target, policy_for
 from sentinelgw.service.deploy.principals import Account, allows
 
@@ -49,7 +49,7 @@ def principal_arn(iam: Any, identity_arn: str) -> str:
         return identity_arn
     account = identity_arn.split(":")[4]
     name = identity_arn.split(":assumed-role/", 1)[1].split("/")[0]
-    got = fetch("iam", "GetRole", lambda: iam.get_role(RoleName=name), name)
+    got = read_or_none("iam", "GetRole", lambda: iam.get_role(RoleName=name), name)
     if got and got.get("Role", {}).get("Arn"):
         return str(got["Role"]["Arn"])  # with its path, which SimulatePrincipalPolicy needs
     return f"arn:aws:iam::{account}:role/{name}"

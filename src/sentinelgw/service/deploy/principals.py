@@ -26,8 +26,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from sentinelgw.awserrors import aws_call
 from sentinelgw.inert import visible
-from sentinelgw.service.deploy.aws import as_list, fetch, policy_document, run, statements
+from sentinelgw.service.deploy.aws import as_list, policy_document, read_or_none, statements
 
 TABLE_WRITE_ACTIONS = (
     "dynamodb:PutItem",
@@ -93,12 +94,8 @@ class Account:
 def read_account(iam: Any) -> Account:
     """Every user, group and role with its documents (one paginated read, plus managed ones)."""
     paginator = iam.get_paginator("get_account_authorization_details")
-    pages = run(
-        "iam",
-        "GetAccountAuthorizationDetails",
-        lambda: list(paginator.paginate(Filter=["User", "Group", "Role", "LocalManagedPolicy"])),
-        "the account",
-    )
+    with aws_call("iam", "GetAccountAuthorizationDetails", "the account"):
+        pages = list(paginator.paginate(Filter=["User", "Group", "Role", "LocalManagedPolicy"]))
     managed: dict[str, dict[str, Any]] = {}
     items: dict[str, list[dict[str, Any]]] = {"users": [], "groups": [], "roles": []}
     for page in pages:
@@ -340,14 +337,10 @@ def _default_document(policy: dict[str, Any]) -> dict[str, Any]:
 
 
 def _managed_document(iam: Any, policy_arn: str) -> dict[str, Any]:
-    got = fetch("iam", "GetPolicy", lambda: iam.get_policy(PolicyArn=policy_arn), policy_arn)
+    got = read_or_none("iam", "GetPolicy", lambda: iam.get_policy(PolicyArn=policy_arn), policy_arn)
     if got is None:
         return {}
     version_id = got["Policy"]["DefaultVersionId"]
-    ver = run(
-        "iam",
-        "GetPolicyVersion",
-        lambda: iam.get_policy_version(PolicyArn=policy_arn, VersionId=version_id),
-        policy_arn,
-    )
+    with aws_call("iam", "GetPolicyVersion", policy_arn):
+        ver = iam.get_policy_version(PolicyArn=policy_arn, VersionId=version_id)
     return policy_document(ver["PolicyVersion"].get("Document"))

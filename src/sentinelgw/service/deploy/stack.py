@@ -28,11 +28,12 @@ from typing import Any, NoReturn
 
 from sentinelgw import __version__
 from sentinelgw.awsclients import error_code, translate
+from sentinelgw.awserrors import aws_call
 from sentinelgw.errors import DeployError
 from sentinelgw.inert import visible
 from sentinelgw.service.deploy import cloudformation as cfn
 from sentinelgw.service.deploy import spec as s
-from sentinelgw.service.deploy.aws import DeployClients, fetch, run
+from sentinelgw.service.deploy.aws import DeployClients, read_or_none
 from sentinelgw.service.deploy.code_bucket import code_key, default_bucket, locate_code, upload_code
 from sentinelgw.service.deploy.package import HANDLER_FILE, LambdaPackage
 from sentinelgw.service.deploy.stack_plan import ResourceChange, StackPlan
@@ -162,7 +163,9 @@ class StackDeployment:
         if kind == "UPDATE" and cfn.CREATE_PARAMETER in previous:
             return previous[cfn.CREATE_PARAMETER]
         name = self.spec.policy_parameter
-        found = fetch("ssm", "GetParameter", lambda: self.c.ssm.get_parameter(Name=name), name)
+        found = read_or_none(
+            "ssm", "GetParameter", lambda: self.c.ssm.get_parameter(Name=name), name
+        )
         return "false" if found is not None else "true"
 
     def _change_set(self, base: StackPlan, *, review_stack: bool) -> StackPlan:
@@ -218,12 +221,8 @@ class StackDeployment:
         cf = self.c.cloudformation
         deadline = time.monotonic() + WAIT_SECONDS
         while True:
-            got: dict[str, Any] = run(
-                "cloudformation",
-                "DescribeChangeSet",
-                lambda: cf.describe_change_set(ChangeSetName=cs_id),
-                self.stack_name,
-            )
+            with aws_call("cloudformation", "DescribeChangeSet", self.stack_name):
+                got: dict[str, Any] = cf.describe_change_set(ChangeSetName=cs_id)
             if str(got.get("Status")) in ("CREATE_COMPLETE", "FAILED", "DELETE_COMPLETE"):
                 return got
             if time.monotonic() >= deadline:
@@ -250,21 +249,15 @@ class StackDeployment:
             token = page.get("NextToken")
             if not token:
                 return out
-            page = run(
-                "cloudformation",
-                "DescribeChangeSet",
-                lambda token=token: cf.describe_change_set(  # type: ignore[misc]
-                    ChangeSetName=cs_id, NextToken=token
-                ),
-                self.stack_name,
-            )
+            with aws_call("cloudformation", "DescribeChangeSet", self.stack_name):
+                page = cf.describe_change_set(ChangeSetName=cs_id, NextToken=token)
 
     def discard(self, plan: StackPlan) -> None:
         """Delete a change set that will not run (and the empty stack it created)."""
         cf = self.c.cloudformation
         if plan.change_set_id is None:
             return
-        fetch(
+        read_or_none(
             "cloudformation",
             "DeleteChangeSet",
             lambda: cf.delete_change_set(ChangeSetName=plan.change_set_id),
@@ -273,12 +266,8 @@ class StackDeployment:
         if plan.review_stack:
             stack = self.describe_stack()
             if stack and stack.get("StackStatus") == "REVIEW_IN_PROGRESS":
-                run(
-                    "cloudformation",
-                    "DeleteStack",
-                    lambda: cf.delete_stack(StackName=self.stack_name),
-                    self.stack_name,
-                )
+                with aws_call("cloudformation", "DeleteStack", self.stack_name):
+                    cf.delete_stack(StackName=self.stack_name)
 
     # -- deploying ---------------------------------------------------------------------
 
@@ -298,14 +287,8 @@ class StackDeployment:
         cf = self.c.cloudformation
         started = time.time()
         try:
-            run(
-                "cloudformation",
-                "ExecuteChangeSet",
-                lambda: cf.execute_change_set(
-                    ChangeSetName=plan.change_set_id, StackName=self.stack_name
-                ),
-                self.stack_name,
-            )
+            with aws_call("cloudformation", "ExecuteChangeSet", self.stack_name):
+                cf.execute_change_set(ChangeSetName=plan.change_set_id, StackName=self.stack_name)
         except Exception as exc:  # some implementations fail the call instead of the stack
             self._failed(plan, str(exc), started)
         status = self._wait_stack()
@@ -336,12 +319,8 @@ class StackDeployment:
         if plan.change_set_type == "CREATE":
             if stack is not None and status != "DELETE_COMPLETE":
                 cf = self.c.cloudformation
-                run(
-                    "cloudformation",
-                    "DeleteStack",
-                    lambda: cf.delete_stack(StackName=self.stack_name),
-                    self.stack_name,
-                )
+                with aws_call("cloudformation", "DeleteStack", self.stack_name):
+                    cf.delete_stack(StackName=self.stack_name)
             outcome = "it was rolled back and the stack deleted (the table and log group are kept)"
         elif status == "UPDATE_ROLLBACK_COMPLETE":
             outcome = "it was rolled back to the previous version"
@@ -401,7 +380,7 @@ class StackDeployment:
         if url:
             return url
         lam, name = self.c.lambda_, self.spec.function_name
-        got = fetch(
+        got = read_or_none(
             "lambda",
             "GetFunctionUrlConfig",
             lambda: lam.get_function_url_config(FunctionName=name),

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sentinelgw.awsclients import error_code
+from sentinelgw.awserrors import aws_call
 from sentinelgw.service.deploy import spec as s
-from sentinelgw.service.deploy.aws import fetch, normalized, policy_document, run
+from sentinelgw.service.deploy.aws import normalized, policy_document, read_or_none
 from sentinelgw.service.policies import protected_role_trust_policy
 
 # A role created a moment ago may not yet be valid as a principal in another role's trust policy.
@@ -61,12 +62,8 @@ def apply_trust(
         name, arn = s.role_name_of(change.role_arn), change.role_arn
 
         def update(name: str = name, arn: str = arn) -> Any:
-            return run(
-                "iam",
-                "UpdateAssumeRolePolicy",
-                lambda: iam.update_assume_role_policy(RoleName=name, PolicyDocument=doc),
-                arn,
-            )
+            with aws_call("iam", "UpdateAssumeRolePolicy", arn):
+                return iam.update_assume_role_policy(RoleName=name, PolicyDocument=doc)
 
         retry_while("MalformedPolicyDocument", update, sleep)
         on_done(change)
@@ -97,7 +94,7 @@ def _trust_change(iam: Any, spec: s.DeploySpec, arn: str) -> tuple[TrustChange |
             "set its trust policy from that account"
         )
     name = s.role_name_of(arn)
-    role = fetch("iam", "GetRole", lambda: iam.get_role(RoleName=name), arn)
+    role = read_or_none("iam", "GetRole", lambda: iam.get_role(RoleName=name), arn)
     if role is None:
         return None, f"protected role {arn} does not exist"
     have = policy_document(role["Role"].get("AssumeRolePolicyDocument"))
