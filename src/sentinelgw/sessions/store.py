@@ -51,7 +51,7 @@ from sentinelgw.sessions.model import (
 from sentinelgw.timeutil import iso
 
 if TYPE_CHECKING:
-    from sentinelgw.context import Context as App
+    from sentinelgw.context import Context
 
 __all__ = ["BLOCK_PREFIX", "REQUEST_PREFIX", "SessionStore", "on_table", "open_store"]
 
@@ -352,7 +352,7 @@ class SessionStore(Listing):
             ) from None
 
 
-def open_store(app: App, table_flag: str | None, region_flag: str | None) -> SessionStore:
+def open_store(app: Context, table_flag: str | None, region_flag: str | None) -> SessionStore:
     """The store for the security team's commands: table from flag/env/config, region likewise."""
 
     table, _source = resolve_admin_table(table_flag, app.env, app.config())
