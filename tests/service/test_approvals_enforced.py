@@ -311,7 +311,7 @@ def test_a_refused_webhook_is_logged_with_the_channel_and_never_blocks_the_reque
     assert failed, p.log_lines()
     line = failed[0]
     assert line["code"] == "webhook" and "after 3 attempts" in line["message"]
-    assert "request" in line["message"]
+    assert "request" in line["message"] and line["access_request"] == row["id"]
     assert secret not in json.dumps(failed) and "127.0.0.1" not in json.dumps(failed)
 
 

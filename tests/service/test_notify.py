@@ -90,7 +90,7 @@ def test_send_never_blocks_on_a_slow_webhook(receiver: Receiver) -> None:
 
 def test_failed_webhook_is_retried_a_bounded_number_of_times_then_logged() -> None:
     failing = Receiver(status=500)
-    failures: list[tuple[str, str, str]] = []
+    failures: list[tuple[str, str, str, dict[str, str]]] = []
     try:
         notifier = Notifier(backoff=0.01, on_failure=lambda *a: failures.append(a))
         notifier.send(NotifyConfig(webhook_url=failing.url), NOTICE)
@@ -99,8 +99,9 @@ def test_failed_webhook_is_retried_a_bounded_number_of_times_then_logged() -> No
         failing.server.shutdown()
         failing.server.server_close()
     assert failing.hits == notifier.attempts == 3
-    [(event, kind, why)] = failures
+    [(event, kind, why, grant)] = failures
     assert (event, kind) == ("request", "webhook") and "HTTP 500" in why
+    assert grant == {"access_request": "0123456789abcdef"}  # the log line names the request
 
 
 def test_urgent_notice_is_marked_for_break_glass(receiver: Receiver) -> None:

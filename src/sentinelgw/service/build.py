@@ -67,12 +67,13 @@ def build_app(
     table = ServiceTable(client_for("dynamodb"), settings.table)
     log = ServiceLog(log_stream)
 
-    def notify_failed(event: str, kind: str, why: str) -> None:
+    def notify_failed(event: str, kind: str, why: str, about: dict[str, str]) -> None:
         log.write(
             {
                 "time": iso(utcnow()),
                 "event": "notify_failed",
                 "code": kind,
+                **about,  # the access request or break-glass id the notice was about
                 "message": f"the {kind} notification of {event} was not delivered: {why}",
             }
         )

@@ -85,7 +85,9 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-OnFailure = Callable[[str, str, str], None]  # (event, destination kind, why)
+# (event, destination kind, why, the id the notice is about as a log field: access_request or
+# breakglass)
+OnFailure = Callable[[str, str, str, dict[str, str]], None]
 
 
 @dataclass
@@ -129,7 +131,7 @@ class Notifier:
             if url:
                 self._retry(notice, "webhook", lambda: self._post(url, notice))
         except Exception as exc:  # never let a notice thread die loudly
-            self._failed(notice.event, "notify", type(exc).__name__)
+            self._failed(notice, "notify", type(exc).__name__)
 
     def _retry(self, notice: Notice, kind: str, call: Callable[[], None]) -> None:
         delay = self.backoff
@@ -143,12 +145,12 @@ class Notifier:
             if attempt + 1 < self.attempts:
                 time.sleep(delay)
                 delay *= 2
-        self._failed(notice.event, kind, f"{why} after {self.attempts} attempts")
+        self._failed(notice, kind, f"{why} after {self.attempts} attempts")
 
-    def _failed(self, event: str, kind: str, why: str) -> None:
+    def _failed(self, notice: Notice, kind: str, why: str) -> None:
         if self.on_failure is not None:
             try:
-                self.on_failure(event, kind, why)
+                self.on_failure(notice.event, kind, why, about(notice))
             except Exception:  # noqa: S110 - a log failure must not reach the caller
                 pass
 
@@ -180,3 +182,12 @@ def _why(exc: BaseException) -> str:
 
     code = error_code(exc)
     return code or type(exc).__name__
+
+
+def about(notice: Notice) -> dict[str, str]:
+    """The grant a notice is about, as the service log names it."""
+    if notice.fields.get("breakglass_id"):
+        return {"breakglass": notice.fields["breakglass_id"]}
+    if notice.fields.get("request_id"):
+        return {"access_request": notice.fields["request_id"]}
+    return {}
