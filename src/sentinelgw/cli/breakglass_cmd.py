@@ -48,7 +48,6 @@ CSV_FIELDS = (
 
 
 def _check_id(grant_id: str) -> None:
-
     if not is_session_id(grant_id):
         raise UsageError(
             f"invalid break-glass id {visible(grant_id)!r} (BadBreakGlassId)",
@@ -57,7 +56,6 @@ def _check_id(grant_id: str) -> None:
 
 
 def _summary(row: dict[str, Any]) -> str:
-
     text = (
         f"break-glass {visible(row.get('id'))} on profile {visible(row.get('profile'))}: "
         f"{visible(row.get('status'))}"

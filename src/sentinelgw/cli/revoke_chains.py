@@ -91,7 +91,6 @@ def revoke_chains(
 def _chain_events(
     app: App, source: str | None, region: str | None, since: datetime, now: datetime
 ) -> Any:
-
     inp = AuditInput(window=Window(since, now), source=source, region=region)
     return open_events(app, inp, ParseStats())
 

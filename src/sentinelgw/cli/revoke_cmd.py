@@ -156,7 +156,6 @@ def server_revoke(
 
 
 def _caller(app: App, region: str | None) -> dict[str, Any]:
-
     sts = app.client("sts", region)
     with aws_call("sts", "GetCallerIdentity"):
         who: dict[str, Any] = sts.get_caller_identity()
@@ -291,7 +290,6 @@ def _check_revoke_flags(
 
 
 def _report_revoke(outcome: RevokeOutcome) -> None:
-
     rec = outcome.record
     click.echo(
         f"revoked session {rec.id} (user {visible(rec.user)}, profile {visible(rec.profile)})"
@@ -328,7 +326,6 @@ def _report_revoke(outcome: RevokeOutcome) -> None:
 
 
 def _iso(when: datetime | None) -> str:
-
     return iso(when) or "?"
 
 
@@ -354,5 +351,4 @@ def _raise_if_full(failed: list[Any]) -> None:
 
 
 def _until(when: datetime | None) -> str:
-
     return f"until {iso(when)}" if when is not None else "until it is lifted"

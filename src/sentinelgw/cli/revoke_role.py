@@ -24,7 +24,6 @@ from sentinelgw.timeutil import iso
 
 
 def _iso(when: datetime | None) -> str:
-
     return iso(when) or "?"
 
 

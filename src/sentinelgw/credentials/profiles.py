@@ -32,7 +32,6 @@ class Profile:
 
 
 def _full_config() -> dict[str, Any]:
-
     try:
         cfg = aws_config()
     except Exception as exc:  # configparser errors in a hand-edited file

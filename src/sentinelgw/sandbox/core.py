@@ -259,7 +259,6 @@ class Sandbox:
         )
 
     def _provision(self) -> None:
-
         user, secret, self.role_arns, self.sso_role_arn = p.provision_iam(
             self._client("iam"), self.account_id, self.region
         )
@@ -305,7 +304,6 @@ class Sandbox:
             self._provision_service(user)
 
     def _provision_service(self, alice: Any) -> None:
-
         self._add_approval_profile()
 
         approvers = provision_approvers(self._client)

@@ -71,7 +71,6 @@ class AccessRequests:
     # -- the calls ----------------------------------------------------------------------
 
     def create(self, caller: Caller, body: dict[str, Any], note: dict[str, Any]) -> dict[str, Any]:
-
         s = self.service
         profile = _required(body, "profile")
         note["profile"] = profile

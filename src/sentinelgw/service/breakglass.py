@@ -108,7 +108,6 @@ class BreakGlass:
         self.service = service
 
     def open(self, caller: Caller, body: dict[str, Any], note: dict[str, Any]) -> dict[str, Any]:
-
         s = self.service
         profile = _required(body, "profile")
         note["profile"] = profile
