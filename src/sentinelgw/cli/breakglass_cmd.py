@@ -10,17 +10,17 @@ proof with MFA session credentials from ``sts:GetSessionToken`` (see
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import click
 
 from sentinelgw.awsclients import translate
 from sentinelgw.cli.common import App, common_options, format_option, pass_app
+from sentinelgw.cli.listing import Listing, show_listing
 from sentinelgw.cli.self_cmd import _client, _remote_option
-from sentinelgw.cli.tables import Column, render
+from sentinelgw.cli.tables import Column
 from sentinelgw.errors import UsageError
-from sentinelgw.inert import CsvWriter, visible
+from sentinelgw.inert import visible
 from sentinelgw.service.client import ServiceClient, signing_region
 from sentinelgw.service.remote import resolve_remote, service_id_for
 from sentinelgw.sessions.model import is_session_id
@@ -44,6 +44,24 @@ CSV_FIELDS = (
     "sessions",
     "closed_by",
     "end_reason",
+)
+
+
+GRANTS = Listing(
+    key="grants",
+    noun="break-glass grants for",
+    columns=(
+        Column("id", key=True),
+        Column("user", key=True),
+        Column("profile", key=True),
+        Column("status", key=True),
+        Column("reason_code", "reason", key=True),
+        Column("ends_at", "until"),
+        Column("justification"),
+        Column("sessions"),
+    ),
+    csv_fields=CSV_FIELDS,
+    prepare=lambda r: {**r, "sessions": " ".join(map(str, r.get("sessions") or []))},
 )
 
 
@@ -167,34 +185,7 @@ def breakglass(
 @pass_app
 def breakglass_list(app: App, status: str | None, fmt: str, remote: str | None) -> int:
     """List your break-glass grants (every grant, for the service's admins)."""
-    answer = _client(app, remote).breakglass_grants(status)
-    rows = [r for r in answer.get("grants") or [] if isinstance(r, dict)]
-    if fmt == "json":
-        click.echo(json.dumps(rows, indent=2))
-        return 0
-    table = [{**r, "sessions": " ".join(map(str, r.get("sessions") or []))} for r in rows]
-    if fmt == "csv":
-        writer = CsvWriter(sys.stdout)
-        writer.header(CSV_FIELDS)
-        for row in table:
-            writer.row(row.get(f) for f in CSV_FIELDS)
-        return 0
-
-    user = visible(str(answer.get("user") or "?"))
-    if not rows:
-        click.echo(f"no break-glass grants for {user}")
-        return 0
-    columns = [
-        Column("id", key=True),
-        Column("user", key=True),
-        Column("profile", key=True),
-        Column("status", key=True),
-        Column("reason_code", "reason", key=True),
-        Column("ends_at", "until"),
-        Column("justification"),
-        Column("sessions"),
-    ]
-    render(table, columns, title=f"break-glass grants for {user} ({len(rows)})")
+    show_listing(_client(app, remote).breakglass_grants(status), GRANTS, fmt)
     return 0
 
 

@@ -8,16 +8,16 @@ identity, and the service decides who may ask, see and decide (its document's ``
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import click
 
 from sentinelgw.cli.common import App, common_options, format_option, pass_app
+from sentinelgw.cli.listing import Listing, show_listing
 from sentinelgw.cli.self_cmd import _client, _remote_option
-from sentinelgw.cli.tables import Column, render
+from sentinelgw.cli.tables import Column
 from sentinelgw.errors import UsageError
-from sentinelgw.inert import CsvWriter, visible
+from sentinelgw.inert import visible
 from sentinelgw.sessions.model import is_session_id
 from sentinelgw.timeutil import parse_duration
 
@@ -38,6 +38,11 @@ CSV_FIELDS = (
     "sessions",
     "end_reason",
 )
+
+
+def _table_row(row: dict[str, Any]) -> dict[str, Any]:
+    sessions = " ".join(map(str, row.get("sessions") or []))
+    return {**row, "decided_by": _decided_by(row), "sessions": sessions}
 
 
 def _check_id(request_id: str) -> None:
@@ -65,6 +70,23 @@ def _summary(row: dict[str, Any]) -> str:
     elif status == "pending":
         text += f", waits for approval until {visible(row.get('pending_until'))}"
     return text
+
+
+REQUESTS = Listing(
+    key="requests",
+    noun="access requests for",
+    columns=(
+        Column("id", key=True),
+        Column("requester", key=True),
+        Column("profile", key=True),
+        Column("status", key=True),
+        Column("ends_at", "usable until"),
+        Column("justification"),
+        Column("decided_by", "decisions"),
+    ),
+    csv_fields=CSV_FIELDS,
+    prepare=_table_row,
+)
 
 
 @click.command("request")
@@ -121,35 +143,7 @@ def requests(
 ) -> int:
     """List access requests you made or may decide."""
     answer = _client(app, remote).access_requests(mine=mine, pending=pending, status=status)
-    rows = [r for r in answer.get("requests") or [] if isinstance(r, dict)]
-    if fmt == "json":
-        click.echo(json.dumps(rows, indent=2))
-        return 0
-    table = [
-        {**r, "decided_by": _decided_by(r), "sessions": " ".join(map(str, r.get("sessions") or []))}
-        for r in rows
-    ]
-    if fmt == "csv":
-        writer = CsvWriter(sys.stdout)
-        writer.header(CSV_FIELDS)
-        for row in table:
-            writer.row(row.get(f) for f in CSV_FIELDS)
-        return 0
-
-    user = visible(str(answer.get("user") or "?"))
-    if not rows:
-        click.echo(f"no access requests for {user}")
-        return 0
-    columns = [
-        Column("id", key=True),
-        Column("requester", key=True),
-        Column("profile", key=True),
-        Column("status", key=True),
-        Column("ends_at", "usable until"),
-        Column("justification"),
-        Column("decided_by", "decisions"),
-    ]
-    render(table, columns, title=f"access requests for {user} ({len(rows)})")
+    show_listing(answer, REQUESTS, fmt)
     return 0
 
 

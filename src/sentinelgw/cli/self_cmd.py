@@ -5,14 +5,13 @@ verified identity only (the security team's commands are ``server-sessions`` and
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 
 from sentinelgw.cli.common import App, common_options, format_option, pass_app
-from sentinelgw.cli.sessions_cmd import mark_grants
-from sentinelgw.cli.tables import Column, render
+from sentinelgw.cli.listing import Listing, show_listing
+from sentinelgw.cli.tables import Column
 from sentinelgw.errors import UsageError
 from sentinelgw.inert import visible
 from sentinelgw.service.remote import remote_client, resolve_remote
@@ -38,6 +37,24 @@ def _client(app: App, remote: str | None) -> Any:
     return remote_client(app, url)
 
 
+SESSIONS = Listing(
+    key="sessions",
+    noun="sessions of",
+    columns=(
+        Column("id", key=True),
+        Column("profile", key=True),
+        Column("status", key=True),
+        Column("started_at", "started", key=True),
+        Column("expires_at", "expires", key=True),
+        Column("request_count", "requests", right=True),
+        Column("end_reason", "why it ended"),
+    ),
+    prepare=lambda r: {**r, "end_reason": r.get("end_reason") or r.get("revoked_reason")},
+    grants_at=3,
+    empty_after=" at the service",
+)
+
+
 @click.command("sessions")
 @click.option(
     "--limit", type=click.IntRange(1, 200), default=50, show_default=True, help="At most N."
@@ -48,28 +65,7 @@ def _client(app: App, remote: str | None) -> Any:
 @pass_app
 def sessions(app: App, limit: int, fmt: str, remote: str | None) -> int:
     """List your own sessions at the credential service, newest first."""
-    answer = _client(app, remote).my_sessions(limit)
-    rows = [r for r in answer.get("sessions") or [] if isinstance(r, dict)]
-    if fmt == "json":
-        click.echo(json.dumps(rows, indent=2))
-        return 0
-
-    user = visible(str(answer.get("user") or "?"))
-    if not rows:
-        click.echo(f"no sessions of {user} at the service")
-        return 0
-    columns = [
-        Column("id", key=True),
-        Column("profile", key=True),
-        Column("status", key=True),
-        Column("started_at", "started", key=True),
-        Column("expires_at", "expires", key=True),
-        Column("request_count", "requests", right=True),
-        Column("end_reason", "why it ended"),
-    ]
-    table = [{**r, "end_reason": r.get("end_reason") or r.get("revoked_reason")} for r in rows]
-    mark_grants(table, columns, at=3)
-    render(table, columns, title=f"sessions of {user} ({len(rows)})")
+    show_listing(_client(app, remote).my_sessions(limit), SESSIONS, fmt)
     return 0
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from sentinelgw.cli.common import App, common_options, format_option, pass_app
+from sentinelgw.cli.listing import mark_grants
 from sentinelgw.cli.tables import Column, render
 from sentinelgw.errors import SessionNotFound, SessionStoreError, UsageError
 from sentinelgw.inert import visible
@@ -209,18 +210,6 @@ def _render_table(rows: list[dict[str, Any]], table: str) -> None:
     ]
     mark_grants(rows, columns, at=4)
     render(rows, columns, title=f"sessions in {table} ({len(rows)})")
-
-
-def mark_grants(rows: list[dict[str, Any]], columns: list[Any], *, at: int) -> None:
-    """Loud: when any session ran under a grant, a ``grant`` column (inserted at ``at``) names
-    it, ``BREAK-GLASS <id>`` or ``request <id>``."""
-
-    if not any(r.get("breakglass_id") or r.get("request_id") for r in rows):
-        return
-    for r in rows:
-        glass, request = r.get("breakglass_id"), r.get("request_id")
-        r["grant"] = f"BREAK-GLASS {glass}" if glass else (f"request {request}" if request else "")
-    columns.insert(at, Column("grant", key=True))
 
 
 @click.command("server-session")
