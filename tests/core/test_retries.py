@@ -7,46 +7,22 @@ import contextlib
 import os
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from tests.hardening.faults import canned_http
 
 from sentinelgw.awsclients import DEFAULT_RETRIES, client, retries_for
 
 BIN = Path(sys.executable).parent / "sentinel"
 
 
-@contextlib.contextmanager
-def always_500() -> Iterator[tuple[str, list[str]]]:
-    """A loopback endpoint answering every request with a JSON 500; yields (url, paths)."""
-    seen: list[str] = []
+# Every request answered with a JSON 500 (AWS's shape for an internal error).
+JSON_500 = '{"__type":"InternalServerError","message":"boom"}'
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
-            length = int(self.headers.get("Content-Length") or 0)
-            self.rfile.read(length)
-            seen.append(self.path)
-            body = b'{"__type":"InternalServerError","message":"boom"}'
-            self.send_response(500)
-            self.send_header("Content-Type", "application/x-amz-json-1.0")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+def always_500() -> contextlib.AbstractContextManager[tuple[str, list[str]]]:
+    return canned_http(500, JSON_500, "application/x-amz-json-1.0")
 
 
 def _env(url: str, home: Path, **extra: str) -> dict[str, str]:
