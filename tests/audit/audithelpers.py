@@ -313,3 +313,23 @@ def cross_account_pair(
 
 def revoke(store: Any, source_identity: str, at: datetime) -> None:
     store.revoke(source_identity.rsplit(".", 1)[1], "security", "test", at)
+
+
+# A child for `exec`: S3 and STS calls, then an S3 call through a role it chains into
+# (HOP_ROLE), so a session's activity has direct and chained calls; prints its session id.
+ACTIVITY_CHILD = """
+import os, boto3
+print(os.environ["AWS_SENTINEL_SESSION_ID"])
+s3 = boto3.client("s3")
+s3.create_bucket(Bucket=os.environ["BUCKET"])
+s3.list_buckets()
+sts = boto3.client("sts")
+sts.get_caller_identity()
+hop = sts.assume_role(RoleArn=os.environ["HOP_ROLE"], RoleSessionName="hop")["Credentials"]
+boto3.client(
+    "s3",
+    aws_access_key_id=hop["AccessKeyId"],
+    aws_secret_access_key=hop["SecretAccessKey"],
+    aws_session_token=hop["SessionToken"],
+).list_objects_v2(Bucket=os.environ["BUCKET"])
+"""

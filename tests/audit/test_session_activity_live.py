@@ -7,24 +7,9 @@ import sys
 from typing import Any
 
 import pytest
+from tests.audit.audithelpers import ACTIVITY_CHILD as CHILD
 
 PY = sys.executable
-CHILD = """
-import os, boto3
-print(os.environ["AWS_SENTINEL_SESSION_ID"])
-s3 = boto3.client("s3")
-s3.create_bucket(Bucket=os.environ["BUCKET"])
-s3.list_buckets()
-sts = boto3.client("sts")
-sts.get_caller_identity()
-hop = sts.assume_role(RoleArn=os.environ["HOP_ROLE"], RoleSessionName="hop")["Credentials"]
-boto3.client(
-    "s3",
-    aws_access_key_id=hop["AccessKeyId"],
-    aws_secret_access_key=hop["SecretAccessKey"],
-    aws_session_token=hop["SessionToken"],
-).list_objects_v2(Bucket=os.environ["BUCKET"])
-"""
 
 
 # Two sentinel processes and a boto3 child: about 5 s on an idle machine, near 10 s under load.

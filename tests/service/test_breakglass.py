@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.audit.audithelpers import ACTIVITY_CHILD as CHILD
 from tvmhelpers import client
 
 from sentinelgw.sandbox.webhook import read_messages
@@ -27,22 +28,6 @@ PROFILE = "prod-approve"
 WHY = "INC-77: checkout is down in production, rolling back"
 # Untrusted text: a Slack mention and terminal escapes in the justification.
 HOSTILE = "INC-78 <!channel> checkout down \x1b[31mred\x1b]0;title\x07"
-CHILD = """
-import os, boto3
-print(os.environ["AWS_SENTINEL_SESSION_ID"])
-s3 = boto3.client("s3")
-s3.create_bucket(Bucket=os.environ["BUCKET"])
-s3.list_buckets()
-sts = boto3.client("sts")
-sts.get_caller_identity()
-hop = sts.assume_role(RoleArn=os.environ["HOP_ROLE"], RoleSessionName="hop")["Credentials"]
-boto3.client(
-    "s3",
-    aws_access_key_id=hop["AccessKeyId"],
-    aws_secret_access_key=hop["SecretAccessKey"],
-    aws_session_token=hop["SessionToken"],
-).list_objects_v2(Bucket=os.environ["BUCKET"])
-"""
 
 
 def run(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
