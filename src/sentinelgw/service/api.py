@@ -43,7 +43,7 @@ from datetime import datetime
 from typing import IO, Any
 
 from sentinelgw.inert import visible
-from sentinelgw.service.caller import IdentityCenterCheck, caller_from_arn
+from sentinelgw.service.caller import Caller, IdentityCenterCheck, caller_from_arn
 from sentinelgw.service.checks import Grant
 from sentinelgw.service.core import SentinelService
 from sentinelgw.service.proof import ProofVerifier
@@ -210,12 +210,7 @@ class ServiceApp:
         _method(request, "POST")
         note["event"] = view or ("session_create" if m is None else f"session_{m.group('call')}")
         body = _json_body(request.body)
-        caller = caller_from_arn(
-            self.verifier.verify(body.get("proof"), self.clock(), also=request.origin),
-            self.identity_center,
-        )
-        note.update(user=caller.user, caller_arn=caller.arn)
-        self.service.admit(caller)
+        caller = self._admitted(request, body, note)
         if view == "my_sessions":
             return 200, self.service.sessions(caller, body, note)
         if view == "my_decisions":
@@ -237,6 +232,17 @@ class ServiceApp:
     ) -> tuple[int, dict[str, Any]]:
         return _breakglass_call(self, request, b, note)
 
+    def _admitted(self, request: HttpRequest, body: dict[str, Any], note: dict[str, Any]) -> Caller:
+        """The caller the body's proof verifies (bound to the request's origin), noted in the
+        log line and admitted (rate limit, blocks) before any call does its work."""
+        caller = caller_from_arn(
+            self.verifier.verify(body.get("proof"), self.clock(), also=request.origin),
+            self.identity_center,
+        )
+        note.update(user=caller.user, caller_arn=caller.arn)
+        self.service.admit(caller)
+        return caller
+
     def _request_route(
         self, request: HttpRequest, r: re.Match[str] | None, note: dict[str, Any]
     ) -> tuple[int, dict[str, Any]]:
@@ -244,12 +250,7 @@ class ServiceApp:
         call = None if r is None else (r.group("call") or "show")
         note["event"] = "request_create" if r is None else f"request_{call}"
         body = _json_body(request.body)
-        caller = caller_from_arn(
-            self.verifier.verify(body.get("proof"), self.clock(), also=request.origin),
-            self.identity_center,
-        )
-        note.update(user=caller.user, caller_arn=caller.arn)
-        self.service.admit(caller)
+        caller = self._admitted(request, body, note)
         requests = self.service.requests
         if r is None:
             return 201, requests.create(caller, body, note)
@@ -267,12 +268,7 @@ def _breakglass_call(
     call = call or ("open" if b is None else (b.group("call") or "show"))
     note["event"] = f"breakglass_{call}"
     body = _json_body(request.body)
-    caller = caller_from_arn(
-        app.verifier.verify(body.get("proof"), app.clock(), also=request.origin),
-        app.identity_center,
-    )
-    note.update(user=caller.user, caller_arn=caller.arn)
-    app.service.admit(caller)
+    caller = app._admitted(request, body, note)
     glass = app.service.breakglass
     if call == "open":
         return 201, glass.open(caller, body, note)
