@@ -157,18 +157,31 @@ def hard_revoke(
         others = iam_calls.other_policy_chars(iam, role.name, POLICY_NAME)
         if others + len(compact(document)) > QUOTA_CHARS:
             raise _quota_full(role_arn, source_identity, others + len(compact(document)))
-        iam_calls.put_policy(iam, role.name, POLICY_NAME, document)
-        sleep(settle * (1 + jitter() / 2))
-        check = iam_calls.get_policy(iam, role.name, POLICY_NAME)
+        check = _write_and_read(iam, role.name, document, settle, jitter, sleep)
         if any(source_identity in ids for ids in revoked_entries(check).values()):
             write = _Write(outcome="added", document=check, pruned=pruned, attempt=attempt)
             return _result(iam, role, source_identity, write, others=others)
-        sleep(min(0.2 * 2 ** (attempt - 1), 2.0) * (0.5 + jitter()))
+        sleep(min(0.2 * 2 ** (attempt - 1), 2.0) * (0.5 + jitter()))  # back off, then retry
     raise HardRevocationError(
         f"policy {POLICY_NAME} on role {role_arn} kept changing under concurrent writes; "
         f"{source_identity} is not in it after {max_attempts} attempts",
         hint="Run the revoke again; it is safe to repeat",
     )
+
+
+def _write_and_read(
+    iam: Any,
+    role_name: str,
+    document: dict[str, Any],
+    settle: float,
+    jitter: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> dict[str, Any] | None:
+    """Write the deny document, let IAM settle, and read back what is there now (another
+    writer may have replaced it meanwhile: the callers check their entries are in it)."""
+    iam_calls.put_policy(iam, role_name, POLICY_NAME, document)
+    sleep(settle * (1 + jitter() / 2))
+    return iam_calls.get_policy(iam, role_name, POLICY_NAME)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,13 +240,11 @@ def hard_revoke_many(
             document, pruned = merge(True)
         if others + len(compact(document)) > QUOTA_CHARS:
             raise _quota_full(role_arn, _quota_what(many), others + len(compact(document)))
-        iam_calls.put_policy(iam, role.name, POLICY_NAME, document)
-        sleep(settle * (1 + jitter() / 2))
-        check = iam_calls.get_policy(iam, role.name, POLICY_NAME)
+        check = _write_and_read(iam, role.name, document, settle, jitter, sleep)
         if _all_denied(check, many.wanted, many.pattern if use_wildcard else None, many.bound):
             write = _Write(outcome="added", document=check, pruned=pruned, attempt=attempt)
             return _many_result(iam, role, many, write, use_wildcard=use_wildcard)
-        sleep(min(0.2 * 2 ** (attempt - 1), 2.0) * (0.5 + jitter()))
+        sleep(min(0.2 * 2 ** (attempt - 1), 2.0) * (0.5 + jitter()))  # back off, then retry
     raise HardRevocationError(
         f"policy {POLICY_NAME} on role {role_arn} kept changing under concurrent writes; "
         f"the {len(many.wanted)} SourceIdentities are not all in it after {max_attempts} attempts",
