@@ -69,13 +69,11 @@ def _path(env: Mapping[str, str], key: str) -> Path:
     return cache_root(env) / f"{zlib.crc32(key.encode()):08x}.json"
 
 
-def load(env: Mapping[str, str], key: str, now: datetime) -> dict[str, Any] | None:
-    """The entry for ``key`` if it is valid long enough, and only if it is ours.
-
-    The file is read with ``O_NOFOLLOW`` and must be a regular file owned by the current user
-    in a folder of theirs that nobody else can write: an entry planted by another local user
-    would otherwise hand the AWS CLI their credentials.
-    """
+def _read_entry(
+    env: Mapping[str, str], key: str, time_field: str
+) -> tuple[dict[str, Any], datetime] | None:
+    """The cache file of ``key`` (only ours: see :func:`load`) and its ``time_field`` as a
+    time; ``None`` when it is missing, unreadable, another key's or malformed."""
     try:
         raw = read_private(_path(env, key))
         if raw is None:
@@ -83,9 +81,23 @@ def load(env: Mapping[str, str], key: str, now: datetime) -> dict[str, Any] | No
         data = json.loads(raw)
         if data.get("cache_key") != key:
             return None
-        expiration = datetime.fromisoformat(str(data["Expiration"]).replace("Z", "+00:00"))
+        when = datetime.fromisoformat(str(data[time_field]).replace("Z", "+00:00"))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+    return data, when
+
+
+def load(env: Mapping[str, str], key: str, now: datetime) -> dict[str, Any] | None:
+    """The entry for ``key`` if it is valid long enough, and only if it is ours.
+
+    The file is read with ``O_NOFOLLOW`` and must be a regular file owned by the current user
+    in a folder of theirs that nobody else can write: an entry planted by another local user
+    would otherwise hand the AWS CLI their credentials.
+    """
+    entry = _read_entry(env, key, "Expiration")
+    if entry is None:
+        return None
+    data, expiration = entry
     if expiration - now < MIN_REMAINING:
         return None
     data["_expiration"] = expiration
@@ -229,17 +241,11 @@ def remote_session_key(
 
 def load_remote_session(env: Mapping[str, str], key: str, now: datetime) -> str | None:
     """The cached session id for ``key`` while its session has not reached its end."""
-    try:
-        raw = read_private(_path(env, key))
-        if raw is None:
-            return None
-        data = json.loads(raw)
-        if data.get("cache_key") != key:
-            return None
-        expires = datetime.fromisoformat(str(data["expires_at"]).replace("Z", "+00:00"))
-        session_id = str(data["session_id"])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    entry = _read_entry(env, key, "expires_at")
+    if entry is None or "session_id" not in entry[0]:
         return None
+    data, expires = entry
+    session_id = str(data["session_id"])
     return session_id if expires > now else None
 
 
