@@ -2,27 +2,30 @@
 ``breakglass-show`` and ``breakglass-close``.
 
 None of them needs access to the session table: each call carries a proof of the caller's
-identity, and the service decides (its document's ``breakglass:``). ``--mfa-token`` signs the
-proof with MFA session credentials from ``sts:GetSessionToken`` (see
-:mod:`sentinelgw.service.breakglass` for what the service verifies of them).
+identity, and the service decides (its document's ``breakglass:``). Where it requires MFA, its
+refusal (``MfaRequired``) names the document's MFA role: ``sentinel breakglass`` then assumes
+that role as the user (session name = IAM user name, ``--mfa-token`` passed as ``TokenCode``)
+and sends an MFA proof signed with that session; the service verifies it
+(:mod:`sentinelgw.service.mfa_role`).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import click
 
-from sentinelgw.awsclients import translate
+from sentinelgw.awsclients import error_code, translate
 from sentinelgw.cli.common import App, common_options, format_option, pass_app
 from sentinelgw.cli.listing import Listing, show_listing
 from sentinelgw.cli.self_cmd import _client, _remote_option
 from sentinelgw.cli.tables import Column
-from sentinelgw.errors import UsageError
+from sentinelgw.errors import PolicyDenied, UsageError
 from sentinelgw.inert import visible
-from sentinelgw.service.client import ServiceClient, signing_region
-from sentinelgw.service.remote import resolve_remote, service_id_for
+from sentinelgw.service.breakglass_rules import ROLE_ARN
+from sentinelgw.service.client import ServiceClient, ServiceRefused, ServiceUnavailable
 from sentinelgw.sessions.model import is_session_id
 from sentinelgw.timeutil import parse_duration
 
@@ -30,6 +33,7 @@ REASON_CODES = ("incident", "maintenance", "security", "recovery", "other")
 STATUSES = ("active", "closed", "expired")
 MIN_JUSTIFICATION, MAX_JUSTIFICATION = 20, 1000
 MAX_HOURS = 4
+_IAM_USER = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:user/(?:[^/]+/)*([\w+=,.@-]+)$")
 CSV_FIELDS = (
     "id",
     "user",
@@ -85,32 +89,64 @@ def _summary(row: dict[str, Any]) -> str:
     return text
 
 
-def _mfa_client(app: App, remote: str | None, code: str, serial: str | None) -> Any:
-    """A service client whose proofs are signed with MFA session credentials."""
+def _open(
+    client: ServiceClient,
+    app: App,
+    args: tuple[str, str, str, int | None],
+    code: str | None,
+    serial: str | None,
+) -> dict[str, Any]:
+    """Open the grant; where the service requires MFA, once more with an MFA proof."""
+    try:
+        return dict(client.open_breakglass(*args))
+    except ServiceRefused as exc:
+        role = exc.fields.get("mfa_role")
+        if exc.code != "MfaRequired" or not role:
+            raise
+    if not ROLE_ARN.match(role):
+        raise ServiceUnavailable("the Sentinel service named an MFA role that is not a role ARN")
+    creds = _mfa_credentials(app, client.region, role, args[0], code, serial)
+    return dict(client.open_breakglass(*args, mfa_credentials=creds))
+
+
+def _mfa_credentials(
+    app: App, region: str, role: str, profile: str, code: str | None, serial: str | None
+) -> Any:
+    """A 15-minute session of the MFA role, named after the caller's IAM user, made with the
+    MFA code (without one: only credentials that already carry MFA can make it)."""
     from botocore.credentials import ReadOnlyCredentials
 
-    if not (code.isdigit() and len(code) == 6):
-        raise UsageError("--mfa-token takes the 6-digit code of your MFA device (BadMfaToken)")
-    url = resolve_remote(app, remote, False)
-    if url is None:
-        raise UsageError("no credential service configured", hint="Pass --remote URL")
-    region = signing_region(url, app.region()[0])
     session = app.aws_session(region)
     sts = session.client("sts", region_name=region)
     try:
-        serial = serial or _mfa_serial(session)
-        got = sts.get_session_token(SerialNumber=serial, TokenCode=code, DurationSeconds=900)
+        arn = str(sts.get_caller_identity()["Arn"])
     except Exception as exc:
-        raise translate(exc, "sts", "GetSessionToken") from None
+        raise translate(exc, "sts", "GetCallerIdentity") from None
+    m = _IAM_USER.match(arn)
+    if m is None:
+        raise PolicyDenied(
+            f"break-glass on {profile} requires MFA, shown with an IAM user: call with your IAM "
+            "user's credentials and --mfa-token CODE (MfaRequired)"
+        )
+    ask: dict[str, Any] = {"RoleArn": role, "RoleSessionName": m.group(1), "DurationSeconds": 900}
+    try:
+        if code:
+            ask.update(SerialNumber=serial or _mfa_serial(session), TokenCode=code)
+        got = sts.assume_role(**ask)
+    except Exception as exc:
+        if error_code(exc) != "AccessDenied":
+            raise translate(exc, "sts", "AssumeRole") from None
+        if not code:
+            raise PolicyDenied(
+                f"break-glass on {profile} requires MFA: pass --mfa-token CODE (MfaRequired)"
+            ) from None
+        raise PolicyDenied(
+            f"AWS refused the MFA code for break-glass on {profile} (AccessDenied on "
+            f"sts:AssumeRole of {role}): check the code and --mfa-serial, then try again "
+            "(MfaRequired)"
+        ) from None
     c = got["Credentials"]
-    frozen = ReadOnlyCredentials(c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])
-    return ServiceClient(
-        url,
-        signer=lambda: frozen,
-        sts_url=sts.meta.endpoint_url,
-        region=region,
-        service_id=service_id_for(app, url),
-    )
+    return ReadOnlyCredentials(c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])
 
 
 def _mfa_serial(session: Any) -> str:
@@ -165,8 +201,10 @@ def breakglass(
         seconds = int(parse_duration(duration, what="--duration").total_seconds())
         if not 0 < seconds <= MAX_HOURS * 3600:
             raise UsageError(f"--duration is at most {MAX_HOURS}h for break-glass (BadDuration)")
-    client = _mfa_client(app, remote, mfa_token, mfa_serial) if mfa_token else _client(app, remote)
-    answer = client.open_breakglass(profile, reason_code, justification, seconds)
+    if mfa_token is not None and not (mfa_token.isdigit() and len(mfa_token) == 6):
+        raise UsageError("--mfa-token takes the 6-digit code of your MFA device (BadMfaToken)")
+    args = (profile, reason_code, justification, seconds)
+    answer = _open(_client(app, remote), app, args, mfa_token, mfa_serial)
     if fmt == "json":
         click.echo(json.dumps(answer, indent=2))
         return 0

@@ -61,6 +61,9 @@ def _deployment_options(fn: F) -> F:
             help="The approvers' identity store (as for init tvm).",
         ),
         click.option(
+            "--mfa-role", metavar="ARN", help="The break-glass MFA role (as for init tvm)."
+        ),
+        click.option(
             "--account",
             metavar="ID",
             help="The account (default: the caller's, from STS; <account> without credentials).",
@@ -198,8 +201,9 @@ def _spec(
     protect_roles: tuple[str, ...],
     notify_topic: str | None = None,
     identity_store: str | None = None,
+    mfa_role: str | None = None,
 ) -> DeploySpec:
-    extras = service_extras(notify_topic, identity_store)
+    extras = service_extras(notify_topic, identity_store, mfa_role)
     return DeploySpec(
         region=app.region()[0] or "<region>",
         account=account,
@@ -207,6 +211,7 @@ def _spec(
         protected_roles=tuple(dict.fromkeys(protect_roles)),
         sns_topic_arn=extras["sns_topic_arn"],
         identity_store_id=extras["identity_store_id"],
+        mfa_role_arn=extras["mfa_role_arn"],
     )
 
 

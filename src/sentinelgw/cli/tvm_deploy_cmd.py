@@ -26,6 +26,7 @@ from sentinelgw.awsclients import aws_call
 from sentinelgw.cli.common import App, common_options, pass_app
 from sentinelgw.errors import DeployError, SentinelError, UsageError
 from sentinelgw.service.approvals import SNS_ARN, STORE_ID
+from sentinelgw.service.breakglass_rules import ROLE_ARN
 from sentinelgw.service.deploy.aws import DeployClients
 from sentinelgw.service.deploy.check import check_deployment
 from sentinelgw.service.deploy.cloudformation import render
@@ -75,6 +76,11 @@ def tvm() -> None:
     help="The identity store of the document's group approvers (d-...): the service may "
     "read its users, groups and memberships only.",
 )
+@click.option(
+    "--mfa-role",
+    metavar="ARN",
+    help="The document's breakglass.mfa_role: the service may read (iam:GetRole) that role only.",
+)
 @click.option("--plan", is_flag=True, help="Show what would be done; change nothing.")
 @click.option("--yes", "-y", is_flag=True, help="Apply without asking (required without a TTY).")
 @click.option(
@@ -114,6 +120,7 @@ def init_tvm(
     protect_roles: tuple[str, ...],
     notify_topic: str | None,
     identity_store: str | None,
+    mfa_role: str | None,
     plan: bool,
     yes: bool,
     generate_iam: bool,
@@ -127,7 +134,7 @@ def init_tvm(
         raise UsageError("--out and --package-out go with --output cloudformation")
     if code_bucket and output:
         raise UsageError("--code-bucket goes with a deployment, not with --output")
-    extras = service_extras(notify_topic, identity_store)
+    extras = service_extras(notify_topic, identity_store, mfa_role)
     if output:
         return _write_template(
             app, table, policy_parameter, name, protect_roles, out_file, package_out, extras
@@ -248,6 +255,7 @@ def _write_template(
         protected_roles=tuple(protect_roles),
         sns_topic_arn=extras["sns_topic_arn"],
         identity_store_id=extras["identity_store_id"],
+        mfa_role_arn=extras.get("mfa_role_arn"),
     )
     text = render(spec)
     if out_file is None:
@@ -266,7 +274,9 @@ def _write_template(
     return 0
 
 
-def service_extras(topic: str | None, store: str | None) -> dict[str, str | None]:
+def service_extras(
+    topic: str | None, store: str | None, mfa_role: str | None = None
+) -> dict[str, str | None]:
     """The optional grants of the service's role, checked like the document checks them."""
 
     if topic is not None and not SNS_ARN.match(topic):
@@ -279,7 +289,12 @@ def service_extras(topic: str | None, store: str | None) -> dict[str, str | None
             f"--identity-store {store[:80]!r} is not an identity store id",
             hint="Give the document's approvals.identity_store_id, like d-1234567890",
         )
-    return {"sns_topic_arn": topic, "identity_store_id": store}
+    if mfa_role is not None and not ROLE_ARN.match(mfa_role):
+        raise UsageError(
+            f"--mfa-role {mfa_role[:80]!r} is not an IAM role ARN",
+            hint="Give the document's breakglass.mfa_role",
+        )
+    return {"sns_topic_arn": topic, "identity_store_id": store, "mfa_role_arn": mfa_role}
 
 
 def deployment_names(
@@ -320,6 +335,7 @@ def _resolve(
         protected_roles=tuple(dict.fromkeys(protect_roles)),
         sns_topic_arn=(extras or {}).get("sns_topic_arn"),
         identity_store_id=(extras or {}).get("identity_store_id"),
+        mfa_role_arn=(extras or {}).get("mfa_role_arn"),
     )
     return clients, spec
 

@@ -17,7 +17,8 @@ and writes :class:`HttpResponse` back; nothing here knows which host it runs in.
 ``POST /v1/requests/{id}``                        ``{proof}``: one request
 ``POST /v1/requests/{id}/{approve|deny|cancel}``  ``{proof, comment?}``
 ``POST /v1/breakglass``                           ``{proof, profile, reason_code,
-                                                  justification, duration_seconds?}``
+                                                  justification, duration_seconds?,
+                                                  mfa_proof?}``
 ``POST /v1/me/breakglass``                        ``{proof, status?}``: grants to see
 ``POST /v1/breakglass/{id}``                      ``{proof}``: one break-glass grant
 ``POST /v1/breakglass/{id}/close``                ``{proof, reason}``
@@ -46,7 +47,8 @@ from sentinelgw.inert import visible
 from sentinelgw.service.caller import Caller, IdentityCenterCheck, caller_from_arn
 from sentinelgw.service.checks import Grant
 from sentinelgw.service.core import SentinelService
-from sentinelgw.service.proof import ProofVerifier
+from sentinelgw.service.mfa_role import MfaRoleCheck
+from sentinelgw.service.proof import ProofError, ProofVerifier, VerifiedCaller
 from sentinelgw.service.refusal import Refusal
 from sentinelgw.service.sweep import maybe_sweep
 from sentinelgw.sourceidentity import new_id
@@ -140,6 +142,8 @@ class ServiceApp:
     clock: Callable[[], datetime]
     # Confirms AWSReservedSSO_* roles (see sentinelgw.service.caller); None trusts none.
     identity_center: IdentityCenterCheck | None = None
+    # Reads the break-glass MFA role (sentinelgw.service.mfa_role); None: MFA cannot be verified.
+    mfa_roles: MfaRoleCheck | None = None
     # Sweep access requests after a request when the last sweep is old (a Lambda host:
     # sentinelgw.service.sweep.maybe_sweep); a long-running host sweeps on a timer instead.
     sweep_on_request: bool = False
@@ -160,7 +164,7 @@ class ServiceApp:
         try:
             status, body = self._route(request, note)
         except Refusal as exc:
-            status, body = exc.status, {"code": exc.code, "message": exc.message}
+            status, body = exc.status, {**exc.fields, "code": exc.code, "message": exc.message}
             note.update(code=exc.code, message=exc.message)
             if exc.detail:
                 note["error"] = exc.detail
@@ -243,6 +247,13 @@ class ServiceApp:
         self.service.admit(caller)
         return caller
 
+    def verify_mfa_proof(self, request: HttpRequest, raw: object) -> VerifiedCaller:
+        """The signer of a break-glass MFA proof, verified as any proof (by STS)."""
+        try:
+            return self.verifier.verify(raw, self.clock(), also=request.origin)
+        except ProofError as exc:
+            raise ProofError(exc.code, f"the MFA proof: {exc.message}", status=exc.status) from None
+
     def _request_route(
         self, request: HttpRequest, r: re.Match[str] | None, note: dict[str, Any]
     ) -> tuple[int, dict[str, Any]]:
@@ -271,7 +282,9 @@ def _breakglass_call(
     caller = app._admitted(request, body, note)
     glass = app.service.breakglass
     if call == "open":
-        return 201, glass.open(caller, body, note)
+        raw = body.get("mfa_proof")
+        mfa = None if raw is None else app.verify_mfa_proof(request, raw)
+        return 201, glass.open(caller, body, note, mfa, app.mfa_roles)
     if call == "list":
         return 200, glass.listing(caller, body, note)
     assert b is not None

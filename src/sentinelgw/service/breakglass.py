@@ -16,13 +16,11 @@ Rate limits, kept in the table (so every instance of the service sees them): at 
 ``per_user`` grants per user in ``window``, and ``cooldown`` between two; a refusal names the
 time the next one is possible.
 
-MFA (``require_mfa: true``). ``sts:GetCallerIdentity`` does not say whether the caller's
-session was made with MFA, and AWS has no call that lets a third party ask. What the service
-verifies: the proof was signed with temporary credentials of an IAM user (a signed session
-token that STS accepted: for an IAM user's ARN only ``sts:GetSessionToken`` issues those), not
-with the user's long-term keys. What is cooperative: that the user passed an MFA code to
-``GetSessionToken``; ``sentinel breakglass --mfa-token CODE`` always does. Role and Identity
-Center callers cannot show it at all and are refused where MFA is required.
+MFA (``require_mfa: true``): verified, not taken on trust. The open call carries, next to the
+caller's proof, an MFA proof signed with a session of the document's ``mfa_role``, a role whose
+trust policy IAM lets nobody assume without MFA and under another session name than their own
+user name; the service confirms that trust policy itself with ``iam:GetRole``
+(:mod:`sentinelgw.service.mfa_role`). The grant records how MFA was met (``mfa: role <name>``).
 """
 
 from __future__ import annotations
@@ -39,10 +37,12 @@ from sentinelgw.service.breakglass_rules import (
     REASON_CODES,
     BreakGlassPolicy,
 )
-from sentinelgw.service.caller import IAM_USER, Caller
+from sentinelgw.service.caller import Caller
 from sentinelgw.service.checks import _check_caller_kind, _required, _service_denial, _target
 from sentinelgw.service.document import ServiceDocument, Target
 from sentinelgw.service.grants import BREAKGLASS, close_grant, notify_grant, policy_request
+from sentinelgw.service.mfa_role import MfaRoleCheck, mfa_met
+from sentinelgw.service.proof import VerifiedCaller
 from sentinelgw.service.refusal import Refusal
 from sentinelgw.service.requests import AccessRequest, RequestDecision, is_request_id
 from sentinelgw.sourceidentity import new_id
@@ -52,7 +52,6 @@ if TYPE_CHECKING:
     from sentinelgw.service.core import SentinelService
 
 STATUSES = ("active", "closed", "expired")
-MFA_SESSION = "iam-user session credentials"
 
 
 def status_of(grant: AccessRequest, now: datetime) -> str:
@@ -82,32 +81,22 @@ def export(grant: AccessRequest, now: datetime) -> dict[str, Any]:
     }
 
 
-def mfa_refusal(policy: BreakGlassPolicy, caller: Caller) -> Refusal | None:
-    """The refusal for a caller who cannot show MFA where the document requires it."""
-    if not policy.require_mfa or (caller.kind == IAM_USER and caller.temporary):
-        return None
-    if caller.kind != IAM_USER:
-        return Refusal(
-            403,
-            "MfaRequired",
-            "break-glass here requires MFA, which the service can confirm only for IAM users; "
-            "call with your IAM user and: sentinel breakglass --mfa-token CODE",
-        )
-    return Refusal(
-        403,
-        "MfaRequired",
-        "break-glass here requires MFA; run it again with --mfa-token CODE (the code of your "
-        "MFA device)",
-    )
-
-
 class BreakGlass:
     """The break-glass calls of :class:`SentinelService` (``service.breakglass``)."""
 
     def __init__(self, service: SentinelService) -> None:
         self.service = service
 
-    def open(self, caller: Caller, body: dict[str, Any], note: dict[str, Any]) -> dict[str, Any]:
+    def open(
+        self,
+        caller: Caller,
+        body: dict[str, Any],
+        note: dict[str, Any],
+        mfa_proof: VerifiedCaller | None = None,
+        mfa_roles: MfaRoleCheck | None = None,
+    ) -> dict[str, Any]:
+        """Open a grant; ``mfa_proof`` is the verified signer of the body's MFA proof, and
+        ``mfa_roles`` reads the MFA role (see :func:`sentinelgw.service.mfa_role.mfa_met`)."""
         s = self.service
         profile = _required(body, "profile")
         note["profile"] = profile
@@ -127,15 +116,13 @@ class BreakGlass:
                 f"the service document's breakglass section does not allow {caller.user} on "
                 f"profile {profile}; ask for access with: sentinel request --profile {profile}",
             )
-        refusal = mfa_refusal(policy, caller)
-        if refusal is not None:
-            raise refusal
         now = s.clock()
         refuse_if_blocked(s, caller, now)
         decision = self._allowed(doc, caller, target, now)
         _check_caller_kind(target, caller, decision)
         cap = min(policy.max_duration, decision.max_server_duration or policy.max_duration)
         duration = _duration(body.get("duration_seconds"), policy, cap, s.min_session)
+        mfa = mfa_met(policy, caller, mfa_proof, mfa_roles)  # before the limits: no grant yet
         grants = [g for g in s.requests.table.all() if g.kind == BREAKGLASS]
         _rate_limit(policy, [g for g in grants if g.requester == caller.user], now)
         for old in grants:
@@ -146,7 +133,7 @@ class BreakGlass:
                     f"your break-glass grant {old.id} on {profile} is open until "
                     f"{iso(old.ends_at)}; use it, or close it with: sentinel breakglass-close",
                 )
-        grant = _new_grant(caller, target, text, duration, str(code), now)
+        grant = _new_grant(caller, target, text, duration, str(code), now, mfa)
         s.requests.table.create(grant)
         note.update(breakglass=grant.id, decision="breakglass_open")
         note["message"] = f"break-glass on {profile} for {format_duration(duration)} ({code})"
@@ -245,7 +232,13 @@ class BreakGlass:
 
 
 def _new_grant(
-    caller: Caller, target: Target, text: str, duration: timedelta, code: str, now: datetime
+    caller: Caller,
+    target: Target,
+    text: str,
+    duration: timedelta,
+    code: str,
+    now: datetime,
+    mfa: str | None,
 ) -> AccessRequest:
     return AccessRequest(
         id=new_id(),
@@ -266,7 +259,7 @@ def _new_grant(
         ),
         kind=BREAKGLASS,
         reason_code=code,
-        mfa=MFA_SESSION if caller.temporary and caller.kind == IAM_USER else None,
+        mfa=mfa,
     )
 
 

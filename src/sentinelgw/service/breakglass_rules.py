@@ -3,7 +3,8 @@
 Example (every key but ``allow`` optional; defaults shown)::
 
     breakglass:
-      require_mfa: false           # true: the proof must come from MFA session credentials
+      require_mfa: false           # true: MFA, verified through mfa_role (required then)
+      mfa_role: arn:aws:iam::111122223333:role/sentinel-breakglass-mfa
       default_duration: 1h         # when the user names none
       max_duration: 4h             # at most 4h, whatever is written here
       per_user: 3                  # grants a user may open ...
@@ -15,7 +16,9 @@ Example (every key but ``allow`` optional; defaults shown)::
 
 Reason codes are those of Sentinel Go's break-glass: incident, maintenance, security, recovery,
 other. A justification is 20 to 1000 characters. Nobody may open break-glass on a profile the
-section does not name for them; a document without the section allows none.
+section does not name for them; a document without the section allows none. ``mfa_role`` names
+the role whose session signs the MFA proof (:mod:`sentinelgw.service.mfa_role`); it must be in
+the service's own account, which the service confirms when it reads the role.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ DEFAULT_WINDOW = timedelta(hours=24)
 DEFAULT_COOLDOWN = timedelta(minutes=30)
 _KEYS = (
     "require_mfa",
+    "mfa_role",
     "default_duration",
     "max_duration",
     "per_user",
@@ -48,12 +52,14 @@ _KEYS = (
 )
 _ALLOW_KEYS = ("users", "profiles")
 _GLOB = re.compile(r"^[\w+=,.@/*?-]{1,128}$")
+ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
 
 
 @dataclass(frozen=True, slots=True)
 class BreakGlassPolicy:
     allow: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()  # (users, profiles)
     require_mfa: bool = False
+    mfa_role: str | None = None  # the role ARN whose sessions show MFA (required with MFA)
     default_duration: timedelta = DEFAULT_DURATION
     max_duration: timedelta = MAX_DURATION
     per_user: int = DEFAULT_PER_USER
@@ -79,6 +85,7 @@ def parse_breakglass(doc: YamlDoc, raw: Any) -> BreakGlassPolicy:
         raise PolicyInvalid(
             f"{doc.where(('breakglass', 'require_mfa'))}: require_mfa must be true or false"
         )
+    mfa_role = _mfa_role(doc, raw.get("mfa_role"), mfa)
     low, high = timedelta(minutes=1), MAX_DURATION
     max_duration = _duration(doc, "max_duration", raw, MAX_DURATION, low, high)
     default = _duration(doc, "default_duration", raw, DEFAULT_DURATION, low, high)
@@ -97,12 +104,27 @@ def parse_breakglass(doc: YamlDoc, raw: Any) -> BreakGlassPolicy:
     return BreakGlassPolicy(
         allow=allow,
         require_mfa=mfa,
+        mfa_role=mfa_role,
         default_duration=min(default, max_duration),
         max_duration=max_duration,
         per_user=per_user,
         window=window,
         cooldown=cooldown,
     )
+
+
+def _mfa_role(doc: YamlDoc, raw: Any, required: bool) -> str | None:
+    where = doc.where(("breakglass", "mfa_role") if raw is not None else ("breakglass",))
+    if raw is None:
+        if required:
+            raise PolicyInvalid(
+                f"{where}: require_mfa: true needs mfa_role, the ARN of the role whose trust "
+                "policy requires MFA (see the break-glass docs, MFA)"
+            )
+        return None
+    if not isinstance(raw, str) or not ROLE_ARN.match(raw):
+        raise PolicyInvalid(f"{where}: mfa_role must be an IAM role ARN")
+    return raw
 
 
 def _entry(doc: YamlDoc, index: int, raw: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -14,6 +14,7 @@ from sentinelgw.service.caller import IdentityCenterRoles
 from sentinelgw.service.core import SentinelService
 from sentinelgw.service.document import DocumentSource, open_fetch
 from sentinelgw.service.groups import IdentityStoreGroups
+from sentinelgw.service.mfa_role import MfaRoleTrust
 from sentinelgw.service.notify import Notifier
 from sentinelgw.service.proof import ProofVerifier, Transport, botocore_transport
 from sentinelgw.service.revocation import iam_revoker
@@ -102,4 +103,5 @@ def build_app(
         log=log,
         clock=utcnow,
         identity_center=IdentityCenterRoles(client_for("iam")),
+        mfa_roles=MfaRoleTrust(client_for("iam")),
     )

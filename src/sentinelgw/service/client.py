@@ -32,11 +32,14 @@ _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 class ServiceRefused(PolicyDenied):
     """The service said no (401/403/404/409): exit 1, with the service's code and message."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, fields: dict[str, str] | None = None
+    ) -> None:
         super().__init__(f"the Sentinel service refused ({code}): {message}")
         self.status = status
         self.code = code
         self.detail = message
+        self.fields = fields or {}  # what the refusal names for the client (the MFA role)
 
 
 class ServiceUnavailable(AWSError):
@@ -161,8 +164,15 @@ class ServiceClient:
     # -- break-glass -------------------------------------------------------------------------
 
     def open_breakglass(
-        self, profile: str, reason_code: str, justification: str, duration_seconds: int | None
+        self,
+        profile: str,
+        reason_code: str,
+        justification: str,
+        duration_seconds: int | None,
+        mfa_credentials: Any = None,
     ) -> dict[str, Any]:
+        """Open a grant; ``mfa_credentials`` (a session of the document's MFA role) sign the
+        MFA proof sent next to the caller's own proof."""
         body: dict[str, Any] = {
             "profile": profile,
             "reason_code": reason_code,
@@ -170,6 +180,13 @@ class ServiceClient:
         }
         if duration_seconds is not None:
             body["duration_seconds"] = duration_seconds
+        if mfa_credentials is not None:
+            body["mfa_proof"] = build_proof(
+                mfa_credentials,
+                service_id=self.service_id,
+                sts_url=self.sts_url,
+                region=self.region,
+            )
         return self._post("/v1/breakglass", body)
 
     def breakglass_grants(self, status: str | None = None) -> dict[str, Any]:
@@ -236,7 +253,8 @@ def _refusal(status: int, data: dict[str, Any]) -> Exception:
         return ServiceUnavailable(
             f"the Sentinel service failed ({code}): {message}", status=status, code=code
         )
-    return ServiceRefused(status, code, message)
+    fields = {k: str(v)[:2048] for k, v in data.items() if k == "mfa_role" and isinstance(v, str)}
+    return ServiceRefused(status, code, message, fields)
 
 
 def _grant(data: dict[str, Any]) -> RemoteGrant:

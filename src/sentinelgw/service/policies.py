@@ -12,7 +12,9 @@ Who holds what:
   path, to tell them from look-alikes) and write its own logs; and, only when the service
   document configures them, publish to the one notification topic (``sns:Publish`` on that
   topic ARN) and read the one Identity Center identity store that group approvers live in
-  (``identitystore:GetUserId``, ``GetGroupId``, ``IsMemberInGroups``);
+  (``identitystore:GetUserId``, ``GetGroupId``, ``IsMemberInGroups``), and read the one
+  break-glass MFA role (``iam:GetRole`` on the document's ``breakglass.mfa_role``, to confirm
+  that its trust policy requires MFA);
 - users get only the right to call the service (:func:`user_invoke_policy`): no table access,
   no ``sts:AssumeRole`` on protected roles.
 
@@ -96,6 +98,7 @@ def service_role_policy(
     log_group_arn: str | None = None,
     sns_topic_arn: str | None = None,
     identity_store_id: str | None = None,
+    mfa_role_arn: str | None = None,
 ) -> Policy:
     """The execution role's permissions: least privilege for what the service does.
 
@@ -103,7 +106,8 @@ def service_role_policy(
     not a valid statement). ``log_group_arn`` defaults to the Lambda log groups of the table's
     region and account whose function name starts with ``sentinel``. ``sns_topic_arn`` and
     ``identity_store_id`` (the document's ``notifications.sns_topic_arn`` and
-    ``approvals.identity_store_id``) add a statement each; without them there is none.
+    ``approvals.identity_store_id``) add a statement each, and so does ``mfa_role_arn`` (the
+    document's ``breakglass.mfa_role``); without them there is none.
     """
     roles = sorted(set(protected_role_arns))
     statements: list[dict[str, Any]] = []
@@ -123,6 +127,8 @@ def service_role_policy(
             )
         )
     statements += optional_statements(table_arn, sns_topic_arn, identity_store_id)
+    if mfa_role_arn:
+        statements.append(_allow("SentinelBreakGlassMfaRole", ("iam:GetRole",), [mfa_role_arn]))
     logs = log_group_arn or _default_log_group(table_arn)
     statements.append(_allow("SentinelLambdaLogs", LOG_ACTIONS, [logs, f"{logs}:*"]))
     return {"Version": VERSION, "Statement": statements}

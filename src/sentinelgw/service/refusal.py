@@ -21,12 +21,15 @@ class Refusal(SentinelError):
         *,
         detail: str | None = None,
         headers: dict[str, str] | None = None,
+        fields: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.detail = detail  # for the service log only
         self.headers = headers or {}  # extra response headers (Retry-After)
+        # extra fields of the answer's body, for the client to act on (the MFA role to assume)
+        self.fields = fields or {}
 
 
 def safe_code(err: SentinelError) -> str:

@@ -67,6 +67,7 @@ def template(spec: s.DeploySpec, code: tuple[str, str] | None = None) -> dict[st
         log_group_arn=_LOG_GROUP_ARN,
         sns_topic_arn=spec.sns_topic_arn,
         identity_store_id=spec.identity_store_id,
+        mfa_role_arn=spec.mfa_role_arn,
     )
     resources: dict[str, Any] = {
         "ExecutionRole": {

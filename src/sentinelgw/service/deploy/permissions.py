@@ -192,6 +192,7 @@ def policy_for(principal: str, target: Target) -> dict[str, Any]:
             log_group_arn=target.log_group,
             sns_topic_arn=target.spec.sns_topic_arn,
             identity_store_id=target.spec.identity_store_id,
+            mfa_role_arn=target.spec.mfa_role_arn,
         )
     if principal == "users":
         return policies.user_invoke_policy(target.function)

@@ -62,6 +62,8 @@ class DeploySpec:
     # execution role may publish to / read exactly these, and nothing when they are None.
     sns_topic_arn: str | None = None
     identity_store_id: str | None = None
+    # The document's breakglass.mfa_role: the execution role may read exactly this role.
+    mfa_role_arn: str | None = None
 
     @property
     def role_name(self) -> str:
