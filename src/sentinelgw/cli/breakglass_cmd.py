@@ -129,9 +129,9 @@ def _mfa_credentials(
             "user's credentials and --mfa-token CODE (MfaRequired)"
         )
     ask: dict[str, Any] = {"RoleArn": role, "RoleSessionName": m.group(1), "DurationSeconds": 900}
+    if code:
+        ask.update(SerialNumber=serial or _mfa_serial(session), TokenCode=code)
     try:
-        if code:
-            ask.update(SerialNumber=serial or _mfa_serial(session), TokenCode=code)
         got = sts.assume_role(**ask)
     except Exception as exc:
         if error_code(exc) != "AccessDenied":
@@ -155,7 +155,10 @@ def _mfa_serial(session: Any) -> str:
     configured = session._session.get_scoped_config().get("mfa_serial")
     if configured:
         return str(configured)
-    devices = session.client("iam").list_mfa_devices().get("MFADevices") or []
+    try:
+        devices = session.client("iam").list_mfa_devices().get("MFADevices") or []
+    except Exception as exc:
+        raise translate(exc, "iam", "ListMFADevices") from None
     if len(devices) != 1:
         raise UsageError(
             f"you have {len(devices)} MFA devices, so Sentinel cannot pick one",

@@ -7,7 +7,9 @@ Routing, in order: the SSO portal (``GET /federation/credentials``), CloudTrail 
 (by ``X-Amz-Target``), the index lag (below), the revocation front
 (:mod:`sentinelgw.sandbox.revocation_enforcer`: the revocation policies, and AccessDenied
 for the sessions they name), STS AssumeRole (recorded after moto answers it), and everything
-else straight to moto, which picks the service from the SigV4 credential scope as usual.
+else straight to moto, which picks the service from the SigV4 credential scope as usual. An
+AssumeRole of a role whose trust policy requires MFA is checked first as STS would
+(:mod:`sentinelgw.sandbox.mfa`: the MFA code, the device, the session name).
 
 Index lag: DynamoDB updates a global secondary index eventually, moto at once. With
 ``index_lag`` set to N seconds (tests set it on the running sandbox with
@@ -33,6 +35,7 @@ from werkzeug.test import EnvironBuilder, run_wsgi_app
 from sentinelgw.sandbox.calls import ApiCall, action_of, error_of, s3_resources
 from sentinelgw.sandbox.lookup import TARGET as LOOKUP_TARGET
 from sentinelgw.sandbox.lookup import handle_lookup
+from sentinelgw.sandbox.mfa import access_denied, assume_refusal
 from sentinelgw.sandbox.recorder import AssumeRoleCall, CloudTrailRecorder, Identity
 from sentinelgw.sandbox.revocation_enforcer import RevocationFront
 from sentinelgw.sandbox.signin import FederationEndpoint
@@ -305,6 +308,13 @@ class SandboxApp:
         form: dict[str, str],
         scope: tuple[str, str, str],
     ) -> Iterable[bytes]:
+        caller = self.recorder.identity_for(scope[0])
+        why = assume_refusal(form, caller, self.recorder.account_id)
+        if why is not None:  # the MFA role's trust conditions, which moto does not evaluate
+            log.info("AssumeRole refused: %s", why)
+            status_line, headers, denied = access_denied(caller, form.get("RoleArn", ""))
+            start_response(status_line, headers)
+            return [denied]
         captured: dict[str, Any] = {}
 
         def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:

@@ -18,6 +18,7 @@ from sentinelgw.sandbox.app import MotoCaller, SandboxApp, parse_xml_fields
 from sentinelgw.sandbox.approvers import provision_approvers
 from sentinelgw.sandbox.extra import missing_extra
 from sentinelgw.sandbox.handler import SandboxRequestHandler
+from sentinelgw.sandbox.mfa import provision_mfa
 from sentinelgw.sandbox.motofix import install as install_moto_fixes
 from sentinelgw.sandbox.provision import check_port, refuse_home_dirs
 from sentinelgw.sandbox.recorder import CloudTrailRecorder, Identity
@@ -307,6 +308,9 @@ class Sandbox:
         self._add_approval_profile()
 
         approvers = provision_approvers(self._client)
+        mfa_role, _serial = provision_mfa(
+            self._client("iam"), self.root, self.account_id, alice.user_name, alice.arn
+        )
         service, security = s.provision_enforced(
             self._client("iam"),
             account=self.account_id,
@@ -315,6 +319,7 @@ class Sandbox:
             role_arns=self.role_arns,
             alice_arn=alice.arn,
             approvers=approvers,
+            mfa_role_arn=mfa_role,
         )
         admin = s.provision_admin(
             self._client("iam"),
@@ -345,7 +350,7 @@ class Sandbox:
             )
 
         self._webhook = WebhookReceiver(self.webhook_file).start()
-        document = s.service_document_text(self.role_arns, self._webhook.url, approvers)
+        document = s.service_document_text(self.role_arns, self._webhook.url, approvers, mfa_role)
         p.write_file(self.service_document, document)
         p.write_file(self.service_credentials, s.service_credentials_text(service), private=True)
         self._client("ssm").put_parameter(Name=s.PARAMETER, Value=document, Type="String")

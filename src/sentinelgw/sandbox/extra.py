@@ -5,8 +5,9 @@ from __future__ import annotations
 import importlib.util
 
 EXTRA_MESSAGE = "sentinel dev needs the sandbox extra: pip install 'sentinelgw[dev]'"
-# moto's server mode needs flask and flask_cors besides moto and werkzeug.
-_MODULES = ("moto", "werkzeug", "flask", "flask_cors")
+# moto's server mode needs flask and flask_cors besides moto and werkzeug; pyotp makes and
+# checks the codes of the sandbox's virtual MFA device.
+_MODULES = ("moto", "werkzeug", "flask", "flask_cors", "pyotp")
 
 
 def missing_extra(modules: tuple[str, ...] = _MODULES) -> str | None:

@@ -39,6 +39,7 @@ from sentinelgw.service.build import build_app
 from sentinelgw.service.deploy.code_bucket import default_bucket
 from sentinelgw.service.deploy.permissions import Target, policy_for
 from sentinelgw.service.deploy.spec import DeploySpec
+from sentinelgw.service.mfa_role import MfaRoleTrust
 from sentinelgw.service.settings import settings_from
 from sentinelgw.service.sweep import start_sweeper
 from sentinelgw.service.wsgi import ServiceServer
@@ -53,6 +54,7 @@ PARAMETER = "/sentinel/tvm/policy"
 PROTECTED = ("prod", "prod-approve")
 SANDBOX_MIN_SESSION = 2  # seconds: leases that short let tests and the demo show a lapse
 SANDBOX_SWEEP_SECONDS = 1.0
+SANDBOX_MFA_ROLE_SECONDS = 1.0  # how long the service trusts its read of the MFA role
 APPROVAL_PROFILE = "prod-approve"  # under require_approval, approved by security (issue 21)
 
 
@@ -91,6 +93,7 @@ def provision_enforced(
     role_arns: dict[str, str],
     alice_arn: str,
     approvers: Approvers | None = None,
+    mfa_role_arn: str | None = None,
 ) -> tuple[Principal, Principal]:
     """Create the service and security users and rewrite trust and user policies.
 
@@ -109,6 +112,7 @@ def provision_enforced(
                     parameter,
                     sns_topic_arn=approvers.topic_arn if approvers else None,
                     identity_store_id=approvers.identity_store_id if approvers else None,
+                    mfa_role_arn=mfa_role_arn,
                 )
             )
         ),
@@ -140,6 +144,9 @@ def provision_enforced(
             # GetSessionToken needs no permission in AWS; moto asks for one.
             _allow(["sts:GetCallerIdentity", "sts:GetSessionToken"], ["*"]),
             _allow(list(policies.ASSUME_ACTIONS), dev),
+            # break-glass MFA: her session of the MFA role; her own MFA devices (to pick one)
+            *([_allow(["sts:AssumeRole"], [mfa_role_arn])] if mfa_role_arn else []),
+            _allow(["iam:ListMFADevices"], ["*"]),  # moto checks it against "*" only
         ],
     }
     alice = alice_arn.rsplit("/", 1)[-1]
@@ -212,12 +219,15 @@ def _trust(principals: list[str]) -> dict[str, Any]:
 
 
 def service_document_text(
-    role_arns: dict[str, str], webhook_url: str | None = None, approvers: Approvers | None = None
+    role_arns: dict[str, str],
+    webhook_url: str | None = None,
+    approvers: Approvers | None = None,
+    mfa_role_arn: str | None = None,
 ) -> str:
     """The sandbox service's document: profiles, admins, and a policy keyed on role ARNs;
     ``prod-approve`` under require_approval with ``security`` (and, with ``approvers``, the
     Identity Center group) as approver, and notifications to the sandbox's webhook receiver
-    (and the SNS topic)."""
+    (and the SNS topic). With ``mfa_role_arn``, break-glass requires MFA through that role."""
     q = json.dumps
     approval: list[str] = []
     if APPROVAL_PROFILE in role_arns:
@@ -240,6 +250,7 @@ def service_document_text(
         f"      approvers: {q(['security', *group])}",
         "      approvals_needed: 1",
         "breakglass:",  # issue 22: alice may open emergency access to prod-approve
+        *([f"  require_mfa: true\n  mfa_role: {q(mfa_role_arn)}"] if mfa_role_arn else []),
         "  max_duration: 4h",
         "  per_user: 3",
         "  window: 24h",
@@ -324,6 +335,9 @@ def start_service(
         settings, session=session, log_stream=log, endpoint_url=endpoint_url
     )
 
+    roles = server.wsgi.service.mfa_roles
+    if isinstance(roles, MfaRoleTrust):  # tests edit the role and see the change in a second
+        roles.ttl = SANDBOX_MFA_ROLE_SECONDS
     # Every second: short approvals in tests and the demo end (and revoke) promptly.
     start_sweeper(server.wsgi.service.service, SANDBOX_SWEEP_SECONDS)
     server.start()
