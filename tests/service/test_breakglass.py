@@ -1,7 +1,8 @@
 """Break-glass (issue 22) on the enforced sandbox, as alice and security.
 
 The sandbox service's document allows alice break-glass on ``prod-approve`` (under
-``require_approval``) with a 10-minute cooldown; notifications go to the sandbox's webhook
+``require_approval``) with MFA (its MFA role; codes from the sandbox's seed) and a 10-minute
+cooldown; notifications go to the sandbox's webhook
 receiver (``webhook.jsonl``). Every call runs the installed ``sentinel`` against the loopback
 service, or the service client over real HTTP.
 """
@@ -20,6 +21,7 @@ import pytest
 from tests.audit.audithelpers import ACTIVITY_CHILD as CHILD
 from tvmhelpers import client
 
+from sentinelgw.sandbox.mfa import MFA_ROLE, current_code
 from sentinelgw.sandbox.webhook import read_messages
 from sentinelgw.service.client import ServiceRefused
 
@@ -90,6 +92,8 @@ def test_breakglass_open_exec_urgent_cooldown_close_revokes_and_activity_marks_c
         HOSTILE,
         "--duration",
         "30m",
+        "--mfa-token",  # the sandbox's document requires MFA through its MFA role
+        current_code(enforced.root),
         "--format",
         "json",
     )
@@ -97,6 +101,7 @@ def test_breakglass_open_exec_urgent_cooldown_close_revokes_and_activity_marks_c
     grant = json.loads(r.stdout)
     gid = grant["id"]
     assert grant["status"] == "active" and grant["user"] == "alice"
+    assert grant["mfa"] == f"role {MFA_ROLE}"  # a valid code opens it, and the grant says how
     assert grant["reason_code"] == "incident" and grant["duration_seconds"] == 1800
     # 2. exec works under it; the child's session record carries the grant id
     child_env = {**env, "BUCKET": f"bg-{gid}", "HOP_ROLE": _hop_role(enforced)}
@@ -120,8 +125,18 @@ def test_breakglass_open_exec_urgent_cooldown_close_revokes_and_activity_marks_c
     shown = run(env, "breakglass-list")
     assert shown.returncode == 0 and gid in shown.stdout and "\x1b" not in shown.stdout
     # 4. a second break-glass inside the cooldown is refused, naming when the next is possible
+    # (MFA is checked first: no limit is told to a caller without it)
+    code = ("--mfa-token", current_code(enforced.root))
     r = run(
-        env, "breakglass", "--profile", PROFILE, "--reason-code", "other", "--justification", WHY
+        env,
+        "breakglass",
+        "--profile",
+        PROFILE,
+        "--reason-code",
+        "other",
+        "--justification",
+        WHY,
+        *code,
     )
     one_line_refusal(r, "BreakGlassCooldown")
     assert "next one is possible at 20" in r.stderr

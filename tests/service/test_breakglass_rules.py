@@ -1,5 +1,6 @@
-"""Break-glass's rules without a sandbox: the document's ``breakglass:`` section, the MFA check
-from what the proof shows, and the rate limits' refusals (the flow runs in test_breakglass.py)."""
+"""Break-glass's rules without a sandbox: the document's ``breakglass:`` section, what the proof
+shows, and the rate limits' refusals (the flow runs in test_breakglass.py; MFA in
+test_mfa_role.py and test_breakglass_mfa.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ import pytest
 from botocore.credentials import Credentials
 
 from sentinelgw.errors import PolicyInvalid
-from sentinelgw.service.breakglass import _rate_limit, mfa_refusal
+from sentinelgw.service.breakglass import _rate_limit
 from sentinelgw.service.breakglass_rules import BreakGlassPolicy
-from sentinelgw.service.caller import ASSUMED_ROLE, IAM_USER, Caller
 from sentinelgw.service.document import parse_document
 from sentinelgw.service.proof import ProofVerifier, build_proof
 from sentinelgw.service.refusal import Refusal
@@ -52,6 +52,8 @@ def test_allow_entries_match_users_and_profiles_by_glob() -> None:
         ("  per_user: 0", "per_user"),
         ("  window: 30d", "window"),
         ("  require_mfa: yes please", "require_mfa"),
+        ("  require_mfa: true", "mfa_role"),
+        ("  mfa_role: arn:aws:iam::123456789012:user/alice", "mfa_role"),
         ("  allow:\n    - {users: [alice]}", "allow"),
         ("  forever: true", "breakglass"),
     ],
@@ -60,26 +62,6 @@ def test_a_bad_breakglass_section_is_refused_naming_the_key(section: str, named:
     with pytest.raises(PolicyInvalid) as err:
         parse_document(doc(section), "service.yaml")
     assert "service.yaml" in str(err.value) and named in str(err.value)
-
-
-def caller(kind: str, temporary: bool = False) -> Caller:
-    arn = (
-        "arn:aws:iam::123456789012:user/alice"
-        if kind == IAM_USER
-        else "arn:aws:sts::123456789012:assumed-role/ops/alice"
-    )
-    return Caller(user="alice", arn=arn, account="123456789012", kind=kind, temporary=temporary)
-
-
-def test_mfa_required_refuses_long_term_keys_and_role_sessions_and_accepts_a_user_session() -> None:
-    required = BreakGlassPolicy(require_mfa=True)
-    long_term = mfa_refusal(required, caller(IAM_USER))
-    assert long_term is not None and long_term.code == "MfaRequired"
-    assert "--mfa-token" in long_term.message
-    role = mfa_refusal(required, caller(ASSUMED_ROLE, temporary=True))
-    assert role is not None and role.code == "MfaRequired" and "IAM users" in role.message
-    assert mfa_refusal(required, caller(IAM_USER, temporary=True)) is None
-    assert mfa_refusal(BreakGlassPolicy(), caller(IAM_USER)) is None
 
 
 class Sts:

@@ -130,7 +130,7 @@ def _mfa_credentials(
         )
     ask: dict[str, Any] = {"RoleArn": role, "RoleSessionName": m.group(1), "DurationSeconds": 900}
     if code:
-        ask.update(SerialNumber=serial or _mfa_serial(session), TokenCode=code)
+        ask.update(SerialNumber=serial or _mfa_serial(session, m.group(1)), TokenCode=code)
     try:
         got = sts.assume_role(**ask)
     except Exception as exc:
@@ -149,14 +149,14 @@ def _mfa_credentials(
     return ReadOnlyCredentials(c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])
 
 
-def _mfa_serial(session: Any) -> str:
+def _mfa_serial(session: Any, user: str) -> str:
     """The profile's ``mfa_serial``, else the caller's only MFA device (iam:ListMFADevices)."""
 
     configured = session._session.get_scoped_config().get("mfa_serial")
     if configured:
         return str(configured)
     try:
-        devices = session.client("iam").list_mfa_devices().get("MFADevices") or []
+        devices = session.client("iam").list_mfa_devices(UserName=user).get("MFADevices") or []
     except Exception as exc:
         raise translate(exc, "iam", "ListMFADevices") from None
     if len(devices) != 1:

@@ -33,6 +33,7 @@ from sentinelgw.sandbox.recorder import Identity
 MFA_ROLE = "sentinel-breakglass-mfa"
 DEVICE_NAME = "alice"
 SEED_FILE = Path("mfa") / "alice.seed"
+IDENTITY_POLICY = "sandbox-identity"
 _MFA_KEY, _SESSION_KEY = "aws:multifactorauthpresent", "sts:rolesessionname"
 
 
@@ -80,9 +81,18 @@ def provision_mfa(iam: Any, root: Path, account: str, user: str, user_arn: str) 
     path = root / SEED_FILE
     private_dir(path.parent)
     atomic_write(path, seed + "\n", mode=0o600)
+    role_arn = create_mfa_role(iam, account, user_arn)
+    return role_arn, str(device["SerialNumber"])
+
+
+def create_mfa_role(
+    iam: Any, account: str, user_arn: str, *, path: str = "/", trust: dict[str, Any] | None = None
+) -> str:
+    """The MFA role (``trust``: another trust policy than the docs' one, for tests)."""
     role = iam.create_role(
         RoleName=MFA_ROLE,
-        AssumeRolePolicyDocument=json.dumps(mfa_role_trust(account, [user_arn])),
+        Path=path,
+        AssumeRolePolicyDocument=json.dumps(trust or mfa_role_trust(account, [user_arn])),
         Description="Sentinel sandbox break-glass MFA role: its sessions show MFA",
         MaxSessionDuration=3600,
     )["Role"]
@@ -91,9 +101,9 @@ def provision_mfa(iam: Any, root: Path, account: str, user: str, user_arn: str) 
         "Statement": [{"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"}],
     }
     iam.put_role_policy(
-        RoleName=MFA_ROLE, PolicyName="sandbox-identity", PolicyDocument=json.dumps(identity)
+        RoleName=MFA_ROLE, PolicyName=IDENTITY_POLICY, PolicyDocument=json.dumps(identity)
     )
-    return str(role["Arn"]), str(device["SerialNumber"])
+    return str(role["Arn"])
 
 
 def current_code(root: Path, at: float | None = None) -> str:
