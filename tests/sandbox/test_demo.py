@@ -94,10 +94,12 @@ def test_demo_walks_break_glass_and_ends_with_the_session_activity(
 ) -> None:
     out = demo.stdout
     assert demo.returncode == 0, out[-3000:] + demo.stderr[-2000:]
-    for n in range(1, 8):
-        assert f"[break-glass {n}/7] PASS" in out, out[-4000:]
+    for n in range(1, 9):
+        assert f"[break-glass {n}/8] PASS" in out, out[-4000:]
+    assert "requires MFA: pass --mfa-token CODE" in out  # step 1, then the code opens it
+    assert "MFA: role sentinel-breakglass-mfa" in out
     assert "[URGENT]" in out or "URGENT" in out
     assert "the next one is possible at" in out and "is revoked" in out
-    tail = out.split("[break-glass 7/7]", 1)[1]
+    tail = out.split("[break-glass 8/8]", 1)[1]
     assert "s3:CreateBucket" in tail and "sts:GetCallerIdentity" in tail
     assert "break-glass walkthrough passed" in out

@@ -1,11 +1,13 @@
 """The break-glass walkthrough of ``sentinel demo`` (issue 22), on the service sandbox.
 
-The sandbox's service document allows alice break-glass on ``prod-approve`` (10-minute
-cooldown). Each step runs the installed ``sentinel`` as alice or security and is checked: alice
-opens break-glass with nobody to approve, a child's S3 and STS calls work under it, the webhook
-receiver got an urgent message, a second one inside the cooldown is refused with the time,
-``server-sessions`` marks the session, closing the grant revokes a running session, and
-``audit session-activity`` of the grant lists what the child did.
+The sandbox's service document allows alice break-glass on ``prod-approve`` with MFA through its
+MFA role (10-minute cooldown). Each step runs the installed ``sentinel`` as alice or security and
+is checked: without a code it is refused in one line; with her virtual device's code
+(``--mfa-token``, made from the sandbox's seed) alice opens break-glass with nobody to approve;
+a child's S3 and STS calls work under it, the webhook receiver got an urgent message, a second
+one inside the cooldown is refused with the time, ``server-sessions`` marks the session,
+closing the grant revokes a running session, and ``audit session-activity`` of the grant lists
+what the child did.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sentinelgw.sandbox.mfa import current_code
 from sentinelgw.sandbox.walk import PROFILE, UNTIL_REFUSED, Failed, Walk, say
 from sentinelgw.sandbox.webhook import read_messages
 
@@ -35,14 +38,26 @@ print(boto3.client("sts").get_caller_identity()["Arn"])
 class _BreakGlass(Walk):
     """The steps; ``state``: the grant's ``id``, the child's ``session``."""
 
-    def open(self) -> str:
+    def no_code(self) -> str:
+        args = ("--reason-code", "incident", "--justification", WHY)
+        r = self.run("breakglass", "--profile", PROFILE, *args)
+        if r.returncode != 1 or "--mfa-token" not in r.stderr:
+            raise Failed(f"break-glass without MFA was not refused (exit {r.returncode})")
+        return r.stderr.strip().split(": ", 1)[-1]
+
+    def open(self, root: Path) -> str:
         args = ("--reason-code", "incident", "--justification", WHY, "--duration", "1h")
-        r = self.run("breakglass", "--profile", PROFILE, *args, "--format", "json")
+        code = ("--mfa-token", current_code(root))
+        say(self.echo, f"    sentinel breakglass --profile {PROFILE} ... --mfa-token {code[1]}")
+        r = self.run("breakglass", "--profile", PROFILE, *args, *code, "--format", "json")
         if r.returncode != 0:
             raise Failed(f"break-glass failed: {r.stderr.strip()[:200]}")
         grant = json.loads(r.stdout)
         self.state["id"] = grant["id"]
-        return f"grant {grant['id']} is {grant['status']} until {grant['ends_at']}, unapproved"
+        return (
+            f"grant {grant['id']} is {grant['status']} until {grant['ends_at']}, unapproved "
+            f"(MFA: {grant.get('mfa')})"
+        )
 
     def exec_works(self) -> str:
         env = {**self.env, "BUCKET": f"breakglass-{self.state['id']}"}
@@ -66,8 +81,8 @@ class _BreakGlass(Walk):
             time.sleep(0.5)
         raise Failed("the webhook receiver got no urgent message")
 
-    def cooldown(self) -> str:
-        args = ("--reason-code", "other", "--justification", WHY)
+    def cooldown(self, root: Path) -> str:
+        args = ("--reason-code", "other", "--justification", WHY, "--mfa-token", current_code(root))
         r = self.run("breakglass", "--profile", PROFILE, *args)
         if r.returncode != 1 or "BreakGlassCooldown" not in r.stderr:
             raise Failed(f"a second break-glass was not refused (exit {r.returncode})")
@@ -127,10 +142,11 @@ def run_breakglass_demo(
     return w.steps(
         "break-glass",
         [
-            ("alice opens break-glass on prod-approve", w.open),
+            ("alice tries break-glass without an MFA code", w.no_code),
+            ("alice opens break-glass on prod-approve with her MFA code", lambda: w.open(root)),
             ("alice runs a child on prod-approve", w.exec_works),
             ("the urgent notification", lambda: w.urgent(root)),
-            ("alice tries a second one at once", w.cooldown),
+            ("alice tries a second one at once", lambda: w.cooldown(root)),
             ("security lists server sessions", w.marked),
             ("alice closes it while a child runs", w.close),
             ("security asks what the grant's sessions did", w.activity),
