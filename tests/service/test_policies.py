@@ -97,6 +97,15 @@ def test_service_role_policy_takes_an_explicit_log_group():
     assert logs["SentinelLambdaLogs"]["Resource"] == [group, f"{group}:*"]
 
 
+def test_the_breakglass_mfa_role_is_readable_by_the_service_and_nothing_else_is_added():
+    mfa_role = "arn:aws:iam::123456789012:role/sentinel-breakglass-mfa"
+    with_role = _by_sid(service_role_policy([PROD], TABLE, PARAM, mfa_role_arn=mfa_role))
+    statement = with_role["SentinelBreakGlassMfaRole"]
+    assert statement["Action"] == ["iam:GetRole"] and statement["Resource"] == [mfa_role]
+    without = _by_sid(service_role_policy([PROD], TABLE, PARAM))
+    assert set(with_role) - set(without) == {"SentinelBreakGlassMfaRole"}
+
+
 @pytest.mark.parametrize("function_arn", [FUNCTION, FUNCTION.replace("eu-west-1", "us-east-2")])
 def test_user_policy_only_invokes_the_function_url(function_arn):
     assert user_invoke_policy(function_arn) == {
