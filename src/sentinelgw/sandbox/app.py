@@ -308,11 +308,13 @@ class SandboxApp:
         form: dict[str, str],
         scope: tuple[str, str, str],
     ) -> Iterable[bytes]:
-        caller = self.recorder.identity_for(scope[0])
-        why = assume_refusal(form, caller, self.recorder.account_id)
+        def who() -> Identity:
+            return self.recorder.identity_for(scope[0])
+
+        why = assume_refusal(form, who, self.recorder.account_id)
         if why is not None:  # the MFA role's trust conditions, which moto does not evaluate
             log.info("AssumeRole refused: %s", why)
-            status_line, headers, denied = access_denied(caller, form.get("RoleArn", ""))
+            status_line, headers, denied = access_denied(who(), form.get("RoleArn", ""))
             start_response(status_line, headers)
             return [denied]
         captured: dict[str, Any] = {}

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -112,9 +113,9 @@ def current_code(root: Path, at: float | None = None) -> str:
     return str(pyotp.TOTP(seed).at(time.time() if at is None else at))
 
 
-def assume_refusal(form: dict[str, str], caller: Identity, account: str) -> str | None:
+def assume_refusal(form: dict[str, str], who: Callable[[], Identity], account: str) -> str | None:
     """Why STS refuses this AssumeRole on a role whose trust requires MFA (None: it does not
-    refuse here; moto decides the rest)."""
+    refuse here; moto decides the rest). ``who`` names the caller, asked only for such a role."""
     from moto.iam.models import iam_backends
 
     backend = iam_backends[account]["aws"]
@@ -125,6 +126,7 @@ def assume_refusal(form: dict[str, str], caller: Identity, account: str) -> str 
     conditions = _conditions(role.assume_role_policy_document)
     if not any(_MFA_KEY in keys for keys in conditions):
         return None
+    caller = who()
     user = caller.user_name if caller.type == "IAMUser" else None
     if not user:
         return "only an IAM user can show MFA here"

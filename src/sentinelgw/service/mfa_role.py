@@ -199,7 +199,11 @@ def mfa_met(
         )
     if evidence is None:
         raise Refusal(
-            403, "MfaRequired", f"break-glass here requires MFA through {role_arn}", fields=fields
+            403,
+            "MfaRequired",
+            f"break-glass here requires MFA: send an MFA proof signed with a session of "
+            f"{role_arn} (sentinel breakglass --mfa-token CODE does)",
+            fields=fields,
         )
     m = _ASSUMED.match(evidence.arn)
     if m is None or m.group("role") != name or m.group("acct") != account:
