@@ -119,6 +119,16 @@ def _edit(path: str, value: Any) -> dict[str, Any]:
         {"Statement": [TRUST["Statement"][0], {**_edit("Condition", None)["Statement"][0]}]},
         {"Statement": [{**TRUST["Statement"][0], "Action": "sts:TagSession"}]},
         {"Statement": [{**TRUST["Statement"][0], "NotPrincipal": {"AWS": "x"}}]},
+        {
+            "Statement": [
+                TRUST["Statement"][0],
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Federated": "accounts.google.com"},
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                },
+            ]
+        },
         "not json",
     ],
     ids=[
@@ -134,6 +144,7 @@ def _edit(path: str, value: Any) -> dict[str, Any]:
         "a-second-open-statement",
         "nobody-may-assume",
         "not-principal",
+        "web-identity-sessions",
         "not-json",
     ],
 )

@@ -3,7 +3,8 @@
 ``sts:GetCallerIdentity`` does not say whether a caller used MFA, and AWS has no call that lets
 a third party ask. IAM does evaluate ``aws:MultiFactorAuthPresent`` when it decides an
 ``sts:AssumeRole``. So MFA is shown with a role (the document's ``breakglass: mfa_role``) whose
-trust policy, in every statement that allows ``sts:AssumeRole``:
+trust policy, in every statement that allows ``sts:AssumeRole`` (or ``AssumeRoleWithSAML`` or
+``AssumeRoleWithWebIdentity``, whose sessions look the same):
 
 - requires ``Bool: {aws:MultiFactorAuthPresent: "true"}``, so only a caller with MFA (a code
   passed to AssumeRole, or an MFA session) gets a session of it, and
@@ -47,6 +48,8 @@ _ASSUMED = re.compile(
 _ACCOUNT_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:iam::(?P<acct>\d{12}):(?:root|user/.+|role/.+)$")
 MFA_KEY, SESSION_KEY = "aws:multifactorauthpresent", "sts:rolesessionname"
 USERNAME = "${aws:username}"
+# Every call that makes a session of the role (its ARN then reads assumed-role/<role>/<name>).
+_ASSUME = ("sts:assumerole", "sts:assumerolewithsaml", "sts:assumerolewithwebidentity")
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +128,8 @@ def trust_problem(document: Any, account: str) -> str | None:
             continue
         if "NotAction" in st or "NotPrincipal" in st:
             return "an Allow statement of its trust policy uses NotAction or NotPrincipal"
-        if not any(fnmatchcase("sts:assumerole", str(a).lower()) for a in _list(st.get("Action"))):
+        actions = [str(a).lower() for a in _list(st.get("Action"))]
+        if not any(fnmatchcase(x, a) for x in _ASSUME for a in actions):
             continue
         granting += 1
         problem = _principal_problem(st.get("Principal"), account) or _condition_problem(st)
