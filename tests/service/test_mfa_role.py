@@ -76,6 +76,13 @@ def test_another_roles_session_named_alice_or_the_mfa_role_for_someone_else_is_r
     bobs = session(f"arn:aws:sts::{ACCOUNT}:assumed-role/sentinel-breakglass-mfa/bob")
     for evidence in (lookalike, other_account, bobs):
         assert refusal(evidence).code == "MfaRequired"
+    foreign = Caller(
+        user="alice",
+        arn="arn:aws:iam::999999999999:user/alice",
+        account="999999999999",
+        kind=IAM_USER,
+    )
+    assert "another account" in refusal(MFA_SESSION, foreign).message
     role_caller = Caller(
         user="ops/alice", arn=lookalike.arn, account=ACCOUNT, kind=ASSUMED_ROLE, role="ops"
     )

@@ -218,7 +218,14 @@ def mfa_met(
             "breakglass with --mfa-token CODE",
             fields=fields,
         )
-    if m.group("session") != caller.user or account != caller.account:
+    if account != caller.account:
+        raise Refusal(
+            403,
+            "MfaRequired",
+            f"the MFA role {role_arn} is in another account than you ({caller.account}); its "
+            "sessions show MFA for users of its own account only",
+        )
+    if m.group("session") != caller.user:
         raise Refusal(
             403,
             "MfaRequired",
