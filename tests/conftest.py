@@ -9,11 +9,14 @@
 ``run_sentinel`` runs most commands in this process (:func:`run_in_process`: the same ``main``
 the installed script calls, with the given environment, its own stdin and its own stdout and
 stderr at the file-descriptor level), because a new interpreter that imports boto3 costs about
-half a CPU-second and the suite runs hundreds of commands. The installed script still runs as a
-real process for what only a process shows: ``exec`` (a real child, signals, exit status),
-``credentials`` (what the AWS CLI runs as credential_process), ``dev``/``demo``/``tvm serve``
-(servers and signal handlers), with ``real=True``, and in a test marked
-``@pytest.mark.real_process``.
+half a CPU-second and the suite runs hundreds of commands. ``exec`` and ``credentials`` run
+in this process too: their child is still a real process (it inherits the command's
+environment and file descriptors, and exec forwards signals to it from this process's main
+thread), and credential_process, which the AWS CLI starts, is always the installed script.
+The installed script runs as a real process for ``dev``, ``demo`` and ``tvm serve`` (servers
+of their own), with ``real=True``, and in a test marked ``@pytest.mark.real_process``: the key
+paths (``exec`` with the AWS CLI as its child, in both modes, the exit status, the
+``credentials`` contract) keep that mark, so the installed script is what they prove.
 """
 
 from __future__ import annotations
@@ -88,7 +91,7 @@ def sentinel_command() -> list[str]:
 
 
 # Commands that always run as the installed script: what they do needs a process of their own.
-REAL_PROCESS_COMMANDS = frozenset({"exec", "credentials", "dev", "demo"})
+REAL_PROCESS_COMMANDS = frozenset({"dev", "demo"})
 REAL_PROCESS_SUBCOMMANDS = frozenset({("tvm", "serve")})
 # Common options that take a value (given before the command name).
 _VALUE_OPTIONS = frozenset({"--region", "--aws-profile", "--config", "--backend", "--log-file"})

@@ -19,6 +19,7 @@ from sentinelgw.sandbox.sso import cache_file_name
 PY = sys.executable
 
 
+@pytest.mark.real_process  # a key path: the installed script and a real child
 def test_aws_cli_child_sees_the_assumed_role(run_sentinel, sandbox) -> None:
     out = run_sentinel(["exec", "--profile", "dev", "--", "aws", "sts", "get-caller-identity"])
     assert out.returncode == 0, out.stderr
@@ -76,6 +77,7 @@ def test_child_environment(run_sentinel, sandbox_env) -> None:
     assert expiry > datetime.now(UTC)
 
 
+@pytest.mark.real_process  # a key path: the installed script and a real child
 def test_exit_status_is_the_childs(run_sentinel) -> None:
     out = run_sentinel(["exec", "--profile", "dev", "--", PY, "-c", "import sys; sys.exit(7)"])
     assert out.returncode == 7
@@ -162,6 +164,7 @@ def test_no_profile_at_all_is_a_usage_error(run_sentinel) -> None:
     assert out.returncode == 2 and "--profile" in out.stderr
 
 
+@pytest.mark.real_process  # a key path: the installed script and a real child
 def test_credentials_json_contract_and_cache(run_sentinel, sandbox_env) -> None:
     out = run_sentinel(["credentials", "--profile", "dev"])
     assert out.returncode == 0, out.stderr

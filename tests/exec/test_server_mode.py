@@ -64,6 +64,7 @@ def session_id_of(proc: subprocess.Popen[str]) -> str:
     return first[1]
 
 
+@pytest.mark.real_process  # a key path: the installed script and a real child
 def test_aws_cli_child_uses_the_endpoint_despite_default_profile(
     run_sentinel, sandbox, sandbox_env
 ) -> None:
@@ -325,6 +326,7 @@ def test_fail_open_for_profiles_that_do_not_require_tracking(
     assert out.returncode == 2  # prod requires tracking: fail_open never applies
 
 
+@pytest.mark.real_process  # a key path: the installed script and a real child
 def test_session_marked_expired_when_child_crashes(run_sentinel) -> None:
     code = "import os, sys; print(os.environ['AWS_SENTINEL_SESSION_ID']); sys.exit(3)"
     out = run_sentinel(["exec", "--server", "--profile", "prod", "--", PY, "-c", code])
