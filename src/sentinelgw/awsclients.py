@@ -28,6 +28,7 @@ __all__ = [
     "error_code",
     "is_botocore",
     "make_session",
+    "new_session",
     "translate",
 ]
 
@@ -123,6 +124,40 @@ def retries_for(sess: boto3.Session | None, max_attempts: int | None = None) -> 
     return {"retries": {"mode": DEFAULT_RETRIES["mode"], "max_attempts": attempts}}
 
 
+# The process's botocore data loader, by data path. A loader parses each JSON model file once
+# (endpoints.json alone is over a megabyte) and lists the ~400 service folders once; a new
+# botocore session would make a loader of its own and do both again. The files are botocore's
+# own, read-only data, so every session of the process can share one.
+_LOADERS: dict[Any, Any] = {}
+
+
+def new_session(
+    profile_name: str | None = None, *, core_vars: dict[str, Any] | None = None, **kw: Any
+) -> boto3.Session:
+    """``boto3.Session(profile_name=..., **kw)`` whose botocore session shares the process's
+    data loader (see :data:`_LOADERS`); ``core_vars`` are botocore ``session_vars``."""
+    import boto3
+    import botocore.loaders
+    import botocore.session
+
+    core = botocore.session.Session(session_vars=core_vars)
+
+    def shared_loader() -> Any:
+        # As botocore's own factory, but one loader per data path (read once the profile is
+        # set: data_path may come from the profile's config).
+        path = core.get_config_variable("data_path")
+        if path not in _LOADERS:
+            _LOADERS[path] = botocore.loaders.create_loader(path)
+        return _LOADERS[path]
+
+    core.lazy_register_component("data_loader", shared_loader)
+    session = boto3.Session(botocore_session=core, profile_name=profile_name, **kw)
+    paths = core.get_component("data_loader").search_paths  # boto3 adds its folder each time
+    if len(paths) != len(set(paths)):
+        paths[:] = list(dict.fromkeys(paths))
+    return session
+
+
 def make_session(profile: str | None = None, region: str | None = None) -> boto3.Session:
     """A boto3 session for ``profile``; None: the default chain, ignoring ``AWS_PROFILE``.
 
@@ -132,17 +167,15 @@ def make_session(profile: str | None = None, region: str | None = None) -> boto3
     Sentinel's own calls, and the audit would report that session as a gap. So without an
     explicit profile the session reads no profile variable.
     """
-    import boto3
     import botocore.exceptions
-    import botocore.session
 
     try:
         if not profile:
             # "profile" resolved from no environment variable: the [default] profile's
             # settings and the rest of the default chain still apply.
-            core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
-            return boto3.Session(botocore_session=core, region_name=region or None)
-        return boto3.Session(profile_name=profile, region_name=region or None)
+            no_profile = {"profile": (None, None, None, None)}
+            return new_session(core_vars=no_profile, region_name=region or None)
+        return new_session(profile, region_name=region or None)
     except botocore.exceptions.ProfileNotFound as exc:
         raise ConfigError(
             f"AWS profile {profile!r} was not found in the AWS config",

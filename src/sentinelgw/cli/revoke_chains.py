@@ -15,7 +15,7 @@ from sentinelgw.audit.chains import beyond_bound, deny_chained, find_chained_rol
 from sentinelgw.audit.events import ParseStats
 from sentinelgw.audit.run import AuditInput, open_events
 from sentinelgw.audit.window import Window
-from sentinelgw.awsclients import aws_call, client
+from sentinelgw.awsclients import aws_call, client, new_session
 from sentinelgw.cli.common import App
 from sentinelgw.errors import HardRevocationError, SentinelError
 from sentinelgw.inert import visible
@@ -116,14 +116,12 @@ def _iam_for(app: App, iam: Any, account: str, region: str | None) -> Any:
                 "revoker's IAM permissions",
             )
         if acct not in clients:
-            import boto3
-
             sts = app.client("sts", region)
             with aws_call("sts", "AssumeRole", via):
                 creds = sts.assume_role(
                     RoleArn=via, RoleSessionName="sentinel-revoke", DurationSeconds=900
                 )["Credentials"]
-            session = boto3.Session(
+            session = new_session(
                 aws_access_key_id=creds["AccessKeyId"],
                 aws_secret_access_key=creds["SecretAccessKey"],
                 aws_session_token=creds["SessionToken"],

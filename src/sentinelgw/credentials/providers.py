@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sentinelgw.awsclients import client, make_session, translate
+from sentinelgw.awsclients import client, make_session, new_session, translate
 from sentinelgw.credentials.identity import user_from_arn
 from sentinelgw.credentials.model import AwsCredentials, CallerIdentity, Issued
 from sentinelgw.credentials.profiles import Profile, load_profile
@@ -379,9 +379,8 @@ def _default_is_role(env: Mapping[str, str]) -> bool:
 
 def session_with(creds: AwsCredentials, region: str | None) -> boto3.Session:
     """A boto3 session holding ``creds`` (no profile, no other source)."""
-    import boto3
 
-    return boto3.Session(
+    return new_session(
         aws_access_key_id=creds.access_key_id,
         aws_secret_access_key=creds.secret_access_key,
         aws_session_token=creds.session_token,

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sentinelgw.awsclients import error_code, make_session, translate
+from sentinelgw.awsclients import error_code, make_session, new_session, translate
 from sentinelgw.credentials.model import AwsCredentials
 from sentinelgw.credentials.profiles import Profile, sso_session_settings
 from sentinelgw.errors import ConfigError, SSOTokenExpired
@@ -111,9 +111,8 @@ def sso_credentials(ctx: Context, profile: Profile, now: datetime) -> AwsCredent
 
 
 def session_from_credentials(creds: AwsCredentials, region: str | None) -> boto3.Session:
-    import boto3
 
-    return boto3.Session(
+    return new_session(
         aws_access_key_id=creds.access_key_id,
         aws_secret_access_key=creds.secret_access_key,
         aws_session_token=creds.session_token,

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sentinelgw.awsclients import new_session
 from sentinelgw.sandbox.approvers import Approvers
 from sentinelgw.service import policies
 from sentinelgw.service.build import build_app
@@ -311,7 +312,6 @@ def start_service(
     *, root: Path, endpoint_url: str, region: str, table: str, principal: Principal, document: Path
 ) -> Any:
     """Run the credential service on loopback as ``principal``; returns the started server."""
-    import boto3
 
     server = ServiceServer(None, host="127.0.0.1", port=0)
     settings = settings_from(
@@ -325,7 +325,7 @@ def start_service(
         },
         {},
     )
-    session = boto3.Session(
+    session = new_session(
         aws_access_key_id=principal.access_key_id,
         aws_secret_access_key=principal.secret,
         region_name=region,

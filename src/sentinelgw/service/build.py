@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import IO, TYPE_CHECKING, Any
 
-from sentinelgw.awsclients import retries_for
+from sentinelgw.awsclients import new_session, retries_for
 from sentinelgw.service.api import ServiceApp, ServiceLog
 from sentinelgw.service.caller import IdentityCenterRoles
 from sentinelgw.service.core import SentinelService
@@ -43,13 +43,12 @@ def build_app(
     ``endpoint_url`` overrides every AWS endpoint (the sandbox); otherwise the usual
     ``AWS_ENDPOINT_URL[_<SERVICE>]`` variables apply.
     """
-    import boto3
     from botocore.config import Config
 
     # The service's own principal: the whole default chain, AWS_PROFILE included. (The CLI's
     # own calls ignore AWS_PROFILE, which names the user's working profile; a service host has
     # no such profile, and AWS_PROFILE is how an operator picks the service's credentials.)
-    sess = session or boto3.Session(region_name=settings.region or None)
+    sess = session or new_session(region_name=settings.region or None)
     config = Config(
         connect_timeout=2.0,
         read_timeout=5.0,
