@@ -201,6 +201,11 @@ class Sandbox:
     # -- internals ---------------------------------------------------------------------
 
     def _serve(self) -> None:
+        busy = SandboxError(
+            f"cannot listen on 127.0.0.1:{self.port}: the port is in use",
+            hint="Choose another --port, or 0 for a free one",
+        )
+        check_port(self.port, busy)  # before importing moto: a taken port is known at once
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import make_server
 
@@ -210,11 +215,6 @@ class Sandbox:
         self._recorder = CloudTrailRecorder(self.account_id, resolve=self._caller.resolve)
         app = SandboxApp(moto_app, self._recorder)
         self._app = app
-        busy = SandboxError(
-            f"cannot listen on 127.0.0.1:{self.port}: the port is in use",
-            hint="Choose another --port, or 0 for a free one",
-        )
-        check_port(self.port, busy)
         try:
             self._server = make_server(
                 "127.0.0.1", self.port, app, threaded=True, request_handler=SandboxRequestHandler
