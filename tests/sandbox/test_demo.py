@@ -31,8 +31,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> subprocess.CompletedProces
     )
 
 
-# Slow: the demo starts two sandboxes and runs about 60 sentinel, aws and boto3 processes
-# (about 25 s on a quiet 2-core machine); one run serves both tests below.
+# Slow: the demo starts three sandboxes, one after another, and runs about 50 sentinel, 12 aws
+# and 14 python processes, and its approval walkthrough waits 15 s for an approval to end
+# (over a minute on a 2-core machine); one run serves every test below.
 @pytest.mark.slow
 def test_demo_passes_both_parts(demo: subprocess.CompletedProcess[str]) -> None:
     out = demo.stdout

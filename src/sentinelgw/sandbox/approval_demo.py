@@ -14,10 +14,9 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from sentinelgw.sandbox.breakglass_demo import run_breakglass_demo
-from sentinelgw.sandbox.walk import PROFILE, UNTIL_REFUSED, Failed, Walk
+from sentinelgw.sandbox.walk import PROFILE, Failed, Walk, record_field, record_status
 from sentinelgw.sandbox.webhook import read_messages
 
 DURATION = "15s"
@@ -72,22 +71,13 @@ class _Approval(Walk):
 
     def expiry(self) -> str:
         args = ("exec", "--token-mode", "env", "--profile", PROFILE, "--")
-        r = self.run(*args, sys.executable, "-c", UNTIL_REFUSED)
-        lines = r.stdout.strip().splitlines()
-        if not lines:
-            raise Failed(f"the long exec printed nothing: {r.stderr.strip()[:200]}")
-        out = json.loads(lines[-1])
+        out, item = self.until_refused(args)
         if not out["seen"] or out["seen"][0] != "ok" or out["seen"][-1] == "ok":
             raise Failed(f"the session was not ended by the approval's end: {out['seen']}")
-        row: dict[str, Any] = {}
-        for _ in range(20):
-            rows = json.loads(self.run("sessions", "--format", "json").stdout or "[]")
-            row = next((s for s in rows if s.get("id") == out["session"]), {})
-            if row.get("status") == "revoked":
-                break
-            time.sleep(0.5)
-        if row.get("request_id") != self.state["id"] or row.get("status") != "revoked":
-            raise Failed(f"session {out['session']} is {row.get('status')}, not revoked")
+        # The demo's own check of the table (as security), no command of the walkthrough.
+        status = record_status(item)
+        if record_field(item, "request_id") != self.state["id"] or status != "revoked":
+            raise Failed(f"session {out['session']} is {status}, not revoked")
         return (
             f"{len(out['seen']) - 1} credential fetches worked, then {out['seen'][-1]}; session "
             f"{out['session']} (request {self.state['id']}) was revoked when the approval ended"
@@ -95,7 +85,7 @@ class _Approval(Walk):
 
     def webhook(self, root: Path) -> str:
         events: set[str] = set()
-        for _ in range(20):
+        for _ in range(50):
             events = {
                 m["body"]["sentinel"]["event"]
                 for m in read_messages(root / "webhook.jsonl")
@@ -104,7 +94,7 @@ class _Approval(Walk):
             }
             if {"request", "approve", "session_start", "expire"} <= events:
                 break
-            time.sleep(0.5)
+            time.sleep(0.2)
         else:
             raise Failed(f"the webhook receiver got only {sorted(events)}")
         return f"webhook.jsonl got: {', '.join(sorted(events))}"

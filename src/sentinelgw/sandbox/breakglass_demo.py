@@ -21,10 +21,19 @@ from pathlib import Path
 from typing import Any
 
 from sentinelgw.sandbox.mfa import current_code
-from sentinelgw.sandbox.walk import PROFILE, UNTIL_REFUSED, Failed, Walk, say
+from sentinelgw.sandbox.walk import (
+    PROFILE,
+    Failed,
+    Walk,
+    record_field,
+    record_status,
+    say,
+    session_record,
+)
 from sentinelgw.sandbox.webhook import read_messages
 
 WHY = "demo: INC-99 checkout is down at 3 a.m., nobody to approve"
+WHY_CLOSE = "demo: rolled back"
 CHILD = """
 import os, boto3
 print(os.environ["AWS_SENTINEL_SESSION_ID"])
@@ -65,20 +74,20 @@ class _BreakGlass(Walk):
         if r.returncode != 0 or "assumed-role/sentinel-prod-approve/" not in r.stdout:
             raise Failed(f"exec failed under break-glass: {r.stderr.strip()[:200]}")
         self.state["session"] = r.stdout.split()[0]
-        rows = json.loads(self.run("sessions", "--format", "json").stdout or "[]")
-        row: dict[str, Any] = next((s for s in rows if s.get("id") == self.state["session"]), {})
-        if row.get("breakglass_id") != self.state["id"]:
+        # The demo's own check of the table (as security), no command of the walkthrough.
+        item = session_record(self.env, self.state["session"])
+        if record_field(item, "breakglass_id") != self.state["id"]:
             raise Failed(f"session {self.state['session']} does not carry the grant's id")
         return f"the child's S3 and STS calls worked; session {self.state['session']} carries it"
 
     def urgent(self, root: Path) -> str:
-        for _ in range(20):
+        for _ in range(50):
             for m in read_messages(root / "webhook.jsonl"):
                 body: Any = m.get("body")
                 meta = body.get("sentinel", {}) if isinstance(body, dict) else {}
                 if meta.get("breakglass_id") == self.state["id"] and meta.get("urgent"):
                     return f"webhook.jsonl got: {str(body.get('text', '')).splitlines()[0]}"
-            time.sleep(0.5)
+            time.sleep(0.2)
         raise Failed("the webhook receiver got no urgent message")
 
     def cooldown(self, root: Path) -> str:
@@ -96,29 +105,20 @@ class _BreakGlass(Walk):
 
     def close(self) -> str:
         args = ("exec", "--token-mode", "env", "--profile", PROFILE, "--")
-        proc = subprocess.Popen(
-            self.command([*args, sys.executable, "-c", UNTIL_REFUSED], False),
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            stdin=subprocess.DEVNULL,
-        )
-        try:
-            time.sleep(4)  # the child fetches credentials every second meanwhile
-            r = self.run("breakglass-close", self.state["id"], "--reason", "demo: rolled back")
-            out, _ = proc.communicate(timeout=90)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-        done: Any = json.loads((out.strip().splitlines() or ["{}"])[-1])
+        closed: list[subprocess.CompletedProcess[str]] = []
+
+        def close_grant() -> None:  # once the child holds the session's credentials
+            closed.append(self.run("breakglass-close", self.state["id"], "--reason", WHY_CLOSE))
+
+        done, item = self.until_refused(args, close_grant)
         seen = done.get("seen") or []
-        if r.returncode != 0 or not seen or seen[-1] == "ok":
+        r = closed[0] if closed else None
+        if r is None or r.returncode != 0 or not seen or seen[-1] == "ok":
             raise Failed(f"closing did not stop the running session: {seen}")
-        rows = json.loads(self.run("sessions", "--format", "json").stdout or "[]")
-        row: dict[str, Any] = next((x for x in rows if x.get("id") == done["session"]), {})
-        if row.get("status") != "revoked" or row.get("breakglass_id") != self.state["id"]:
-            raise Failed(f"session {done['session']} is {row.get('status')}, not revoked")
+        # The demo's own check of the table (as security), no command of the walkthrough.
+        status = record_status(item)
+        if status != "revoked" or record_field(item, "breakglass_id") != self.state["id"]:
+            raise Failed(f"session {done['session']} is {status}, not revoked")
         return (
             f"{r.stdout.strip()}; the running child then got {seen[-1]}, and its session "
             f"{done['session']} is revoked"

@@ -141,20 +141,32 @@ def client_policy_flag(s: _Side) -> bool:
     if proc.returncode != 0:
         return False
     doc = json.loads(proc.stdout)
-    keys = {
-        "AWS_ACCESS_KEY_ID": doc["AccessKeyId"],
-        "AWS_SECRET_ACCESS_KEY": doc["SecretAccessKey"],
-        "AWS_SESSION_TOKEN": doc.get("SessionToken", ""),
-    }
-    who = s.aws_run(
-        "sts", "get-caller-identity", "--query", "Arn", "--output", "text", env={**s.env, **keys}
-    )
-    if who.returncode != 0:
-        raise Unclear("the issued credentials could not be checked")
-    session_id = who.stdout.strip().rsplit(".", 1)[-1]
+    arn = _caller_arn(s, doc)
+    s.echo("    the demo asks STS whose they are (GetCallerIdentity):")
+    s.echo(f"      {arn}")
+    session_id = arn.rsplit(".", 1)[-1]
     tracked = s.record(session_id) is not None
     s.echo(f"    the credentials' session {'is' if tracked else 'is not'} in the session table")
     return not tracked
+
+
+def _caller_arn(s: _Side, doc: dict[str, Any]) -> str:
+    """Who issued credentials are, asked in the demo's own process (a check, no command)."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    sts = boto3.client(
+        "sts",
+        endpoint_url=s.env["AWS_ENDPOINT_URL"],
+        region_name=s.sb.region,
+        aws_access_key_id=doc["AccessKeyId"],
+        aws_secret_access_key=doc["SecretAccessKey"],
+        aws_session_token=doc.get("SessionToken") or None,
+    )
+    try:
+        return str(sts.get_caller_identity()["Arn"])
+    except (BotoCoreError, ClientError):
+        raise Unclear("the issued credentials could not be checked") from None
 
 
 def profile_alias(s: _Side) -> bool:

@@ -15,9 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sentinelgw.sandbox.core import Sandbox
-from sentinelgw.sandbox.walk import WIDTH, aws_command, command_lines, sentinel_command
+from sentinelgw.sandbox.provision import SOURCE_PROFILE
+from sentinelgw.sandbox.walk import TABLE as TABLE  # the moves' table
+from sentinelgw.sandbox.walk import (
+    WIDTH,
+    aws_command,
+    command_lines,
+    record_status,
+    sentinel_command,
+    session_record,
+)
 
-TABLE = "sentinel-sessions"
 PRINT_SESSION = 'import os; print(os.environ["AWS_SENTINEL_SESSION_ID"])'
 # Prints the session id, then holds the session open until its stdin closes.
 HOLD_SESSION = (
@@ -155,25 +163,20 @@ class _Side:
         return proc.stdout.strip() or None if proc.returncode == 0 else None
 
     def record(self, session_id: str, table: str = TABLE) -> dict[str, object] | None:
-        proc = self.aws_run(
-            *self.admin(),
-            "dynamodb",
-            "get-item",
-            "--table-name",
-            table,
-            "--key",
-            json.dumps({"id": {"S": session_id}}),
-            "--consistent-read",
-            "--output",
-            "json",
-        )
-        if proc.returncode != 0:
-            raise Unclear("the session table could not be read")
-        if not proc.stdout.strip():
-            self.echo("    (no record with that id in the table)")
+        """The session's item, as the security team (alice herself in local mode) reads it: a
+        check the demo makes in its own process, shown as a line, not as a command."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        who, profile = ("security", "security") if self.remote else ("alice", SOURCE_PROFILE)
+        try:
+            item = session_record(self.env, session_id, profile, table)
+        except (BotoCoreError, ClientError):
+            raise Unclear("the session table could not be read") from None
+        if item is None:
+            self.echo(f"    the table, read as {who}: no record with that id")
             return None
-        item = json.loads(proc.stdout).get("Item")
-        return item if isinstance(item, dict) else None
+        self.echo(f"    the table, read as {who}: the record exists, status {record_status(item)}")
+        return item
 
     def live_session(self) -> tuple[subprocess.Popen[str], str]:
         """A prod session whose child stays alive until its stdin closes, and its id."""

@@ -4,21 +4,29 @@ numbered, checked steps."""
 
 from __future__ import annotations
 
+import configparser
+import functools
+import json
 import shlex
 import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from sentinelgw.session_table import DEFAULT_SESSION_TABLE
+
 # The profile both walkthroughs use (require_approval, break-glass allowed for alice).
 PROFILE = "prod-approve"
-# Fetches credentials afresh every second until refused, stays up 3 s more (so the service's
-# sweep revokes the session while it runs), then prints what it saw.
+TABLE = DEFAULT_SESSION_TABLE  # the sandbox's session table
+# Fetches credentials afresh every second until refused (a line "ok" for each fetch that
+# worked), prints what it saw, then stays up until its stdin closes: the demo closes it once the
+# session's record reads revoked, so the service revokes a session that is still running.
 UNTIL_REFUSED = r"""
-import json, os, time, urllib.error, urllib.request
+import json, os, sys, time, urllib.error, urllib.request
 seen = []
 for _ in range(60):
     req = urllib.request.Request(
@@ -28,13 +36,16 @@ for _ in range(60):
     try:
         with urllib.request.urlopen(req, timeout=30):
             seen.append("ok")
+            print("ok", flush=True)
     except urllib.error.HTTPError as exc:
         seen.append(json.loads(exc.read()).get("Code"))
-        time.sleep(3)
         break
     time.sleep(1)
-print(json.dumps({"session": os.environ.get("AWS_SENTINEL_SESSION_ID"), "seen": seen}))
+print(json.dumps({"session": os.environ.get("AWS_SENTINEL_SESSION_ID"), "seen": seen}), flush=True)
+sys.stdin.read()
 """
+# How long the demo waits for a record to read revoked (the sandbox service sweeps every second).
+REVOKED_WAIT = 20.0
 
 Step = tuple[str, Callable[[], str]]
 
@@ -72,6 +83,47 @@ def aws_command() -> list[str] | None:
     return [found] if found else None
 
 
+def session_record(
+    env: Mapping[str, str], session_id: str, profile: str = "security", table: str = TABLE
+) -> dict[str, Any] | None:
+    """The session's item in the sandbox's session table (None: no such item), read in the
+    demo's own process with ``profile``'s keys from the sandbox's credentials file: a check the
+    demo makes, not a command a user runs, so it starts no process. A consistent read."""
+    client = _dynamodb(
+        env["AWS_SHARED_CREDENTIALS_FILE"], env["AWS_ENDPOINT_URL"], env["AWS_REGION"], profile
+    )
+    item = client.get_item(TableName=table, Key={"id": {"S": session_id}}, ConsistentRead=True).get(
+        "Item"
+    )
+    return item if isinstance(item, dict) else None
+
+
+def record_status(item: Mapping[str, Any] | None) -> str | None:
+    """The raw ``status`` of a session item (``active``, ``ended``, ``revoked``), or None."""
+    field = (item or {}).get("status")
+    return str(field.get("S")) if isinstance(field, dict) else None
+
+
+def record_field(item: Mapping[str, Any] | None, name: str) -> str | None:
+    field = (item or {}).get(name)
+    return str(field.get("S")) if isinstance(field, dict) and "S" in field else None
+
+
+@functools.cache
+def _dynamodb(credentials_file: str, endpoint_url: str, region: str, profile: str) -> Any:
+    import boto3
+
+    keys = configparser.RawConfigParser()
+    keys.read(credentials_file, encoding="utf-8")
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint_url,  # explicit: no AWS_ENDPOINT_URL_DYNAMODB of the user's
+        region_name=region,
+        aws_access_key_id=keys.get(profile, "aws_access_key_id"),
+        aws_secret_access_key=keys.get(profile, "aws_secret_access_key"),
+    )
+
+
 class Failed(Exception):
     """A step's check did not hold; its message says what was seen."""
 
@@ -101,6 +153,48 @@ class Walk:
             check=False,
             stdin=subprocess.DEVNULL,
         )
+
+    def until_refused(
+        self, args: Sequence[str], on_first_fetch: Callable[[], None] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """Run ``sentinel <args> python -c UNTIL_REFUSED`` (``args`` end with ``--``); call
+        ``on_first_fetch`` once its child got credentials; when it was refused, wait (at most
+        REVOKED_WAIT) until its session's record reads revoked, then let it exit. Returns what
+        the child saw (``session``, ``seen``) and the record last read."""
+        proc = subprocess.Popen(
+            self.command([*args, sys.executable, "-c", UNTIL_REFUSED], False),
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            stdin=subprocess.PIPE,
+        )
+        done: dict[str, Any] = {}
+        item: dict[str, Any] | None = None
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if line.strip() == "ok" and on_first_fetch is not None:
+                    on_first_fetch()
+                    on_first_fetch = None
+                elif line.startswith("{"):
+                    done = json.loads(line)
+                    break
+            session = str(done.get("session") or "")
+            deadline = time.monotonic() + REVOKED_WAIT
+            while session:
+                item = session_record(self.env, session)
+                if record_status(item) == "revoked" or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            _, err = proc.communicate(input="", timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        if not done:
+            raise Failed(f"the child printed nothing: {err.strip()[:200]}")
+        return done, item
 
     def steps(self, name: str, steps: Sequence[Step]) -> bool:
         """Each step in turn, ``[name n/N] PASS: ...``; the first failure ends the walk."""
