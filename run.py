@@ -120,7 +120,7 @@ def compile_lock(*extra: str) -> None:
 
 
 def _tools_env() -> dict[str, str]:
-    """The environment of the test phases: this one, but Python may cache bytecode.
+    """The environment of the test phases and the demo: this one, but Python may cache bytecode.
 
     With PYTHONDONTWRITEBYTECODE set, every interpreter the tests start (hundreds of
     ``sentinel`` and ``aws`` runs) would compile botocore, boto3 and moto from source again:
@@ -191,7 +191,8 @@ def main(argv: list[str]) -> int:
     cmd = argv[0] if argv else "help"
     if cmd == "demo":
         ensure_venv()
-        return sh(BIN / "sentinel", "demo", *argv[1:], check=False)
+        # The demo starts about 80 Python processes: let them share compiled bytecode too.
+        return sh(BIN / "sentinel", "demo", *argv[1:], check=False, env=_tools_env())
     if cmd == "test":
         return test(argv[1:])
     if cmd == "lock":
