@@ -82,6 +82,11 @@ class Deployment:
 @pytest.fixture
 def deployment(sandbox: Any, aws: Callable[[str], Any]) -> Deployment:
     """Fresh names, and a protected role that trusts the whole account (as before Sentinel)."""
+    return new_deployment(sandbox, aws)
+
+
+def new_deployment(sandbox: Any, aws: Callable[[str], Any]) -> Deployment:
+    """What the ``deployment`` fixture gives, for a fixture of a wider scope."""
     suffix = uuid.uuid4().hex[:10]
     trust = {
         "Version": "2012-10-17",
