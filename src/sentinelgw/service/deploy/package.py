@@ -26,6 +26,7 @@ import base64
 import hashlib
 import importlib.util
 import io
+import os
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -109,11 +110,20 @@ def _package_dir(name: str) -> Path:
 
 
 def _files(root: Path, base: Path) -> Iterator[tuple[str, Path]]:
-    for path in root.rglob("*"):
-        rel = path.relative_to(base)
-        parts = rel.parts
-        if not path.is_file() or "__pycache__" in parts or path.suffix in _SKIPPED_SUFFIXES:
+    # os.walk lists each directory once and knows from the listing which entries are files
+    # (Path.rglob + is_file would stat every file again); symlinked directories are not
+    # followed, as with rglob.
+    for folder, dirs, names in os.walk(root):
+        here = Path(folder)
+        rel_dir = here.relative_to(base)
+        parts = rel_dir.parts
+        if "__pycache__" in parts or (
+            parts[0] == "sentinelgw" and len(parts) > 1 and parts[1] in EXCLUDED_SUBPACKAGES
+        ):
+            dirs[:] = []
             continue
-        if parts[0] == "sentinelgw" and len(parts) > 2 and parts[1] in EXCLUDED_SUBPACKAGES:
-            continue
-        yield rel.as_posix(), path
+        for name in names:
+            path = here / name
+            if path.suffix in _SKIPPED_SUFFIXES or not path.is_file():
+                continue
+            yield (rel_dir / name).as_posix(), path
