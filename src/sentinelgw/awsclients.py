@@ -12,6 +12,7 @@ calls (see :func:`make_session`).
 
 from __future__ import annotations
 
+import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,15 @@ _RETRY_KEYS = ("max_attempts", "retry_mode")
 
 # The clients made so far, per session (a session's clients go with it).
 _CLIENTS: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], Any]] = weakref.WeakKeyDictionary()
+
+# One botocore data loader per data path (AWS_DATA_PATH / data_path), shared by every session of
+# the process: a new session's own loader lists the ~400 service directories and parses each
+# service model and endpoint rule set again (0.1 s of CPU per client, most of a second for the
+# seven clients of a deployment), which a long-lived process (the service, the dev server) or a
+# command making several sessions paid every time. The loader only reads the installed JSON
+# files and caches what it parsed.
+_LOADERS: dict[Any, Any] = {}
+_LOADER_LOCK = threading.Lock()
 
 # The last parse of the AWS config and credentials files: (their paths and bytes, the parse).
 _CONFIG_CACHE: list[tuple[tuple[str, str, bytes | None, bytes | None], dict[str, Any]]] = []
@@ -124,13 +134,6 @@ def retries_for(sess: boto3.Session | None, max_attempts: int | None = None) -> 
     return {"retries": {"mode": DEFAULT_RETRIES["mode"], "max_attempts": attempts}}
 
 
-# The process's botocore data loader, by data path. A loader parses each JSON model file once
-# (endpoints.json alone is over a megabyte) and lists the ~400 service folders once; a new
-# botocore session would make a loader of its own and do both again. The files are botocore's
-# own, read-only data, so every session of the process can share one.
-_LOADERS: dict[Any, Any] = {}
-
-
 def new_session(
     profile_name: str | None = None, *, core_vars: dict[str, Any] | None = None, **kw: Any
 ) -> boto3.Session:
@@ -146,14 +149,15 @@ def new_session(
         # As botocore's own factory, but one loader per data path (read once the profile is
         # set: data_path may come from the profile's config).
         path = core.get_config_variable("data_path")
-        if path not in _LOADERS:
-            _LOADERS[path] = botocore.loaders.create_loader(path)
-        return _LOADERS[path]
+        with _LOADER_LOCK:
+            if path not in _LOADERS:
+                _LOADERS[path] = botocore.loaders.create_loader(path)
+            return _LOADERS[path]
 
     core.lazy_register_component("data_loader", shared_loader)
     session = boto3.Session(botocore_session=core, profile_name=profile_name, **kw)
-    paths = core.get_component("data_loader").search_paths  # boto3 adds its folder each time
-    if len(paths) != len(set(paths)):
+    paths = core.get_component("data_loader").search_paths
+    with _LOADER_LOCK:  # boto3 adds its own data folder to the loader's paths each time
         paths[:] = list(dict.fromkeys(paths))
     return session
 

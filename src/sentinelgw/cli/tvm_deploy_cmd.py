@@ -314,19 +314,24 @@ def _resolve(
     name: str | None,
     protect_roles: tuple[str, ...],
     extras: dict[str, str | None] | None = None,
+    *,
+    check_only: bool = False,
 ) -> tuple[DeployClients, DeploySpec]:
-    """The clients and the spec: the account comes from STS, the region from the usual chain."""
+    """The clients and the spec: the account comes from STS, the region from the usual chain.
+
+    ``check_only``: only the clients ``tvm check`` reads with (IAM, Lambda, CloudFormation);
+    the others are None, as a client costs tens of milliseconds to make."""
     region = app.region()[0]
     sts = app.client("sts", region)
     with aws_call("sts", "GetCallerIdentity"):
         who: dict[str, Any] = sts.get_caller_identity()
     clients = DeployClients(
         iam=app.client("iam", region),
-        dynamodb=app.client("dynamodb", region),
-        ssm=app.client("ssm", region),
+        dynamodb=None if check_only else app.client("dynamodb", region),
+        ssm=None if check_only else app.client("ssm", region),
         lambda_=app.client("lambda", region),
         cloudformation=app.client("cloudformation", region),
-        s3=app.client("s3", region),
+        s3=None if check_only else app.client("s3", region),
     )
     spec = DeploySpec(
         region=str(clients.lambda_.meta.region_name),
@@ -368,7 +373,7 @@ def tvm_check(
     allow_writers: tuple[str, ...],
 ) -> int:
     """Verify a deployment; exit 1 naming each way around the service."""
-    clients, spec = _resolve(app, table, None, name, protect_roles)
+    clients, spec = _resolve(app, table, None, name, protect_roles, check_only=True)
     notes: list[str] = []
     findings = check_deployment(
         clients, spec, allowed_writers=frozenset(allow_writers), notes=notes

@@ -20,14 +20,18 @@ def aws(sandbox: Any) -> Callable[[str], Any]:
     """``aws("iam")``: a boto3 client on the sandbox, as the test harness (not a test user)."""
     import boto3
 
+    session = boto3.Session(
+        region_name=sandbox.region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    made: dict[str, Any] = {}
+
     def make(service: str) -> Any:
-        return boto3.client(
-            service,
-            region_name=sandbox.region,
-            endpoint_url=sandbox.endpoint_url,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        # one client per service for the run: a new one loads the service model again
+        if service not in made:
+            made[service] = session.client(service, endpoint_url=sandbox.endpoint_url)
+        return made[service]
 
     return make
 
@@ -78,6 +82,11 @@ class Deployment:
 @pytest.fixture
 def deployment(sandbox: Any, aws: Callable[[str], Any]) -> Deployment:
     """Fresh names, and a protected role that trusts the whole account (as before Sentinel)."""
+    return new_deployment(sandbox, aws)
+
+
+def new_deployment(sandbox: Any, aws: Callable[[str], Any]) -> Deployment:
+    """What the ``deployment`` fixture gives, for a fixture of a wider scope."""
     suffix = uuid.uuid4().hex[:10]
     trust = {
         "Version": "2012-10-17",

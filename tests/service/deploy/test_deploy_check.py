@@ -206,9 +206,10 @@ def test_every_problem_is_named_at_once(deployed, run_sentinel, aws):
     assert "2 problem(s) found" in result.stderr
 
 
-def test_aws_errors_exit_2(deployed, run_sentinel, sandbox_env):
+def test_aws_errors_exit_2(deployment, run_sentinel, sandbox_env):
+    # nothing needs deploying: no call reaches the sandbox
     env = dict(sandbox_env, AWS_ENDPOINT_URL="http://127.0.0.1:9", AWS_MAX_ATTEMPTS="1")
-    result = run_sentinel(["tvm", "check", *deployed.check_flags()], env=env)
+    result = run_sentinel(["tvm", "check", *deployment.check_flags()], env=env)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and result.stderr.startswith("sentinel: error:")
 

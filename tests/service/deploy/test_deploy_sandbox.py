@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.service.conftest import BIN_DIR, Enforced, _base_env, _keys
+from tests.conftest import run_cli
+from tests.service.conftest import Enforced, _base_env, _keys
 
 from sentinelgw.service.policies import protected_role_trust_policy
 
@@ -21,14 +22,9 @@ SANDBOX_WRITERS = ("sentinel-dev", "sentinel-prod", "security", "sentinel-tvm", 
 
 
 def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN_DIR / "sentinel"), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    """``sentinel ARGS`` with ``env``, in this process as the installed script runs it (none of
+    these commands needs a process of its own; ``run_cli`` says which do)."""
+    return run_cli(list(args), env, timeout=120)
 
 
 @pytest.fixture(scope="module")

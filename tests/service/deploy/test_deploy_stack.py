@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+import pytest
+from tests.conftest import run_cli
+from tests.service.deploy.conftest import Deployment, new_deployment
 
 from sentinelgw.policy.loader import load_policy_text
 from sentinelgw.service.deploy.package import build_package
@@ -127,6 +133,19 @@ def test_yes_deploys_one_stack_and_a_second_plan_is_empty(deployment, run_sentin
     # no change set is left waiting to be executed
     pending = [c for c in _change_sets(aws, deployment.name) if c["ExecutionStatus"] == "AVAILABLE"]
     assert pending == []
+
+
+@pytest.fixture(scope="module")
+def deployed(sandbox: Any, aws: Callable[[str], Any], tmp_path_factory: Any) -> Deployment:
+    """One ``sentinel init tvm --yes`` that the tests below only read (none of them changes the
+    deployment), instead of a stack of their own each."""
+    deployment = new_deployment(sandbox, aws)
+    home: Path = tmp_path_factory.mktemp("home")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SENTINEL_"))}
+    env.update(sandbox.env(), HOME=str(home), LANG="C.UTF-8", COLUMNS="200")
+    done = run_cli(["init", "tvm", *deployment.flags(), "--yes"], env)
+    assert done.returncode == 0, done.stderr
+    return deployment
 
 
 def test_the_code_goes_to_s3_under_a_content_addressed_key(deployed, aws):

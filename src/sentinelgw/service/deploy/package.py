@@ -16,6 +16,8 @@ too.
 
 The zip is reproducible: entries are sorted and carry a fixed timestamp and mode, so the same
 installed code gives the same bytes and the same ``CodeSha256``, and a second plan is empty.
+A process keeps the last zip it built and reuses it while the files' names and bytes are the
+same.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import base64
 import hashlib
 import importlib.util
 import io
+import os
+import threading
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,6 +45,12 @@ DEPENDENCIES = {
 HANDLER_FILE = "sentinelgw/service/lambda_handler.py"
 _SKIPPED_SUFFIXES = (".pyc", ".pyo", ".so", ".pyd", ".dylib")
 _EPOCH = (1980, 1, 1, 0, 0, 0)
+
+# The last package built, under a digest of every file's name and bytes: the same files give
+# the same zip (it is reproducible), so a process that deploys again only reads and hashes them
+# instead of compressing everything again.
+_BUILT: list[tuple[str, LambdaPackage]] = []
+_BUILT_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -66,14 +76,26 @@ def build_package() -> LambdaPackage:
     entries = sorted(
         (arcname, path) for root in roots for arcname, path in _files(root, root.parent)
     )
+    contents = [(arcname, path.read_bytes()) for arcname, path in entries]
+    digest = hashlib.sha256()
+    for arcname, data in contents:
+        digest.update(f"{arcname}\0{len(data)}\0".encode())
+        digest.update(data)
+    key = digest.hexdigest()
+    with _BUILT_LOCK:
+        if _BUILT and _BUILT[0][0] == key:
+            return _BUILT[0][1]
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
-        for arcname, path in entries:
+        for arcname, data in contents:
             info = zipfile.ZipInfo(arcname, date_time=_EPOCH)
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, path.read_bytes())
-    return LambdaPackage(buf.getvalue(), tuple(name for name, _ in entries))
+            zf.writestr(info, data)
+    built = LambdaPackage(buf.getvalue(), tuple(name for name, _ in contents))
+    with _BUILT_LOCK:
+        _BUILT[:] = [(key, built)]
+    return built
 
 
 def _package_dir(name: str) -> Path:
@@ -88,11 +110,20 @@ def _package_dir(name: str) -> Path:
 
 
 def _files(root: Path, base: Path) -> Iterator[tuple[str, Path]]:
-    for path in root.rglob("*"):
-        rel = path.relative_to(base)
-        parts = rel.parts
-        if not path.is_file() or "__pycache__" in parts or path.suffix in _SKIPPED_SUFFIXES:
+    # os.walk lists each directory once and knows from the listing which entries are files
+    # (Path.rglob + is_file would stat every file again); symlinked directories are not
+    # followed, as with rglob.
+    for folder, dirs, names in os.walk(root):
+        here = Path(folder)
+        rel_dir = here.relative_to(base)
+        parts = rel_dir.parts
+        if "__pycache__" in parts or (
+            parts[0] == "sentinelgw" and len(parts) > 1 and parts[1] in EXCLUDED_SUBPACKAGES
+        ):
+            dirs[:] = []
             continue
-        if parts[0] == "sentinelgw" and len(parts) > 2 and parts[1] in EXCLUDED_SUBPACKAGES:
-            continue
-        yield rel.as_posix(), path
+        for name in names:
+            path = here / name
+            if path.suffix in _SKIPPED_SUFFIXES or not path.is_file():
+                continue
+            yield (rel_dir / name).as_posix(), path
