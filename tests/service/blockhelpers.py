@@ -1,0 +1,68 @@
+"""Undoing a test's block of a shared sandbox user completely.
+
+``server-revoke --user U --block`` writes U's wildcard Deny on every role U has sessions on,
+bounding ``aws:TokenIssueTime`` by the block time plus ``BLOCK_MARGIN`` (a minute), so that a
+session racing the block is denied too. ``server-unblock`` lifts the block in the table but
+leaves that Deny (it only denies what was issued before its bound). In the shared enforced
+sandbox, a later test that starts a session for U within the minute would be denied by it:
+tests that block a shared user call :func:`lift_block_wildcards` after unblocking.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sentinelgw.sessions.revocation.deny_document import (
+    POLICY_NAME,
+    user_pattern,
+    wildcard_before,
+)
+
+
+def lift_block_wildcards(enforced: Any, security: Any, user: str) -> int:
+    """Take ``user`` out of the wildcard statements still in force in every role's revocation
+    policy (as ``security``, who may write it); returns how many roles were rewritten."""
+    iam = security.client("iam", endpoint_url=enforced.endpoint)
+    pattern, now, removed = user_pattern(user), datetime.now(UTC), 0
+    for page in iam.get_paginator("list_roles").paginate():
+        for role in page["Roles"]:
+            name = role["RoleName"]
+            try:
+                raw = iam.get_role_policy(RoleName=name, PolicyName=POLICY_NAME)["PolicyDocument"]
+            except iam.exceptions.NoSuchEntityException:
+                continue
+            doc = json.loads(raw) if isinstance(raw, str) else raw
+            statements = doc["Statement"]
+            statements = [statements] if isinstance(statements, dict) else statements
+            keep = [t for t in (_without(s, pattern, now) for s in statements) if t is not None]
+            if keep == statements:
+                continue
+            removed += 1
+            if keep:
+                doc["Statement"] = keep
+                iam.put_role_policy(
+                    RoleName=name, PolicyName=POLICY_NAME, PolicyDocument=json.dumps(doc)
+                )
+            else:
+                iam.delete_role_policy(RoleName=name, PolicyName=POLICY_NAME)
+    return removed
+
+
+def _without(statement: dict[str, Any], pattern: str, now: datetime) -> dict[str, Any] | None:
+    """The statement without ``pattern`` if it is a wildcard still in force (None: nothing
+    left of it); any other statement as it is."""
+    bound = wildcard_before(str(statement.get("Sid", "")))
+    like = statement.get("Condition", {}).get("StringLike", {})
+    patterns = like.get("aws:SourceIdentity", [])
+    patterns = [patterns] if isinstance(patterns, str) else list(patterns)
+    if bound is None or bound <= now or pattern not in patterns:
+        return statement
+    rest = [p for p in patterns if p != pattern]
+    if not rest:
+        return None
+    return {
+        **statement,
+        "Condition": {**statement["Condition"], "StringLike": {"aws:SourceIdentity": rest}},
+    }
