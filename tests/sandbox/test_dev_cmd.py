@@ -1,4 +1,9 @@
-"""``sentinel dev`` as a subprocess: export lines, eval in a new shell, Ctrl-C exits 0."""
+"""``sentinel dev`` as a subprocess: export lines, eval in a new shell, Ctrl-C exits 0.
+
+A sandbox start costs seconds of CPU, so the default-mode ``sentinel dev`` is one process for
+this module: the tests that read from it run first, and the Ctrl-C test stops it last. The
+``--no-service`` start under load has its own process, which ``kill`` (SIGTERM) stops.
+"""
 
 from __future__ import annotations
 
@@ -42,9 +47,11 @@ def _base_env(home: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def dev_server(tmp_path):
-    """A running ``sentinel dev --dir``; yields (process, export lines)."""
+@pytest.fixture(scope="module")
+def dev_server(tmp_path_factory):
+    """One running ``sentinel dev --dir`` for the module; yields (process, export lines, env,
+    its folder). The Ctrl-C test stops it, so it comes after the tests that read from it."""
+    tmp_path = tmp_path_factory.mktemp("dev")
     env = _base_env(tmp_path / "home")
     proc = subprocess.Popen(
         [*_sentinel(), "dev", "--dir", str(tmp_path / "sb")],
@@ -55,18 +62,20 @@ def dev_server(tmp_path):
     )
     try:
         lines = [proc.stdout.readline().rstrip("\n") for _ in EXPORTED]
-        yield proc, lines, env
+        yield proc, lines, env, tmp_path
     finally:
         if proc.poll() is None:
             proc.kill()
         proc.wait(timeout=30)
 
 
-def test_dev_prints_exports_serves_and_exits_zero_on_sigint(dev_server, tmp_path):
-    proc, lines, env = dev_server
+def test_dev_prints_exports_and_serves_a_new_shell(dev_server, tmp_path):
+    proc, lines, env, folder = dev_server
+    assert proc.poll() is None, "the shared sentinel dev has stopped"
     assert [line.split("=", 1)[0] for line in lines] == [f"export {n}" for n in EXPORTED]
+    assert lines[0].startswith("export AWS_ENDPOINT_URL=http://127.0.0.1:")
     exports = "\n".join(lines)
-    assert str(tmp_path / "sb") in exports
+    assert str(folder / "sb") in exports
     home = Path.home().resolve()
     assert str(home / ".aws") not in exports
     env_file = tmp_path / "sb.env"
@@ -87,6 +96,11 @@ def test_dev_prints_exports_serves_and_exits_zero_on_sigint(dev_server, tmp_path
     assert "assumed-role/sentinel-prod/" in second["Arn"]
     assert "denied-exit=1" in shell.stderr and "--server" in shell.stderr
 
+
+def test_dev_exits_zero_on_sigint(dev_server):
+    """Ctrl-C: exit 0, no traceback. Stops the module's shared sentinel dev (tests last)."""
+    proc, _lines, _env, _folder = dev_server
+    assert proc.poll() is None, "sentinel dev stopped before Ctrl-C"
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 0
     err = proc.stderr.read()
@@ -96,13 +110,6 @@ def test_dev_prints_exports_serves_and_exits_zero_on_sigint(dev_server, tmp_path
     for profile in ("dev", "prod", "security"):
         assert f"\n  {profile} " in err, err
     assert "sso-admin " not in err  # the Identity Center profiles are --no-service only
-
-
-def test_dev_exits_zero_on_sigterm(dev_server):
-    proc, lines, _env = dev_server
-    assert lines[0].startswith("export AWS_ENDPOINT_URL=http://127.0.0.1:")
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=30) == 0
 
 
 def test_dev_refuses_a_folder_inside_aws_home(tmp_path):
@@ -175,6 +182,7 @@ def _burn_cpu(seconds: float) -> subprocess.Popen[bytes]:
 
 @pytest.mark.slow  # a whole sandbox start, on purpose under a CPU-bound neighbour
 def test_env_file_under_load_is_absent_or_complete_never_partial(tmp_path):
+    """Also ``kill`` (SIGTERM) of a background ``sentinel dev``: exit 0, env file removed."""
     env = _base_env(tmp_path / "home")
     env_file = tmp_path / "sb.env"
     env_file.write_text("export AWS_ENDPOINT_URL=http://stale.invalid\n")  # an earlier run
@@ -233,10 +241,11 @@ def test_env_file_under_load_is_absent_or_complete_never_partial(tmp_path):
         first, doc = shell.stdout.split("\n", 1)
         assert first == "unset"  # the stale variable of a previous default-mode sandbox
         assert json.loads(doc)["Arn"].endswith(":user/alice")
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
         assert not env_file.exists()
         err = proc.stderr.read() if proc.stderr else ""
+        assert "Traceback" not in err and "sandbox stopped" in err
         assert "sso-admin" in err  # --no-service keeps the Identity Center profiles
     finally:
         burner.kill()

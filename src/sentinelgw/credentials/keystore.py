@@ -306,9 +306,14 @@ class KeyStore:
 def _file_keyring(path: Path, passphrase: str, *, verify: bool = False) -> Any:
     """The library's keyring on ``path`` with our passphrase instead of its getpass prompt.
 
-    Each decryption costs an Argon2id derivation (64 MB, 15 passes), so a read does not check
-    the passphrase against the file's reference item first: AES-GCM refuses a wrong key on the
-    item itself. A write (``verify``) does check it, so one file never mixes two keys.
+    Each item names the salt of its Argon2id key (64 MB, 15 passes: the library's defaults),
+    and a derivation costs about a second. So a key is derived at most once per process and
+    salt (:func:`_derived_key`, kept in memory only), and a new item is encrypted under the
+    salt of the file's reference item, so a file written by Sentinel needs one derivation for
+    all its items: ``add``, ``rotate`` and ``exec`` derive once. The file stays in the library's
+    format (every item still carries its salt and its own random nonce). A read does not check
+    the passphrase against the reference item first (AES-GCM refuses a wrong key on the item
+    itself); a write (``verify``) does, so one file never mixes two keys.
     """
     from keyrings.cryptfile.cryptfile import CryptFileKeyring
 
@@ -316,7 +321,70 @@ def _file_keyring(path: Path, passphrase: str, *, verify: bool = False) -> Any:
     kr.file_path = str(path)  # a non-data property of the library: an instance value wins
     kr._unlock = lambda: _unlock(kr, passphrase, verify=verify)
     kr._get_new_password = lambda: passphrase
+    kr._create_cipher = lambda password, salt, nonce=None: _cipher(kr, password, salt, nonce)
+    kr.encrypt = lambda secret, assoc=None: _encrypt(kr, secret, assoc)
     return kr
+
+
+# Derived file keys of this process by (passphrase, salt, cost): in memory only, never written.
+_DERIVED: dict[tuple[str, bytes, int, int, int], bytes] = {}
+
+
+def _derived_key(kr: Any, password: str, salt: bytes) -> bytes:
+    from argon2.low_level import Type, hash_secret_raw
+
+    index = (password, bytes(salt), kr.time_cost, kr.memory_cost, kr.parallelism)
+    if index not in _DERIVED:
+        _DERIVED[index] = hash_secret_raw(
+            secret=password.encode(kr.password_encoding),
+            salt=salt,
+            time_cost=kr.time_cost,
+            memory_cost=kr.memory_cost,
+            parallelism=kr.parallelism,
+            hash_len=16,
+            type=Type.ID,
+        )
+    return _DERIVED[index]
+
+
+def _cipher(kr: Any, password: str, salt: bytes, nonce: bytes | None) -> Any:
+    """The library's cipher (AES in the file's mode), with the key from :func:`_derived_key`."""
+    from Crypto.Cipher import AES
+
+    mode = kr._get_mode(kr.aesmode)
+    if mode is None:
+        raise ValueError(f"invalid AES mode: {kr.aesmode}")
+    return AES.new(_derived_key(kr, password, salt), mode, nonce)
+
+
+def _encrypt(kr: Any, secret: bytes, assoc: bytes | None) -> bytes:
+    """The library's item format; the salt is the reference item's (new random nonce)."""
+    import base64
+
+    salt = _reference_salt(Path(kr.file_path)) or os.urandom(16)
+    cipher = _cipher(kr, kr.keyring_key, salt, None)
+    if assoc is not None:
+        cipher.update(assoc)
+    data, mac = cipher.encrypt_and_digest(secret)
+    parts = {"salt": salt, "data": data, "mac": mac, "nonce": cipher.nonce}
+    return json.dumps({k: base64.b64encode(v).decode() for k, v in parts.items()}).encode()
+
+
+def _reference_salt(path: Path) -> bytes | None:
+    """The salt of the key file's passphrase reference item, None if there is none yet."""
+    import base64
+    import configparser
+
+    from keyrings.cryptfile.escape import escape
+
+    parser = configparser.RawConfigParser()
+    try:
+        parser.read_string(path.read_text(encoding="utf-8"))
+        item = parser.get(escape("keyring-setting"), escape("password reference"))
+        salt = base64.b64decode(json.loads(base64.b64decode(item))["salt"])
+    except (OSError, ValueError, KeyError, TypeError, configparser.Error):
+        return None
+    return salt if isinstance(salt, bytes) and len(salt) >= 16 else None
 
 
 def _unlock(kr: Any, passphrase: str, *, verify: bool) -> None:
