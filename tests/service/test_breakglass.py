@@ -14,28 +14,36 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.audit.audithelpers import ACTIVITY_CHILD as CHILD
+from tests.conftest import run_cli
 from tvmhelpers import client
 
 from sentinelgw.sandbox.mfa import MFA_ROLE, current_code
 from sentinelgw.sandbox.webhook import read_messages
 from sentinelgw.service.client import ServiceRefused
 
-SENTINEL = str(Path(sys.executable).parent / "sentinel")
 PROFILE = "prod-approve"
 WHY = "INC-77: checkout is down in production, rolling back"
 # Untrusted text: a Slack mention and terminal escapes in the justification.
 HOSTILE = "INC-78 <!channel> checkout down \x1b[31mred\x1b]0;title\x07"
 
 
+# Whether the running test is marked real_process (then every command is the installed script).
+_REAL = False
+
+
+@pytest.fixture(autouse=True)
+def _real_when_marked(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    marked = request.node.get_closest_marker("real_process") is not None
+    monkeypatch.setattr(sys.modules[__name__], "_REAL", marked)
+
+
 def run(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SENTINEL, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
+    """``sentinel ARGS``: in this process, or the installed script in a real_process test."""
+    return run_cli(list(args), env, timeout=timeout, real=_REAL)
 
 
 def as_security(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -76,6 +84,7 @@ def one_line_refusal(r: subprocess.CompletedProcess[str], code: str) -> None:
 
 # The whole flow: a break-glass grant, a child's calls through it, and its end.
 @pytest.mark.slow
+@pytest.mark.real_process  # the issue's done-when, with the installed script throughout
 def test_breakglass_open_exec_urgent_cooldown_close_revokes_and_activity_marks_chained(
     alice_env: dict[str, str], enforced: Any, alice: Any, security: Any
 ) -> None:
