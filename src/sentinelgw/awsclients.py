@@ -141,13 +141,42 @@ def make_session(profile: str | None = None, region: str | None = None) -> boto3
             # "profile" resolved from no environment variable: the [default] profile's
             # settings and the rest of the default chain still apply.
             core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
-            return boto3.Session(botocore_session=core, region_name=region or None)
-        return boto3.Session(profile_name=profile, region_name=region or None)
+            return _with_shared_loader(core, boto3.Session, region)
+        core = botocore.session.Session()
+        return _with_shared_loader(core, boto3.Session, region, profile)
     except botocore.exceptions.ProfileNotFound as exc:
         raise ConfigError(
             f"AWS profile {profile!r} was not found in the AWS config",
             hint="Check the name with 'aws configure list-profiles' or set AWS_CONFIG_FILE",
         ) from exc
+
+
+# botocore's data loaders, per AWS_DATA_PATH: one per process, shared by every session.
+_LOADERS: dict[Any, Any] = {}
+
+
+def _with_shared_loader(
+    core: Any, session: Any, region: str | None, profile: str | None = None
+) -> boto3.Session:
+    """A boto3 session over ``core`` that uses the process's data loader.
+
+    Each botocore session otherwise has a loader of its own, which parses the endpoint rules
+    and each service's model (JSON files of several MB) again: a process that makes several
+    sessions (a long-running server, a command per profile) would parse them each time. The
+    loader keeps what it parsed and is keyed by ``AWS_DATA_PATH`` (``data_path``), so a
+    changed path still gets its own.
+    """
+    import botocore.loaders
+
+    data_path = core.get_config_variable("data_path")
+    loader = _LOADERS.get(data_path)
+    if loader is None:
+        loader = _LOADERS.setdefault(data_path, botocore.loaders.create_loader(data_path))
+    core.register_component("data_loader", loader)
+    made = session(botocore_session=core, profile_name=profile, region_name=region or None)
+    # boto3 adds its own data folder to the loader's search paths for every session.
+    loader.search_paths[:] = list(dict.fromkeys(loader.search_paths))
+    return made
 
 
 def client(
