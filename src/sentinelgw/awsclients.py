@@ -142,8 +142,8 @@ def make_session(profile: str | None = None, region: str | None = None) -> boto3
             # settings and the rest of the default chain still apply.
             core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
             return _with_shared_loader(core, boto3.Session, region)
-        core = botocore.session.Session()
-        return _with_shared_loader(core, boto3.Session, region, profile)
+        core = botocore.session.Session(profile=profile)
+        return _with_shared_loader(core, boto3.Session, region)
     except botocore.exceptions.ProfileNotFound as exc:
         raise ConfigError(
             f"AWS profile {profile!r} was not found in the AWS config",
@@ -155,9 +155,7 @@ def make_session(profile: str | None = None, region: str | None = None) -> boto3
 _LOADERS: dict[Any, Any] = {}
 
 
-def _with_shared_loader(
-    core: Any, session: Any, region: str | None, profile: str | None = None
-) -> boto3.Session:
+def _with_shared_loader(core: Any, session: Any, region: str | None) -> boto3.Session:
     """A boto3 session over ``core`` that uses the process's data loader.
 
     Each botocore session otherwise has a loader of its own, which parses the endpoint rules
@@ -168,14 +166,17 @@ def _with_shared_loader(
     """
     import botocore.loaders
 
-    data_path = core.get_config_variable("data_path")
+    data_path = core.get_config_variable("data_path")  # ProfileNotFound for an unknown profile
     loader = _LOADERS.get(data_path)
     if loader is None:
         loader = _LOADERS.setdefault(data_path, botocore.loaders.create_loader(data_path))
     core.register_component("data_loader", loader)
-    made = session(botocore_session=core, profile_name=profile, region_name=region or None)
-    # boto3 adds its own data folder to the loader's search paths for every session.
-    loader.search_paths[:] = list(dict.fromkeys(loader.search_paths))
+    made = session(botocore_session=core, region_name=region or None)
+    # boto3 appends its own data folder to the loader's search paths for every session: drop
+    # the repeat (from the end, so a look-up running in another thread is not disturbed).
+    paths = loader.search_paths
+    if len(paths) > 1 and paths[-1] in paths[:-1]:
+        paths.pop()
     return made
 
 
