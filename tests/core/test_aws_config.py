@@ -98,20 +98,6 @@ def test_a_broken_file_is_a_one_line_config_error(files: tuple[Path, Path]) -> N
         load_profile("dev")
 
 
-def test_sessions_share_one_data_loader_and_keep_its_search_paths_unique(
-    files: tuple[Path, Path],
-) -> None:
-    from sentinelgw.awsclients import make_session, new_session
-
-    a, b = make_session("dev"), make_session(None, "eu-west-1")
-    c = new_session(aws_access_key_id="AKIAEXAMPLEEXAMPLE00", aws_secret_access_key="x")
-    loaders = {id(s._session.get_component("data_loader")) for s in (a, b, c)}
-    assert len(loaders) == 1  # endpoints.json and each model are parsed once per process
-    paths = a._session.get_component("data_loader").search_paths
-    assert len(paths) == len(set(paths))  # boto3 adds its folder on every session
-    assert a.client("sts", region_name="eu-west-1").meta.service_model.service_name == "sts"
-
-
 def test_a_data_path_in_the_profile_gets_a_loader_of_its_own(
     files: tuple[Path, Path], tmp_path: Path
 ) -> None:

@@ -126,10 +126,10 @@ def test_require_approval_whole_flow_refused_request_approve_exec_expiry(
     assert f"sentinel request --profile {PROFILE}" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     # 2. request: pending, the id printed
-    req = ask(env, "fix incident INC-42 in production", "--duration", "20s")
+    req = ask(env, "fix incident INC-42 in production", "--duration", "12s")
     rid = req["id"]
     assert req["status"] == "pending" and req["requester"] == "alice"
-    assert req["duration_seconds"] == 20
+    assert req["duration_seconds"] == 12
     # 3. self-approval refused, nothing changes
     r = run(env, "approve", rid)
     assert r.returncode == 1 and "SelfApproval" in r.stderr

@@ -38,9 +38,10 @@ WHY = "fix incident INC-42 in production"
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SENTINEL, *args], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
+    """``sentinel ARGS`` (in this process unless the command needs its own: tests/conftest.py)."""
+    from tests.conftest import run_cli
+
+    return run_cli(list(args), env)
 
 
 def refused(call: Any) -> str:

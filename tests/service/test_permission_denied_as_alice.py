@@ -9,9 +9,11 @@ from __future__ import annotations
 import configparser
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
-from tests.conftest import sentinel_command
+from tests.conftest import run_cli
+from tests.service.conftest import _base_env
 
 RAW = ("<?xml", "<!doctype", "<html", "<error")
 SESSION_ID = "0123456789abcdef"
@@ -27,14 +29,8 @@ SECURITY_COMMANDS = {
 
 
 def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*sentinel_command(), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    """``sentinel ARGS`` (in this process unless the command needs its own: tests/conftest.py)."""
+    return run_cli(list(args), env, timeout=120)
 
 
 def _one_clean_line(out: subprocess.CompletedProcess[str]) -> str:
@@ -47,12 +43,19 @@ def _one_clean_line(out: subprocess.CompletedProcess[str]) -> str:
     return line
 
 
+@pytest.fixture(scope="module")
+def _tracked_session(enforced: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """alice has run a tracked session through the service (once for the module: the session
+    and its CloudTrail events stay in the shared sandbox)."""
+    env = {**_base_env(tmp_path_factory.mktemp("home")), **enforced.env}
+    started = _run(env, "exec", "--server", "--profile", "prod", "--", "true")
+    assert started.returncode == 0, started.stderr
+
+
 @pytest.fixture
-def with_a_tracked_session(alice_env: dict[str, str]) -> dict[str, str]:
+def with_a_tracked_session(alice_env: dict[str, str], _tracked_session: None) -> dict[str, str]:
     """alice's environment once she has run a tracked session through the service, so the
     audits have CloudTrail events to match against the session table."""
-    started = _run(alice_env, "exec", "--server", "--profile", "prod", "--", "true")
-    assert started.returncode == 0, started.stderr
     return alice_env
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import stat
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +16,12 @@ from tvmhelpers import client
 from sentinelgw.credentials.cache import _path, remote_session_key
 from sentinelgw.service.client import service_origin
 
-SENTINEL = str(Path(sys.executable).parent / "sentinel")
-
 
 def sentinel(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SENTINEL, *args], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
+    """``sentinel ARGS`` (in this process unless the command needs its own: tests/conftest.py)."""
+    from tests.conftest import run_cli
+
+    return run_cli(args, env)
 
 
 def session_of(enforced: Any, keys: dict[str, str]) -> str:

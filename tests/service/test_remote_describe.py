@@ -8,18 +8,16 @@ import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from tvmhelpers import call, client, proof
 
-SENTINEL = str(Path(sys.executable).parent / "sentinel")
-
 
 def sentinel(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SENTINEL, *args], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
+    """``sentinel ARGS`` (in this process unless the command needs its own: tests/conftest.py)."""
+    from tests.conftest import run_cli
+
+    return run_cli(args, env)
 
 
 @pytest.fixture

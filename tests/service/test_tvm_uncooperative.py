@@ -24,14 +24,6 @@ SENTINEL = str(Path(sys.executable).parent / "sentinel")
 BOTO3_CHILD = "import boto3; print(boto3.client('sts').get_caller_identity()['Arn'])"
 
 
-def run(
-    args: list[str], env: dict[str, str], timeout: float = 90, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        args, env=env, capture_output=True, text=True, timeout=timeout, check=False, cwd=cwd
-    )
-
-
 def sentinel(args: list[str], env: dict[str, str], **kw) -> subprocess.CompletedProcess[str]:
     """``sentinel ARGS`` (in this process unless the command needs its own: tests/conftest.py)."""
     from tests.conftest import run_cli
@@ -130,20 +122,23 @@ def test_remote_credentials_for_credential_process(alice_env):
     assert doc["Version"] == 1 and doc["AccessKeyId"] and doc["Expiration"]
 
 
-def test_direct_assume_role_of_prod_is_access_denied(alice_env, enforced):
-    done = run(
-        [
-            "aws",
-            "sts",
-            "assume-role",
-            "--role-arn",
-            enforced.role_arn("prod"),
-            "--role-session-name",
-            "direct",
-        ],
-        alice_env,
+def _refusal(call) -> str:
+    """The error an AWS call alice makes herself fails with, as the AWS CLI would print it
+    (boto3 here: the same request the CLI sends, refused by the sandbox's IAM enforcement,
+    without a CLI process per attack)."""
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError) as err:
+        call()
+    return str(err.value)
+
+
+def test_direct_assume_role_of_prod_is_access_denied(enforced, alice):
+    sts = alice.client("sts", endpoint_url=enforced.endpoint)
+    refusal = _refusal(
+        lambda: sts.assume_role(RoleArn=enforced.role_arn("prod"), RoleSessionName="direct")
     )
-    assert done.returncode != 0 and "AccessDenied" in done.stderr
+    assert "AccessDenied" in refusal, refusal
 
 
 def test_revoked_user_cannot_start_new_session(alice_env, blocked_alice):
@@ -172,28 +167,20 @@ def test_a_block_also_refuses_a_running_session(enforced, alice, alice_env):
     assert client(enforced, alice).start("dev").user == "alice"
 
 
-def test_unrevoke_by_update_item_is_access_denied(alice_env, enforced, alice, security):
+def test_unrevoke_by_update_item_is_access_denied(enforced, alice, security):
     grant = client(enforced, alice).start("prod")
     client(enforced, security).revoke(grant.session_id, "incident")
-    done = run(
-        [
-            "aws",
-            "dynamodb",
-            "update-item",
-            "--table-name",
-            "sentinel-sessions",
-            "--key",
-            json.dumps({"id": {"S": grant.session_id}}),
-            "--update-expression",
-            "SET #s = :a",
-            "--expression-attribute-names",
-            '{"#s": "status"}',
-            "--expression-attribute-values",
-            '{":a": {"S": "active"}}',
-        ],
-        alice_env,
+    ddb = alice.client("dynamodb", endpoint_url=enforced.endpoint)
+    refusal = _refusal(
+        lambda: ddb.update_item(
+            TableName="sentinel-sessions",
+            Key={"id": {"S": grant.session_id}},
+            UpdateExpression="SET #s = :a",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":a": {"S": "active"}},
+        )
     )
-    assert done.returncode != 0 and "AccessDenied" in done.stderr
+    assert "AccessDenied" in refusal, refusal
     for _ in range(3):
         with pytest.raises(ServiceRefused) as err:
             client(enforced, alice).credentials(grant.session_id)
@@ -290,12 +277,9 @@ def test_profile_alias_of_prod_role_is_refused(alice_env, enforced, document, tm
         f"role_arn = {enforced.role_arn('prod')}\nsource_profile = default\n"
     )
     env = {**alice_env, "AWS_CONFIG_FILE": str(config)}
-    done = sentinel(
-        ["exec", "--profile", "dev", "--", "aws", "sts", "get-caller-identity", "--output", "json"],
-        env,
-    )
+    done = sentinel(["exec", "--profile", "dev", "--", sys.executable, "-c", BOTO3_CHILD], env)
     assert done.returncode == 0, done.stderr
-    assert ":assumed-role/sentinel-dev/" in json.loads(done.stdout)["Arn"]
+    assert ":assumed-role/sentinel-dev/" in done.stdout
     # 2. An alias of the prod role in the service's own map: the role_arn rule still applies.
     document(
         "\n".join(
@@ -346,25 +330,17 @@ def test_decoy_session_table_is_ignored(alice_env, security):
     assert "decoy" not in tables
 
 
-def test_direct_assume_role_with_a_real_source_identity_is_access_denied(
-    alice_env, enforced, alice
-):
+def test_direct_assume_role_with_a_real_source_identity_is_access_denied(enforced, alice):
     grant = client(enforced, alice).start("prod")
-    done = run(
-        [
-            "aws",
-            "sts",
-            "assume-role",
-            "--role-arn",
-            enforced.role_arn("prod"),
-            "--role-session-name",
-            grant.source_identity,
-            "--source-identity",
-            grant.source_identity,
-        ],
-        alice_env,
+    sts = alice.client("sts", endpoint_url=enforced.endpoint)
+    refusal = _refusal(
+        lambda: sts.assume_role(
+            RoleArn=enforced.role_arn("prod"),
+            RoleSessionName=grant.source_identity,
+            SourceIdentity=grant.source_identity,
+        )
     )
-    assert done.returncode != 0 and "AccessDenied" in done.stderr
+    assert "AccessDenied" in refusal, refusal
 
 
 CHILD = """

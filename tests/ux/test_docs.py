@@ -134,8 +134,17 @@ def test_architecture_lists_every_module() -> None:
 # --- running them -----------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def seed_client(sandbox: Any) -> Any:
+    """One DynamoDB client for the seeding of every test here (a new client per test would
+    load the service model again each time)."""
+    return sandbox_client(sandbox, "dynamodb")
+
+
 @pytest.fixture
-def doc_env(sandbox: Any, sandbox_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+def doc_env(
+    sandbox: Any, sandbox_env: dict[str, str], seed_client: Any, tmp_path: Path
+) -> dict[str, str]:
     """The sandbox environment a reader has after eval "$(sentinel dev)", with stand-ins for
     third-party tools on PATH and the session ids the docs use present in the table."""
     bin_dir = tmp_path / "bin"
@@ -146,17 +155,16 @@ def doc_env(sandbox: Any, sandbox_env: dict[str, str], tmp_path: Path) -> dict[s
         stub.chmod(0o755)
     env = dict(sandbox_env, PATH=f"{bin_dir}:{sandbox_env['PATH']}")
     ids = {i for c in doc_commands() for i in SESSION_ID.findall(c.text)}
-    _seed_sessions(sandbox, sorted(ids))
+    _seed_sessions(sandbox, seed_client, sorted(ids))
     return env
 
 
-def _seed_sessions(sandbox: Any, ids: list[str]) -> None:
+def _seed_sessions(sandbox: Any, ddb: Any, ids: list[str]) -> None:
     from datetime import timedelta
 
     from sentinelgw.sessions.model import SessionRecord
     from sentinelgw.timeutil import utcnow
 
-    ddb = sandbox_client(sandbox, "dynamodb")
     now = utcnow()
     for sid in ids:
         rec = SessionRecord.new(

@@ -1,0 +1,48 @@
+"""The sessions of ``awsclients.make_session`` share one botocore data loader per process (and
+per AWS_DATA_PATH), so a second session does not parse the endpoint rules and service models
+again; a profile that does not exist is still the same one-line ConfigError."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sentinelgw.awsclients import make_session
+from sentinelgw.errors import ConfigError
+
+
+def _loader(sess: object) -> object:
+    return sess._session.get_component("data_loader")  # type: ignore[attr-defined]
+
+
+def test_two_sessions_share_one_loader_whose_search_paths_do_not_grow() -> None:
+    first = make_session(None, "us-east-1")
+    paths = list(_loader(first).search_paths)  # type: ignore[attr-defined]
+    second = make_session(None, "eu-west-1")
+    assert _loader(second) is _loader(first)
+    assert _loader(second).search_paths == paths  # type: ignore[attr-defined]
+    assert len(set(paths)) == len(paths)
+    endpoints = _loader(first).load_data("endpoints")  # type: ignore[attr-defined]
+    assert _loader(second).load_data("endpoints") is endpoints  # type: ignore[attr-defined]
+
+
+def test_a_session_of_another_aws_data_path_gets_its_own_loader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    default = _loader(make_session(None, "us-east-1"))
+    monkeypatch.setenv("AWS_DATA_PATH", str(tmp_path))
+    other = _loader(make_session(None, "us-east-1"))
+    assert other is not default
+    assert str(tmp_path) in other.search_paths  # type: ignore[attr-defined]
+
+
+def test_an_unknown_profile_is_still_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "config"
+    config.write_text("[profile dev]\nregion = us-east-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    with pytest.raises(ConfigError, match="AWS profile 'nope' was not found"):
+        make_session("nope")
+    assert make_session("dev").profile_name == "dev"
