@@ -10,9 +10,12 @@ tests that block a shared user call :func:`lift_block_wildcards` after unblockin
 
 from __future__ import annotations
 
+import configparser
 import json
 from datetime import UTC, datetime
 from typing import Any
+
+import boto3
 
 from sentinelgw.sessions.revocation.deny_document import (
     POLICY_NAME,
@@ -21,32 +24,43 @@ from sentinelgw.sessions.revocation.deny_document import (
 )
 
 
-def lift_block_wildcards(enforced: Any, security: Any, user: str) -> int:
+def lift_block_wildcards(env: dict[str, str], user: str) -> int:
     """Take ``user`` out of the wildcard statements still in force in every role's revocation
-    policy (as ``security``, who may write it); returns how many roles were rewritten."""
-    iam = security.client("iam", endpoint_url=enforced.endpoint)
+    policy (as the sandbox's ``security`` profile in ``env``, who writes those policies) on
+    the roles the AWS config's profiles name; returns how many roles were rewritten."""
+    parser = configparser.ConfigParser()
+    parser.read(env["AWS_SHARED_CREDENTIALS_FILE"])
+    keys = parser["security"]
+    iam = boto3.client(
+        "iam",
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name="us-east-1",
+        aws_access_key_id=keys["aws_access_key_id"],
+        aws_secret_access_key=keys["aws_secret_access_key"],
+    )
     pattern, now, removed = user_pattern(user), datetime.now(UTC), 0
-    for page in iam.get_paginator("list_roles").paginate():
-        for role in page["Roles"]:
-            name = role["RoleName"]
-            try:
-                raw = iam.get_role_policy(RoleName=name, PolicyName=POLICY_NAME)["PolicyDocument"]
-            except iam.exceptions.NoSuchEntityException:
-                continue
-            doc = json.loads(raw) if isinstance(raw, str) else raw
-            statements = doc["Statement"]
-            statements = [statements] if isinstance(statements, dict) else statements
-            keep = [t for t in (_without(s, pattern, now) for s in statements) if t is not None]
-            if keep == statements:
-                continue
-            removed += 1
-            if keep:
-                doc["Statement"] = keep
-                iam.put_role_policy(
-                    RoleName=name, PolicyName=POLICY_NAME, PolicyDocument=json.dumps(doc)
-                )
-            else:
-                iam.delete_role_policy(RoleName=name, PolicyName=POLICY_NAME)
+    config = configparser.ConfigParser()
+    config.read(env["AWS_CONFIG_FILE"])
+    roles = {arn.rsplit("/", 1)[-1] for arn in (config[p].get("role_arn") for p in config) if arn}
+    for name in sorted(roles):
+        try:
+            raw = iam.get_role_policy(RoleName=name, PolicyName=POLICY_NAME)["PolicyDocument"]
+        except iam.exceptions.NoSuchEntityException:
+            continue
+        doc = json.loads(raw) if isinstance(raw, str) else raw
+        statements = doc["Statement"]
+        statements = [statements] if isinstance(statements, dict) else statements
+        keep = [t for t in (_without(s, pattern, now) for s in statements) if t is not None]
+        if keep == statements:
+            continue
+        removed += 1
+        if keep:
+            doc["Statement"] = keep
+            iam.put_role_policy(
+                RoleName=name, PolicyName=POLICY_NAME, PolicyDocument=json.dumps(doc)
+            )
+        else:
+            iam.delete_role_policy(RoleName=name, PolicyName=POLICY_NAME)
     return removed
 
 
