@@ -17,7 +17,7 @@ from pathlib import Path
 
 import boto3
 import pytest
-from blockhelpers import lift_block_wildcards
+from tests.blockhelpers import lift_enforced_block
 from tvmhelpers import call, client, log_lines, proof
 
 from sentinelgw.service.client import ServiceRefused
@@ -53,7 +53,7 @@ def _block_alice(env: dict[str, str]) -> None:
 def _unblock_alice(env: dict[str, str]) -> None:
     done = sentinel(["server-unblock", "--user", "alice", "--aws-profile", "security"], env)
     assert done.returncode == 0, done.stderr
-    lift_block_wildcards(env, "alice")  # for the tests after this one (blockhelpers.py)
+    lift_enforced_block(env, "alice")  # for the tests after this one (blockhelpers.py)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ import pytest
 from revocationhelpers import iam_client
 from sessionhelpers import make_client
 from test_revocation_live import ask, held, session_of
+from tests.blockhelpers import lift_block_wildcards
 
 from sentinelgw.sandbox.service import service_document_text
 from sentinelgw.service.caller import Caller
@@ -27,7 +28,6 @@ from sentinelgw.service.refusal import Refusal
 from sentinelgw.service.table import ServiceTable
 from sentinelgw.sessions.blocks import Block, put_block
 from sentinelgw.sessions.model import SessionRecord
-from sentinelgw.sessions.revocation.deny_document import POLICY_NAME, WILDCARD_PREFIX, compact
 from sentinelgw.sessions.store import SessionStore
 from sentinelgw.sourceidentity import new_id
 
@@ -94,25 +94,16 @@ def test_a_block_written_while_the_service_starts_a_session_refuses_its_credenti
     assert record.revoked_reason == "the user was blocked while the session started"
 
 
-def _drop_wildcards(iam: Any, role_name: str) -> None:
-    """Remove the test's user wildcard, so later tests' sessions of this user work again."""
-    try:
-        doc = iam.get_role_policy(RoleName=role_name, PolicyName=POLICY_NAME)["PolicyDocument"]
-    except iam.exceptions.NoSuchEntityException:
-        return
-    kept = [s for s in doc["Statement"] if not str(s.get("Sid", "")).startswith(WILDCARD_PREFIX)]
-    if kept:
-        doc["Statement"] = kept
-        iam.put_role_policy(RoleName=role_name, PolicyName=POLICY_NAME, PolicyDocument=compact(doc))
-    else:
-        iam.delete_role_policy(RoleName=role_name, PolicyName=POLICY_NAME)
+def _role_names(sandbox: Any) -> list[str]:
+    """Every role of the shared sandbox: a block writes the user's wildcard on each role the
+    user has sessions on, and other tests leave this user's sessions on several."""
+    return [arn.rsplit("/", 1)[-1] for arn in sandbox.role_arns.values()]
 
 
 def test_a_session_the_lagging_index_hides_is_denied_by_the_blocked_users_wildcard(
     run_sentinel: Run, sandbox_env: dict[str, str], sandbox: Any
 ) -> None:
     iam = iam_client(sandbox.endpoint_url)
-    role_name = sandbox.role_arns["prod"].rsplit("/", 1)[-1]
     with held(sandbox_env, "ask") as child:
         sid = session_of(child)
         assert ask(child) == "OK"
@@ -154,7 +145,7 @@ def test_a_session_the_lagging_index_hides_is_denied_by_the_blocked_users_wildca
             assert hidden["status"] == "active"
         finally:
             run_sentinel(["server-unblock", "--user", user])
-            _drop_wildcards(iam, role_name)
+            lift_block_wildcards(iam, _role_names(sandbox), user_part)
             run_sentinel(["server-revoke", sid, "--reason", "cleanup", "--soft"])
             ddb.delete_item(TableName=sandbox.table, Key={"id": {"S": older_id}})
 

@@ -4,14 +4,15 @@
 bounding ``aws:TokenIssueTime`` by the block time plus ``BLOCK_MARGIN`` (a minute), so that a
 session racing the block is denied too. ``server-unblock`` lifts the block in the table but
 leaves that Deny (it only denies what was issued before its bound). In the shared enforced
-sandbox, a later test that starts a session for U within the minute would be denied by it:
-tests that block a shared user call :func:`lift_block_wildcards` after unblocking.
+sandbox (or the shared local one), a later test that starts a session for U within the minute
+would be denied by it: tests that block a shared user lift the wildcards after unblocking.
 """
 
 from __future__ import annotations
 
 import configparser
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,10 +25,9 @@ from sentinelgw.sessions.revocation.deny_document import (
 )
 
 
-def lift_block_wildcards(env: dict[str, str], user: str) -> int:
-    """Take ``user`` out of the wildcard statements still in force in every role's revocation
-    policy (as the sandbox's ``security`` profile in ``env``, who writes those policies) on
-    the roles the AWS config's profiles name; returns how many roles were rewritten."""
+def lift_enforced_block(env: dict[str, str], user: str) -> int:
+    """:func:`lift_block_wildcards` in the enforced sandbox of ``env``: as its ``security``
+    profile (who writes those policies), on the roles its AWS config's profiles name."""
     parser = configparser.ConfigParser()
     parser.read(env["AWS_SHARED_CREDENTIALS_FILE"])
     keys = parser["security"]
@@ -38,10 +38,16 @@ def lift_block_wildcards(env: dict[str, str], user: str) -> int:
         aws_access_key_id=keys["aws_access_key_id"],
         aws_secret_access_key=keys["aws_secret_access_key"],
     )
-    pattern, now, removed = user_pattern(user), datetime.now(UTC), 0
     config = configparser.ConfigParser()
     config.read(env["AWS_CONFIG_FILE"])
     roles = {arn.rsplit("/", 1)[-1] for arn in (config[p].get("role_arn") for p in config) if arn}
+    return lift_block_wildcards(iam, roles, user)
+
+
+def lift_block_wildcards(iam: Any, roles: Iterable[str], user: str) -> int:
+    """Take ``user`` out of the wildcard statements still in force in the revocation policy of
+    each role in ``roles``; returns how many roles were rewritten."""
+    pattern, now, removed = user_pattern(user), datetime.now(UTC), 0
     for name in sorted(roles):
         try:
             raw = iam.get_role_policy(RoleName=name, PolicyName=POLICY_NAME)["PolicyDocument"]
