@@ -34,8 +34,9 @@ STAMP = VENV / ".sentinel-lock-stamp"
 # Four workers on two cores: the tests wait on loopback servers, leases and child processes
 # for much of their time, and two more workers fill those waits (measured: 4:57 with two,
 # 3:55-4:10 with four, on the same quiet 2-core machine). One test file each at a time, so
-# module-scoped fixtures stay within one worker.
-PYTEST_WORKERS = ("-n", "4", "--dist", "loadfile")
+# module-scoped fixtures stay within one worker, taken in the order tests/conftest.py sets
+# (long files first; xdist would otherwise put the files with the most tests first).
+PYTEST_WORKERS = ("-n", "4", "--dist", "loadfile", "--no-loadscope-reorder")
 
 
 def sh(*args: str | os.PathLike[str], check: bool = True, **kw: object) -> int:

@@ -245,3 +245,15 @@ def run_sentinel(
         return run_cli(args, env or sandbox_env, input=input, timeout=timeout, real=real or marked)
 
     return run
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The order the workers take files in (run.py passes ``--no-loadscope-reorder``, so xdist
+    keeps it): files with a test marked slow first, then the files with more tests, each
+    file's own order kept. A long file (the demo's, about 80 s) then starts at once instead of
+    ending the run alone while the other workers wait."""
+    slow = {item.path for item in items if item.get_closest_marker("slow") is not None}
+    count: dict[Any, int] = {}
+    for item in items:
+        count[item.path] = count.get(item.path, 0) + 1
+    items.sort(key=lambda item: (item.path not in slow, -count[item.path]))  # stable

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from tvmhelpers import call, client, log_lines, proof
+from tvmhelpers import call, client, held_client, log_lines, proof
 
 from sentinelgw.service.client import ServiceRefused
 
@@ -33,18 +33,10 @@ def test_session_credentials_and_revoke_round_trip(enforced, alice, security):
 
 
 def test_the_role_session_carries_source_identity_and_session_tag(enforced, alice):
-    import boto3
 
     grant = client(enforced, alice).start("prod")
     c = grant.credentials
-    sts = boto3.client(
-        "sts",
-        endpoint_url=enforced.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=c.access_key_id,
-        aws_secret_access_key=c.secret_access_key,
-        aws_session_token=c.session_token,
-    )
+    sts = held_client(enforced, c, "sts")
     arn = sts.get_caller_identity()["Arn"]
     assert arn.endswith(f":assumed-role/sentinel-prod/sentinel.alice.{grant.session_id}")
 
@@ -167,19 +159,11 @@ def test_each_decision_is_one_json_log_line_without_secrets(enforced, alice):
 
 
 def test_revoke_through_the_service_denies_issued_credentials_in_iam(enforced, alice, security):
-    import boto3
     from botocore.exceptions import ClientError
 
     grant = client(enforced, alice).start("prod")
     c = grant.credentials
-    held = boto3.client(
-        "s3",
-        endpoint_url=enforced.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=c.access_key_id,
-        aws_secret_access_key=c.secret_access_key,
-        aws_session_token=c.session_token,
-    )
+    held = held_client(enforced, c, "s3")
     held.list_buckets()  # the role allows everything
     status, body, _ = call(
         enforced.url,

@@ -15,10 +15,9 @@ import threading
 import time
 from pathlib import Path
 
-import boto3
 import pytest
 from tests.blockhelpers import lift_enforced_block
-from tvmhelpers import call, client, log_lines, proof
+from tvmhelpers import call, client, held_client, log_lines, proof
 
 from sentinelgw.service.client import ServiceRefused
 
@@ -171,16 +170,7 @@ def test_a_block_also_refuses_a_running_session(enforced, alice, alice_env):
     assert fresh.user == "alice"
     # The block's IAM wildcard (a minute past the block) was lifted with it: a new session's
     # credentials work at once, so later tests of alice are not denied by this one.
-    c = fresh.credentials
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=enforced.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=c.access_key_id,
-        aws_secret_access_key=c.secret_access_key,
-        aws_session_token=c.session_token,
-    )
-    s3.list_buckets()
+    held_client(enforced, fresh.credentials, "s3").list_buckets()
 
 
 def test_unrevoke_by_update_item_is_access_denied(enforced, alice, security):

@@ -49,3 +49,17 @@ def call(
 
 def log_lines(enforced: Any) -> list[dict[str, Any]]:
     return [json.loads(line) for line in enforced.log.read_text().splitlines() if line.strip()]
+
+
+def held_client(enforced: Any, credentials: Any, service: str) -> Any:
+    """A boto3 client signing with credentials the service issued (a session's ``credentials``)."""
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=enforced.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=credentials.access_key_id,
+        aws_secret_access_key=credentials.secret_access_key,
+        aws_session_token=credentials.session_token,
+    )
