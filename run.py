@@ -20,7 +20,6 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import threading
 import venv
@@ -37,30 +36,6 @@ STAMP = VENV / ".sentinel-lock-stamp"
 # 3:55-4:10 with four, on the same quiet 2-core machine). One test file each at a time, so
 # module-scoped fixtures stay within one worker, taken in the order tests/conftest.py sets
 # (long files first; xdist would otherwise put the files with the most tests first).
-# Byte-compiled at install (see ensure_venv): what the suite's processes import.
-HOT_PACKAGES = (
-    "botocore",
-    "boto3",
-    "s3transfer",
-    "urllib3",
-    "moto",
-    "werkzeug",
-    "awscli",
-    "click",
-    "rich",
-    "yaml",
-    "jsonschema",
-    "hypothesis",
-    "_pytest",
-    "xdist",
-    "execnet",
-    "dateutil",
-    "jinja2",
-    "keyring",
-    "keyrings",
-    "cfnlint",
-    "sqlglot",
-)
 PYTEST_WORKERS = ("-n", "4", "--dist", "loadfile", "--no-loadscope-reorder")
 
 
@@ -124,12 +99,6 @@ def ensure_venv() -> None:
     # Byte-compile our sources now: with PYTHONDONTWRITEBYTECODE set, every run would
     # otherwise recompile them, doubling the start-up time of 'sentinel credentials'.
     sh(py, "-m", "compileall", "-q", "src")
-    # And the packages every sentinel, aws and test process imports, once, on both cores: else
-    # the first minute of the tests has four workers and their children each compiling the
-    # same modules (uv installs without bytecode). The rest compile when first used.
-    site = Path(sysconfig.get_path("purelib", vars={"base": str(VENV), "platbase": str(VENV)}))
-    hot = [site / name for name in HOT_PACKAGES if (site / name).is_dir()]
-    sh(py, "-m", "compileall", "-q", "-j", "0", *hot)
     STAMP.write_text(_fingerprint())
 
 
