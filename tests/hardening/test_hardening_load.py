@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from hardeninghelpers import PY, exchange, live_session, request_bytes, status_of
 from tests.conftest import sentinel_command
 
@@ -78,6 +79,9 @@ def hammer(
     return results
 
 
+# Slow: 5,000 requests from 50 concurrent clients through a real exec --server, counted
+# exactly; 5-11 s on two shared cores.
+@pytest.mark.slow
 def test_fifty_clients_times_one_hundred_requests_exact_count(
     sandbox_env: dict[str, str], run_sentinel: Any
 ) -> None:
