@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.blockhelpers import lift_enforced_block
-from tvmhelpers import client
+from tvmhelpers import client, wait_for
 
 from sentinelgw.sandbox.webhook import read_messages
 from sentinelgw.service.client import ServiceRefused
@@ -105,15 +104,6 @@ def refused(call: Callable[[], Any]) -> str:
     with pytest.raises(ServiceRefused) as err:
         call()
     return err.value.code
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 8.0) -> Any:
-    end = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > end:
-            return value
-        time.sleep(0.3)
 
 
 @pytest.mark.slow  # the whole flow: an approval has to run out while a session uses it

@@ -12,14 +12,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from tests.audit.audithelpers import ACTIVITY_CHILD as CHILD
 from tests.conftest import run_cli
-from tvmhelpers import client
+from tvmhelpers import client, wait_for
 
 from sentinelgw.sandbox.mfa import MFA_ROLE, current_code
 from sentinelgw.sandbox.webhook import read_messages
@@ -48,15 +46,6 @@ def run(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.Comp
 
 def as_security(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return run(env, "--aws-profile", "security", *args)
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 8.0) -> Any:
-    end = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > end:
-            return value
-        time.sleep(0.3)
 
 
 def grants(env: dict[str, str], *flags: str, security: bool = False) -> list[dict[str, Any]]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from sentinelgw.service.client import ServiceClient
@@ -63,3 +65,13 @@ def held_client(enforced: Any, credentials: Any, service: str) -> Any:
         aws_secret_access_key=credentials.secret_access_key,
         aws_session_token=credentials.session_token,
     )
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 8.0) -> Any:
+    """``check()`` every 0.3 s until it is truthy or ``timeout`` seconds pass; its last value."""
+    end = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > end:
+            return value
+        time.sleep(0.3)
