@@ -35,6 +35,13 @@ from typing import Any
 
 import pytest
 
+from sentinelgw.awsclients import share_loaders_process_wide
+
+# The tests' own boto3 clients, and moto in the in-process sandbox, share one botocore data
+# loader, as Sentinel's sessions do: a plain new session parses endpoints.json (1.25 MB) and
+# each service model again, about 0.1 CPU-s per client (20 CPU-s of the workers' time).
+share_loaders_process_wide()
+
 BIN_DIR = Path(sys.executable).parent
 _SCRUB_PREFIXES = ("AWS_", "SENTINEL_")
 

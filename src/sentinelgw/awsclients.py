@@ -134,32 +134,65 @@ def retries_for(sess: boto3.Session | None, max_attempts: int | None = None) -> 
     return {"retries": {"mode": DEFAULT_RETRIES["mode"], "max_attempts": attempts}}
 
 
+class _SearchPaths(list):  # type: ignore[type-arg]
+    """A shared loader's search paths, each once: every ``boto3.Session`` appends boto3's own
+    data folder to its loader's paths, which for a loader shared by the whole process would
+    grow the list by one entry per session."""
+
+    def append(self, path: Any) -> None:
+        if path not in self:
+            super().append(path)
+
+    def extend(self, paths: Any) -> None:
+        for path in paths:
+            self.append(path)
+
+
+def shared_loader(data_path: str | None = None) -> Any:
+    """The process's botocore data loader for ``data_path`` (botocore's ``create_loader``,
+    made once per path: see :data:`_LOADERS`)."""
+    import os
+
+    import botocore.loaders
+
+    with _LOADER_LOCK:
+        loader = _LOADERS.get(data_path)
+        if loader is None:
+            extra = [] if data_path is None else data_path.split(os.pathsep)
+            paths = _SearchPaths(os.path.expanduser(os.path.expandvars(p)) for p in extra)
+            # Loader keeps the list it is given as its search paths (the defaults are added).
+            loader = _LOADERS[data_path] = botocore.loaders.Loader(extra_search_paths=paths)
+        return loader
+
+
+def share_loaders_process_wide() -> None:
+    """From now on every botocore session of this process, including those third-party code
+    makes (moto makes one per backend and per region list), uses :func:`shared_loader`.
+
+    For long-lived processes that host such code: the sandbox (``sentinel dev``, the demo,
+    the tests). botocore builds each session's loader with its module-level ``create_loader``,
+    which this replaces; Sentinel's own sessions come from :func:`new_session` either way.
+    """
+    import botocore.session
+
+    botocore.session.create_loader = shared_loader
+
+
 def new_session(
     profile_name: str | None = None, *, core_vars: dict[str, Any] | None = None, **kw: Any
 ) -> boto3.Session:
     """``boto3.Session(profile_name=..., **kw)`` whose botocore session shares the process's
     data loader (see :data:`_LOADERS`); ``core_vars`` are botocore ``session_vars``."""
     import boto3
-    import botocore.loaders
     import botocore.session
 
     core = botocore.session.Session(session_vars=core_vars)
-
-    def shared_loader() -> Any:
-        # As botocore's own factory, but one loader per data path (read once the profile is
-        # set: data_path may come from the profile's config).
-        path = core.get_config_variable("data_path")
-        with _LOADER_LOCK:
-            if path not in _LOADERS:
-                _LOADERS[path] = botocore.loaders.create_loader(path)
-            return _LOADERS[path]
-
-    core.lazy_register_component("data_loader", shared_loader)
-    session = boto3.Session(botocore_session=core, profile_name=profile_name, **kw)
-    paths = core.get_component("data_loader").search_paths
-    with _LOADER_LOCK:  # boto3 adds its own data folder to the loader's paths each time
-        paths[:] = list(dict.fromkeys(paths))
-    return session
+    # As botocore's own factory, but one loader per data path (read once the profile is set:
+    # data_path may come from the profile's config).
+    core.lazy_register_component(
+        "data_loader", lambda: shared_loader(core.get_config_variable("data_path"))
+    )
+    return boto3.Session(botocore_session=core, profile_name=profile_name, **kw)
 
 
 def make_session(profile: str | None = None, region: str | None = None) -> boto3.Session:

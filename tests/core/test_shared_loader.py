@@ -46,3 +46,30 @@ def test_an_unknown_profile_is_still_a_config_error(
     with pytest.raises(ConfigError, match="AWS profile 'nope' was not found"):
         make_session("nope")
     assert make_session("dev").profile_name == "dev"
+
+
+def test_after_share_loaders_process_wide_plain_boto3_sessions_share_it_too() -> None:
+    # In a child: the switch is process-wide, and what this checks is a process's first use.
+    code = """
+import boto3, botocore.session
+from sentinelgw.awsclients import new_session, share_loaders_process_wide
+plain = [boto3.Session()._session.get_component("data_loader") for _ in range(2)]
+assert plain[0] is not plain[1]                       # botocore's default: one per session
+share_loaders_process_wide()
+loaders = [boto3.Session(region_name="eu-west-1")._session.get_component("data_loader"),
+           botocore.session.get_session().get_component("data_loader"),
+           new_session()._session.get_component("data_loader")]
+assert loaders[0] is loaders[1] is loaders[2], loaders
+paths = list(loaders[0].search_paths)
+for _ in range(5):
+    boto3.Session().client("sts", region_name="us-east-1")
+assert loaders[0].search_paths == paths and len(set(paths)) == len(paths), paths
+print("shared")
+"""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "shared", out.stderr[-2000:]

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -75,7 +77,7 @@ def one_line_refusal(r: subprocess.CompletedProcess[str], code: str) -> None:
 @pytest.mark.slow
 @pytest.mark.real_process  # the issue's done-when, with the installed script throughout
 def test_breakglass_open_exec_urgent_cooldown_close_revokes_and_activity_marks_chained(
-    alice_env: dict[str, str], enforced: Any, alice: Any, security: Any
+    alice_env: dict[str, str], enforced: Any, alice: Any, security: Any, hop_role: str
 ) -> None:
     env = alice_env
     # 1. alice opens break-glass on prod-approve, with no approver
@@ -102,7 +104,7 @@ def test_breakglass_open_exec_urgent_cooldown_close_revokes_and_activity_marks_c
     assert grant["mfa"] == f"role {MFA_ROLE}"  # a valid code opens it, and the grant says how
     assert grant["reason_code"] == "incident" and grant["duration_seconds"] == 1800
     # 2. exec works under it; the child's session record carries the grant id
-    child_env = {**env, "BUCKET": f"bg-{gid}", "HOP_ROLE": _hop_role(enforced)}
+    child_env = {**env, "BUCKET": f"bg-{gid}", "HOP_ROLE": hop_role}
     r = run(child_env, "exec", "--profile", PROFILE, "--", sys.executable, "-c", CHILD)
     assert r.returncode == 0, r.stderr
     sid = r.stdout.split()[0]
@@ -256,8 +258,11 @@ def _platform(enforced: Any) -> Any:
     return boto3.Session(**_admin_keys(enforced))
 
 
-def _hop_role(enforced: Any) -> str:
-    """A role any principal of the account may assume (a chained hop for the child)."""
+@pytest.fixture
+def hop_role(enforced: Any) -> Iterator[str]:
+    """A role any principal of the account may assume (a chained hop for the child), deleted
+    afterwards: the enforced sandbox is shared with the deployment tests, whose ``tvm check``
+    would name a role anyone may assume that may write the session table."""
     import boto3
 
     iam = boto3.client("iam", **_admin_keys(enforced))
@@ -271,16 +276,18 @@ def _hop_role(enforced: Any) -> str:
             }
         ],
     }
-    try:
-        role = iam.create_role(RoleName="bg-hop", AssumeRolePolicyDocument=json.dumps(trust))
-    except iam.exceptions.EntityAlreadyExistsException:
-        return "arn:aws:iam::123456789012:role/bg-hop"
+    name = f"bg-hop-{uuid.uuid4().hex[:8]}"
+    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
     allow = {
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
     }
-    iam.put_role_policy(RoleName="bg-hop", PolicyName="all", PolicyDocument=json.dumps(allow))
-    return str(role["Role"]["Arn"])
+    iam.put_role_policy(RoleName=name, PolicyName="all", PolicyDocument=json.dumps(allow))
+    try:
+        yield str(role["Role"]["Arn"])
+    finally:
+        iam.delete_role_policy(RoleName=name, PolicyName="all")
+        iam.delete_role(RoleName=name)
 
 
 def _admin_keys(enforced: Any) -> dict[str, str]:

@@ -75,10 +75,14 @@ def action_of(environ: dict[str, Any], service: str, body: bytes) -> str:
 @functools.cache
 def _operations(service: str) -> tuple[tuple[str, str, list[str], dict[str, str], set[str]], ...]:
     """(name, method, path template segments, query markers, required query/header names)."""
-    import botocore.session
+    import botocore.loaders
+    import botocore.model
 
+    # A loader of its own: botocore's S3 client customisations rewrite a loaded model's
+    # request URIs in place (dropping "/{Bucket}"), and a process's sessions share one loader.
     try:
-        model = botocore.session.get_session().get_service_model(service)
+        raw = botocore.loaders.Loader().load_service_model(service, "service-2")
+        model = botocore.model.ServiceModel(raw, service_name=service)
     except Exception:
         return ()
     out = []

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sentinelgw.awsclients import share_loaders_process_wide
 from sentinelgw.errors import SandboxError
 from sentinelgw.sandbox import provision as p
 from sentinelgw.sandbox import service as s
@@ -206,6 +207,9 @@ class Sandbox:
             hint="Choose another --port, or 0 for a free one",
         )
         check_port(self.port, busy)  # before importing moto: a taken port is known at once
+        # moto makes a botocore session per backend and per region list, each of which would
+        # parse endpoints.json (1.25 MB) and its service models again: share one loader.
+        share_loaders_process_wide()
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import make_server
 
