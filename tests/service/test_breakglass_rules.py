@@ -16,7 +16,7 @@ from sentinelgw.service.breakglass_rules import BreakGlassPolicy
 from sentinelgw.service.document import parse_document
 from sentinelgw.service.proof import ProofVerifier, build_proof
 from sentinelgw.service.refusal import Refusal
-from sentinelgw.service.requests import AccessRequest
+from sentinelgw.service.requests import FINAL, AccessRequest
 
 ROLE = "arn:aws:iam::123456789012:role/prod"
 POLICY = "policies:\n  - {name: open, effect: allow}\n"
@@ -149,6 +149,9 @@ class _Grants:
 
     def all(self, now: datetime | None = None) -> list[AccessRequest]:
         return list(self.items.values())
+
+    def open(self, now: datetime) -> list[AccessRequest]:
+        return [g for g in self.items.values() if g.status not in FINAL]
 
     def replace(self, old: AccessRequest, new: AccessRequest) -> AccessRequest:
         from dataclasses import replace

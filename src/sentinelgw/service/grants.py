@@ -213,7 +213,7 @@ def sweep_grants(service: SentinelService, now: datetime) -> list[str]:
     blocked requesters' pending requests. Returns the ids it changed."""
     doc = service.document()
     changed = []
-    for grant in service.requests.table.all(now):
+    for grant in service.requests.table.open(now):
         stored, state = grant.status, grant.effective_status(now)
         try:
             if stored in ("pending", "approved") and state == "expired":

@@ -267,6 +267,8 @@ class RequestTable:
     def __init__(self, client: Any, table: str) -> None:
         self.client = client
         self.table = table
+        # Requests this process has read stored in a final state: id -> created_at (see open).
+        self._final_seen: dict[str, datetime] = {}
 
     def _unavailable(self, exc: BaseException, operation: str) -> Refusal:
         resource = f"session table {self.table!r}"
@@ -329,12 +331,55 @@ class RequestTable:
         """Every listed request, newest first: the ids of the index item, then their items
         (strongly consistent reads, no Scan). With ``now``, requests that ended more than
         ``INDEX_KEEP`` ago leave the index (they stay readable by id until their TTL)."""
+        found = self._read(self._listed_ids())
+        if now is not None:
+            old = [
+                r.id
+                for r in found
+                if r.effective_status(now) in FINAL and now - r.created_at > INDEX_KEEP
+            ]
+            if old:
+                self._unlist(old)
+        found.sort(key=lambda r: r.created_at, reverse=True)
+        return found
+
+    def open(self, now: datetime) -> list[AccessRequest]:
+        """The listed requests still stored as pending or approved: what a sweep may change.
+
+        A request stored in a final state never leaves it (every write is conditional on the
+        version that was read, and only pending or approved requests are decided or closed),
+        so this process reads each one once: the sweep runs every second in ``tvm serve`` and
+        the sandbox, and would otherwise read a week of ended requests every time. Those more
+        than ``INDEX_KEEP`` old still leave the index, without being read again.
+        """
+        ids = self._listed_ids()
+        listed = set(ids)
+        final = {i: at for i, at in self._final_seen.items() if i in listed}
+        old = [i for i, at in final.items() if now - at > INDEX_KEEP]
+        if old:
+            self._unlist(old)
+        found = self._read([i for i in ids if i not in final])
+        for request in found:
+            if request.status in FINAL:
+                final[request.id] = request.created_at
+        self._final_seen = {i: at for i, at in final.items() if i not in old}
+        return sorted(
+            (r for r in found if r.status not in FINAL), key=lambda r: r.created_at, reverse=True
+        )
+
+    def _listed_ids(self) -> list[str]:
         try:
             resp = self.client.get_item(
                 TableName=self.table, Key={"id": {"S": INDEX_ID}}, ConsistentRead=True
             )
-            ids = sorted(str(i) for i in resp.get("Item", {}).get("req_ids", {}).get("SS", []))
-            items: list[dict[str, Any]] = []
+        except Exception as exc:
+            raise self._unavailable(exc, "GetItem") from exc
+        return sorted(str(i) for i in resp.get("Item", {}).get("req_ids", {}).get("SS", []))
+
+    def _read(self, ids: list[str]) -> list[AccessRequest]:
+        """The items of ``ids`` (BatchGetItem, 100 at a time); ids without an item are skipped."""
+        items: list[dict[str, Any]] = []
+        try:
             for start in range(0, len(ids), 100):
                 keys = [{"id": {"S": REQUEST_PREFIX + i}} for i in ids[start : start + 100]]
                 pending: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
@@ -356,17 +401,7 @@ class RequestTable:
             raise
         except Exception as exc:
             raise self._unavailable(exc, "BatchGetItem") from exc
-        found = [AccessRequest.from_item(i) for i in items]
-        if now is not None:
-            old = [
-                r.id
-                for r in found
-                if r.effective_status(now) in FINAL and now - r.created_at > INDEX_KEEP
-            ]
-            if old:
-                self._unlist(old)
-        found.sort(key=lambda r: r.created_at, reverse=True)
-        return found
+        return [AccessRequest.from_item(i) for i in items]
 
     def _unlist(self, ids: list[str]) -> None:
         try:
