@@ -7,7 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sentinelgw.service.requests import INDEX_ID, INDEX_KEEP, AccessRequest, RequestTable
+from sentinelgw.service.request_table import RequestTable
+from sentinelgw.service.requests import INDEX_ID, INDEX_KEEP, AccessRequest
 
 NOW = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
 

@@ -29,7 +29,7 @@ from sentinelgw.errors import (
 )
 from sentinelgw.inert import visible
 from sentinelgw.service.refusal import Refusal
-from sentinelgw.service.requests import cancel_user_requests
+from sentinelgw.service.request_table import cancel_user_requests
 from sentinelgw.sessions.revocation.revoke import ended_sessions, revoke_session, revoke_user
 from sentinelgw.sessions.revocation.role_deny import RoleQuotaFull
 from sentinelgw.sessions.store import open_store

@@ -44,12 +44,12 @@ from sentinelgw.service.grants import (
 )
 from sentinelgw.service.groups import may_approve
 from sentinelgw.service.refusal import Refusal
+from sentinelgw.service.request_table import RequestTable
 from sentinelgw.service.requests import (
     FINAL,
     STATES,
     AccessRequest,
     RequestDecision,
-    RequestTable,
     is_request_id,
 )
 from sentinelgw.sourceidentity import new_id
