@@ -199,22 +199,13 @@ def test(pytest_args: list[str]) -> int:
     static: list[tuple[str, int, str]] = []
     checker = threading.Thread(target=lambda: static.extend(_static_checks(env)))
     checker.start()
-    # Bytecode first, once: moto (which every sandbox imports whole, through its CloudFormation
-    # resource table) and the AWS CLI (which many tests start), then one collection in one
-    # process, which writes the bytecode of what the tests import and pytest's rewritten test
-    # modules. In a fresh clone, the four workers and the sandboxes they start would
-    # otherwise each compile the same modules at the same moment (moto alone is 1.7 CPU-s
-    # per process; a collection 8 CPU-s cold, 2 warm). Afterwards this costs a few stats.
-    site = sorted(VENV.glob("lib/python*/site-packages"))
-    hot = [path / name for path in site for name in ("moto", "awscli") if (path / name).is_dir()]
-    warm = [
-        [BIN / "python", "-m", "compileall", "-q", "-j", "0", *hot],
-        [BIN / "python", "-m", "pytest", "--collect-only", "-q", "-p", "no:xdist", *pytest_args],
-    ]
-    for command in warm:
-        subprocess.run(
-            [str(a) for a in command], cwd=ROOT, env=env, capture_output=True, check=False
-        )
+    # One collection first, in one process: it writes the bytecode of what the tests import
+    # (and pytest's rewritten test modules), which each of the four workers would otherwise
+    # compile for itself at the same time in a fresh clone (about 8 CPU-s each, 2 when cached).
+    warm = [BIN / "python", "-m", "pytest", "--collect-only", "-q", "-p", "no:xdist"]
+    subprocess.run(
+        [*map(str, warm), *pytest_args], cwd=ROOT, env=env, capture_output=True, check=False
+    )
     code = sh(BIN / "python", "-m", "pytest", *PYTEST_WORKERS, *pytest_args, check=False, env=env)
     checker.join()
     for command, status, output in static:
