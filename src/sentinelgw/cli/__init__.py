@@ -9,4 +9,5 @@ the CPU of a ``sentinel exec``. A command collects cycles after 50,000 allocatio
 
 import gc
 
-gc.set_threshold(50_000, 50, 100)
+GC_THRESHOLDS = (50_000, 50, 100)
+gc.set_threshold(*GC_THRESHOLDS)

@@ -110,9 +110,9 @@ def _package_dir(name: str) -> Path:
 
 
 def _files(root: Path, base: Path) -> Iterator[tuple[str, Path]]:
-    # os.walk lists each directory once and knows from the listing which entries are files
-    # (Path.rglob + is_file would stat every file again); symlinked directories are not
-    # followed, as with rglob.
+    # os.walk prunes a skipped folder (__pycache__, an excluded subpackage) instead of
+    # listing everything under it, as Path.rglob did; symlinked directories are not followed,
+    # as with rglob.
     for folder, dirs, names in os.walk(root):
         here = Path(folder)
         rel_dir = here.relative_to(base)
