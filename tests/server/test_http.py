@@ -248,3 +248,34 @@ def test_late_pipelined_request_gets_no_second_response(server: CredentialHTTPSe
             rest += chunk
     assert status(first) == 404
     assert rest == b"" and SECRET.encode() not in first
+
+
+def test_stop_wakes_the_server_instead_of_waiting_out_its_poll(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every ``sentinel exec`` stops its server at exit. With an hour-long poll, a stop that
+    waited for the next poll would never come back here; the refusal log stays empty,
+    because the connection that wakes the poll is closed unanswered, not refused."""
+    import sentinelgw.server.http as http
+
+    monkeypatch.setattr(http, "POLL_INTERVAL", 3600.0)
+    refused: list[Response] = []
+    srv = CredentialHTTPServer(
+        TOKEN, "/p", lambda: Response(200, {"k": SECRET}), on_reject=refused.append
+    )
+    srv.start()
+    assert status(get(srv, path="/p")) == 200
+    stopper = threading.Thread(target=srv.stop, daemon=True)
+    stopper.start()
+    stopper.join(timeout=30)
+    assert not stopper.is_alive(), "stop() waited for the server's next poll"
+    assert refused == []
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", srv.port), timeout=5).close()
+
+
+def test_stop_before_start_returns() -> None:
+    srv = CredentialHTTPServer(TOKEN, "/p", lambda: Response(200, {"k": SECRET}))
+    srv.stop()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", srv.port), timeout=5).close()

@@ -25,6 +25,7 @@ from typing import Any
 
 MAX_HEAD = 8192
 READ_TIMEOUT = 5.0
+POLL_INTERVAL = 0.2  # serve_forever's poll; stop() wakes it rather than waiting it out
 REASONS = {
     200: "OK",
     400: "Bad Request",
@@ -117,6 +118,11 @@ class _TCPServer(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     request_queue_size = 128
     owner: CredentialHTTPServer
+    stopping = False
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        # Once stop() begins, a connection only wakes serve_forever's poll: close it unanswered.
+        return not self.stopping
 
 
 def _read_head(sock: socket.socket) -> bytes | int:
@@ -180,6 +186,7 @@ class CredentialHTTPServer:
         # Told of every request refused here, before the handler (bad head, host, method,
         # path or token), so the decision log records those refusals too.
         self._on_reject = on_reject
+        self._host = host
         self._tcp = _TCPServer((host, port), _Handler)
         self._tcp.owner = self
         self.port: int = self._tcp.server_address[1]
@@ -193,17 +200,30 @@ class CredentialHTTPServer:
     def start(self) -> None:
         self._thread = threading.Thread(
             target=self._tcp.serve_forever,
-            kwargs={"poll_interval": 0.2},
+            kwargs={"poll_interval": POLL_INTERVAL},
             name="sentinel-credential-server",
             daemon=True,
         )
         self._thread.start()
 
     def stop(self) -> None:
-        self._tcp.shutdown()
-        self._tcp.server_close()
-        if self._thread is not None:
+        """Stop serving at once, not at the next poll (up to 0.2 s later, at every exec's exit).
+
+        ``shutdown()`` only sets a flag that ``serve_forever`` reads between polls, and waits.
+        While it waits, a connection of our own wakes the poll; the server closes it unread.
+        """
+        self._tcp.stopping = True
+        if self._thread is not None and self._thread.is_alive():
+            waiter = threading.Thread(target=self._tcp.shutdown, daemon=True)
+            waiter.start()
+            while waiter.is_alive():
+                try:
+                    socket.create_connection((self._host, self.port), timeout=1).close()
+                except OSError:
+                    pass
+                waiter.join(0.05)
             self._thread.join(timeout=5)
+        self._tcp.server_close()
 
     def respond(self, head: bytes | int) -> Response:
         refusal = self._check(head)
