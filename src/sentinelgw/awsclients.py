@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sentinelgw.awserrors import aws_call, error_code, is_botocore, translate
@@ -153,16 +154,88 @@ def shared_loader(data_path: str | None = None) -> Any:
     made once per path: see :data:`_LOADERS`)."""
     import os
 
-    import botocore.loaders
-
     with _LOADER_LOCK:
         loader = _LOADERS.get(data_path)
         if loader is None:
             extra = [] if data_path is None else data_path.split(os.pathsep)
             paths = _SearchPaths(os.path.expanduser(os.path.expandvars(p)) for p in extra)
             # Loader keeps the list it is given as its search paths (the defaults are added).
-            loader = _LOADERS[data_path] = botocore.loaders.Loader(extra_search_paths=paths)
+            loader = _LOADERS[data_path] = _loader_class()(extra_search_paths=paths)
         return loader
+
+
+class _ServiceNames(Sequence[str]):
+    """``list_available_services``'s answer, listed only when read as a sequence.
+
+    botocore asks it once per model type (service-2, endpoint-rule-set-1) before it loads
+    the first client's model, only to check that one name is in it. Listing every service
+    folder for that (over 400, with a ``stat`` of each version folder) took about a tenth of a
+    ``sentinel credentials`` run: membership here looks in the one service's folder instead.
+    """
+
+    def __init__(self, loader: Any, type_name: str, full: Callable[[], list[str]]) -> None:
+        self._loader = loader
+        self._type = type_name
+        self._full = full
+        self._names: list[str] | None = None
+
+    def _list(self) -> list[str]:
+        if self._names is None:
+            self._names = self._full()
+        return self._names
+
+    def __contains__(self, name: object) -> bool:
+        import os
+
+        if self._names is not None or not isinstance(name, str):
+            return name in self._list()
+        if not name or name.startswith(".") or "/" in name or os.sep in name:
+            return False
+        for root in self._loader.search_paths:
+            folder = os.path.join(root, name)
+            try:
+                versions = os.listdir(folder)
+            except OSError:
+                continue
+            for version in versions:
+                if self._loader.file_loader.exists(os.path.join(folder, version, self._type)):
+                    return True
+        return False
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._list()[index]
+
+    def __len__(self) -> int:
+        return len(self._list())
+
+    def __eq__(self, other: object) -> bool:
+        return self._list() == (list(other) if isinstance(other, _ServiceNames) else other)
+
+    def __repr__(self) -> str:
+        return repr(self._list())
+
+
+def _loader_class() -> Any:
+    import botocore.loaders
+
+    global _LOADER_CLASS
+    if _LOADER_CLASS is None:
+
+        class SharedLoader(botocore.loaders.Loader):  # type: ignore[misc]
+            def list_available_services(self, type_name: str) -> Any:
+                key = ("_sentinel_services", type_name)
+                names = self._cache.get(key)
+                if names is None:
+                    full = super().list_available_services
+                    names = _ServiceNames(self, type_name, lambda: full(type_name))
+                    self._cache[key] = names
+                return names
+
+        _LOADER_CLASS = SharedLoader
+    return _LOADER_CLASS
+
+
+_LOADER_CLASS: Any = None
 
 
 def share_loaders_process_wide() -> None:

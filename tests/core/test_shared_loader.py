@@ -73,3 +73,46 @@ print("shared")
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert out.returncode == 0 and out.stdout.strip() == "shared", out.stderr[-2000:]
+
+
+def test_making_a_client_lists_no_service_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """botocore checks the service's name against every service folder (over 400) before it
+    loads a model; the shared loader looks in that service's folder alone."""
+    import botocore.loaders
+
+    listed: list[str] = []
+    full = botocore.loaders.Loader.list_available_services
+
+    def counting(self: object, type_name: str) -> list[str]:
+        listed.append(type_name)
+        return full(self, type_name)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(botocore.loaders.Loader, "list_available_services", counting)
+    monkeypatch.setenv("AWS_DATA_PATH", str(tmp_path))  # a loader of its own, nothing cached
+    sess = make_session(None, "us-east-1")
+    assert sess.client("sts").meta.service_model.service_name == "sts"
+    assert listed == []
+
+
+def test_the_shared_loaders_service_list_answers_as_botocores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import botocore.exceptions
+    import botocore.loaders
+
+    model = tmp_path / "our-own" / "2020-01-01" / "service-2.json"
+    model.parent.mkdir(parents=True)
+    model.write_text('{"metadata": {}, "operations": {}, "shapes": {}}')
+    (tmp_path / "no-model" / "2020-01-01").mkdir(parents=True)
+    monkeypatch.setenv("AWS_DATA_PATH", str(tmp_path))
+    loader = _loader(make_session(None, "us-east-1"))
+    plain = botocore.loaders.Loader(extra_search_paths=[str(tmp_path)])
+    names = loader.list_available_services("service-2")  # type: ignore[attr-defined]
+    expected = plain.list_available_services("service-2")
+    for name in ("our-own", "sts", "dynamodb", "no-model", "nosuch", "", "..", "sts/..", 7):
+        assert (name in names) == (name in expected), name
+    assert names == expected and list(names) == expected and len(names) == len(expected)
+    with pytest.raises(botocore.exceptions.UnknownServiceError, match="Valid service names"):
+        loader.load_service_model("nosuch", "service-2")  # type: ignore[attr-defined]
