@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -70,3 +72,23 @@ def test_duration_out_of_range_or_unreadable_in_cli_mode_is_refused(text: str) -
 def test_no_duration_leaves_both_unset() -> None:
     inp = make().validate()
     assert (inp.duration, inp.server_duration) == (None, None)
+
+
+def test_the_exec_command_imports_no_mode_before_it_runs_one() -> None:
+    """Each mode (and the service client's HTTPS stack) is imported when it runs: an exec
+    in local mode pays for none of the remote code, and the other way round."""
+    lazy = (
+        "sentinelgw.exec.cli_mode",
+        "sentinelgw.exec.server_mode",
+        "sentinelgw.exec.remote_mode",
+        "sentinelgw.service.client",
+        "urllib.request",
+    )
+    probe = (
+        "import sys, sentinelgw.cli.exec_cmd; "
+        f"print(','.join(m for m in {lazy!r} if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == ""

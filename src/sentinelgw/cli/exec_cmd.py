@@ -29,11 +29,8 @@ from sentinelgw.cli.credential_options import (
 from sentinelgw.credentials.profiles import default_profile
 from sentinelgw.errors import UsageError
 from sentinelgw.exec import ExecInput
-from sentinelgw.exec.cli_mode import run_cli_exec
 from sentinelgw.exec.process import refuse_nested
-from sentinelgw.exec.remote_mode import run_remote_exec
-from sentinelgw.exec.server_mode import run_server_exec
-from sentinelgw.service.remote import remote_client, resolve_remote
+from sentinelgw.service.remote import resolve_remote
 
 USAGE = "[PROFILE] [-- COMMAND [ARG...]]"
 
@@ -168,9 +165,16 @@ def exec_(
         no_session=no_session,
         debug_policy=debug_policy,
     ).validate()
+    # Each mode is imported only when it runs: together they cost every exec 20-40 ms.
     if url is not None:
+        from sentinelgw.exec.remote_mode import run_remote_exec
+        from sentinelgw.service.remote import remote_client
+
         return run_remote_exec(app, inp, remote_client(app, url))
     if server:
+        from sentinelgw.exec.server_mode import run_server_exec
+
         return run_server_exec(app, inp)
+    from sentinelgw.exec.cli_mode import run_cli_exec
 
     return run_cli_exec(app, inp)

@@ -20,8 +20,9 @@ from sentinelgw.credentials.cache import (
 )
 from sentinelgw.errors import UsageError
 from sentinelgw.inert import visible
-from sentinelgw.service.client import ServiceRefused, client_for_session, service_origin
 
+# The service client (urllib, ssl, xml) is imported where it is used: a command in local mode
+# only resolves that there is no service, and should not pay for its HTTPS stack.
 if TYPE_CHECKING:
     from sentinelgw.context import Context
     from sentinelgw.service.client import RemoteGrant, ServiceClient
@@ -84,6 +85,8 @@ def service_id_for(ctx: Context, url: str) -> str | None:
     origin of the URL configured beside it (or for any URL when none is), so ``--remote``
     naming another host gets a proof for that host alone.
     """
+    from sentinelgw.service.client import service_origin
+
     cfg = ctx.config()
     if ctx.env.get("SENTINEL_REMOTE_SERVICE_ID"):
         service_id, name = ctx.env["SENTINEL_REMOTE_SERVICE_ID"], "SENTINEL_REMOTE_SERVICE_ID"
@@ -103,6 +106,8 @@ def service_id_for(ctx: Context, url: str) -> str | None:
 
 
 def remote_client(ctx: Context, url: str) -> ServiceClient:
+    from sentinelgw.service.client import client_for_session
+
     service_id = service_id_for(ctx, url)
     region = ctx.region()[0]
     return client_for_session(url, ctx.aws_session(region), region=region, service_id=service_id)
@@ -131,6 +136,8 @@ def remote_credentials(
     forgotten, so the caller sees the revocation, and the next call starts a new session
     unless the user is blocked. ``use_cache=False`` starts a new session and remembers none.
     """
+    from sentinelgw.service.client import ServiceRefused
+
     key = remote_session_key(
         ctx.env,
         service_id=client.service_id,
