@@ -112,6 +112,12 @@ LAZY_OWN_IMPORTS = {
     ("sentinelgw.credentials.providers", "sentinelgw.credentials.keystore"): "keyring: slow",
     ("sentinelgw.cli.credentials_cmd", "sentinelgw.service.remote"): "ssl and urllib",
     ("sentinelgw.cli.credential_options", "sentinelgw.cli.completion_cmd"): "command module",
+    # `sentinel exec` imports the one mode it runs (each costs 20-40 ms), and a command that
+    # only learns there is no service does not import the service client.
+    ("sentinelgw.cli.exec_cmd", "sentinelgw.exec.cli_mode"): "the mode that runs",
+    ("sentinelgw.cli.exec_cmd", "sentinelgw.exec.server_mode"): "the mode that runs",
+    ("sentinelgw.cli.exec_cmd", "sentinelgw.exec.remote_mode"): "the mode that runs",
+    ("sentinelgw.service.remote", "sentinelgw.service.client"): "ssl and urllib",
     # Guarded imports: completion never fails, the dev command reports a missing extra.
     ("sentinelgw.cli.completion_cmd", "sentinelgw.credentials.profiles"): "completion guard",
     ("sentinelgw.cli.dev_cmd", "sentinelgw.fsutil"): "guarded",

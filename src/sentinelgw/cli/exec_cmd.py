@@ -30,7 +30,7 @@ from sentinelgw.credentials.profiles import default_profile
 from sentinelgw.errors import UsageError
 from sentinelgw.exec import ExecInput
 from sentinelgw.exec.process import refuse_nested
-from sentinelgw.service.remote import resolve_remote
+from sentinelgw.service.remote import remote_client, resolve_remote
 
 USAGE = "[PROFILE] [-- COMMAND [ARG...]]"
 
@@ -168,7 +168,6 @@ def exec_(
     # Each mode is imported only when it runs: together they cost every exec 20-40 ms.
     if url is not None:
         from sentinelgw.exec.remote_mode import run_remote_exec
-        from sentinelgw.service.remote import remote_client
 
         return run_remote_exec(app, inp, remote_client(app, url))
     if server:
