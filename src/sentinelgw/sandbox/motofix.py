@@ -39,7 +39,8 @@ def install() -> None:
     with _lock:
         if _installed:
             return
-        from moto.cloudformation import parsing
+        import sys
+
         from moto.iam.access_control import IAMRequestBase
 
         original = IAMRequestBase._create_aws_request
@@ -52,8 +53,16 @@ def install() -> None:
 
         IAMRequestBase._create_aws_request = signed_over_the_body  # type: ignore[method-assign]
         _fix_role_resource()
-        parsing.get_model_map.cache_clear()
-        parsing.get_name_type_map.cache_clear()
+        # moto's CloudFormation lists CloudFormationModel's subclasses when it first parses a
+        # template, in three caches. If its parser is already imported, they are cleared so
+        # that FunctionUrlResource is found; if not, it finds it by itself. Importing the parser
+        # here would import every moto service (about 650 modules) at each sandbox start: half
+        # a CPU-second of every `sentinel dev`, the demo and each test worker.
+        parsing = sys.modules.get("moto.cloudformation.parsing")
+        if parsing is not None:
+            parsing.get_model_list.cache_clear()
+            parsing.get_model_map.cache_clear()
+            parsing.get_name_type_map.cache_clear()
         _installed = True
 
 
