@@ -31,3 +31,15 @@ def test_the_function_url_resource_reaches_cloudformation(parser_first: bool) ->
         f"print('known', {_URL_TYPE!r} in get_model_map() and {_URL_TYPE!r} in get_name_type_map())"
     )
     assert _run(code).splitlines() == [f"before {parser_first}", "known True"]
+
+
+def test_routing_lists_motos_service_folders_once() -> None:
+    """moto's server looked through its package folder on every request; after install() the
+    same names come from one listing, and a request no longer reads the folder."""
+    code = (
+        "import os, moto.backends as b; before = set(b.list_of_moto_modules()); "
+        "from sentinelgw.sandbox.motofix import install; install(); "
+        "os.listdir = None; after = b.list_of_moto_modules(); "
+        "print(set(after) == before, 'dynamodb' in after, 'iam' in after, '__pycache__' in after)"
+    )
+    assert _run(code) == "True True True False"
