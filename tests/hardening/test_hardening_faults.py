@@ -163,13 +163,16 @@ def test_sts_throttling_is_one_line_naming_sts(
     run_sentinel: Any, sandbox_env: dict[str, str], tmp_path: Path, args: list[str]
 ) -> None:
     marker = tmp_path / "ran"
+    # Two attempts: one retry shows the throttling is retried before the answer, without
+    # sitting through the default's back-off (7-13 s of waiting, measured).
+    env = {**sandbox_env, "AWS_MAX_ATTEMPTS": "2"}
     with fake_sts(lambda _action: sts_error("Throttling", "Rate exceeded")) as (url, seen):
         cmd = [*args, *marker_cmd(marker)] if args[0] == "exec" else args
-        out = run_sentinel(cmd, env={**sandbox_env, "AWS_ENDPOINT_URL_STS": url}, timeout=120)
+        out = run_sentinel(cmd, env={**env, "AWS_ENDPOINT_URL_STS": url}, timeout=120)
     assert out.returncode == 2, out.stderr
     line = one_error_line(out.stderr)
     assert "sts:GetCallerIdentity" in line and "throttled" in line
-    assert len(seen) > 1  # retried before giving up
+    assert len(seen) == 2  # retried once, as AWS_MAX_ATTEMPTS says, then the answer
     assert out.stdout == "" and not marker.exists()
 
 
