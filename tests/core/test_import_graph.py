@@ -122,6 +122,11 @@ LAZY_OWN_IMPORTS = {
     ("sentinelgw.cli.completion_cmd", "sentinelgw.credentials.profiles"): "completion guard",
     ("sentinelgw.cli.dev_cmd", "sentinelgw.fsutil"): "guarded",
     ("sentinelgw.audit.profiles", "sentinelgw.credentials.profiles"): "guarded",
+    # `sentinel dev` and `sentinel demo` import moto and werkzeug (about 0.7 s) only to start
+    # a sandbox: their help and a refused --dir answer at once.
+    ("sentinelgw.cli.dev_cmd", "sentinelgw.sandbox.core"): "moto",
+    ("sentinelgw.cli.dev_cmd", "sentinelgw.sandbox.demo"): "moto",
+    ("sentinelgw.cli.dev_cmd", "sentinelgw.sandbox.service_demo"): "moto",
     # The package imports without the dev extra; Sandbox resolves on first use.
     ("sentinelgw.sandbox", "sentinelgw.sandbox.core"): "dev extra",
 }

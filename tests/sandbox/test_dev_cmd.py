@@ -128,6 +128,35 @@ def test_dev_refuses_a_folder_inside_aws_home(tmp_path):
     assert not (home / ".aws").exists()
 
 
+def test_a_refused_folder_and_the_help_answer_before_moto_is_imported(tmp_path):
+    """moto and werkzeug take about 0.7 s to import: the dev and demo commands import them
+    only to start a sandbox."""
+    home = tmp_path / "home"
+    probe = textwrap.dedent(
+        f"""
+        import sys
+        from sentinelgw.cli.main import main
+        rc = main(["dev", "--dir", {str(home / ".aws" / "sb")!r}])
+        try:
+            main(["demo", "--help"])
+        except SystemExit:
+            pass
+        print(rc, "moto" in sys.modules, "werkzeug" in sys.modules)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=_base_env(home),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "--no-service" in out.stdout  # demo's help
+    assert out.stdout.splitlines()[-1] == "2 False False", out.stdout + out.stderr
+    assert "refusing" in out.stderr and not (home / ".aws").exists()
+
+
 def test_export_lines_are_shell_quoted():
     lines = export_lines({"A": "x y", "B": "it's"})
     out = subprocess.run(

@@ -14,9 +14,8 @@ import click
 
 from sentinelgw.cli.common import App, common_options, pass_app
 from sentinelgw.errors import SandboxError
-from sentinelgw.sandbox import Sandbox, missing_extra
-from sentinelgw.sandbox.demo import run_demo
-from sentinelgw.sandbox.service_demo import run_service_demo
+from sentinelgw.sandbox import missing_extra
+from sentinelgw.sandbox.provision import refuse_home_dirs
 from sentinelgw.session_table import DEFAULT_SESSION_TABLE
 
 BANNER = (
@@ -117,6 +116,9 @@ def dev(
     message = missing_extra()
     if message:
         raise SandboxError(message)
+    if directory is not None:  # refused before moto and werkzeug are imported (about 0.7 s)
+        refuse_home_dirs(directory.expanduser().resolve())
+    from sentinelgw.sandbox.core import Sandbox
 
     created = directory is None
     root = Path(tempfile.mkdtemp(prefix="sentinel-sandbox-")) if directory is None else directory
@@ -195,6 +197,8 @@ def demo(app: App, directory: Path | None, keep: bool, only: str | None) -> int:
         raise SandboxError(message.replace("sentinel dev", "sentinel demo"))
     passed = True
     if only != "service":
+        from sentinelgw.sandbox.demo import run_demo
+
         walk_dir = None if directory is None else directory / "walkthrough"
         result = run_demo(directory=walk_dir, keep=keep, echo=lambda line: click.echo(line))
         passed = result.passed
@@ -209,6 +213,8 @@ def demo(app: App, directory: Path | None, keep: bool, only: str | None) -> int:
 def _service_demo(directory: Path | None, keep: bool) -> bool:
     import shutil
     import tempfile
+
+    from sentinelgw.sandbox.service_demo import run_service_demo
 
     root = (directory / "service") if directory else Path(tempfile.mkdtemp(prefix="sentinel-demo-"))
     approvals: list[bool] = []
