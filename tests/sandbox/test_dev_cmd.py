@@ -35,6 +35,18 @@ EXPORTED = (
 )
 
 
+def _python(program: str, env: dict[str, str], *, timeout: float) -> subprocess.CompletedProcess:
+    """``python -c program`` in a fresh interpreter (text output, no check)."""
+    return subprocess.run(
+        [sys.executable, "-c", program],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def _sentinel() -> list[str]:
     script = Path(sys.executable).parent / "sentinel"
     return [str(script)] if script.exists() else [sys.executable, "-m", "sentinelgw.cli.main"]
@@ -144,14 +156,7 @@ def test_a_refused_folder_and_the_help_answer_before_moto_is_imported(tmp_path):
         print(rc, "moto" in sys.modules, "werkzeug" in sys.modules)
         """
     )
-    out = subprocess.run(
-        [sys.executable, "-c", probe],
-        env=_base_env(home),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    out = _python(probe, _base_env(home), timeout=60)
     assert "--no-service" in out.stdout  # demo's help
     assert out.stdout.splitlines()[-1] == "2 False False", out.stdout + out.stderr
     assert "refusing" in out.stderr and not (home / ".aws").exists()
@@ -191,14 +196,7 @@ def test_second_sandbox_in_one_process_starts_from_a_reset_moto(tmp_path):
         print(users(two))
         two.stop()
         """)
-    proc = subprocess.run(
-        [sys.executable, "-c", program],
-        env=_base_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = _python(program, _base_env(tmp_path), timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "['alice']"
 
