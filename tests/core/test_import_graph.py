@@ -127,6 +127,8 @@ LAZY_OWN_IMPORTS = {
     ("sentinelgw.cli.dev_cmd", "sentinelgw.sandbox.core"): "moto",
     ("sentinelgw.cli.dev_cmd", "sentinelgw.sandbox.demo"): "moto",
     ("sentinelgw.cli.dev_cmd", "sentinelgw.sandbox.service_demo"): "moto",
+    # Only server-unblock writes IAM: the other block commands do not import it.
+    ("sentinelgw.cli.blocks_cmd", "sentinelgw.sessions.revocation.unblock"): "server-unblock",
     # The package imports without the dev extra; Sandbox resolves on first use.
     ("sentinelgw.sandbox", "sentinelgw.sandbox.core"): "dev extra",
 }

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.blockhelpers import lift_enforced_block
 from tvmhelpers import client, wait_for
 
 from sentinelgw.sandbox.webhook import read_messages
@@ -317,7 +316,6 @@ def test_blocking_the_requester_cancels_their_pending_requests(
         assert refused(lambda: s.decide_request(rid, "approve")) == "RequestNotPending"
     finally:
         assert as_security(clean, "server-unblock", "--user", "alice").returncode == 0
-        lift_enforced_block(clean, "alice")  # for the tests after this one (blockhelpers.py)
 
 
 def test_requests_csv_and_status_filter(clean: dict[str, str], enforced: Any, alice: Any) -> None:

@@ -15,8 +15,8 @@ import threading
 import time
 from pathlib import Path
 
+import botocore.exceptions
 import pytest
-from tests.blockhelpers import lift_enforced_block
 from tvmhelpers import call, client, held_client, log_lines, proof
 
 from sentinelgw.service.client import ServiceRefused
@@ -52,7 +52,9 @@ def _block_alice(env: dict[str, str]) -> None:
 def _unblock_alice(env: dict[str, str]) -> None:
     done = sentinel(["server-unblock", "--user", "alice", "--aws-profile", "security"], env)
     assert done.returncode == 0, done.stderr
-    lift_enforced_block(env, "alice")  # for the tests after this one (blockhelpers.py)
+    # The block's IAM wildcard now ends at the unblock, so alice's next sessions (in the
+    # tests after this one too) work at once.
+    assert "IAM: the block's wildcard on" in done.stdout and done.stderr == "", done.stderr
 
 
 @pytest.fixture
@@ -168,9 +170,11 @@ def test_a_block_also_refuses_a_running_session(enforced, alice, alice_env):
         _unblock_alice(alice_env)
     fresh = client(enforced, alice).start("prod")
     assert fresh.user == "alice"
-    # The block's IAM wildcard (a minute past the block) was lifted with it: a new session's
-    # credentials work at once, so later tests of alice are not denied by this one.
+    # server-unblock cut the block's IAM wildcard (a minute past the block) down to the
+    # unblock: a new session's credentials work at once, the revoked one's stay denied.
     held_client(enforced, fresh.credentials, "s3").list_buckets()
+    with pytest.raises(botocore.exceptions.ClientError, match="AccessDenied"):
+        held_client(enforced, grant.credentials, "s3").list_buckets()
 
 
 def test_unrevoke_by_update_item_is_access_denied(enforced, alice, security):

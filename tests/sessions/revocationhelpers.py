@@ -9,11 +9,12 @@ import threading
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
-from sessionhelpers import make_client
+from sessionhelpers import make_client, record
 
 TRUST = json.dumps(
     {
@@ -27,9 +28,28 @@ TRUST = json.dumps(
         ],
     }
 )
+# Who revokes, in the tests that call the core directly; FAST: no settle wait, no back-off.
+REVOKER = "arn:aws:iam::123456789012:user/secops"
+FAST: dict[str, Any] = {"settle": 0, "sleep": lambda _s: None}
 ALLOW_ALL = json.dumps(
     {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 )
+
+
+def live_sessions(n: int, role_arn: str, *, first: int = 0, user: str = "alice") -> list[Any]:
+    now = datetime.now(UTC)
+    return [
+        record(
+            i,
+            user=user,
+            id=f"{i:016x}",
+            source_identity=f"sentinel.{user}.{i:016x}",
+            started_at=now - timedelta(minutes=1),
+            expires_at=now + timedelta(hours=1),
+            role_arn=role_arn,
+        )
+        for i in range(first, first + n)
+    ]
 
 
 def iam_client(endpoint_url: str) -> Any:

@@ -21,7 +21,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from revocationhelpers import iam_client, new_role, pad_role, policy
+from revocationhelpers import FAST, iam_client, new_role, pad_role, policy
 from sessionhelpers import make_client, record, seed
 
 from sentinelgw.sessions.revocation.deny_document import deny_statement, revoked_entries
@@ -30,7 +30,6 @@ from sentinelgw.sessions.store import SessionStore
 
 Run = Callable[..., CompletedProcess[str]]
 OLDER = "AWSRevokeOlderSessions"
-FAST = {"settle": 0, "sleep": lambda _s: None}
 
 
 @pytest.fixture

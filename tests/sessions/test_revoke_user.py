@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from revocationhelpers import iam_client, new_role, pad_role, policy
-from sessionhelpers import record, seed
+from revocationhelpers import FAST, REVOKER, iam_client, live_sessions, new_role, pad_role, policy
+from sessionhelpers import seed
 
 from sentinelgw.sessions.blocks import get_block
 from sentinelgw.sessions.model import SessionRecord
@@ -22,9 +22,6 @@ from sentinelgw.sessions.revocation.deny_document import (
 )
 from sentinelgw.sessions.revocation.revoke import revoke_user
 from sentinelgw.sessions.store import SessionStore
-
-REVOKER = "arn:aws:iam::123456789012:user/secops"
-FAST = {"settle": 0, "sleep": lambda _s: None}
 
 
 @pytest.fixture
@@ -41,22 +38,6 @@ def puts(iam: Any) -> list[str]:
 
     iam.meta.events.register("provide-client-params.iam.PutRolePolicy", note)
     return seen
-
-
-def live_sessions(n: int, role_arn: str, *, first: int = 0, user: str = "alice") -> list[Any]:
-    now = datetime.now(UTC)
-    return [
-        record(
-            i,
-            user=user,
-            id=f"{i:016x}",
-            source_identity=f"sentinel.{user}.{i:016x}",
-            started_at=now - timedelta(minutes=1),
-            expires_at=now + timedelta(hours=1),
-            role_arn=role_arn,
-        )
-        for i in range(first, first + n)
-    ]
 
 
 def test_a_users_sessions_are_denied_with_one_iam_write_per_role(

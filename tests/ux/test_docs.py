@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.blockhelpers import lift_block_wildcards
 from uxhelpers import sandbox_client
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -282,15 +281,3 @@ def test_doc_command_runs(
     raw = [m for m in RAW_BODY_MARKERS if m in err.lower()]
     assert not raw, f"{command.where}: a raw service body on the terminal: {err}"
     assert code in _expected_codes(command), f"{command.where}: exit {code}: {err}"
-    _lift_after_unblock(words, sandbox)
-
-
-def _lift_after_unblock(words: list[str], sandbox: Any) -> None:
-    """The block example (``server-revoke --user alice --block``) writes alice's IAM wildcard,
-    bounded a minute past the block, on the shared sandbox's roles; ``server-unblock`` leaves
-    it. Once the example has unblocked her, lift it, so the tests after this one can use
-    alice's sessions at once (tests/blockhelpers.py)."""
-    if "server-unblock" in words and "--user" in words:
-        user = words[words.index("--user") + 1]
-        roles = [arn.rsplit("/", 1)[-1] for arn in sandbox.role_arns.values()]
-        lift_block_wildcards(sandbox_client(sandbox, "iam"), roles, user)

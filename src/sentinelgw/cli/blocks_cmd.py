@@ -1,8 +1,8 @@
 """``sentinel server-unblock``, ``server-blocks`` and ``init revocation-scp``: a user's block
 and the organisation-wide revocation policy.
 
-Parsing and rendering only; the work is in :mod:`sentinelgw.sessions.blocks` and
-:mod:`sentinelgw.sessions.revocation.role_deny`.
+Parsing and rendering only; the work is in :mod:`sentinelgw.sessions.blocks`,
+:mod:`sentinelgw.sessions.revocation.unblock` and :mod:`sentinelgw.sessions.revocation.role_deny`.
 """
 
 from __future__ import annotations
@@ -72,13 +72,19 @@ def init_revocation_scp(app: App, table: str | None) -> int:
 @common_options
 @pass_app
 def server_unblock(app: App, user: str, table: str | None) -> int:
-    """Lift a user's block: new sessions are allowed again (revoked ones stay revoked)."""
+    """Lift a user's block: new sessions are allowed again (revoked ones stay revoked).
+
+    The block's IAM wildcard on the user's roles is cut down to now, so the user's new
+    sessions work at once; every credential issued before stays denied."""
+    from sentinelgw.sessions.revocation.unblock import cut_block_wildcards
 
     store = open_store(app, table, None)
-    sts = app.client("sts", app.region()[0])
+    region = app.region()[0]
+    sts = app.client("sts", region)
     with aws_call("sts", "GetCallerIdentity"):
         who: dict[str, Any] = sts.get_caller_identity()
-    lifted = lift_block(store.client, store.table, user, by=str(who["Arn"]), now=app.now())
+    now = app.now()
+    lifted = lift_block(store.client, store.table, user, by=str(who["Arn"]), now=now)
     if lifted is None:
         raise SessionNotFound(
             f"user {user} is not blocked in table {store.table!r}",
@@ -88,6 +94,22 @@ def server_unblock(app: App, user: str, table: str | None) -> int:
         f"lifted the block on user {visible(user)} (set by {visible(lifted.blocked_by)}: "
         f"{visible(lifted.reason)})"
     )
+    cuts = cut_block_wildcards(store, app.client("iam", region), lifted, now=now)
+    done = [c for c in cuts if c.cut]
+    if done:
+        click.echo(
+            f"  IAM: the block's wildcard on {len(done)} role{'s' if len(done) != 1 else ''} "
+            f"now ends at {iso(now.replace(microsecond=0))}: new sessions of the user work "
+            "at once, credentials issued before stay denied"
+        )
+    for cut in cuts:
+        if cut.error is not None:
+            click.echo(
+                f"sentinel: warning: the block's wildcard on role {visible(cut.role_arn)} was "
+                f"not shortened ({cut.error}); the user's new sessions there are denied until "
+                f"it ends by itself, a minute after the block",
+                err=True,
+            )
     return 0
 
 

@@ -196,6 +196,34 @@ def denies_user(document: dict[str, Any] | None, pattern: str, before: datetime)
     return False
 
 
+def cut_wildcard(
+    document: dict[str, Any] | None, pattern: str, bound: datetime
+) -> dict[str, Any] | None:
+    """The document with ``pattern`` taken out of every wildcard statement that bounds after
+    ``bound`` and put in one bounded at ``bound`` (to the second, rounded down); None when no
+    statement of ``pattern`` bounds after it. A lifted block: the user's credentials issued
+    from ``bound`` on work again, those issued before stay denied. Other users' patterns and
+    every other statement stay as they are (wildcards last, in Sid order, as in
+    :func:`merge_document`)."""
+    bound = bound.astimezone(UTC).replace(microsecond=0)
+    wildcards = wildcard_entries(document)
+    later = [
+        sid
+        for sid, patterns in wildcards.items()
+        if pattern in patterns and (wildcard_before(sid) or bound) > bound
+    ]
+    if not later:
+        return None
+    for sid in later:
+        wildcards[sid].discard(pattern)
+        if not wildcards[sid]:
+            del wildcards[sid]
+    wildcards.setdefault(wildcard_sid(bound), set()).add(pattern)
+    statements = [s for s in _statements(document) if not _is_wildcard(s)]
+    statements += [wildcard_statement(sid, wildcards[sid]) for sid in sorted(wildcards)]
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
 def wildcard_statement(sid: str, patterns: set[str]) -> dict[str, Any]:
     stamp = wildcard_before(sid)
     assert stamp is not None

@@ -257,12 +257,12 @@ def _recent_roles(
         key
         for r in listed
         if r.started_at >= now - WILDCARD_LOOKBACK
-        and (key := _role_key(r)) is not None
+        and (key := role_key(r)) is not None
         and key[0] not in seen
     }
 
 
-def _role_key(record: SessionRecord) -> tuple[str, str] | None:
+def role_key(record: SessionRecord) -> tuple[str, str] | None:
     """(role ARN, user part of the SourceIdentity) of a record Sentinel could deny."""
     parsed = parse_source_identity(record.source_identity)
     if parsed is None or parsed.id != record.id or not record.role_arn:
@@ -333,7 +333,7 @@ def _deny_many(
         if early is not None:
             outcomes[record.id] = early
             continue
-        key = _role_key(record)
+        key = role_key(record)
         if key is None:  # no role ARN: nothing IAM could deny
             try:
                 role_name_from_arn(record.role_arn)

@@ -161,12 +161,17 @@ def hard_revoke(
         if any(source_identity in ids for ids in revoked_entries(check).values()):
             write = _Write(outcome="added", document=check, pruned=pruned, attempt=attempt)
             return _result(iam, role, source_identity, write, others=others)
-        sleep(min(0.2 * 2 ** (attempt - 1), 2.0) * (0.5 + jitter()))  # back off, then retry
+        back_off(attempt, sleep, jitter)
     raise HardRevocationError(
         f"policy {POLICY_NAME} on role {role_arn} kept changing under concurrent writes; "
         f"{source_identity} is not in it after {max_attempts} attempts",
         hint="Run the revoke again; it is safe to repeat",
     )
+
+
+def back_off(attempt: int, sleep: Callable[[float], None], jitter: Callable[[], float]) -> None:
+    """Wait before the next read-merge-write after ``attempt`` lost to a concurrent writer."""
+    sleep(min(0.2 * 2 ** (attempt - 1), 2.0) * (0.5 + jitter()))
 
 
 def _write_and_read(
@@ -244,7 +249,7 @@ def hard_revoke_many(
         if _all_denied(check, many.wanted, many.pattern if use_wildcard else None, many.bound):
             write = _Write(outcome="added", document=check, pruned=pruned, attempt=attempt)
             return _many_result(iam, role, many, write, use_wildcard=use_wildcard)
-        sleep(min(0.2 * 2 ** (attempt - 1), 2.0) * (0.5 + jitter()))  # back off, then retry
+        back_off(attempt, sleep, jitter)
     raise HardRevocationError(
         f"policy {POLICY_NAME} on role {role_arn} kept changing under concurrent writes; "
         f"the {len(many.wanted)} SourceIdentities are not all in it after {max_attempts} attempts",
