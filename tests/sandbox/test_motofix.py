@@ -33,13 +33,25 @@ def test_the_function_url_resource_reaches_cloudformation(parser_first: bool) ->
     assert _run(code).splitlines() == [f"before {parser_first}", "known True"]
 
 
-def test_routing_lists_motos_service_folders_once() -> None:
+def test_routing_lists_motos_service_folders_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """moto's server looked through its package folder on every request; after install() the
     same names come from one listing, and a request no longer reads the folder."""
-    code = (
-        "import os, moto.backends as b; before = set(b.list_of_moto_modules()); "
-        "from sentinelgw.sandbox.motofix import install; install(); "
-        "os.listdir = None; after = b.list_of_moto_modules(); "
-        "print(set(after) == before, 'dynamodb' in after, 'iam' in after, '__pycache__' in after)"
-    )
-    assert _run(code) == "True True True False"
+    import os
+
+    import moto
+    from moto import backends
+
+    from sentinelgw.sandbox.motofix import install
+
+    install()  # once per process: idempotent
+    root = os.path.dirname(moto.__file__)
+    folders = {
+        d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and d[:2] != "__"
+    }
+
+    def no_listing(_path: str) -> list[str]:
+        raise AssertionError("moto's package folder was listed again")
+
+    monkeypatch.setattr(os, "listdir", no_listing)
+    names = backends.list_of_moto_modules()
+    assert set(names) == folders and "dynamodb" in names and "iam" in names
