@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.file_order import order
 
 from sentinelgw.awsclients import share_loaders_process_wide
 
@@ -267,12 +268,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The order the workers take files in (run.py passes ``--no-loadscope-reorder``, so xdist
-    keeps it): files with a test marked slow first, then the files with more tests, each
-    file's own order kept. A long file (the demo's, about 80 s) then starts at once instead of
-    ending the run alone while the other workers wait."""
-    slow = {item.path for item in items if item.get_closest_marker("slow") is not None}
-    count: dict[Any, int] = {}
-    for item in items:
-        count[item.path] = count.get(item.path, 0) + 1
-    items.sort(key=lambda item: (item.path not in slow, -count[item.path]))  # stable
+    """The workers take files longest first (tests/file_order.py): a long file (the demo's,
+    about 80 s) starts at once, and the run does not end on a slow file while the other
+    workers wait."""
+    order(items)
