@@ -183,8 +183,8 @@ def test_static_keyring_profile_gets_a_session_unless_no_session(kr_env, stored)
     assert raw.stdout.split() == [key, "False"]
 
 
-def test_profile_known_only_to_the_keyring_can_be_used(kr_env, sandbox) -> None:
-    key, secret = source_keys(sandbox)
+def test_profile_known_only_to_the_keyring_can_be_used(kr_env, stored) -> None:
+    key, secret = stored  # a file Sentinel wrote: this process knows its key already
     add_from_env(kr_env, "only-in-keyring", key, secret)
     out = sentinel(
         kr_env,
@@ -250,7 +250,8 @@ def test_unknown_backend_suggests_the_closest(kr_env) -> None:
     assert flag.returncode == 2 and "'keychain'" in flag.stderr
 
 
-def test_rotate_creates_switches_and_deletes_the_old_key(kr_env, sandbox) -> None:
+def test_rotate_creates_switches_and_deletes_the_old_key(kr_env, sandbox, stored) -> None:
+    # `stored`: rotate within a file Sentinel wrote (this process derived its key already)
     iam = boto3.client(
         "iam",
         endpoint_url=sandbox.endpoint_url,
