@@ -170,7 +170,7 @@ class _ServiceNames(Sequence[str]):
     botocore asks it once per model type (service-2, endpoint-rule-set-1) before it loads
     the first client's model, only to check that one name is in it. Listing every service
     folder for that (over 400, with a ``stat`` of each version folder) took about a tenth of a
-    ``sentinel credentials`` run: membership here looks in the one service's folder instead.
+    ``sentinel credentials`` run: membership here asks for the one service's API versions.
     """
 
     def __init__(self, loader: Any, type_name: str, full: Callable[[], list[str]]) -> None:
@@ -187,20 +187,18 @@ class _ServiceNames(Sequence[str]):
     def __contains__(self, name: object) -> bool:
         import os
 
+        from botocore.exceptions import DataNotFoundError
+
         if self._names is not None or not isinstance(name, str):
             return name in self._list()
         if not name or name.startswith(".") or "/" in name or os.sep in name:
             return False
-        for root in self._loader.search_paths:
-            folder = os.path.join(root, name)
-            try:
-                versions = os.listdir(folder)
-            except OSError:
-                continue
-            for version in versions:
-                if self._loader.file_loader.exists(os.path.join(folder, version, self._type)):
-                    return True
-        return False
+        try:
+            # botocore's own listing of one service's versions; it keeps the answer, which
+            # the latest-version look-up that follows then reuses.
+            return bool(self._loader.list_api_versions(name, self._type))
+        except DataNotFoundError:
+            return False
 
     def __getitem__(self, index: Any) -> Any:
         return self._list()[index]

@@ -36,20 +36,22 @@ ALLOW_ALL = json.dumps(
 )
 
 
-def live_sessions(n: int, role_arn: str, *, first: int = 0, user: str = "alice") -> list[Any]:
+def live_session(n: int, role_arn: str, user: str = "alice") -> Any:
+    """Session number ``n`` of ``user`` on ``role_arn``: started a minute ago, live an hour."""
     now = datetime.now(UTC)
-    return [
-        record(
-            i,
-            user=user,
-            id=f"{i:016x}",
-            source_identity=f"sentinel.{user}.{i:016x}",
-            started_at=now - timedelta(minutes=1),
-            expires_at=now + timedelta(hours=1),
-            role_arn=role_arn,
-        )
-        for i in range(first, first + n)
-    ]
+    return record(
+        n,
+        user=user,
+        id=f"{n:016x}",
+        source_identity=f"sentinel.{user}.{n:016x}",
+        started_at=now - timedelta(minutes=1),
+        expires_at=now + timedelta(hours=1),
+        role_arn=role_arn,
+    )
+
+
+def live_sessions(n: int, role_arn: str, *, first: int = 0, user: str = "alice") -> list[Any]:
+    return [live_session(i, role_arn, user) for i in range(first, first + n)]
 
 
 def iam_client(endpoint_url: str) -> Any:

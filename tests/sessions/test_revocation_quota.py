@@ -21,7 +21,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from revocationhelpers import FAST, iam_client, new_role, pad_role, policy
+from revocationhelpers import FAST, iam_client, live_session, new_role, pad_role, policy
 from sessionhelpers import make_client, record, seed
 
 from sentinelgw.sessions.revocation.deny_document import deny_statement, revoked_entries
@@ -39,19 +39,6 @@ def iam(endpoint_url: str) -> Any:
 
 def names(iam: Any, role_arn: str) -> list[str]:
     return sorted(iam.list_role_policies(RoleName=role_arn.rsplit("/", 1)[-1])["PolicyNames"])
-
-
-def live(n: int, role_arn: str, user: str = "alice") -> Any:
-    now = datetime.now(UTC)
-    return record(
-        n,
-        user=user,
-        id=f"{n:016x}",
-        source_identity=f"sentinel.{user}.{n:016x}",
-        started_at=now - timedelta(minutes=1),
-        expires_at=now + timedelta(hours=1),
-        role_arn=role_arn,
-    )
 
 
 def role_session(endpoint_url: str, role_arn: str, source_identity: str) -> Any:
@@ -121,8 +108,8 @@ def test_a_self_revoke_flood_no_longer_makes_server_revoke_end_every_session_of_
     run_sentinel: Run, sandbox_env: dict[str, str], store: SessionStore, iam: Any
 ) -> None:
     role = new_role(iam)
-    victim = live(1, role, user="security")
-    rec = live(2, role)
+    victim = live_session(1, role, user="security")
+    rec = live_session(2, role)
     seed(store.client, store.table, [victim, rec])
     pad_role(iam, role, room=20)
     proc = run_sentinel(
@@ -143,7 +130,7 @@ def test_a_users_revocation_on_a_full_role_reports_it_and_writes_nothing_role_wi
     run_sentinel: Run, sandbox_env: dict[str, str], store: SessionStore, iam: Any
 ) -> None:
     role = new_role(iam)
-    seed(store.client, store.table, [live(n, role) for n in range(3)])
+    seed(store.client, store.table, [live_session(n, role) for n in range(3)])
     pad_role(iam, role, room=100)
     proc = run_sentinel(
         ["server-revoke", "--user", "alice", "--reason", "flood", "--table", store.table]
@@ -300,9 +287,9 @@ def test_a_cli_revoke_prunes_entries_of_sessions_whose_credentials_all_expired(
         status="revoked",
         revoked_at=now - timedelta(hours=2, minutes=30),
     )
-    still = live(6, role)  # revoked earlier, credentials may still be live: kept
+    still = live_session(6, role)  # revoked earlier, credentials may still be live: kept
     unknown = "sentinel.alice.00000000000000ff"  # no record: kept, denying too long is safe
-    target = live(7, role)
+    target = live_session(7, role)
     seed(store.client, store.table, [ended, still, target])
     iam.put_role_policy(
         RoleName=role.rsplit("/", 1)[-1],

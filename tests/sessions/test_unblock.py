@@ -77,20 +77,26 @@ def iam(endpoint_url: str) -> Any:
     return iam_client(endpoint_url)
 
 
+def _blocked_on_two_roles(
+    store: SessionStore, iam: Any, user: str, first_id: int
+) -> tuple[str, str, datetime]:
+    """Two new roles with two live sessions of ``user`` each, then ``user`` blocked (and the
+    wildcard written on both); (first role, second role, block time)."""
+    first, second = new_role(iam), new_role(iam)
+    sessions = live_sessions(2, first, first=first_id, user=user)
+    sessions += live_sessions(2, second, first=first_id + 0x10, user=user)
+    seed(store.client, store.table, sessions)
+    blocked_at = datetime.now(UTC)
+    revoke_user(store, iam, user, by=REVOKER, reason="test", now=blocked_at, block=True, **FAST)
+    return first, second, blocked_at
+
+
 def test_the_roles_of_the_block_are_cut_and_another_blocked_user_stays_denied(
     store: SessionStore, iam: Any
 ) -> None:
-    first, second = new_role(iam), new_role(iam)
-    seed(
-        store.client,
-        store.table,
-        live_sessions(2, first, first=0x51, user="alice")
-        + live_sessions(2, second, first=0x61, user="alice"),
-    )
+    first, second, blocked_at = _blocked_on_two_roles(store, iam, "alice", 0x51)
     seed(store.client, store.table, live_sessions(2, first, first=0x71, user="bob"))
-    blocked_at = datetime.now(UTC)
-    for user in ("alice", "bob"):
-        revoke_user(store, iam, user, by=REVOKER, reason="test", now=blocked_at, block=True, **FAST)
+    revoke_user(store, iam, "bob", by=REVOKER, reason="test", now=blocked_at, block=True, **FAST)
     (bob_sid,) = (sid for sid, p in wildcard_entries(policy(iam, first)).items() if BOB in p)
     lifted_at = blocked_at + timedelta(seconds=10)
     block = lift_block(store.client, store.table, "alice", by=REVOKER, now=lifted_at)
@@ -110,15 +116,7 @@ def test_the_roles_of_the_block_are_cut_and_another_blocked_user_stays_denied(
 def test_a_role_iam_refuses_is_named_and_the_others_are_still_cut(
     store: SessionStore, iam: Any, endpoint_url: str
 ) -> None:
-    first, second = new_role(iam), new_role(iam)
-    seed(
-        store.client,
-        store.table,
-        live_sessions(2, first, first=0x81, user="erin")
-        + live_sessions(2, second, first=0x91, user="erin"),
-    )
-    blocked_at = datetime.now(UTC)
-    revoke_user(store, iam, "erin", by=REVOKER, reason="test", now=blocked_at, block=True, **FAST)
+    first, second, blocked_at = _blocked_on_two_roles(store, iam, "erin", 0x81)
     block = lift_block(store.client, store.table, "erin", by=REVOKER, now=blocked_at)
     assert block is not None
     with deny_put_proxy(endpoint_url, only_role=second.rsplit("/", 1)[-1]) as url:

@@ -157,7 +157,7 @@ def hard_revoke(
         others = iam_calls.other_policy_chars(iam, role.name, POLICY_NAME)
         if others + len(compact(document)) > QUOTA_CHARS:
             raise _quota_full(role_arn, source_identity, others + len(compact(document)))
-        check = _write_and_read(iam, role.name, document, settle, jitter, sleep)
+        check = write_and_read(iam, role.name, document, settle, jitter, sleep)
         if any(source_identity in ids for ids in revoked_entries(check).values()):
             write = _Write(outcome="added", document=check, pruned=pruned, attempt=attempt)
             return _result(iam, role, source_identity, write, others=others)
@@ -174,7 +174,7 @@ def back_off(attempt: int, sleep: Callable[[float], None], jitter: Callable[[], 
     sleep(min(0.2 * 2 ** (attempt - 1), 2.0) * (0.5 + jitter()))
 
 
-def _write_and_read(
+def write_and_read(
     iam: Any,
     role_name: str,
     document: dict[str, Any],
@@ -245,7 +245,7 @@ def hard_revoke_many(
             document, pruned = merge(True)
         if others + len(compact(document)) > QUOTA_CHARS:
             raise _quota_full(role_arn, _quota_what(many), others + len(compact(document)))
-        check = _write_and_read(iam, role.name, document, settle, jitter, sleep)
+        check = write_and_read(iam, role.name, document, settle, jitter, sleep)
         if _all_denied(check, many.wanted, many.pattern if use_wildcard else None, many.bound):
             write = _Write(outcome="added", document=check, pruned=pruned, attempt=attempt)
             return _many_result(iam, role, many, write, use_wildcard=use_wildcard)

@@ -24,9 +24,9 @@ from sentinelgw.sessions.revocation import role_iam as iam_calls
 from sentinelgw.sessions.revocation.deny_document import POLICY_NAME, cut_wildcard, user_pattern
 from sentinelgw.sessions.revocation.revoke import TABLE_WORKERS, WILDCARD_LOOKBACK, role_key
 from sentinelgw.sessions.revocation.role_deny import (
-    _write_and_read,
     back_off,
     role_name_from_arn,
+    write_and_read,
 )
 from sentinelgw.sessions.store import SessionStore
 
@@ -60,7 +60,7 @@ def cut_user_wildcard(
         document = cut_wildcard(iam_calls.get_policy(iam, role_name, POLICY_NAME), pattern, bound)
         if document is None:
             return written
-        check = _write_and_read(iam, role_name, document, settle, jitter, sleep)
+        check = write_and_read(iam, role_name, document, settle, jitter, sleep)
         written = True
         if cut_wildcard(check, pattern, bound) is None:
             return True
@@ -98,4 +98,4 @@ def cut_block_wildcards(
     if not keys:
         return []
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(keys)))) as pool:
-        return sorted(pool.map(one, sorted(keys)), key=lambda o: o.role_arn)
+        return list(pool.map(one, sorted(keys)))  # map keeps the order: by role ARN
